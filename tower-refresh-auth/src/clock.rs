@@ -1,0 +1,96 @@
+//! Where the layer reads the time from.
+//!
+//! Every expiry decision — access-token `exp`, the refresh grace window, sliding and absolute
+//! session expiry — reads the time from one [`Clock`]. Production code uses [`SystemClock`]
+//! (the default); tests swap in a [`ManualClock`] and move time forward instead of sleeping.
+//!
+//! ```
+//! use std::time::{Duration, UNIX_EPOCH};
+//! use tower_refresh_auth::clock::{Clock, ManualClock};
+//!
+//! let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+//! let before = clock.now();
+//! clock.advance(Duration::from_secs(61));
+//! assert_eq!(clock.now().duration_since(before).unwrap(), Duration::from_secs(61));
+//! ```
+
+use std::fmt::Debug;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// A source of the current time.
+pub trait Clock: Debug + Send + Sync + 'static {
+    /// The current time.
+    fn now(&self) -> SystemTime;
+}
+
+/// The operating system's wall clock. The default.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> SystemTime {
+        SystemTime::now()
+    }
+}
+
+/// A clock that only moves when told to; for tests.
+///
+/// Clones share the same time, so a test can keep one handle and give another to the layer.
+/// Precision is one millisecond.
+#[derive(Debug, Clone)]
+pub struct ManualClock {
+    millis: Arc<AtomicU64>,
+}
+
+impl ManualClock {
+    /// A clock stopped at `start`.
+    pub fn new(start: SystemTime) -> Self {
+        Self {
+            millis: Arc::new(AtomicU64::new(to_millis(start))),
+        }
+    }
+
+    /// Moves the clock forward by `by`.
+    pub fn advance(&self, by: Duration) {
+        let by = u64::try_from(by.as_millis()).unwrap_or(u64::MAX);
+        self.millis.fetch_add(by, Ordering::SeqCst);
+    }
+
+    /// Sets the clock to `to` (which may be earlier than now).
+    pub fn set(&self, to: SystemTime) {
+        self.millis.store(to_millis(to), Ordering::SeqCst);
+    }
+}
+
+impl Default for ManualClock {
+    /// A clock stopped at the current wall-clock time.
+    fn default() -> Self {
+        Self::new(SystemTime::now())
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_millis(self.millis.load(Ordering::SeqCst))
+    }
+}
+
+impl<T: Clock> Clock for Arc<T> {
+    fn now(&self) -> SystemTime {
+        (**self).now()
+    }
+}
+
+/// Milliseconds since the Unix epoch; `0` before it.
+pub(crate) fn to_millis(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// Whole seconds since the Unix epoch (a JWT `NumericDate`); `0` before it.
+pub(crate) fn to_secs(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}

@@ -1,0 +1,217 @@
+//! [`MemoryStore`]: sessions in a sharded in-process map.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use dashmap::DashMap;
+use dashmap::mapref::entry::Entry;
+
+use super::{RefreshStore, Rotation, Session, SessionId, StoreError};
+use crate::clock::to_millis;
+
+/// Sessions in memory, in a sharded concurrent map ([`dashmap`]).
+///
+/// No global lock: each operation locks one shard for a few instructions and never across an
+/// `.await`. Expired sessions are swept at most once per
+/// [interval](Self::with_sweep_interval) (default one minute), piggy-backed on
+/// [`create`](RefreshStore::create), so memory stays bounded under churn without a background
+/// task.
+///
+/// Sessions do not survive a restart and are not shared between processes: use a Redis,
+/// PostgreSQL or SQLite store for that. Cloning a `MemoryStore` shares its sessions.
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_refresh_auth::store::MemoryStore;
+///
+/// let store = MemoryStore::with_sweep_interval(Duration::from_secs(30));
+/// assert!(store.is_empty());
+/// ```
+#[derive(Debug, Clone)]
+pub struct MemoryStore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    sessions: DashMap<SessionId, Session>,
+    sweep_interval_ms: u64,
+    last_sweep_ms: AtomicU64,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryStore {
+    /// An empty store that sweeps expired sessions at most once a minute.
+    pub fn new() -> Self {
+        Self::with_sweep_interval(Duration::from_secs(60))
+    }
+
+    /// An empty store that sweeps expired sessions at most once per `interval`.
+    pub fn with_sweep_interval(interval: Duration) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                sessions: DashMap::new(),
+                sweep_interval_ms: u64::try_from(interval.as_millis()).unwrap_or(u64::MAX),
+                last_sweep_ms: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// How many sessions are held, live or not yet swept.
+    pub fn len(&self) -> usize {
+        self.inner.sessions.len()
+    }
+
+    /// Whether no session is held.
+    pub fn is_empty(&self) -> bool {
+        self.inner.sessions.is_empty()
+    }
+
+    /// Drops every session that is not live at `now`. Returns how many were dropped.
+    pub fn purge_expired(&self, now: SystemTime) -> usize {
+        let before = self.inner.sessions.len();
+        self.inner.sessions.retain(|_, s| s.is_live(now));
+        before.saturating_sub(self.inner.sessions.len())
+    }
+
+    fn maybe_sweep(&self, now: SystemTime) {
+        let now_ms = to_millis(now);
+        let last = self.inner.last_sweep_ms.load(Ordering::Relaxed);
+        if now_ms.saturating_sub(last) < self.inner.sweep_interval_ms {
+            return;
+        }
+        // One caller wins the right to sweep; the others carry on.
+        if self
+            .inner
+            .last_sweep_ms
+            .compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+        {
+            let dropped = self.purge_expired(now);
+            tracing::trace!(dropped, "memory store swept expired sessions");
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl RefreshStore for MemoryStore {
+    async fn create(&self, session: &Session) -> Result<(), StoreError> {
+        self.maybe_sweep(session.created_at);
+        self.inner.sessions.insert(session.id, session.clone());
+        Ok(())
+    }
+
+    async fn load(&self, id: &SessionId, now: SystemTime) -> Result<Option<Session>, StoreError> {
+        Ok(self
+            .inner
+            .sessions
+            .get(id)
+            .filter(|s| s.is_live(now))
+            .map(|s| s.clone()))
+    }
+
+    async fn rotate(
+        &self,
+        id: &SessionId,
+        expected: u64,
+        now: SystemTime,
+        expires_at: SystemTime,
+    ) -> Result<Rotation, StoreError> {
+        // The entry holds the shard's write lock: the check and the swap are one step.
+        Ok(match self.inner.sessions.entry(*id) {
+            Entry::Vacant(_) => Rotation::NotFound,
+            Entry::Occupied(mut e) => {
+                let s = e.get_mut();
+                if !s.is_live(now) {
+                    e.remove();
+                    Rotation::NotFound
+                } else if s.counter != expected {
+                    Rotation::Conflict(s.clone())
+                } else {
+                    s.counter += 1;
+                    s.rotated_at = now;
+                    s.expires_at = expires_at;
+                    Rotation::Rotated(s.clone())
+                }
+            }
+        })
+    }
+
+    async fn revoke(&self, id: &SessionId) -> Result<bool, StoreError> {
+        Ok(self.inner.sessions.remove(id).is_some())
+    }
+
+    async fn revoke_subject(&self, subject: &str) -> Result<u64, StoreError> {
+        let before = self.inner.sessions.len();
+        self.inner.sessions.retain(|_, s| s.subject != subject);
+        Ok(u64::try_from(before.saturating_sub(self.inner.sessions.len())).unwrap_or(u64::MAX))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::UNIX_EPOCH;
+
+    fn session(subject: &str, t0: SystemTime) -> Session {
+        Session {
+            id: SessionId::random(),
+            subject: subject.into(),
+            claims: "{}".into(),
+            counter: 0,
+            created_at: t0,
+            rotated_at: t0,
+            expires_at: t0 + Duration::from_secs(60),
+            absolute_expires_at: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn sweeps_expired_sessions_on_create() {
+        let store = MemoryStore::with_sweep_interval(Duration::from_secs(10));
+        let t0 = UNIX_EPOCH + Duration::from_secs(1_000_000);
+        for _ in 0..100 {
+            store.create(&session("a", t0)).await.unwrap();
+        }
+        assert_eq!(store.len(), 100);
+        // Two minutes later every earlier session has expired; the next create sweeps.
+        store
+            .create(&session("b", t0 + Duration::from_secs(120)))
+            .await
+            .unwrap();
+        assert_eq!(store.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn revoke_subject_leaves_other_users_alone() {
+        let store = MemoryStore::new();
+        let t0 = UNIX_EPOCH + Duration::from_secs(1_000_000);
+        for _ in 0..3 {
+            store.create(&session("alice", t0)).await.unwrap();
+        }
+        let bob = session("bob", t0);
+        store.create(&bob).await.unwrap();
+        assert_eq!(store.revoke_subject("alice").await.unwrap(), 3);
+        assert!(store.load(&bob.id, t0).await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn expired_session_is_not_found() {
+        let store = MemoryStore::new();
+        let t0 = UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let s = session("a", t0);
+        store.create(&s).await.unwrap();
+        let later = t0 + Duration::from_secs(61);
+        assert_eq!(
+            store.rotate(&s.id, 0, later, later).await.unwrap(),
+            Rotation::NotFound
+        );
+        assert!(store.load(&s.id, later).await.unwrap().is_none());
+    }
+}
