@@ -587,10 +587,15 @@ mod tests {
         refused(builder().hs256(vec![1; 31]), "at least 32 bytes");
         refused(builder().hs512(vec![1; 63]), "at least 64 bytes");
         refused(builder().access_ttl(Duration::ZERO), "access_ttl");
-        refused(builder().access_ttl(Duration::from_millis(999)), "at least one second");
+        refused(
+            builder().access_ttl(Duration::from_millis(999)),
+            "at least one second",
+        );
         refused(builder().refresh_ttl(Duration::ZERO), "refresh_ttl");
         refused(
-            builder().refresh_ttl(Duration::from_secs(5)).reuse_grace(Duration::from_secs(5)),
+            builder()
+                .refresh_ttl(Duration::from_secs(5))
+                .reuse_grace(Duration::from_secs(5)),
             "grace window",
         );
         refused(
@@ -602,15 +607,25 @@ mod tests {
         refused(builder().logout_path("/token"), "must differ");
         refused(builder().realm("a\"b"), "realm");
         refused(
-            builder().transport(RefreshTransport::Cookie).cookie_name("a;b"),
+            builder()
+                .transport(RefreshTransport::Cookie)
+                .cookie_name("a;b"),
             "cookie name",
         );
-        refused(builder().access_token_cookie(""), "access-token cookie name");
         refused(
-            builder().transport(RefreshTransport::Cookie).csrf_header("bad header"),
+            builder().access_token_cookie(""),
+            "access-token cookie name",
+        );
+        refused(
+            builder()
+                .transport(RefreshTransport::Cookie)
+                .csrf_header("bad header"),
             "CSRF header",
         );
-        refused(builder().refresh_secret(vec![1; 16]), "refresh-token secret is 16 bytes");
+        refused(
+            builder().refresh_secret(vec![1; 16]),
+            "refresh-token secret is 16 bytes",
+        );
         refused(
             builder()
                 .signing_key(SigningKey::hmac(Algorithm::HS256, SECRET.to_vec()).with_kid("k"))
@@ -621,8 +636,14 @@ mod tests {
 
     #[test]
     fn transports_parse_from_text() {
-        assert_eq!("body".parse::<RefreshTransport>().unwrap(), RefreshTransport::Body);
-        assert_eq!(" Cookie ".parse::<RefreshTransport>().unwrap(), RefreshTransport::Cookie);
+        assert_eq!(
+            "body".parse::<RefreshTransport>().unwrap(),
+            RefreshTransport::Body
+        );
+        assert_eq!(
+            " Cookie ".parse::<RefreshTransport>().unwrap(),
+            RefreshTransport::Cookie
+        );
         assert!("header".parse::<RefreshTransport>().is_err());
     }
 
