@@ -89,7 +89,13 @@ mod tests {
     }
 
     async fn text(res: axum::response::Response) -> String {
-        String::from_utf8(to_bytes(res.into_body(), usize::MAX).await.unwrap().to_vec()).unwrap()
+        String::from_utf8(
+            to_bytes(res.into_body(), usize::MAX)
+                .await
+                .unwrap()
+                .to_vec(),
+        )
+        .unwrap()
     }
 
     #[tokio::test]
@@ -98,7 +104,10 @@ mod tests {
         let pair = auth.issue("user1", NoClaims {}).await.unwrap();
         let res = app(&auth).oneshot(get_req("/me", None)).await.unwrap();
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
-        assert_eq!(res.headers()[header::WWW_AUTHENTICATE], "Bearer realm=\"api\"");
+        assert_eq!(
+            res.headers()[header::WWW_AUTHENTICATE],
+            "Bearer realm=\"api\""
+        );
         let res = app(&auth)
             .oneshot(get_req("/me", Some(&pair.access_token)))
             .await
@@ -152,7 +161,10 @@ mod tests {
         let auth = auth(true);
         let res = app(&auth).oneshot(get_req("/strict", None)).await.unwrap();
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
-        assert_eq!(res.headers()[header::WWW_AUTHENTICATE], "Bearer realm=\"api\"");
+        assert_eq!(
+            res.headers()[header::WWW_AUTHENTICATE],
+            "Bearer realm=\"api\""
+        );
         assert_eq!(res.headers()[header::CACHE_CONTROL], "no-store");
     }
 
@@ -161,7 +173,11 @@ mod tests {
         let app: Router = Router::new().route("/me", get(who));
         let res = app.oneshot(get_req("/me", None)).await.unwrap();
         assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
-        assert!(text(res).await.contains("is the RefreshAuthLayer installed"));
+        assert!(
+            text(res)
+                .await
+                .contains("is the RefreshAuthLayer installed")
+        );
 
         let app: Router = Router::new().route("/public", get(maybe));
         let res = app.oneshot(get_req("/public", None)).await.unwrap();
