@@ -1,21 +1,36 @@
 //! [`TokenResponse`] and [`ErrorResponse`]: the core's responses as poem responses.
 
-use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
-use http_body_util::{BodyExt, Full};
+use http_body::Body as _;
+use http_body_util::Full;
 use poem::IntoResponse;
 use poem::error::ResponseError;
 use tower_refresh_auth::{AuthError, AuthRejection, RefreshAuth, TokenPair};
 
-/// Turns one of the core's responses into a poem response, headers and body untouched.
+/// Turns one of the core's responses into a poem response, status, headers and bytes
+/// untouched — and with a `Content-Length`, as the tower layer's responses have.
 pub(crate) fn from_core(res: http::Response<Full<Bytes>>) -> poem::Response {
-    poem::Response::from(res.map(|body| body.map_err(never_fails)))
+    let (parts, body) = res.into_parts();
+    let mut res = poem::Response::builder()
+        .status(parts.status)
+        .body(poem::Body::from_bytes(into_bytes(body)));
+    *res.headers_mut() = parts.headers;
+    res
 }
 
-fn never_fails(never: Infallible) -> std::io::Error {
-    match never {}
+/// The bytes of a `Full` body. `Full` holds them and yields them on its first poll, which is
+/// ready at once, so no runtime is needed.
+fn into_bytes(mut body: Full<Bytes>) -> Bytes {
+    let mut cx = Context::from_waker(Waker::noop());
+    match Pin::new(&mut body).poll_frame(&mut cx) {
+        Poll::Ready(Some(Ok(frame))) => frame.into_data().unwrap_or_default(),
+        Poll::Ready(Some(Err(never))) => match never {},
+        Poll::Ready(None) | Poll::Pending => Bytes::new(),
+    }
 }
 
 /// The answer to a successful login: the pair as JSON (`accessToken`, `refreshToken`,
@@ -143,6 +158,18 @@ mod tests {
         let json = json(res).await;
         assert_eq!(json["accessToken"], pair.access_token.as_str());
         assert_eq!(json["refreshToken"], pair.refresh_token.as_str());
+    }
+
+    #[test]
+    fn the_bytes_and_their_exact_length_survive() {
+        let core = AuthError::InvalidGrant.into_response();
+        let len = core.body().size_hint().exact();
+        assert!(len.is_some_and(|n| n > 0));
+        // What poem hands to hyper: an exact size, so a `Content-Length`, not chunks.
+        let res: http::Response<http_body_util::combinators::BoxBody<Bytes, std::io::Error>> =
+            from_core(core).into();
+        assert_eq!(res.body().size_hint().exact(), len);
+        assert_eq!(into_bytes(Full::new(Bytes::from_static(b"{}"))), "{}");
     }
 
     #[tokio::test]
