@@ -1,7 +1,7 @@
 //! The two error types: [`ConfigError`] when the layer is built, [`AuthError`] per request.
 //!
 //! A request error knows its HTTP status, its RFC error code and whether it carries a
-//! `WWW-Authenticate` challenge; [`crate::response`] turns it into a response, in one place.
+//! `WWW-Authenticate` challenge; [`AuthError::into_response`] renders it, in one place.
 
 use std::borrow::Cow;
 
