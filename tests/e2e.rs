@@ -39,6 +39,7 @@ for_both_servers!(
     wrong_credentials,
     pages_and_redirect,
     unauthenticated_requests,
+    store_outage,
 );
 
 const SECOND: Duration = Duration::from_secs(1);
@@ -369,6 +370,47 @@ async fn unauthenticated_requests(framework: Framework) {
     let missing = Reply::send(server.get("/admin").bearer_auth(pair.field("accessToken"))).await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
 
+    server.stop().await;
+}
+
+async fn store_outage(framework: Framework) {
+    let server = Server::start(framework, &[]).await;
+    let pair = login(&server, "user1", "password1").await;
+    let token = pair.field("refreshToken");
+
+    server.set_store_down(true);
+    let assert_unavailable = |reply: &Reply| {
+        assert_eq!(
+            reply.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{}",
+            reply.body
+        );
+        assert_eq!(reply.field("error"), "temporarily_unavailable");
+        assert!(!reply.header("retry-after").is_empty());
+        assert_eq!(reply.header("cache-control"), "no-store");
+    };
+    assert_unavailable(&login(&server, "user1", "password1").await);
+    // Never `invalid_grant`: the client keeps its token and retries.
+    assert_unavailable(&refresh(&server, &token).await);
+    // A logout that did not happen never reports success.
+    assert_unavailable(
+        &Reply::send(
+            server
+                .post("/logout")
+                .json(&json!({ "refreshToken": token })),
+        )
+        .await,
+    );
+    // Verifying an access token needs no store.
+    assert_eq!(
+        dashboard(&server, &pair.field("accessToken")).await.status,
+        StatusCode::OK
+    );
+
+    // Back up: the session survived the outage.
+    server.set_store_down(false);
+    assert_pair(&refresh(&server, &token).await);
     server.stop().await;
 }
 

@@ -3,6 +3,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsString;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use dashboard_shared::{Config, Users};
@@ -13,6 +15,9 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tower_refresh_auth::RefreshAuth;
 use tower_refresh_auth::clock::ManualClock;
+use tower_refresh_auth::store::{
+    MemoryStore, RefreshStore, Rotation, Session, SessionId, StoreError,
+};
 
 /// The web frameworks the example server exists for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +38,7 @@ impl Framework {
 pub struct Server {
     base: String,
     clock: ManualClock,
+    store: OutageStore,
     client: Client,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
@@ -52,10 +58,12 @@ impl Server {
             vars.iter().map(|(k, v)| (*k, OsString::from(*v))).collect();
         let config = Config::from_vars(|name| vars.get(name).cloned()).expect("valid settings");
         let clock = ManualClock::new(SystemTime::now());
+        let store = OutageStore::default();
         let auth: RefreshAuth = config
             .auth_builder()
             .expect("a supported store")
             .clock(clock.clone())
+            .store(store.clone())
             .build()
             .expect("a valid RefreshAuth");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
@@ -76,6 +84,7 @@ impl Server {
         Self {
             base,
             clock,
+            store,
             client,
             shutdown: Some(tx),
             task,
@@ -85,6 +94,12 @@ impl Server {
     /// Moves the server's clock forward.
     pub fn advance(&self, by: Duration) {
         self.clock.advance(by);
+    }
+
+    /// Takes the session store down (every call fails, as when its backend is unreachable)
+    /// or brings it back.
+    pub fn set_store_down(&self, down: bool) {
+        self.store.down.store(down, Ordering::SeqCst);
     }
 
     /// A `GET` of `path`.
@@ -196,4 +211,56 @@ fn collect_headers(headers: &HeaderMap) -> BTreeMap<String, Vec<String>> {
             .push(String::from_utf8_lossy(value.as_bytes()).into_owned());
     }
     out
+}
+
+/// A [`MemoryStore`] that can be taken down: while down, every call fails with
+/// [`StoreError::Unavailable`] and changes nothing.
+#[derive(Debug, Clone, Default)]
+pub struct OutageStore {
+    sessions: MemoryStore,
+    down: Arc<AtomicBool>,
+}
+
+impl OutageStore {
+    fn check(&self) -> Result<(), StoreError> {
+        if self.down.load(Ordering::SeqCst) {
+            Err(StoreError::unavailable("simulated outage"))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl RefreshStore for OutageStore {
+    async fn create(&self, session: &Session) -> Result<(), StoreError> {
+        self.check()?;
+        self.sessions.create(session).await
+    }
+
+    async fn load(&self, id: &SessionId, now: SystemTime) -> Result<Option<Session>, StoreError> {
+        self.check()?;
+        self.sessions.load(id, now).await
+    }
+
+    async fn rotate(
+        &self,
+        id: &SessionId,
+        expected: u64,
+        now: SystemTime,
+        expires_at: SystemTime,
+    ) -> Result<Rotation, StoreError> {
+        self.check()?;
+        self.sessions.rotate(id, expected, now, expires_at).await
+    }
+
+    async fn revoke(&self, id: &SessionId) -> Result<bool, StoreError> {
+        self.check()?;
+        self.sessions.revoke(id).await
+    }
+
+    async fn revoke_subject(&self, subject: &str) -> Result<u64, StoreError> {
+        self.check()?;
+        self.sessions.revoke_subject(subject).await
+    }
 }
