@@ -89,7 +89,8 @@ impl std::error::Error for ClaimsRejection {
 }
 
 const LAYER_MISSING: &str = "no verified claims and no refusal in the request extensions: \
-     is the RefreshAuthLayer installed (and built for the same claims type as the extractor)?";
+     is the RefreshAuthLayer installed? It must wrap this route (see \
+     `RouterExt::refresh_auth`) and be built for the claims type the extractor asks for.";
 
 impl IntoResponse for ClaimsRejection {
     fn into_response(self) -> Response {
@@ -144,5 +145,84 @@ where
             }
             Err(rejection) => Err(rejection),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use tower_refresh_auth::RefreshAuth;
+
+    use super::*;
+
+    async fn auth_and_claims() -> (RefreshAuth, Claims) {
+        let auth = RefreshAuth::<NoClaims>::builder()
+            .hs256(b"an example secret of at least 32 bytes".to_vec())
+            .build()
+            .unwrap();
+        let pair = auth.issue("user1", NoClaims {}).await.unwrap();
+        let claims = auth.verify(&pair.access_token).unwrap();
+        (auth, claims)
+    }
+
+    fn parts(extension: Option<impl Clone + Send + Sync + 'static>) -> Parts {
+        let mut req = http::Request::new(());
+        if let Some(extension) = extension {
+            req.extensions_mut().insert(extension);
+        }
+        req.into_parts().0
+    }
+
+    async fn required(mut parts: Parts) -> Result<AuthClaims, ClaimsRejection> {
+        <AuthClaims as FromRequestParts<()>>::from_request_parts(&mut parts, &()).await
+    }
+
+    async fn optional(mut parts: Parts) -> Result<Option<AuthClaims>, ClaimsRejection> {
+        <AuthClaims as OptionalFromRequestParts<()>>::from_request_parts(&mut parts, &()).await
+    }
+
+    #[tokio::test]
+    async fn claims_in_the_extensions_are_extracted() {
+        let (_, claims) = auth_and_claims().await;
+        let extracted = required(parts(Some(claims.clone()))).await.unwrap();
+        assert_eq!(extracted.sub, "user1");
+        assert_eq!(extracted.into_inner(), claims);
+        let extracted = optional(parts(Some(claims))).await.unwrap();
+        assert!(extracted.is_some());
+    }
+
+    #[tokio::test]
+    async fn a_refusal_in_the_extensions_is_answered_as_the_layer_would() {
+        let (auth, _) = auth_and_claims().await;
+        let refusal = auth.rejection(AuthError::InvalidToken("expired".into()));
+        let expected = refusal.clone().into_response();
+        let err = required(parts(Some(refusal.clone()))).await.unwrap_err();
+        let res = err.into_response();
+        assert_eq!(res.status(), expected.status());
+        assert_eq!(res.headers(), expected.headers());
+        // An invalid token is refused even where the claims are optional.
+        assert!(optional(parts(Some(refusal))).await.is_err());
+        // No credentials at all: anonymous.
+        let absent = auth.rejection(AuthError::MissingCredentials);
+        assert!(optional(parts(Some(absent))).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn nothing_in_the_extensions_is_a_500_naming_the_layer() {
+        let err = required(parts(None::<()>)).await.unwrap_err();
+        assert!(matches!(err, ClaimsRejection::LayerMissing));
+        assert!(
+            err.to_string()
+                .contains("is the RefreshAuthLayer installed?")
+        );
+        assert_eq!(
+            err.into_response().status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+        assert!(matches!(
+            optional(parts(None::<()>)).await,
+            Err(ClaimsRejection::LayerMissing)
+        ));
     }
 }

@@ -38,7 +38,17 @@
 //!     .route("/me", get(me))
 //!     .with_state(auth.clone())
 //!     .refresh_auth(&auth);
-//! # let _ = app;
+//!
+//! # use axum::body::Body;
+//! # use http::{Request, StatusCode};
+//! # use tower::ServiceExt;
+//! // Without a token, `/me` is refused by the layer: 401 with a `WWW-Authenticate` challenge.
+//! let res = app.clone().oneshot(Request::get("/me").body(Body::empty())?).await?;
+//! assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+//!
+//! // The login route is public; `/token` and `/logout` are answered by the layer.
+//! let res = app.oneshot(Request::post("/login").body(Body::empty())?).await?;
+//! assert_eq!(res.status(), StatusCode::OK);
 //! # Ok::<_, Box<dyn std::error::Error>>(())
 //! # }).unwrap();
 //! ```

@@ -124,8 +124,8 @@ pub enum ClaimsRejection {
 }
 
 const LAYER_MISSING: &str = "no verified claims and no refusal in the request extensions: \
-     is the RefreshAuthLayer installed (RefreshAuthMiddleware on poem, built for the same \
-     claims type as the extractor)?";
+     is the RefreshAuthLayer installed? On poem it is `RefreshAuthMiddleware`; it must wrap \
+     this route and be built for the claims type the extractor asks for.";
 
 impl std::fmt::Display for ClaimsRejection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

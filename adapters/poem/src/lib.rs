@@ -41,7 +41,14 @@
 //!     .at("/me", get(me))
 //!     .data(auth.clone())
 //!     .with(RefreshAuthMiddleware::new(auth));
-//! # let _ = app;
+//!
+//! # tokio::runtime::Runtime::new()?.block_on(async {
+//! let client = poem::test::TestClient::new(app);
+//! // Without a token, `/me` is refused: 401 with a `WWW-Authenticate` challenge.
+//! client.get("/me").send().await.assert_status(poem::http::StatusCode::UNAUTHORIZED);
+//! // The login route is public; `/token` and `/logout` are answered by the middleware.
+//! client.post("/login").send().await.assert_status_is_ok();
+//! # });
 //! # Ok(())
 //! # }
 //! ```

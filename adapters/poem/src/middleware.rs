@@ -207,7 +207,7 @@ mod tests {
         let res = client.get("/me").send().await;
         res.assert_status(StatusCode::INTERNAL_SERVER_ERROR);
         let text = res.0.into_body().into_string().await.unwrap();
-        assert!(text.contains("is the RefreshAuthLayer installed"));
+        assert!(text.contains("is the RefreshAuthLayer installed?"));
         client
             .get("/public")
             .send()
