@@ -25,7 +25,6 @@ use crate::response::from_core;
 ///
 /// Wrapping the whole route tree also guards its unknown paths: without a valid token they
 /// are `401`, not `404`.
-#[derive(Debug, Clone)]
 pub struct RefreshAuthMiddleware<C> {
     auth: RefreshAuth<C>,
 }
@@ -34,6 +33,22 @@ impl<C> RefreshAuthMiddleware<C> {
     /// A middleware answering for `auth`.
     pub fn new(auth: RefreshAuth<C>) -> Self {
         Self { auth }
+    }
+}
+
+impl<C> Clone for RefreshAuthMiddleware<C> {
+    fn clone(&self) -> Self {
+        Self {
+            auth: self.auth.clone(),
+        }
+    }
+}
+
+impl<C> std::fmt::Debug for RefreshAuthMiddleware<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RefreshAuthMiddleware")
+            .field("auth", &self.auth)
+            .finish()
     }
 }
 
@@ -53,10 +68,18 @@ where
 }
 
 /// The endpoint made by [`RefreshAuthMiddleware`].
-#[derive(Debug)]
 pub struct RefreshAuthEndpoint<E, C> {
     inner: E,
     auth: RefreshAuth<C>,
+}
+
+impl<E: std::fmt::Debug, C> std::fmt::Debug for RefreshAuthEndpoint<E, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RefreshAuthEndpoint")
+            .field("inner", &self.inner)
+            .field("auth", &self.auth)
+            .finish()
+    }
 }
 
 impl<E, C> Endpoint for RefreshAuthEndpoint<E, C>
