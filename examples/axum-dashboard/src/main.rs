@@ -5,7 +5,9 @@
 //! Settings come from the environment (`HOST`, `PORT`, `JWT_SECRET`, `ACCESS_TOKEN_TTL`,
 //! `REFRESH_TOKEN_TTL`, `REFRESH_REUSE_GRACE`, `STORE_URL`, `REFRESH_TRANSPORT`,
 //! `RUST_LOG`); e.g. `ACCESS_TOKEN_TTL=10s REFRESH_TRANSPORT=cookie cargo run -p
-//! axum-dashboard` to watch the dashboard refresh its token.
+//! axum-dashboard` to watch the dashboard refresh its token. In cookie mode the refresh
+//! cookie is `Secure`: browsers keep it over plain HTTP only from `localhost`/`127.0.0.1`,
+//! so serve any other host over HTTPS.
 
 use std::process::ExitCode;
 
