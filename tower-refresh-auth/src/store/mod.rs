@@ -27,6 +27,9 @@
 
 #[cfg(feature = "memory-store")]
 mod memory;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub mod redis;
 
 use std::fmt;
 use std::str::FromStr;
@@ -38,6 +41,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 #[cfg(feature = "memory-store")]
 #[cfg_attr(docsrs, doc(cfg(feature = "memory-store")))]
 pub use self::memory::MemoryStore;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use self::redis::RedisStore;
 
 /// The boxed error type a backend wraps its own errors in.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
