@@ -1,0 +1,119 @@
+//! One fixture function per store: a fresh, empty store for one named test.
+//!
+//! Redis tests read `REDIS_URL` and PostgreSQL tests `DATABASE_URL`; see
+//! [`service_url`](crate::service_url) for what happens when they are unset. Every test
+//! gets its own key prefix or table, so tests run in parallel and re-run without cleanup.
+
+use crate::Fixture;
+use tower_refresh_auth::store::MemoryStore;
+
+/// A fresh [`MemoryStore`]. It has no second instance: it is not shared between processes.
+pub async fn memory(_test: &str) -> Option<Fixture<MemoryStore>> {
+    Some(Fixture::single(MemoryStore::new()))
+}
+
+/// A random suffix, so names from different runs never meet.
+fn nonce() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{}{nanos:09}", std::process::id())
+}
+
+#[cfg(feature = "redis")]
+pub use self::redis::redis;
+#[cfg(feature = "redis")]
+mod redis {
+    use super::*;
+    use tower_refresh_auth::store::RedisStore;
+
+    /// Two [`RedisStore`]s with separate connection managers on `REDIS_URL`, sharing a key
+    /// prefix unique to this test and run. Keys expire by themselves, so nothing is cleaned.
+    pub async fn redis(test: &str) -> Option<Fixture<RedisStore>> {
+        let url = crate::service_url("REDIS_URL")?;
+        let prefix = format!("tra-test:{test}:{}", super::nonce());
+        let open = || async {
+            RedisStore::connect(&url)
+                .await
+                .expect("connect to REDIS_URL")
+                .with_key_prefix(prefix.clone())
+        };
+        Some(Fixture {
+            store: open().await,
+            second: Some(open().await),
+            guard: None,
+        })
+    }
+}
+
+#[cfg(feature = "postgres")]
+pub use self::postgres::postgres;
+#[cfg(feature = "postgres")]
+mod postgres {
+    use super::*;
+    use tower_refresh_auth::store::PostgresStore;
+
+    /// Two [`PostgresStore`]s with separate pools on `DATABASE_URL`, sharing the table
+    /// `tra_<test>`, dropped and migrated afresh.
+    pub async fn postgres(test: &str) -> Option<Fixture<PostgresStore>> {
+        let url = crate::service_url("DATABASE_URL")?;
+        let table = format!("tra_{test}");
+        let open = || async {
+            PostgresStore::connect(&url)
+                .await
+                .expect("connect to DATABASE_URL")
+                .with_table_name(&table)
+                .expect("a valid table name")
+        };
+        let store = open().await;
+        sqlx::query(&format!(r#"DROP TABLE IF EXISTS "{table}""#))
+            .execute(store.pool())
+            .await
+            .expect("drop the test's table");
+        store.migrate().await.expect("migrate");
+        let second = open().await;
+        // Migrating again, from the other instance, is harmless.
+        second.migrate().await.expect("migrate twice");
+        Some(Fixture {
+            store,
+            second: Some(second),
+            guard: None,
+        })
+    }
+}
+
+#[cfg(feature = "sqlite")]
+pub use self::sqlite::sqlite;
+#[cfg(feature = "sqlite")]
+mod sqlite {
+    use super::*;
+    use tower_refresh_auth::store::SqliteStore;
+
+    /// Two [`SqliteStore`]s with separate pools on one new database file in a temporary
+    /// directory, which the fixture's guard deletes.
+    pub async fn sqlite(test: &str) -> Option<Fixture<SqliteStore>> {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        // The file does not exist yet: `connect` must create it.
+        let url = format!(
+            "sqlite://{}",
+            dir.path().join(format!("{test}.db")).display()
+        );
+        let open = || async {
+            SqliteStore::connect(&url)
+                .await
+                .expect("open the database file")
+                .with_table_name("sessions")
+                .expect("a valid table name")
+        };
+        let store = open().await;
+        store.migrate().await.expect("migrate");
+        let second = open().await;
+        second.migrate().await.expect("migrate twice");
+        Some(Fixture {
+            store,
+            second: Some(second),
+            guard: Some(Box::new(dir)),
+        })
+    }
+}
