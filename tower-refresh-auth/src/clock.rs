@@ -92,5 +92,7 @@ pub(crate) fn to_millis(t: SystemTime) -> u64 {
 
 /// Whole seconds since the Unix epoch (a JWT `NumericDate`); `0` before it.
 pub(crate) fn to_secs(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }

@@ -1,6 +1,125 @@
 //! Refresh-token authentication as tower middleware.
+//!
+//! Add one [`RefreshAuthLayer`] to the router you already have and get:
+//!
+//! - verification of JWT bearer access tokens (RFC 9068) on every guarded request, with the
+//!   verified [`Claims`] handed to handlers through the request extensions and RFC 6750
+//!   errors on failure;
+//! - `POST /token`, which trades a refresh token for a new pair, with rotation, reuse
+//!   detection and a grace window for concurrent refreshes (RFC 6749 §6, RFC 9700 §4.14.2);
+//! - `POST /logout`, which revokes the session (RFC 7009);
+//! - a pluggable [`RefreshStore`](store::RefreshStore), in memory by default.
+//!
+//! # Quickstart
+//!
+//! ```
+//! use std::convert::Infallible;
+//! use std::time::Duration;
+//!
+//! use http::{Request, Response, StatusCode};
+//! use serde::{Deserialize, Serialize};
+//! use tower::{ServiceBuilder, ServiceExt, service_fn};
+//! use tower_refresh_auth::{Claims, RefreshAuth};
+//!
+//! #[derive(Clone, Debug, Serialize, Deserialize)]
+//! struct Role {
+//!     role: String,
+//! }
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let auth = RefreshAuth::<Role>::builder()
+//!     .hs256(std::env::var("JWT_SECRET").unwrap_or_else(|_| "an example secret of at least 32 bytes".into()))
+//!     .access_ttl(Duration::from_secs(60))
+//!     .refresh_ttl(Duration::from_secs(7 * 24 * 3600))
+//!     .public_path("/login")
+//!     .build()?; // weak configuration is refused here, with a message saying how to fix it
+//!
+//! let app = ServiceBuilder::new()
+//!     .layer(auth.layer())
+//!     .service(service_fn(|req: Request<String>| async move {
+//!         let greeting = match req.extensions().get::<Claims<Role>>() {
+//!             Some(claims) => format!("hello {}, {}", claims.sub, claims.custom.role),
+//!             None => "hello stranger".to_owned(),
+//!         };
+//!         Ok::<_, Infallible>(Response::new(greeting))
+//!     }));
+//!
+//! // In the application's login handler, once the password has been checked:
+//! let pair = auth.issue("user1", Role { role: "admin".into() }).await?;
+//!
+//! let req = Request::get("/api/dashboard")
+//!     .header("authorization", format!("Bearer {}", pair.access_token))
+//!     .body(String::new())?;
+//! let res = app.clone().oneshot(req).await?;
+//! assert_eq!(res.status(), StatusCode::OK);
+//!
+//! // The layer answers POST /token itself: rotation hands out a new pair.
+//! let req = Request::post("/token")
+//!     .header("content-type", "application/json")
+//!     .body(format!(r#"{{"refreshToken":"{}"}}"#, pair.refresh_token))?;
+//! assert_eq!(app.oneshot(req).await?.status(), StatusCode::OK);
+//! # Ok::<_, Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
+//!
+//! # What is guarded
+//!
+//! By default every path but the refresh and logout routes requires a valid token. Paths
+//! named with [`public_path`](RefreshAuthBuilder::public_path) or
+//! [`public_prefix`](RefreshAuthBuilder::public_prefix) — and every path in
+//! [`optional`](RefreshAuthBuilder::optional) mode — are served either way: with
+//! [`Claims`] in the extensions when a valid token came along, with an [`AuthRejection`]
+//! otherwise, for the handler (or an adapter's extractor) to decide.
+//!
+//! # Rotation
+//!
+//! A refresh token is opaque: a session id, a counter and a MAC under a server key (see
+//! [`token::refresh`]). The store keeps one record per session, never a token.
+//!
+//! - Every successful refresh spends the presented token and returns its successor; the
+//!   session's expiry slides forward by the refresh TTL, up to the optional absolute
+//!   [`session_lifetime`](RefreshAuthBuilder::session_lifetime).
+//! - A spent token presented again **inside** the grace window (default 10 s) returns the same
+//!   successor, so two tabs refreshing at once both stay logged in.
+//! - A spent token presented **after** the grace window revokes the whole session and logs a
+//!   `tracing` warning naming the session (never the token).
+//! - The swap is a compare-and-swap in the store: N concurrent refreshes of one token never
+//!   yield two live successors.
+//!
+//! # Errors
+//!
+//! Configuration is checked once, by [`RefreshAuthBuilder::build`], and refused with a
+//! [`ConfigError`]. Per request, an [`AuthError`] knows its status and RFC error code, and
+//! becomes a response in one place. A store failure is `503` with `Retry-After`, never
+//! `invalid_grant`: the client keeps its tokens and retries.
+//!
+//! # Features
+//!
+//! - `memory-store` (default): [`store::MemoryStore`].
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 
+mod auth;
+mod body;
 pub mod clock;
+mod config;
+mod credentials;
+mod endpoint;
+pub mod error;
+pub mod future;
+pub mod keys;
+mod layer;
+mod response;
+mod service;
 pub mod store;
+pub mod token;
+
+pub use self::auth::RefreshAuth;
+pub use self::body::ResponseBody;
+pub use self::config::{ParseTransportError, RefreshAuthBuilder, RefreshTransport};
+pub use self::error::{AuthError, ConfigError};
+pub use self::layer::RefreshAuthLayer;
+pub use self::response::AuthRejection;
+pub use self::service::RefreshAuthService;
+pub use self::token::{Claims, NoClaims, TokenPair};
+pub use jsonwebtoken::Algorithm;

@@ -179,7 +179,9 @@ impl Session {
 
     /// How long from `now` until [`deadline`](Self::deadline), zero if already past.
     pub fn time_to_live(&self, now: SystemTime) -> Duration {
-        self.deadline().duration_since(now).unwrap_or(Duration::ZERO)
+        self.deadline()
+            .duration_since(now)
+            .unwrap_or(Duration::ZERO)
     }
 }
 
@@ -296,7 +298,12 @@ mod tests {
 
     #[test]
     fn session_id_rejects_garbage() {
-        for bad in ["", "short", "!!!!!!!!!!!!!!!!!!!!!!", "AAAAAAAAAAAAAAAAAAAAAAA"] {
+        for bad in [
+            "",
+            "short",
+            "!!!!!!!!!!!!!!!!!!!!!!",
+            "AAAAAAAAAAAAAAAAAAAAAAA",
+        ] {
             assert!(bad.parse::<SessionId>().is_err(), "{bad:?}");
         }
     }

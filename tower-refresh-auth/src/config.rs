@@ -1,0 +1,641 @@
+//! [`RefreshAuthBuilder`]: one builder, validated once, in [`build`](RefreshAuthBuilder::build).
+
+use std::marker::PhantomData;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::HeaderName;
+use jsonwebtoken::Algorithm;
+
+use crate::auth::{Inner, RefreshAuth};
+use crate::clock::{Clock, SystemClock};
+use crate::error::ConfigError;
+use crate::keys::{SigningKey, VerifyingKey};
+use crate::store::RefreshStore;
+use crate::token::access::AccessTokens;
+use crate::token::refresh::RefreshKeys;
+
+/// How the refresh token travels between client and server.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RefreshTransport {
+    /// In the JSON (or form) body of the login, refresh and logout requests and responses.
+    /// The client stores it; script on the page can read it (see SECURITY.md).
+    #[default]
+    Body,
+    /// In an `HttpOnly; Secure; SameSite=Strict` cookie scoped to the refresh and logout
+    /// paths; requests that carry it must also carry the CSRF header.
+    Cookie,
+}
+
+/// The text was neither `body` nor `cookie`.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("unknown refresh transport {0:?}: expected `body` or `cookie`")]
+pub struct ParseTransportError(String);
+
+impl FromStr for RefreshTransport {
+    type Err = ParseTransportError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "body" => Ok(Self::Body),
+            "cookie" => Ok(Self::Cookie),
+            _ => Err(ParseTransportError(s.to_owned())),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Transport {
+    Body,
+    Cookie(CookieSettings),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct CookieSettings {
+    pub(crate) name: String,
+    pub(crate) secure: bool,
+    pub(crate) csrf_header: HeaderName,
+}
+
+/// Which paths the layer guards.
+#[derive(Debug, Clone)]
+pub(crate) struct Guard {
+    pub(crate) optional: bool,
+    pub(crate) public_paths: Vec<String>,
+    pub(crate) public_prefixes: Vec<String>,
+}
+
+impl Guard {
+    pub(crate) fn is_public(&self, path: &str) -> bool {
+        self.optional
+            || self.public_paths.iter().any(|p| p == path)
+            || self
+                .public_prefixes
+                .iter()
+                .any(|p| path.starts_with(p.as_str()))
+    }
+}
+
+/// Builds a [`RefreshAuth`]; every setting is checked once, in [`build`](Self::build).
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_refresh_auth::{NoClaims, RefreshAuth};
+///
+/// let auth = RefreshAuth::<NoClaims>::builder()
+///     .hs256(b"an example secret of at least 32 bytes".to_vec())
+///     .access_ttl(Duration::from_secs(60))
+///     .refresh_ttl(Duration::from_secs(7 * 24 * 3600))
+///     .public_path("/login")
+///     .public_prefix("/static/")
+///     .build()
+///     .expect("valid configuration");
+/// # let _ = auth;
+///
+/// // Weak configuration is refused with a message that says how to fix it.
+/// let err = RefreshAuth::<NoClaims>::builder().hs256(b"short".to_vec()).build().unwrap_err();
+/// assert!(err.to_string().contains("at least 32 bytes"));
+/// ```
+#[must_use = "call `.build()` to get a `RefreshAuth`"]
+pub struct RefreshAuthBuilder<C> {
+    signing: Option<SigningKey>,
+    verifying: Vec<VerifyingKey>,
+    refresh_secret: Option<Vec<u8>>,
+    previous_refresh_secrets: Vec<Vec<u8>>,
+    access_ttl: Duration,
+    refresh_ttl: Duration,
+    grace: Duration,
+    session_lifetime: Option<Duration>,
+    leeway: Duration,
+    issuer: Option<String>,
+    audience: Option<String>,
+    store: Option<Arc<dyn RefreshStore>>,
+    clock: Arc<dyn Clock>,
+    guard: Guard,
+    check_sessions: bool,
+    refresh_path: String,
+    logout_path: String,
+    body_limit: usize,
+    transport: RefreshTransport,
+    cookie_name: String,
+    cookie_secure: bool,
+    csrf_header: String,
+    access_cookie: Option<String>,
+    realm: String,
+    _claims: PhantomData<fn() -> C>,
+}
+
+impl<C> std::fmt::Debug for RefreshAuthBuilder<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RefreshAuthBuilder")
+            .field("signing", &self.signing)
+            .field("verifying", &self.verifying)
+            .field("access_ttl", &self.access_ttl)
+            .field("refresh_ttl", &self.refresh_ttl)
+            .field("grace", &self.grace)
+            .field("transport", &self.transport)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C> RefreshAuthBuilder<C> {
+    pub(crate) fn new() -> Self {
+        Self {
+            signing: None,
+            verifying: Vec::new(),
+            refresh_secret: None,
+            previous_refresh_secrets: Vec::new(),
+            access_ttl: Duration::from_secs(60),
+            refresh_ttl: Duration::from_secs(7 * 24 * 3600),
+            grace: Duration::from_secs(10),
+            session_lifetime: None,
+            leeway: Duration::ZERO,
+            issuer: None,
+            audience: None,
+            store: None,
+            clock: Arc::new(SystemClock),
+            guard: Guard {
+                optional: false,
+                public_paths: Vec::new(),
+                public_prefixes: Vec::new(),
+            },
+            check_sessions: false,
+            refresh_path: "/token".into(),
+            logout_path: "/logout".into(),
+            body_limit: 16 * 1024,
+            transport: RefreshTransport::Body,
+            cookie_name: "refresh_token".into(),
+            cookie_secure: true,
+            csrf_header: "x-requested-with".into(),
+            access_cookie: None,
+            realm: "api".into(),
+            _claims: PhantomData,
+        }
+    }
+
+    /// Signs access tokens with HMAC-SHA256 under `secret` (at least 32 bytes).
+    ///
+    /// Unless [`refresh_secret`](Self::refresh_secret) is set, the refresh-token MAC key is
+    /// derived from the same secret under a separate label.
+    pub fn hs256(self, secret: impl Into<Vec<u8>>) -> Self {
+        self.signing_key(SigningKey::hmac(Algorithm::HS256, secret))
+    }
+
+    /// Signs access tokens with HMAC-SHA384 under `secret` (at least 48 bytes).
+    pub fn hs384(self, secret: impl Into<Vec<u8>>) -> Self {
+        self.signing_key(SigningKey::hmac(Algorithm::HS384, secret))
+    }
+
+    /// Signs access tokens with HMAC-SHA512 under `secret` (at least 64 bytes).
+    pub fn hs512(self, secret: impl Into<Vec<u8>>) -> Self {
+        self.signing_key(SigningKey::hmac(Algorithm::HS512, secret))
+    }
+
+    /// Signs access tokens with `key` (any supported algorithm). Only this key's algorithm
+    /// is accepted when verifying it (RFC 8725 §3.1).
+    pub fn signing_key(mut self, key: SigningKey) -> Self {
+        self.signing = Some(key);
+        self
+    }
+
+    /// Also accepts tokens signed by `key`: keep the previous signing key here for one
+    /// access-token lifetime after a rotation, so nobody is logged out. Tokens must name it by
+    /// its `kid`.
+    pub fn verifying_key(mut self, key: VerifyingKey) -> Self {
+        self.verifying.push(key);
+        self
+    }
+
+    /// The secret refresh tokens are MACed with (at least 32 bytes), shared by every
+    /// instance. Required with an asymmetric signing key.
+    ///
+    /// # Warning
+    ///
+    /// Anyone who holds this secret can mint refresh tokens for any session id. Keep it with
+    /// the signing key, never in the store's database.
+    pub fn refresh_secret(mut self, secret: impl Into<Vec<u8>>) -> Self {
+        self.refresh_secret = Some(secret.into());
+        self
+    }
+
+    /// Also accepts refresh tokens MACed with an older secret, after rotating
+    /// [`refresh_secret`](Self::refresh_secret). Their successors use the new secret.
+    pub fn previous_refresh_secret(mut self, secret: impl Into<Vec<u8>>) -> Self {
+        self.previous_refresh_secrets.push(secret.into());
+        self
+    }
+
+    /// How long an access token lives. Default 1 minute.
+    pub fn access_ttl(mut self, ttl: Duration) -> Self {
+        self.access_ttl = ttl;
+        self
+    }
+
+    /// How long a refresh token lives without being used: every refresh pushes the session's
+    /// expiry this far into the future (sliding expiry). Default 7 days.
+    pub fn refresh_ttl(mut self, ttl: Duration) -> Self {
+        self.refresh_ttl = ttl;
+        self
+    }
+
+    /// How long a spent refresh token still returns its successor. Default 10 seconds.
+    ///
+    /// Two tabs that refresh with the same token at the same moment both stay logged in. A
+    /// spent token presented after the window revokes the whole session.
+    ///
+    /// # Warning
+    ///
+    /// A stolen token replayed inside the window gets a live successor too; keep the window
+    /// as short as the clients allow. `Duration::ZERO` turns it off.
+    pub fn reuse_grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+
+    /// An absolute limit on a session's life, however often it is refreshed. Off by default.
+    pub fn session_lifetime(mut self, lifetime: Duration) -> Self {
+        self.session_lifetime = Some(lifetime);
+        self
+    }
+
+    /// Clock-skew tolerance when checking `exp`, `nbf` and `iat`. Default zero: the layer
+    /// issues and verifies its own tokens.
+    ///
+    /// # Warning
+    ///
+    /// An expired token is accepted for this long after its `exp`.
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway;
+        self
+    }
+
+    /// Writes `iss` into every token and requires it when verifying.
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = Some(issuer.into());
+        self
+    }
+
+    /// Writes `aud` into every token and requires it when verifying.
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audience = Some(audience.into());
+        self
+    }
+
+    /// Where sessions are kept. Default: a new [`MemoryStore`](crate::store::MemoryStore)
+    /// (with the `memory-store` feature).
+    pub fn store(mut self, store: impl RefreshStore) -> Self {
+        self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// Where sessions are kept, as a shared trait object.
+    pub fn store_arc(mut self, store: Arc<dyn RefreshStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// The clock every expiry is measured with. Default: [`SystemClock`].
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Optional mode: no path is refused for lack of a token. A request with a valid token
+    /// gets [`Claims`](crate::Claims) in its extensions; any other gets an
+    /// [`AuthRejection`](crate::AuthRejection) there instead, and the handler decides.
+    pub fn optional(mut self) -> Self {
+        self.guard.optional = true;
+        self
+    }
+
+    /// A path served without a token (exact match), such as `/login`. Claims are still
+    /// attached when a valid token comes along.
+    pub fn public_path(mut self, path: impl Into<String>) -> Self {
+        self.guard.public_paths.push(path.into());
+        self
+    }
+
+    /// Every path starting with `prefix` is served without a token, such as `/static/`.
+    pub fn public_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.guard.public_prefixes.push(prefix.into());
+        self
+    }
+
+    /// Checks on every authenticated request that the token's session is still live, so a
+    /// logout or a detected reuse locks its access tokens out at once instead of when they
+    /// expire. Off by default.
+    ///
+    /// The cost: one store read ([`RefreshStore::load`]) per authenticated request.
+    pub fn check_sessions(mut self, on: bool) -> Self {
+        self.check_sessions = on;
+        self
+    }
+
+    /// The refresh route. Default `/token`.
+    pub fn refresh_path(mut self, path: impl Into<String>) -> Self {
+        self.refresh_path = path.into();
+        self
+    }
+
+    /// The logout route. Default `/logout`.
+    pub fn logout_path(mut self, path: impl Into<String>) -> Self {
+        self.logout_path = path.into();
+        self
+    }
+
+    /// The largest refresh or logout body read, in bytes. Default 16 KiB; larger is `413`.
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+
+    /// How the refresh token travels. Default [`RefreshTransport::Body`].
+    pub fn transport(mut self, transport: RefreshTransport) -> Self {
+        self.transport = transport;
+        self
+    }
+
+    /// The refresh cookie's name in cookie mode. Default `refresh_token`.
+    pub fn cookie_name(mut self, name: impl Into<String>) -> Self {
+        self.cookie_name = name.into();
+        self
+    }
+
+    /// Whether the refresh cookie is marked `Secure`. Default `true`.
+    ///
+    /// # Warning
+    ///
+    /// Without `Secure` the refresh token can travel over plain HTTP. Browsers accept
+    /// `Secure` cookies from `http://localhost`, so turning this off is rarely needed.
+    pub fn cookie_secure(mut self, secure: bool) -> Self {
+        self.cookie_secure = secure;
+        self
+    }
+
+    /// The header a cookie-borne refresh or logout must carry (CSRF defence). Default
+    /// `X-Requested-With`.
+    pub fn csrf_header(mut self, name: impl Into<String>) -> Self {
+        self.csrf_header = name.into();
+        self
+    }
+
+    /// Also reads the access token from this cookie. A request carrying a token in both the
+    /// header and the cookie is refused (RFC 6750 §2).
+    pub fn access_token_cookie(mut self, name: impl Into<String>) -> Self {
+        self.access_cookie = Some(name.into());
+        self
+    }
+
+    /// The realm of the `WWW-Authenticate` challenge. Default `api`.
+    pub fn realm(mut self, realm: impl Into<String>) -> Self {
+        self.realm = realm.into();
+        self
+    }
+
+    /// Checks the configuration and builds the [`RefreshAuth`].
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] that says how to fix it: no or a weak key, zero durations, a grace
+    /// window as long as a refresh token's life, clashing paths, bad names.
+    pub fn build(self) -> Result<RefreshAuth<C>, ConfigError> {
+        let signing = self.signing.ok_or(ConfigError::MissingSigningKey)?;
+        signing.verifying.validate()?;
+        let mut kids = vec![signing.verifying.kid.as_str()];
+        for key in &self.verifying {
+            key.validate()?;
+            if kids.contains(&key.kid.as_str()) {
+                return Err(ConfigError::DuplicateKid(key.kid.clone()));
+            }
+            kids.push(&key.kid);
+        }
+
+        for (name, d) in [
+            ("access_ttl", self.access_ttl),
+            ("refresh_ttl", self.refresh_ttl),
+        ] {
+            // Token lifetimes are whole seconds (JWT NumericDate).
+            if d.as_secs() == 0 {
+                return Err(ConfigError::ZeroDuration(name));
+            }
+        }
+        if self.grace >= self.refresh_ttl {
+            return Err(ConfigError::GraceTooLong(self.grace));
+        }
+        if let Some(lifetime) = self.session_lifetime
+            && lifetime < self.refresh_ttl
+        {
+            return Err(ConfigError::LifetimeShorterThanTtl {
+                lifetime,
+                refresh_ttl: self.refresh_ttl,
+            });
+        }
+        for path in [&self.refresh_path, &self.logout_path]
+            .into_iter()
+            .chain(&self.guard.public_paths)
+            .chain(&self.guard.public_prefixes)
+        {
+            if !path.starts_with('/') {
+                return Err(ConfigError::InvalidPath(path.clone()));
+            }
+        }
+        if self.refresh_path == self.logout_path {
+            return Err(ConfigError::InvalidPath(self.logout_path));
+        }
+        if self
+            .realm
+            .chars()
+            .any(|c| c == '"' || c == '\\' || c.is_control())
+        {
+            return Err(ConfigError::InvalidRealm(self.realm));
+        }
+        for (what, name) in [("cookie", &self.cookie_name)].into_iter().chain(
+            self.access_cookie
+                .iter()
+                .map(|n| ("access-token cookie", n)),
+        ) {
+            if name.is_empty()
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                return Err(ConfigError::InvalidName {
+                    what,
+                    name: name.clone(),
+                });
+            }
+        }
+
+        // The refresh-token MAC keys: explicit secrets, or derived from the HMAC signing
+        // secret (and from older HMAC verifying secrets, so their refresh tokens survive a
+        // rotation too).
+        let refresh_secrets: Vec<Vec<u8>> = match &self.refresh_secret {
+            Some(secret) => std::iter::once(secret)
+                .chain(&self.previous_refresh_secrets)
+                .map(|s| {
+                    if s.len() < 32 {
+                        Err(ConfigError::WeakRefreshSecret { len: s.len() })
+                    } else {
+                        Ok(s.clone())
+                    }
+                })
+                .collect::<Result<_, _>>()?,
+            None => {
+                let primary = signing
+                    .verifying
+                    .hmac_secret
+                    .as_deref()
+                    .ok_or(ConfigError::MissingRefreshSecret)?;
+                std::iter::once(primary)
+                    .chain(
+                        self.verifying
+                            .iter()
+                            .filter_map(|k| k.hmac_secret.as_deref()),
+                    )
+                    .map(|s| RefreshKeys::derive(s).to_vec())
+                    .collect()
+            }
+        };
+
+        let transport = match self.transport {
+            RefreshTransport::Body => Transport::Body,
+            RefreshTransport::Cookie => {
+                let csrf_header =
+                    HeaderName::try_from(self.csrf_header.as_str()).map_err(|_| {
+                        ConfigError::InvalidName {
+                            what: "CSRF header",
+                            name: self.csrf_header.clone(),
+                        }
+                    })?;
+                Transport::Cookie(crate::config::CookieSettings {
+                    name: self.cookie_name,
+                    secure: self.cookie_secure,
+                    csrf_header,
+                })
+            }
+        };
+
+        let store = match self.store {
+            Some(store) => store,
+            None => default_store()?,
+        };
+
+        Ok(RefreshAuth::from_inner(Inner {
+            access: AccessTokens::new(
+                &signing,
+                &self.verifying,
+                self.access_ttl,
+                self.leeway,
+                self.issuer,
+                self.audience,
+            ),
+            refresh_keys: RefreshKeys::new(refresh_secrets.iter().map(Vec::as_slice)),
+            store,
+            clock: self.clock,
+            refresh_ttl: self.refresh_ttl,
+            grace: self.grace,
+            session_lifetime: self.session_lifetime,
+            guard: self.guard,
+            check_sessions: self.check_sessions,
+            refresh_path: self.refresh_path,
+            logout_path: self.logout_path,
+            body_limit: self.body_limit,
+            transport,
+            access_cookie: self.access_cookie,
+            realm: self.realm.into(),
+        }))
+    }
+}
+
+#[cfg(feature = "memory-store")]
+fn default_store() -> Result<Arc<dyn RefreshStore>, ConfigError> {
+    Ok(Arc::new(crate::store::MemoryStore::new()))
+}
+
+#[cfg(not(feature = "memory-store"))]
+fn default_store() -> Result<Arc<dyn RefreshStore>, ConfigError> {
+    Err(ConfigError::MissingStore)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::NoClaims;
+
+    const SECRET: &[u8] = b"a configuration test secret of 32+ bytes";
+
+    fn builder() -> RefreshAuthBuilder<NoClaims> {
+        RefreshAuth::<NoClaims>::builder().hs256(SECRET.to_vec())
+    }
+
+    #[track_caller]
+    fn refused(b: RefreshAuthBuilder<NoClaims>, hint: &str) {
+        let err = b.build().unwrap_err().to_string();
+        assert!(err.contains(hint), "{err:?} should mention {hint:?}");
+    }
+
+    #[test]
+    fn defaults_build() {
+        assert!(builder().build().is_ok());
+    }
+
+    #[test]
+    fn weak_configuration_is_refused_with_a_fix() {
+        refused(RefreshAuth::<NoClaims>::builder(), ".hs256(secret)");
+        refused(builder().hs256(vec![1; 31]), "at least 32 bytes");
+        refused(builder().hs512(vec![1; 63]), "at least 64 bytes");
+        refused(builder().access_ttl(Duration::ZERO), "access_ttl");
+        refused(builder().access_ttl(Duration::from_millis(999)), "at least one second");
+        refused(builder().refresh_ttl(Duration::ZERO), "refresh_ttl");
+        refused(
+            builder().refresh_ttl(Duration::from_secs(5)).reuse_grace(Duration::from_secs(5)),
+            "grace window",
+        );
+        refused(
+            builder().session_lifetime(Duration::from_secs(60)),
+            "raise `.session_lifetime(…)`",
+        );
+        refused(builder().refresh_path("token"), "must start with '/'");
+        refused(builder().public_path("login"), "must start with '/'");
+        refused(builder().logout_path("/token"), "must differ");
+        refused(builder().realm("a\"b"), "realm");
+        refused(
+            builder().transport(RefreshTransport::Cookie).cookie_name("a;b"),
+            "cookie name",
+        );
+        refused(builder().access_token_cookie(""), "access-token cookie name");
+        refused(
+            builder().transport(RefreshTransport::Cookie).csrf_header("bad header"),
+            "CSRF header",
+        );
+        refused(builder().refresh_secret(vec![1; 16]), "refresh-token secret is 16 bytes");
+        refused(
+            builder()
+                .signing_key(SigningKey::hmac(Algorithm::HS256, SECRET.to_vec()).with_kid("k"))
+                .verifying_key(VerifyingKey::hmac(Algorithm::HS256, vec![2; 32]).with_kid("k")),
+            "share the kid",
+        );
+    }
+
+    #[test]
+    fn transports_parse_from_text() {
+        assert_eq!("body".parse::<RefreshTransport>().unwrap(), RefreshTransport::Body);
+        assert_eq!(" Cookie ".parse::<RefreshTransport>().unwrap(), RefreshTransport::Cookie);
+        assert!("header".parse::<RefreshTransport>().is_err());
+    }
+
+    #[test]
+    fn public_paths_match_exactly_and_prefixes_by_prefix() {
+        let guard = Guard {
+            optional: false,
+            public_paths: vec!["/login".into()],
+            public_prefixes: vec!["/static/".into()],
+        };
+        assert!(guard.is_public("/login"));
+        assert!(!guard.is_public("/login/x"));
+        assert!(guard.is_public("/static/app.css"));
+        assert!(!guard.is_public("/api/dashboard"));
+    }
+}

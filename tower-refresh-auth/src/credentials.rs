@@ -1,0 +1,172 @@
+//! Reading a bearer token from a request (RFC 6750 §2).
+
+use http::HeaderMap;
+use http::header::{AUTHORIZATION, COOKIE};
+
+use crate::error::{AuthError, malformed};
+
+/// The access token a request carries: from its one `Authorization: Bearer` header, or from
+/// the access-token cookie when one is configured — never both.
+///
+/// - no credentials, or another scheme (`Basic …`) → [`AuthError::MissingCredentials`]
+///   (RFC 6750 §3.1: no error code for a client unaware of bearer auth);
+/// - two `Authorization` headers, `Bearer` with no token, a token outside the `b64token`
+///   grammar, a token sent two ways at once → [`AuthError::MalformedCredentials`].
+pub(crate) fn access_token<'a>(
+    headers: &'a HeaderMap,
+    cookie_name: Option<&str>,
+) -> Result<&'a str, AuthError> {
+    let from_header = bearer(headers)?;
+    let from_cookie = match cookie_name {
+        Some(name) => cookie(headers, name)?,
+        None => None,
+    };
+    match (from_header, from_cookie) {
+        (Some(token), None) | (None, Some(token)) => Ok(token),
+        (Some(_), Some(_)) => Err(malformed("the token was sent in more than one way")),
+        (None, None) => Err(AuthError::MissingCredentials),
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Result<Option<&str>, AuthError> {
+    let mut values = headers.get_all(AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(malformed("more than one Authorization header"));
+    }
+    let value = value
+        .to_str()
+        .map_err(|_| malformed("the Authorization header is not visible ASCII"))?;
+    // RFC 7235 §2.1: `credentials = auth-scheme [ 1*SP token68 ]`, scheme case-insensitive.
+    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Ok(None);
+    }
+    let token = rest.trim_start_matches(' ');
+    if token.is_empty() {
+        return Err(malformed("the Bearer credentials have no token"));
+    }
+    if !is_b64token(token) {
+        return Err(malformed("the bearer token is not a b64token"));
+    }
+    Ok(Some(token))
+}
+
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, AuthError> {
+    let mut found = None;
+    for value in headers.get_all(COOKIE) {
+        let Ok(value) = value.to_str() else { continue };
+        for pair in value.split(';') {
+            let Some((k, v)) = pair.trim().split_once('=') else {
+                continue;
+            };
+            if k == name {
+                if found.is_some() {
+                    return Err(malformed("the access-token cookie was sent twice"));
+                }
+                if v.is_empty() || !is_b64token(v) {
+                    return Err(malformed("the access-token cookie is not a b64token"));
+                }
+                found = Some(v);
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// A cookie's value by name, from every `Cookie` header (HTTP/2 may split them).
+pub(crate) fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// RFC 6750 §2.1: `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
+pub(crate) fn is_b64token(s: &str) -> bool {
+    let body = s.trim_end_matches('=');
+    !body.is_empty()
+        && body.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn headers(auth: &[&[u8]]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in auth {
+            h.append(AUTHORIZATION, HeaderValue::from_bytes(v).unwrap());
+        }
+        h
+    }
+
+    fn kind(r: Result<&str, AuthError>) -> &'static str {
+        match r {
+            Ok(_) => "ok",
+            Err(AuthError::MissingCredentials) => "missing",
+            Err(AuthError::MalformedCredentials(_)) => "malformed",
+            Err(_) => "other",
+        }
+    }
+
+    #[test]
+    fn the_grammar() {
+        let cases: &[(&[u8], &str)] = &[
+            (b"Bearer abc.def.ghi", "ok"),
+            (b"bearer abc", "ok"),
+            (b"BEARER abc==", "ok"),
+            (b"Bearer  abc", "ok"), // 1*SP
+            (b"Bearer", "malformed"),
+            (b"Bearer ", "malformed"),
+            (b"Bearer a b", "malformed"),
+            (b"Bearer a\tb", "malformed"),
+            (b"Bearer \tabc", "malformed"),
+            (b"Bearer abc!", "malformed"),
+            (b"Bearer =abc", "malformed"),
+            (b"Bearer \xff\xfe", "malformed"),
+            (b"Basic dXNlcjpwYXNz", "missing"),
+            (b"Bearerabc", "missing"),
+        ];
+        for (value, want) in cases {
+            let h = headers(&[value]);
+            assert_eq!(
+                kind(access_token(&h, None)),
+                *want,
+                "{:?}",
+                String::from_utf8_lossy(value)
+            );
+        }
+    }
+
+    #[test]
+    fn two_headers_are_malformed() {
+        let h = headers(&[b"Bearer a", b"Bearer b"]);
+        assert_eq!(kind(access_token(&h, None)), "malformed");
+    }
+
+    #[test]
+    fn cookie_source() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            COOKIE,
+            HeaderValue::from_static("theme=dark; at=abc.def.ghi"),
+        );
+        assert_eq!(access_token(&h, Some("at")).unwrap(), "abc.def.ghi");
+        assert_eq!(kind(access_token(&h, None)), "missing");
+        h.insert(
+            AUTHORIZATION,
+            HeaderValue::from_static("Bearer abc.def.ghi"),
+        );
+        assert_eq!(kind(access_token(&h, Some("at"))), "malformed");
+    }
+}

@@ -1,0 +1,136 @@
+//! [`RefreshAuthService`]: the middleware itself.
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::{Request, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tower_service::Service;
+
+use crate::auth::RefreshAuth;
+use crate::body::ResponseBody;
+use crate::endpoint;
+use crate::future::ResponseFuture;
+use crate::response::{AuthRejection, error_response};
+
+/// The middleware made by [`RefreshAuthLayer`](crate::RefreshAuthLayer).
+///
+/// For each request:
+///
+/// 1. the refresh and logout routes are answered here, never reaching the inner service;
+/// 2. otherwise the bearer token is read and verified; on success its
+///    [`Claims<C>`](crate::Claims) go into the request extensions and the inner service runs;
+/// 3. on failure a guarded path is refused with the RFC 6750 response, while a public path (or
+///    any path in optional mode) runs the inner service with an
+///    [`AuthRejection`] in the extensions instead of claims.
+///
+/// `poll_ready` is the inner service's: backpressure passes straight through.
+pub struct RefreshAuthService<S, C> {
+    inner: S,
+    auth: RefreshAuth<C>,
+}
+
+impl<S, C> RefreshAuthService<S, C> {
+    pub(crate) fn new(inner: S, auth: RefreshAuth<C>) -> Self {
+        Self { inner, auth }
+    }
+
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S: Clone, C> Clone for RefreshAuthService<S, C> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            auth: self.auth.clone(),
+        }
+    }
+}
+
+impl<S: std::fmt::Debug, C> std::fmt::Debug for RefreshAuthService<S, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RefreshAuthService")
+            .field("inner", &self.inner)
+            .field("auth", &self.auth)
+            .finish()
+    }
+}
+
+impl<S, C, ReqBody, ResBody> Service<Request<ReqBody>> for RefreshAuthService<S, C>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
+    ReqBody: http_body::Body + Send + 'static,
+    ReqBody::Data: Send,
+    ReqBody::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    ResBody: http_body::Body<Data = bytes::Bytes>,
+    C: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+{
+    type Response = Response<ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S, ReqBody>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
+        let shared = &self.auth.inner;
+        let path = req.uri().path();
+        if let Some(which) = shared.endpoint(path) {
+            let shared = Arc::clone(shared);
+            return ResponseFuture::endpoint(Box::pin(async move {
+                endpoint::handle(&shared, which, req).await
+            }));
+        }
+        let public = shared.guard.is_public(path);
+        match self.auth.authenticate_sync(req.headers()) {
+            Ok(claims) if shared.check_sessions => {
+                // The store decides whether the request goes on, so the ready service is
+                // moved into the future and a fresh clone is left behind (tower's advice for
+                // services used after an await).
+                let ready = self.inner.clone();
+                let ready = std::mem::replace(&mut self.inner, ready);
+                let shared = Arc::clone(shared);
+                ResponseFuture::checking(
+                    Box::pin(async move {
+                        match shared.check_session(&claims.sid).await {
+                            Ok(()) => {
+                                req.extensions_mut().insert(claims);
+                                Ok(req)
+                            }
+                            Err(err) => {
+                                Err((AuthRejection::new(err, Arc::clone(&shared.realm)), req))
+                            }
+                        }
+                    }),
+                    ready,
+                    public,
+                )
+            }
+            Ok(claims) => {
+                req.extensions_mut().insert(claims);
+                ResponseFuture::inner(self.inner.call(req))
+            }
+            Err(err) if public => {
+                req.extensions_mut()
+                    .insert(AuthRejection::new(err, Arc::clone(&shared.realm)));
+                ResponseFuture::inner(self.inner.call(req))
+            }
+            Err(err) => ResponseFuture::ready(error_response(&err, &shared.realm)),
+        }
+    }
+}

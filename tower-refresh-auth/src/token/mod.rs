@@ -1,0 +1,10 @@
+//! Tokens: the claims of an access token, signing and verifying it, the opaque refresh
+//! token, and the pair handed to a client.
+
+pub(crate) mod access;
+mod claims;
+mod pair;
+pub mod refresh;
+
+pub use self::claims::{Claims, NoClaims};
+pub use self::pair::TokenPair;

@@ -1,0 +1,245 @@
+//! Property tests of token handling.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::time::{Duration, UNIX_EPOCH};
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use proptest::prelude::*;
+use serde::{Deserialize, Serialize};
+use tower_refresh_auth::clock::ManualClock;
+use tower_refresh_auth::keys::SigningKey;
+use tower_refresh_auth::{AuthError, RefreshAuth};
+
+const SECRET: &[u8] = b"property test secret, 32 bytes or more";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct AppClaims {
+    role: String,
+    level: u32,
+    tags: Vec<String>,
+    flags: BTreeMap<String, bool>,
+    note: Option<String>,
+}
+
+fn app_claims() -> impl Strategy<Value = AppClaims> {
+    (
+        ".{0,20}",
+        any::<u32>(),
+        prop::collection::vec(".{0,8}", 0..4),
+        prop::collection::btree_map("[a-z]{1,6}", any::<bool>(), 0..4),
+        prop::option::of(".{0,30}"),
+    )
+        .prop_map(|(role, level, tags, flags, note)| AppClaims {
+            role,
+            level,
+            tags,
+            flags,
+            note,
+        })
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().build().unwrap()
+}
+
+fn auth(clock: &ManualClock) -> RefreshAuth<AppClaims> {
+    RefreshAuth::builder()
+        .hs256(SECRET.to_vec())
+        .clock(clock.clone())
+        .build()
+        .unwrap()
+}
+
+fn start() -> std::time::SystemTime {
+    UNIX_EPOCH + Duration::from_secs(1_800_000_000)
+}
+
+const ED_PRIVATE: &str = include_str!("keys/ed25519.pem");
+const ED_PUBLIC: &str = include_str!("keys/ed25519.pub.pem");
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn application_claims_round_trip(claims in app_claims(), sub in "[a-zA-Z0-9@._-]{1,40}") {
+        let clock = ManualClock::new(start());
+        let auth = auth(&clock);
+        let pair = runtime().block_on(auth.issue(sub.clone(), claims.clone())).unwrap();
+        let verified = auth.verify(&pair.access_token).unwrap();
+        prop_assert_eq!(&verified.sub, &sub);
+        prop_assert_eq!(&verified.custom, &claims);
+        // …and survive a refresh, which rebuilds them from the store.
+        let renewed = runtime().block_on(auth.refresh(&pair.refresh_token)).unwrap();
+        prop_assert_eq!(auth.verify(&renewed.access_token).unwrap().custom, claims);
+    }
+
+    #[test]
+    fn any_single_byte_change_to_an_access_token_is_refused(pos in any::<prop::sample::Index>(), byte in 0x21u8..0x7f) {
+        let clock = ManualClock::new(start());
+        let auth = auth(&clock);
+        let claims = AppClaims { role: "r".into(), level: 1, tags: vec![], flags: BTreeMap::new(), note: None };
+        let pair = runtime().block_on(auth.issue("user1", claims)).unwrap();
+        let mut bytes = pair.access_token.clone().into_bytes();
+        let i = pos.index(bytes.len());
+        prop_assume!(bytes[i] != byte);
+        bytes[i] = byte;
+        let tampered = String::from_utf8(bytes).unwrap();
+        // Base64 has spare bits in its last character: a change that decodes to the same
+        // bytes is the same token, not a change.
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let same = tampered.split('.').zip(pair.access_token.split('.'))
+            .all(|(a, b)| matches!((b64.decode(a), b64.decode(b)), (Ok(x), Ok(y)) if x == y));
+        prop_assume!(!same);
+        prop_assert!(matches!(auth.verify(&tampered), Err(AuthError::InvalidToken(_))));
+    }
+
+    #[test]
+    fn tokens_from_another_key_or_algorithm_are_refused(other_secret in prop::collection::vec(any::<u8>(), 64..96), alg_pick in 0usize..3) {
+        let clock = ManualClock::new(start());
+        let auth = auth(&clock);
+        let claims = AppClaims { role: "r".into(), level: 1, tags: vec![], flags: BTreeMap::new(), note: None };
+        let pair = runtime().block_on(auth.issue("user1", claims.clone())).unwrap();
+        let kid = jsonwebtoken::decode_header(&pair.access_token).unwrap().kid.unwrap();
+        let payload: serde_json::Value = {
+            use base64::Engine as _;
+            let p = pair.access_token.split('.').nth(1).unwrap();
+            serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(p).unwrap()).unwrap()
+        };
+        let alg = [Algorithm::HS256, Algorithm::HS384, Algorithm::HS512][alg_pick];
+        let mut header = Header::new(alg);
+        header.typ = Some("at+jwt".into());
+        header.kid = Some(kid.clone());
+        // Another key under any HMAC algorithm…
+        let forged = jsonwebtoken::encode(&header, &payload, &EncodingKey::from_secret(&other_secret)).unwrap();
+        prop_assert!(auth.verify(&forged).is_err());
+        // …the right key under another algorithm…
+        if alg != Algorithm::HS256 {
+            let forged = jsonwebtoken::encode(&header, &payload, &EncodingKey::from_secret(SECRET)).unwrap();
+            prop_assert!(auth.verify(&forged).is_err());
+        }
+        // …another algorithm family altogether…
+        let ed = SigningKey::from_pem(Algorithm::EdDSA, ED_PRIVATE.as_bytes(), ED_PUBLIC.as_bytes()).unwrap();
+        let ed_auth = RefreshAuth::<AppClaims>::builder().signing_key(ed.with_kid(kid)).refresh_secret(other_secret.clone()).clock(clock.clone()).build().unwrap();
+        let ed_pair = runtime().block_on(ed_auth.issue("user1", claims)).unwrap();
+        prop_assert!(ed_auth.verify(&ed_pair.access_token).is_ok());
+        prop_assert!(auth.verify(&ed_pair.access_token).is_err());
+        // …or none at all.
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let none = format!("{}.{}.", b64.encode(r#"{"alg":"none","typ":"at+jwt"}"#), pair.access_token.split('.').nth(1).unwrap());
+        prop_assert!(auth.verify(&none).is_err());
+    }
+
+    #[test]
+    fn refresh_and_access_tokens_never_stand_in_for_each_other(n in 0usize..5) {
+        let clock = ManualClock::new(start());
+        let auth = auth(&clock);
+        let claims = AppClaims { role: "r".into(), level: 1, tags: vec![], flags: BTreeMap::new(), note: None };
+        let rt = runtime();
+        let mut pair = rt.block_on(auth.issue("user1", claims)).unwrap();
+        for _ in 0..n {
+            pair = rt.block_on(auth.refresh(&pair.refresh_token)).unwrap();
+        }
+        prop_assert!(matches!(auth.verify(&pair.refresh_token), Err(AuthError::InvalidToken(_))));
+        prop_assert!(matches!(rt.block_on(auth.refresh(&pair.access_token)), Err(AuthError::InvalidGrant)));
+        // The genuine uses still work.
+        prop_assert!(auth.verify(&pair.access_token).is_ok());
+        prop_assert!(rt.block_on(auth.refresh(&pair.refresh_token)).is_ok());
+    }
+
+    #[test]
+    fn expired_never_passes_beyond_the_leeway(ttl in 1u64..3600, leeway in 0u64..120, past_ms in 0u64..10_000_000) {
+        let clock = ManualClock::new(start());
+        let auth = RefreshAuth::<AppClaims>::builder()
+            .hs256(SECRET.to_vec())
+            .clock(clock.clone())
+            .access_ttl(Duration::from_secs(ttl))
+            .leeway(Duration::from_secs(leeway))
+            .build()
+            .unwrap();
+        let claims = AppClaims { role: "r".into(), level: 1, tags: vec![], flags: BTreeMap::new(), note: None };
+        let pair = runtime().block_on(auth.issue("user1", claims)).unwrap();
+        clock.advance(Duration::from_millis(past_ms));
+        let deadline_ms = (ttl + leeway) * 1000;
+        let ok = auth.verify(&pair.access_token).is_ok();
+        prop_assert_eq!(ok, past_ms < deadline_ms, "ttl {} leeway {} past {}ms", ttl, leeway, past_ms);
+    }
+}
+
+#[test]
+fn keys_rotate_without_logging_anyone_out() {
+    let clock = ManualClock::new(start());
+    let old = SigningKey::hmac(Algorithm::HS256, b"the old secret, at least 32 bytes long".to_vec()).with_kid("old");
+    let new = SigningKey::hmac(Algorithm::HS256, b"the new secret, at least 32 bytes long".to_vec()).with_kid("new");
+    let before = RefreshAuth::<tower_refresh_auth::NoClaims>::builder()
+        .signing_key(old.clone())
+        .refresh_secret(b"refresh secret shared by every instance".to_vec())
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let rt = runtime();
+    let pair = rt.block_on(before.issue("user1", tower_refresh_auth::NoClaims {})).unwrap();
+    let after = RefreshAuth::<tower_refresh_auth::NoClaims>::builder()
+        .signing_key(new)
+        .verifying_key(old.verifying_key())
+        .refresh_secret(b"refresh secret shared by every instance".to_vec())
+        .clock(clock)
+        .build()
+        .unwrap();
+    assert!(after.verify(&pair.access_token).is_ok());
+    let renewed_by_new = after.verify(&rt.block_on(before.issue("u", tower_refresh_auth::NoClaims {})).unwrap().access_token);
+    assert!(renewed_by_new.is_ok());
+    // The old layer does not know the new key.
+    let minted_by_new = rt.block_on(after.issue("u", tower_refresh_auth::NoClaims {})).unwrap();
+    assert_eq!(jsonwebtoken::decode_header(&minted_by_new.access_token).unwrap().kid.as_deref(), Some("new"));
+    assert!(before.verify(&minted_by_new.access_token).is_err());
+}
+
+/// Every supported algorithm signs tokens that verify under its own key and no other.
+#[test]
+fn every_supported_algorithm_round_trips() {
+    let keys = [
+        (Algorithm::RS256, include_str!("keys/rsa.pem"), include_str!("keys/rsa.pub.pem")),
+        (Algorithm::PS256, include_str!("keys/rsa.pem"), include_str!("keys/rsa.pub.pem")),
+        (Algorithm::ES256, include_str!("keys/es256.pem"), include_str!("keys/es256.pub.pem")),
+        (Algorithm::ES384, include_str!("keys/es384.pem"), include_str!("keys/es384.pub.pem")),
+        (Algorithm::EdDSA, ED_PRIVATE, ED_PUBLIC),
+    ];
+    let rt = runtime();
+    let clock = ManualClock::new(start());
+    let hs = auth(&clock);
+    for (alg, private, public) in keys {
+        let key = SigningKey::from_pem(alg, private.as_bytes(), public.as_bytes()).unwrap();
+        let a = RefreshAuth::<tower_refresh_auth::NoClaims>::builder()
+            .signing_key(key)
+            .refresh_secret(SECRET.to_vec())
+            .clock(clock.clone())
+            .build()
+            .unwrap();
+        let pair = rt.block_on(a.issue("user1", tower_refresh_auth::NoClaims {})).unwrap();
+        assert_eq!(jsonwebtoken::decode_header(&pair.access_token).unwrap().alg, alg);
+        assert!(a.verify(&pair.access_token).is_ok(), "{alg:?}");
+        assert!(hs.verify(&pair.access_token).is_err(), "{alg:?} accepted by an HS256 layer");
+        // Key confusion: HS256 with the public key as the secret (RFC 8725 §2.1).
+        let payload: serde_json::Value = {
+            use base64::Engine as _;
+            let p = pair.access_token.split('.').nth(1).unwrap();
+            serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(p).unwrap()).unwrap()
+        };
+        let mut header = Header::new(Algorithm::HS256);
+        header.typ = Some("at+jwt".into());
+        header.kid = jsonwebtoken::decode_header(&pair.access_token).unwrap().kid;
+        let confused = jsonwebtoken::encode(&header, &payload, &EncodingKey::from_secret(public.as_bytes())).unwrap();
+        assert!(a.verify(&confused).is_err(), "{alg:?} key confusion");
+        assert!(rt.block_on(a.refresh(&pair.refresh_token)).is_ok());
+    }
+}
+
+#[test]
+fn an_asymmetric_key_needs_a_refresh_secret() {
+    let key = SigningKey::from_pem(Algorithm::EdDSA, ED_PRIVATE.as_bytes(), ED_PUBLIC.as_bytes()).unwrap();
+    let err = RefreshAuth::<tower_refresh_auth::NoClaims>::builder().signing_key(key).build().unwrap_err();
+    assert!(err.to_string().contains(".refresh_secret("), "{err}");
+}
