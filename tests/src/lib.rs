@@ -18,8 +18,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tower_refresh_auth::store::{RefreshStore, Rotation, Session, SessionId};
 
+pub mod app;
 pub mod fixtures;
 pub mod flights;
+pub mod server;
 pub mod suite;
 
 /// A store set up for one test.
