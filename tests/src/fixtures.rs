@@ -13,6 +13,7 @@ pub async fn memory(_test: &str) -> Option<Fixture<MemoryStore>> {
 }
 
 /// A random suffix, so names from different runs never meet.
+#[cfg(feature = "redis")]
 fn nonce() -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -2,8 +2,8 @@
 //!
 //! A backend joins the suite with one line in `tests/conformance.rs`:
 //!
-//! ```ignore
-//! tower_refresh_auth_tests::conformance_suite!(my_backend, my_fixture_fn);
+//! ```text
+//! tower_refresh_auth_tests::conformance_suite!(my_backend, my_crate::my_fixture_fn);
 //! ```
 //!
 //! where `my_fixture_fn(test_name).await` returns `Some(Fixture)` holding a fresh, empty

@@ -5,7 +5,10 @@
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+#[cfg(feature = "redis")]
+use std::process::Child;
+use std::process::{Command, Stdio};
+#[cfg(feature = "redis")]
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
@@ -40,6 +43,7 @@ fn run(cmd: &mut Command) {
 }
 
 /// Polls `ready` every 50 ms for up to 10 s.
+#[cfg(feature = "redis")]
 fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !ready() {
@@ -138,7 +142,7 @@ impl Drop for RedisServer {
     }
 }
 
-/// A PostgreSQL cluster of its own, run as the `postgres` user.
+/// A PostgreSQL cluster of its own, run as the `postgres` user when the tests run as root.
 #[derive(Debug)]
 pub struct PostgresServer {
     bin: PathBuf,
@@ -158,7 +162,9 @@ impl PostgresServer {
         let initdb = find_program("initdb", &versions.collect::<Vec<_>>())?;
         let bin = initdb.parent().map(Path::to_path_buf).unwrap_or_default();
         let dir = tempfile::tempdir().expect("a temporary directory");
-        run(Command::new("chown").arg("postgres").arg(dir.path()));
+        if is_root() {
+            run(Command::new("chown").arg("postgres").arg(dir.path()));
+        }
         run(as_postgres(&initdb)
             .args([
                 "--auth=trust",
@@ -193,11 +199,24 @@ impl PostgresServer {
     }
 }
 
-/// `program` run as the `postgres` user, which PostgreSQL insists on.
+/// Whether this process runs as root.
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| out.stdout.trim_ascii() == b"0")
+}
+
+/// `program` run as the `postgres` user when this process is root (PostgreSQL refuses to
+/// run as root), else as the current user.
 fn as_postgres(program: &Path) -> Command {
-    let mut cmd = Command::new("runuser");
-    cmd.args(["-u", "postgres", "--"]).arg(program);
-    cmd
+    if is_root() {
+        let mut cmd = Command::new("runuser");
+        cmd.args(["-u", "postgres", "--"]).arg(program);
+        cmd
+    } else {
+        Command::new(program)
+    }
 }
 
 impl Restartable for PostgresServer {

@@ -3,6 +3,7 @@
 //!
 //! Run with `REDIS_URL=redis://127.0.0.1:6379 DATABASE_URL=postgres://postgres@127.0.0.1/test
 //! cargo test -p tower-refresh-auth-tests --test cross_instance`.
+#![cfg(any(feature = "redis", feature = "postgres", feature = "sqlite"))]
 
 use std::time::Duration;
 

@@ -8,6 +8,7 @@
 //! same store, and no panic anywhere.
 //!
 //! Run with `cargo test -p tower-refresh-auth-tests --test outage -- --nocapture`.
+#![cfg(any(feature = "redis", feature = "postgres"))]
 
 use std::time::{Duration, Instant};
 

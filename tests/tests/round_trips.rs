@@ -7,11 +7,7 @@
 //!
 //! Run with `REDIS_URL=redis://127.0.0.1:6379 DATABASE_URL=postgres://postgres@127.0.0.1/test
 //! cargo test -p tower-refresh-auth-tests --test round_trips -- --nocapture`.
-
-use std::time::Duration;
-
-use tower_refresh_auth::store::RefreshStore;
-use tower_refresh_auth_tests::{expect_rotated, now_ms, service_url, session};
+#![cfg(any(feature = "redis", feature = "postgres"))]
 
 /// How many rotations each measurement spans.
 const ROTATIONS: u64 = 50;
@@ -19,12 +15,14 @@ const ROTATIONS: u64 = 50;
 #[cfg(feature = "redis")]
 mod redis_store {
     use std::collections::HashMap;
+    use std::time::Duration;
 
     use redis::aio::MultiplexedConnection;
-    use tower_refresh_auth::store::RedisStore;
+    use tower_refresh_auth::store::{RedisStore, RefreshStore};
     use tower_refresh_auth_tests::flights::FlightCounter;
+    use tower_refresh_auth_tests::{expect_rotated, now_ms, service_url, session};
 
-    use super::*;
+    use super::ROTATIONS;
 
     /// Calls per command since the server started, from `INFO commandstats`.
     async fn command_calls(admin: &mut MultiplexedConnection) -> HashMap<String, u64> {
@@ -159,12 +157,14 @@ mod redis_store {
 mod postgres_store {
     use std::net::SocketAddr;
     use std::str::FromStr;
+    use std::time::Duration;
 
     use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-    use tower_refresh_auth::store::PostgresStore;
+    use tower_refresh_auth::store::{PostgresStore, RefreshStore};
     use tower_refresh_auth_tests::flights::{FlightCounter, PG_SYNC};
+    use tower_refresh_auth_tests::{expect_rotated, now_ms, service_url, session};
 
-    use super::*;
+    use super::ROTATIONS;
 
     /// How many round trips `op` made through `proxy`.
     async fn flights_during<T>(proxy: &FlightCounter, op: impl Future<Output = T>) -> (T, u64) {
