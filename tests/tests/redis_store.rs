@@ -32,12 +32,33 @@ async fn pttl(conn: &mut MultiplexedConnection, key: &str) -> i64 {
     redis::cmd("PTTL").arg(key).query_async(conn).await.unwrap()
 }
 
-async fn scard(conn: &mut MultiplexedConnection, key: &str) -> u64 {
-    redis::cmd("SCARD")
+async fn zcard(conn: &mut MultiplexedConnection, key: &str) -> u64 {
+    redis::cmd("ZCARD")
         .arg(key)
         .query_async(conn)
         .await
         .unwrap()
+}
+
+/// Backdates every entry of a subject's index to the epoch, as if added long ago.
+async fn age_index(conn: &mut MultiplexedConnection, key: &str) {
+    let ids: Vec<String> = redis::cmd("ZRANGE")
+        .arg(key)
+        .arg(0)
+        .arg(-1)
+        .query_async(conn)
+        .await
+        .unwrap();
+    for id in ids {
+        redis::cmd("ZADD")
+            .arg(key)
+            .arg("XX")
+            .arg(0)
+            .arg(id)
+            .exec_async(conn)
+            .await
+            .unwrap();
+    }
 }
 
 /// `expected` ± 5 s, in milliseconds.
@@ -113,13 +134,57 @@ async fn subject_index_is_pruned_as_it_grows() {
     for s in &sessions[1..] {
         assert!(store.revoke(&s.id).await.unwrap());
     }
-    assert_eq!(scard(&mut conn, &index_key).await, 31);
-    // ...until a create finds 32 ids and drops those whose session is gone.
-    let last = session("dave", t0);
-    create(&store, &last).await;
-    assert_eq!(scard(&mut conn, &index_key).await, 2);
+    assert_eq!(zcard(&mut conn, &index_key).await, 31);
+    age_index(&mut conn, &index_key).await;
+    // ...until a create finds 32 ids and drops the old ones whose session is gone.
+    create(&store, &session("dave", t0)).await;
+    assert_eq!(zcard(&mut conn, &index_key).await, 2);
+
+    // revoke_subject drops the old entries it read; the new one stays until it is old.
     assert_eq!(store.revoke_subject("dave").await.unwrap(), 2);
-    assert_eq!(scard(&mut conn, &index_key).await, 0);
+    assert_eq!(zcard(&mut conn, &index_key).await, 1);
+    age_index(&mut conn, &index_key).await;
+    assert_eq!(store.revoke_subject("dave").await.unwrap(), 0);
+    assert_eq!(zcard(&mut conn, &index_key).await, 0);
+}
+
+/// `create` indexes a session an instant before it writes it. A `revoke_subject` landing in
+/// between must keep the entry, or the session would escape every later one.
+#[tokio::test]
+async fn a_session_written_after_its_index_entry_is_not_lost() {
+    let Some((store, mut conn, prefix)) = setup("in-flight").await else {
+        return;
+    };
+    let t0 = now_ms();
+    let s = session("frida", t0);
+    create(&store, &s).await;
+    // Take the session out, as if its write had not landed yet...
+    let key = format!("{prefix}:s:{{{}}}", s.id);
+    let dump: Vec<u8> = redis::cmd("DUMP")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    redis::cmd("DEL")
+        .arg(&key)
+        .exec_async(&mut conn)
+        .await
+        .unwrap();
+
+    // ...log out everywhere meanwhile: nothing to delete yet...
+    assert_eq!(store.revoke_subject("frida").await.unwrap(), 0);
+
+    // ...then the write lands. The next "log out everywhere" still finds it.
+    redis::cmd("RESTORE")
+        .arg(&key)
+        .arg(0)
+        .arg(dump)
+        .exec_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(store.load(&s.id, t0).await.unwrap().is_some());
+    assert_eq!(store.revoke_subject("frida").await.unwrap(), 1);
+    assert!(store.load(&s.id, t0).await.unwrap().is_none());
 }
 
 #[tokio::test]
@@ -143,5 +208,5 @@ async fn scripts_are_reloaded_after_the_server_forgets_them() {
     ); // a single script
 
     flush().exec_async(&mut conn).await.unwrap();
-    assert_eq!(store.revoke_subject("erin").await.unwrap(), 1); // SMEMBERS, then scripts
+    assert_eq!(store.revoke_subject("erin").await.unwrap(), 1); // ZRANGE, then scripts
 }

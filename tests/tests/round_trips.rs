@@ -142,13 +142,13 @@ mod redis_store {
         let (_, trips, scripts) = measure!(store.revoke(&other.id));
         assert_eq!((trips, scripts), (1, 0), "revoke: one DEL");
 
-        // The set still names the revoked session: its script finds nothing to delete.
+        // The index still names the revoked session: its script finds nothing to delete.
         let (revoked, trips, scripts) = measure!(store.revoke_subject("round-trips"));
         assert_eq!(revoked.unwrap(), 1);
         assert_eq!(
             (trips, scripts),
-            (2, 2),
-            "revoke_subject: SMEMBERS, then one pipeline"
+            (2, 3),
+            "revoke_subject: ZRANGE, then one pipeline of a script per session and one more"
         );
     }
 }

@@ -24,7 +24,7 @@
 //! | key | type | holds |
 //! |---|---|---|
 //! | `tra:s:{<session id>}` | hash | `sub`, `claims`, `ctr`, `cat`, `rat`, `exp` and, if the session has one, `abs` |
-//! | `tra:u:{<subject>}` | set | the ids of the subject's sessions, for [`revoke_subject`](RefreshStore::revoke_subject) |
+//! | `tra:u:{<subject>}` | sorted set | the ids of the subject's sessions, scored by when they were added, for [`revoke_subject`](RefreshStore::revoke_subject) |
 //!
 //! Times are integer milliseconds since the Unix epoch; the counter is a decimal integer.
 //! Each key carries its own hash tag (the part in braces), and every script touches the keys
@@ -35,14 +35,20 @@
 //!
 //! | operation | round trips | how |
 //! |---|---|---|
-//! | `create` | 1 | a pipeline of two scripts: add the id to the subject's set, then write the session |
+//! | `create` | 1 | a pipeline of two scripts: add the id to the subject's index, then write the session |
 //! | `load` | 1 | `HMGET`; liveness is checked against the caller's `now` |
 //! | `rotate` | 1 | one script: the compare-and-swap |
 //! | `revoke` | 1 | `DEL` |
-//! | `revoke_subject` | 2 | `SMEMBERS` of the subject's set, then one pipeline: a script per session (each in its own slot) and `SREM` of the ids read |
+//! | `revoke_subject` | 2 | `ZRANGE` of the subject's index, then one pipeline: a script per session (each in its own slot) and one on the index |
 //!
 //! Scripts are sent by hash (`EVALSHA`) and loaded on a server that does not know them yet
-//! (after a restart or `SCRIPT FLUSH`) automatically.
+//! (after a restart or `SCRIPT FLUSH`) automatically. They need Redis 5 or newer.
+//!
+//! Why `revoke_subject` takes two round trips: `load` and `rotate` know only the session id,
+//! so a session's key must be found from its id alone, and tagged with it; a subject's
+//! index then lives in another slot, and Redis Cluster runs no script across slots. Tagging
+//! every key with the subject instead would make `rotate` look the subject up first: two
+//! round trips on the hot path instead of on "log out everywhere".
 //!
 //! # Expiry
 //!
@@ -52,13 +58,19 @@
 //! *its* [`Clock`](crate::clock::Clock), so the scripts also check liveness against the `now`
 //! they are given: a session past its deadline is never returned, whichever clock is ahead.
 //!
-//! The subject's set cannot share a slot with its sessions, so it cannot follow their expiry
-//! exactly. It expires at the latest absolute expiry of its sessions when they all have one,
-//! and never otherwise; ids of sessions that expired or were revoked one by one stay in it
-//! until the next [`revoke_subject`](RefreshStore::revoke_subject), or until a `create` finds
-//! the set grown to a power of two of at least 32 ids and prunes the ones whose session is
-//! gone (two more round trips, amortised over as many logins). A stale id is harmless: it
-//! names a key that no longer exists.
+//! The subject's index cannot share a slot with its sessions, so it cannot follow their
+//! expiry exactly. It expires at the latest absolute expiry of its sessions when they all
+//! have one, and never otherwise. Ids of sessions that expired or were revoked one by one
+//! stay in it until the next [`revoke_subject`](RefreshStore::revoke_subject), or until a
+//! `create` finds the index grown to a power of two of at least 32 ids and prunes the ids
+//! whose session is gone (three more round trips, amortised over as many logins). A stale
+//! id is harmless: it names a key that no longer exists.
+//!
+//! `create` adds the id to the index *before* it writes the session, so no session ever
+//! exists unindexed; but for a moment an id may be indexed before its session exists.
+//! That is why an id leaves the index only once it is a minute old (by the Redis server's
+//! clock): `revoke_subject` and pruning never drop the entry of a session still being
+//! written, which would leave it out of the next "log out everywhere".
 //!
 //! # Outages
 //!
@@ -73,7 +85,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{ErrorKind, RedisError, Script, ServerErrorKind};
+use redis::{ErrorKind, RedisError, Script, ScriptInvocation, ServerErrorKind, Value};
 
 use super::{RefreshStore, Rotation, Session, SessionId, StoreError};
 use crate::clock::to_millis;
@@ -84,31 +96,60 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 /// The key prefix used unless [`RedisStore::with_key_prefix`] sets another.
 const DEFAULT_PREFIX: &str = "tra";
 
-/// A subject's set is pruned when a `create` finds it at a power of two at least this big.
+/// A subject's index is pruned when a `create` finds it at a power of two at least this big.
 const PRUNE_FROM: u64 = 32;
+
+/// How old (in ms, by the server's clock) an index entry must be before it may be dropped:
+/// far longer than a `create` pipeline takes between its two scripts.
+const INDEX_MIN_AGE_MS: u64 = 60_000;
 
 /// The session hash's fields, in the order every script and `HMGET` uses.
 const FIELDS: [&str; 7] = ["sub", "claims", "ctr", "cat", "rat", "exp", "abs"];
 
-/// Adds a session id to its subject's set and sets the set's expiry; returns the set's size.
+/// Adds a session id to its subject's index, scored by the server's time, and sets the
+/// index's expiry; returns the index's size.
 ///
-/// KEYS[1] the subject's set. ARGV[1] the session id; ARGV[2] the session's absolute expiry
-/// in ms, or "" when it has none.
+/// KEYS[1] the subject's index. ARGV[1] the session id; ARGV[2] the session's absolute
+/// expiry in ms, or "" when it has none.
 const INDEX_ADD: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local ttl = redis.call('PTTL', KEYS[1])
-redis.call('SADD', KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[1], string.format('%d', now), ARGV[1])
 if ARGV[2] == '' then
   redis.call('PERSIST', KEYS[1])
 elseif ttl == -2 then
   redis.call('PEXPIREAT', KEYS[1], ARGV[2])
-elseif ttl >= 0 then
-  local t = redis.call('TIME')
-  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  if now + ttl < tonumber(ARGV[2]) then
-    redis.call('PEXPIREAT', KEYS[1], ARGV[2])
+elseif ttl >= 0 and now + ttl < tonumber(ARGV[2]) then
+  redis.call('PEXPIREAT', KEYS[1], ARGV[2])
+end
+return redis.call('ZCARD', KEYS[1])
+";
+
+/// The ids in a subject's index that are at least ARGV[1] ms old.
+///
+/// KEYS[1] the subject's index.
+const INDEX_OLD: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', string.format('%d', now - tonumber(ARGV[1])))
+";
+
+/// Drops the given ids from a subject's index, those at least ARGV[1] ms old only; returns
+/// how many it dropped.
+///
+/// KEYS[1] the subject's index. ARGV[1] the minimum age; ARGV[2..] the ids.
+const INDEX_FORGET: &str = r"
+local t = redis.call('TIME')
+local cutoff = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(ARGV[1])
+local dropped = 0
+for i = 2, #ARGV do
+  local added = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if added and tonumber(added) <= cutoff then
+    dropped = dropped + redis.call('ZREM', KEYS[1], ARGV[i])
   end
 end
-return redis.call('SCARD', KEYS[1])
+return dropped
 ";
 
 /// Writes a session, replacing any earlier one with the same id.
@@ -167,6 +208,8 @@ return 0
 /// The scripts, hashed once per store and sent by hash.
 struct Scripts {
     index_add: Script,
+    index_old: Script,
+    index_forget: Script,
     create: Script,
     rotate: Script,
     revoke_of_subject: Script,
@@ -176,6 +219,8 @@ impl Scripts {
     fn new() -> Self {
         Self {
             index_add: Script::new(INDEX_ADD),
+            index_old: Script::new(INDEX_OLD),
+            index_forget: Script::new(INDEX_FORGET),
             create: Script::new(CREATE),
             rotate: Script::new(ROTATE),
             revoke_of_subject: Script::new(REVOKE_OF_SUBJECT),
@@ -286,33 +331,64 @@ impl RedisStore {
         }
     }
 
-    /// Sends a pipeline of script calls; if the server does not know a script yet, loads
-    /// the scripts and sends it once more. Every pipeline sent this way is idempotent.
-    async fn query_scripts<T: redis::FromRedisValue>(
+    /// Sends script calls as one pipeline and returns their replies, in order.
+    ///
+    /// A call whose script the server does not know (after a restart or `SCRIPT FLUSH`) is
+    /// sent again, once, right after loading the script, in one more round trip. Only the
+    /// calls that failed are repeated, so each call runs exactly once and its reply counts.
+    async fn invoke_all(
         &self,
-        pipe: &redis::Pipeline,
-        scripts: &[&Script],
-    ) -> Result<T, RedisError> {
+        calls: &[(&Script, ScriptInvocation<'_>)],
+    ) -> Result<Vec<Value>, RedisError> {
         let mut conn = self.conn.clone();
-        match pipe.query_async(&mut conn).await {
-            Err(err) if err.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
-                for script in scripts {
-                    script.load_async(&mut conn).await?;
-                }
-                pipe.query_async(&mut conn).await
-            }
-            result => result,
+        let mut pipe = redis::pipe();
+        pipe.ignore_errors();
+        for (_, call) in calls {
+            pipe.invoke_script(call);
         }
+        let mut replies: Vec<Value> = pipe.query_async(&mut conn).await?;
+
+        let unknown: Vec<usize> = (0..replies.len())
+            .filter(|&i| matches!(&replies[i], Value::ServerError(e) if e.kind() == Some(ServerErrorKind::NoScript)))
+            .collect();
+        if !unknown.is_empty() {
+            let mut retry = redis::pipe();
+            retry.ignore_errors();
+            let mut loaded: Vec<&str> = Vec::new();
+            for &i in &unknown {
+                let script = calls[i].0;
+                if !loaded.contains(&script.get_hash()) {
+                    loaded.push(script.get_hash());
+                    retry.load_script(script).ignore();
+                }
+            }
+            for &i in &unknown {
+                retry.invoke_script(&calls[i].1);
+            }
+            let again: Vec<Value> = retry.query_async(&mut conn).await?;
+            for (i, reply) in unknown.into_iter().zip(again) {
+                replies[i] = reply;
+            }
+        }
+        replies
+            .into_iter()
+            .map(|reply| match reply {
+                Value::ServerError(err) => Err(err.into()),
+                reply => Ok(reply),
+            })
+            .collect()
     }
 
-    /// Drops the ids of sessions that no longer exist from `subject`'s set.
+    /// Drops from `subject`'s index the ids, a minute old or more, whose session is gone.
     async fn prune_subject(&self, subject: &str) -> Result<(), RedisError> {
         let mut conn = self.conn.clone();
         let index = self.subject_key(subject);
-        let ids: Vec<String> = redis::cmd("SMEMBERS")
-            .arg(&index)
-            .query_async(&mut conn)
-            .await?;
+        let mut old = self.scripts.index_old.prepare_invoke();
+        old.key(&index).arg(INDEX_MIN_AGE_MS);
+        let ids: Vec<String> = old.invoke_async(&mut conn).await?;
+        if ids.is_empty() {
+            return Ok(());
+        }
         let mut exists = redis::pipe();
         for id in &ids {
             exists.cmd("EXISTS").arg(self.session_key(id));
@@ -324,11 +400,9 @@ impl RedisStore {
             .filter_map(|(id, found)| (!found).then_some(id))
             .collect();
         if !gone.is_empty() {
-            redis::cmd("SREM")
-                .arg(&index)
-                .arg(&gone)
-                .exec_async(&mut conn)
-                .await?;
+            let mut forget = self.scripts.index_forget.prepare_invoke();
+            forget.key(&index).arg(INDEX_MIN_AGE_MS).arg(&gone);
+            forget.invoke_async::<u64>(&mut conn).await?;
         }
         Ok(())
     }
@@ -339,7 +413,7 @@ fn session_key(prefix: &str, id: &(impl fmt::Display + ?Sized)) -> String {
     format!("{prefix}:s:{{{id}}}")
 }
 
-/// The key of a subject's set of session ids: tagged with the subject.
+/// The key of a subject's index of session ids: tagged with the subject.
 fn subject_key(prefix: &str, subject: &str) -> String {
     format!("{prefix}:u:{{{subject}}}")
 }
@@ -401,12 +475,18 @@ impl RefreshStore for RedisStore {
             .arg(to_millis(session.expires_at))
             .arg(&absolute)
             .arg(to_millis(session.deadline()));
-        // The index first: if the session write is lost, a stale id in the set is harmless;
-        // a session missing from its set would survive "log out everywhere".
-        let mut pipe = redis::pipe();
-        pipe.invoke_script(&index).invoke_script(&write);
-        let scripts = [&self.scripts.index_add, &self.scripts.create];
-        let (size, _): (u64, u8) = self.run(self.query_scripts(&pipe, &scripts)).await?;
+        // The index first: if the session write is lost, a stale id in the index is
+        // harmless; a session missing from its index would survive "log out everywhere".
+        let calls = [
+            (&self.scripts.index_add, index),
+            (&self.scripts.create, write),
+        ];
+        let replies = self.run(self.invoke_all(&calls)).await?;
+        let size = match replies.first() {
+            Some(reply) => redis::from_redis_value_ref::<u64>(reply)
+                .map_err(|err| StoreError::Corrupt(err.to_string()))?,
+            None => return Err(StoreError::Corrupt("no reply to create".into())),
+        };
 
         if size >= PRUNE_FROM && size.is_power_of_two() {
             // Housekeeping only: the session is stored, so a failure here is not the
@@ -471,31 +551,33 @@ impl RefreshStore for RedisStore {
     async fn revoke_subject(&self, subject: &str) -> Result<u64, StoreError> {
         let index = self.subject_key(subject);
         let mut conn = self.conn.clone();
-        let mut members = redis::cmd("SMEMBERS");
-        members.arg(&index);
+        let mut members = redis::cmd("ZRANGE");
+        members.arg(&index).arg(0).arg(-1);
         let ids: Vec<String> = self.run(members.query_async(&mut conn)).await?;
         if ids.is_empty() {
             return Ok(0);
         }
-        // One script per session, each in its own slot, then drop exactly the ids read: a
-        // session created meanwhile keeps its place in the set.
-        let invocations: Vec<_> = ids
+        // One script per session, each in its own slot, then drop the ids read from the
+        // index (those old enough that their session cannot still be on its way: see the
+        // module docs). A session created meanwhile keeps its place.
+        let mut calls: Vec<_> = ids
             .iter()
             .map(|id| {
                 let mut call = self.scripts.revoke_of_subject.prepare_invoke();
                 call.key(self.session_key(id)).arg(subject);
-                call
+                (&self.scripts.revoke_of_subject, call)
             })
             .collect();
-        let mut pipe = redis::pipe();
-        for call in &invocations {
-            pipe.invoke_script(call);
-        }
-        pipe.cmd("SREM").arg(&index).arg(&ids).ignore();
-        let deleted: Vec<u64> = self
-            .run(self.query_scripts(&pipe, &[&self.scripts.revoke_of_subject]))
-            .await?;
-        Ok(deleted.into_iter().sum())
+        let mut forget = self.scripts.index_forget.prepare_invoke();
+        forget.key(&index).arg(INDEX_MIN_AGE_MS).arg(&ids);
+        calls.push((&self.scripts.index_forget, forget));
+        let replies = self.run(self.invoke_all(&calls)).await?;
+        // Every reply but the last (the index's) is a count of deleted sessions.
+        let counts = replies.iter().take(ids.len()).map(|reply| {
+            redis::from_redis_value_ref::<u64>(reply)
+                .map_err(|err| StoreError::Corrupt(err.to_string()))
+        });
+        counts.sum()
     }
 }
 
@@ -530,6 +612,65 @@ mod tests {
         missing[0] = None;
         assert!(matches!(decode(id, missing), Err(StoreError::Corrupt(_))));
         assert!(matches!(decode(id, vec![]), Err(StoreError::Corrupt(_))));
+    }
+
+    /// `REDIS_URL`, or `None` to skip (never under `CI=true`).
+    fn redis_url() -> Option<String> {
+        match std::env::var("REDIS_URL") {
+            Ok(url) => Some(url),
+            Err(_) if std::env::var("CI").is_ok_and(|ci| ci == "true") => {
+                panic!("REDIS_URL is not set, and CI=true: CI must run the Redis tests")
+            }
+            Err(_) => {
+                eprintln!("skipped: REDIS_URL not set");
+                None
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_call_whose_script_was_unknown_runs_exactly_once() {
+        let Some(url) = redis_url() else {
+            return;
+        };
+        let store = RedisStore::connect(&url).await.unwrap();
+        let mut conn = store.conn.clone();
+        let key = format!("tra-unit:{{{}}}", SessionId::random());
+        let known = Script::new("return redis.call('INCR', KEYS[1])");
+        // A script no server has seen: its text is unique to this run.
+        let unknown = Script::new(&format!(
+            "-- {}\nreturn redis.call('INCR', KEYS[1])",
+            SessionId::random()
+        ));
+        let first: i64 = known.key(&key).invoke_async(&mut conn).await.unwrap();
+        assert_eq!(first, 1);
+
+        let mut a = known.prepare_invoke();
+        a.key(&key);
+        let mut b = unknown.prepare_invoke();
+        b.key(&key);
+        let replies = store
+            .invoke_all(&[(&known, a), (&unknown, b)])
+            .await
+            .unwrap();
+        let replies: Vec<i64> = replies
+            .iter()
+            .map(|r| redis::from_redis_value_ref(r).unwrap())
+            .collect();
+        // The known script ran once, in the first pipeline; the unknown one once, after
+        // being loaded. Resending the whole pipeline would have counted to 4.
+        assert_eq!(replies, [2, 3]);
+        let total: i64 = redis::cmd("GET")
+            .arg(&key)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(total, 3);
+        redis::cmd("DEL")
+            .arg(&key)
+            .exec_async(&mut conn)
+            .await
+            .unwrap();
     }
 
     #[test]
