@@ -48,6 +48,18 @@ mod redis {
     }
 }
 
+/// A table name for `test` within the stores' 48-character limit: `tra_`, the test's
+/// name cut to 32 characters, and a hash of the whole name, so names stay distinct.
+#[cfg(feature = "postgres")]
+fn table_name(test: &str) -> String {
+    // FNV-1a: stable across runs and platforms, unlike std's hasher.
+    let hash = test.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    let short: String = test.chars().take(32).collect();
+    format!("tra_{short}_{:08x}", hash as u32)
+}
+
 #[cfg(feature = "postgres")]
 pub use self::postgres::postgres;
 #[cfg(feature = "postgres")]
@@ -55,11 +67,11 @@ mod postgres {
     use super::*;
     use tower_refresh_auth::store::PostgresStore;
 
-    /// Two [`PostgresStore`]s with separate pools on `DATABASE_URL`, sharing the table
-    /// `tra_<test>`, dropped and migrated afresh.
+    /// Two [`PostgresStore`]s with separate pools on `DATABASE_URL`, sharing a table named
+    /// after the test, dropped and migrated afresh.
     pub async fn postgres(test: &str) -> Option<Fixture<PostgresStore>> {
         let url = crate::service_url("DATABASE_URL")?;
-        let table = format!("tra_{test}");
+        let table = table_name(test);
         let open = || async {
             PostgresStore::connect(&url)
                 .await

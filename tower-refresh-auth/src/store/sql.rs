@@ -15,7 +15,9 @@ pub(crate) const DEFAULT_TABLE: &str = "refresh_sessions";
 /// A table name that is not a plain SQL identifier.
 ///
 /// Table names end up inside SQL text (they cannot be bound as parameters), so only
-/// 1 to 63 ASCII letters, digits and underscores, not starting with a digit, are accepted.
+/// 1 to 48 ASCII letters, digits and underscores, not starting with a digit, are accepted.
+/// (48, so that index names made from it, like `<table>_expires_at_idx`, stay within
+/// PostgreSQL's 63-byte identifiers instead of being silently truncated.)
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvalidTableName(String);
 
@@ -23,8 +25,8 @@ impl fmt::Display for InvalidTableName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "invalid table name {:?}: use 1 to 63 ASCII letters, digits and underscores, \
-             not starting with a digit",
+            "invalid table name {:?}: use 1 to {MAX_TABLE_NAME_LEN} ASCII letters, digits and \
+             underscores, not starting with a digit",
             self.0
         )
     }
@@ -32,10 +34,13 @@ impl fmt::Display for InvalidTableName {
 
 impl std::error::Error for InvalidTableName {}
 
+/// The longest table name accepted.
+const MAX_TABLE_NAME_LEN: usize = 48;
+
 /// Checks that `name` is a plain identifier, safe to splice into SQL.
 pub(crate) fn validate_table_name(name: &str) -> Result<(), InvalidTableName> {
     let mut chars = name.chars();
-    let valid = (1..=63).contains(&name.len())
+    let valid = (1..=MAX_TABLE_NAME_LEN).contains(&name.len())
         && chars
             .next()
             .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
@@ -116,7 +121,7 @@ mod tests {
 
     #[test]
     fn accepts_plain_identifiers_only() {
-        for good in ["sessions", "_s", "refresh_sessions_2", "A", &"a".repeat(63)] {
+        for good in ["sessions", "_s", "refresh_sessions_2", "A", &"a".repeat(48)] {
             assert_eq!(validate_table_name(good), Ok(()), "{good:?}");
         }
         for bad in [
@@ -127,7 +132,7 @@ mod tests {
             "\"quoted\"",
             "séssions",
             "with space",
-            &"a".repeat(64),
+            &"a".repeat(49),
         ] {
             assert!(validate_table_name(bad).is_err(), "{bad:?}");
         }

@@ -177,7 +177,7 @@ impl SqliteStore {
 
     /// Sets the table (default `refresh_sessions`).
     ///
-    /// The name is spliced into SQL, so it must be a plain identifier: 1 to 63 ASCII
+    /// The name is spliced into SQL, so it must be a plain identifier: 1 to 48 ASCII
     /// letters, digits and underscores, not starting with a digit. Anything else is refused.
     pub fn with_table_name(mut self, table: impl Into<String>) -> Result<Self, InvalidTableName> {
         let table = table.into();
