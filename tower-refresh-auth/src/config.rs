@@ -124,6 +124,7 @@ pub struct RefreshAuthBuilder<C> {
     csrf_header: String,
     access_cookie: Option<String>,
     realm: String,
+    cache_capacity: Option<usize>,
     _claims: PhantomData<fn() -> C>,
 }
 
@@ -171,6 +172,7 @@ impl<C> RefreshAuthBuilder<C> {
             csrf_header: "x-requested-with".into(),
             access_cookie: None,
             realm: "api".into(),
+            cache_capacity: None,
             _claims: PhantomData,
         }
     }
@@ -388,6 +390,26 @@ impl<C> RefreshAuthBuilder<C> {
         self
     }
 
+    /// Caches up to `capacity` verified access tokens, so a token seen before skips its
+    /// signature check. Off by default.
+    ///
+    /// An entry is made only for a token that verified, is keyed by a 128-bit keyed hash of
+    /// the whole token, and never outlives the token's `exp`. Revoking a session through this
+    /// `RefreshAuth` drops its entries; with [session checking](Self::check_sessions) the store
+    /// is still asked on every request, so a logout on another instance is seen too.
+    ///
+    /// # Warning
+    ///
+    /// The trade-off: memory (a few hundred bytes per cached token) for CPU. It pays off with
+    /// asymmetric keys (an ES256 or RS256 verification costs 20–50 µs, a cache hit well under
+    /// one) and less with HS256. A removed verifying key stops accepting new tokens at once,
+    /// but tokens cached before its removal stay accepted until they expire — which is at
+    /// most one access-token lifetime.
+    pub fn verified_token_cache(mut self, capacity: usize) -> Self {
+        self.cache_capacity = Some(capacity);
+        self
+    }
+
     /// The realm of the `WWW-Authenticate` challenge. Default `api`.
     pub fn realm(mut self, realm: impl Into<String>) -> Self {
         self.realm = realm.into();
@@ -545,6 +567,10 @@ impl<C> RefreshAuthBuilder<C> {
             transport,
             access_cookie: self.access_cookie,
             realm: self.realm.into(),
+            cache: self
+                .cache_capacity
+                .filter(|&n| n > 0)
+                .map(crate::cache::TokenCache::new),
         }))
     }
 }
@@ -587,10 +613,15 @@ mod tests {
         refused(builder().hs256(vec![1; 31]), "at least 32 bytes");
         refused(builder().hs512(vec![1; 63]), "at least 64 bytes");
         refused(builder().access_ttl(Duration::ZERO), "access_ttl");
-        refused(builder().access_ttl(Duration::from_millis(999)), "at least one second");
+        refused(
+            builder().access_ttl(Duration::from_millis(999)),
+            "at least one second",
+        );
         refused(builder().refresh_ttl(Duration::ZERO), "refresh_ttl");
         refused(
-            builder().refresh_ttl(Duration::from_secs(5)).reuse_grace(Duration::from_secs(5)),
+            builder()
+                .refresh_ttl(Duration::from_secs(5))
+                .reuse_grace(Duration::from_secs(5)),
             "grace window",
         );
         refused(
@@ -602,15 +633,25 @@ mod tests {
         refused(builder().logout_path("/token"), "must differ");
         refused(builder().realm("a\"b"), "realm");
         refused(
-            builder().transport(RefreshTransport::Cookie).cookie_name("a;b"),
+            builder()
+                .transport(RefreshTransport::Cookie)
+                .cookie_name("a;b"),
             "cookie name",
         );
-        refused(builder().access_token_cookie(""), "access-token cookie name");
         refused(
-            builder().transport(RefreshTransport::Cookie).csrf_header("bad header"),
+            builder().access_token_cookie(""),
+            "access-token cookie name",
+        );
+        refused(
+            builder()
+                .transport(RefreshTransport::Cookie)
+                .csrf_header("bad header"),
             "CSRF header",
         );
-        refused(builder().refresh_secret(vec![1; 16]), "refresh-token secret is 16 bytes");
+        refused(
+            builder().refresh_secret(vec![1; 16]),
+            "refresh-token secret is 16 bytes",
+        );
         refused(
             builder()
                 .signing_key(SigningKey::hmac(Algorithm::HS256, SECRET.to_vec()).with_kid("k"))
@@ -621,8 +662,14 @@ mod tests {
 
     #[test]
     fn transports_parse_from_text() {
-        assert_eq!("body".parse::<RefreshTransport>().unwrap(), RefreshTransport::Body);
-        assert_eq!(" Cookie ".parse::<RefreshTransport>().unwrap(), RefreshTransport::Cookie);
+        assert_eq!(
+            "body".parse::<RefreshTransport>().unwrap(),
+            RefreshTransport::Body
+        );
+        assert_eq!(
+            " Cookie ".parse::<RefreshTransport>().unwrap(),
+            RefreshTransport::Cookie
+        );
         assert!("header".parse::<RefreshTransport>().is_err());
     }
 

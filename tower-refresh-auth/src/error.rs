@@ -1,7 +1,8 @@
 //! The two error types: [`ConfigError`] when the layer is built, [`AuthError`] per request.
 //!
 //! A request error knows its HTTP status, its RFC error code and whether it carries a
-//! `WWW-Authenticate` challenge; [`crate::response`] turns it into a response, in one place.
+//! `WWW-Authenticate` challenge, and is turned into a response in one place
+//! ([`AuthRejection::into_response`](crate::AuthRejection::into_response)).
 
 use std::borrow::Cow;
 
@@ -104,7 +105,8 @@ pub enum ConfigError {
 
 /// Why the request was refused, or why an operation on a session failed.
 ///
-/// Rendered as an HTTP response by [`AuthError::into_response`] with the status, headers and
+/// Rendered by [`RefreshAuth::rejection`](crate::RefreshAuth::rejection) and
+/// [`AuthRejection::into_response`](crate::AuthRejection::into_response) with the status, headers and
 /// JSON body of the wire contract (RFC 6750 for protected requests, RFC 6749 §5.2 for the
 /// refresh and logout endpoints).
 #[derive(Debug, thiserror::Error)]

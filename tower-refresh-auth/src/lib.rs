@@ -101,6 +101,7 @@
 
 mod auth;
 mod body;
+mod cache;
 pub mod clock;
 mod config;
 mod credentials;
@@ -123,3 +124,8 @@ pub use self::response::AuthRejection;
 pub use self::service::RefreshAuthService;
 pub use self::token::{Claims, NoClaims, TokenPair};
 pub use jsonwebtoken::Algorithm;
+
+// The README's snippets are compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

@@ -40,7 +40,9 @@ fn app_claims() -> impl Strategy<Value = AppClaims> {
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
 }
 
 fn auth(clock: &ManualClock) -> RefreshAuth<AppClaims> {
@@ -171,8 +173,16 @@ proptest! {
 #[test]
 fn keys_rotate_without_logging_anyone_out() {
     let clock = ManualClock::new(start());
-    let old = SigningKey::hmac(Algorithm::HS256, b"the old secret, at least 32 bytes long".to_vec()).with_kid("old");
-    let new = SigningKey::hmac(Algorithm::HS256, b"the new secret, at least 32 bytes long".to_vec()).with_kid("new");
+    let old = SigningKey::hmac(
+        Algorithm::HS256,
+        b"the old secret, at least 32 bytes long".to_vec(),
+    )
+    .with_kid("old");
+    let new = SigningKey::hmac(
+        Algorithm::HS256,
+        b"the new secret, at least 32 bytes long".to_vec(),
+    )
+    .with_kid("new");
     let before = RefreshAuth::<tower_refresh_auth::NoClaims>::builder()
         .signing_key(old.clone())
         .refresh_secret(b"refresh secret shared by every instance".to_vec())
@@ -180,7 +190,9 @@ fn keys_rotate_without_logging_anyone_out() {
         .build()
         .unwrap();
     let rt = runtime();
-    let pair = rt.block_on(before.issue("user1", tower_refresh_auth::NoClaims {})).unwrap();
+    let pair = rt
+        .block_on(before.issue("user1", tower_refresh_auth::NoClaims {}))
+        .unwrap();
     let after = RefreshAuth::<tower_refresh_auth::NoClaims>::builder()
         .signing_key(new)
         .verifying_key(old.verifying_key())
@@ -189,11 +201,23 @@ fn keys_rotate_without_logging_anyone_out() {
         .build()
         .unwrap();
     assert!(after.verify(&pair.access_token).is_ok());
-    let renewed_by_new = after.verify(&rt.block_on(before.issue("u", tower_refresh_auth::NoClaims {})).unwrap().access_token);
+    let renewed_by_new = after.verify(
+        &rt.block_on(before.issue("u", tower_refresh_auth::NoClaims {}))
+            .unwrap()
+            .access_token,
+    );
     assert!(renewed_by_new.is_ok());
     // The old layer does not know the new key.
-    let minted_by_new = rt.block_on(after.issue("u", tower_refresh_auth::NoClaims {})).unwrap();
-    assert_eq!(jsonwebtoken::decode_header(&minted_by_new.access_token).unwrap().kid.as_deref(), Some("new"));
+    let minted_by_new = rt
+        .block_on(after.issue("u", tower_refresh_auth::NoClaims {}))
+        .unwrap();
+    assert_eq!(
+        jsonwebtoken::decode_header(&minted_by_new.access_token)
+            .unwrap()
+            .kid
+            .as_deref(),
+        Some("new")
+    );
     assert!(before.verify(&minted_by_new.access_token).is_err());
 }
 
@@ -201,10 +225,26 @@ fn keys_rotate_without_logging_anyone_out() {
 #[test]
 fn every_supported_algorithm_round_trips() {
     let keys = [
-        (Algorithm::RS256, include_str!("keys/rsa.pem"), include_str!("keys/rsa.pub.pem")),
-        (Algorithm::PS256, include_str!("keys/rsa.pem"), include_str!("keys/rsa.pub.pem")),
-        (Algorithm::ES256, include_str!("keys/es256.pem"), include_str!("keys/es256.pub.pem")),
-        (Algorithm::ES384, include_str!("keys/es384.pem"), include_str!("keys/es384.pub.pem")),
+        (
+            Algorithm::RS256,
+            include_str!("keys/rsa.pem"),
+            include_str!("keys/rsa.pub.pem"),
+        ),
+        (
+            Algorithm::PS256,
+            include_str!("keys/rsa.pem"),
+            include_str!("keys/rsa.pub.pem"),
+        ),
+        (
+            Algorithm::ES256,
+            include_str!("keys/es256.pem"),
+            include_str!("keys/es256.pub.pem"),
+        ),
+        (
+            Algorithm::ES384,
+            include_str!("keys/es384.pem"),
+            include_str!("keys/es384.pub.pem"),
+        ),
         (Algorithm::EdDSA, ED_PRIVATE, ED_PUBLIC),
     ];
     let rt = runtime();
@@ -218,20 +258,38 @@ fn every_supported_algorithm_round_trips() {
             .clock(clock.clone())
             .build()
             .unwrap();
-        let pair = rt.block_on(a.issue("user1", tower_refresh_auth::NoClaims {})).unwrap();
-        assert_eq!(jsonwebtoken::decode_header(&pair.access_token).unwrap().alg, alg);
+        let pair = rt
+            .block_on(a.issue("user1", tower_refresh_auth::NoClaims {}))
+            .unwrap();
+        assert_eq!(
+            jsonwebtoken::decode_header(&pair.access_token).unwrap().alg,
+            alg
+        );
         assert!(a.verify(&pair.access_token).is_ok(), "{alg:?}");
-        assert!(hs.verify(&pair.access_token).is_err(), "{alg:?} accepted by an HS256 layer");
+        assert!(
+            hs.verify(&pair.access_token).is_err(),
+            "{alg:?} accepted by an HS256 layer"
+        );
         // Key confusion: HS256 with the public key as the secret (RFC 8725 §2.1).
         let payload: serde_json::Value = {
             use base64::Engine as _;
             let p = pair.access_token.split('.').nth(1).unwrap();
-            serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(p).unwrap()).unwrap()
+            serde_json::from_slice(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(p)
+                    .unwrap(),
+            )
+            .unwrap()
         };
         let mut header = Header::new(Algorithm::HS256);
         header.typ = Some("at+jwt".into());
         header.kid = jsonwebtoken::decode_header(&pair.access_token).unwrap().kid;
-        let confused = jsonwebtoken::encode(&header, &payload, &EncodingKey::from_secret(public.as_bytes())).unwrap();
+        let confused = jsonwebtoken::encode(
+            &header,
+            &payload,
+            &EncodingKey::from_secret(public.as_bytes()),
+        )
+        .unwrap();
         assert!(a.verify(&confused).is_err(), "{alg:?} key confusion");
         assert!(rt.block_on(a.refresh(&pair.refresh_token)).is_ok());
     }
@@ -239,7 +297,15 @@ fn every_supported_algorithm_round_trips() {
 
 #[test]
 fn an_asymmetric_key_needs_a_refresh_secret() {
-    let key = SigningKey::from_pem(Algorithm::EdDSA, ED_PRIVATE.as_bytes(), ED_PUBLIC.as_bytes()).unwrap();
-    let err = RefreshAuth::<tower_refresh_auth::NoClaims>::builder().signing_key(key).build().unwrap_err();
+    let key = SigningKey::from_pem(
+        Algorithm::EdDSA,
+        ED_PRIVATE.as_bytes(),
+        ED_PUBLIC.as_bytes(),
+    )
+    .unwrap();
+    let err = RefreshAuth::<tower_refresh_auth::NoClaims>::builder()
+        .signing_key(key)
+        .build()
+        .unwrap_err();
     assert!(err.to_string().contains(".refresh_secret("), "{err}");
 }

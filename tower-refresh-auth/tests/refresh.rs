@@ -26,7 +26,10 @@ async fn json_refresh_returns_a_new_camel_case_pair() {
     assert_eq!(body.as_object().unwrap().len(), 4);
     // The new access token carries the same user, claims and session.
     let claims = h.auth.verify(access).unwrap();
-    assert_eq!((claims.sub.as_str(), claims.custom, claims.sid), ("user1", admin(), pair.session_id));
+    assert_eq!(
+        (claims.sub.as_str(), claims.custom, claims.sid),
+        ("user1", admin(), pair.session_id)
+    );
     // …and the new refresh token refreshes in turn.
     assert_eq!(h.refresh(refresh).await.status, 200);
 }
@@ -36,7 +39,13 @@ async fn form_refresh_answers_in_rfc_6749_shape() {
     let h = Harness::new();
     let pair = h.login().await;
     let res = h
-        .post_form("/token", &format!("grant_type=refresh_token&refresh_token={}", pair.refresh_token))
+        .post_form(
+            "/token",
+            &format!(
+                "grant_type=refresh_token&refresh_token={}",
+                pair.refresh_token
+            ),
+        )
         .await;
     assert_eq!(res.status, 200, "{}", res.text());
     let body = res.json();
@@ -68,9 +77,13 @@ async fn a_spent_token_after_the_grace_window_revokes_the_session() {
     let first = h.refresh(&pair.refresh_token).await.json();
     let successor = first["refreshToken"].as_str().unwrap();
     h.clock.advance(Duration::from_millis(10_001));
-    h.refresh(&pair.refresh_token).await.assert_error(400, "invalid_grant");
+    h.refresh(&pair.refresh_token)
+        .await
+        .assert_error(400, "invalid_grant");
     // Every token of the family is dead now, the live successor included.
-    h.refresh(successor).await.assert_error(400, "invalid_grant");
+    h.refresh(successor)
+        .await
+        .assert_error(400, "invalid_grant");
     assert!(h.store.inner.is_empty());
 }
 
@@ -78,8 +91,14 @@ async fn a_spent_token_after_the_grace_window_revokes_the_session() {
 async fn a_token_two_generations_old_is_reuse_even_inside_the_window() {
     let h = Harness::new();
     let t0 = h.login().await.refresh_token;
-    let t1 = h.refresh(&t0).await.json()["refreshToken"].as_str().unwrap().to_owned();
-    let t2 = h.refresh(&t1).await.json()["refreshToken"].as_str().unwrap().to_owned();
+    let t1 = h.refresh(&t0).await.json()["refreshToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let t2 = h.refresh(&t1).await.json()["refreshToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     h.refresh(&t0).await.assert_error(400, "invalid_grant");
     h.refresh(&t2).await.assert_error(400, "invalid_grant");
 }
@@ -90,7 +109,9 @@ async fn a_zero_grace_window_makes_every_replay_a_reuse() {
     let pair = h.login().await;
     assert_eq!(h.refresh(&pair.refresh_token).await.status, 200);
     h.clock.advance(Duration::from_millis(1));
-    h.refresh(&pair.refresh_token).await.assert_error(400, "invalid_grant");
+    h.refresh(&pair.refresh_token)
+        .await
+        .assert_error(400, "invalid_grant");
 }
 
 #[tokio::test]
@@ -117,7 +138,9 @@ async fn an_unused_session_expires_after_the_refresh_ttl() {
     let h = Harness::new();
     let pair = h.login().await;
     h.clock.advance(Duration::from_secs(7 * 24 * 3600));
-    h.refresh(&pair.refresh_token).await.assert_error(400, "invalid_grant");
+    h.refresh(&pair.refresh_token)
+        .await
+        .assert_error(400, "invalid_grant");
 }
 
 #[tokio::test]
@@ -170,20 +193,37 @@ async fn bad_requests_to_the_refresh_route() {
         r#"{"refreshToken":"a","refreshToken":"b"}"#,
         "\u{feff}{\"refreshToken\":\"x\"}",
     ] {
-        h.post_json("/token", body).await.assert_error(400, "invalid_request");
+        h.post_json("/token", body)
+            .await
+            .assert_error(400, "invalid_request");
     }
     // Extra fields are fine.
     let ok = h
-        .post_json("/token", &format!(r#"{{"refreshToken":"{}","clientId":"web"}}"#, pair.refresh_token))
+        .post_json(
+            "/token",
+            &format!(
+                r#"{{"refreshToken":"{}","clientId":"web"}}"#,
+                pair.refresh_token
+            ),
+        )
         .await;
     assert_eq!(ok.status, 200);
 
-    for body in ["refresh_token=x", "grant_type=refresh_token", "grant_type=refresh_token&refresh_token="] {
-        h.post_form("/token", body).await.assert_error(400, "invalid_request");
+    for body in [
+        "refresh_token=x",
+        "grant_type=refresh_token",
+        "grant_type=refresh_token&refresh_token=",
+    ] {
+        h.post_form("/token", body)
+            .await
+            .assert_error(400, "invalid_request");
     }
-    h.post_form("/token", "grant_type=refresh_token&grant_type=refresh_token&refresh_token=x")
-        .await
-        .assert_error(400, "invalid_request");
+    h.post_form(
+        "/token",
+        "grant_type=refresh_token&grant_type=refresh_token&refresh_token=x",
+    )
+    .await
+    .assert_error(400, "invalid_request");
     h.post_form("/token", "grant_type=password&username=a&password=b")
         .await
         .assert_error(400, "unsupported_grant_type");
@@ -192,8 +232,12 @@ async fn bad_requests_to_the_refresh_route() {
 #[tokio::test]
 async fn content_type_size_and_method_are_checked() {
     let h = Harness::new();
-    h.post("/token", "text/plain", "{}").await.assert_error(415, "invalid_request");
-    let res = h.send(Request::post("/token").body("{}".to_owned()).unwrap()).await;
+    h.post("/token", "text/plain", "{}")
+        .await
+        .assert_error(415, "invalid_request");
+    let res = h
+        .send(Request::post("/token").body("{}".to_owned()).unwrap())
+        .await;
     res.assert_error(415, "invalid_request");
     // The type's parameters and case do not matter.
     let pair = h.login().await;
@@ -207,7 +251,9 @@ async fn content_type_size_and_method_are_checked() {
     assert_eq!(res.status, 200);
 
     let big = format!(r#"{{"refreshToken":"{}"}}"#, "a".repeat(16 * 1024));
-    h.post_json("/token", &big).await.assert_error(413, "invalid_request");
+    h.post_json("/token", &big)
+        .await
+        .assert_error(413, "invalid_request");
     // Without a Content-Length the limit holds while reading.
     let req = Request::post("/token")
         .header("content-type", "application/json")
@@ -220,12 +266,20 @@ async fn content_type_size_and_method_are_checked() {
 
     for method in ["GET", "PUT", "DELETE"] {
         let res = h
-            .send(Request::builder().method(method).uri("/token").body(String::new()).unwrap())
+            .send(
+                Request::builder()
+                    .method(method)
+                    .uri("/token")
+                    .body(String::new())
+                    .unwrap(),
+            )
             .await;
         res.assert_error(405, "invalid_request");
         assert_eq!(res.header("allow"), "POST");
     }
-    let res = h.send(Request::get("/logout").body(String::new()).unwrap()).await;
+    let res = h
+        .send(Request::get("/logout").body(String::new()).unwrap())
+        .await;
     res.assert_error(405, "invalid_request");
 }
 
@@ -250,7 +304,10 @@ async fn a_store_failure_is_503_and_loses_nothing() {
 async fn logout_revokes_the_session_and_is_no_oracle() {
     let h = Harness::new();
     let pair = h.login().await;
-    let next = h.refresh(&pair.refresh_token).await.json()["refreshToken"].as_str().unwrap().to_owned();
+    let next = h.refresh(&pair.refresh_token).await.json()["refreshToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     // An older token of the session is enough to end it.
     let res = h.logout(&pair.refresh_token).await;
     assert_eq!(res.status, 204);
@@ -260,7 +317,9 @@ async fn logout_revokes_the_session_and_is_no_oracle() {
     for token in [next.as_str(), "garbage", pair.access_token.as_str()] {
         assert_eq!(h.logout(token).await.status, 204);
     }
-    h.post_json("/logout", "{}").await.assert_error(400, "invalid_request");
+    h.post_json("/logout", "{}")
+        .await
+        .assert_error(400, "invalid_request");
 }
 
 #[tokio::test]
@@ -268,12 +327,19 @@ async fn form_logout_follows_rfc_7009() {
     let h = Harness::new();
     let pair = h.login().await;
     let res = h
-        .post_form("/logout", &format!("token={}&token_type_hint=refresh_token", pair.refresh_token))
+        .post_form(
+            "/logout",
+            &format!("token={}&token_type_hint=refresh_token", pair.refresh_token),
+        )
         .await;
     assert_eq!(res.status, 200);
-    h.refresh(&pair.refresh_token).await.assert_error(400, "invalid_grant");
+    h.refresh(&pair.refresh_token)
+        .await
+        .assert_error(400, "invalid_grant");
     assert_eq!(h.post_form("/logout", "token=unknown").await.status, 200);
-    h.post_form("/logout", "token_type_hint=refresh_token").await.assert_error(400, "invalid_request");
+    h.post_form("/logout", "token_type_hint=refresh_token")
+        .await
+        .assert_error(400, "invalid_request");
 }
 
 #[tokio::test]
@@ -283,8 +349,12 @@ async fn revoke_subject_logs_a_user_out_everywhere() {
     let b = h.login().await;
     let other = h.auth.issue("user2", admin()).await.unwrap();
     assert_eq!(h.auth.revoke_subject("user1").await.unwrap(), 2);
-    h.refresh(&a.refresh_token).await.assert_error(400, "invalid_grant");
-    h.refresh(&b.refresh_token).await.assert_error(400, "invalid_grant");
+    h.refresh(&a.refresh_token)
+        .await
+        .assert_error(400, "invalid_grant");
+    h.refresh(&b.refresh_token)
+        .await
+        .assert_error(400, "invalid_grant");
     assert_eq!(h.refresh(&other.refresh_token).await.status, 200);
 }
 
@@ -294,7 +364,10 @@ async fn paths_are_configurable() {
     let pair = h.login().await;
     assert_eq!(h.post_json("/token", "{}").await.status, 401);
     let res = h
-        .post_json("/auth/refresh", &format!(r#"{{"refreshToken":"{}"}}"#, pair.refresh_token))
+        .post_json(
+            "/auth/refresh",
+            &format!(r#"{{"refreshToken":"{}"}}"#, pair.refresh_token),
+        )
         .await;
     assert_eq!(res.status, 200);
 }
@@ -320,7 +393,13 @@ async fn sixty_four_concurrent_refreshes_yield_one_successor() {
     let successor = successors.into_iter().next().unwrap();
     // Exactly one live successor: it refreshes, and the session moved exactly one step.
     use tower_refresh_auth::store::RefreshStore as _;
-    let state = h.store.inner.load(&pair.session_id, common::t0()).await.unwrap().unwrap();
+    let state = h
+        .store
+        .inner
+        .load(&pair.session_id, common::t0())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(state.counter, 1);
     assert_eq!(h.refresh(&successor).await.status, 200);
 }
@@ -339,7 +418,14 @@ mod cookie_mode {
             .iter()
             .map(|v| v.to_str().unwrap().to_owned())
             .collect();
-        let token = cookies[0].split(';').next().unwrap().split_once('=').unwrap().1.to_owned();
+        let token = cookies[0]
+            .split(';')
+            .next()
+            .unwrap()
+            .split_once('=')
+            .unwrap()
+            .1
+            .to_owned();
         (token, cookies)
     }
 
@@ -356,11 +442,25 @@ mod cookie_mode {
         let h = harness();
         let pair = h.login().await;
         let res = h.auth.token_response(&pair);
-        let cookies: Vec<_> = res.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned()).collect();
+        let cookies: Vec<_> = res
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect();
         assert_eq!(cookies.len(), 2);
         for (cookie, path) in cookies.iter().zip(["/token", "/logout"]) {
-            assert!(cookie.starts_with(&format!("refresh_token={}", pair.refresh_token)), "{cookie}");
-            for attr in ["HttpOnly", "Secure", "SameSite=Strict", &format!("Path={path}"), "Max-Age=604800"] {
+            assert!(
+                cookie.starts_with(&format!("refresh_token={}", pair.refresh_token)),
+                "{cookie}"
+            );
+            for attr in [
+                "HttpOnly",
+                "Secure",
+                "SameSite=Strict",
+                &format!("Path={path}"),
+                "Max-Age=604800",
+            ] {
                 assert!(cookie.contains(attr), "{cookie} lacks {attr}");
             }
         }
@@ -386,7 +486,9 @@ mod cookie_mode {
     async fn cookie_requests_without_the_csrf_header_are_403() {
         let h = harness();
         let pair = h.login().await;
-        refresh_with_cookie(&h, &pair.refresh_token, false).await.assert_error(403, "invalid_request");
+        refresh_with_cookie(&h, &pair.refresh_token, false)
+            .await
+            .assert_error(403, "invalid_request");
         let res = h
             .send(
                 Request::post("/logout")
@@ -397,7 +499,12 @@ mod cookie_mode {
             .await;
         res.assert_error(403, "invalid_request");
         // Neither touched the session.
-        assert_eq!(refresh_with_cookie(&h, &pair.refresh_token, true).await.status, 200);
+        assert_eq!(
+            refresh_with_cookie(&h, &pair.refresh_token, true)
+                .await
+                .status,
+            200
+        );
     }
 
     #[tokio::test]
@@ -416,15 +523,25 @@ mod cookie_mode {
         assert_eq!(res.status, 204);
         let (value, cookies) = cookie_pair(&res);
         assert_eq!(value, "");
-        assert!(cookies.iter().all(|c| c.contains("Max-Age=0")), "{cookies:?}");
-        refresh_with_cookie(&h, &pair.refresh_token, true).await.assert_error(400, "invalid_grant");
+        assert!(
+            cookies.iter().all(|c| c.contains("Max-Age=0")),
+            "{cookies:?}"
+        );
+        refresh_with_cookie(&h, &pair.refresh_token, true)
+            .await
+            .assert_error(400, "invalid_grant");
     }
 
     #[tokio::test]
     async fn a_missing_cookie_is_invalid_request() {
         let h = harness();
         let res = h
-            .send(Request::post("/token").header("x-requested-with", "fetch").body(String::new()).unwrap())
+            .send(
+                Request::post("/token")
+                    .header("x-requested-with", "fetch")
+                    .body(String::new())
+                    .unwrap(),
+            )
             .await;
         res.assert_error(400, "invalid_request");
     }

@@ -1,6 +1,12 @@
 //! A test harness: the layer over a `service_fn` that echoes what it was given, a manual
 //! clock, and a store that counts calls and fails on demand.
-#![allow(dead_code, unreachable_pub, missing_docs, clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    dead_code,
+    unreachable_pub,
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -14,8 +20,12 @@ use serde::{Deserialize, Serialize};
 use tower::util::BoxCloneSyncService;
 use tower::{ServiceBuilder, ServiceExt, service_fn};
 use tower_refresh_auth::clock::ManualClock;
-use tower_refresh_auth::store::{MemoryStore, RefreshStore, Rotation, Session, SessionId, StoreError};
-use tower_refresh_auth::{AuthRejection, Claims, RefreshAuth, RefreshAuthBuilder, ResponseBody, TokenPair};
+use tower_refresh_auth::store::{
+    MemoryStore, RefreshStore, Rotation, Session, SessionId, StoreError,
+};
+use tower_refresh_auth::{
+    AuthRejection, Claims, RefreshAuth, RefreshAuthBuilder, ResponseBody, TokenPair,
+};
 
 pub const SECRET: &[u8] = b"test secret that is at least 32 bytes long";
 
@@ -25,7 +35,9 @@ pub struct Role {
 }
 
 pub fn admin() -> Role {
-    Role { role: "admin".into() }
+    Role {
+        role: "admin".into(),
+    }
 }
 
 pub fn t0() -> SystemTime {
@@ -50,7 +62,8 @@ pub struct Reply {
 
 impl Reply {
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("body is not JSON ({e}): {:?}", self.text()))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {:?}", self.text()))
     }
 
     pub fn header(&self, name: &str) -> &str {
@@ -71,7 +84,11 @@ impl Reply {
         assert_eq!(self.status.as_u16(), status, "body: {}", self.text());
         let json = self.json();
         assert_eq!(json["error"], code, "body: {}", self.text());
-        assert!(json["error_description"].is_string(), "body: {}", self.text());
+        assert!(
+            json["error_description"].is_string(),
+            "body: {}",
+            self.text()
+        );
         assert_eq!(self.header("cache-control"), "no-store");
     }
 
@@ -91,7 +108,9 @@ impl Harness {
         Self::with(|b| b)
     }
 
-    pub fn with(configure: impl FnOnce(RefreshAuthBuilder<Role>) -> RefreshAuthBuilder<Role>) -> Self {
+    pub fn with(
+        configure: impl FnOnce(RefreshAuthBuilder<Role>) -> RefreshAuthBuilder<Role>,
+    ) -> Self {
         let clock = ManualClock::new(t0());
         let store = TestStore::default();
         let builder = RefreshAuth::<Role>::builder()
@@ -100,7 +119,9 @@ impl Harness {
             .store(store.clone())
             .public_path("/login");
         let auth = configure(builder).build().expect("valid configuration");
-        let svc = ServiceBuilder::new().layer(auth.layer()).service(service_fn(echo));
+        let svc = ServiceBuilder::new()
+            .layer(auth.layer())
+            .service(service_fn(echo));
         Self {
             auth,
             clock,
@@ -142,15 +163,18 @@ impl Harness {
     }
 
     pub async fn post_form(&self, path: &str, body: &str) -> Reply {
-        self.post(path, "application/x-www-form-urlencoded", body).await
+        self.post(path, "application/x-www-form-urlencoded", body)
+            .await
     }
 
     pub async fn refresh(&self, token: &str) -> Reply {
-        self.post_json("/token", &format!(r#"{{"refreshToken":"{token}"}}"#)).await
+        self.post_json("/token", &format!(r#"{{"refreshToken":"{token}"}}"#))
+            .await
     }
 
     pub async fn logout(&self, token: &str) -> Reply {
-        self.post_json("/logout", &format!(r#"{{"refreshToken":"{token}"}}"#)).await
+        self.post_json("/logout", &format!(r#"{{"refreshToken":"{token}"}}"#))
+            .await
     }
 
     pub async fn login(&self) -> TokenPair {
