@@ -43,11 +43,12 @@
 //! # Round trips
 //!
 //! Every operation is one statement, sent as one round trip on a connection that has
-//! prepared it before (sqlx caches prepared statements per connection). `rotate` is a
-//! single `WITH … FOR UPDATE … UPDATE … RETURNING` statement: it locks the row, swaps the
-//! counter if it matches, and returns either the new state or the current one, so two
-//! instances racing on one session get exactly one `Rotated`, and the loser sees the
-//! winner's counter.
+//! prepared it before (sqlx prepares a statement once per connection, in one more round
+//! trip, and caches it). `rotate` is a single `WITH … FOR UPDATE … UPDATE … RETURNING`
+//! statement: it locks the row, swaps the counter if it matches, and returns either the new
+//! state or the current one, so two instances racing on one session get exactly one
+//! `Rotated`, and the loser sees the winner's counter. (sqlx also checks each connection
+//! with a `Sync` as it goes back to the pool, after the caller has its answer.)
 //!
 //! # Expiry
 //!
@@ -61,7 +62,9 @@
 //! with [`StoreError::Timeout`]; a refused or broken connection is
 //! [`StoreError::Unavailable`]. The layer answers both with `503` and `Retry-After`. The
 //! pool drops broken connections and opens new ones when the server is back; nothing needs
-//! rebuilding.
+//! rebuilding. A statement cut off by the timeout may still have run: a refresh retried
+//! after that finds the counter moved and, inside the grace window, gets the same
+//! successor.
 
 use std::time::{Duration, SystemTime};
 

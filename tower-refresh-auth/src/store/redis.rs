@@ -77,8 +77,11 @@
 //! Each operation gives up after the [timeout](RedisStore::with_timeout) (default 2 s) with
 //! [`StoreError::Timeout`]; a refused or dropped connection is [`StoreError::Unavailable`].
 //! The layer answers both with `503` and `Retry-After`. The [`ConnectionManager`]
-//! reconnects in the background as soon as the server is back; nothing needs rebuilding.
-//! Sessions survive a Redis restart only as far as Redis persists them (AOF or RDB).
+//! reconnects by itself once the server is back (with a back-off of up to a second), so
+//! nothing needs rebuilding. A script cut off by the timeout may still have run: a refresh
+//! retried after that finds the counter moved and, inside the grace window, gets the same
+//! successor. Sessions survive a Redis restart only as far as Redis persists them (AOF or
+//! RDB).
 
 use std::fmt;
 use std::sync::Arc;
