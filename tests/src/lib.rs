@@ -1,4 +1,12 @@
-//! The conformance suite every [`RefreshStore`] runs, and the fixtures that set stores up.
+//! The conformance suite every [`RefreshStore`] runs, and what the end-to-end tests share.
+//!
+//! - [`suite`]: the conformance tests, generic over the store; [`conformance_suite!`] runs
+//!   them all against one backend.
+//! - [`fixtures`]: a fresh store per test, for each backend.
+//! - [`app`]: an application instance (the layer over a trivial service) and the
+//!   cross-instance scenario.
+//! - [`server`]: throwaway Redis and PostgreSQL servers for the outage tests.
+//! - [`flights`]: a proxy counting round trips.
 //!
 //! A backend joins the suite with one line in `tests/conformance.rs`:
 //!
