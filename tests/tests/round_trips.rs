@@ -40,6 +40,35 @@ mod redis_store {
             .collect()
     }
 
+    /// Round trips on the wire and `EVALSHA` calls on the server while `op` runs.
+    ///
+    /// Other clients of a shared server can only add to the server's count, so `op` runs
+    /// again (up to three times in all) while the server saw more than `scripts` calls;
+    /// the smallest count seen is returned.
+    async fn measure<T, Fut: Future<Output = T>>(
+        proxy: &FlightCounter,
+        admin: &mut MultiplexedConnection,
+        scripts: u64,
+        mut op: impl FnMut() -> Fut,
+    ) -> (u64, u64) {
+        let mut best = (u64::MAX, u64::MAX);
+        for _ in 0..3 {
+            let flights = proxy.flights();
+            let (_, commands) = commands_during(admin, op()).await;
+            let seen = (
+                proxy.flights() - flights,
+                commands.get("evalsha").copied().unwrap_or(0),
+            );
+            if seen.1 < best.1 {
+                best = seen;
+            }
+            if best.1 <= scripts {
+                break;
+            }
+        }
+        best
+    }
+
     /// The commands (other than `INFO` itself) the server ran while `op` ran.
     async fn commands_during<T>(
         admin: &mut MultiplexedConnection,
@@ -89,19 +118,6 @@ mod redis_store {
             .with_key_prefix(prefix);
         let mut admin = client.get_multiplexed_async_connection().await.unwrap();
 
-        // Measures `op` from both ends: round trips on the wire, script calls on the server.
-        macro_rules! measure {
-            ($op:expr) => {{
-                let flights = proxy.flights();
-                let (out, commands) = commands_during(&mut admin, $op).await;
-                (
-                    out,
-                    proxy.flights() - flights,
-                    commands.get("evalsha").copied().unwrap_or(0),
-                )
-            }};
-        }
-
         let t0 = now_ms();
         let s = session("round-trips", t0);
         // Loads the scripts, so no measurement below includes a SCRIPT LOAD.
@@ -111,16 +127,23 @@ mod redis_store {
             .await
             .unwrap();
 
-        let (_, trips, scripts) = measure!(async {
-            for counter in 1..=ROTATIONS {
-                expect_rotated(
-                    store
-                        .rotate(&s.id, counter, t0, t0 + Duration::from_secs(60))
-                        .await
-                        .unwrap(),
-                );
+        let store = &store;
+        let mut next = 1;
+        let (trips, scripts) = measure(&proxy, &mut admin, ROTATIONS, || {
+            let from = next;
+            next += ROTATIONS;
+            async move {
+                for counter in from..from + ROTATIONS {
+                    expect_rotated(
+                        store
+                            .rotate(&s.id, counter, t0, t0 + Duration::from_secs(60))
+                            .await
+                            .unwrap(),
+                    );
+                }
             }
-        });
+        })
+        .await;
         eprintln!("redis: {ROTATIONS} rotates took {trips} round trips, {scripts} EVALSHA");
         assert_eq!(
             (trips, scripts),
@@ -128,27 +151,31 @@ mod redis_store {
             "one EVALSHA, one round trip per rotate"
         );
 
-        let (_, trips, scripts) = measure!(store.load(&s.id, t0));
-        assert_eq!((trips, scripts), (1, 0), "load: one HMGET");
+        let load = measure(&proxy, &mut admin, 0, || store.load(&s.id, t0)).await;
+        assert_eq!(load, (1, 0), "load: one HMGET");
 
         let other = session("round-trips", t0);
-        let (_, trips, scripts) = measure!(store.create(&other));
-        assert_eq!(
-            (trips, scripts),
-            (1, 2),
-            "create: two scripts in one pipeline"
-        );
+        let create = measure(&proxy, &mut admin, 2, || store.create(&other)).await;
+        assert_eq!(create, (1, 2), "create: two scripts in one pipeline");
 
-        let (_, trips, scripts) = measure!(store.revoke(&other.id));
-        assert_eq!((trips, scripts), (1, 0), "revoke: one DEL");
+        let revoke = measure(&proxy, &mut admin, 0, || store.revoke(&other.id)).await;
+        assert_eq!(revoke, (1, 0), "revoke: one DEL");
 
-        // The index still names the revoked session: its script finds nothing to delete.
-        let (revoked, trips, scripts) = measure!(store.revoke_subject("round-trips"));
-        assert_eq!(revoked.unwrap(), 1);
+        assert_eq!(store.revoke_subject("round-trips").await.unwrap(), 1);
+        // The index still names both sessions (an entry leaves it once a minute old), so
+        // this runs a script per entry and one on the index.
+        let revoke_subject = measure(&proxy, &mut admin, 3, || {
+            store.revoke_subject("round-trips")
+        })
+        .await;
         assert_eq!(
-            (trips, scripts),
+            revoke_subject,
             (2, 3),
             "revoke_subject: ZRANGE, then one pipeline of a script per session and one more"
+        );
+        eprintln!(
+            "redis (round trips, EVALSHA): create {create:?}, load {load:?}, \
+             revoke {revoke:?}, revoke_subject {revoke_subject:?}"
         );
     }
 }
