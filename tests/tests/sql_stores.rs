@@ -166,6 +166,22 @@ mod sqlite {
     }
 
     #[tokio::test]
+    async fn an_in_memory_database_is_shared_by_the_pool() {
+        let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
+        store.migrate().await.unwrap();
+        // Hold one connection, so the store writes through another.
+        let mut held = store.pool().acquire().await.unwrap();
+        let s = session("hana", now_ms());
+        create(&store, &s).await;
+        assert!(store.pool().size() >= 2);
+        let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM refresh_sessions")
+            .fetch_one(&mut *held)
+            .await
+            .unwrap();
+        assert_eq!(rows, 1, "the held connection sees the other one's write");
+    }
+
+    #[tokio::test]
     async fn unsafe_table_names_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         for bad in ["", "1st", "a.b", "x\"y", "sessions--"] {

@@ -22,8 +22,9 @@
 //! [`connect`](SqliteStore::connect) creates the file when it is missing and opens it in WAL
 //! mode (readers do not block the writer) with `synchronous = NORMAL` and a busy timeout
 //! equal to the operation timeout. [`SqliteStore::new`] takes a [`SqlitePool`] you built
-//! yourself instead. An in-memory database (`sqlite::memory:`) is private to each pooled
-//! connection, so it needs a pool of exactly one connection.
+//! yourself instead. `sqlite::memory:` works too (sqlx shares it between the pool's
+//! connections), but its sessions vanish when the pool's last connection closes: for
+//! sessions that need not survive, the [`MemoryStore`](super::MemoryStore) is simpler.
 //!
 //! # Schema
 //!
