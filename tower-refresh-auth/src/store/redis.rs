@@ -28,8 +28,10 @@
 //!
 //! Times are integer milliseconds since the Unix epoch; the counter is a decimal integer.
 //! Each key carries its own hash tag (the part in braces), and every script touches the keys
-//! of exactly one tag, so the scripts run unchanged on Redis Cluster. (If the prefix itself
-//! contains a `{…}` tag, that tag wins and every key lands in one slot, which also works.)
+//! of exactly one tag, as Redis Cluster requires. (If the prefix itself contains a `{…}`
+//! tag, that tag wins and every key lands in one slot, which also works.) The store talks
+//! to one server through a [`ConnectionManager`]; the layout is ready for a cluster
+//! connection, which it does not offer yet.
 //!
 //! # Round trips
 //!
