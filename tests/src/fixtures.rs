@@ -23,7 +23,7 @@ fn nonce() -> String {
 }
 
 #[cfg(feature = "redis")]
-pub use self::redis::redis;
+pub use self::redis::{DeleteKeysOnDrop, redis};
 #[cfg(feature = "redis")]
 mod redis {
     use super::*;
@@ -43,8 +43,56 @@ mod redis {
         Some(Fixture {
             store: open().await,
             second: Some(open().await),
-            guard: None,
+            guard: Some(Box::new(DeleteKeysOnDrop::new(&url, &prefix))),
         })
+    }
+
+    /// Deletes every key under a prefix when dropped, so Redis tests leave nothing behind
+    /// (subject indexes of sessions without an absolute expiry never expire).
+    #[derive(Debug)]
+    pub struct DeleteKeysOnDrop {
+        url: String,
+        pattern: String,
+    }
+
+    impl DeleteKeysOnDrop {
+        /// A guard for the keys under `prefix` (which must hold no glob characters).
+        pub fn new(url: &str, prefix: &str) -> Self {
+            Self {
+                url: url.to_owned(),
+                pattern: format!("{prefix}:*"),
+            }
+        }
+    }
+
+    impl Drop for DeleteKeysOnDrop {
+        fn drop(&mut self) {
+            let Ok(mut conn) =
+                ::redis::Client::open(self.url.as_str()).and_then(|c| c.get_connection())
+            else {
+                return;
+            };
+            let mut cursor = 0_u64;
+            loop {
+                let page: ::redis::RedisResult<(u64, Vec<Vec<u8>>)> = ::redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(&self.pattern)
+                    .arg("COUNT")
+                    .arg(1000)
+                    .query(&mut conn);
+                let Ok((next, keys)) = page else {
+                    return;
+                };
+                if !keys.is_empty() {
+                    let _ = ::redis::cmd("DEL").arg(&keys).exec(&mut conn);
+                }
+                if next == 0 {
+                    return;
+                }
+                cursor = next;
+            }
+        }
     }
 }
 

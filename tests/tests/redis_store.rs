@@ -10,22 +10,27 @@ use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
 use tower_refresh_auth::store::{RedisStore, RefreshStore};
+use tower_refresh_auth_tests::fixtures::DeleteKeysOnDrop;
 use tower_refresh_auth_tests::{create, expect_rotated, now_ms, service_url, session};
 
-/// A store with a prefix of its own, and a plain connection to inspect what it wrote.
-async fn setup(test: &str) -> Option<(RedisStore, MultiplexedConnection, String)> {
+/// A store with a prefix of its own, a plain connection to inspect what it wrote, and a
+/// guard that deletes its keys.
+async fn setup(
+    test: &str,
+) -> Option<(RedisStore, MultiplexedConnection, String, DeleteKeysOnDrop)> {
     let url = service_url("REDIS_URL")?;
     let prefix = format!("tra-test:{test}:{}", std::process::id());
     let store = RedisStore::connect(&url)
         .await
         .unwrap()
         .with_key_prefix(&prefix);
-    let conn = redis::Client::open(url)
+    let conn = redis::Client::open(url.as_str())
         .unwrap()
         .get_multiplexed_async_connection()
         .await
         .unwrap();
-    Some((store, conn, prefix))
+    let guard = DeleteKeysOnDrop::new(&url, &prefix);
+    Some((store, conn, prefix, guard))
 }
 
 async fn pttl(conn: &mut MultiplexedConnection, key: &str) -> i64 {
@@ -73,7 +78,7 @@ fn assert_about(ttl_ms: i64, expected: Duration) {
 
 #[tokio::test]
 async fn keys_are_tagged_and_expire_at_the_session_deadline() {
-    let Some((store, mut conn, prefix)) = setup("layout").await else {
+    let Some((store, mut conn, prefix, _keys)) = setup("layout").await else {
         return;
     };
     let t0 = now_ms();
@@ -121,7 +126,7 @@ async fn keys_are_tagged_and_expire_at_the_session_deadline() {
 
 #[tokio::test]
 async fn subject_index_is_pruned_as_it_grows() {
-    let Some((store, mut conn, prefix)) = setup("prune").await else {
+    let Some((store, mut conn, prefix, _keys)) = setup("prune").await else {
         return;
     };
     let t0 = now_ms();
@@ -152,7 +157,7 @@ async fn subject_index_is_pruned_as_it_grows() {
 /// between must keep the entry, or the session would escape every later one.
 #[tokio::test]
 async fn a_session_written_after_its_index_entry_is_not_lost() {
-    let Some((store, mut conn, prefix)) = setup("in-flight").await else {
+    let Some((store, mut conn, prefix, _keys)) = setup("in-flight").await else {
         return;
     };
     let t0 = now_ms();
@@ -189,7 +194,7 @@ async fn a_session_written_after_its_index_entry_is_not_lost() {
 
 #[tokio::test]
 async fn scripts_are_reloaded_after_the_server_forgets_them() {
-    let Some((store, mut conn, _)) = setup("noscript").await else {
+    let Some((store, mut conn, _, _keys)) = setup("noscript").await else {
         return;
     };
     let t0 = now_ms();

@@ -19,6 +19,7 @@ mod redis_store {
 
     use redis::aio::MultiplexedConnection;
     use tower_refresh_auth::store::{RedisStore, RefreshStore};
+    use tower_refresh_auth_tests::fixtures::DeleteKeysOnDrop;
     use tower_refresh_auth_tests::flights::FlightCounter;
     use tower_refresh_auth_tests::{expect_rotated, now_ms, service_url, session};
 
@@ -112,6 +113,7 @@ mod redis_store {
             .unwrap();
         let proxy = FlightCounter::start(upstream, &[]).await.unwrap();
         let prefix = format!("tra-test:round-trips:{}", std::process::id());
+        let _keys = DeleteKeysOnDrop::new(&url, &prefix);
         let store = RedisStore::connect(&via(&url, proxy.addr()))
             .await
             .unwrap()
