@@ -1,266 +1,166 @@
-//! The harness of the workspace's cross-crate tests: runs each example server in-process on
-//! an ephemeral port, with a manual clock, and talks to it over real HTTP with `reqwest`.
+//! The conformance suite every [`RefreshStore`] runs, and what the end-to-end tests share.
+//!
+//! - [`suite`]: the conformance tests, generic over the store; [`conformance_suite!`] runs
+//!   them all against one backend.
+//! - [`fixtures`]: a fresh store per test, for each backend.
+//! - [`app`]: an application instance (the layer over a trivial service) and the
+//!   cross-instance scenario.
+//! - [`server`]: throwaway Redis and PostgreSQL servers for the outage tests.
+//! - [`flights`]: a proxy counting round trips.
+//! - [`dashboards`]: the example servers run in-process for the end-to-end suite.
+//!
+//! A backend joins the suite with one line in `tests/conformance.rs`:
+//!
+//! ```text
+//! tower_refresh_auth_tests::conformance_suite!(my_backend, my_crate::my_fixture_fn);
+//! ```
+//!
+//! where `my_fixture_fn(test_name).await` returns `Some(Fixture)` holding a fresh, empty
+//! store (and, for stores shared between processes, a second independent instance on the
+//! same data), or `None` when the service it needs is not configured (see [`service_url`]).
 
-use std::collections::{BTreeMap, HashMap};
-use std::ffi::OsString;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, SystemTime};
+// A test-support crate: panicking on an unexpected result is how a test fails.
+#![allow(clippy::unwrap_used)]
 
-use dashboard_shared::{Config, Users};
-use reqwest::header::HeaderMap;
-use reqwest::{Client, RequestBuilder, StatusCode};
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
-use tower_refresh_auth::RefreshAuth;
-use tower_refresh_auth::clock::ManualClock;
-use tower_refresh_auth::store::{
-    MemoryStore, RefreshStore, Rotation, Session, SessionId, StoreError,
-};
+use std::any::Any;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// The web frameworks the example server exists for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Framework {
-    /// `examples/axum-dashboard`, through `tower-refresh-auth-axum`.
-    Axum,
-    /// `examples/poem-dashboard`, through `tower-refresh-auth-poem`.
-    Poem,
-}
+use tower_refresh_auth::store::{RefreshStore, Rotation, Session, SessionId};
 
-impl Framework {
-    /// Both, for tests that compare them.
-    pub const ALL: [Self; 2] = [Self::Axum, Self::Poem];
-}
+pub mod app;
+pub mod dashboards;
+pub mod fixtures;
+pub mod flights;
+pub mod server;
+pub mod suite;
 
-/// A running example server and a client for it.
+/// A store set up for one test.
 #[derive(Debug)]
-pub struct Server {
-    base: String,
-    clock: ManualClock,
-    store: OutageStore,
-    client: Client,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: JoinHandle<std::io::Result<()>>,
+pub struct Fixture<S> {
+    /// The store under test.
+    pub store: S,
+    /// A second instance on the same data with its own connections, as a second
+    /// application instance would have; `None` for stores that cannot be shared.
+    pub second: Option<S>,
+    /// Whatever must live as long as the stores (a temporary directory, say).
+    pub guard: Option<Box<dyn Any + Send + Sync>>,
 }
 
-impl Server {
-    /// Starts `framework`'s server configured by `vars` (the environment variables of the
-    /// wire contract's §6, e.g. `("REFRESH_TRANSPORT", "cookie")`), with its clock stopped at
-    /// the current time; move it with [`advance`](Self::advance).
-    ///
-    /// # Panics
-    ///
-    /// If the configuration is refused or no port can be bound: a broken test setup.
-    #[allow(clippy::expect_used)]
-    pub async fn start(framework: Framework, vars: &[(&str, &str)]) -> Self {
-        let vars: HashMap<&str, OsString> =
-            vars.iter().map(|(k, v)| (*k, OsString::from(*v))).collect();
-        let config = Config::from_vars(|name| vars.get(name).cloned()).expect("valid settings");
-        let clock = ManualClock::new(SystemTime::now());
-        let store = OutageStore::default();
-        let auth: RefreshAuth = config
-            .auth_builder()
-            .expect("a supported store")
-            .clock(clock.clone())
-            .store(store.clone())
-            .build()
-            .expect("a valid RefreshAuth");
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
-        let base = format!("http://{}", listener.local_addr().expect("a bound address"));
-        let (tx, rx) = oneshot::channel::<()>();
-        let shutdown = async move {
-            let _ = rx.await;
-        };
-        let users = Users::demo();
-        let task = match framework {
-            Framework::Axum => tokio::spawn(axum_dashboard::serve(listener, auth, users, shutdown)),
-            Framework::Poem => tokio::spawn(poem_dashboard::serve(listener, auth, users, shutdown)),
-        };
-        let client = Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("a reqwest client");
+impl<S> Fixture<S> {
+    /// A fixture with one instance and nothing to keep alive.
+    pub fn single(store: S) -> Self {
         Self {
-            base,
-            clock,
             store,
-            client,
-            shutdown: Some(tx),
-            task,
-        }
-    }
-
-    /// Moves the server's clock forward.
-    pub fn advance(&self, by: Duration) {
-        self.clock.advance(by);
-    }
-
-    /// Takes the session store down (every call fails, as when its backend is unreachable)
-    /// or brings it back.
-    pub fn set_store_down(&self, down: bool) {
-        self.store.down.store(down, Ordering::SeqCst);
-    }
-
-    /// A `GET` of `path`.
-    pub fn get(&self, path: &str) -> RequestBuilder {
-        self.client.get(format!("{}{path}", self.base))
-    }
-
-    /// A `POST` to `path`.
-    pub fn post(&self, path: &str) -> RequestBuilder {
-        self.client.post(format!("{}{path}", self.base))
-    }
-
-    /// Asks the server to shut down gracefully and waits until it has.
-    ///
-    /// # Panics
-    ///
-    /// If the server failed or does not stop within five seconds.
-    #[allow(clippy::expect_used)]
-    pub async fn stop(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        tokio::time::timeout(Duration::from_secs(5), &mut self.task)
-            .await
-            .expect("the server stops within 5 s")
-            .expect("the server task did not panic")
-            .expect("the server ran without an I/O error");
-    }
-}
-
-/// A response, read whole: what the tests assert on and what the frameworks must agree on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reply {
-    /// The status.
-    pub status: StatusCode,
-    /// Every header but `date`, lower-cased names in order, values in arrival order.
-    pub headers: BTreeMap<String, Vec<String>>,
-    /// The body as text.
-    pub body: String,
-}
-
-impl Reply {
-    /// Sends `req` and reads the whole response.
-    ///
-    /// # Panics
-    ///
-    /// If the request cannot be sent or the body read.
-    #[allow(clippy::expect_used)]
-    pub async fn send(req: RequestBuilder) -> Self {
-        let res = req.send().await.expect("the request is answered");
-        let status = res.status();
-        let headers = collect_headers(res.headers());
-        let body = res.text().await.expect("a readable body");
-        Self {
-            status,
-            headers,
-            body,
-        }
-    }
-
-    /// The one value of header `name`.
-    ///
-    /// # Panics
-    ///
-    /// If the header is absent or repeated.
-    pub fn header(&self, name: &str) -> &str {
-        match self.headers.get(name).map(Vec::as_slice) {
-            Some([value]) => value,
-            other => panic!("expected one {name} header, got {other:?}"),
-        }
-    }
-
-    /// Every value of header `name`.
-    pub fn headers(&self, name: &str) -> &[String] {
-        self.headers.get(name).map_or(&[], Vec::as_slice)
-    }
-
-    /// The body as JSON.
-    ///
-    /// # Panics
-    ///
-    /// If it is not JSON.
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.body)
-            .unwrap_or_else(|e| panic!("expected a JSON body ({e}), got {:?}", self.body))
-    }
-
-    /// The string field `name` of the JSON body.
-    ///
-    /// # Panics
-    ///
-    /// If there is none.
-    pub fn field(&self, name: &str) -> String {
-        match &self.json()[name] {
-            serde_json::Value::String(s) => s.clone(),
-            other => panic!("expected a string {name}, got {other} in {}", self.body),
+            second: None,
+            guard: None,
         }
     }
 }
 
-fn collect_headers(headers: &HeaderMap) -> BTreeMap<String, Vec<String>> {
-    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (name, value) in headers {
-        if name == reqwest::header::DATE {
-            continue;
+/// The URL in the environment variable `var`, or `None` when the tests needing it should be
+/// skipped.
+///
+/// # Panics
+///
+/// When `var` is unset and `CI` is `true`: CI must never skip a backend silently.
+pub fn service_url(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var("CI").is_ok_and(|ci| ci == "true") => {
+            panic!("{var} is not set, and CI=true: CI must run the tests that need it")
         }
-        out.entry(name.as_str().to_owned())
-            .or_default()
-            .push(String::from_utf8_lossy(value.as_bytes()).into_owned());
-    }
-    out
-}
-
-/// A [`MemoryStore`] that can be taken down: while down, every call fails with
-/// [`StoreError::Unavailable`] and changes nothing.
-#[derive(Debug, Clone, Default)]
-pub struct OutageStore {
-    sessions: MemoryStore,
-    down: Arc<AtomicBool>,
-}
-
-impl OutageStore {
-    fn check(&self) -> Result<(), StoreError> {
-        if self.down.load(Ordering::SeqCst) {
-            Err(StoreError::unavailable("simulated outage"))
-        } else {
-            Ok(())
+        _ => {
+            eprintln!("skipped: {var} not set");
+            None
         }
     }
 }
 
-#[async_trait::async_trait]
-impl RefreshStore for OutageStore {
-    async fn create(&self, session: &Session) -> Result<(), StoreError> {
-        self.check()?;
-        self.sessions.create(session).await
-    }
+/// The current time, truncated to the millisecond precision every store keeps.
+pub fn now_ms() -> SystemTime {
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("the clock is after 1970")
+        .as_millis();
+    UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).expect("a sane clock"))
+}
 
-    async fn load(&self, id: &SessionId, now: SystemTime) -> Result<Option<Session>, StoreError> {
-        self.check()?;
-        self.sessions.load(id, now).await
+/// A new session of `subject` created at `t0`, sliding expiry one hour later.
+pub fn session(subject: &str, t0: SystemTime) -> Session {
+    Session {
+        id: SessionId::random(),
+        subject: subject.to_owned(),
+        claims: r#"{"role":"user"}"#.to_owned(),
+        counter: 0,
+        created_at: t0,
+        rotated_at: t0,
+        expires_at: t0 + Duration::from_secs(3600),
+        absolute_expires_at: None,
     }
+}
 
-    async fn rotate(
-        &self,
-        id: &SessionId,
-        expected: u64,
-        now: SystemTime,
-        expires_at: SystemTime,
-    ) -> Result<Rotation, StoreError> {
-        self.check()?;
-        self.sessions.rotate(id, expected, now, expires_at).await
+/// The session inside a [`Rotation::Rotated`]; panics on anything else.
+pub fn expect_rotated(rotation: Rotation) -> Session {
+    match rotation {
+        Rotation::Rotated(session) => session,
+        other => panic!("expected Rotated, got {other:?}"),
     }
+}
 
-    async fn revoke(&self, id: &SessionId) -> Result<bool, StoreError> {
-        self.check()?;
-        self.sessions.revoke(id).await
+/// The session inside a [`Rotation::Conflict`]; panics on anything else.
+pub fn expect_conflict(rotation: Rotation) -> Session {
+    match rotation {
+        Rotation::Conflict(session) => session,
+        other => panic!("expected Conflict, got {other:?}"),
     }
+}
 
-    async fn revoke_subject(&self, subject: &str) -> Result<u64, StoreError> {
-        self.check()?;
-        self.sessions.revoke_subject(subject).await
-    }
+/// Stores `session`, panicking on failure.
+pub async fn create(store: &impl RefreshStore, session: &Session) {
+    store.create(session).await.expect("create");
+}
+
+/// Runs every conformance test against one backend.
+///
+/// `$fixture` is an async fn `(&'static str) -> Option<Fixture<S>>`, called once per test
+/// with the test's name. Add `two_instances` to also run the tests that need
+/// [`Fixture::second`].
+#[macro_export]
+macro_rules! conformance_suite {
+    ($backend:ident, $fixture:path) => {
+        $crate::conformance_suite!(@module $backend, $fixture;);
+    };
+    ($backend:ident, $fixture:path, two_instances) => {
+        $crate::conformance_suite!(@module $backend, $fixture;
+            concurrent_rotations_across_instances_yield_one_winner,
+            second_instance_sees_first_instances_writes
+        );
+    };
+    (@module $backend:ident, $fixture:path; $($extra:ident),*) => {
+        mod $backend {
+            $crate::conformance_suite!(@tests $fixture;
+                create_then_load,
+                rotate_moves_counter_and_sliding_expiry,
+                stale_counter_conflicts_and_changes_nothing,
+                unknown_id_is_not_found,
+                sliding_expiry_reads_as_missing,
+                absolute_expiry_reads_as_missing,
+                revoke_deletes_one_session,
+                revoke_subject_spares_other_subjects,
+                claims_and_subject_round_trip_byte_for_byte,
+                concurrent_rotations_yield_one_winner
+                $(, $extra)*
+            );
+        }
+    };
+    (@tests $fixture:path; $($test:ident),*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $test() {
+                if let Some(fixture) = $fixture(stringify!($test)).await {
+                    $crate::suite::$test(&fixture).await;
+                }
+            }
+        )*
+    };
 }

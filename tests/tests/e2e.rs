@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::json;
-use tower_refresh_auth_tests::{Framework, Reply, Server};
+use tower_refresh_auth_tests::dashboards::{Framework, Reply, Server};
 
 /// Runs each scenario against both servers: `axum::<name>` and `poem::<name>`.
 macro_rules! for_both_servers {
@@ -17,7 +17,7 @@ macro_rules! for_both_servers {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $scenario() {
-                    super::$scenario(tower_refresh_auth_tests::Framework::Axum).await;
+                    super::$scenario(tower_refresh_auth_tests::dashboards::Framework::Axum).await;
                 }
             )*
         }
@@ -25,7 +25,7 @@ macro_rules! for_both_servers {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $scenario() {
-                    super::$scenario(tower_refresh_auth_tests::Framework::Poem).await;
+                    super::$scenario(tower_refresh_auth_tests::dashboards::Framework::Poem).await;
                 }
             )*
         }
