@@ -60,10 +60,9 @@ impl Server {
         let clock = ManualClock::new(SystemTime::now());
         let store = OutageStore::default();
         let auth: RefreshAuth = config
-            .auth_builder()
-            .expect("a supported store")
+            .auth_builder(Arc::new(store.clone()))
+            .expect("valid settings")
             .clock(clock.clone())
-            .store(store.clone())
             .build()
             .expect("a valid RefreshAuth");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
