@@ -31,25 +31,36 @@ const PATIENCE: Duration = Duration::from_secs(15);
 /// The access-token lifetime the servers run with; the test moves their clock past it.
 const ACCESS_TOKEN_TTL: Duration = Duration::from_secs(2);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn axum_body_transport() {
-    sign_in_refresh_sign_out(Framework::Axum, Transport::Body, "user1", "password1").await;
+/// Runs each scenario against both servers and both transports: `axum::body::<name>`,
+/// `axum::cookie::<name>`, `poem::body::<name>` and `poem::cookie::<name>`.
+macro_rules! for_both_servers_and_transports {
+    ($($scenario:ident),* $(,)?) => {
+        for_both_servers_and_transports!(@server axum, Axum, $($scenario),*);
+        for_both_servers_and_transports!(@server poem, Poem, $($scenario),*);
+    };
+    (@server $module:ident, $framework:ident, $($scenario:ident),*) => {
+        mod $module {
+            for_both_servers_and_transports!(@transport body, Body, $framework, $($scenario),*);
+            for_both_servers_and_transports!(@transport cookie, Cookie, $framework, $($scenario),*);
+        }
+    };
+    (@transport $module:ident, $transport:ident, $framework:ident, $($scenario:ident),*) => {
+        mod $module {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    crate::$scenario(
+                        tower_refresh_auth_tests::Framework::$framework,
+                        crate::Transport::$transport,
+                    )
+                    .await;
+                }
+            )*
+        }
+    };
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn axum_cookie_transport() {
-    sign_in_refresh_sign_out(Framework::Axum, Transport::Cookie, "user2", "password2").await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn poem_body_transport() {
-    sign_in_refresh_sign_out(Framework::Poem, Transport::Body, "user2", "password2").await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn poem_cookie_transport() {
-    sign_in_refresh_sign_out(Framework::Poem, Transport::Cookie, "user1", "password1").await;
-}
+for_both_servers_and_transports!(sign_in_refresh_sign_out, store_outage);
 
 /// `REFRESH_TRANSPORT`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,16 +76,20 @@ impl Transport {
             Self::Cookie => "cookie",
         }
     }
+
+    /// The demo account each transport signs in with, so the two differ.
+    fn account(self) -> (&'static str, &'static str) {
+        match self {
+            Self::Body => ("user1", "password1"),
+            Self::Cookie => ("user2", "password2"),
+        }
+    }
 }
 
-async fn sign_in_refresh_sign_out(
-    framework: Framework,
-    transport: Transport,
-    user: &str,
-    password: &str,
-) {
+/// A browser and a server for it, or `None` when the test is skipped.
+async fn setup(framework: Framework, transport: Transport) -> Option<(Browser, Server)> {
     if !browser_installed() {
-        return;
+        return None;
     }
     let ttl = format!("{}s", ACCESS_TOKEN_TTL.as_secs());
     let server = Server::start(
@@ -85,10 +100,11 @@ async fn sign_in_refresh_sign_out(
         ],
     )
     .await;
-    let browser = Browser::start().await;
-    let page = &browser.client;
+    Some((Browser::start().await, server))
+}
 
-    // Sign in through the form, as a person would.
+/// Signs in through the login form, as a person would, and waits for the greeting.
+async fn sign_in(page: &Client, server: &Server, user: &str, password: &str) {
     page.goto(&server.url("/login.html")).await.unwrap();
     page.find(Locator::Id("username"))
         .await
@@ -110,6 +126,24 @@ async fn sign_in_refresh_sign_out(
         .unwrap();
     wait_for_path(page, "/dashboard.html").await;
     assert_greets(page, user).await;
+}
+
+async fn click_logout(page: &Client) {
+    page.find(Locator::Id("logoutButton"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn sign_in_refresh_sign_out(framework: Framework, transport: Transport) {
+    let Some((browser, server)) = setup(framework, transport).await else {
+        return;
+    };
+    let page = &browser.client;
+    let (user, password) = transport.account();
+    sign_in(page, &server, user, password).await;
     let signed_in = Tokens::read(page).await;
     match transport {
         // Both tokens in localStorage.
@@ -162,12 +196,7 @@ async fn sign_in_refresh_sign_out(
     }
 
     // Sign out: the session ends on the server, the page forgets its tokens.
-    page.find(Locator::Id("logoutButton"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_logout(page).await;
     wait_for_path(page, "/login.html").await;
     assert_eq!(server.revocations(), 1, "logout did not end the session");
     assert_eq!(Tokens::read(page).await, Tokens::default());
@@ -180,6 +209,81 @@ async fn sign_in_refresh_sign_out(
 
     browser.close().await;
     server.stop().await;
+}
+
+/// A store outage (`503` from `/token` and `/logout`) is no sign-out: the page keeps its
+/// tokens, says what happened, and retries the refresh by itself; a logout it could not
+/// complete leaves the visitor signed in on a page that says so, never on the login page
+/// with the session (and in cookie mode the refresh cookie) still alive.
+async fn store_outage(framework: Framework, transport: Transport) {
+    let Some((browser, server)) = setup(framework, transport).await else {
+        return;
+    };
+    let page = &browser.client;
+    let (user, password) = transport.account();
+    sign_in(page, &server, user, password).await;
+    let signed_in = Tokens::read(page).await;
+
+    server.advance(ACCESS_TOKEN_TTL + Duration::from_secs(1));
+    server.set_store_down(true);
+    page.refresh().await.unwrap();
+    wait_for_status(page, "temporarily unavailable").await;
+    assert_eq!(current_path(page).await, "/dashboard.html");
+    assert_eq!(Tokens::read(page).await, signed_in, "lost the tokens");
+    server.set_store_down(false);
+    assert_greets(page, user).await;
+    assert_eq!(server.rotations(), 1);
+    assert_eq!(
+        status(page).await,
+        "",
+        "the outage message outlived the outage"
+    );
+    let refreshed = Tokens::read(page).await;
+
+    server.set_store_down(true);
+    click_logout(page).await;
+    wait_for_status(page, "Sign-out failed").await;
+    assert_eq!(current_path(page).await, "/dashboard.html");
+    assert_eq!(Tokens::read(page).await, refreshed, "lost the tokens");
+    assert_eq!(server.revocations(), 0);
+
+    server.set_store_down(false);
+    click_logout(page).await;
+    wait_for_path(page, "/login.html").await;
+    assert_eq!(server.revocations(), 1);
+    page.goto(&server.url("/dashboard.html")).await.unwrap();
+    wait_for_path(page, "/login.html").await;
+
+    browser.close().await;
+    server.stop().await;
+}
+
+/// The dashboard's status line: empty, or what went wrong.
+async fn status(page: &Client) -> String {
+    page.find(Locator::Id("statusMessage"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+async fn wait_for_status(page: &Client, needle: &str) {
+    eventually(&format!("a status message with {needle:?}"), || async {
+        let text = page
+            .find(Locator::Id("statusMessage"))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        text.contains(needle).then_some(())
+    })
+    .await;
+}
+
+async fn current_path(page: &Client) -> String {
+    page.current_url().await.unwrap().path().to_owned()
 }
 
 /// Whether the browser is there; under `CI=true` its absence fails the test.
