@@ -1,7 +1,9 @@
 //! The example servers' pages in a real browser: headless Chromium, driven over WebDriver by
 //! a `chromedriver` this test starts, signs in, is greeted, silently refreshes its expired
-//! access token on a reload, signs out, and is sent back to the login page — against both
-//! servers and both refresh-token transports.
+//! access token on a reload, signs out, and is sent back to the login page; and rides out a
+//! session-store outage without losing its session or pretending to sign out — against
+//! both servers and both refresh-token transports. The servers run in-process with a
+//! manual clock, which the test moves past the access token's lifetime.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (`/usr/bin/chromium`,
 //! `/usr/bin/chromedriver`). Without them the test is skipped, except under `CI=true`, where
