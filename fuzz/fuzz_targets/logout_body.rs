@@ -1,0 +1,30 @@
+//! `POST /logout` bodies through the tower layer (JSON and RFC 7009 form parsers).
+//!
+//! Input: see `body_request`.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use tower_refresh_auth_fuzz::{BODY_LIMIT, World, assert_endpoint_error, body_request};
+
+fuzz_target!(|data: &[u8]| {
+    let world = World::with(|b| b.body_limit(BODY_LIMIT));
+    let Some(req) = body_request(&world, "/logout", data) else {
+        return;
+    };
+    let reply = world.send(req);
+    match reply.status.as_u16() {
+        // RFC 7009 §2.2 for forms, SPEC §4 for JSON: success whether or not the token was
+        // known, so the answer is no oracle.
+        200 | 204 => {
+            assert!(reply.body.is_empty(), "{reply:?}");
+            assert_eq!(reply.headers["cache-control"], "no-store");
+        }
+        _ => {
+            assert_endpoint_error(&reply);
+            // A refused logout did not happen.
+            assert_eq!(world.session_counter(), Some(0), "{reply:?}");
+        }
+    }
+    // The session is never changed in any other way than revoked.
+    assert!(matches!(world.session_counter(), Some(0) | None));
+});
