@@ -14,7 +14,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use crate::clock::Clock;
+use crate::cache::TokenCache;
+use crate::clock::{Clock, to_millis};
 use crate::config::{Guard, RefreshAuthBuilder, Transport};
 use crate::credentials;
 use crate::endpoint::{self, Endpoint};
@@ -93,6 +94,7 @@ pub(crate) struct Inner {
     pub(crate) transport: Transport,
     pub(crate) access_cookie: Option<String>,
     pub(crate) realm: Arc<str>,
+    pub(crate) cache: Option<TokenCache>,
 }
 
 impl<C> RefreshAuth<C> {
@@ -141,12 +143,15 @@ impl<C> RefreshAuth<C> {
     /// they expire (or at once, with [session checking](RefreshAuthBuilder::check_sessions)).
     /// Returns whether the session existed.
     pub async fn revoke_session(&self, session: &SessionId) -> Result<bool, AuthError> {
-        Ok(self.inner.store.revoke(session).await?)
+        self.inner.revoke(session).await
     }
 
     /// Revokes every session of `subject`: "log out everywhere". Returns how many.
     pub async fn revoke_subject(&self, subject: &str) -> Result<u64, AuthError> {
         let n = self.inner.store.revoke_subject(subject).await?;
+        if let Some(cache) = &self.inner.cache {
+            cache.forget_subject(subject);
+        }
         tracing::info!(sessions = n, "revoked every session of a subject");
         Ok(n)
     }
@@ -193,7 +198,7 @@ impl<C> RefreshAuth<C> {
 
 impl<C> RefreshAuth<C>
 where
-    C: Serialize + DeserializeOwned,
+    C: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
 {
     /// Starts a session for `subject` and returns its first pair: call this from the login
     /// handler once the credentials have been checked.
@@ -236,8 +241,30 @@ where
 
     /// Verifies an access token's signature, algorithm, type, issuer, audience and expiry.
     /// Does not consult the store; see [`authenticate`](Self::authenticate).
-    pub fn verify(&self, token: &str) -> Result<Claims<C>, AuthError> {
-        self.inner.access.verify(token, self.inner.clock.now())
+    pub fn verify(&self, token: &str) -> Result<Claims<C>, AuthError>
+    where
+        C: Clone + Send + Sync + 'static,
+    {
+        let now = self.inner.clock.now();
+        let Some(cache) = &self.inner.cache else {
+            return self.inner.access.verify(token, now);
+        };
+        let now_ms = to_millis(now);
+        let key = cache.key(token);
+        if let Some(claims) = cache.get::<Claims<C>>(key, now_ms) {
+            return Ok(claims);
+        }
+        let claims: Claims<C> = self.inner.access.verify(token, now)?;
+        let deadline = self.inner.access.deadline_ms(claims.exp);
+        cache.insert(
+            key,
+            claims.clone(),
+            deadline,
+            claims.sid,
+            &claims.sub,
+            now_ms,
+        );
+        Ok(claims)
     }
 
     /// Authenticates a request by its headers, as the layer does on a guarded path: reads the
@@ -312,7 +339,7 @@ impl Inner {
             Rotation::Conflict(session) if session.counter > presented.counter => {
                 // A spent token after the grace window: someone holds a copy. Revoke the
                 // whole family; the legitimate user logs in again.
-                self.store.revoke(&id).await?;
+                self.revoke(&id).await?;
                 tracing::warn!(
                     session = %id,
                     presented = presented.counter,
@@ -334,9 +361,18 @@ impl Inner {
         })
     }
 
+    /// Deletes a session from the store and its tokens from the verified-token cache.
+    pub(crate) async fn revoke(&self, id: &SessionId) -> Result<bool, AuthError> {
+        let existed = self.store.revoke(id).await?;
+        if let Some(cache) = &self.cache {
+            cache.forget_session(id);
+        }
+        Ok(existed)
+    }
+
     pub(crate) async fn logout(&self, token: &str) -> Result<(), AuthError> {
         if let Some(presented) = self.refresh_keys.verify(token)
-            && self.store.revoke(&presented.session).await?
+            && self.revoke(&presented.session).await?
         {
             tracing::debug!(session = %presented.session, "session logged out");
         }

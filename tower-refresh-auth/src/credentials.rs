@@ -36,22 +36,28 @@ fn bearer(headers: &HeaderMap) -> Result<Option<&str>, AuthError> {
     if values.next().is_some() {
         return Err(malformed("more than one Authorization header"));
     }
-    let value = value
-        .to_str()
-        .map_err(|_| malformed("the Authorization header is not visible ASCII"))?;
+    // Worked on as bytes: one pass over the token checks its grammar, which implies ASCII.
+    let value = value.as_bytes();
     // RFC 7235 §2.1: `credentials = auth-scheme [ 1*SP token68 ]`, scheme case-insensitive.
-    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
-    if !scheme.eq_ignore_ascii_case("bearer") {
+    let (scheme, rest) = match value.iter().position(|&b| b == b' ') {
+        Some(i) => (&value[..i], &value[i + 1..]),
+        None => (value, &[][..]),
+    };
+    if !scheme.eq_ignore_ascii_case(b"bearer") {
         return Ok(None);
     }
-    let token = rest.trim_start_matches(' ');
+    let start = rest.iter().position(|&b| b != b' ').unwrap_or(rest.len());
+    let token = &rest[start..];
     if token.is_empty() {
         return Err(malformed("the Bearer credentials have no token"));
     }
     if !is_b64token(token) {
         return Err(malformed("the bearer token is not a b64token"));
     }
-    Ok(Some(token))
+    // A b64token is ASCII, so this cannot fail.
+    std::str::from_utf8(token)
+        .map(Some)
+        .map_err(|_| malformed("the bearer token is not a b64token"))
 }
 
 fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, AuthError> {
@@ -66,7 +72,7 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, Aut
                 if found.is_some() {
                     return Err(malformed("the access-token cookie was sent twice"));
                 }
-                if v.is_empty() || !is_b64token(v) {
+                if !is_b64token(v.as_bytes()) {
                     return Err(malformed("the access-token cookie is not a b64token"));
                 }
                 found = Some(v);
@@ -89,13 +95,23 @@ pub(crate) fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a
 }
 
 /// RFC 6750 §2.1: `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
-pub(crate) fn is_b64token(s: &str) -> bool {
-    let body = s.trim_end_matches('=');
-    !body.is_empty()
-        && body.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
-        })
+pub(crate) fn is_b64token(s: &[u8]) -> bool {
+    let body_len = s.len() - s.iter().rev().take_while(|&&b| b == b'=').count();
+    body_len > 0 && s[..body_len].iter().all(|&b| B64TOKEN[usize::from(b)])
 }
+
+/// The bytes allowed in a b64token before its padding, as a lookup table.
+const B64TOKEN: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] =
+            c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
+        b += 1;
+    }
+    table
+};
 
 #[cfg(test)]
 mod tests {

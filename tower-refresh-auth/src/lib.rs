@@ -101,6 +101,7 @@
 
 mod auth;
 mod body;
+mod cache;
 pub mod clock;
 mod config;
 mod credentials;

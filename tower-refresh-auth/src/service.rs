@@ -134,3 +134,113 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+    use std::future::{Ready, ready};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::task::{Context, Poll, Waker};
+
+    use http::{Request, Response};
+    use tower_layer::Layer;
+    use tower_service::Service;
+
+    use crate::{NoClaims, RefreshAuth};
+
+    /// A service that is ready only when told, and counts its clones.
+    #[derive(Debug)]
+    struct Gate {
+        open: Arc<AtomicBool>,
+        clones: Arc<AtomicUsize>,
+    }
+
+    impl Clone for Gate {
+        fn clone(&self) -> Self {
+            self.clones.fetch_add(1, Ordering::SeqCst);
+            Self {
+                open: Arc::clone(&self.open),
+                clones: Arc::clone(&self.clones),
+            }
+        }
+    }
+
+    impl Service<Request<String>> for Gate {
+        type Response = Response<String>;
+        type Error = Infallible;
+        type Future = Ready<Result<Response<String>, Infallible>>;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+            if self.open.load(Ordering::SeqCst) {
+                Poll::Ready(Ok(()))
+            } else {
+                Poll::Pending
+            }
+        }
+
+        fn call(&mut self, _: Request<String>) -> Self::Future {
+            ready(Ok(Response::new(String::new())))
+        }
+    }
+
+    fn layered(
+        check_sessions: bool,
+    ) -> (
+        super::RefreshAuthService<Gate, NoClaims>,
+        Arc<AtomicBool>,
+        Arc<AtomicUsize>,
+    ) {
+        let auth = RefreshAuth::<NoClaims>::builder()
+            .hs256(b"service test secret of at least 32 bytes".to_vec())
+            .check_sessions(check_sessions)
+            .build()
+            .unwrap();
+        let open = Arc::new(AtomicBool::new(false));
+        let clones = Arc::new(AtomicUsize::new(0));
+        let gate = Gate {
+            open: Arc::clone(&open),
+            clones: Arc::clone(&clones),
+        };
+        (auth.layer().layer(gate), open, clones)
+    }
+
+    #[test]
+    fn backpressure_passes_through() {
+        let (mut svc, open, _) = layered(false);
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(svc.poll_ready(&mut cx).is_pending());
+        open.store(true, Ordering::SeqCst);
+        assert!(svc.poll_ready(&mut cx).is_ready());
+    }
+
+    #[test]
+    fn the_inner_service_is_cloned_only_when_it_must_outlive_the_call() {
+        let (mut svc, open, clones) = layered(false);
+        open.store(true, Ordering::SeqCst);
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(svc.poll_ready(&mut cx).is_ready());
+        drop(svc.call(Request::new(String::new())));
+        assert_eq!(clones.load(Ordering::SeqCst), 0);
+
+        // With session checking the ready service is moved into the future and a clone is
+        // left behind for the next request.
+        let (mut svc, open, clones) = layered(true);
+        open.store(true, Ordering::SeqCst);
+        let auth = svc.auth.clone();
+        let mut rt_cx = Context::from_waker(Waker::noop());
+        let pair = match std::pin::pin!(auth.issue("u", NoClaims {})).poll(&mut rt_cx) {
+            Poll::Ready(p) => p.unwrap(),
+            Poll::Pending => panic!("the memory store never waits"),
+        };
+        assert!(svc.poll_ready(&mut cx).is_ready());
+        let req = Request::builder()
+            .header("authorization", format!("Bearer {}", pair.access_token))
+            .body(String::new())
+            .unwrap();
+        drop(svc.call(req));
+        assert_eq!(clones.load(Ordering::SeqCst), 1);
+    }
+
+    use std::future::Future as _;
+}

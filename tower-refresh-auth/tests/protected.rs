@@ -451,3 +451,75 @@ async fn application_claims_that_clash_with_registered_ones_are_refused() {
         },
     );
 }
+
+mod verified_token_cache {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_cached_token_still_expires_on_time() {
+        let h = Harness::with(|b| b.verified_token_cache(100));
+        let pair = h.login().await;
+        for _ in 0..3 {
+            assert_eq!(h.get("/x", Some(&pair.access_token)).await.status, 200);
+        }
+        h.clock.advance(Duration::from_secs(60));
+        h.get("/x", Some(&pair.access_token))
+            .await
+            .assert_challenge(401, "invalid_token");
+    }
+
+    #[tokio::test]
+    async fn a_near_copy_of_a_cached_token_is_not_served_from_the_cache() {
+        let h = Harness::with(|b| b.verified_token_cache(100));
+        let pair = h.login().await;
+        assert_eq!(h.get("/x", Some(&pair.access_token)).await.status, 200);
+        let mut tampered = pair.access_token.clone();
+        tampered.push('A');
+        h.get("/x", Some(&tampered))
+            .await
+            .assert_challenge(401, "invalid_token");
+    }
+
+    #[tokio::test]
+    async fn with_session_checking_a_revoked_session_is_refused_despite_the_cache() {
+        let h = Harness::with(|b| b.verified_token_cache(100).check_sessions(true));
+        let pair = h.login().await;
+        assert_eq!(h.get("/x", Some(&pair.access_token)).await.status, 200);
+        // Revoked directly in the store, as another instance would: the cache cannot know.
+        use tower_refresh_auth::store::RefreshStore as _;
+        h.store.inner.revoke(&pair.session_id).await.unwrap();
+        h.get("/x", Some(&pair.access_token))
+            .await
+            .assert_challenge(401, "invalid_token");
+    }
+
+    #[tokio::test]
+    async fn cached_claims_are_the_claims() {
+        let h = Harness::with(|b| b.verified_token_cache(1));
+        let a = h.login().await;
+        let b = h
+            .auth
+            .issue(
+                "user2",
+                Role {
+                    role: "viewer".into(),
+                },
+            )
+            .await
+            .unwrap();
+        for _ in 0..2 {
+            assert!(
+                h.get("/x", Some(&a.access_token))
+                    .await
+                    .text()
+                    .starts_with("claims sub=user1 role=admin")
+            );
+            assert!(
+                h.get("/x", Some(&b.access_token))
+                    .await
+                    .text()
+                    .starts_with("claims sub=user2 role=viewer")
+            );
+        }
+    }
+}

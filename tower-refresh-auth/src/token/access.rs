@@ -127,6 +127,11 @@ impl AccessTokens {
         self.ttl.as_secs()
     }
 
+    /// The first millisecond a token with this `exp` is refused (`exp` plus leeway).
+    pub(crate) fn deadline_ms(&self, exp: u64) -> u64 {
+        exp.saturating_mul(1000).saturating_add(self.leeway_ms)
+    }
+
     /// Turns the application's claims into the JSON object stored with a session, refusing
     /// anything that is not an object or that would overwrite a registered claim.
     pub(crate) fn custom_claims<C: Serialize>(custom: &C) -> Result<Map<String, Value>, AuthError> {
@@ -218,12 +223,7 @@ impl AccessTokens {
         }
         let claims = data.claims;
         let now_ms = to_millis(now);
-        if now_ms
-            >= claims
-                .exp
-                .saturating_mul(1000)
-                .saturating_add(self.leeway_ms)
-        {
+        if now_ms >= self.deadline_ms(claims.exp) {
             return Err(invalid_token("the token has expired"));
         }
         let not_before = claims.nbf.unwrap_or(0).max(claims.iat);

@@ -1,0 +1,126 @@
+//! Runs one per-request path N times, for counting instructions under callgrind, which is
+//! repeatable where wall-clock timings on a shared machine are not.
+//!
+//! ```sh
+//! cargo bench -p tower-refresh-auth --bench instructions --no-run
+//! valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.layer \
+//!     target/release/deps/instructions-* layer 20000
+//! ```
+//!
+//! Paths: `decode` (bare `jsonwebtoken::decode`), `layer`, `layer_cached`, `refresh`,
+//! `encode`. With no arguments (as `cargo bench` runs it) it runs each path once, as a smoke
+//! test.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::hint::black_box;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+use http::header::AUTHORIZATION;
+use http::{HeaderValue, Request, Response};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use tower::{Layer, Service, service_fn};
+use tower_refresh_auth::{Claims, RefreshAuth};
+
+const SECRET: &[u8] = b"benchmark secret of at least thirty-two bytes";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Role {
+    role: String,
+}
+
+fn run<F: Future>(f: F) -> F::Output {
+    let mut f = pin!(f);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(out) = f.as_mut().poll(&mut cx) {
+            return out;
+        }
+    }
+}
+
+async fn ok(_req: Request<String>) -> Result<Response<String>, Infallible> {
+    Ok(Response::new(String::new()))
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let (paths, n): (Vec<&str>, usize) = match args.as_slice() {
+        [path, n] => (vec![path.as_str()], n.parse().unwrap()),
+        _ => (
+            vec!["decode", "layer", "layer_cached", "refresh", "encode"],
+            1,
+        ),
+    };
+    let auth = RefreshAuth::<Role>::builder()
+        .hs256(SECRET.to_vec())
+        .build()
+        .unwrap();
+    let cached = RefreshAuth::<Role>::builder()
+        .hs256(SECRET.to_vec())
+        .verified_token_cache(1000)
+        .build()
+        .unwrap();
+    let pair = run(auth.issue(
+        "user1",
+        Role {
+            role: "admin".into(),
+        },
+    ))
+    .unwrap();
+    let bearer = HeaderValue::try_from(format!("Bearer {}", pair.access_token)).unwrap();
+    let key = DecodingKey::from_secret(SECRET);
+    let validation = Validation::new(Algorithm::HS256);
+    for path in paths {
+        match path {
+            "decode" => {
+                for _ in 0..n {
+                    black_box(
+                        jsonwebtoken::decode::<Claims<Role>>(
+                            black_box(&pair.access_token),
+                            &key,
+                            &validation,
+                        )
+                        .unwrap(),
+                    );
+                }
+            }
+            "layer" | "layer_cached" => {
+                let a = if path == "layer" { &auth } else { &cached };
+                let mut svc = a.layer().layer(service_fn(ok));
+                for _ in 0..n {
+                    let mut req = Request::new(String::new());
+                    req.headers_mut().insert(AUTHORIZATION, bearer.clone());
+                    black_box(run(svc.call(req)).unwrap());
+                }
+            }
+            "refresh" => {
+                let mut token = pair.refresh_token.clone();
+                for _ in 0..n {
+                    token = run(auth.refresh(&token)).unwrap().refresh_token;
+                }
+            }
+            "encode" => {
+                let enc = EncodingKey::from_secret(SECRET);
+                let header = Header::new(Algorithm::HS256);
+                for _ in 0..n {
+                    black_box(
+                        jsonwebtoken::encode(
+                            &header,
+                            &serde_json::json!({"sub": "user1", "exp": 1, "role": "admin"}),
+                            &enc,
+                        )
+                        .unwrap(),
+                    );
+                }
+            }
+            other => panic!("unknown path {other}"),
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! The opt-in verified-token cache: skips signature verification for a token seen before.
+//!
+//! Modelled on Envoy's `jwt_authn` cache. An entry is made only for a token that verified,
+//! is keyed by a 128-bit keyed hash of the whole token (two SipHash-1-3 under independent
+//! random keys, so neither an attacker nor chance can make two tokens collide), and never
+//! outlives the token's `exp` (plus leeway). Revoking a session in this process drops its
+//! entries. The map is sharded ([`dashmap`]): lookups from many worker threads do not
+//! contend on one lock.
+//!
+//! The bound is a capacity: when it is reached, expired entries are swept (at most once a
+//! second); if the cache is still full of live tokens, new tokens are verified normally and
+//! not cached until room frees up — with access tokens living a minute, that is soon.
+
+use std::any::Any;
+use std::hash::{BuildHasher, Hasher, RandomState};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use dashmap::DashMap;
+
+use crate::store::SessionId;
+
+#[derive(Debug)]
+pub(crate) struct TokenCache {
+    entries: DashMap<u128, Entry>,
+    capacity: usize,
+    keys: (RandomState, RandomState),
+    last_sweep_ms: AtomicU64,
+}
+
+#[derive(Debug)]
+struct Entry {
+    /// A `Claims<C>` of the `RefreshAuth<C>` that verified the token.
+    claims: Arc<dyn Any + Send + Sync>,
+    /// The first millisecond the token is no longer valid (`exp` plus leeway).
+    deadline_ms: u64,
+    session: SessionId,
+    subject: String,
+}
+
+impl TokenCache {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            entries: DashMap::with_capacity(capacity.min(1 << 16)),
+            capacity,
+            keys: (RandomState::new(), RandomState::new()),
+            last_sweep_ms: AtomicU64::new(0),
+        }
+    }
+
+    /// The cache key of a token.
+    pub(crate) fn key(&self, token: &str) -> u128 {
+        let mut a = self.keys.0.build_hasher();
+        let mut b = self.keys.1.build_hasher();
+        a.write(token.as_bytes());
+        b.write(token.as_bytes());
+        (u128::from(a.finish()) << 64) | u128::from(b.finish())
+    }
+
+    /// The cached claims of a still-valid token.
+    pub(crate) fn get<T: Clone + 'static>(&self, key: u128, now_ms: u64) -> Option<T> {
+        let entry = self.entries.get(&key)?;
+        if now_ms >= entry.deadline_ms {
+            drop(entry);
+            self.entries.remove(&key);
+            return None;
+        }
+        entry.claims.downcast_ref::<T>().cloned()
+    }
+
+    pub(crate) fn insert<T: Send + Sync + 'static>(
+        &self,
+        key: u128,
+        claims: T,
+        deadline_ms: u64,
+        session: SessionId,
+        subject: &str,
+        now_ms: u64,
+    ) {
+        if self.entries.len() >= self.capacity {
+            self.sweep(now_ms);
+            if self.entries.len() >= self.capacity {
+                return;
+            }
+        }
+        self.entries.insert(
+            key,
+            Entry {
+                claims: Arc::new(claims),
+                deadline_ms,
+                session,
+                subject: subject.to_owned(),
+            },
+        );
+    }
+
+    fn sweep(&self, now_ms: u64) {
+        let last = self.last_sweep_ms.load(Ordering::Relaxed);
+        if now_ms.saturating_sub(last) < 1000
+            || self
+                .last_sweep_ms
+                .compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        self.entries.retain(|_, e| now_ms < e.deadline_ms);
+    }
+
+    /// Drops every entry of a revoked session.
+    pub(crate) fn forget_session(&self, session: &SessionId) {
+        self.entries.retain(|_, e| e.session != *session);
+    }
+
+    /// Drops every entry of a subject logged out everywhere.
+    pub(crate) fn forget_subject(&self, subject: &str) {
+        self.entries.retain(|_, e| e.subject != subject);
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_expire_at_their_deadline() {
+        let cache = TokenCache::new(10);
+        let k = cache.key("token");
+        cache.insert(k, 7u32, 1_000, SessionId::random(), "u", 0);
+        assert_eq!(cache.get::<u32>(k, 999), Some(7));
+        assert_eq!(cache.get::<u32>(k, 1_000), None);
+        assert_eq!(cache.len(), 0);
+    }
+
+    #[test]
+    fn keys_differ_per_token_and_per_cache() {
+        let a = TokenCache::new(1);
+        let b = TokenCache::new(1);
+        assert_ne!(a.key("x"), a.key("y"));
+        assert_eq!(a.key("x"), a.key("x"));
+        assert_ne!(a.key("x"), b.key("x"));
+    }
+
+    #[test]
+    fn the_capacity_is_a_bound() {
+        let cache = TokenCache::new(3);
+        for i in 0..10u64 {
+            cache.insert(
+                cache.key(&i.to_string()),
+                i,
+                10_000,
+                SessionId::random(),
+                "u",
+                0,
+            );
+        }
+        assert_eq!(cache.len(), 3);
+        // Once the first ones expire, a sweep makes room.
+        cache.insert(
+            cache.key("late"),
+            99u64,
+            20_000,
+            SessionId::random(),
+            "u",
+            10_000,
+        );
+        assert_eq!(cache.get::<u64>(cache.key("late"), 10_001), Some(99));
+    }
+
+    #[test]
+    fn revocation_drops_a_sessions_entries() {
+        let cache = TokenCache::new(10);
+        let (s1, s2) = (SessionId::random(), SessionId::random());
+        cache.insert(cache.key("a"), 1u8, 10_000, s1, "alice", 0);
+        cache.insert(cache.key("b"), 2u8, 10_000, s2, "bob", 0);
+        cache.forget_session(&s1);
+        assert_eq!(cache.get::<u8>(cache.key("a"), 1), None);
+        assert_eq!(cache.get::<u8>(cache.key("b"), 1), Some(2));
+        cache.forget_subject("bob");
+        assert_eq!(cache.len(), 0);
+    }
+}
