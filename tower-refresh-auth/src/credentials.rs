@@ -39,8 +39,10 @@ fn bearer(headers: &HeaderMap) -> Result<Option<&str>, AuthError> {
     // Worked on as bytes: one pass over the token checks its grammar, which implies ASCII.
     let value = value.as_bytes();
     // RFC 7235 §2.1: `credentials = auth-scheme [ 1*SP token68 ]`, scheme case-insensitive.
-    let (scheme, rest) = match value.iter().position(|&b| b == b' ') {
-        Some(i) => (&value[..i], &value[i + 1..]),
+    // The scheme also ends at a tab, which tchar excludes: `Bearer<TAB>token` is a bearer
+    // attempt with a separator the grammar forbids, so it is malformed, not absent.
+    let (scheme, rest) = match value.iter().position(|&b| b == b' ' || b == b'\t') {
+        Some(i) => (&value[..i], &value[i..]),
         None => (value, &[][..]),
     };
     if !scheme.eq_ignore_ascii_case(b"bearer") {
@@ -147,6 +149,8 @@ mod tests {
             (b"Bearer a b", "malformed"),
             (b"Bearer a\tb", "malformed"),
             (b"Bearer \tabc", "malformed"),
+            (b"Bearer\tabc", "malformed"),
+            (b"bearer\t\tabc", "malformed"),
             (b"Bearer abc!", "malformed"),
             (b"Bearer =abc", "malformed"),
             (b"Bearer \xff\xfe", "malformed"),
