@@ -118,6 +118,24 @@ impl Step {
     }
 }
 
+/// How the layer is configured for a case. Neither setting changes the wire contract, so the
+/// model is the same; `check_sessions` changes which access tokens pass after a revocation.
+#[derive(Debug, Clone, Copy)]
+struct Config {
+    /// `check_sessions(true)`: access tokens die with their session.
+    check_sessions: bool,
+    /// `verified_token_cache(16)`: verified tokens are cached (and must still expire and be
+    /// dropped on revocation exactly as without it).
+    cache: bool,
+}
+
+fn config() -> impl Strategy<Value = Config> {
+    (any::<bool>(), any::<bool>()).prop_map(|(check_sessions, cache)| Config {
+        check_sessions,
+        cache,
+    })
+}
+
 fn user() -> impl Strategy<Value = User> {
     prop_oneof![Just(User::Ann), Just(User::Bob), Just(User::Cid)]
 }
@@ -281,9 +299,13 @@ impl Reply {
 }
 
 impl System {
-    fn new(store: Arc<dyn RefreshStore>, check_sessions: bool) -> Self {
+    fn new(store: Arc<dyn RefreshStore>, config: Config) -> Self {
         let clock = ManualClock::new(t0());
-        let auth = RefreshAuth::<NoClaims>::builder()
+        let mut builder = RefreshAuth::<NoClaims>::builder();
+        if config.cache {
+            builder = builder.verified_token_cache(16);
+        }
+        let auth = builder
             .hs256(SECRET.to_vec())
             .clock(clock.clone())
             .store_arc(Arc::clone(&store))
@@ -291,7 +313,7 @@ impl System {
             .refresh_ttl(REFRESH_TTL)
             .reuse_grace(GRACE)
             .session_lifetime(LIFETIME)
-            .check_sessions(check_sessions)
+            .check_sessions(config.check_sessions)
             .build()
             .expect("a valid configuration");
         let svc = ServiceBuilder::new()
@@ -411,18 +433,18 @@ fn fail(trace: &str, what: String) -> TestCaseError {
 /// Runs `ops` against the layer over `store` and against the model; see the module docs.
 async fn run(
     store: Arc<dyn RefreshStore>,
-    check_sessions: bool,
+    config: Config,
     ops: &[Op],
 ) -> Result<(), TestCaseError> {
-    let sys = System::new(store, check_sessions);
+    let sys = System::new(store, config);
     let mut model = Model {
         now_ms: ms(t0().duration_since(UNIX_EPOCH).unwrap()),
-        check_sessions,
+        check_sessions: config.check_sessions,
         sessions: Vec::new(),
         refresh: Vec::new(),
         access: Vec::new(),
     };
-    let mut trace = format!("check_sessions = {check_sessions}\n");
+    let mut trace = format!("{config:?}\n");
     // Picks a refresh token counting back from the newest.
     let pick = |model: &Model, n: u8| {
         let len = model.refresh.len();
@@ -671,11 +693,11 @@ proptest! {
 
     #[test]
     fn memory_store_follows_the_model(
-        check_sessions in any::<bool>(),
+        config in config(),
         ops in prop::collection::vec(op(), 1..50),
     ) {
         let store: Arc<dyn RefreshStore> = Arc::new(MemoryStore::new());
-        runtime().block_on(run(store, check_sessions, &ops))?;
+        runtime().block_on(run(store, config, &ops))?;
     }
 }
 
@@ -706,7 +728,14 @@ fn the_model_follows_the_spec_on_a_hand_written_scenario() {
         }, // the live successor is dead too
     ];
     runtime()
-        .block_on(run(Arc::new(MemoryStore::new()), true, &ops))
+        .block_on(run(
+            Arc::new(MemoryStore::new()),
+            Config {
+                check_sessions: true,
+                cache: true,
+            },
+            &ops,
+        ))
         .unwrap();
 
     let mut model = Model {
