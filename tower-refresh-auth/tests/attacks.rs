@@ -250,7 +250,7 @@ fn assert_never_fetched(listener: &std::net::TcpListener) {
 }
 
 #[tokio::test]
-async fn jku_x5u_and_jwk_never_supply_the_key() {
+async fn jku_x5u_x5c_and_jwk_never_supply_the_key() {
     // RFC 8725 §3.10 and the CVE-2018-0114 family: a token that brings its own key (or a URL
     // to one) and is signed with it.
     let h = Harness::new();
@@ -263,6 +263,7 @@ async fn jku_x5u_and_jwk_never_supply_the_key() {
         json!({ "jwk": jwk }),
         json!({ "jku": url }),
         json!({ "x5u": url }),
+        json!({ "x5c": [B64.encode(b"not a certificate")] }),
         json!({ "jwk": jwk, "jku": url, "x5u": url }),
     ] {
         let token = hs256(
@@ -276,7 +277,7 @@ async fn jku_x5u_and_jwk_never_supply_the_key() {
 }
 
 #[tokio::test]
-async fn jku_x5u_and_jwk_on_an_otherwise_valid_token_are_ignored() {
+async fn jku_x5u_x5c_and_jwk_on_an_otherwise_valid_token_are_ignored() {
     // The SPEC lists what refuses a token; these headers are not on it. RFC 7515 §4.1.2–§4.1.5
     // make them optional hints, and the layer's keys are pinned by configuration, so a token
     // that verifies under a configured key is accepted and the hints are never followed.
@@ -287,7 +288,7 @@ async fn jku_x5u_and_jwk_on_an_otherwise_valid_token_are_ignored() {
     let jwk = json!({ "kty": "oct", "k": B64.encode(b"some other key material, 32 bytes!") });
     let header = header_with(
         &pair.access_token,
-        json!({ "jku": url, "x5u": url, "jwk": jwk }),
+        json!({ "jku": url, "x5u": url, "jwk": jwk, "x5c": [B64.encode(b"not a certificate")] }),
     );
     let token = hs256(&header, &payload, SECRET);
     let res = h.get("/x", Some(&token)).await;
