@@ -535,6 +535,24 @@ async fn a_token_in_the_header_and_the_cookie_at_once_is_malformed() {
         let res = get_with(&h, &[bearer.as_bytes()], Some(&cookie)).await;
         assert_invalid_request(&res, &cookie);
     }
+    // A sibling cookie with bytes that are not UTF-8 neither hides ours nor lets the
+    // header-and-cookie check be skipped.
+    let mut req = Request::get("/api/dashboard").header("authorization", bearer.as_str());
+    req = req.header(
+        "cookie",
+        HeaderValue::from_bytes(&[b"theme=\xff\xfe; access_token=", at.as_bytes()].concat())
+            .unwrap(),
+    );
+    assert_invalid_request(
+        &h.send(req.body(String::new()).unwrap()).await,
+        "non-UTF-8 cookie",
+    );
+    let req = Request::get("/api/dashboard").header(
+        "cookie",
+        HeaderValue::from_bytes(&[b"theme=\xff\xfe; access_token=", at.as_bytes()].concat())
+            .unwrap(),
+    );
+    assert_eq!(h.send(req.body(String::new()).unwrap()).await.status, 200);
     // The cookie twice is two ways too.
     let twice = format!("access_token={at}; access_token={at}");
     assert_invalid_request(&get_with(&h, &[], Some(&twice)).await, "cookie twice");
@@ -940,6 +958,31 @@ async fn cookie_mode_refuses_a_refresh_without_the_csrf_header() {
         h.send(req).await.assert_error(403, "invalid_request");
     }
     assert_eq!(session(&h, &pair.session_id).await, before);
+}
+
+#[tokio::test]
+async fn cookie_mode_is_not_blinded_by_a_non_utf8_sibling_cookie() {
+    let h = Harness::with(|b| b.transport(RefreshTransport::Cookie));
+    let (pair, _) = victim(&h).await;
+    let cookie = [
+        b"tracking=\xe9\xff; refresh_token=".as_slice(),
+        pair.refresh_token.as_bytes(),
+    ]
+    .concat();
+    // Without the CSRF header: refused, because the cookie is seen.
+    let req = Request::post("/token")
+        .header("cookie", HeaderValue::from_bytes(&cookie).unwrap())
+        .body(String::new())
+        .unwrap();
+    h.send(req).await.assert_error(403, "invalid_request");
+    let req = Request::post("/token")
+        .header("cookie", HeaderValue::from_bytes(&cookie).unwrap())
+        .header("x-requested-with", "fetch")
+        .body(String::new())
+        .unwrap();
+    let res = h.send(req).await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(session(&h, &pair.session_id).await.unwrap().0, 1);
 }
 
 #[tokio::test]
