@@ -96,6 +96,9 @@
 //! # Features
 //!
 //! - `memory-store` (default): [`store::MemoryStore`].
+//! - `redis`: `store::RedisStore`, sessions in Redis.
+//! - `postgres`: `store::PostgresStore`, sessions in a PostgreSQL table.
+//! - `sqlite`: `store::SqliteStore`, sessions in an SQLite file.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 

@@ -59,6 +59,23 @@ impl std::error::Error for AuthRejection {
     }
 }
 
+impl AuthError {
+    /// The response the wire contract prescribes for this error, as a layer with the default
+    /// realm (`api`) renders it.
+    ///
+    /// For handlers and adapters that get an error from [`RefreshAuth`](crate::RefreshAuth)'s
+    /// methods without a request in hand (a login handler's `issue` failing with a store
+    /// error, say). The realm only appears in the challenge of a refused access token; to
+    /// render one with a configured realm, use
+    /// [`RefreshAuth::rejection`](crate::RefreshAuth::rejection).
+    pub fn into_response(self) -> Response<Full<Bytes>> {
+        error_response(&self, DEFAULT_REALM)
+    }
+}
+
+/// The realm of a layer built without `.realm(…)`.
+const DEFAULT_REALM: &str = "api";
+
 #[derive(Serialize)]
 struct ErrorBody<'a> {
     error: &'a str,
@@ -145,6 +162,19 @@ mod tests {
             "Bearer realm=\"api\""
         );
         assert_eq!(res.headers()[header::CACHE_CONTROL], "no-store");
+    }
+
+    #[test]
+    fn an_error_renders_itself_with_the_default_realm() {
+        let res = crate::error::invalid_token("expired").into_response();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            res.headers()[header::WWW_AUTHENTICATE],
+            "Bearer realm=\"api\", error=\"invalid_token\", error_description=\"expired\""
+        );
+        let res = AuthError::InvalidGrant.into_response();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        assert!(!res.headers().contains_key(header::WWW_AUTHENTICATE));
     }
 
     #[test]

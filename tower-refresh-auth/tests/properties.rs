@@ -309,3 +309,30 @@ fn an_asymmetric_key_needs_a_refresh_secret() {
         .unwrap_err();
     assert!(err.to_string().contains(".refresh_secret("), "{err}");
 }
+
+#[test]
+fn hs384_and_hs512_round_trip_and_are_not_interchangeable() {
+    let rt = runtime();
+    let clock = ManualClock::new(start());
+    let secret = vec![7u8; 64];
+    let hs384 = RefreshAuth::<tower_refresh_auth::NoClaims>::builder()
+        .hs384(secret.clone())
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let hs512 = RefreshAuth::<tower_refresh_auth::NoClaims>::builder()
+        .hs512(secret)
+        .clock(clock)
+        .build()
+        .unwrap();
+    let a = rt
+        .block_on(hs384.issue("u", tower_refresh_auth::NoClaims {}))
+        .unwrap();
+    let b = rt
+        .block_on(hs512.issue("u", tower_refresh_auth::NoClaims {}))
+        .unwrap();
+    assert!(hs384.verify(&a.access_token).is_ok());
+    assert!(hs512.verify(&b.access_token).is_ok());
+    assert!(hs384.verify(&b.access_token).is_err());
+    assert!(hs512.verify(&a.access_token).is_err());
+}

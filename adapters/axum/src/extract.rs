@@ -1,0 +1,228 @@
+//! [`AuthClaims`]: the claims the layer verified, as an extractor.
+
+use std::ops::{Deref, DerefMut};
+
+use axum::body::Body;
+use axum::extract::{FromRequestParts, OptionalFromRequestParts};
+use axum::response::{IntoResponse, Response};
+use http::request::Parts;
+use http::{StatusCode, header};
+use tower_refresh_auth::{AuthError, AuthRejection, Claims, NoClaims};
+
+/// The verified [`Claims`] of the request's access token.
+///
+/// Reads what the [`RefreshAuthLayer`](tower_refresh_auth::RefreshAuthLayer) put into the
+/// request extensions, so the layer must run first (see
+/// [`RouterExt::refresh_auth`](crate::RouterExt::refresh_auth)); `C` must be the claims type
+/// of that layer's [`RefreshAuth<C>`](tower_refresh_auth::RefreshAuth).
+///
+/// On a guarded path the layer has already refused a request without a valid token, so the
+/// extractor always succeeds there. On a public path, or with the layer in optional mode, the
+/// layer lets the request through with the reason it could not authenticate it; this
+/// extractor then refuses it with exactly the response the layer would have sent (`401` with a
+/// `WWW-Authenticate` challenge, …). Take `Option<AuthClaims<C>>` instead to serve anonymous
+/// requests: it is `None` when the request carries no token at all, and still refuses a token
+/// that is present but invalid, so a client learns that its token went bad.
+///
+/// ```
+/// use tower_refresh_auth_axum::AuthClaims;
+///
+/// async fn greet(claims: Option<AuthClaims>) -> String {
+///     match claims {
+///         Some(AuthClaims(claims)) => format!("hello, {}", claims.sub),
+///         None => "hello, stranger".to_owned(),
+///     }
+/// }
+/// ```
+#[derive(Debug, Clone)]
+pub struct AuthClaims<C = NoClaims>(pub Claims<C>);
+
+impl<C> AuthClaims<C> {
+    /// The claims.
+    pub fn into_inner(self) -> Claims<C> {
+        self.0
+    }
+}
+
+impl<C> Deref for AuthClaims<C> {
+    type Target = Claims<C>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl<C> DerefMut for AuthClaims<C> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+/// Why [`AuthClaims`] could not be extracted.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ClaimsRejection {
+    /// The layer could not authenticate the request; answered exactly as the layer answers a
+    /// guarded path.
+    Refused(AuthRejection),
+    /// Neither claims nor a refusal are in the extensions: the layer did not run for this
+    /// request (or runs with another claims type). A bug in the application: `500`.
+    LayerMissing,
+}
+
+impl std::fmt::Display for ClaimsRejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Refused(rejection) => rejection.fmt(f),
+            Self::LayerMissing => f.write_str(LAYER_MISSING),
+        }
+    }
+}
+
+impl std::error::Error for ClaimsRejection {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Refused(rejection) => Some(rejection),
+            Self::LayerMissing => None,
+        }
+    }
+}
+
+const LAYER_MISSING: &str = "no verified claims and no refusal in the request extensions: \
+     is the RefreshAuthLayer installed? It must wrap this route (see \
+     `RouterExt::refresh_auth`) and be built for the claims type the extractor asks for.";
+
+impl IntoResponse for ClaimsRejection {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Refused(rejection) => rejection.into_response().map(Body::new),
+            Self::LayerMissing => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                LAYER_MISSING,
+            )
+                .into_response(),
+        }
+    }
+}
+
+impl<S, C> FromRequestParts<S> for AuthClaims<C>
+where
+    S: Send + Sync,
+    C: Clone + Send + Sync + 'static,
+{
+    type Rejection = ClaimsRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(claims) = parts.extensions.get::<Claims<C>>() {
+            return Ok(Self(claims.clone()));
+        }
+        match parts.extensions.get::<AuthRejection>() {
+            Some(rejection) => Err(ClaimsRejection::Refused(rejection.clone())),
+            None => Err(ClaimsRejection::LayerMissing),
+        }
+    }
+}
+
+impl<S, C> OptionalFromRequestParts<S> for AuthClaims<C>
+where
+    S: Send + Sync,
+    C: Clone + Send + Sync + 'static,
+{
+    type Rejection = ClaimsRejection;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        match <Self as FromRequestParts<S>>::from_request_parts(parts, state).await {
+            Ok(claims) => Ok(Some(claims)),
+            // RFC 6750 §3.1: a request without credentials is anonymous, not wrong.
+            Err(ClaimsRejection::Refused(rejection))
+                if matches!(rejection.error(), AuthError::MissingCredentials) =>
+            {
+                Ok(None)
+            }
+            Err(rejection) => Err(rejection),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use tower_refresh_auth::RefreshAuth;
+
+    use super::*;
+
+    async fn auth_and_claims() -> (RefreshAuth, Claims) {
+        let auth = RefreshAuth::<NoClaims>::builder()
+            .hs256(b"an example secret of at least 32 bytes".to_vec())
+            .build()
+            .unwrap();
+        let pair = auth.issue("user1", NoClaims {}).await.unwrap();
+        let claims = auth.verify(&pair.access_token).unwrap();
+        (auth, claims)
+    }
+
+    fn parts(extension: Option<impl Clone + Send + Sync + 'static>) -> Parts {
+        let mut req = http::Request::new(());
+        if let Some(extension) = extension {
+            req.extensions_mut().insert(extension);
+        }
+        req.into_parts().0
+    }
+
+    async fn required(mut parts: Parts) -> Result<AuthClaims, ClaimsRejection> {
+        <AuthClaims as FromRequestParts<()>>::from_request_parts(&mut parts, &()).await
+    }
+
+    async fn optional(mut parts: Parts) -> Result<Option<AuthClaims>, ClaimsRejection> {
+        <AuthClaims as OptionalFromRequestParts<()>>::from_request_parts(&mut parts, &()).await
+    }
+
+    #[tokio::test]
+    async fn claims_in_the_extensions_are_extracted() {
+        let (_, claims) = auth_and_claims().await;
+        let extracted = required(parts(Some(claims.clone()))).await.unwrap();
+        assert_eq!(extracted.sub, "user1");
+        assert_eq!(extracted.into_inner(), claims);
+        let extracted = optional(parts(Some(claims))).await.unwrap();
+        assert!(extracted.is_some());
+    }
+
+    #[tokio::test]
+    async fn a_refusal_in_the_extensions_is_answered_as_the_layer_would() {
+        let (auth, _) = auth_and_claims().await;
+        let refusal = auth.rejection(AuthError::InvalidToken("expired".into()));
+        let expected = refusal.clone().into_response();
+        let err = required(parts(Some(refusal.clone()))).await.unwrap_err();
+        let res = err.into_response();
+        assert_eq!(res.status(), expected.status());
+        assert_eq!(res.headers(), expected.headers());
+        // An invalid token is refused even where the claims are optional.
+        assert!(optional(parts(Some(refusal))).await.is_err());
+        // No credentials at all: anonymous.
+        let absent = auth.rejection(AuthError::MissingCredentials);
+        assert!(optional(parts(Some(absent))).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn nothing_in_the_extensions_is_a_500_naming_the_layer() {
+        let err = required(parts(None::<()>)).await.unwrap_err();
+        assert!(matches!(err, ClaimsRejection::LayerMissing));
+        assert!(
+            err.to_string()
+                .contains("is the RefreshAuthLayer installed?")
+        );
+        assert_eq!(
+            err.into_response().status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+        assert!(matches!(
+            optional(parts(None::<()>)).await,
+            Err(ClaimsRejection::LayerMissing)
+        ));
+    }
+}

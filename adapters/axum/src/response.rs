@@ -1,0 +1,139 @@
+//! [`TokenResponse`] and [`ErrorResponse`]: the core's responses as axum responses.
+
+use axum::body::Body;
+use axum::response::{IntoResponse, Response};
+use tower_refresh_auth::{AuthError, AuthRejection, RefreshAuth, TokenPair};
+
+/// The answer to a successful login: the pair as JSON (`accessToken`, `refreshToken`,
+/// `tokenType`, `expiresIn`) with `Cache-Control: no-store`, or in cookie mode the refresh
+/// token in `Set-Cookie` instead of the body — exactly what
+/// [`RefreshAuth::token_response`] builds.
+///
+/// ```
+/// use axum::extract::State;
+/// use tower_refresh_auth::{NoClaims, RefreshAuth};
+/// use tower_refresh_auth_axum::{ErrorResponse, TokenResponse};
+///
+/// async fn login(State(auth): State<RefreshAuth>) -> Result<TokenResponse, ErrorResponse> {
+///     let pair = auth.issue("user1", NoClaims {}).await?;
+///     Ok(TokenResponse::new(&auth, &pair))
+/// }
+/// ```
+#[derive(Debug)]
+#[must_use = "a TokenResponse does nothing until it is returned from a handler"]
+pub struct TokenResponse(Response);
+
+impl TokenResponse {
+    /// The response for `pair`, shaped by `auth`'s configuration.
+    pub fn new<C>(auth: &RefreshAuth<C>, pair: &TokenPair) -> Self {
+        Self(auth.token_response(pair).map(Body::new))
+    }
+}
+
+impl IntoResponse for TokenResponse {
+    fn into_response(self) -> Response {
+        self.0
+    }
+}
+
+/// A refusal or a failure of the core, rendered as the wire contract prescribes: status,
+/// `WWW-Authenticate` challenge where one is due, `Cache-Control: no-store`, `Retry-After`
+/// on a store failure, and the JSON body `{"error": …, "error_description": …}`.
+///
+/// Made with `?` from an [`AuthError`] (rendered with the default realm, see
+/// [`AuthError::into_response`]) or from an [`AuthRejection`] (rendered with the realm of
+/// the [`RefreshAuth`] that made it, see [`RefreshAuth::rejection`]).
+#[derive(Debug)]
+pub struct ErrorResponse(Response);
+
+impl ErrorResponse {
+    /// The HTTP status of the response.
+    pub fn status(&self) -> http::StatusCode {
+        self.0.status()
+    }
+}
+
+impl From<AuthError> for ErrorResponse {
+    fn from(err: AuthError) -> Self {
+        Self(err.into_response().map(Body::new))
+    }
+}
+
+impl From<AuthRejection> for ErrorResponse {
+    fn from(rejection: AuthRejection) -> Self {
+        Self(rejection.into_response().map(Body::new))
+    }
+}
+
+impl IntoResponse for ErrorResponse {
+    fn into_response(self) -> Response {
+        self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use axum::body::to_bytes;
+    use http::{StatusCode, header};
+    use tower_refresh_auth::{NoClaims, RefreshTransport};
+
+    use super::*;
+
+    fn auth(transport: RefreshTransport) -> RefreshAuth {
+        RefreshAuth::<NoClaims>::builder()
+            .hs256(b"an example secret of at least 32 bytes".to_vec())
+            .transport(transport)
+            .build()
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_token_response_is_the_cores_response() {
+        let auth = auth(RefreshTransport::Body);
+        let pair = auth.issue("user1", NoClaims {}).await.unwrap();
+        let res = TokenResponse::new(&auth, &pair).into_response();
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(res.headers()[header::CACHE_CONTROL], "no-store");
+        let body = to_bytes(res.into_body(), usize::MAX).await.unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(json["accessToken"], pair.access_token.as_str());
+        assert_eq!(json["refreshToken"], pair.refresh_token.as_str());
+        assert_eq!(json["tokenType"], "Bearer");
+    }
+
+    #[tokio::test]
+    async fn in_cookie_mode_the_refresh_token_is_a_cookie() {
+        let auth = auth(RefreshTransport::Cookie);
+        let pair = auth.issue("user1", NoClaims {}).await.unwrap();
+        let res = TokenResponse::new(&auth, &pair).into_response();
+        let cookies: Vec<_> = res.headers().get_all(header::SET_COOKIE).iter().collect();
+        assert_eq!(cookies.len(), 2);
+        let body = to_bytes(res.into_body(), usize::MAX).await.unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert!(json.get("refreshToken").is_none());
+    }
+
+    #[tokio::test]
+    async fn errors_keep_status_headers_and_body() {
+        let res = ErrorResponse::from(AuthError::InvalidGrant).into_response();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(res.headers()[header::CACHE_CONTROL], "no-store");
+        let body = to_bytes(res.into_body(), usize::MAX).await.unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(json["error"], "invalid_grant");
+
+        let auth = RefreshAuth::<NoClaims>::builder()
+            .hs256(b"an example secret of at least 32 bytes".to_vec())
+            .realm("dashboard")
+            .build()
+            .unwrap();
+        let res = ErrorResponse::from(auth.rejection(AuthError::MissingCredentials));
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            res.into_response().headers()[header::WWW_AUTHENTICATE],
+            "Bearer realm=\"dashboard\""
+        );
+    }
+}

@@ -1,0 +1,186 @@
+//! [`RouterExt`]: installs the layer on a whole [`Router`].
+
+use axum::Router;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tower_refresh_auth::RefreshAuth;
+
+/// Installs refresh-token authentication on a [`Router`] in one call.
+///
+/// This trait is sealed: it is implemented for [`Router`] only.
+pub trait RouterExt<S>: sealed::Sealed {
+    /// Wraps every route of this router *and its fallback* in `auth`'s layer, so the layer
+    /// answers `POST /token` and `POST /logout` (which need no route of their own), guards
+    /// the routes, and refuses requests for unknown paths without a valid token with `401`
+    /// rather than revealing which paths exist.
+    ///
+    /// It is [`Router::layer`]: call it after adding every route and the fallback, since
+    /// routes added later are not wrapped. Make the login route and the pages reachable
+    /// without a token with the builder's `.public_path(…)` / `.public_prefix(…)`.
+    fn refresh_auth<C>(self, auth: &RefreshAuth<C>) -> Self
+    where
+        C: Serialize + DeserializeOwned + Clone + Send + Sync + 'static;
+}
+
+impl<S> RouterExt<S> for Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    fn refresh_auth<C>(self, auth: &RefreshAuth<C>) -> Self
+    where
+        C: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        self.layer(auth.layer())
+    }
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl<S> Sealed for axum::Router<S> {}
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use axum::body::{Body, to_bytes};
+    use axum::routing::get;
+    use http::{Request, StatusCode, header};
+    use tower::ServiceExt;
+    use tower_refresh_auth::NoClaims;
+
+    use super::*;
+    use crate::AuthClaims;
+
+    fn auth(optional: bool) -> RefreshAuth {
+        let builder = RefreshAuth::<NoClaims>::builder()
+            .hs256(b"an example secret of at least 32 bytes".to_vec())
+            .public_path("/public");
+        let builder = if optional {
+            builder.optional()
+        } else {
+            builder
+        };
+        builder.build().unwrap()
+    }
+
+    async fn who(AuthClaims(claims): AuthClaims) -> String {
+        claims.sub
+    }
+
+    async fn maybe(claims: Option<AuthClaims>) -> String {
+        claims.map_or_else(|| "anonymous".to_owned(), |c| c.0.sub)
+    }
+
+    fn app(auth: &RefreshAuth) -> Router {
+        Router::new()
+            .route("/me", get(who))
+            .route("/public", get(maybe))
+            .route("/strict", get(who))
+            .refresh_auth(auth)
+    }
+
+    fn get_req(path: &str, token: Option<&str>) -> Request<Body> {
+        let mut req = Request::get(path);
+        if let Some(token) = token {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        req.body(Body::empty()).unwrap()
+    }
+
+    async fn text(res: axum::response::Response) -> String {
+        String::from_utf8(
+            to_bytes(res.into_body(), usize::MAX)
+                .await
+                .unwrap()
+                .to_vec(),
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn routes_are_guarded_and_claims_reach_the_handler() {
+        let auth = auth(false);
+        let pair = auth.issue("user1", NoClaims {}).await.unwrap();
+        let res = app(&auth).oneshot(get_req("/me", None)).await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            res.headers()[header::WWW_AUTHENTICATE],
+            "Bearer realm=\"api\""
+        );
+        let res = app(&auth)
+            .oneshot(get_req("/me", Some(&pair.access_token)))
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(text(res).await, "user1");
+    }
+
+    #[tokio::test]
+    async fn the_endpoints_and_the_fallback_are_covered() {
+        let auth = auth(false);
+        let pair = auth.issue("user1", NoClaims {}).await.unwrap();
+        // No route for /token: the layer answers it.
+        let req = Request::post("/token")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(format!(
+                r#"{{"refreshToken":"{}"}}"#,
+                pair.refresh_token
+            )))
+            .unwrap();
+        let res = app(&auth).oneshot(req).await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        // An unknown path is guarded too: no token, no 404.
+        let res = app(&auth).oneshot(get_req("/nowhere", None)).await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        let res = app(&auth)
+            .oneshot(get_req("/nowhere", Some(&pair.access_token)))
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    }
+
+    #[tokio::test]
+    async fn option_is_none_without_credentials_and_refuses_a_bad_token() {
+        let auth = auth(false);
+        let res = app(&auth).oneshot(get_req("/public", None)).await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(text(res).await, "anonymous");
+
+        let res = app(&auth)
+            .oneshot(get_req("/public", Some("not-a-token")))
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        let challenge = res.headers()[header::WWW_AUTHENTICATE].to_str().unwrap();
+        assert!(challenge.starts_with("Bearer realm=\"api\", error=\"invalid_token\""));
+    }
+
+    #[tokio::test]
+    async fn in_optional_mode_the_extractor_refuses_as_the_layer_would() {
+        let auth = auth(true);
+        let res = app(&auth).oneshot(get_req("/strict", None)).await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            res.headers()[header::WWW_AUTHENTICATE],
+            "Bearer realm=\"api\""
+        );
+        assert_eq!(res.headers()[header::CACHE_CONTROL], "no-store");
+    }
+
+    #[tokio::test]
+    async fn without_the_layer_the_extractor_says_so() {
+        let app: Router = Router::new().route("/me", get(who));
+        let res = app.oneshot(get_req("/me", None)).await.unwrap();
+        assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(
+            text(res)
+                .await
+                .contains("is the RefreshAuthLayer installed")
+        );
+
+        let app: Router = Router::new().route("/public", get(maybe));
+        let res = app.oneshot(get_req("/public", None)).await.unwrap();
+        assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+}

@@ -1,0 +1,67 @@
+//! [poem] 3 support for [`tower_refresh_auth`]: a native middleware, extractors for the
+//! verified claims, and responses for token pairs and errors.
+//!
+//! poem is not tower-based, so [`RefreshAuthMiddleware`] calls the very methods the tower
+//! layer runs — [`RefreshAuth::handle_endpoint`] for `POST /token` and `POST /logout`,
+//! [`RefreshAuth::authenticate`] for everything else — and answers with byte-identical
+//! statuses, headers and bodies:
+//!
+//! - [`AuthClaims`] reads the [`Claims`](tower_refresh_auth::Claims) the middleware
+//!   verified; [`OptionalAuthClaims`] is the form for routes where a token is optional;
+//! - [`TokenResponse`] answers a login with the token pair (and the refresh cookie in cookie
+//!   mode); [`ErrorResponse`] turns the core's errors into their wire responses.
+//!
+//! # Example
+//!
+//! ```
+//! use poem::{EndpointExt, Route, get, handler, post, web::Data};
+//! use tower_refresh_auth::{NoClaims, RefreshAuth};
+//! use tower_refresh_auth_poem::{AuthClaims, ErrorResponse, RefreshAuthMiddleware, TokenResponse};
+//!
+//! #[handler]
+//! async fn login(auth: Data<&RefreshAuth>) -> Result<TokenResponse, ErrorResponse> {
+//!     // … check the user's credentials first …
+//!     let pair = auth.issue("user1", NoClaims {}).await?;
+//!     Ok(TokenResponse::new(&auth, &pair))
+//! }
+//!
+//! #[handler]
+//! fn me(AuthClaims(claims): AuthClaims) -> String {
+//!     format!("hello, {}", claims.sub)
+//! }
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let auth = RefreshAuth::<NoClaims>::builder()
+//!     .hs256(b"an example secret of at least 32 bytes".to_vec())
+//!     .public_path("/login")
+//!     .build()?;
+//!
+//! let app = Route::new()
+//!     .at("/login", post(login))
+//!     .at("/me", get(me))
+//!     .data(auth.clone())
+//!     .with(RefreshAuthMiddleware::new(auth));
+//!
+//! # tokio::runtime::Runtime::new()?.block_on(async {
+//! let client = poem::test::TestClient::new(app);
+//! // Without a token, `/me` is refused: 401 with a `WWW-Authenticate` challenge.
+//! client.get("/me").send().await.assert_status(poem::http::StatusCode::UNAUTHORIZED);
+//! // The login route is public; `/token` and `/logout` are answered by the middleware.
+//! client.post("/login").send().await.assert_status_is_ok();
+//! # });
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! [`RefreshAuth::handle_endpoint`]: tower_refresh_auth::RefreshAuth::handle_endpoint
+//! [`RefreshAuth::authenticate`]: tower_refresh_auth::RefreshAuth::authenticate
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![deny(missing_docs)]
+
+mod extract;
+mod middleware;
+mod response;
+
+pub use self::extract::{AuthClaims, ClaimsRejection, OptionalAuthClaims};
+pub use self::middleware::{RefreshAuthEndpoint, RefreshAuthMiddleware};
+pub use self::response::{ErrorResponse, TokenResponse};

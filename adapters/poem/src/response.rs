@@ -1,0 +1,199 @@
+//! [`TokenResponse`] and [`ErrorResponse`]: the core's responses as poem responses.
+
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+
+use bytes::Bytes;
+use http::{HeaderMap, StatusCode};
+use http_body::Body as _;
+use http_body_util::Full;
+use poem::IntoResponse;
+use poem::error::ResponseError;
+use tower_refresh_auth::{AuthError, AuthRejection, RefreshAuth, TokenPair};
+
+/// Turns one of the core's responses into a poem response, status, headers and bytes
+/// untouched — and with a `Content-Length`, as the tower layer's responses have.
+pub(crate) fn from_core(res: http::Response<Full<Bytes>>) -> poem::Response {
+    let (parts, body) = res.into_parts();
+    let mut res = poem::Response::builder()
+        .status(parts.status)
+        .body(poem::Body::from_bytes(into_bytes(body)));
+    *res.headers_mut() = parts.headers;
+    res
+}
+
+/// The bytes of a `Full` body. `Full` holds them and yields them on its first poll, which is
+/// ready at once, so no runtime is needed.
+fn into_bytes(mut body: Full<Bytes>) -> Bytes {
+    let mut cx = Context::from_waker(Waker::noop());
+    match Pin::new(&mut body).poll_frame(&mut cx) {
+        Poll::Ready(Some(Ok(frame))) => frame.into_data().unwrap_or_default(),
+        Poll::Ready(Some(Err(never))) => match never {},
+        Poll::Ready(None) | Poll::Pending => Bytes::new(),
+    }
+}
+
+/// The answer to a successful login: the pair as JSON (`accessToken`, `refreshToken`,
+/// `tokenType`, `expiresIn`) with `Cache-Control: no-store`, or in cookie mode the refresh
+/// token in `Set-Cookie` instead of the body — exactly what
+/// [`RefreshAuth::token_response`] builds.
+///
+/// ```
+/// use poem::{handler, web::Data};
+/// use tower_refresh_auth::{NoClaims, RefreshAuth};
+/// use tower_refresh_auth_poem::{ErrorResponse, TokenResponse};
+///
+/// #[handler]
+/// async fn login(auth: Data<&RefreshAuth>) -> Result<TokenResponse, ErrorResponse> {
+///     let pair = auth.issue("user1", NoClaims {}).await?;
+///     Ok(TokenResponse::new(&auth, &pair))
+/// }
+/// ```
+#[derive(Debug)]
+#[must_use = "a TokenResponse does nothing until it is returned from a handler"]
+pub struct TokenResponse(http::Response<Full<Bytes>>);
+
+impl TokenResponse {
+    /// The response for `pair`, shaped by `auth`'s configuration.
+    pub fn new<C>(auth: &RefreshAuth<C>, pair: &TokenPair) -> Self {
+        Self(auth.token_response(pair))
+    }
+}
+
+impl IntoResponse for TokenResponse {
+    fn into_response(self) -> poem::Response {
+        from_core(self.0)
+    }
+}
+
+/// A refusal or a failure of the core, rendered as the wire contract prescribes: status,
+/// `WWW-Authenticate` challenge where one is due, `Cache-Control: no-store`, `Retry-After`
+/// on a store failure, and the JSON body `{"error": …, "error_description": …}`.
+///
+/// A [`poem::error::ResponseError`], so it converts into a [`poem::Error`] and a handler can
+/// return `Result<_, ErrorResponse>`. Made with `?` from an [`AuthError`] (rendered with the
+/// default realm, see [`AuthError::into_response`]) or from an [`AuthRejection`] (rendered
+/// with the realm of the [`RefreshAuth`] that made it, see [`RefreshAuth::rejection`]).
+#[derive(Debug, Clone)]
+pub struct ErrorResponse {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Full<Bytes>,
+    message: String,
+}
+
+impl ErrorResponse {
+    fn new(message: String, res: http::Response<Full<Bytes>>) -> Self {
+        let (parts, body) = res.into_parts();
+        Self {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+            message,
+        }
+    }
+}
+
+impl From<AuthError> for ErrorResponse {
+    fn from(err: AuthError) -> Self {
+        Self::new(err.to_string(), err.into_response())
+    }
+}
+
+impl From<AuthRejection> for ErrorResponse {
+    fn from(rejection: AuthRejection) -> Self {
+        Self::new(rejection.to_string(), rejection.into_response())
+    }
+}
+
+impl std::fmt::Display for ErrorResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ErrorResponse {}
+
+impl ResponseError for ErrorResponse {
+    fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    fn as_response(&self) -> poem::Response {
+        let mut res = http::Response::new(self.body.clone());
+        *res.status_mut() = self.status;
+        *res.headers_mut() = self.headers.clone();
+        from_core(res)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use http::header;
+    use tower_refresh_auth::{NoClaims, RefreshTransport};
+
+    use super::*;
+
+    fn auth(transport: RefreshTransport) -> RefreshAuth {
+        RefreshAuth::<NoClaims>::builder()
+            .hs256(b"an example secret of at least 32 bytes".to_vec())
+            .transport(transport)
+            .build()
+            .unwrap()
+    }
+
+    async fn json(res: poem::Response) -> serde_json::Value {
+        serde_json::from_slice(&res.into_body().into_bytes().await.unwrap()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_token_response_is_the_cores_response() {
+        let auth = auth(RefreshTransport::Body);
+        let pair = auth.issue("user1", NoClaims {}).await.unwrap();
+        let res = TokenResponse::new(&auth, &pair).into_response();
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(res.headers()[header::CACHE_CONTROL], "no-store");
+        let json = json(res).await;
+        assert_eq!(json["accessToken"], pair.access_token.as_str());
+        assert_eq!(json["refreshToken"], pair.refresh_token.as_str());
+    }
+
+    #[test]
+    fn the_bytes_and_their_exact_length_survive() {
+        let core = AuthError::InvalidGrant.into_response();
+        let len = core.body().size_hint().exact();
+        assert!(len.is_some_and(|n| n > 0));
+        // What poem hands to hyper: an exact size, so a `Content-Length`, not chunks.
+        let res: http::Response<http_body_util::combinators::BoxBody<Bytes, std::io::Error>> =
+            from_core(core).into();
+        assert_eq!(res.body().size_hint().exact(), len);
+        assert_eq!(into_bytes(Full::new(Bytes::from_static(b"{}"))), "{}");
+    }
+
+    #[tokio::test]
+    async fn in_cookie_mode_the_refresh_token_is_a_cookie() {
+        let auth = auth(RefreshTransport::Cookie);
+        let pair = auth.issue("user1", NoClaims {}).await.unwrap();
+        let res = TokenResponse::new(&auth, &pair).into_response();
+        assert_eq!(res.headers().get_all(header::SET_COOKIE).iter().count(), 2);
+        assert!(json(res).await.get("refreshToken").is_none());
+    }
+
+    #[tokio::test]
+    async fn errors_keep_status_headers_and_body_every_time() {
+        let err = ErrorResponse::from(AuthError::InvalidGrant);
+        assert_eq!(ResponseError::status(&err), StatusCode::BAD_REQUEST);
+        for _ in 0..2 {
+            let res = err.as_response();
+            assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+            assert_eq!(res.headers()[header::CACHE_CONTROL], "no-store");
+            assert_eq!(json(res).await["error"], "invalid_grant");
+        }
+        // Through poem's own error type, as a handler's `Err` travels.
+        let res = poem::Error::from(err).into_response();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(json(res).await["error"], "invalid_grant");
+    }
+}

@@ -1,0 +1,7 @@
+//! The built `axum-dashboard` binary: the `listening on` line, a clean exit on SIGTERM and
+//! SIGINT, and a clear refusal of bad settings.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+const BIN: &str = env!("CARGO_BIN_EXE_axum-dashboard");
+
+include!("../../binary_tests.rs");

@@ -1,0 +1,330 @@
+//! [`Config`]: the servers' settings, read from the environment (the wire contract's §6).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::RngCore;
+use tower_refresh_auth::store::{MemoryStore, RefreshStore};
+use tower_refresh_auth::{RefreshAuthBuilder, RefreshTransport};
+
+use crate::pages::PUBLIC_PATHS;
+
+/// The shortest `JWT_SECRET` accepted, in bytes (RFC 7518 §3.2 for HS256).
+const MIN_SECRET_LEN: usize = 32;
+
+/// The servers' settings. Read them with [`Config::from_env`].
+#[derive(Clone)]
+pub struct Config {
+    /// `HOST`: the bind address. Default `127.0.0.1`.
+    pub host: String,
+    /// `PORT`: the bind port; `0` picks a free one. Default `3000`.
+    pub port: u16,
+    /// `JWT_SECRET`: the HS256 secret, at least 32 bytes. `None`: a random one per start.
+    pub jwt_secret: Option<Vec<u8>>,
+    /// `ACCESS_TOKEN_TTL`: the access-token lifetime. Default 1 minute.
+    pub access_ttl: Duration,
+    /// `REFRESH_TOKEN_TTL`: the refresh-token lifetime. Default 7 days.
+    pub refresh_ttl: Duration,
+    /// `REFRESH_REUSE_GRACE`: how long a spent refresh token still gets its successor.
+    /// Default 10 seconds.
+    pub reuse_grace: Duration,
+    /// `STORE_URL`: where sessions live. Default `memory://`.
+    pub store_url: String,
+    /// `REFRESH_TRANSPORT`: `body` (default) or `cookie`.
+    pub transport: RefreshTransport,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field(
+                "jwt_secret",
+                &self.jwt_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field("access_ttl", &self.access_ttl)
+            .field("refresh_ttl", &self.refresh_ttl)
+            .field("reuse_grace", &self.reuse_grace)
+            .field("store_url", &self.store_url)
+            .field("transport", &self.transport)
+            .finish()
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            host: "127.0.0.1".to_owned(),
+            port: 3000,
+            jwt_secret: None,
+            access_ttl: Duration::from_secs(60),
+            refresh_ttl: Duration::from_secs(7 * 24 * 60 * 60),
+            reuse_grace: Duration::from_secs(10),
+            store_url: "memory://".to_owned(),
+            transport: RefreshTransport::Body,
+        }
+    }
+}
+
+/// A setting that stops the server at start. Each message names the variable to fix.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A variable is set but not valid Unicode.
+    #[error("{0} is not valid UTF-8")]
+    NotUnicode(&'static str),
+    /// `PORT` is not a port number.
+    #[error("PORT={0:?} is not a port number (0-65535)")]
+    Port(String),
+    /// `JWT_SECRET` is too short.
+    #[error(
+        "JWT_SECRET is {0} bytes; it must be at least {MIN_SECRET_LEN}: generate one with \
+         `openssl rand -base64 48`"
+    )]
+    ShortSecret(usize),
+    /// A duration does not parse.
+    #[error("{var}={value:?} is not a duration (write e.g. `30s`, `1m`, `7d`): {source}")]
+    Duration {
+        /// The variable.
+        var: &'static str,
+        /// Its value.
+        value: String,
+        /// Why it does not parse.
+        #[source]
+        source: humantime::DurationError,
+    },
+    /// `REFRESH_TRANSPORT` is neither `body` nor `cookie`.
+    #[error("REFRESH_TRANSPORT: {0}")]
+    Transport(#[from] tower_refresh_auth::ParseTransportError),
+    /// `STORE_URL` names a store this build does not support.
+    #[error(
+        "STORE_URL={url:?}: the {scheme} store is not supported by this build of the example \
+         (it needs the `{scheme}` feature of tower-refresh-auth); use `memory://`"
+    )]
+    UnsupportedStore {
+        /// The URL given.
+        url: String,
+        /// Its scheme.
+        scheme: String,
+    },
+    /// `STORE_URL` is not a URL of a known store.
+    #[error(
+        "STORE_URL={0:?} is not a store URL: use `memory://`, `redis://…`, `postgres://…` or \
+         `sqlite://…`"
+    )]
+    UnknownStore(String),
+    /// The library refused the settings.
+    #[error(transparent)]
+    Auth(#[from] tower_refresh_auth::ConfigError),
+}
+
+impl Config {
+    /// Reads the settings from the process environment; unset variables take their defaults.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the variable that is invalid.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(|name| std::env::var_os(name))
+    }
+
+    /// Reads the settings from `var`, a lookup by variable name (the environment, or a map in
+    /// tests).
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the variable that is invalid.
+    pub fn from_vars(
+        var: impl Fn(&str) -> Option<std::ffi::OsString>,
+    ) -> Result<Self, ConfigError> {
+        let get = |name: &'static str| -> Result<Option<String>, ConfigError> {
+            var(name)
+                .map(|v| v.into_string().map_err(|_| ConfigError::NotUnicode(name)))
+                .transpose()
+        };
+        let duration = |name: &'static str, default: Duration| -> Result<Duration, ConfigError> {
+            match get(name)? {
+                None => Ok(default),
+                Some(value) => humantime::parse_duration(value.trim()).map_err(|source| {
+                    ConfigError::Duration {
+                        var: name,
+                        value,
+                        source,
+                    }
+                }),
+            }
+        };
+        let defaults = Self::default();
+        let port = match get("PORT")? {
+            None => defaults.port,
+            Some(p) => p.trim().parse().map_err(|_| ConfigError::Port(p))?,
+        };
+        let jwt_secret = get("JWT_SECRET")?.map(String::into_bytes);
+        if let Some(secret) = &jwt_secret
+            && secret.len() < MIN_SECRET_LEN
+        {
+            return Err(ConfigError::ShortSecret(secret.len()));
+        }
+        let config = Self {
+            host: get("HOST")?.unwrap_or(defaults.host),
+            port,
+            jwt_secret,
+            access_ttl: duration("ACCESS_TOKEN_TTL", defaults.access_ttl)?,
+            refresh_ttl: duration("REFRESH_TOKEN_TTL", defaults.refresh_ttl)?,
+            reuse_grace: duration("REFRESH_REUSE_GRACE", defaults.reuse_grace)?,
+            store_url: get("STORE_URL")?.unwrap_or(defaults.store_url),
+            transport: match get("REFRESH_TRANSPORT")? {
+                None => defaults.transport,
+                Some(t) => t.parse()?,
+            },
+        };
+        // Fail on an unsupported store now, before anything is bound.
+        config.store()?;
+        Ok(config)
+    }
+
+    /// The address to bind, `HOST:PORT`.
+    pub fn bind_addr(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+
+    /// The session store `STORE_URL` names.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::UnsupportedStore`] for a store this build does not include,
+    /// [`ConfigError::UnknownStore`] for anything that is not a store URL.
+    pub fn store(&self) -> Result<Arc<dyn RefreshStore>, ConfigError> {
+        let url = self.store_url.trim();
+        let Some((scheme, _)) = url.split_once("://") else {
+            return Err(ConfigError::UnknownStore(url.to_owned()));
+        };
+        match scheme.to_ascii_lowercase().as_str() {
+            "memory" => Ok(Arc::new(MemoryStore::new())),
+            scheme @ ("redis" | "rediss" | "postgres" | "postgresql" | "sqlite") => {
+                let feature = match scheme {
+                    "rediss" => "redis",
+                    "postgresql" => "postgres",
+                    other => other,
+                };
+                Err(ConfigError::UnsupportedStore {
+                    url: url.to_owned(),
+                    scheme: feature.to_owned(),
+                })
+            }
+            _ => Err(ConfigError::UnknownStore(url.to_owned())),
+        }
+    }
+
+    /// A builder configured from these settings: the secret (a random one, with a warning,
+    /// when `JWT_SECRET` is unset), the lifetimes, the transport, the store, and the pages and
+    /// the login route as public paths.
+    ///
+    /// # Errors
+    ///
+    /// As [`store`](Self::store).
+    pub fn auth_builder<C>(&self) -> Result<RefreshAuthBuilder<C>, ConfigError> {
+        let secret = match &self.jwt_secret {
+            Some(secret) => secret.clone(),
+            None => {
+                tracing::warn!(
+                    "JWT_SECRET is unset: using a random secret, so every token dies with \
+                     this process; set JWT_SECRET (32+ bytes) to keep sessions across restarts"
+                );
+                let mut secret = vec![0; 48];
+                rand::rng().fill_bytes(&mut secret);
+                secret
+            }
+        };
+        let mut builder = tower_refresh_auth::RefreshAuth::<C>::builder()
+            .hs256(secret)
+            .access_ttl(self.access_ttl)
+            .refresh_ttl(self.refresh_ttl)
+            .reuse_grace(self.reuse_grace)
+            .transport(self.transport)
+            .store_arc(self.store()?);
+        for path in PUBLIC_PATHS {
+            builder = builder.public_path(*path);
+        }
+        Ok(builder)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::collections::HashMap;
+    use std::ffi::OsString;
+
+    use super::*;
+
+    fn read(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let vars: HashMap<String, OsString> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), OsString::from(*v)))
+            .collect();
+        Config::from_vars(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_are_the_contracts() {
+        let config = read(&[]).unwrap();
+        assert_eq!(config.bind_addr(), "127.0.0.1:3000");
+        assert_eq!(config.access_ttl, Duration::from_secs(60));
+        assert_eq!(config.refresh_ttl, Duration::from_secs(604_800));
+        assert_eq!(config.reuse_grace, Duration::from_secs(10));
+        assert_eq!(config.transport, RefreshTransport::Body);
+        assert!(config.jwt_secret.is_none());
+    }
+
+    #[test]
+    fn every_variable_is_read() {
+        let config = read(&[
+            ("HOST", "0.0.0.0"),
+            ("PORT", "0"),
+            ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+            ("ACCESS_TOKEN_TTL", "2s"),
+            ("REFRESH_TOKEN_TTL", "1h 30m"),
+            ("REFRESH_REUSE_GRACE", "500ms"),
+            ("REFRESH_TRANSPORT", "cookie"),
+        ])
+        .unwrap();
+        assert_eq!(config.bind_addr(), "0.0.0.0:0");
+        assert_eq!(config.access_ttl, Duration::from_secs(2));
+        assert_eq!(config.refresh_ttl, Duration::from_secs(5400));
+        assert_eq!(config.reuse_grace, Duration::from_millis(500));
+        assert_eq!(config.transport, RefreshTransport::Cookie);
+    }
+
+    #[test]
+    fn bad_settings_are_refused_with_the_variable_named() {
+        let err = read(&[("JWT_SECRET", "too short")]).unwrap_err();
+        assert!(matches!(err, ConfigError::ShortSecret(9)), "{err}");
+        let err = read(&[("ACCESS_TOKEN_TTL", "soon")]).unwrap_err();
+        assert!(
+            err.to_string().starts_with("ACCESS_TOKEN_TTL=\"soon\""),
+            "{err}"
+        );
+        let err = read(&[("REFRESH_TRANSPORT", "carrier-pigeon")]).unwrap_err();
+        assert!(err.to_string().contains("REFRESH_TRANSPORT"), "{err}");
+        let err = read(&[("PORT", "http")]).unwrap_err();
+        assert!(matches!(err, ConfigError::Port(_)), "{err}");
+    }
+
+    #[test]
+    fn only_the_memory_store_is_built_in() {
+        assert!(read(&[("STORE_URL", "memory://")]).is_ok());
+        let err = read(&[("STORE_URL", "redis://127.0.0.1:6379")]).unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::UnsupportedStore { scheme, .. } if scheme == "redis"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("`redis` feature"), "{err}");
+        let err = read(&[("STORE_URL", "postgresql://db/app")]).unwrap_err();
+        assert!(err.to_string().contains("`postgres` feature"), "{err}");
+        let err = read(&[("STORE_URL", "/tmp/sessions")]).unwrap_err();
+        assert!(matches!(err, ConfigError::UnknownStore(_)), "{err}");
+    }
+}

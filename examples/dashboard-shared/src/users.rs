@@ -1,0 +1,109 @@
+//! [`Users`]: the demo accounts, checked against argon2 hashes.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use argon2::Argon2;
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+
+/// The demo accounts of the original app. Only their hashes are kept.
+const DEMO: &[(&str, &str)] = &[("user1", "password1"), ("user2", "password2")];
+
+/// The accounts the login route accepts, as argon2id PHC strings.
+///
+/// Cheap to clone.
+#[derive(Clone)]
+pub struct Users {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    hashes: HashMap<String, String>,
+    /// Verified against when the user is unknown, so that an unknown name costs the same
+    /// time as a wrong password: the response time is no oracle for which names exist.
+    decoy: String,
+}
+
+impl std::fmt::Debug for Users {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Users")
+            .field("names", &self.inner.hashes.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Users {
+    /// `user1`/`password1` and `user2`/`password2`, hashed now with fresh random salts.
+    ///
+    /// # Panics
+    ///
+    /// If argon2 cannot hash with its default parameters, which it always can.
+    pub fn demo() -> Self {
+        let hashes = DEMO
+            .iter()
+            .map(|(name, password)| ((*name).to_owned(), hash(password)))
+            .collect();
+        let decoy = hash(SaltString::generate(&mut OsRng).as_str());
+        Self {
+            inner: Arc::new(Inner { hashes, decoy }),
+        }
+    }
+
+    /// Whether `password` is `username`'s. Runs the hash on the blocking pool: argon2 is
+    /// deliberately slow.
+    pub async fn verify(&self, username: String, password: String) -> bool {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || inner.verify(&username, &password))
+            .await
+            .unwrap_or(false)
+    }
+}
+
+impl Inner {
+    fn verify(&self, username: &str, password: &str) -> bool {
+        let (phc, known) = match self.hashes.get(username) {
+            Some(phc) => (phc, true),
+            None => (&self.decoy, false),
+        };
+        let matches = PasswordHash::new(phc).is_ok_and(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        });
+        known && matches
+    }
+}
+
+#[allow(clippy::expect_used)] // Hashing with the default parameters cannot fail.
+fn hash(password: &str) -> String {
+    Argon2::default()
+        .hash_password(password.as_bytes(), &SaltString::generate(&mut OsRng))
+        .expect("argon2 hashes with its default parameters")
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_demo_users_log_in_and_nobody_else() {
+        let users = Users::demo();
+        assert!(users.verify("user1".into(), "password1".into()).await);
+        assert!(users.verify("user2".into(), "password2".into()).await);
+        assert!(!users.verify("user1".into(), "password2".into()).await);
+        assert!(!users.verify("nobody".into(), "password1".into()).await);
+        assert!(!users.verify(String::new(), String::new()).await);
+    }
+
+    #[test]
+    fn only_hashes_are_kept() {
+        let users = Users::demo();
+        for (name, password) in DEMO {
+            let phc = &users.inner.hashes[*name];
+            assert!(phc.starts_with("$argon2id$"));
+            assert!(!phc.contains(password));
+        }
+    }
+}

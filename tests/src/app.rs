@@ -1,0 +1,223 @@
+//! One application instance: the layer over a trivial service, on a given store, with
+//! helpers that speak the wire contract (SPEC §1, §3, §4).
+//!
+//! Several instances built with the same secret over one shared store stand for several
+//! servers behind a load balancer.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use serde::{Deserialize, Serialize};
+use tower::util::BoxCloneSyncService;
+use tower::{ServiceBuilder, ServiceExt, service_fn};
+use tower_refresh_auth::clock::Clock;
+use tower_refresh_auth::store::RefreshStore;
+use tower_refresh_auth::{Claims, RefreshAuth, ResponseBody, TokenPair};
+
+/// The HS256 secret every instance shares.
+pub const SECRET: &[u8] = b"the cross-instance test secret, 32+ bytes";
+
+/// The application's own claims.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Role {
+    /// The user's role.
+    pub role: String,
+}
+
+type Svc = BoxCloneSyncService<Request<String>, Response<ResponseBody<String>>, Infallible>;
+
+/// An application instance.
+#[derive(Debug, Clone)]
+pub struct App {
+    /// Its layer's handle: issues pairs (the login handler's job).
+    pub auth: RefreshAuth<Role>,
+    svc: Svc,
+}
+
+/// A response, read to the end.
+#[derive(Debug)]
+pub struct Reply {
+    /// The status.
+    pub status: StatusCode,
+    /// The headers.
+    pub headers: HeaderMap,
+    /// The body.
+    pub body: Bytes,
+}
+
+impl Reply {
+    /// The body as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body is not JSON ({e}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    /// The JSON body's `refreshToken`.
+    pub fn refresh_token(&self) -> String {
+        self.json()["refreshToken"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no refreshToken in {}", self.json()))
+            .to_owned()
+    }
+
+    /// The JSON body's `accessToken`.
+    pub fn access_token(&self) -> String {
+        self.json()["accessToken"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no accessToken in {}", self.json()))
+            .to_owned()
+    }
+
+    /// Asserts an endpoint error: the status and the JSON `error` code.
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, code: &str) {
+        assert_eq!(
+            (self.status.as_u16(), self.json()["error"].as_str()),
+            (status, Some(code)),
+            "{}",
+            String::from_utf8_lossy(&self.body)
+        );
+    }
+}
+
+impl App {
+    /// An instance on `store`, with the shared secret, the given `clock` and a `grace`
+    /// window; its guarded route is everything but `/token` and `/logout`.
+    pub fn new(store: impl RefreshStore, clock: impl Clock, grace: Duration) -> Self {
+        let auth = RefreshAuth::<Role>::builder()
+            .hs256(SECRET.to_vec())
+            .access_ttl(Duration::from_secs(60))
+            .refresh_ttl(Duration::from_secs(3600))
+            .reuse_grace(grace)
+            .store(store)
+            .clock(clock)
+            .build()
+            .expect("a valid configuration");
+        let svc = ServiceBuilder::new()
+            .layer(auth.layer())
+            .service(service_fn(|req: Request<String>| async move {
+                let sub = req
+                    .extensions()
+                    .get::<Claims<Role>>()
+                    .map(|c| c.sub.clone())
+                    .unwrap_or_default();
+                Ok::<_, Infallible>(Response::new(format!("hello {sub}")))
+            }));
+        Self {
+            auth,
+            svc: BoxCloneSyncService::new(svc),
+        }
+    }
+
+    /// Logs `user` in: the pair the login handler would hand out.
+    pub async fn login(&self, user: &str) -> TokenPair {
+        self.auth
+            .issue(
+                user,
+                Role {
+                    role: "admin".into(),
+                },
+            )
+            .await
+            .expect("issue a pair")
+    }
+
+    /// Sends one request through the layer.
+    pub async fn send(&self, req: Request<String>) -> Reply {
+        let res = self
+            .svc
+            .clone()
+            .oneshot(req)
+            .await
+            .unwrap_or_else(|e| match e {});
+        let (parts, body) = res.into_parts();
+        let body = body
+            .collect()
+            .await
+            .unwrap_or_else(|e| panic!("body failed: {e:?}"))
+            .to_bytes();
+        Reply {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
+    }
+
+    fn post_json(path: &str, body: String) -> Request<String> {
+        Request::post(path)
+            .header("content-type", "application/json")
+            .body(body)
+            .expect("a valid request")
+    }
+
+    /// `POST /token` with a JSON body.
+    pub async fn refresh(&self, refresh_token: &str) -> Reply {
+        let body = format!(r#"{{"refreshToken":"{refresh_token}"}}"#);
+        self.send(Self::post_json("/token", body)).await
+    }
+
+    /// `POST /logout` with a JSON body.
+    pub async fn logout(&self, refresh_token: &str) -> Reply {
+        let body = format!(r#"{{"refreshToken":"{refresh_token}"}}"#);
+        self.send(Self::post_json("/logout", body)).await
+    }
+
+    /// `GET /api/dashboard` with a bearer token.
+    pub async fn dashboard(&self, access_token: &str) -> Reply {
+        let req = Request::get("/api/dashboard")
+            .header("authorization", format!("Bearer {access_token}"))
+            .body(String::new())
+            .expect("a valid request");
+        self.send(req).await
+    }
+}
+
+/// SPEC §3–§4 across two instances `a` and `b` sharing one store (and secret).
+///
+/// Logs in on A, refreshes on B, replays the spent token on A inside the grace window (B's
+/// successor comes back), logs out on B, and checks A refuses every token of the session.
+pub async fn sessions_move_between_instances(a: &App, b: &App) {
+    let login = a.login("user1").await;
+
+    let on_b = b.refresh(&login.refresh_token).await;
+    assert_eq!(on_b.status, 200, "refresh on B: {:?}", on_b.body);
+    let successor = on_b.refresh_token();
+    assert_ne!(successor, login.refresh_token);
+
+    // The other tab, talking to A with the token B just spent: same successor (§3 grace).
+    let replay_on_a = a.refresh(&login.refresh_token).await;
+    assert_eq!(
+        replay_on_a.status, 200,
+        "replay on A: {:?}",
+        replay_on_a.body
+    );
+    assert_eq!(
+        replay_on_a.refresh_token(),
+        successor,
+        "B's successor, not a new one"
+    );
+
+    // Access tokens from either instance verify on the other.
+    let access = on_b.access_token();
+    assert_eq!(a.dashboard(&access).await.status, 200);
+    assert_eq!(b.dashboard(&login.access_token).await.status, 200);
+
+    // Logout on B revokes the session everywhere (§4).
+    assert_eq!(b.logout(&successor).await.status, 204);
+    a.refresh(&successor)
+        .await
+        .assert_error(400, "invalid_grant");
+    a.refresh(&login.refresh_token)
+        .await
+        .assert_error(400, "invalid_grant");
+    b.refresh(&successor)
+        .await
+        .assert_error(400, "invalid_grant");
+}

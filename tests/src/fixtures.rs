@@ -1,0 +1,180 @@
+//! One fixture function per store: a fresh, empty store for one named test.
+//!
+//! Redis tests read `REDIS_URL` and PostgreSQL tests `DATABASE_URL`; see
+//! [`service_url`](crate::service_url) for what happens when they are unset. Every test
+//! gets its own key prefix or table, so tests run in parallel and re-run without cleanup.
+
+use crate::Fixture;
+use tower_refresh_auth::store::MemoryStore;
+
+/// A fresh [`MemoryStore`]. It has no second instance: it is not shared between processes.
+pub async fn memory(_test: &str) -> Option<Fixture<MemoryStore>> {
+    Some(Fixture::single(MemoryStore::new()))
+}
+
+/// A random suffix, so names from different runs never meet.
+#[cfg(feature = "redis")]
+fn nonce() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{}{nanos:09}", std::process::id())
+}
+
+#[cfg(feature = "redis")]
+pub use self::redis::{DeleteKeysOnDrop, redis};
+#[cfg(feature = "redis")]
+mod redis {
+    use super::*;
+    use tower_refresh_auth::store::RedisStore;
+
+    /// Two [`RedisStore`]s with separate connection managers on `REDIS_URL`, sharing a key
+    /// prefix unique to this test and run. Keys expire by themselves, so nothing is cleaned.
+    pub async fn redis(test: &str) -> Option<Fixture<RedisStore>> {
+        let url = crate::service_url("REDIS_URL")?;
+        let prefix = format!("tra-test:{test}:{}", super::nonce());
+        let open = || async {
+            RedisStore::connect(&url)
+                .await
+                .expect("connect to REDIS_URL")
+                .with_key_prefix(prefix.clone())
+        };
+        Some(Fixture {
+            store: open().await,
+            second: Some(open().await),
+            guard: Some(Box::new(DeleteKeysOnDrop::new(&url, &prefix))),
+        })
+    }
+
+    /// Deletes every key under a prefix when dropped, so Redis tests leave nothing behind
+    /// (subject indexes of sessions without an absolute expiry never expire).
+    #[derive(Debug)]
+    pub struct DeleteKeysOnDrop {
+        url: String,
+        pattern: String,
+    }
+
+    impl DeleteKeysOnDrop {
+        /// A guard for the keys under `prefix` (which must hold no glob characters).
+        pub fn new(url: &str, prefix: &str) -> Self {
+            Self {
+                url: url.to_owned(),
+                pattern: format!("{prefix}:*"),
+            }
+        }
+    }
+
+    impl Drop for DeleteKeysOnDrop {
+        fn drop(&mut self) {
+            let Ok(mut conn) =
+                ::redis::Client::open(self.url.as_str()).and_then(|c| c.get_connection())
+            else {
+                return;
+            };
+            let mut cursor = 0_u64;
+            loop {
+                let page: ::redis::RedisResult<(u64, Vec<Vec<u8>>)> = ::redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(&self.pattern)
+                    .arg("COUNT")
+                    .arg(1000)
+                    .query(&mut conn);
+                let Ok((next, keys)) = page else {
+                    return;
+                };
+                if !keys.is_empty() {
+                    let _ = ::redis::cmd("DEL").arg(&keys).exec(&mut conn);
+                }
+                if next == 0 {
+                    return;
+                }
+                cursor = next;
+            }
+        }
+    }
+}
+
+/// A table name for `test` within the stores' 48-character limit: `tra_`, the test's
+/// name cut to 32 characters, and a hash of the whole name, so names stay distinct.
+#[cfg(feature = "postgres")]
+fn table_name(test: &str) -> String {
+    // FNV-1a: stable across runs and platforms, unlike std's hasher.
+    let hash = test.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    let short: String = test.chars().take(32).collect();
+    format!("tra_{short}_{:08x}", hash as u32)
+}
+
+#[cfg(feature = "postgres")]
+pub use self::postgres::postgres;
+#[cfg(feature = "postgres")]
+mod postgres {
+    use super::*;
+    use tower_refresh_auth::store::PostgresStore;
+
+    /// Two [`PostgresStore`]s with separate pools on `DATABASE_URL`, sharing a table named
+    /// after the test, dropped and migrated afresh.
+    pub async fn postgres(test: &str) -> Option<Fixture<PostgresStore>> {
+        let url = crate::service_url("DATABASE_URL")?;
+        let table = table_name(test);
+        let open = || async {
+            PostgresStore::connect(&url)
+                .await
+                .expect("connect to DATABASE_URL")
+                .with_table_name(&table)
+                .expect("a valid table name")
+        };
+        let store = open().await;
+        sqlx::query(&format!(r#"DROP TABLE IF EXISTS "{table}""#))
+            .execute(store.pool())
+            .await
+            .expect("drop the test's table");
+        store.migrate().await.expect("migrate");
+        let second = open().await;
+        // Migrating again, from the other instance, is harmless.
+        second.migrate().await.expect("migrate twice");
+        Some(Fixture {
+            store,
+            second: Some(second),
+            guard: None,
+        })
+    }
+}
+
+#[cfg(feature = "sqlite")]
+pub use self::sqlite::sqlite;
+#[cfg(feature = "sqlite")]
+mod sqlite {
+    use super::*;
+    use tower_refresh_auth::store::SqliteStore;
+
+    /// Two [`SqliteStore`]s with separate pools on one new database file in a temporary
+    /// directory, which the fixture's guard deletes.
+    pub async fn sqlite(test: &str) -> Option<Fixture<SqliteStore>> {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        // The file does not exist yet: `connect` must create it.
+        let url = format!(
+            "sqlite://{}",
+            dir.path().join(format!("{test}.db")).display()
+        );
+        let open = || async {
+            SqliteStore::connect(&url)
+                .await
+                .expect("open the database file")
+                .with_table_name("sessions")
+                .expect("a valid table name")
+        };
+        let store = open().await;
+        store.migrate().await.expect("migrate");
+        let second = open().await;
+        second.migrate().await.expect("migrate twice");
+        Some(Fixture {
+            store,
+            second: Some(second),
+            guard: Some(Box::new(dir)),
+        })
+    }
+}

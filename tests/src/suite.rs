@@ -1,0 +1,337 @@
+//! The conformance tests, one generic async function each: the contract of
+//! [`RefreshStore`] as every backend must honour it.
+//!
+//! Times start at the wall clock (truncated to milliseconds), so stores that also expire
+//! data by their own clock (Redis) keep every key these tests use; expiry is tested by
+//! passing a later `now`, which every store must check for itself.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use tower_refresh_auth::store::{RefreshStore, Rotation, SessionId};
+
+use crate::{Fixture, create, expect_conflict, expect_rotated, now_ms, session};
+
+/// How many tasks race on one counter.
+const RACERS: usize = 256;
+
+/// A created session loads back exactly as it was written.
+pub async fn create_then_load<S: RefreshStore + Clone>(fx: &Fixture<S>) {
+    let t0 = now_ms();
+    let mut s = session("alice", t0);
+    s.counter = 41;
+    s.absolute_expires_at = Some(t0 + Duration::from_secs(7200));
+    create(&fx.store, &s).await;
+    assert_eq!(fx.store.load(&s.id, t0).await.unwrap(), Some(s.clone()));
+
+    // Without an absolute expiry too.
+    let plain = session("alice", t0);
+    create(&fx.store, &plain).await;
+    assert_eq!(fx.store.load(&plain.id, t0).await.unwrap(), Some(plain));
+}
+
+/// The compare-and-swap succeeds on the current counter and moves exactly what it should.
+pub async fn rotate_moves_counter_and_sliding_expiry<S: RefreshStore + Clone>(fx: &Fixture<S>) {
+    let t0 = now_ms();
+    let mut s = session("alice", t0);
+    s.absolute_expires_at = Some(t0 + Duration::from_secs(7200));
+    create(&fx.store, &s).await;
+
+    let t1 = t0 + Duration::from_secs(30);
+    let new_expiry = t1 + Duration::from_secs(3600);
+    let rotated = expect_rotated(fx.store.rotate(&s.id, 0, t1, new_expiry).await.unwrap());
+    let mut want = s.clone();
+    want.counter = 1;
+    want.rotated_at = t1;
+    want.expires_at = new_expiry;
+    assert_eq!(rotated, want);
+    assert_eq!(fx.store.load(&s.id, t1).await.unwrap(), Some(want.clone()));
+
+    // And again from the new counter.
+    let t2 = t1 + Duration::from_secs(30);
+    let rotated = expect_rotated(fx.store.rotate(&s.id, 1, t2, new_expiry).await.unwrap());
+    assert_eq!(rotated.counter, 2);
+    assert_eq!(rotated.rotated_at, t2);
+    assert_eq!(rotated.created_at, t0, "created_at never moves");
+    assert_eq!(
+        rotated.absolute_expires_at, s.absolute_expires_at,
+        "nor the absolute expiry"
+    );
+}
+
+/// A counter that does not match (spent or from the future) changes nothing and reports
+/// the session as it is.
+pub async fn stale_counter_conflicts_and_changes_nothing<S: RefreshStore + Clone>(fx: &Fixture<S>) {
+    let t0 = now_ms();
+    let s = session("alice", t0);
+    create(&fx.store, &s).await;
+    let t1 = t0 + Duration::from_secs(5);
+    let current = expect_rotated(
+        fx.store
+            .rotate(&s.id, 0, t1, t1 + Duration::from_secs(3600))
+            .await
+            .unwrap(),
+    );
+
+    let t2 = t1 + Duration::from_secs(5);
+    for expected in [0, 2, 7, u64::MAX] {
+        let conflict = expect_conflict(
+            fx.store
+                .rotate(&s.id, expected, t2, t2 + Duration::from_secs(9999))
+                .await
+                .unwrap(),
+        );
+        assert_eq!(conflict, current, "expected = {expected}");
+    }
+    assert_eq!(fx.store.load(&s.id, t2).await.unwrap(), Some(current));
+}
+
+/// Ids that were never stored are missing everywhere.
+pub async fn unknown_id_is_not_found<S: RefreshStore + Clone>(fx: &Fixture<S>) {
+    let t0 = now_ms();
+    // Something else is stored, so "not found" is not just "the store is empty".
+    create(&fx.store, &session("alice", t0)).await;
+    let unknown = SessionId::random();
+    assert_eq!(fx.store.load(&unknown, t0).await.unwrap(), None);
+    assert_eq!(
+        fx.store.rotate(&unknown, 0, t0, t0).await.unwrap(),
+        Rotation::NotFound
+    );
+    assert!(!fx.store.revoke(&unknown).await.unwrap());
+    assert_eq!(fx.store.revoke_subject("nobody").await.unwrap(), 0);
+}
+
+/// From its sliding expiry on, a session is missing for `load` and `rotate`.
+pub async fn sliding_expiry_reads_as_missing<S: RefreshStore + Clone>(fx: &Fixture<S>) {
+    let t0 = now_ms();
+    let s = session("alice", t0);
+    create(&fx.store, &s).await;
+    let last_live = s.expires_at - Duration::from_millis(1);
+    assert!(fx.store.load(&s.id, last_live).await.unwrap().is_some());
+
+    for now in [s.expires_at, s.expires_at + Duration::from_secs(60)] {
+        assert_eq!(fx.store.load(&s.id, now).await.unwrap(), None);
+        assert_eq!(
+            fx.store
+                .rotate(&s.id, 0, now, now + Duration::from_secs(3600))
+                .await
+                .unwrap(),
+            Rotation::NotFound,
+            "an expired session cannot be revived by rotating it"
+        );
+    }
+    // Nor did the refused rotation revive it.
+    assert_eq!(fx.store.load(&s.id, s.expires_at).await.unwrap(), None);
+}
+
+/// From its absolute expiry on, a session is missing even while its sliding expiry is ahead,
+/// and rotating never moves the absolute expiry.
+pub async fn absolute_expiry_reads_as_missing<S: RefreshStore + Clone>(fx: &Fixture<S>) {
+    let t0 = now_ms();
+    let mut s = session("alice", t0);
+    let absolute = t0 + Duration::from_secs(600);
+    s.absolute_expires_at = Some(absolute);
+    create(&fx.store, &s).await;
+
+    // Rotating just before the absolute expiry pushes the sliding expiry past it...
+    let t1 = absolute - Duration::from_millis(1);
+    let rotated = expect_rotated(
+        fx.store
+            .rotate(&s.id, 0, t1, t1 + Duration::from_secs(3600))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(rotated.absolute_expires_at, Some(absolute));
+
+    // ...but the session still ends at the absolute expiry.
+    assert_eq!(fx.store.load(&s.id, absolute).await.unwrap(), None);
+    assert_eq!(
+        fx.store
+            .rotate(&s.id, 1, absolute, absolute + Duration::from_secs(3600))
+            .await
+            .unwrap(),
+        Rotation::NotFound
+    );
+}
+
+/// `revoke` deletes exactly one session, once.
+pub async fn revoke_deletes_one_session<S: RefreshStore + Clone>(fx: &Fixture<S>) {
+    let t0 = now_ms();
+    let gone = session("alice", t0);
+    let kept = session("alice", t0);
+    create(&fx.store, &gone).await;
+    create(&fx.store, &kept).await;
+
+    assert!(fx.store.revoke(&gone.id).await.unwrap());
+    assert_eq!(fx.store.load(&gone.id, t0).await.unwrap(), None);
+    assert_eq!(
+        fx.store
+            .rotate(&gone.id, 0, t0, t0 + Duration::from_secs(60))
+            .await
+            .unwrap(),
+        Rotation::NotFound
+    );
+    assert!(!fx.store.revoke(&gone.id).await.unwrap(), "already revoked");
+    assert_eq!(fx.store.load(&kept.id, t0).await.unwrap(), Some(kept));
+}
+
+/// `revoke_subject` deletes every session of one subject, and only those.
+pub async fn revoke_subject_spares_other_subjects<S: RefreshStore + Clone>(fx: &Fixture<S>) {
+    let t0 = now_ms();
+    let alice: Vec<_> = (0..3).map(|_| session("alice", t0)).collect();
+    // Subjects that a sloppy prefix or pattern match would confuse with "alice".
+    let others = [
+        session("bob", t0),
+        session("alice2", t0),
+        session("Alice", t0),
+    ];
+    for s in alice.iter().chain(&others) {
+        create(&fx.store, s).await;
+    }
+    // A rotated session is revoked too.
+    expect_rotated(
+        fx.store
+            .rotate(&alice[0].id, 0, t0, t0 + Duration::from_secs(60))
+            .await
+            .unwrap(),
+    );
+
+    assert_eq!(fx.store.revoke_subject("alice").await.unwrap(), 3);
+    for s in &alice {
+        assert_eq!(fx.store.load(&s.id, t0).await.unwrap(), None);
+    }
+    for s in &others {
+        assert_eq!(fx.store.load(&s.id, t0).await.unwrap().as_ref(), Some(s));
+    }
+    assert_eq!(fx.store.revoke_subject("alice").await.unwrap(), 0);
+
+    // A session created after the revocation is not affected by it.
+    let fresh = session("alice", t0);
+    create(&fx.store, &fresh).await;
+    assert!(fx.store.load(&fresh.id, t0).await.unwrap().is_some());
+}
+
+/// Claims and subjects come back byte for byte, whatever they hold.
+pub async fn claims_and_subject_round_trip_byte_for_byte<S: RefreshStore + Clone>(fx: &Fixture<S>) {
+    let t0 = now_ms();
+    let claims = [
+        r#"{}"#.to_owned(),
+        r#"{"name":"Zoë Ω","city":"東京","crab":"🦀","rtl":"שלום"}"#.to_owned(),
+        // Escapes, quotes, SQL and Lua metacharacters, a NUL escape, odd whitespace.
+        "{\"q\":\"it's \\\"quoted\\\"\\n\\t\\\\\",\"sql\":\"'); DROP TABLE x;--\",\"lua\":\"]]..[[\",\"nul\":\"\\u0000\"}\r\n ".to_owned(),
+        // Not canonical JSON: key order and spacing must survive.
+        "{ \"b\" : 1 ,\"a\":[1,2,{}] }".to_owned(),
+        format!(r#"{{"big":"{}"}}"#, "x".repeat(64 * 1024)),
+    ];
+    for (i, claims) in claims.into_iter().enumerate() {
+        let mut s = session(&format!("ünïcode-subject-{i}-{{tag}}:*"), t0);
+        s.claims = claims;
+        create(&fx.store, &s).await;
+        let loaded = fx.store.load(&s.id, t0).await.unwrap().expect("stored");
+        assert_eq!(loaded.claims.as_bytes(), s.claims.as_bytes(), "claims #{i}");
+        assert_eq!(
+            loaded.subject.as_bytes(),
+            s.subject.as_bytes(),
+            "subject #{i}"
+        );
+        let rotated = expect_rotated(
+            fx.store
+                .rotate(&s.id, 0, t0, t0 + Duration::from_secs(60))
+                .await
+                .unwrap(),
+        );
+        assert_eq!(rotated.claims, s.claims, "claims #{i} after rotate");
+        assert_eq!(fx.store.revoke_subject(&s.subject).await.unwrap(), 1);
+    }
+}
+
+/// Many tasks rotating the same counter at once: exactly one wins.
+pub async fn concurrent_rotations_yield_one_winner<S: RefreshStore + Clone>(fx: &Fixture<S>) {
+    race(&fx.store, &fx.store).await;
+}
+
+/// Two instances (separate connections) rotating the same counter at once: exactly one wins.
+pub async fn concurrent_rotations_across_instances_yield_one_winner<S: RefreshStore + Clone>(
+    fx: &Fixture<S>,
+) {
+    let second = fx
+        .second
+        .as_ref()
+        .expect("this fixture has a second instance");
+    race(&fx.store, second).await;
+}
+
+/// What one instance writes, the other reads and rotates.
+pub async fn second_instance_sees_first_instances_writes<S: RefreshStore + Clone>(fx: &Fixture<S>) {
+    let second = fx
+        .second
+        .as_ref()
+        .expect("this fixture has a second instance");
+    let t0 = now_ms();
+    let s = session("alice", t0);
+    create(&fx.store, &s).await;
+    assert_eq!(second.load(&s.id, t0).await.unwrap().as_ref(), Some(&s));
+    let rotated = expect_rotated(
+        second
+            .rotate(&s.id, 0, t0, t0 + Duration::from_secs(60))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        expect_conflict(
+            fx.store
+                .rotate(&s.id, 0, t0, t0 + Duration::from_secs(60))
+                .await
+                .unwrap()
+        ),
+        rotated
+    );
+    assert_eq!(second.revoke_subject("alice").await.unwrap(), 1);
+    assert_eq!(fx.store.load(&s.id, t0).await.unwrap(), None);
+}
+
+/// [`RACERS`] tasks, alternating between `a` and `b`, rotate one fresh session from
+/// counter 0 at once.
+async fn race<S: RefreshStore + Clone>(a: &S, b: &S) {
+    let t0 = now_ms();
+    let s = session("alice", t0);
+    create(a, &s).await;
+    let start = std::sync::Arc::new(tokio::sync::Barrier::new(RACERS));
+    let tasks: Vec<_> = (0..RACERS)
+        .map(|i| {
+            let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+            let start = start.clone();
+            let id = s.id;
+            tokio::spawn(async move {
+                start.wait().await;
+                let now = t0 + Duration::from_millis(i as u64);
+                store
+                    .rotate(&id, 0, now, now + Duration::from_secs(60))
+                    .await
+            })
+        })
+        .collect();
+
+    let mut winners = Vec::new();
+    let mut losers = BTreeSet::new();
+    for task in tasks {
+        match task.await.expect("task panicked").expect("rotate failed") {
+            Rotation::Rotated(session) => winners.push(session),
+            Rotation::Conflict(session) => {
+                losers.insert((session.counter, session.rotated_at));
+            }
+            Rotation::NotFound => panic!("the session vanished"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one rotation wins: {winners:?}");
+    let winner = &winners[0];
+    assert_eq!(winner.counter, 1);
+    // Every loser saw the winner's state, never the one before it.
+    assert_eq!(
+        losers.into_iter().collect::<Vec<_>>(),
+        vec![(1, winner.rotated_at)]
+    );
+    let stored = a.load(&s.id, t0).await.unwrap().expect("still live");
+    assert_eq!(stored.counter, 1, "the counter moved by exactly one");
+    assert_eq!(&stored, winner);
+}

@@ -1,0 +1,53 @@
+//! Two application instances, each with its own connections, on one shared store: a
+//! session started on one refreshes, replays and logs out on the other (SPEC §3, §4).
+//!
+//! Run with `REDIS_URL=redis://127.0.0.1:6379 DATABASE_URL=postgres://postgres@127.0.0.1/test
+//! cargo test -p tower-refresh-auth-tests --test cross_instance`.
+#![cfg(any(feature = "redis", feature = "postgres", feature = "sqlite"))]
+
+use std::time::Duration;
+
+use tower_refresh_auth::clock::SystemClock;
+use tower_refresh_auth_tests::Fixture;
+use tower_refresh_auth_tests::app::{App, sessions_move_between_instances};
+
+const GRACE: Duration = Duration::from_secs(10);
+
+/// Two instances on the fixture's two stores.
+fn instances<S: tower_refresh_auth::store::RefreshStore + Clone>(fx: &Fixture<S>) -> (App, App) {
+    let second = fx.second.clone().expect("a second instance");
+    (
+        App::new(fx.store.clone(), SystemClock, GRACE),
+        App::new(second, SystemClock, GRACE),
+    )
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn redis_instances_share_sessions() {
+    let Some(fx) = tower_refresh_auth_tests::fixtures::redis("cross_instance").await else {
+        return;
+    };
+    let (a, b) = instances(&fx);
+    sessions_move_between_instances(&a, &b).await;
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn postgres_instances_share_sessions() {
+    let Some(fx) = tower_refresh_auth_tests::fixtures::postgres("cross_instance").await else {
+        return;
+    };
+    let (a, b) = instances(&fx);
+    sessions_move_between_instances(&a, &b).await;
+}
+
+#[cfg(feature = "sqlite")]
+#[tokio::test]
+async fn sqlite_instances_share_sessions() {
+    let Some(fx) = tower_refresh_auth_tests::fixtures::sqlite("cross_instance").await else {
+        return;
+    };
+    let (a, b) = instances(&fx);
+    sessions_move_between_instances(&a, &b).await;
+}

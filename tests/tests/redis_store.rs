@@ -1,0 +1,217 @@
+//! What only the Redis store does: its key layout, key expiry, the subject index's
+//! housekeeping, and reloading its scripts after the server forgot them.
+//!
+//! Run with `REDIS_URL=redis://127.0.0.1:6379 cargo test -p tower-refresh-auth-tests
+//! --test redis_store`.
+#![cfg(feature = "redis")]
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use redis::aio::MultiplexedConnection;
+use tower_refresh_auth::store::{RedisStore, RefreshStore};
+use tower_refresh_auth_tests::fixtures::DeleteKeysOnDrop;
+use tower_refresh_auth_tests::{create, expect_rotated, now_ms, service_url, session};
+
+/// A store with a prefix of its own, a plain connection to inspect what it wrote, and a
+/// guard that deletes its keys.
+async fn setup(
+    test: &str,
+) -> Option<(RedisStore, MultiplexedConnection, String, DeleteKeysOnDrop)> {
+    let url = service_url("REDIS_URL")?;
+    let prefix = format!("tra-test:{test}:{}", std::process::id());
+    let store = RedisStore::connect(&url)
+        .await
+        .unwrap()
+        .with_key_prefix(&prefix);
+    let conn = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let guard = DeleteKeysOnDrop::new(&url, &prefix);
+    Some((store, conn, prefix, guard))
+}
+
+async fn pttl(conn: &mut MultiplexedConnection, key: &str) -> i64 {
+    redis::cmd("PTTL").arg(key).query_async(conn).await.unwrap()
+}
+
+async fn zcard(conn: &mut MultiplexedConnection, key: &str) -> u64 {
+    redis::cmd("ZCARD")
+        .arg(key)
+        .query_async(conn)
+        .await
+        .unwrap()
+}
+
+/// Backdates every entry of a subject's index to the epoch, as if added long ago.
+async fn age_index(conn: &mut MultiplexedConnection, key: &str) {
+    let ids: Vec<String> = redis::cmd("ZRANGE")
+        .arg(key)
+        .arg(0)
+        .arg(-1)
+        .query_async(conn)
+        .await
+        .unwrap();
+    for id in ids {
+        redis::cmd("ZADD")
+            .arg(key)
+            .arg("XX")
+            .arg(0)
+            .arg(id)
+            .exec_async(conn)
+            .await
+            .unwrap();
+    }
+}
+
+/// `expected` ± 5 s, in milliseconds.
+#[track_caller]
+fn assert_about(ttl_ms: i64, expected: Duration) {
+    let expected = i64::try_from(expected.as_millis()).unwrap();
+    assert!(
+        (expected - 5_000..=expected).contains(&ttl_ms),
+        "TTL {ttl_ms} ms, expected about {expected} ms"
+    );
+}
+
+#[tokio::test]
+async fn keys_are_tagged_and_expire_at_the_session_deadline() {
+    let Some((store, mut conn, prefix, _keys)) = setup("layout").await else {
+        return;
+    };
+    let t0 = now_ms();
+    let mut s = session("carol", t0);
+    s.expires_at = t0 + Duration::from_secs(3600);
+    s.absolute_expires_at = Some(t0 + Duration::from_secs(1800));
+    create(&store, &s).await;
+
+    let session_key = format!("{prefix}:s:{{{}}}", s.id);
+    let index_key = format!("{prefix}:u:{{carol}}");
+    // The earlier of the two expiries.
+    assert_about(
+        pttl(&mut conn, &session_key).await,
+        Duration::from_secs(1800),
+    );
+    // The index lives as long as the latest absolute expiry.
+    assert_about(pttl(&mut conn, &index_key).await, Duration::from_secs(1800));
+
+    // Rotation slides the key's expiry, never past the absolute one.
+    expect_rotated(
+        store
+            .rotate(&s.id, 0, t0, t0 + Duration::from_secs(600))
+            .await
+            .unwrap(),
+    );
+    assert_about(
+        pttl(&mut conn, &session_key).await,
+        Duration::from_secs(600),
+    );
+    expect_rotated(
+        store
+            .rotate(&s.id, 1, t0, t0 + Duration::from_secs(7200))
+            .await
+            .unwrap(),
+    );
+    assert_about(
+        pttl(&mut conn, &session_key).await,
+        Duration::from_secs(1800),
+    );
+
+    // A session without an absolute expiry can slide for ever: its index must not expire.
+    create(&store, &session("carol", t0)).await;
+    assert_eq!(pttl(&mut conn, &index_key).await, -1);
+}
+
+#[tokio::test]
+async fn subject_index_is_pruned_as_it_grows() {
+    let Some((store, mut conn, prefix, _keys)) = setup("prune").await else {
+        return;
+    };
+    let t0 = now_ms();
+    let index_key = format!("{prefix}:u:{{dave}}");
+    let sessions: Vec<_> = (0..31).map(|_| session("dave", t0)).collect();
+    for s in &sessions {
+        create(&store, s).await;
+    }
+    // Revoked one by one, the sessions leave their ids behind in the index...
+    for s in &sessions[1..] {
+        assert!(store.revoke(&s.id).await.unwrap());
+    }
+    assert_eq!(zcard(&mut conn, &index_key).await, 31);
+    age_index(&mut conn, &index_key).await;
+    // ...until a create finds 32 ids and drops the old ones whose session is gone.
+    create(&store, &session("dave", t0)).await;
+    assert_eq!(zcard(&mut conn, &index_key).await, 2);
+
+    // revoke_subject drops the old entries it read; the new one stays until it is old.
+    assert_eq!(store.revoke_subject("dave").await.unwrap(), 2);
+    assert_eq!(zcard(&mut conn, &index_key).await, 1);
+    age_index(&mut conn, &index_key).await;
+    assert_eq!(store.revoke_subject("dave").await.unwrap(), 0);
+    assert_eq!(zcard(&mut conn, &index_key).await, 0);
+}
+
+/// `create` indexes a session an instant before it writes it. A `revoke_subject` landing in
+/// between must keep the entry, or the session would escape every later one.
+#[tokio::test]
+async fn a_session_written_after_its_index_entry_is_not_lost() {
+    let Some((store, mut conn, prefix, _keys)) = setup("in-flight").await else {
+        return;
+    };
+    let t0 = now_ms();
+    let s = session("frida", t0);
+    create(&store, &s).await;
+    // Take the session out, as if its write had not landed yet...
+    let key = format!("{prefix}:s:{{{}}}", s.id);
+    let dump: Vec<u8> = redis::cmd("DUMP")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    redis::cmd("DEL")
+        .arg(&key)
+        .exec_async(&mut conn)
+        .await
+        .unwrap();
+
+    // ...log out everywhere meanwhile: nothing to delete yet...
+    assert_eq!(store.revoke_subject("frida").await.unwrap(), 0);
+
+    // ...then the write lands. The next "log out everywhere" still finds it.
+    redis::cmd("RESTORE")
+        .arg(&key)
+        .arg(0)
+        .arg(dump)
+        .exec_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(store.load(&s.id, t0).await.unwrap().is_some());
+    assert_eq!(store.revoke_subject("frida").await.unwrap(), 1);
+    assert!(store.load(&s.id, t0).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn scripts_are_reloaded_after_the_server_forgets_them() {
+    let Some((store, mut conn, _, _keys)) = setup("noscript").await else {
+        return;
+    };
+    let t0 = now_ms();
+    let flush = || redis::cmd("SCRIPT").arg("FLUSH").to_owned();
+
+    flush().exec_async(&mut conn).await.unwrap();
+    let s = session("erin", t0);
+    create(&store, &s).await; // a pipeline of scripts
+
+    flush().exec_async(&mut conn).await.unwrap();
+    expect_rotated(
+        store
+            .rotate(&s.id, 0, t0, t0 + Duration::from_secs(60))
+            .await
+            .unwrap(),
+    ); // a single script
+
+    flush().exec_async(&mut conn).await.unwrap();
+    assert_eq!(store.revoke_subject("erin").await.unwrap(), 1); // ZRANGE, then scripts
+}

@@ -1,0 +1,335 @@
+//! [`PostgresStore`]: sessions in a PostgreSQL table, one statement per operation.
+//!
+//! # Configuration
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use tower_refresh_auth::store::PostgresStore;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let store = PostgresStore::connect("postgres://app@localhost/app")
+//!     .await?
+//!     .with_table_name("auth_sessions")?
+//!     .with_timeout(Duration::from_secs(1));
+//! store.migrate().await?; // creates the table and its indexes if missing
+//! let _purge = store.spawn_purge_task(Duration::from_secs(600));
+//! # Ok(()) }
+//! ```
+//!
+//! [`PostgresStore::new`] takes a [`PgPool`] you built yourself instead. Build it with
+//! `test_before_acquire(false)` to keep every operation at one round trip: sqlx already
+//! checks each connection when it goes back to the pool.
+//!
+//! # Schema
+//!
+//! [`migrate`](PostgresStore::migrate) creates, under a transaction-scoped advisory lock so
+//! that several instances may start at once:
+//!
+//! ```sql
+//! CREATE TABLE IF NOT EXISTS "refresh_sessions" (
+//!     id                  BYTEA  PRIMARY KEY,  -- the 16 bytes of the SessionId
+//!     subject             TEXT   NOT NULL,
+//!     claims              TEXT   NOT NULL,
+//!     counter             BIGINT NOT NULL,
+//!     created_at          BIGINT NOT NULL,     -- milliseconds since the Unix epoch
+//!     rotated_at          BIGINT NOT NULL,
+//!     expires_at          BIGINT NOT NULL,
+//!     absolute_expires_at BIGINT
+//! );
+//! CREATE INDEX IF NOT EXISTS "refresh_sessions_subject_idx" ON "refresh_sessions" (subject);
+//! CREATE INDEX IF NOT EXISTS "refresh_sessions_expires_at_idx" ON "refresh_sessions" (expires_at);
+//! ```
+//!
+//! # Round trips
+//!
+//! Every operation is one statement, sent as one round trip on a connection that has
+//! prepared it before (sqlx prepares a statement once per connection, in one more round
+//! trip, and caches it). `rotate` is a single `WITH … FOR UPDATE … UPDATE … RETURNING`
+//! statement: it locks the row, swaps the counter if it matches, and returns either the new
+//! state or the current one, so two instances racing on one session get exactly one
+//! `Rotated`, and the loser sees the winner's counter. (sqlx also checks each connection
+//! with a `Sync` as it goes back to the pool, after the caller has its answer.)
+//!
+//! # Expiry
+//!
+//! Every query checks liveness against the `now` it is given; rows past their deadline are
+//! ignored, and deleted by [`purge_expired`](PostgresStore::purge_expired), which
+//! [`spawn_purge_task`](PostgresStore::spawn_purge_task) runs periodically.
+//!
+//! # Outages
+//!
+//! Each operation gives up after the [timeout](PostgresStore::with_timeout) (default 2 s)
+//! with [`StoreError::Timeout`]; a refused or broken connection is
+//! [`StoreError::Unavailable`]. The layer answers both with `503` and `Retry-After`. The
+//! pool drops broken connections and opens new ones when the server is back; nothing needs
+//! rebuilding. A statement cut off by the timeout may still have run: a refresh retried
+//! after that finds the counter moved and, inside the grace window, gets the same
+//! successor.
+
+use std::time::{Duration, SystemTime};
+
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use tokio::task::JoinHandle;
+
+pub use super::sql::InvalidTableName;
+use super::sql::{
+    COLUMNS, Columns, DEFAULT_TABLE, DEFAULT_TIMEOUT, counter_column, millis, run,
+    session_from_row, validate_table_name,
+};
+use super::{RefreshStore, Rotation, Session, SessionId, StoreError};
+
+/// Sessions in a PostgreSQL table; see the [module docs](self) for the schema, round trips
+/// and outage behaviour.
+///
+/// Cloning is cheap and shares the pool.
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+    table: String,
+    timeout: Duration,
+    queries: Queries,
+}
+
+/// The statements, built once per table name.
+#[derive(Debug, Clone)]
+struct Queries {
+    migrate: String,
+    create: String,
+    load: String,
+    rotate: String,
+    revoke: String,
+    revoke_subject: String,
+    purge: String,
+}
+
+impl Queries {
+    /// The statements for `table`, which must have passed [`validate_table_name`].
+    fn new(table: &str) -> Self {
+        let live = |now: &str| {
+            format!(
+                "{now} < expires_at AND (absolute_expires_at IS NULL OR {now} < absolute_expires_at)"
+            )
+        };
+        Self {
+            migrate: format!(
+                r#"CREATE TABLE IF NOT EXISTS "{table}" (
+    id                  BYTEA  PRIMARY KEY,
+    subject             TEXT   NOT NULL,
+    claims              TEXT   NOT NULL,
+    counter             BIGINT NOT NULL,
+    created_at          BIGINT NOT NULL,
+    rotated_at          BIGINT NOT NULL,
+    expires_at          BIGINT NOT NULL,
+    absolute_expires_at BIGINT
+);
+CREATE INDEX IF NOT EXISTS "{table}_subject_idx" ON "{table}" (subject);
+CREATE INDEX IF NOT EXISTS "{table}_expires_at_idx" ON "{table}" (expires_at);"#
+            ),
+            create: format!(
+                r#"INSERT INTO "{table}" (id, {COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+ON CONFLICT (id) DO UPDATE SET subject = EXCLUDED.subject, claims = EXCLUDED.claims,
+    counter = EXCLUDED.counter, created_at = EXCLUDED.created_at,
+    rotated_at = EXCLUDED.rotated_at, expires_at = EXCLUDED.expires_at,
+    absolute_expires_at = EXCLUDED.absolute_expires_at"#
+            ),
+            load: format!(
+                r#"SELECT {COLUMNS} FROM "{table}" WHERE id = $1 AND {}"#,
+                live("$2")
+            ),
+            // `cur` locks the live row; under READ COMMITTED a locking read waits for a
+            // concurrent rotation to commit and then sees its result, so the UPDATE compares
+            // against the newest counter and a loser reports the winner's state.
+            rotate: format!(
+                r#"WITH cur AS (
+    SELECT id, {COLUMNS} FROM "{table}" WHERE id = $1 AND {live} FOR UPDATE
+), upd AS (
+    UPDATE "{table}" AS t SET counter = t.counter + 1, rotated_at = $3, expires_at = $4
+    FROM cur WHERE t.id = cur.id AND cur.counter = $2
+    RETURNING t.subject, t.claims, t.counter, t.created_at, t.rotated_at, t.expires_at,
+        t.absolute_expires_at
+)
+SELECT TRUE, {COLUMNS} FROM upd
+UNION ALL
+SELECT FALSE, {COLUMNS} FROM cur WHERE NOT EXISTS (SELECT 1 FROM upd)"#,
+                live = live("$3")
+            ),
+            revoke: format!(r#"DELETE FROM "{table}" WHERE id = $1"#),
+            revoke_subject: format!(r#"DELETE FROM "{table}" WHERE subject = $1"#),
+            purge: format!(
+                r#"DELETE FROM "{table}" WHERE expires_at <= $1 OR absolute_expires_at <= $1"#
+            ),
+        }
+    }
+}
+
+impl PostgresStore {
+    /// Connects a pool to the database at `url` (`postgres://user[:password]@host[:port]/db`).
+    ///
+    /// One connection is opened before this returns, so a wrong address fails here, at
+    /// start. Run [`migrate`](Self::migrate) once before use.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .acquire_timeout(DEFAULT_TIMEOUT)
+            // sqlx pings every connection as it returns to the pool; a second ping before
+            // each use would double the round trips.
+            .test_before_acquire(false)
+            .connect(url);
+        let pool = run(DEFAULT_TIMEOUT, pool).await?;
+        Ok(Self::new(pool))
+    }
+
+    /// A store on a pool you built, with the default table name and timeout.
+    pub fn new(pool: PgPool) -> Self {
+        Self {
+            pool,
+            table: DEFAULT_TABLE.to_owned(),
+            timeout: DEFAULT_TIMEOUT,
+            queries: Queries::new(DEFAULT_TABLE),
+        }
+    }
+
+    /// Sets the table (default `refresh_sessions`).
+    ///
+    /// The name is spliced into SQL, so it must be a plain identifier: 1 to 48 ASCII
+    /// letters, digits and underscores, not starting with a digit. Anything else is refused.
+    pub fn with_table_name(mut self, table: impl Into<String>) -> Result<Self, InvalidTableName> {
+        let table = table.into();
+        validate_table_name(&table)?;
+        self.queries = Queries::new(&table);
+        self.table = table;
+        Ok(self)
+    }
+
+    /// Sets how long one operation may take before it fails with [`StoreError::Timeout`]
+    /// (default 2 s). This bounds the wait the store adds to a request while the database
+    /// is unreachable.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The pool the store runs on.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Creates the table and its indexes if they do not exist. Safe to run from several
+    /// instances at once, and on every start.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        run(self.timeout, async {
+            let mut tx = self.pool.begin().await?;
+            // Serialises concurrent migrations: CREATE … IF NOT EXISTS alone can still race
+            // on the catalog. The key is this store's table name.
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+                .bind(format!("tower-refresh-auth:{}", self.table))
+                .execute(&mut *tx)
+                .await?;
+            sqlx::raw_sql(&self.queries.migrate)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await
+        })
+        .await
+    }
+
+    /// Deletes every session that is not live at `now`. Returns how many.
+    pub async fn purge_expired(&self, now: SystemTime) -> Result<u64, StoreError> {
+        let query = sqlx::query(&self.queries.purge).bind(millis(now));
+        let done = run(self.timeout, query.execute(&self.pool)).await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Runs [`purge_expired`](Self::purge_expired) with the system clock every `interval`,
+    /// starting now, until the returned task is aborted. A failed purge is logged and
+    /// retried at the next tick.
+    ///
+    /// Must be called within a Tokio runtime.
+    pub fn spawn_purge_task(&self, interval: Duration) -> JoinHandle<()> {
+        let store = self.clone();
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(interval);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                match store.purge_expired(SystemTime::now()).await {
+                    Ok(purged) => tracing::debug!(purged, "postgres store purged sessions"),
+                    Err(error) => tracing::warn!(%error, "postgres store could not purge"),
+                }
+            }
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl RefreshStore for PostgresStore {
+    async fn create(&self, session: &Session) -> Result<(), StoreError> {
+        let query = sqlx::query(&self.queries.create)
+            .bind(&session.id.as_bytes()[..])
+            .bind(&session.subject)
+            .bind(&session.claims)
+            .bind(counter_column(session.counter)?)
+            .bind(millis(session.created_at))
+            .bind(millis(session.rotated_at))
+            .bind(millis(session.expires_at))
+            .bind(session.absolute_expires_at.map(millis));
+        run(self.timeout, query.execute(&self.pool)).await?;
+        Ok(())
+    }
+
+    async fn load(&self, id: &SessionId, now: SystemTime) -> Result<Option<Session>, StoreError> {
+        let query = sqlx::query_as::<_, Columns>(&self.queries.load)
+            .bind(&id.as_bytes()[..])
+            .bind(millis(now));
+        run(self.timeout, query.fetch_optional(&self.pool))
+            .await?
+            .map(|row| session_from_row(*id, row))
+            .transpose()
+    }
+
+    async fn rotate(
+        &self,
+        id: &SessionId,
+        expected: u64,
+        now: SystemTime,
+        expires_at: SystemTime,
+    ) -> Result<Rotation, StoreError> {
+        // A counter past i64::MAX cannot be stored, so it can match nothing: -1 never does.
+        let expected = i64::try_from(expected).unwrap_or(-1);
+        let query = sqlx::query_as::<_, (bool, String, String, i64, i64, i64, i64, Option<i64>)>(
+            &self.queries.rotate,
+        )
+        .bind(&id.as_bytes()[..])
+        .bind(expected)
+        .bind(millis(now))
+        .bind(millis(expires_at));
+        let row = run(self.timeout, query.fetch_optional(&self.pool)).await?;
+        let Some((rotated, subject, claims, counter, created, rotated_at, expires, absolute)) = row
+        else {
+            return Ok(Rotation::NotFound);
+        };
+        let session = session_from_row(
+            *id,
+            (
+                subject, claims, counter, created, rotated_at, expires, absolute,
+            ),
+        )?;
+        Ok(if rotated {
+            Rotation::Rotated(session)
+        } else {
+            Rotation::Conflict(session)
+        })
+    }
+
+    async fn revoke(&self, id: &SessionId) -> Result<bool, StoreError> {
+        let query = sqlx::query(&self.queries.revoke).bind(&id.as_bytes()[..]);
+        let done = run(self.timeout, query.execute(&self.pool)).await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn revoke_subject(&self, subject: &str) -> Result<u64, StoreError> {
+        let query = sqlx::query(&self.queries.revoke_subject).bind(subject);
+        let done = run(self.timeout, query.execute(&self.pool)).await?;
+        Ok(done.rows_affected())
+    }
+}

@@ -1,0 +1,161 @@
+//! What the SQL stores share: table-name validation, the row model and error mapping.
+
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::{Session, SessionId, StoreError};
+use crate::clock::to_millis;
+
+/// How long an operation may take before it fails with [`StoreError::Timeout`], by default.
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The table used unless the store is told another.
+pub(crate) const DEFAULT_TABLE: &str = "refresh_sessions";
+
+/// A table name that is not a plain SQL identifier.
+///
+/// Table names end up inside SQL text (they cannot be bound as parameters), so only
+/// 1 to 48 ASCII letters, digits and underscores, not starting with a digit, are accepted.
+/// (48, so that index names made from it, like `<table>_expires_at_idx`, stay within
+/// PostgreSQL's 63-byte identifiers instead of being silently truncated.)
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidTableName(String);
+
+impl fmt::Display for InvalidTableName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid table name {:?}: use 1 to {MAX_TABLE_NAME_LEN} ASCII letters, digits and \
+             underscores, not starting with a digit",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for InvalidTableName {}
+
+/// The longest table name accepted.
+const MAX_TABLE_NAME_LEN: usize = 48;
+
+/// Checks that `name` is a plain identifier, safe to splice into SQL.
+pub(crate) fn validate_table_name(name: &str) -> Result<(), InvalidTableName> {
+    let mut chars = name.chars();
+    let valid = (1..=MAX_TABLE_NAME_LEN).contains(&name.len())
+        && chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if valid {
+        Ok(())
+    } else {
+        Err(InvalidTableName(name.to_owned()))
+    }
+}
+
+/// A point in time as the BIGINT milliseconds the tables hold.
+pub(crate) fn millis(t: SystemTime) -> i64 {
+    i64::try_from(to_millis(t)).unwrap_or(i64::MAX)
+}
+
+/// The columns of a session row after its id, in the order every query selects them:
+/// `subject, claims, counter, created_at, rotated_at, expires_at, absolute_expires_at`.
+pub(crate) type Columns = (String, String, i64, i64, i64, i64, Option<i64>);
+
+/// The SELECT list matching [`Columns`].
+pub(crate) const COLUMNS: &str =
+    "subject, claims, counter, created_at, rotated_at, expires_at, absolute_expires_at";
+
+/// Builds a [`Session`] from its row, refusing values the store could not have written.
+pub(crate) fn session_from_row(id: SessionId, row: Columns) -> Result<Session, StoreError> {
+    let (subject, claims, counter, created_at, rotated_at, expires_at, absolute) = row;
+    let corrupt = |what: &str| StoreError::Corrupt(format!("session {id}: negative {what}"));
+    let time = |ms: i64, what: &str| {
+        u64::try_from(ms)
+            .map(|ms| UNIX_EPOCH + Duration::from_millis(ms))
+            .map_err(|_| corrupt(what))
+    };
+    Ok(Session {
+        id,
+        subject,
+        claims,
+        counter: u64::try_from(counter).map_err(|_| corrupt("counter"))?,
+        created_at: time(created_at, "created_at")?,
+        rotated_at: time(rotated_at, "rotated_at")?,
+        expires_at: time(expires_at, "expires_at")?,
+        absolute_expires_at: absolute
+            .map(|ms| time(ms, "absolute_expires_at"))
+            .transpose()?,
+    })
+}
+
+/// The counter as the BIGINT column holds it.
+///
+/// Counters start at zero and move by one per refresh, so they never reach 2^63; one that
+/// did could not have been stored.
+pub(crate) fn counter_column(counter: u64) -> Result<i64, StoreError> {
+    i64::try_from(counter)
+        .map_err(|_| StoreError::Corrupt(format!("counter {counter} does not fit in a BIGINT")))
+}
+
+/// Runs `op` under `timeout` and maps its errors onto [`StoreError`].
+pub(crate) async fn run<T>(
+    timeout: Duration,
+    op: impl Future<Output = Result<T, sqlx::Error>>,
+) -> Result<T, StoreError> {
+    match tokio::time::timeout(timeout, op).await {
+        Err(_) | Ok(Err(sqlx::Error::PoolTimedOut)) => Err(StoreError::Timeout(timeout)),
+        Ok(Err(
+            err @ (sqlx::Error::ColumnDecode { .. }
+            | sqlx::Error::Decode(_)
+            | sqlx::Error::ColumnNotFound(_)
+            | sqlx::Error::ColumnIndexOutOfBounds { .. }),
+        )) => Err(StoreError::Corrupt(err.to_string())),
+        Ok(Err(err)) => Err(StoreError::unavailable(err)),
+        Ok(Ok(value)) => Ok(value),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_plain_identifiers_only() {
+        for good in ["sessions", "_s", "refresh_sessions_2", "A", &"a".repeat(48)] {
+            assert_eq!(validate_table_name(good), Ok(()), "{good:?}");
+        }
+        for bad in [
+            "",
+            "1sessions",
+            "sessions; DROP TABLE users",
+            "public.sessions",
+            "\"quoted\"",
+            "séssions",
+            "with space",
+            &"a".repeat(49),
+        ] {
+            assert!(validate_table_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn refuses_negative_columns() {
+        let id = SessionId::random();
+        let row = |counter, abs| ("u".to_owned(), "{}".to_owned(), counter, 1, 2, 3, abs);
+        let s = session_from_row(id, row(4, Some(5))).unwrap();
+        assert_eq!(s.counter, 4);
+        assert_eq!(
+            s.absolute_expires_at,
+            Some(UNIX_EPOCH + Duration::from_millis(5))
+        );
+        assert!(matches!(
+            session_from_row(id, row(-1, None)),
+            Err(StoreError::Corrupt(_))
+        ));
+        assert!(matches!(
+            session_from_row(id, row(0, Some(-5))),
+            Err(StoreError::Corrupt(_))
+        ));
+        assert!(counter_column(u64::MAX).is_err());
+    }
+}

@@ -1,0 +1,322 @@
+//! [`SqliteStore`]: sessions in an SQLite database file.
+//!
+//! For a single server that wants sessions to survive a restart without running a database
+//! server. Several processes may share the file, on one machine.
+//!
+//! # Configuration
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use tower_refresh_auth::store::SqliteStore;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let store = SqliteStore::connect("sqlite://sessions.db")   // created if missing
+//!     .await?
+//!     .with_table_name("auth_sessions")?
+//!     .with_timeout(Duration::from_secs(1));
+//! store.migrate().await?; // creates the table and its indexes if missing
+//! let _purge = store.spawn_purge_task(Duration::from_secs(600));
+//! # Ok(()) }
+//! ```
+//!
+//! [`connect`](SqliteStore::connect) creates the file when it is missing and opens it in WAL
+//! mode (readers do not block the writer) with `synchronous = NORMAL` and a busy timeout
+//! equal to the operation timeout. [`SqliteStore::new`] takes a [`SqlitePool`] you built
+//! yourself instead. `sqlite::memory:` works too (sqlx shares it between the pool's
+//! connections), but its sessions vanish when the pool's last connection closes: for
+//! sessions that need not survive, the [`MemoryStore`](super::MemoryStore) is simpler.
+//!
+//! # Schema
+//!
+//! ```sql
+//! CREATE TABLE IF NOT EXISTS "refresh_sessions" (
+//!     id                  BLOB    PRIMARY KEY NOT NULL,  -- the 16 bytes of the SessionId
+//!     subject             TEXT    NOT NULL,
+//!     claims              TEXT    NOT NULL,
+//!     counter             INTEGER NOT NULL,
+//!     created_at          INTEGER NOT NULL,   -- milliseconds since the Unix epoch
+//!     rotated_at          INTEGER NOT NULL,
+//!     expires_at          INTEGER NOT NULL,
+//!     absolute_expires_at INTEGER
+//! );
+//! CREATE INDEX IF NOT EXISTS "refresh_sessions_subject_idx" ON "refresh_sessions" (subject);
+//! CREATE INDEX IF NOT EXISTS "refresh_sessions_expires_at_idx" ON "refresh_sessions" (expires_at);
+//! ```
+//!
+//! # Atomicity
+//!
+//! Every operation is one statement, except `rotate`: SQLite's `RETURNING` cannot show the
+//! row as it was before an `UPDATE`, so `rotate` is a transaction of an
+//! `UPDATE … RETURNING` and, when that changed nothing, a `SELECT` of the current state.
+//! The transaction is `BEGIN IMMEDIATE`: it holds the database's write lock from the start,
+//! so the two statements see the same state and concurrent rotations serialise. There is no network: a "round trip" is a call
+//! into the library on the pool's worker thread.
+//!
+//! # Expiry
+//!
+//! Every query checks liveness against the `now` it is given; rows past their deadline are
+//! ignored, and deleted by [`purge_expired`](SqliteStore::purge_expired), which
+//! [`spawn_purge_task`](SqliteStore::spawn_purge_task) runs periodically.
+//!
+//! # Failures
+//!
+//! An operation that waits for a lock or a connection longer than the
+//! [timeout](SqliteStore::with_timeout) (default 2 s) fails with [`StoreError::Timeout`];
+//! I/O and database errors are [`StoreError::Unavailable`]. The layer answers both with
+//! `503` and `Retry-After`.
+
+use std::str::FromStr;
+use std::time::{Duration, SystemTime};
+
+use sqlx::sqlite::SqliteSynchronous;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use tokio::task::JoinHandle;
+
+pub use super::sql::InvalidTableName;
+use super::sql::{
+    COLUMNS, Columns, DEFAULT_TABLE, DEFAULT_TIMEOUT, counter_column, millis, run,
+    session_from_row, validate_table_name,
+};
+use super::{RefreshStore, Rotation, Session, SessionId, StoreError};
+
+/// Sessions in an SQLite database; see the [module docs](self) for the schema, atomicity
+/// and failure behaviour.
+///
+/// Cloning is cheap and shares the pool.
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    timeout: Duration,
+    queries: Queries,
+}
+
+/// The statements, built once per table name.
+#[derive(Debug, Clone)]
+struct Queries {
+    migrate: String,
+    create: String,
+    load: String,
+    rotate: String,
+    revoke: String,
+    revoke_subject: String,
+    purge: String,
+}
+
+impl Queries {
+    /// The statements for `table`, which must have passed [`validate_table_name`].
+    fn new(table: &str) -> Self {
+        let live = |now: &str| {
+            format!(
+                "{now} < expires_at AND (absolute_expires_at IS NULL OR {now} < absolute_expires_at)"
+            )
+        };
+        Self {
+            migrate: format!(
+                r#"CREATE TABLE IF NOT EXISTS "{table}" (
+    id                  BLOB    PRIMARY KEY NOT NULL,
+    subject             TEXT    NOT NULL,
+    claims              TEXT    NOT NULL,
+    counter             INTEGER NOT NULL,
+    created_at          INTEGER NOT NULL,
+    rotated_at          INTEGER NOT NULL,
+    expires_at          INTEGER NOT NULL,
+    absolute_expires_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS "{table}_subject_idx" ON "{table}" (subject);
+CREATE INDEX IF NOT EXISTS "{table}_expires_at_idx" ON "{table}" (expires_at);"#
+            ),
+            create: format!(
+                r#"INSERT OR REPLACE INTO "{table}" (id, {COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"#
+            ),
+            load: format!(
+                r#"SELECT {COLUMNS} FROM "{table}" WHERE id = ?1 AND {}"#,
+                live("?2")
+            ),
+            rotate: format!(
+                r#"UPDATE "{table}" SET counter = counter + 1, rotated_at = ?3, expires_at = ?4
+WHERE id = ?1 AND counter = ?2 AND {}
+RETURNING {COLUMNS}"#,
+                live("?3")
+            ),
+            revoke: format!(r#"DELETE FROM "{table}" WHERE id = ?1"#),
+            revoke_subject: format!(r#"DELETE FROM "{table}" WHERE subject = ?1"#),
+            purge: format!(
+                r#"DELETE FROM "{table}" WHERE expires_at <= ?1 OR absolute_expires_at <= ?1"#
+            ),
+        }
+    }
+}
+
+impl SqliteStore {
+    /// Opens the database at `url` (`sqlite://path/to/file.db`), creating the file when it
+    /// is missing, in WAL mode. Run [`migrate`](Self::migrate) once before use.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(StoreError::unavailable)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // With WAL, NORMAL loses no committed data on an application crash, only
+            // possibly the last transactions on a power loss.
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(DEFAULT_TIMEOUT);
+        let pool = SqlitePoolOptions::new()
+            .acquire_timeout(DEFAULT_TIMEOUT)
+            .connect_with(options);
+        let pool = run(DEFAULT_TIMEOUT, pool).await?;
+        Ok(Self::new(pool))
+    }
+
+    /// A store on a pool you built, with the default table name and timeout.
+    pub fn new(pool: SqlitePool) -> Self {
+        Self {
+            pool,
+            timeout: DEFAULT_TIMEOUT,
+            queries: Queries::new(DEFAULT_TABLE),
+        }
+    }
+
+    /// Sets the table (default `refresh_sessions`).
+    ///
+    /// The name is spliced into SQL, so it must be a plain identifier: 1 to 48 ASCII
+    /// letters, digits and underscores, not starting with a digit. Anything else is refused.
+    pub fn with_table_name(mut self, table: impl Into<String>) -> Result<Self, InvalidTableName> {
+        let table = table.into();
+        validate_table_name(&table)?;
+        self.queries = Queries::new(&table);
+        Ok(self)
+    }
+
+    /// Sets how long one operation may take before it fails with [`StoreError::Timeout`]
+    /// (default 2 s).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The pool the store runs on.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Creates the table and its indexes if they do not exist. Safe to run on every start.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        run(self.timeout, async {
+            let mut tx = self.pool.begin().await?;
+            sqlx::raw_sql(&self.queries.migrate)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await
+        })
+        .await
+    }
+
+    /// Deletes every session that is not live at `now`. Returns how many.
+    pub async fn purge_expired(&self, now: SystemTime) -> Result<u64, StoreError> {
+        let query = sqlx::query(&self.queries.purge).bind(millis(now));
+        let done = run(self.timeout, query.execute(&self.pool)).await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Runs [`purge_expired`](Self::purge_expired) with the system clock every `interval`,
+    /// starting now, until the returned task is aborted. A failed purge is logged and
+    /// retried at the next tick.
+    ///
+    /// Must be called within a Tokio runtime.
+    pub fn spawn_purge_task(&self, interval: Duration) -> JoinHandle<()> {
+        let store = self.clone();
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(interval);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                match store.purge_expired(SystemTime::now()).await {
+                    Ok(purged) => tracing::debug!(purged, "sqlite store purged sessions"),
+                    Err(error) => tracing::warn!(%error, "sqlite store could not purge"),
+                }
+            }
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl RefreshStore for SqliteStore {
+    async fn create(&self, session: &Session) -> Result<(), StoreError> {
+        let query = sqlx::query(&self.queries.create)
+            .bind(&session.id.as_bytes()[..])
+            .bind(&session.subject)
+            .bind(&session.claims)
+            .bind(counter_column(session.counter)?)
+            .bind(millis(session.created_at))
+            .bind(millis(session.rotated_at))
+            .bind(millis(session.expires_at))
+            .bind(session.absolute_expires_at.map(millis));
+        run(self.timeout, query.execute(&self.pool)).await?;
+        Ok(())
+    }
+
+    async fn load(&self, id: &SessionId, now: SystemTime) -> Result<Option<Session>, StoreError> {
+        let query = sqlx::query_as::<_, Columns>(&self.queries.load)
+            .bind(&id.as_bytes()[..])
+            .bind(millis(now));
+        run(self.timeout, query.fetch_optional(&self.pool))
+            .await?
+            .map(|row| session_from_row(*id, row))
+            .transpose()
+    }
+
+    async fn rotate(
+        &self,
+        id: &SessionId,
+        expected: u64,
+        now: SystemTime,
+        expires_at: SystemTime,
+    ) -> Result<Rotation, StoreError> {
+        // A counter past i64::MAX cannot be stored, so it can match nothing: -1 never does.
+        let expected = i64::try_from(expected).unwrap_or(-1);
+        let now = millis(now);
+        let (rotated, row) = run(self.timeout, async {
+            // IMMEDIATE takes the write lock up front, so the fallback SELECT sees exactly
+            // what the UPDATE left and concurrent rotations queue on the busy timeout.
+            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            let updated = sqlx::query_as::<_, Columns>(&self.queries.rotate)
+                .bind(&id.as_bytes()[..])
+                .bind(expected)
+                .bind(now)
+                .bind(millis(expires_at))
+                .fetch_optional(&mut *tx)
+                .await?;
+            let found = match updated {
+                Some(row) => (true, Some(row)),
+                None => {
+                    let current = sqlx::query_as::<_, Columns>(&self.queries.load)
+                        .bind(&id.as_bytes()[..])
+                        .bind(now)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    (false, current)
+                }
+            };
+            tx.commit().await?;
+            Ok(found)
+        })
+        .await?;
+        Ok(match (rotated, row) {
+            (_, None) => Rotation::NotFound,
+            (true, Some(row)) => Rotation::Rotated(session_from_row(*id, row)?),
+            (false, Some(row)) => Rotation::Conflict(session_from_row(*id, row)?),
+        })
+    }
+
+    async fn revoke(&self, id: &SessionId) -> Result<bool, StoreError> {
+        let query = sqlx::query(&self.queries.revoke).bind(&id.as_bytes()[..]);
+        let done = run(self.timeout, query.execute(&self.pool)).await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn revoke_subject(&self, subject: &str) -> Result<u64, StoreError> {
+        let query = sqlx::query(&self.queries.revoke_subject).bind(subject);
+        let done = run(self.timeout, query.execute(&self.pool)).await?;
+        Ok(done.rows_affected())
+    }
+}
