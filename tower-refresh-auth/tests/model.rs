@@ -10,10 +10,10 @@
 //!   refresh token is spendable) equals the model's. Refresh tokens are not probed by
 //!   refreshing them, which would spend them; the `Refresh` steps exercise them instead.
 //!
-//! The driver, [`run`], takes the store as an `Arc<dyn RefreshStore>`, so every backend can
-//! run the same model: add one `proptest!` test that builds a fresh store per case, as
-//! `memory_store_follows_the_model` does. Subjects carry a per-case random prefix, so a
-//! shared database needs no cleaning between cases.
+//! The driver, [`run`], takes the store as an `Arc<dyn RefreshStore>`, so every backend runs
+//! the same model: the memory store always, SQLite, Redis and PostgreSQL with their features
+//! (see `backends` at the bottom). Subjects carry a per-case random prefix, so a shared
+//! database needs no cleaning between cases.
 //!
 //! A failure prints the shrunk `Vec<Op>` and the trace of what each step resolved to.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -204,6 +204,7 @@ struct AccessToken {
 /// The reference model of SPEC §2–§4 with the rotation rules of the crate docs.
 struct Model {
     now_ms: u64,
+    start_ms: u64,
     check_sessions: bool,
     sessions: Vec<ModelSession>,
     refresh: Vec<RefreshToken>,
@@ -268,14 +269,19 @@ fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap()
 }
 
-fn t0() -> SystemTime {
-    UNIX_EPOCH + Duration::from_secs(1_800_000_000)
+/// The clock's start: the current time at millisecond precision, which every store keeps.
+/// (Real time, so that a store whose records also expire by the server's own clock, like
+/// Redis keys, forgets them soon after the test.)
+fn start_time() -> SystemTime {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    UNIX_EPOCH + Duration::from_millis(ms(now))
 }
 
 type Svc = BoxCloneSyncService<Request<String>, Response<ResponseBody<String>>, Infallible>;
 
 /// The system under test: the layer in front of a handler that names the claims' subject.
 struct System {
+    start: SystemTime,
     auth: RefreshAuth<NoClaims>,
     clock: ManualClock,
     store: Arc<dyn RefreshStore>,
@@ -300,7 +306,8 @@ impl Reply {
 
 impl System {
     fn new(store: Arc<dyn RefreshStore>, config: Config) -> Self {
-        let clock = ManualClock::new(t0());
+        let start = start_time();
+        let clock = ManualClock::new(start);
         let mut builder = RefreshAuth::<NoClaims>::builder();
         if config.cache {
             builder = builder.verified_token_cache(16);
@@ -327,6 +334,7 @@ impl System {
                 Ok::<_, Infallible>(Response::new(sub))
             }));
         Self {
+            start,
             auth,
             clock,
             store,
@@ -438,7 +446,8 @@ async fn run(
 ) -> Result<(), TestCaseError> {
     let sys = System::new(store, config);
     let mut model = Model {
-        now_ms: ms(t0().duration_since(UNIX_EPOCH).unwrap()),
+        now_ms: ms(sys.start.duration_since(UNIX_EPOCH).unwrap()),
+        start_ms: ms(sys.start.duration_since(UNIX_EPOCH).unwrap()),
         check_sessions: config.check_sessions,
         sessions: Vec::new(),
         refresh: Vec::new(),
@@ -641,7 +650,7 @@ async fn observe(sys: &System, model: &Model, trace: &str) -> Result<(), TestCas
                 format!(
                     "access token #{i} of session {} (expires at +{} ms): the model says {}, the layer answered {}",
                     token.session,
-                    token.expires_ms - ms(t0().duration_since(UNIX_EPOCH).unwrap()),
+                    token.expires_ms - model.start_ms,
                     if model.access_works(token) {
                         "alive"
                     } else {
@@ -683,6 +692,7 @@ async fn observe(sys: &System, model: &Model, trace: &str) -> Result<(), TestCas
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
+        .enable_all()
         .build()
         .unwrap()
 }
@@ -740,6 +750,7 @@ fn the_model_follows_the_spec_on_a_hand_written_scenario() {
 
     let mut model = Model {
         now_ms: 0,
+        start_ms: 0,
         check_sessions: false,
         sessions: vec![ModelSession {
             user: User::Ann,
@@ -769,4 +780,83 @@ fn the_model_follows_the_spec_on_a_hand_written_scenario() {
     assert_eq!(model.refresh(0), Expect::InvalidGrant);
     assert!(model.sessions[0].revoked);
     assert_eq!(model.refresh(1), Expect::InvalidGrant);
+}
+
+/// The same model on the other backends: SQLite on a temporary file when the `sqlite` feature
+/// is on; Redis and PostgreSQL when their feature is on and `REDIS_URL` / `DATABASE_URL` is
+/// set (skipped otherwise, except under `CI=true`, where a missing URL fails the test).
+/// Fewer cases than on the memory store: every step is a round trip.
+#[cfg(any(feature = "sqlite", feature = "redis", feature = "postgres"))]
+mod backends {
+    use super::*;
+
+    #[cfg_attr(not(any(feature = "redis", feature = "postgres")), allow(dead_code))]
+    fn service_url(var: &str) -> Option<String> {
+        match std::env::var(var) {
+            Ok(url) if !url.is_empty() => Some(url),
+            _ if std::env::var("CI").is_ok_and(|ci| ci == "true") => {
+                panic!("{var} is not set, and CI=true: CI must run the model on every store")
+            }
+            _ => None,
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(32))]
+
+        #[cfg(feature = "sqlite")]
+        #[test]
+        fn sqlite_store_follows_the_model(
+            config in config(),
+            ops in prop::collection::vec(op(), 1..50),
+        ) {
+            use tower_refresh_auth::store::SqliteStore;
+            let path = std::env::temp_dir().join(format!(
+                "tower-refresh-auth-model-{}.db",
+                URL_SAFE_NO_PAD.encode(rand::random::<[u8; 9]>())
+            ));
+            let result = runtime().block_on(async {
+                let store = SqliteStore::connect(&format!("sqlite://{}", path.display()))
+                    .await
+                    .unwrap();
+                store.migrate().await.unwrap();
+                run(Arc::new(store), config, &ops).await
+            });
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+            }
+            result?;
+        }
+
+        #[cfg(feature = "redis")]
+        #[test]
+        fn redis_store_follows_the_model(
+            config in config(),
+            ops in prop::collection::vec(op(), 1..50),
+        ) {
+            use tower_refresh_auth::store::RedisStore;
+            if let Some(url) = service_url("REDIS_URL") {
+                runtime().block_on(async {
+                    let store = RedisStore::connect(&url).await.unwrap();
+                    run(Arc::new(store), config, &ops).await
+                })?;
+            }
+        }
+
+        #[cfg(feature = "postgres")]
+        #[test]
+        fn postgres_store_follows_the_model(
+            config in config(),
+            ops in prop::collection::vec(op(), 1..50),
+        ) {
+            use tower_refresh_auth::store::PostgresStore;
+            if let Some(url) = service_url("DATABASE_URL") {
+                runtime().block_on(async {
+                    let store = PostgresStore::connect(&url).await.unwrap();
+                    store.migrate().await.unwrap();
+                    run(Arc::new(store), config, &ops).await
+                })?;
+            }
+        }
+    }
 }
