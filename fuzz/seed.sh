@@ -49,6 +49,7 @@ for t in refresh_body logout_body; do
   seed $t json-wrong-type '\x00{"refreshToken":42}'
   seed $t json-dup '\x00{"refreshToken":"@RT@","refreshToken":"@RT@"}'
   seed $t json-bom '\x00\xef\xbb\xbf{"refreshToken":"@RT@"}'
+  seed $t json-array '\x00["@RT@"]'
   seed $t json-escaped '\x00{"refreshToken":"\\u0040RT@"}'
   seed $t no-type '\x05{"refreshToken":"@RT@"}'
   seed $t text-plain '\x04{"refreshToken":"@RT@"}'

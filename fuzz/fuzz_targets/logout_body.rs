@@ -11,11 +11,17 @@ fuzz_target!(|data: &[u8]| {
     let Some(req) = body_request(&world, "/logout", data) else {
         return;
     };
-    let reply = world.send(req);
+    let (is_json, json_object) = (req.is_json(), req.json_object);
+    let reply = world.send(req.request);
     match reply.status.as_u16() {
         // RFC 7009 §2.2 for forms, SPEC §4 for JSON: success whether or not the token was
-        // known, so the answer is no oracle.
+        // known, so the answer is no oracle; 204 for a JSON object, 200 for a form.
         200 | 204 => {
+            assert_eq!(reply.status == 204, is_json, "{reply:?}");
+            assert!(
+                !is_json || json_object,
+                "a JSON body that is not an object: {reply:?}"
+            );
             assert!(reply.body.is_empty(), "{reply:?}");
             assert_eq!(reply.headers["cache-control"], "no-store");
         }

@@ -12,8 +12,14 @@ fuzz_target!(|data: &[u8]| {
     let Some(req) = body_request(&world, "/token", data) else {
         return;
     };
-    let reply = world.send(req);
+    let (is_json, json_object) = (req.is_json(), req.json_object);
+    let reply = world.send(req.request);
     if reply.status == 200 {
+        // SPEC §3: a JSON body is an object.
+        assert!(
+            !is_json || json_object,
+            "a JSON body that is not an object: {reply:?}"
+        );
         // Only the live token refreshes, so the session moved on by exactly one.
         assert_eq!(world.session_counter(), Some(1), "{reply:?}");
         let json: serde_json::Value = serde_json::from_slice(&reply.body).expect("a JSON pair");

@@ -289,11 +289,16 @@ pub const BODY_LIMIT: usize = 512;
 /// A `POST` to `path` built from a body target's input: the first byte picks the content type
 /// (bits 0–2) and whether a `Content-Length` is declared, truthfully (bit 3) or as a lie
 /// (bit 4); the rest, with placeholders replaced, is the body.
-pub fn body_request(world: &World, path: &str, data: &[u8]) -> Option<Request<Full<Bytes>>> {
+pub fn body_request(world: &World, path: &str, data: &[u8]) -> Option<BodyRequest> {
     let (&first, rest) = data.split_first()?;
     let body = world.substitute(rest);
+    let content_type = CONTENT_TYPES[usize::from(first & 7)];
+    let json_object = body
+        .iter()
+        .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+        == Some(&b'{');
     let mut req = Request::post(path);
-    if let Some(ct) = CONTENT_TYPES[usize::from(first & 7)] {
+    if let Some(ct) = content_type {
         req = req.header("content-type", ct);
     }
     if first & 8 != 0 {
@@ -301,7 +306,30 @@ pub fn body_request(world: &World, path: &str, data: &[u8]) -> Option<Request<Fu
     } else if first & 16 != 0 {
         req = req.header("content-length", "3");
     }
-    req.body(Full::new(Bytes::from(body))).ok()
+    let request = req.body(Full::new(Bytes::from(body))).ok()?;
+    Some(BodyRequest {
+        request,
+        content_type,
+        json_object,
+    })
+}
+
+/// A request built by [`body_request`], with what the targets check the answer against.
+pub struct BodyRequest {
+    pub request: Request<Full<Bytes>>,
+    /// The `Content-Type` sent, if any.
+    pub content_type: Option<&'static str>,
+    /// Whether the body is a JSON object (its first non-whitespace byte is `{`).
+    pub json_object: bool,
+}
+
+impl BodyRequest {
+    /// Whether the request was sent as JSON.
+    pub fn is_json(&self) -> bool {
+        self.content_type.is_some_and(|ct| {
+            ct.to_ascii_lowercase().starts_with("application/json;") || ct == "application/json"
+        })
+    }
 }
 
 /// Checks an endpoint error: its status, its RFC 6749 §5.2 code, the shape of the body.
