@@ -107,8 +107,8 @@ fn bad_settings_stop_it_at_start_with_a_clear_message() {
         (&[("ACCESS_TOKEN_TTL", "soon")], "ACCESS_TOKEN_TTL=\"soon\""),
         (&[("REFRESH_TOKEN_TTL", "1s")], "reuse grace window"),
         (&[("REFRESH_TRANSPORT", "pigeon")], "REFRESH_TRANSPORT"),
-        (&[("STORE_URL", "redis://127.0.0.1")], "`redis` feature"),
-        (&[("STORE_URL", "sqlite://sessions.db")], "`sqlite` feature"),
+        (&[("STORE_URL", "redis://127.0.0.1:9")], "session store is unreachable"),
+        (&[("STORE_URL", "mysql://db/app")], "is not a store URL"),
         (&[("PORT", "http")], "PORT=\"http\""),
     ];
     for (vars, expected) in cases {

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsString;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use dashboard_shared::{Config, Users};
@@ -60,10 +60,9 @@ impl Server {
         let clock = ManualClock::new(SystemTime::now());
         let store = OutageStore::default();
         let auth: RefreshAuth = config
-            .auth_builder()
-            .expect("a supported store")
+            .auth_builder(Arc::new(store.clone()))
+            .expect("valid settings")
             .clock(clock.clone())
-            .store(store.clone())
             .build()
             .expect("a valid RefreshAuth");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
@@ -102,14 +101,29 @@ impl Server {
         self.store.down.store(down, Ordering::SeqCst);
     }
 
+    /// How many times the store has rotated a refresh token: one per successful refresh.
+    pub fn rotations(&self) -> u64 {
+        self.store.rotations.load(Ordering::SeqCst)
+    }
+
+    /// How many sessions the store has revoked: one per logout that ended a live session.
+    pub fn revocations(&self) -> u64 {
+        self.store.revocations.load(Ordering::SeqCst)
+    }
+
+    /// The absolute URL of `path` on this server, e.g. for a browser to open.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
     /// A `GET` of `path`.
     pub fn get(&self, path: &str) -> RequestBuilder {
-        self.client.get(format!("{}{path}", self.base))
+        self.client.get(self.url(path))
     }
 
     /// A `POST` to `path`.
     pub fn post(&self, path: &str) -> RequestBuilder {
-        self.client.post(format!("{}{path}", self.base))
+        self.client.post(self.url(path))
     }
 
     /// Asks the server to shut down gracefully and waits until it has.
@@ -214,11 +228,14 @@ fn collect_headers(headers: &HeaderMap) -> BTreeMap<String, Vec<String>> {
 }
 
 /// A [`MemoryStore`] that can be taken down: while down, every call fails with
-/// [`StoreError::Unavailable`] and changes nothing.
+/// [`StoreError::Unavailable`] and changes nothing. It counts the rotations and revocations
+/// it carries out, so a test can see what a client did without reading its tokens.
 #[derive(Debug, Clone, Default)]
 pub struct OutageStore {
     sessions: MemoryStore,
     down: Arc<AtomicBool>,
+    rotations: Arc<AtomicU64>,
+    revocations: Arc<AtomicU64>,
 }
 
 impl OutageStore {
@@ -251,12 +268,20 @@ impl RefreshStore for OutageStore {
         expires_at: SystemTime,
     ) -> Result<Rotation, StoreError> {
         self.check()?;
-        self.sessions.rotate(id, expected, now, expires_at).await
+        let rotation = self.sessions.rotate(id, expected, now, expires_at).await?;
+        if matches!(rotation, Rotation::Rotated(_)) {
+            self.rotations.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(rotation)
     }
 
     async fn revoke(&self, id: &SessionId) -> Result<bool, StoreError> {
         self.check()?;
-        self.sessions.revoke(id).await
+        let revoked = self.sessions.revoke(id).await?;
+        if revoked {
+            self.revocations.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(revoked)
     }
 
     async fn revoke_subject(&self, subject: &str) -> Result<u64, StoreError> {

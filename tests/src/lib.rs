@@ -164,3 +164,9 @@ macro_rules! conformance_suite {
         )*
     };
 }
+
+// The README's snippets are compiled and run as doctests, here where every crate they use is
+// a dependency.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

@@ -127,8 +127,3 @@ pub use self::response::AuthRejection;
 pub use self::service::RefreshAuthService;
 pub use self::token::{Claims, NoClaims, TokenPair};
 pub use jsonwebtoken::Algorithm;
-
-// The README's snippets are compiled and run as doctests.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-struct ReadmeDoctests;

@@ -4,10 +4,43 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rand::RngCore;
-use tower_refresh_auth::store::{MemoryStore, RefreshStore};
+use tower_refresh_auth::store::{
+    MemoryStore, PostgresStore, RedisStore, RefreshStore, SqliteStore,
+};
 use tower_refresh_auth::{RefreshAuthBuilder, RefreshTransport};
 
 use crate::pages::PUBLIC_PATHS;
+
+/// How often the SQL stores delete expired sessions.
+const PURGE_INTERVAL: Duration = Duration::from_secs(60);
+
+/// The session stores `STORE_URL` can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    /// `memory://`: in this process; gone on restart.
+    Memory,
+    /// `redis://…` or `rediss://…`.
+    Redis,
+    /// `postgres://…` or `postgresql://…`.
+    Postgres,
+    /// `sqlite://path` (the file is created when missing).
+    Sqlite,
+}
+
+/// A URL fit for an error message: any password replaced by `***`.
+fn redact(url: &str) -> String {
+    match (url.split_once("://"), url.rfind('@')) {
+        (Some((scheme, rest)), Some(at)) if at > scheme.len() => {
+            let userinfo = &rest[..at - scheme.len() - 3];
+            let host = &url[at..];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{scheme}://{user}:***{host}"),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
 
 /// The shortest `JWT_SECRET` accepted, in bytes (RFC 7518 §3.2 for HS256).
 const MIN_SECRET_LEN: usize = 32;
@@ -97,16 +130,17 @@ pub enum ConfigError {
     /// `REFRESH_TRANSPORT` is neither `body` nor `cookie`.
     #[error("REFRESH_TRANSPORT: {0}")]
     Transport(#[from] tower_refresh_auth::ParseTransportError),
-    /// `STORE_URL` names a store this build does not support.
+    /// The store `STORE_URL` names could not be reached or set up.
     #[error(
-        "STORE_URL={url:?}: the {scheme} store is not supported by this build of the example \
-         (it needs the `{scheme}` feature of tower-refresh-auth); use `memory://`"
+        "STORE_URL={url}: the session store is unreachable ({source}); start it, fix the URL, \
+         or use `memory://`"
     )]
-    UnsupportedStore {
-        /// The URL given.
+    StoreUnreachable {
+        /// The URL given, without its password.
         url: String,
-        /// Its scheme.
-        scheme: String,
+        /// Why.
+        #[source]
+        source: tower_refresh_auth::store::StoreError,
     },
     /// `STORE_URL` is not a URL of a known store.
     #[error(
@@ -179,8 +213,8 @@ impl Config {
                 Some(t) => t.parse()?,
             },
         };
-        // Fail on an unsupported store now, before anything is bound.
-        config.store()?;
+        // Fail on a URL that names no store now, before anything is bound.
+        config.store_kind()?;
         Ok(config)
     }
 
@@ -189,32 +223,55 @@ impl Config {
         format!("{}:{}", self.host, self.port)
     }
 
-    /// The session store `STORE_URL` names.
+    /// The kind of store `STORE_URL` names.
     ///
     /// # Errors
     ///
-    /// [`ConfigError::UnsupportedStore`] for a store this build does not include,
     /// [`ConfigError::UnknownStore`] for anything that is not a store URL.
-    pub fn store(&self) -> Result<Arc<dyn RefreshStore>, ConfigError> {
+    pub fn store_kind(&self) -> Result<StoreKind, ConfigError> {
         let url = self.store_url.trim();
         let Some((scheme, _)) = url.split_once("://") else {
-            return Err(ConfigError::UnknownStore(url.to_owned()));
+            return Err(ConfigError::UnknownStore(redact(url)));
         };
         match scheme.to_ascii_lowercase().as_str() {
-            "memory" => Ok(Arc::new(MemoryStore::new())),
-            scheme @ ("redis" | "rediss" | "postgres" | "postgresql" | "sqlite") => {
-                let feature = match scheme {
-                    "rediss" => "redis",
-                    "postgresql" => "postgres",
-                    other => other,
-                };
-                Err(ConfigError::UnsupportedStore {
-                    url: url.to_owned(),
-                    scheme: feature.to_owned(),
-                })
-            }
-            _ => Err(ConfigError::UnknownStore(url.to_owned())),
+            "memory" => Ok(StoreKind::Memory),
+            "redis" | "rediss" => Ok(StoreKind::Redis),
+            "postgres" | "postgresql" => Ok(StoreKind::Postgres),
+            "sqlite" => Ok(StoreKind::Sqlite),
+            _ => Err(ConfigError::UnknownStore(redact(url))),
         }
+    }
+
+    /// Connects to the session store `STORE_URL` names and prepares it: the SQL stores are
+    /// migrated (an SQLite file is created when missing) and get a task that purges expired
+    /// sessions every minute.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::UnknownStore`] for anything that is not a store URL,
+    /// [`ConfigError::StoreUnreachable`] when the store cannot be reached or migrated.
+    pub async fn connect_store(&self) -> Result<Arc<dyn RefreshStore>, ConfigError> {
+        let url = self.store_url.trim();
+        let unreachable = |source| ConfigError::StoreUnreachable {
+            url: redact(url),
+            source,
+        };
+        Ok(match self.store_kind()? {
+            StoreKind::Memory => Arc::new(MemoryStore::new()),
+            StoreKind::Redis => Arc::new(RedisStore::connect(url).await.map_err(unreachable)?),
+            StoreKind::Postgres => {
+                let store = PostgresStore::connect(url).await.map_err(unreachable)?;
+                store.migrate().await.map_err(unreachable)?;
+                drop(store.spawn_purge_task(PURGE_INTERVAL));
+                Arc::new(store)
+            }
+            StoreKind::Sqlite => {
+                let store = SqliteStore::connect(url).await.map_err(unreachable)?;
+                store.migrate().await.map_err(unreachable)?;
+                drop(store.spawn_purge_task(PURGE_INTERVAL));
+                Arc::new(store)
+            }
+        })
     }
 
     /// A builder configured from these settings: the secret (a random one, with a warning,
@@ -224,7 +281,10 @@ impl Config {
     /// # Errors
     ///
     /// As [`store`](Self::store).
-    pub fn auth_builder<C>(&self) -> Result<RefreshAuthBuilder<C>, ConfigError> {
+    pub fn auth_builder<C>(
+        &self,
+        store: Arc<dyn RefreshStore>,
+    ) -> Result<RefreshAuthBuilder<C>, ConfigError> {
         let secret = match &self.jwt_secret {
             Some(secret) => secret.clone(),
             None => {
@@ -243,7 +303,7 @@ impl Config {
             .refresh_ttl(self.refresh_ttl)
             .reuse_grace(self.reuse_grace)
             .transport(self.transport)
-            .store_arc(self.store()?);
+            .store_arc(store);
         for path in PUBLIC_PATHS {
             builder = builder.public_path(*path);
         }
@@ -314,17 +374,59 @@ mod tests {
     }
 
     #[test]
-    fn only_the_memory_store_is_built_in() {
-        assert!(read(&[("STORE_URL", "memory://")]).is_ok());
-        let err = read(&[("STORE_URL", "redis://127.0.0.1:6379")]).unwrap_err();
-        assert!(
-            matches!(&err, ConfigError::UnsupportedStore { scheme, .. } if scheme == "redis"),
-            "{err}"
-        );
-        assert!(err.to_string().contains("`redis` feature"), "{err}");
-        let err = read(&[("STORE_URL", "postgresql://db/app")]).unwrap_err();
-        assert!(err.to_string().contains("`postgres` feature"), "{err}");
+    fn store_urls_name_their_store() {
+        for (url, kind) in [
+            ("memory://", StoreKind::Memory),
+            ("redis://127.0.0.1:6379", StoreKind::Redis),
+            ("rediss://cache.example:6380", StoreKind::Redis),
+            ("postgresql://db/app", StoreKind::Postgres),
+            ("postgres://u:p@db/app", StoreKind::Postgres),
+            ("sqlite://sessions.db", StoreKind::Sqlite),
+        ] {
+            assert_eq!(
+                read(&[("STORE_URL", url)]).unwrap().store_kind().unwrap(),
+                kind
+            );
+        }
         let err = read(&[("STORE_URL", "/tmp/sessions")]).unwrap_err();
         assert!(matches!(err, ConfigError::UnknownStore(_)), "{err}");
+        let err = read(&[("STORE_URL", "mysql://u:hunter2@db/app")]).unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn passwords_never_reach_a_message() {
+        assert_eq!(
+            redact("postgres://app:s3cret@db:5432/x"),
+            "postgres://app:***@db:5432/x"
+        );
+        assert_eq!(redact("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+        assert_eq!(redact("redis://:pw@host"), "redis://:***@host");
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_store_is_refused_with_a_clear_message() {
+        // Port 9 (discard) on loopback: nothing listens there.
+        let config = read(&[("STORE_URL", "redis://:pw@127.0.0.1:9")]).unwrap();
+        let err = config.connect_store().await.map(|_| ()).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("unreachable") && msg.contains("memory://"),
+            "{msg}"
+        );
+        assert!(!msg.contains(":pw@"), "{msg}");
+    }
+
+    #[tokio::test]
+    async fn an_sqlite_file_is_created_when_missing() {
+        let dir = std::env::temp_dir().join(format!("dashboard-shared-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("sessions.db");
+        let _ = std::fs::remove_file(&file);
+        let url = format!("sqlite://{}", file.display());
+        let config = read(&[("STORE_URL", url.as_str())]).unwrap();
+        config.connect_store().await.unwrap();
+        assert!(file.exists());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

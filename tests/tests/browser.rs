@@ -1,0 +1,527 @@
+//! The example servers' pages in a real browser: headless Chromium, driven over WebDriver by
+//! a `chromedriver` this test starts, signs in, is greeted, silently refreshes its expired
+//! access token on a reload, signs out, and is sent back to the login page; and rides out a
+//! session-store outage without losing its session or pretending to sign out — against
+//! both servers and both refresh-token transports. The servers run in-process with a
+//! manual clock, which the test moves past the access token's lifetime.
+//!
+//! Needs Debian's `chromium` and `chromium-driver` (`/usr/bin/chromium`,
+//! `/usr/bin/chromedriver`). Without them the test is skipped, except under `CI=true`, where
+//! it fails: `.ci/run` installs both, so CI always runs it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::future::Future;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use tower_refresh_auth_tests::dashboards::{Framework, Server};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// How long the browser gets for anything it does on its own: a navigation, a fetch.
+const PATIENCE: Duration = Duration::from_secs(15);
+
+/// The access-token lifetime the servers run with; the test moves their clock past it.
+const ACCESS_TOKEN_TTL: Duration = Duration::from_secs(2);
+
+/// Runs each scenario against both servers and both transports: `axum::body::<name>`,
+/// `axum::cookie::<name>`, `poem::body::<name>` and `poem::cookie::<name>`.
+macro_rules! for_both_servers_and_transports {
+    ($($scenario:ident),* $(,)?) => {
+        for_both_servers_and_transports!(@server axum, Axum, $($scenario),*);
+        for_both_servers_and_transports!(@server poem, Poem, $($scenario),*);
+    };
+    (@server $module:ident, $framework:ident, $($scenario:ident),*) => {
+        mod $module {
+            for_both_servers_and_transports!(@transport body, Body, $framework, $($scenario),*);
+            for_both_servers_and_transports!(@transport cookie, Cookie, $framework, $($scenario),*);
+        }
+    };
+    (@transport $module:ident, $transport:ident, $framework:ident, $($scenario:ident),*) => {
+        mod $module {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    crate::$scenario(
+                        tower_refresh_auth_tests::dashboards::Framework::$framework,
+                        crate::Transport::$transport,
+                    )
+                    .await;
+                }
+            )*
+        }
+    };
+}
+
+for_both_servers_and_transports!(sign_in_refresh_sign_out, store_outage);
+
+/// `REFRESH_TRANSPORT`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Transport {
+    Body,
+    Cookie,
+}
+
+impl Transport {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Body => "body",
+            Self::Cookie => "cookie",
+        }
+    }
+
+    /// The demo account each transport signs in with, so the two differ.
+    fn account(self) -> (&'static str, &'static str) {
+        match self {
+            Self::Body => ("user1", "password1"),
+            Self::Cookie => ("user2", "password2"),
+        }
+    }
+}
+
+/// A browser and a server for it, or `None` when the test is skipped.
+async fn setup(framework: Framework, transport: Transport) -> Option<(Browser, Server)> {
+    if !browser_installed() {
+        return None;
+    }
+    let ttl = format!("{}s", ACCESS_TOKEN_TTL.as_secs());
+    let server = Server::start(
+        framework,
+        &[
+            ("ACCESS_TOKEN_TTL", ttl.as_str()),
+            ("REFRESH_TRANSPORT", transport.as_str()),
+        ],
+    )
+    .await;
+    Some((Browser::start().await, server))
+}
+
+/// Signs in through the login form, as a person would, and waits for the greeting.
+async fn sign_in(page: &Client, server: &Server, user: &str, password: &str) {
+    page.goto(&server.url("/login.html")).await.unwrap();
+    page.find(Locator::Id("username"))
+        .await
+        .unwrap()
+        .send_keys(user)
+        .await
+        .unwrap();
+    page.find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys(password)
+        .await
+        .unwrap();
+    page.find(Locator::Css("#loginForm button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_path(page, "/dashboard.html").await;
+    assert_greets(page, user).await;
+}
+
+async fn click_logout(page: &Client) {
+    page.find(Locator::Id("logoutButton"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn sign_in_refresh_sign_out(framework: Framework, transport: Transport) {
+    let Some((browser, server)) = setup(framework, transport).await else {
+        return;
+    };
+    let page = &browser.client;
+    let (user, password) = transport.account();
+    sign_in(page, &server, user, password).await;
+    let signed_in = Tokens::read(page).await;
+    match transport {
+        // Both tokens in localStorage.
+        Transport::Body => {
+            assert!(signed_in.refresh.is_some(), "{signed_in:?}");
+            assert!(signed_in.access.is_some(), "{signed_in:?}");
+        }
+        // Only the access token, in sessionStorage; the refresh token is in an HttpOnly
+        // cookie scoped to /token and /logout, out of the page's reach.
+        Transport::Cookie => {
+            assert_eq!(signed_in.refresh, None, "{signed_in:?}");
+            assert!(signed_in.session_access.is_some(), "{signed_in:?}");
+            assert_eq!(signed_in.document_cookie, "", "{signed_in:?}");
+        }
+    }
+
+    // A reload while the access token is fresh needs no refresh.
+    page.refresh().await.unwrap();
+    assert_greets(page, user).await;
+    assert_eq!(Tokens::read(page).await, signed_in);
+    assert_eq!(server.rotations(), 0, "refreshed a fresh access token");
+
+    // Past the access token's lifetime the API answers 401; the page refreshes silently,
+    // retries, and greets again.
+    server.advance(ACCESS_TOKEN_TTL + Duration::from_secs(1));
+    page.refresh().await.unwrap();
+    assert_greets(page, user).await;
+    assert_eq!(server.rotations(), 1, "the page did not refresh its tokens");
+    let refreshed = Tokens::read(page).await;
+    match transport {
+        Transport::Body => {
+            assert!(refreshed.access.is_some(), "{refreshed:?}");
+            assert_ne!(refreshed.access, signed_in.access, "kept the expired token");
+            assert!(refreshed.refresh.is_some(), "{refreshed:?}");
+            assert_ne!(
+                refreshed.refresh, signed_in.refresh,
+                "did not store the rotated refresh token"
+            );
+        }
+        // The refresh succeeded, so the browser kept the Secure cookie from plain HTTP on
+        // 127.0.0.1 and sent it to /token.
+        Transport::Cookie => {
+            assert!(refreshed.session_access.is_some(), "{refreshed:?}");
+            assert_ne!(
+                refreshed.session_access, signed_in.session_access,
+                "kept the expired token"
+            );
+            assert_eq!(refreshed.refresh, None, "{refreshed:?}");
+        }
+    }
+
+    // Sign out: the session ends on the server, the page forgets its tokens.
+    click_logout(page).await;
+    wait_for_path(page, "/login.html").await;
+    assert_eq!(server.revocations(), 1, "logout did not end the session");
+    assert_eq!(Tokens::read(page).await, Tokens::default());
+
+    // The dashboard now sends the visitor back to the login page, in cookie mode too: the
+    // logout cleared the refresh cookie, and the session is gone anyway.
+    page.goto(&server.url("/dashboard.html")).await.unwrap();
+    wait_for_path(page, "/login.html").await;
+    assert_eq!(server.rotations(), 1, "refreshed after logout");
+
+    browser.close().await;
+    server.stop().await;
+}
+
+/// A store outage (`503` from `/token` and `/logout`) is no sign-out: the page keeps its
+/// tokens, says what happened, and retries the refresh by itself; a logout it could not
+/// complete leaves the visitor signed in on a page that says so, never on the login page
+/// with the session (and in cookie mode the refresh cookie) still alive.
+async fn store_outage(framework: Framework, transport: Transport) {
+    let Some((browser, server)) = setup(framework, transport).await else {
+        return;
+    };
+    let page = &browser.client;
+    let (user, password) = transport.account();
+    sign_in(page, &server, user, password).await;
+    let signed_in = Tokens::read(page).await;
+
+    server.advance(ACCESS_TOKEN_TTL + Duration::from_secs(1));
+    server.set_store_down(true);
+    page.refresh().await.unwrap();
+    wait_for_status(page, "temporarily unavailable").await;
+    assert_eq!(current_path(page).await, "/dashboard.html");
+    assert_eq!(Tokens::read(page).await, signed_in, "lost the tokens");
+    server.set_store_down(false);
+    assert_greets(page, user).await;
+    assert_eq!(server.rotations(), 1);
+    assert_eq!(
+        status(page).await,
+        "",
+        "the outage message outlived the outage"
+    );
+    let refreshed = Tokens::read(page).await;
+
+    server.set_store_down(true);
+    click_logout(page).await;
+    wait_for_status(page, "Sign-out failed").await;
+    assert_eq!(current_path(page).await, "/dashboard.html");
+    assert_eq!(Tokens::read(page).await, refreshed, "lost the tokens");
+    assert_eq!(server.revocations(), 0);
+
+    server.set_store_down(false);
+    click_logout(page).await;
+    wait_for_path(page, "/login.html").await;
+    assert_eq!(server.revocations(), 1);
+    page.goto(&server.url("/dashboard.html")).await.unwrap();
+    wait_for_path(page, "/login.html").await;
+
+    browser.close().await;
+    server.stop().await;
+}
+
+/// The dashboard's status line: empty, or what went wrong.
+async fn status(page: &Client) -> String {
+    page.find(Locator::Id("statusMessage"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+async fn wait_for_status(page: &Client, needle: &str) {
+    eventually(&format!("a status message with {needle:?}"), || async {
+        let text = page
+            .find(Locator::Id("statusMessage"))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        text.contains(needle).then_some(())
+    })
+    .await;
+}
+
+async fn current_path(page: &Client) -> String {
+    page.current_url().await.unwrap().path().to_owned()
+}
+
+/// Whether the browser is there; under `CI=true` its absence fails the test.
+fn browser_installed() -> bool {
+    let missing: Vec<&str> = [CHROMIUM, CHROMEDRIVER]
+        .into_iter()
+        .filter(|path| !Path::new(path).exists())
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "CI=true but {missing:?} is missing: the browser test must run in CI \
+         (`apt-get install chromium chromium-driver`, as .ci/run does)"
+    );
+    println!("skipped: chromium/chromedriver not installed");
+    false
+}
+
+/// What the page keeps: `localStorage`'s and `sessionStorage`'s tokens, and the cookies
+/// script can see.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+struct Tokens {
+    access: Option<String>,
+    refresh: Option<String>,
+    session_access: Option<String>,
+    document_cookie: String,
+}
+
+impl Tokens {
+    async fn read(page: &Client) -> Self {
+        let value = page
+            .execute(
+                "return [localStorage.getItem('accessToken'), \
+                         localStorage.getItem('refreshToken'), \
+                         sessionStorage.getItem('accessToken'), \
+                         document.cookie];",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let text = |i: usize| value[i].as_str().map(str::to_owned);
+        Self {
+            access: text(0),
+            refresh: text(1),
+            session_access: text(2),
+            document_cookie: text(3).unwrap_or_default(),
+        }
+    }
+}
+
+/// Waits until the page's welcome message has loaded and checks that it names `user`.
+async fn assert_greets(page: &Client, user: &str) {
+    let message = eventually("the welcome message", || async {
+        let text = page
+            .find(Locator::Id("welcomeMessage"))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        (!text.is_empty() && text != "Loading…").then_some(text)
+    })
+    .await;
+    assert_eq!(message, format!("Welcome to your dashboard, {user}!"));
+}
+
+async fn wait_for_path(page: &Client, path: &str) {
+    eventually(&format!("the browser to reach {path}"), || async {
+        let url = page.current_url().await.ok()?;
+        (url.path() == path).then_some(())
+    })
+    .await;
+}
+
+/// Polls `probe` until it yields a value, for at most [`PATIENCE`].
+async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {PATIENCE:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A headless Chromium with a profile of its own, and the chromedriver driving it.
+///
+/// Fields drop in order: the session, then chromedriver (which quits the browser), then the
+/// profile directory.
+struct Browser {
+    client: Client,
+    _driver: Chromedriver,
+    _profile: TempDir,
+}
+
+impl Browser {
+    async fn start() -> Self {
+        let profile = tempfile::tempdir().expect("a temporary profile directory");
+        let driver = Chromedriver::start();
+        let args = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-quic",
+        ]
+        .map(str::to_owned)
+        .into_iter()
+        .chain([format!("--user-data-dir={}", profile.path().display())])
+        .collect::<Vec<_>>();
+        let capabilities = json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": { "binary": CHROMIUM, "args": args },
+        });
+        let Value::Object(capabilities) = capabilities else {
+            unreachable!("a JSON object literal")
+        };
+        let client = ClientBuilder::new(HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&driver.url())
+            .await
+            .expect("chromedriver starts a Chromium session");
+        Self {
+            client,
+            _driver: driver,
+            _profile: profile,
+        }
+    }
+
+    /// Ends the session, which quits the browser.
+    async fn close(self) {
+        self.client
+            .clone()
+            .close()
+            .await
+            .expect("the browser session closes");
+    }
+}
+
+/// A `chromedriver` on a port of its choosing; dropping it shuts it and its browsers down.
+struct Chromedriver {
+    child: Child,
+    port: u16,
+}
+
+impl Chromedriver {
+    fn start() -> Self {
+        let mut child = Command::new(CHROMEDRIVER)
+            .arg("--port=0")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let stdout = child.stdout.take().expect("a piped stdout");
+        // It announces the port it bound; keep reading its output afterwards so it never
+        // blocks on a full pipe.
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
+            let _ = tx.send(announced_port(&mut lines));
+            lines.for_each(drop);
+        });
+        let port = match rx.recv_timeout(PATIENCE) {
+            Ok(Ok(port)) => port,
+            Ok(Err(output)) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("chromedriver exited without announcing its port:\n{output}")
+            }
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("chromedriver did not announce its port: {e}")
+            }
+        };
+        Self { child, port }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+/// Reads chromedriver's output up to the line naming its port; without one, the output.
+fn announced_port(lines: &mut impl Iterator<Item = String>) -> Result<u16, String> {
+    let mut seen = String::new();
+    for line in lines {
+        let port = line
+            .strip_prefix("ChromeDriver was started successfully on port ")
+            .and_then(|rest| rest.trim_end_matches('.').parse().ok());
+        if let Some(port) = port {
+            return Ok(port);
+        }
+        seen.push_str(&line);
+        seen.push('\n');
+    }
+    Err(seen)
+}
+
+impl Drop for Chromedriver {
+    fn drop(&mut self) {
+        // Killed outright, chromedriver would leave its browsers running: ask it to quit
+        // them and exit (its `GET /shutdown`), and kill it only if it does not.
+        let _ = shutdown(self.port);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn shutdown(port: u16) -> std::io::Result<()> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(
+        stream,
+        "GET /shutdown HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    )?;
+    stream.read_to_end(&mut Vec::new()).map(drop)
+}
