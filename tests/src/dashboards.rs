@@ -61,7 +61,6 @@ impl Server {
         let store = OutageStore::default();
         let auth: RefreshAuth = config
             .auth_builder(Arc::new(store.clone()))
-            .expect("valid settings")
             .clock(clock.clone())
             .build()
             .expect("a valid RefreshAuth");

@@ -26,7 +26,7 @@ async fn flow(framework: Framework, store_url: &str) {
     .collect();
     let config = Config::from_vars(|name| vars.get(name).cloned()).unwrap();
     let store = config.connect_store().await.expect("the store connects");
-    let auth: RefreshAuth = config.auth_builder(store).unwrap().build().unwrap();
+    let auth: RefreshAuth = config.auth_builder(store).build().unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();

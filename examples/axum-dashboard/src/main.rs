@@ -29,7 +29,7 @@ async fn main() -> ExitCode {
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let config = Config::from_env()?;
     let store = config.connect_store().await?;
-    let auth = config.auth_builder(store)?.build()?;
+    let auth = config.auth_builder(store).build()?;
     let users = Users::demo();
     let listener = TcpListener::bind(config.bind_addr())
         .await

@@ -65,6 +65,9 @@ pub struct Config {
     pub store_url: String,
     /// `REFRESH_TRANSPORT`: `body` (default) or `cookie`.
     pub transport: RefreshTransport,
+    /// `VERIFIED_TOKEN_CACHE`: how many verified access tokens to cache (the library's
+    /// opt-in verified-token cache). Default `0`: off.
+    pub token_cache: usize,
 }
 
 impl std::fmt::Debug for Config {
@@ -81,6 +84,7 @@ impl std::fmt::Debug for Config {
             .field("reuse_grace", &self.reuse_grace)
             .field("store_url", &self.store_url)
             .field("transport", &self.transport)
+            .field("token_cache", &self.token_cache)
             .finish()
     }
 }
@@ -96,6 +100,7 @@ impl Default for Config {
             reuse_grace: Duration::from_secs(10),
             store_url: "memory://".to_owned(),
             transport: RefreshTransport::Body,
+            token_cache: 0,
         }
     }
 }
@@ -107,6 +112,9 @@ pub enum ConfigError {
     /// A variable is set but not valid Unicode.
     #[error("{0} is not valid UTF-8")]
     NotUnicode(&'static str),
+    /// `VERIFIED_TOKEN_CACHE` is not a number.
+    #[error("VERIFIED_TOKEN_CACHE={0:?} is not a number of entries (0 turns the cache off)")]
+    TokenCache(String),
     /// `PORT` is not a port number.
     #[error("PORT={0:?} is not a port number (0-65535)")]
     Port(String),
@@ -212,6 +220,10 @@ impl Config {
                 None => defaults.transport,
                 Some(t) => t.parse()?,
             },
+            token_cache: match get("VERIFIED_TOKEN_CACHE")? {
+                None => defaults.token_cache,
+                Some(n) => n.trim().parse().map_err(|_| ConfigError::TokenCache(n))?,
+            },
         };
         // Fail on a URL that names no store now, before anything is bound.
         config.store_kind()?;
@@ -276,15 +288,8 @@ impl Config {
 
     /// A builder configured from these settings: the secret (a random one, with a warning,
     /// when `JWT_SECRET` is unset), the lifetimes, the transport, the store, and the pages and
-    /// the login route as public paths.
-    ///
-    /// # Errors
-    ///
-    /// As [`store`](Self::store).
-    pub fn auth_builder<C>(
-        &self,
-        store: Arc<dyn RefreshStore>,
-    ) -> Result<RefreshAuthBuilder<C>, ConfigError> {
+    /// the login route as public paths, and `store` (from [`connect_store`](Self::connect_store)).
+    pub fn auth_builder<C>(&self, store: Arc<dyn RefreshStore>) -> RefreshAuthBuilder<C> {
         let secret = match &self.jwt_secret {
             Some(secret) => secret.clone(),
             None => {
@@ -304,10 +309,13 @@ impl Config {
             .reuse_grace(self.reuse_grace)
             .transport(self.transport)
             .store_arc(store);
+        if self.token_cache > 0 {
+            builder = builder.verified_token_cache(self.token_cache);
+        }
         for path in PUBLIC_PATHS {
             builder = builder.public_path(*path);
         }
-        Ok(builder)
+        builder
     }
 }
 
@@ -371,6 +379,14 @@ mod tests {
         assert!(err.to_string().contains("REFRESH_TRANSPORT"), "{err}");
         let err = read(&[("PORT", "http")]).unwrap_err();
         assert!(matches!(err, ConfigError::Port(_)), "{err}");
+        let err = read(&[("VERIFIED_TOKEN_CACHE", "lots")]).unwrap_err();
+        assert!(matches!(err, ConfigError::TokenCache(_)), "{err}");
+        assert_eq!(
+            read(&[("VERIFIED_TOKEN_CACHE", "1000")])
+                .unwrap()
+                .token_cache,
+            1000
+        );
     }
 
     #[test]
