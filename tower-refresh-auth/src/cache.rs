@@ -1,8 +1,8 @@
 //! The opt-in verified-token cache: skips signature verification for a token seen before.
 //!
 //! Modelled on Envoy's `jwt_authn` cache. An entry is made only for a token that verified,
-//! is keyed by a 128-bit keyed hash of the whole token (two SipHash-1-3 under independent
-//! random keys, so neither an attacker nor chance can make two tokens collide), and never
+//! is keyed by a 128-bit keyed hash of the whole token (SipHash-1-3 with 128-bit output under
+//! a random key, so neither an attacker nor chance can make two tokens collide), and never
 //! outlives the token's `exp` (plus leeway). Revoking a session in this process drops its
 //! entries. The map is sharded ([`dashmap`]): lookups from many worker threads do not
 //! contend on one lock.
@@ -12,20 +12,30 @@
 //! not cached until room frees up — with access tokens living a minute, that is soon.
 
 use std::any::Any;
-use std::hash::{BuildHasher, Hasher, RandomState};
+use std::hash::Hasher as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use dashmap::DashMap;
+use siphasher::sip128::{Hasher128 as _, SipHasher13};
 
 use crate::store::SessionId;
 
-#[derive(Debug)]
 pub(crate) struct TokenCache {
     entries: DashMap<u128, Entry>,
     capacity: usize,
-    keys: (RandomState, RandomState),
+    key: [u8; 16],
     last_sweep_ms: AtomicU64,
+}
+
+// The hash key never appears in Debug output; neither do the cached claims.
+impl std::fmt::Debug for TokenCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenCache")
+            .field("entries", &self.entries.len())
+            .field("capacity", &self.capacity)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug)]
@@ -43,18 +53,16 @@ impl TokenCache {
         Self {
             entries: DashMap::with_capacity(capacity.min(1 << 16)),
             capacity,
-            keys: (RandomState::new(), RandomState::new()),
+            key: rand::random(),
             last_sweep_ms: AtomicU64::new(0),
         }
     }
 
     /// The cache key of a token.
     pub(crate) fn key(&self, token: &str) -> u128 {
-        let mut a = self.keys.0.build_hasher();
-        let mut b = self.keys.1.build_hasher();
-        a.write(token.as_bytes());
-        b.write(token.as_bytes());
-        (u128::from(a.finish()) << 64) | u128::from(b.finish())
+        let mut hasher = SipHasher13::new_with_key(&self.key);
+        hasher.write(token.as_bytes());
+        hasher.finish128().as_u128()
     }
 
     /// The cached claims of a still-valid token.
