@@ -39,8 +39,10 @@ fn bearer(headers: &HeaderMap) -> Result<Option<&str>, AuthError> {
     // Worked on as bytes: one pass over the token checks its grammar, which implies ASCII.
     let value = value.as_bytes();
     // RFC 7235 §2.1: `credentials = auth-scheme [ 1*SP token68 ]`, scheme case-insensitive.
-    let (scheme, rest) = match value.iter().position(|&b| b == b' ') {
-        Some(i) => (&value[..i], &value[i + 1..]),
+    // The scheme also ends at a tab, which tchar excludes: `Bearer<TAB>token` is a bearer
+    // attempt with a separator the grammar forbids, so it is malformed, not absent.
+    let (scheme, rest) = match value.iter().position(|&b| b == b' ' || b == b'\t') {
+        Some(i) => (&value[..i], &value[i..]),
         None => (value, &[][..]),
     };
     if !scheme.eq_ignore_ascii_case(b"bearer") {
@@ -62,36 +64,45 @@ fn bearer(headers: &HeaderMap) -> Result<Option<&str>, AuthError> {
 
 fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, AuthError> {
     let mut found = None;
-    for value in headers.get_all(COOKIE) {
-        let Ok(value) = value.to_str() else { continue };
-        for pair in value.split(';') {
-            let Some((k, v)) = pair.trim().split_once('=') else {
-                continue;
-            };
-            if k == name {
-                if found.is_some() {
-                    return Err(malformed("the access-token cookie was sent twice"));
-                }
-                if !is_b64token(v.as_bytes()) {
-                    return Err(malformed("the access-token cookie is not a b64token"));
-                }
-                found = Some(v);
+    for (k, v) in cookie_pairs(headers) {
+        if k == name.as_bytes() {
+            if found.is_some() {
+                return Err(malformed("the access-token cookie was sent twice"));
             }
+            if !is_b64token(v) {
+                return Err(malformed("the access-token cookie is not a b64token"));
+            }
+            // A b64token is ASCII, so this cannot fail.
+            found = Some(
+                std::str::from_utf8(v)
+                    .map_err(|_| malformed("the access-token cookie is not a b64token"))?,
+            );
         }
     }
     Ok(found)
 }
 
-/// A cookie's value by name, from every `Cookie` header (HTTP/2 may split them).
+/// A cookie's value by name, from every `Cookie` header (HTTP/2 may split them). `None` if
+/// absent or not UTF-8.
 pub(crate) fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    cookie_pairs(headers)
+        .find(|(k, _)| *k == name.as_bytes())
+        .and_then(|(_, v)| std::str::from_utf8(v).ok())
+}
+
+/// Every `name=value` pair of every `Cookie` header, as bytes: a cookie with non-ASCII bytes
+/// set by another application on the same site must not hide ours (RFC 6265 §5.4 leaves
+/// cookie values opaque, and browsers send such bytes as they are).
+fn cookie_pairs(headers: &HeaderMap) -> impl Iterator<Item = (&[u8], &[u8])> {
     headers
         .get_all(COOKIE)
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
+        .flat_map(|v| v.as_bytes().split(|&b| b == b';'))
+        .filter_map(|pair| {
+            let pair = pair.trim_ascii();
+            let eq = pair.iter().position(|&b| b == b'=')?;
+            Some((&pair[..eq], &pair[eq + 1..]))
+        })
 }
 
 /// RFC 6750 §2.1: `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
@@ -147,6 +158,8 @@ mod tests {
             (b"Bearer a b", "malformed"),
             (b"Bearer a\tb", "malformed"),
             (b"Bearer \tabc", "malformed"),
+            (b"Bearer\tabc", "malformed"),
+            (b"bearer\t\tabc", "malformed"),
             (b"Bearer abc!", "malformed"),
             (b"Bearer =abc", "malformed"),
             (b"Bearer \xff\xfe", "malformed"),
@@ -183,6 +196,21 @@ mod tests {
             AUTHORIZATION,
             HeaderValue::from_static("Bearer abc.def.ghi"),
         );
+        assert_eq!(kind(access_token(&h, Some("at"))), "malformed");
+    }
+
+    #[test]
+    fn a_non_ascii_sibling_cookie_does_not_hide_ours() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            COOKIE,
+            HeaderValue::from_bytes(b"name=caf\xc3\xa9; raw=\xff\xfe; at=abc.def.ghi").unwrap(),
+        );
+        assert_eq!(access_token(&h, Some("at")).unwrap(), "abc.def.ghi");
+        assert_eq!(cookie_value(&h, "at"), Some("abc.def.ghi"));
+        assert_eq!(cookie_value(&h, "name"), Some("café"));
+        assert_eq!(cookie_value(&h, "raw"), None);
+        h.insert(COOKIE, HeaderValue::from_bytes(b"at=\xc3\xa9").unwrap());
         assert_eq!(kind(access_token(&h, Some("at"))), "malformed");
     }
 }

@@ -270,9 +270,18 @@ struct JsonToken {
 }
 
 fn json_token(body: &[u8]) -> Result<String, AuthError> {
-    let parsed: JsonToken = serde_json::from_slice(body).map_err(|_| {
-        invalid_request("the body must be a JSON object with a string refreshToken")
-    })?;
+    let not_an_object =
+        || invalid_request("the body must be a JSON object with a string refreshToken");
+    // A derived struct also deserializes from a JSON array (`["<token>"]`); only an object is
+    // the documented shape. RFC 8259 §2: the text may start with whitespace.
+    if body
+        .iter()
+        .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+        != Some(&b'{')
+    {
+        return Err(not_an_object());
+    }
+    let parsed: JsonToken = serde_json::from_slice(body).map_err(|_| not_an_object())?;
     parsed
         .refresh_token
         .filter(|t| !t.is_empty())

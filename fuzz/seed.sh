@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Writes the seed corpora into fuzz/corpus/<target>/ from the cases of the test suite
+# (tests/attacks.rs, tests/refresh.rs, tests/protected.rs). Placeholders such as @RT@ are
+# replaced by each target with a genuine token (see src/lib.rs).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+seed() { # target name bytes (printf format)
+  mkdir -p "corpus/$1"
+  printf "$3" > "corpus/$1/$2"
+}
+
+t=authorization_header
+seed $t genuine 'Bearer @AT@'
+seed $t lowercase 'bearer @AT@'
+seed $t two-spaces 'Bearer  @AT@'
+seed $t tab 'Bearer\t@AT@'
+seed $t trailing 'Bearer @AT@ x'
+seed $t two-headers 'Bearer @AT@\nBearer @AT@'
+seed $t cookie 'cookie:theme=dark; at=@AT@'
+seed $t header-and-cookie 'Bearer @AT@\ncookie:at=@AT@'
+seed $t cookie-twice 'cookie:at=@AT@; at=@AT@'
+seed $t basic 'Basic dXNlcjpwYXNz'
+seed $t empty 'Bearer '
+seed $t non-ascii 'Bearer \xc3\xa9t\xc3\xa9'
+seed $t padded 'Bearer @AT@=='
+
+t=access_token
+seed $t genuine '@AT@'
+seed $t forged '{"alg":"HS256","typ":"at+jwt","kid":"@KID@"}\n{"sub":"u","sid":"@SID@","jti":"j","iat":@NOW@,"exp":@EXP@}'
+seed $t none '{"alg":"none","typ":"at+jwt","kid":"@KID@"}\n{"sub":"u","sid":"@SID@","jti":"j","iat":@NOW@,"exp":@EXP@}'
+seed $t crit '{"alg":"HS256","typ":"at+jwt","kid":"@KID@","crit":["exp"]}\n{"sub":"u","sid":"@SID@","jti":"j","iat":@NOW@,"exp":@EXP@}'
+seed $t jku '{"alg":"HS256","typ":"at+jwt","kid":"@KID@","jku":"http://127.0.0.1/jwks","x5u":"http://127.0.0.1/x5u"}\n{"sub":"u","sid":"@SID@","jti":"j","iat":@NOW@,"exp":@EXP@}'
+seed $t kid-path '{"alg":"HS256","typ":"at+jwt","kid":"../../etc/passwd"}\n{"sub":"u","sid":"@SID@","jti":"j","iat":@NOW@,"exp":@EXP@}'
+seed $t dup-keys '{"alg":"HS256","typ":"at+jwt","kid":"@KID@"}\n{"sub":"u","sub":"admin","sid":"@SID@","jti":"j","iat":@NOW@,"exp":@EXP@}'
+seed $t exp-string '{"alg":"HS256","typ":"at+jwt","kid":"@KID@"}\n{"sub":"u","sid":"@SID@","jti":"j","iat":@NOW@,"exp":"@EXP@"}'
+seed $t nested '{"alg":"HS256","typ":"at+jwt","kid":"@KID@"}\n{"sub":"u","sid":"@SID@","jti":"j","iat":@NOW@,"exp":@EXP@,"x":[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]}'
+
+t=refresh_token
+seed $t genuine '@RT@'
+seed $t doubled '@RT@@RT@'
+seed $t access '@AT@'
+seed $t garbage 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'
+
+for t in refresh_body logout_body; do
+  seed $t json-genuine '\x00{"refreshToken":"@RT@"}'
+  seed $t json-charset '\x0a{"refreshToken":"@RT@"}'
+  seed $t json-extra '\x00{"refreshToken":"@RT@","extra":[1,{"a":null}]}'
+  seed $t json-wrong-type '\x00{"refreshToken":42}'
+  seed $t json-dup '\x00{"refreshToken":"@RT@","refreshToken":"@RT@"}'
+  seed $t json-bom '\x00\xef\xbb\xbf{"refreshToken":"@RT@"}'
+  seed $t json-array '\x00["@RT@"]'
+  seed $t json-escaped '\x00{"refreshToken":"\\u0040RT@"}'
+  seed $t no-type '\x05{"refreshToken":"@RT@"}'
+  seed $t text-plain '\x04{"refreshToken":"@RT@"}'
+  seed $t lying-length '\x10{"refreshToken":"@RT@"}'
+done
+t=refresh_body
+seed $t form-genuine '\x01grant_type=refresh_token&refresh_token=@RT@'
+seed $t form-twice '\x01grant_type=refresh_token&refresh_token=@RT@&refresh_token=@RT@'
+seed $t form-grant '\x01grant_type=password&refresh_token=@RT@'
+seed $t form-encoded '\x0bgrant_type=refresh%5Ftoken&refresh_token=@RT@'
+t=logout_body
+seed $t form-genuine '\x01token=@RT@&token_type_hint=refresh_token'
+seed $t form-twice '\x01token=@RT@&token=@RT@'
+seed $t form-access '\x01token=@AT@&token_type_hint=access_token'
