@@ -16,7 +16,15 @@ const DEMO: &[(&str, &str)] = &[("user1", "password1"), ("user2", "password2")];
 #[derive(Clone)]
 pub struct Users {
     inner: Arc<Inner>,
+    /// Password checks go to a few long-lived threads (one per core). Each argon2 check takes
+    /// 19 MiB; spread over tokio's many blocking threads, glibc's per-thread heaps kept that
+    /// memory, and a burst of logins grew the server by gigabytes. On a fixed set of threads
+    /// each reuses its own 19 MiB.
+    checks: std::sync::mpsc::Sender<Check>,
 }
+
+/// One password check for the checker threads, and where to send the answer.
+type Check = (String, String, tokio::sync::oneshot::Sender<bool>);
 
 struct Inner {
     hashes: HashMap<String, String>,
@@ -45,18 +53,37 @@ impl Users {
             .map(|(name, password)| ((*name).to_owned(), hash(password)))
             .collect();
         let decoy = hash(SaltString::generate(&mut OsRng).as_str());
-        Self {
-            inner: Arc::new(Inner { hashes, decoy }),
+        let inner = Arc::new(Inner { hashes, decoy });
+        let (checks, queue) = std::sync::mpsc::channel::<Check>();
+        let queue = Arc::new(std::sync::Mutex::new(queue));
+        for _ in 0..std::thread::available_parallelism().map_or(2, usize::from) {
+            let inner = Arc::clone(&inner);
+            let queue = Arc::clone(&queue);
+            // The threads end when every `Users` clone (every sender) is gone.
+            std::thread::spawn(move || {
+                loop {
+                    let next = match queue.lock() {
+                        Ok(queue) => queue.recv(),
+                        Err(_) => return,
+                    };
+                    let Ok((username, password, answer)) = next else {
+                        return;
+                    };
+                    let _ = answer.send(inner.verify(&username, &password));
+                }
+            });
         }
+        Self { inner, checks }
     }
 
-    /// Whether `password` is `username`'s. Runs the hash on the blocking pool: argon2 is
-    /// deliberately slow.
+    /// Whether `password` is `username`'s. Runs on the checker threads, as many at once as
+    /// there are cores: argon2 is deliberately slow and memory-hungry.
     pub async fn verify(&self, username: String, password: String) -> bool {
-        let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || inner.verify(&username, &password))
-            .await
-            .unwrap_or(false)
+        let (answer, verdict) = tokio::sync::oneshot::channel();
+        if self.checks.send((username, password, answer)).is_err() {
+            return false;
+        }
+        verdict.await.unwrap_or(false)
     }
 }
 
