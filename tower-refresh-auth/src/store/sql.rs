@@ -1,10 +1,35 @@
-//! What the SQL stores share: table-name validation, the row model and error mapping.
+//! What the SQL stores share: table-name validation, the row model, error mapping and the
+//! purge task.
 
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::{Session, SessionId, StoreError};
 use crate::clock::to_millis;
+
+/// Calls `purge` with the system clock every `interval`, starting now, until the task is
+/// aborted; a failed purge is logged and retried at the next tick.
+pub(crate) fn spawn_purge_task<F, Fut>(
+    backend: &'static str,
+    interval: Duration,
+    mut purge: F,
+) -> tokio::task::JoinHandle<()>
+where
+    F: FnMut(SystemTime) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<u64, StoreError>> + Send,
+{
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            match purge(SystemTime::now()).await {
+                Ok(purged) => tracing::debug!(backend, purged, "SQL store purged sessions"),
+                Err(error) => tracing::warn!(backend, %error, "SQL store could not purge"),
+            }
+        }
+    })
+}
 
 /// How long an operation may take before it fails with [`StoreError::Timeout`], by default.
 pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);

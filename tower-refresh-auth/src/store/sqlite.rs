@@ -225,16 +225,9 @@ impl SqliteStore {
     /// Must be called within a Tokio runtime.
     pub fn spawn_purge_task(&self, interval: Duration) -> JoinHandle<()> {
         let store = self.clone();
-        tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(interval);
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                ticks.tick().await;
-                match store.purge_expired(SystemTime::now()).await {
-                    Ok(purged) => tracing::debug!(purged, "sqlite store purged sessions"),
-                    Err(error) => tracing::warn!(%error, "sqlite store could not purge"),
-                }
-            }
+        super::sql::spawn_purge_task("sqlite", interval, move |now| {
+            let store = store.clone();
+            async move { store.purge_expired(now).await }
         })
     }
 }
