@@ -27,9 +27,8 @@ use http::{HeaderMap, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use tower::{Layer, ServiceExt, service_fn};
 use tower_refresh_auth::clock::{Clock, ManualClock};
-use tower_refresh_auth::store::{
-    MemoryStore, RefreshStore, Rotation, Session, SessionId, StoreError,
-};
+use tower_refresh_auth::store::{MemoryStore, RefreshStore, Rotation, StoreError};
+use tower_refresh_auth::session::{Session, SessionId};
 use tower_refresh_auth::{Claims, NoClaims, RefreshAuth, RefreshAuthBuilder, TokenPair};
 
 /// The HS256 secret of the world.

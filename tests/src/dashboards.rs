@@ -15,9 +15,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tower_refresh_auth::RefreshAuth;
 use tower_refresh_auth::clock::ManualClock;
-use tower_refresh_auth::store::{
-    MemoryStore, RefreshStore, Rotation, Session, SessionId, StoreError,
-};
+use tower_refresh_auth::session::{Session, SessionId};
+use tower_refresh_auth::store::{MemoryStore, RefreshStore, Rotation, StoreError};
 
 /// The web frameworks the example server exists for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

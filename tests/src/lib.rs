@@ -25,7 +25,8 @@
 use std::any::Any;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tower_refresh_auth::store::{RefreshStore, Rotation, Session, SessionId};
+use tower_refresh_auth::session::{Session, SessionId};
+use tower_refresh_auth::store::{RefreshStore, Rotation};
 
 pub mod app;
 pub mod dashboards;

@@ -8,7 +8,8 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use tower_refresh_auth::store::{RefreshStore, Rotation, SessionId};
+use tower_refresh_auth::session::SessionId;
+use tower_refresh_auth::store::{RefreshStore, Rotation};
 
 use crate::{Fixture, create, expect_conflict, expect_rotated, now_ms, session};
 

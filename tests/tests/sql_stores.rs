@@ -8,7 +8,8 @@
 
 use std::time::{Duration, SystemTime};
 
-use tower_refresh_auth::store::{RefreshStore, SessionId};
+use tower_refresh_auth::session::SessionId;
+use tower_refresh_auth::store::RefreshStore;
 use tower_refresh_auth_tests::{create, now_ms, session};
 
 /// What both SQL stores offer beyond [`RefreshStore`].

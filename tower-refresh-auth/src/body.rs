@@ -31,9 +31,9 @@ impl<B> ResponseBody<B> {
         }
     }
 
-    pub(crate) fn own(body: Full<Bytes>) -> Self {
+    pub(crate) fn own(body: Bytes) -> Self {
         Self {
-            kind: Kind::Own(body),
+            kind: Kind::Own(Full::new(body)),
         }
     }
 }

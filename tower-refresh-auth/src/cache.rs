@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use dashmap::DashMap;
 use siphasher::sip128::{Hasher128 as _, SipHasher13};
 
-use crate::store::SessionId;
+use crate::session::SessionId;
 
 pub(crate) struct TokenCache {
     entries: DashMap<u128, Entry>,

@@ -6,15 +6,15 @@ use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
 use http::{Request, Response};
-use http_body_util::Full;
 use pin_project::pin_project;
 use tower_service::Service;
 
 use crate::body::ResponseBody;
-use crate::response::AuthRejection;
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
-type CheckFuture<B> = BoxFuture<Result<Request<B>, (AuthRejection, Request<B>)>>;
+/// The session check: the request to pass on (claims or rejection in its extensions), or the
+/// refusal to answer with.
+type CheckFuture<B> = BoxFuture<Result<Request<B>, Response<Bytes>>>;
 
 /// The response future of [`RefreshAuthService`](crate::RefreshAuthService).
 ///
@@ -43,16 +43,11 @@ where
     Checking {
         check: CheckFuture<B>,
         service: Option<S>,
-        public: bool,
     },
-    /// The refresh or logout route.
-    Endpoint {
-        future: BoxFuture<Response<Full<Bytes>>>,
-    },
+    /// One of the layer's own routes.
+    Route { future: BoxFuture<Response<Bytes>> },
     /// Refused without calling anything.
-    Ready {
-        response: Option<Response<Full<Bytes>>>,
-    },
+    Refused { response: Option<Response<Bytes>> },
 }
 
 impl<S, B> ResponseFuture<S, B>
@@ -65,25 +60,24 @@ where
         }
     }
 
-    pub(crate) fn checking(check: CheckFuture<B>, service: S, public: bool) -> Self {
+    pub(crate) fn checking(check: CheckFuture<B>, service: S) -> Self {
         Self {
             state: State::Checking {
                 check,
                 service: Some(service),
-                public,
             },
         }
     }
 
-    pub(crate) fn endpoint(future: BoxFuture<Response<Full<Bytes>>>) -> Self {
+    pub(crate) fn route(future: BoxFuture<Response<Bytes>>) -> Self {
         Self {
-            state: State::Endpoint { future },
+            state: State::Route { future },
         }
     }
 
-    pub(crate) fn ready(response: Response<Full<Bytes>>) -> Self {
+    pub(crate) fn refused(response: Response<Bytes>) -> Self {
         Self {
-            state: State::Ready {
+            state: State::Refused {
                 response: Some(response),
             },
         }
@@ -104,35 +98,24 @@ where
                     let res = ready!(future.poll(cx))?;
                     return Poll::Ready(Ok(res.map(ResponseBody::inner)));
                 }
-                StateProj::Checking {
-                    check,
-                    service,
-                    public,
-                } => {
+                StateProj::Checking { check, service } => {
                     let outcome = ready!(check.as_mut().poll(cx));
                     let Some(mut service) = service.take() else {
                         panic!("ResponseFuture polled after completion");
                     };
-                    let req = match outcome {
-                        Ok(req) => req,
-                        Err((rejection, mut req)) if *public => {
-                            req.extensions_mut().insert(rejection);
-                            req
+                    match outcome {
+                        Ok(req) => {
+                            let future = service.call(req);
+                            this.state.set(State::Inner { future });
                         }
-                        Err((rejection, _)) => {
-                            return Poll::Ready(Ok(rejection
-                                .into_response()
-                                .map(ResponseBody::own)));
-                        }
-                    };
-                    let future = service.call(req);
-                    this.state.set(State::Inner { future });
+                        Err(refused) => return Poll::Ready(Ok(refused.map(ResponseBody::own))),
+                    }
                 }
-                StateProj::Endpoint { future } => {
+                StateProj::Route { future } => {
                     let res = ready!(future.as_mut().poll(cx));
                     return Poll::Ready(Ok(res.map(ResponseBody::own)));
                 }
-                StateProj::Ready { response } => {
+                StateProj::Refused { response } => {
                     let Some(res) = response.take() else {
                         panic!("ResponseFuture polled after completion");
                     };

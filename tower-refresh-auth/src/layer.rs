@@ -2,7 +2,7 @@
 
 use tower_layer::Layer;
 
-use crate::auth::RefreshAuth;
+use crate::authority::RefreshAuth;
 use crate::service::RefreshAuthService;
 use crate::token::NoClaims;
 
@@ -38,6 +38,13 @@ use crate::token::NoClaims;
 /// ```
 pub struct RefreshAuthLayer<C = NoClaims> {
     auth: RefreshAuth<C>,
+}
+
+impl<C> RefreshAuth<C> {
+    /// The tower layer: verifies bearer tokens and answers the refresh and logout routes.
+    pub fn layer(&self) -> RefreshAuthLayer<C> {
+        RefreshAuthLayer::new(self.clone())
+    }
 }
 
 impl<C> RefreshAuthLayer<C> {

@@ -102,28 +102,45 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 
-mod auth;
+// The tower face: `call` is a short match over a decision.
 mod body;
+pub mod future;
+mod layer;
+mod service;
+// What a request is, and the routes the layer answers itself.
+mod decision;
+mod routes;
+// The authority and its policy.
+mod authority;
+mod builder;
+mod rotation;
+mod shared;
+// Configuration read per request: guarded paths, cookie transport.
+mod cookie;
+mod guard;
+// Tokens: reading them from requests, minting and verifying them, their keys.
+mod credentials;
+pub mod keys;
+pub mod token;
+// Sessions and where they live.
+pub mod session;
+pub mod store;
+// Leaves everyone may use.
 mod cache;
 pub mod clock;
-mod config;
-mod credentials;
-mod endpoint;
 pub mod error;
-pub mod future;
-pub mod keys;
-mod layer;
 mod response;
-mod service;
-pub mod store;
-pub mod token;
 
-pub use self::auth::RefreshAuth;
+pub use self::authority::RefreshAuth;
 pub use self::body::ResponseBody;
-pub use self::config::{ParseTransportError, RefreshAuthBuilder, RefreshTransport};
+pub use self::builder::RefreshAuthBuilder;
+pub use self::cookie::{ParseTransportError, RefreshTransport};
+pub use self::decision::{Decision, SessionCheck, Verdict};
 pub use self::error::{AuthError, ConfigError};
+pub use self::guard::Route;
 pub use self::layer::RefreshAuthLayer;
-pub use self::response::AuthRejection;
+pub use self::response::{AuthRejection, ErrorBody};
 pub use self::service::RefreshAuthService;
+pub use self::session::SessionId;
 pub use self::token::{Claims, NoClaims, TokenPair};
 pub use jsonwebtoken::Algorithm;

@@ -1,11 +1,16 @@
-//! Every response the layer writes itself — errors, token pairs, logout — is built here.
+//! Every response the layer writes itself — errors, token pairs, logout — is built here, and
+//! this is the one place an [`AuthError`] becomes a response.
+//!
+//! The status and the protocol's headers (`WWW-Authenticate`, `Cache-Control`, `Allow`,
+//! `Retry-After`) always come from the error. The body is the protocol's JSON
+//! (`docs/protocol.md` §1) unless the application renders its own with
+//! [`error_body`](crate::RefreshAuthBuilder::error_body).
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
-use http::{Response, StatusCode};
-use http_body_util::Full;
+use http::{HeaderMap, Response, StatusCode};
 use serde::Serialize;
 
 use crate::error::AuthError;
@@ -15,8 +20,153 @@ const NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
 /// How long a client should wait before retrying after a store failure, in seconds.
 const RETRY_AFTER_SECS: HeaderValue = HeaderValue::from_static("1");
+/// The realm of a layer built without `.realm(…)`.
+pub(crate) const DEFAULT_REALM: &str = "api";
 
-/// A refusal, ready to be rendered: the error and the realm of the layer that refused.
+/// The body of an error response, as an application renders it: a content type and bytes.
+///
+/// Made by the function given to
+/// [`RefreshAuthBuilder::error_body`](crate::RefreshAuthBuilder::error_body); the layer keeps
+/// the status and the headers the RFCs require and uses this body.
+///
+/// ```
+/// use tower_refresh_auth::{AuthError, ErrorBody};
+///
+/// let body = ErrorBody::json(&serde_json::json!({ "code": AuthError::InvalidGrant.status().as_u16() }));
+/// assert_eq!(body.content_type(), "application/json");
+/// assert_eq!(body.bytes().as_ref(), br#"{"code":400}"#);
+/// ```
+#[derive(Debug, Clone)]
+pub struct ErrorBody {
+    content_type: HeaderValue,
+    bytes: Bytes,
+}
+
+impl ErrorBody {
+    /// A body of `content_type`.
+    pub fn new(content_type: HeaderValue, bytes: impl Into<Bytes>) -> Self {
+        Self {
+            content_type,
+            bytes: bytes.into(),
+        }
+    }
+
+    /// `value` serialized as JSON (`application/json`); `{}` if it cannot be serialized.
+    pub fn json<T: Serialize + ?Sized>(value: &T) -> Self {
+        let bytes = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
+        Self::new(JSON, bytes)
+    }
+
+    /// Plain text (`text/plain; charset=utf-8`).
+    pub fn text(text: impl Into<String>) -> Self {
+        Self::new(
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+            text.into(),
+        )
+    }
+
+    /// The protocol's own body: `{"error": "…", "error_description": "…"}`.
+    pub fn standard(error: &AuthError) -> Self {
+        let description = error.description();
+        Self::json(&StandardBody {
+            // RFC 6750 §3.1 forbids an error code in the challenge when credentials are
+            // absent; the body still names the problem.
+            error: error.error_code().unwrap_or("unauthorized"),
+            error_description: &description,
+        })
+    }
+
+    /// The `Content-Type` of the body.
+    pub fn content_type(&self) -> &HeaderValue {
+        &self.content_type
+    }
+
+    /// The body's bytes.
+    pub fn bytes(&self) -> &Bytes {
+        &self.bytes
+    }
+}
+
+#[derive(Serialize)]
+struct StandardBody<'a> {
+    error: &'a str,
+    error_description: &'a str,
+}
+
+/// The function an application renders error bodies with.
+pub(crate) type ErrorBodyFn = dyn Fn(&AuthError) -> ErrorBody + Send + Sync;
+
+/// How one layer renders its errors: its realm and, optionally, the application's bodies.
+pub(crate) struct Renderer {
+    realm: Arc<str>,
+    body: Option<Arc<ErrorBodyFn>>,
+}
+
+impl std::fmt::Debug for Renderer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Renderer")
+            .field("realm", &self.realm)
+            .field("custom_body", &self.body.is_some())
+            .finish()
+    }
+}
+
+impl Renderer {
+    pub(crate) fn new(realm: impl Into<Arc<str>>, body: Option<Arc<ErrorBodyFn>>) -> Self {
+        Self {
+            realm: realm.into(),
+            body,
+        }
+    }
+
+    /// The response for `err`: status and headers from the protocol, the body from the
+    /// application's function if there is one.
+    pub(crate) fn render(&self, err: &AuthError) -> Response<Bytes> {
+        if let AuthError::Store(e) = err {
+            tracing::error!(error = %e, "session store failed; answering 503");
+        }
+        let body = match &self.body {
+            Some(render) => render(err),
+            None => ErrorBody::standard(err),
+        };
+        let mut res = Response::new(body.bytes);
+        *res.status_mut() = err.status();
+        let headers = res.headers_mut();
+        headers.insert(header::CONTENT_TYPE, body.content_type);
+        headers.insert(header::CACHE_CONTROL, NO_STORE);
+        if let Some(challenge) = challenge(err, &self.realm) {
+            headers.insert(header::WWW_AUTHENTICATE, challenge);
+        }
+        match err {
+            AuthError::MethodNotAllowed => {
+                headers.insert(header::ALLOW, HeaderValue::from_static("POST"));
+            }
+            AuthError::Store(_) => {
+                headers.insert(header::RETRY_AFTER, RETRY_AFTER_SECS);
+            }
+            _ => {}
+        }
+        res
+    }
+}
+
+/// The `WWW-Authenticate` challenge for a refused protected request (RFC 6750 §3), `None` for
+/// errors that carry none.
+pub(crate) fn challenge(err: &AuthError, realm: &str) -> Option<HeaderValue> {
+    if !err.is_challenge() {
+        return None;
+    }
+    let challenge = match err.error_code() {
+        None => format!("Bearer realm=\"{realm}\""),
+        Some(code) => format!(
+            "Bearer realm=\"{realm}\", error=\"{code}\", error_description=\"{}\"",
+            quoted_string_safe(&err.description())
+        ),
+    };
+    HeaderValue::try_from(challenge).ok()
+}
+
+/// A refusal, ready to be rendered: the error and how the layer that refused renders it.
 ///
 /// In optional mode and on public paths the layer does not answer a bad token itself; it puts
 /// an `AuthRejection` into the request extensions instead, and the handler or an adapter's
@@ -25,14 +175,14 @@ const RETRY_AFTER_SECS: HeaderValue = HeaderValue::from_static("1");
 #[derive(Debug, Clone)]
 pub struct AuthRejection {
     error: Arc<AuthError>,
-    realm: Arc<str>,
+    renderer: Arc<Renderer>,
 }
 
 impl AuthRejection {
-    pub(crate) fn new(error: AuthError, realm: Arc<str>) -> Self {
+    pub(crate) fn new(error: AuthError, renderer: Arc<Renderer>) -> Self {
         Self {
             error: Arc::new(error),
-            realm,
+            renderer,
         }
     }
 
@@ -41,9 +191,17 @@ impl AuthRejection {
         &self.error
     }
 
-    /// The response the wire contract prescribes for this refusal.
-    pub fn into_response(self) -> Response<Full<Bytes>> {
-        error_response(&self.error, &self.realm)
+    /// The response the protocol prescribes for this refusal (with the application's error
+    /// body, if it renders its own).
+    pub fn into_response(self) -> Response<Bytes> {
+        self.renderer.render(&self.error)
+    }
+
+    /// The response for this refusal to a request with `headers`: as
+    /// [`into_response`](Self::into_response), except that a gRPC request gets a gRPC status.
+    pub fn response_to(&self, headers: &HeaderMap) -> Response<Bytes> {
+        let _ = headers;
+        self.renderer.render(&self.error)
     }
 }
 
@@ -60,71 +218,23 @@ impl std::error::Error for AuthRejection {
 }
 
 impl AuthError {
-    /// The response the wire contract prescribes for this error, as a layer with the default
-    /// realm (`api`) renders it.
+    /// The response the protocol prescribes for this error, as a layer with the default
+    /// realm (`api`) and the standard body renders it.
     ///
     /// For handlers and adapters that get an error from [`RefreshAuth`](crate::RefreshAuth)'s
     /// methods without a request in hand (a login handler's `issue` failing with a store
-    /// error, say). The realm only appears in the challenge of a refused access token; to
-    /// render one with a configured realm, use
-    /// [`RefreshAuth::rejection`](crate::RefreshAuth::rejection).
-    pub fn into_response(self) -> Response<Full<Bytes>> {
-        error_response(&self, DEFAULT_REALM)
+    /// error, say). To render one as a configured layer does (its realm, the application's
+    /// error body), use [`RefreshAuth::rejection`](crate::RefreshAuth::rejection).
+    pub fn into_response(self) -> Response<Bytes> {
+        Renderer::new(DEFAULT_REALM, None).render(&self)
     }
-}
-
-/// The realm of a layer built without `.realm(…)`.
-const DEFAULT_REALM: &str = "api";
-
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: &'a str,
-    error_description: &'a str,
-}
-
-/// The one place an [`AuthError`] becomes a response.
-pub(crate) fn error_response(err: &AuthError, realm: &str) -> Response<Full<Bytes>> {
-    if let AuthError::Store(e) = err {
-        tracing::error!(error = %e, "session store failed; answering 503");
-    }
-    let description = err.description();
-    let body = ErrorBody {
-        // RFC 6750 §3.1 forbids an error code in the challenge when credentials are absent;
-        // the body still names the problem.
-        error: err.error_code().unwrap_or("unauthorized"),
-        error_description: &description,
-    };
-    let mut res = json(err.status(), &body);
-    let headers = res.headers_mut();
-    if err.is_challenge() {
-        let challenge = match err.error_code() {
-            None => format!("Bearer realm=\"{realm}\""),
-            Some(code) => format!(
-                "Bearer realm=\"{realm}\", error=\"{code}\", error_description=\"{}\"",
-                quoted_string_safe(&description)
-            ),
-        };
-        if let Ok(value) = HeaderValue::try_from(challenge) {
-            headers.insert(header::WWW_AUTHENTICATE, value);
-        }
-    }
-    match err {
-        AuthError::MethodNotAllowed => {
-            headers.insert(header::ALLOW, HeaderValue::from_static("POST"));
-        }
-        AuthError::Store(_) => {
-            headers.insert(header::RETRY_AFTER, RETRY_AFTER_SECS);
-        }
-        _ => {}
-    }
-    res
 }
 
 /// A JSON response with `Cache-Control: no-store`.
-pub(crate) fn json<T: Serialize>(status: StatusCode, body: &T) -> Response<Full<Bytes>> {
+pub(crate) fn json<T: Serialize>(status: StatusCode, body: &T) -> Response<Bytes> {
     // Serializing our own plain structs cannot fail; an empty object is the safe fallback.
     let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
-    let mut res = Response::new(Full::new(Bytes::from(bytes)));
+    let mut res = Response::new(Bytes::from(bytes));
     *res.status_mut() = status;
     res.headers_mut().insert(header::CONTENT_TYPE, JSON);
     res.headers_mut().insert(header::CACHE_CONTROL, NO_STORE);
@@ -132,8 +242,8 @@ pub(crate) fn json<T: Serialize>(status: StatusCode, body: &T) -> Response<Full<
 }
 
 /// An empty response with `Cache-Control: no-store`.
-pub(crate) fn empty(status: StatusCode) -> Response<Full<Bytes>> {
-    let mut res = Response::new(Full::new(Bytes::new()));
+pub(crate) fn empty(status: StatusCode) -> Response<Bytes> {
+    let mut res = Response::new(Bytes::new());
     *res.status_mut() = status;
     res.headers_mut().insert(header::CACHE_CONTROL, NO_STORE);
     res
@@ -153,15 +263,23 @@ fn quoted_string_safe(s: &str) -> String {
 mod tests {
     use super::*;
 
+    fn standard() -> Renderer {
+        Renderer::new(DEFAULT_REALM, None)
+    }
+
     #[test]
     fn missing_credentials_has_a_bare_challenge() {
-        let res = error_response(&AuthError::MissingCredentials, "api");
+        let res = standard().render(&AuthError::MissingCredentials);
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(
             res.headers()[header::WWW_AUTHENTICATE],
             "Bearer realm=\"api\""
         );
         assert_eq!(res.headers()[header::CACHE_CONTROL], "no-store");
+        assert_eq!(
+            res.body().as_ref(),
+            br#"{"error":"unauthorized","error_description":"authentication required"}"#
+        );
     }
 
     #[test]
@@ -175,6 +293,37 @@ mod tests {
         let res = AuthError::InvalidGrant.into_response();
         assert_eq!(res.status(), StatusCode::BAD_REQUEST);
         assert!(!res.headers().contains_key(header::WWW_AUTHENTICATE));
+    }
+
+    #[test]
+    fn a_custom_body_keeps_the_status_and_the_protocol_headers() {
+        let renderer = Renderer::new(
+            "app",
+            Some(Arc::new(|err: &AuthError| {
+                ErrorBody::text(format!("nope: {}", err.status().as_u16()))
+            })),
+        );
+        let res = renderer.render(&crate::error::invalid_token("expired"));
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            res.headers()[header::WWW_AUTHENTICATE],
+            "Bearer realm=\"app\", error=\"invalid_token\", error_description=\"expired\""
+        );
+        assert_eq!(
+            res.headers()[header::CONTENT_TYPE],
+            "text/plain; charset=utf-8"
+        );
+        assert_eq!(res.headers()[header::CACHE_CONTROL], "no-store");
+        assert_eq!(res.body().as_ref(), b"nope: 401");
+
+        let res = renderer.render(&AuthError::MethodNotAllowed);
+        assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(res.headers()[header::ALLOW], "POST");
+        let res = renderer.render(&AuthError::Store(crate::store::StoreError::Timeout(
+            std::time::Duration::from_secs(1),
+        )));
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(res.headers()[header::RETRY_AFTER], "1");
     }
 
     #[test]

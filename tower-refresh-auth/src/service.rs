@@ -1,6 +1,5 @@
 //! [`RefreshAuthService`]: the middleware itself.
 
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::{Request, Response};
@@ -8,22 +7,22 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tower_service::Service;
 
-use crate::auth::RefreshAuth;
+use crate::authority::RefreshAuth;
 use crate::body::ResponseBody;
-use crate::endpoint;
+use crate::decision::Decision;
 use crate::future::ResponseFuture;
-use crate::response::{AuthRejection, error_response};
 
 /// The middleware made by [`RefreshAuthLayer`](crate::RefreshAuthLayer).
 ///
-/// For each request:
+/// `call` is a `match` over [`RefreshAuth::decide`](crate::RefreshAuth::decide):
 ///
 /// 1. the refresh and logout routes are answered here, never reaching the inner service;
 /// 2. otherwise the bearer token is read and verified; on success its
-///    [`Claims<C>`](crate::Claims) go into the request extensions and the inner service runs;
+///    [`Claims<C>`](crate::Claims) go into the request extensions and the inner service runs
+///    (after the store confirmed the session, with session checking on);
 /// 3. on failure a guarded path is refused with the RFC 6750 response, while a public path (or
 ///    any path in optional mode) runs the inner service with an
-///    [`AuthRejection`] in the extensions instead of claims.
+///    [`AuthRejection`](crate::AuthRejection) in the extensions instead of claims.
 ///
 /// `poll_ready` is the inner service's: backpressure passes straight through.
 pub struct RefreshAuthService<S, C> {
@@ -88,49 +87,31 @@ where
     }
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
-        let shared = &self.auth.inner;
-        let path = req.uri().path();
-        if let Some(which) = shared.endpoint(path) {
-            let shared = Arc::clone(shared);
-            return ResponseFuture::endpoint(Box::pin(async move {
-                endpoint::handle(&shared, which, req).await
-            }));
-        }
-        let public = shared.guard.is_public(path);
-        match self.auth.authenticate_sync(req.headers()) {
-            Ok(claims) if shared.check_sessions => {
+        match self.auth.decide(req.uri().path(), req.headers()) {
+            Decision::Route(route) => {
+                let auth = self.auth.clone();
+                ResponseFuture::route(Box::pin(async move { auth.answer(route, req).await }))
+            }
+            Decision::Verdict(verdict) => match verdict.admit(req.extensions_mut()) {
+                Ok(()) => ResponseFuture::inner(self.inner.call(req)),
+                Err(refused) => ResponseFuture::refused(refused.response_to(req.headers())),
+            },
+            Decision::CheckSession(check) => {
                 // The store decides whether the request goes on, so the ready service is
                 // moved into the future and a fresh clone is left behind (tower's advice for
                 // services used after an await).
                 let ready = self.inner.clone();
                 let ready = std::mem::replace(&mut self.inner, ready);
-                let shared = Arc::clone(shared);
                 ResponseFuture::checking(
                     Box::pin(async move {
-                        match shared.check_session(&claims.sid).await {
-                            Ok(()) => {
-                                req.extensions_mut().insert(claims);
-                                Ok(req)
-                            }
-                            Err(err) => {
-                                Err((AuthRejection::new(err, Arc::clone(&shared.realm)), req))
-                            }
+                        match check.run().await.admit(req.extensions_mut()) {
+                            Ok(()) => Ok(req),
+                            Err(refused) => Err(refused.response_to(req.headers())),
                         }
                     }),
                     ready,
-                    public,
                 )
             }
-            Ok(claims) => {
-                req.extensions_mut().insert(claims);
-                ResponseFuture::inner(self.inner.call(req))
-            }
-            Err(err) if public => {
-                req.extensions_mut()
-                    .insert(AuthRejection::new(err, Arc::clone(&shared.realm)));
-                ResponseFuture::inner(self.inner.call(req))
-            }
-            Err(err) => ResponseFuture::ready(error_response(&err, &shared.realm)),
         }
     }
 }

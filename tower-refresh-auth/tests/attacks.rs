@@ -27,7 +27,8 @@ use sha2::Sha256;
 use tower::{Layer, ServiceBuilder, ServiceExt, service_fn};
 use tower_refresh_auth::clock::Clock;
 use tower_refresh_auth::keys::{SigningKey, VerifyingKey};
-use tower_refresh_auth::store::{RefreshStore, SessionId};
+use tower_refresh_auth::session::SessionId;
+use tower_refresh_auth::store::RefreshStore;
 use tower_refresh_auth::{Algorithm, RefreshTransport, TokenPair};
 
 // ---------------------------------------------------------------------------------------

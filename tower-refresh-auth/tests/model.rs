@@ -35,7 +35,8 @@ use sha2::Sha256;
 use tower::util::BoxCloneSyncService;
 use tower::{ServiceBuilder, ServiceExt, service_fn};
 use tower_refresh_auth::clock::{Clock, ManualClock};
-use tower_refresh_auth::store::{MemoryStore, RefreshStore, SessionId};
+use tower_refresh_auth::session::SessionId;
+use tower_refresh_auth::store::{MemoryStore, RefreshStore};
 use tower_refresh_auth::{Claims, NoClaims, RefreshAuth, ResponseBody};
 
 const SECRET: &[u8] = b"model test secret, at least 32 bytes long";

@@ -95,7 +95,7 @@ const LAYER_MISSING: &str = "no verified claims and no refusal in the request ex
 impl IntoResponse for ClaimsRejection {
     fn into_response(self) -> Response {
         match self {
-            Self::Refused(rejection) => rejection.into_response().map(Body::new),
+            Self::Refused(rejection) => rejection.into_response().map(Body::from),
             Self::LayerMissing => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],

@@ -26,7 +26,7 @@ pub struct TokenResponse(Response);
 impl TokenResponse {
     /// The response for `pair`, shaped by `auth`'s configuration.
     pub fn new<C>(auth: &RefreshAuth<C>, pair: &TokenPair) -> Self {
-        Self(auth.token_response(pair).map(Body::new))
+        Self(auth.token_response(pair).map(Body::from))
     }
 }
 
@@ -55,13 +55,13 @@ impl ErrorResponse {
 
 impl From<AuthError> for ErrorResponse {
     fn from(err: AuthError) -> Self {
-        Self(err.into_response().map(Body::new))
+        Self(err.into_response().map(Body::from))
     }
 }
 
 impl From<AuthRejection> for ErrorResponse {
     fn from(rejection: AuthRejection) -> Self {
-        Self(rejection.into_response().map(Body::new))
+        Self(rejection.into_response().map(Body::from))
     }
 }
 

@@ -1,10 +1,10 @@
 //! [poem] 3 support for [`tower_refresh_auth`]: a native middleware, extractors for the
 //! verified claims, and responses for token pairs and errors.
 //!
-//! poem is not tower-based, so [`RefreshAuthMiddleware`] calls the very methods the tower
-//! layer runs — [`RefreshAuth::handle_endpoint`] for `POST /token` and `POST /logout`,
-//! [`RefreshAuth::authenticate`] for everything else — and answers with byte-identical
-//! statuses, headers and bodies:
+//! poem is not tower-based, so [`RefreshAuthMiddleware`] is a short `match` over the same
+//! decision the tower layer makes — [`RefreshAuth::decide`], then [`RefreshAuth::answer`]
+//! for `POST /token` and `POST /logout` — and answers with byte-identical statuses, headers
+//! and bodies:
 //!
 //! - [`AuthClaims`] reads the [`Claims`](tower_refresh_auth::Claims) the middleware
 //!   verified; [`OptionalAuthClaims`] is the form for routes where a token is optional;
@@ -53,8 +53,8 @@
 //! # }
 //! ```
 //!
-//! [`RefreshAuth::handle_endpoint`]: tower_refresh_auth::RefreshAuth::handle_endpoint
-//! [`RefreshAuth::authenticate`]: tower_refresh_auth::RefreshAuth::authenticate
+//! [`RefreshAuth::decide`]: tower_refresh_auth::RefreshAuth::decide
+//! [`RefreshAuth::answer`]: tower_refresh_auth::RefreshAuth::answer
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 

@@ -1,19 +1,19 @@
 //! [`RefreshAuthMiddleware`]: the tower layer's behaviour as a native poem middleware.
 
 use bytes::Bytes;
-use http::StatusCode;
 use http_body_util::combinators::BoxBody;
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tower_refresh_auth::RefreshAuth;
+use tower_refresh_auth::{Decision, RefreshAuth};
 
 use crate::response::from_core;
 
 /// Refresh-token authentication for a poem endpoint; wrap a [`Route`](poem::Route) with it
 /// via [`EndpointExt::with`](poem::EndpointExt::with).
 ///
-/// For each request, as [`RefreshAuthLayer`](tower_refresh_auth::RefreshAuthLayer) does:
+/// For each request it follows the core's [`RefreshAuth::decide`], exactly as
+/// [`RefreshAuthLayer`](tower_refresh_auth::RefreshAuthLayer) does:
 ///
 /// 1. the refresh and logout routes (`POST /token`, `POST /logout` by default) are answered
 ///    here, never reaching the endpoint;
@@ -91,25 +91,16 @@ where
 
     async fn call(&self, mut req: Request) -> poem::Result<Self::Output> {
         let auth = &self.auth;
-        if auth.is_endpoint(req.uri().path()) {
-            let req: http::Request<BoxBody<Bytes, std::io::Error>> = req.into();
-            return Ok(match auth.handle_endpoint(req).await {
-                Some(res) => from_core(res),
-                // Unreachable: `is_endpoint` said the path is one of the two routes.
-                None => StatusCode::NOT_FOUND.into_response(),
-            });
-        }
-        match auth.authenticate(req.headers()).await {
-            Ok(claims) => {
-                req.extensions_mut().insert(claims);
+        let verdict = match auth.decide(req.uri().path(), req.headers()) {
+            Decision::Route(route) => {
+                let req: http::Request<BoxBody<Bytes, std::io::Error>> = req.into();
+                return Ok(from_core(auth.answer(route, req).await));
             }
-            Err(err) => {
-                let rejection = auth.rejection(err);
-                if !auth.is_public(req.uri().path()) {
-                    return Ok(from_core(rejection.into_response()));
-                }
-                req.extensions_mut().insert(rejection);
-            }
+            Decision::Verdict(verdict) => verdict,
+            Decision::CheckSession(check) => check.run().await,
+        };
+        if let Err(refused) = verdict.admit(req.extensions_mut()) {
+            return Ok(from_core(refused.response_to(req.headers())));
         }
         self.inner.call(req).await.map(IntoResponse::into_response)
     }
@@ -119,7 +110,7 @@ where
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-    use http::header;
+    use http::{StatusCode, header};
     use poem::test::{TestClient, TestResponse};
     use poem::{EndpointExt, Route, get, handler};
     use tower_refresh_auth::NoClaims;

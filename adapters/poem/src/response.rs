@@ -1,36 +1,20 @@
 //! [`TokenResponse`] and [`ErrorResponse`]: the core's responses as poem responses.
 
-use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
-
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
-use http_body::Body as _;
-use http_body_util::Full;
 use poem::IntoResponse;
 use poem::error::ResponseError;
 use tower_refresh_auth::{AuthError, AuthRejection, RefreshAuth, TokenPair};
 
 /// Turns one of the core's responses into a poem response, status, headers and bytes
 /// untouched — and with a `Content-Length`, as the tower layer's responses have.
-pub(crate) fn from_core(res: http::Response<Full<Bytes>>) -> poem::Response {
+pub(crate) fn from_core(res: http::Response<Bytes>) -> poem::Response {
     let (parts, body) = res.into_parts();
     let mut res = poem::Response::builder()
         .status(parts.status)
-        .body(poem::Body::from_bytes(into_bytes(body)));
+        .body(poem::Body::from_bytes(body));
     *res.headers_mut() = parts.headers;
     res
-}
-
-/// The bytes of a `Full` body. `Full` holds them and yields them on its first poll, which is
-/// ready at once, so no runtime is needed.
-fn into_bytes(mut body: Full<Bytes>) -> Bytes {
-    let mut cx = Context::from_waker(Waker::noop());
-    match Pin::new(&mut body).poll_frame(&mut cx) {
-        Poll::Ready(Some(Ok(frame))) => frame.into_data().unwrap_or_default(),
-        Poll::Ready(Some(Err(never))) => match never {},
-        Poll::Ready(None) | Poll::Pending => Bytes::new(),
-    }
 }
 
 /// The answer to a successful login: the pair as JSON (`accessToken`, `refreshToken`,
@@ -51,7 +35,7 @@ fn into_bytes(mut body: Full<Bytes>) -> Bytes {
 /// ```
 #[derive(Debug)]
 #[must_use = "a TokenResponse does nothing until it is returned from a handler"]
-pub struct TokenResponse(http::Response<Full<Bytes>>);
+pub struct TokenResponse(http::Response<Bytes>);
 
 impl TokenResponse {
     /// The response for `pair`, shaped by `auth`'s configuration.
@@ -78,12 +62,12 @@ impl IntoResponse for TokenResponse {
 pub struct ErrorResponse {
     status: StatusCode,
     headers: HeaderMap,
-    body: Full<Bytes>,
+    body: Bytes,
     message: String,
 }
 
 impl ErrorResponse {
-    fn new(message: String, res: http::Response<Full<Bytes>>) -> Self {
+    fn new(message: String, res: http::Response<Bytes>) -> Self {
         let (parts, body) = res.into_parts();
         Self {
             status: parts.status,
@@ -162,14 +146,15 @@ mod tests {
 
     #[test]
     fn the_bytes_and_their_exact_length_survive() {
+        use http_body::Body as _;
+
         let core = AuthError::InvalidGrant.into_response();
-        let len = core.body().size_hint().exact();
-        assert!(len.is_some_and(|n| n > 0));
+        let len = core.body().len() as u64;
+        assert!(len > 0);
         // What poem hands to hyper: an exact size, so a `Content-Length`, not chunks.
         let res: http::Response<http_body_util::combinators::BoxBody<Bytes, std::io::Error>> =
             from_core(core).into();
-        assert_eq!(res.body().size_hint().exact(), len);
-        assert_eq!(into_bytes(Full::new(Bytes::from_static(b"{}"))), "{}");
+        assert_eq!(res.body().size_hint().exact(), Some(len));
     }
 
     #[tokio::test]

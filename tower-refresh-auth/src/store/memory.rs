@@ -7,8 +7,9 @@ use std::time::{Duration, SystemTime};
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 
-use super::{RefreshStore, Rotation, Session, SessionId, StoreError};
+use super::{RefreshStore, Rotation, StoreError};
 use crate::clock::to_millis;
+use crate::session::{Session, SessionId};
 
 /// Sessions in memory, in a sharded concurrent map ([`dashmap`]).
 ///

@@ -76,7 +76,8 @@ use super::sql::{
     COLUMNS, Columns, DEFAULT_TABLE, DEFAULT_TIMEOUT, counter_column, millis, run,
     session_from_row, validate_table_name,
 };
-use super::{RefreshStore, Rotation, Session, SessionId, StoreError};
+use super::{RefreshStore, Rotation, StoreError};
+use crate::session::{Session, SessionId};
 
 /// Sessions in a PostgreSQL table; see the [module docs](self) for the schema, round trips
 /// and outage behaviour.

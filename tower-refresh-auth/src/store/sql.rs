@@ -4,8 +4,9 @@
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::{Session, SessionId, StoreError};
+use super::StoreError;
 use crate::clock::to_millis;
+use crate::session::{Session, SessionId};
 
 /// Calls `purge` with the system clock every `interval`, starting now, until the task is
 /// aborted; a failed purge is logged and retried at the next tick.

@@ -77,7 +77,8 @@ use super::sql::{
     COLUMNS, Columns, DEFAULT_TABLE, DEFAULT_TIMEOUT, counter_column, millis, run,
     session_from_row, validate_table_name,
 };
-use super::{RefreshStore, Rotation, Session, SessionId, StoreError};
+use super::{RefreshStore, Rotation, StoreError};
+use crate::session::{Session, SessionId};
 
 /// Sessions in an SQLite database; see the [module docs](self) for the schema, atomicity
 /// and failure behaviour.

@@ -18,7 +18,7 @@ use super::claims::{Claims, REGISTERED};
 use crate::clock::{to_millis, to_secs};
 use crate::error::{AuthError, invalid_token};
 use crate::keys::{SigningKey, VerifyingKey};
-use crate::store::SessionId;
+use crate::session::SessionId;
 
 /// The `typ` header of an access token (RFC 9068 §2.1).
 pub(crate) const TYP: &str = "at+jwt";

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::store::SessionId;
+use crate::session::SessionId;
 
 /// The verified claims of an access token: the registered ones and the application's own
 /// (`custom`, flattened into the same JSON object).

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::store::SessionId;
+use crate::session::SessionId;
 
 /// A new access token and the refresh token that can renew it.
 ///

@@ -24,7 +24,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::store::SessionId;
+use crate::session::SessionId;
 
 type HmacSha256 = Hmac<Sha256>;
 

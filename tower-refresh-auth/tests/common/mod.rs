@@ -20,9 +20,8 @@ use serde::{Deserialize, Serialize};
 use tower::util::BoxCloneSyncService;
 use tower::{ServiceBuilder, ServiceExt, service_fn};
 use tower_refresh_auth::clock::ManualClock;
-use tower_refresh_auth::store::{
-    MemoryStore, RefreshStore, Rotation, Session, SessionId, StoreError,
-};
+use tower_refresh_auth::session::{Session, SessionId};
+use tower_refresh_auth::store::{MemoryStore, RefreshStore, Rotation, StoreError};
 use tower_refresh_auth::{
     AuthRejection, Claims, RefreshAuth, RefreshAuthBuilder, ResponseBody, TokenPair,
 };

@@ -85,15 +85,23 @@
 //! successor. Sessions survive a Redis restart only as far as Redis persists them (AOF or
 //! RDB).
 
+mod decode;
+mod pipeline;
+mod scripts;
+
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
+use redis::RedisError;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{ErrorKind, RedisError, Script, ScriptInvocation, ServerErrorKind, Value};
 
-use super::{RefreshStore, Rotation, Session, SessionId, StoreError};
+use self::decode::{FIELDS, decode};
+use self::scripts::Scripts;
+
+use super::{RefreshStore, Rotation, StoreError};
 use crate::clock::to_millis;
+use crate::session::{Session, SessionId};
 
 /// How long an operation may take before it fails with [`StoreError::Timeout`], by default.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -107,131 +115,6 @@ const PRUNE_FROM: u64 = 32;
 /// How old (in ms, by the server's clock) an index entry must be before it may be dropped:
 /// far longer than a `create` pipeline takes between its two scripts.
 const INDEX_MIN_AGE_MS: u64 = 60_000;
-
-/// The session hash's fields, in the order every script and `HMGET` uses.
-const FIELDS: [&str; 7] = ["sub", "claims", "ctr", "cat", "rat", "exp", "abs"];
-
-/// Adds a session id to its subject's index, scored by the server's time, and sets the
-/// index's expiry; returns the index's size.
-///
-/// KEYS[1] the subject's index. ARGV[1] the session id; ARGV[2] the session's absolute
-/// expiry in ms, or "" when it has none.
-const INDEX_ADD: &str = r"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local ttl = redis.call('PTTL', KEYS[1])
-redis.call('ZADD', KEYS[1], string.format('%d', now), ARGV[1])
-if ARGV[2] == '' then
-  redis.call('PERSIST', KEYS[1])
-elseif ttl == -2 then
-  redis.call('PEXPIREAT', KEYS[1], ARGV[2])
-elseif ttl >= 0 and now + ttl < tonumber(ARGV[2]) then
-  redis.call('PEXPIREAT', KEYS[1], ARGV[2])
-end
-return redis.call('ZCARD', KEYS[1])
-";
-
-/// The ids in a subject's index that are at least ARGV[1] ms old.
-///
-/// KEYS[1] the subject's index.
-const INDEX_OLD: &str = r"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', string.format('%d', now - tonumber(ARGV[1])))
-";
-
-/// Drops the given ids from a subject's index, those at least ARGV[1] ms old only; returns
-/// how many it dropped.
-///
-/// KEYS[1] the subject's index. ARGV[1] the minimum age; ARGV[2..] the ids.
-const INDEX_FORGET: &str = r"
-local t = redis.call('TIME')
-local cutoff = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(ARGV[1])
-local dropped = 0
-for i = 2, #ARGV do
-  local added = redis.call('ZSCORE', KEYS[1], ARGV[i])
-  if added and tonumber(added) <= cutoff then
-    dropped = dropped + redis.call('ZREM', KEYS[1], ARGV[i])
-  end
-end
-return dropped
-";
-
-/// Writes a session, replacing any earlier one with the same id.
-///
-/// KEYS[1] the session. ARGV: sub, claims, ctr, cat, rat, exp, abs ("" for none), deadline.
-const CREATE: &str = r"
-redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'sub', ARGV[1], 'claims', ARGV[2], 'ctr', ARGV[3],
-  'cat', ARGV[4], 'rat', ARGV[5], 'exp', ARGV[6])
-if ARGV[7] ~= '' then
-  redis.call('HSET', KEYS[1], 'abs', ARGV[7])
-end
-redis.call('PEXPIREAT', KEYS[1], ARGV[8])
-return 1
-";
-
-/// The compare-and-swap. Returns `{}` when no live session exists, else
-/// `{'rotated' | 'conflict', sub, claims, ctr, cat, rat, exp, abs or ''}`.
-///
-/// KEYS[1] the session. ARGV[1] the expected counter; ARGV[2] now; ARGV[3] the new sliding
-/// expiry (all decimal). Counters are compared as strings, so they stay exact past 2^53.
-const ROTATE: &str = r"
-local s = redis.call('HMGET', KEYS[1], 'sub', 'claims', 'ctr', 'cat', 'rat', 'exp', 'abs')
-if not s[3] then
-  return {}
-end
-local now = tonumber(ARGV[2])
-if not (now < tonumber(s[6]) and (not s[7] or now < tonumber(s[7]))) then
-  return {}
-end
-local status = 'conflict'
-if s[3] == ARGV[1] then
-  status = 'rotated'
-  redis.call('HINCRBY', KEYS[1], 'ctr', 1)
-  redis.call('HSET', KEYS[1], 'rat', ARGV[2], 'exp', ARGV[3])
-  local deadline = ARGV[3]
-  if s[7] and tonumber(s[7]) < tonumber(deadline) then
-    deadline = s[7]
-  end
-  redis.call('PEXPIREAT', KEYS[1], deadline)
-  s = redis.call('HMGET', KEYS[1], 'sub', 'claims', 'ctr', 'cat', 'rat', 'exp', 'abs')
-end
-return {status, s[1], s[2], s[3], s[4], s[5], s[6], s[7] or ''}
-";
-
-/// Deletes a session if it belongs to the subject; returns how many were deleted.
-///
-/// KEYS[1] the session. ARGV[1] the subject.
-const REVOKE_OF_SUBJECT: &str = r"
-if redis.call('HGET', KEYS[1], 'sub') == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
-";
-
-/// The scripts, hashed once per store and sent by hash.
-struct Scripts {
-    index_add: Script,
-    index_old: Script,
-    index_forget: Script,
-    create: Script,
-    rotate: Script,
-    revoke_of_subject: Script,
-}
-
-impl Scripts {
-    fn new() -> Self {
-        Self {
-            index_add: Script::new(INDEX_ADD),
-            index_old: Script::new(INDEX_OLD),
-            index_forget: Script::new(INDEX_FORGET),
-            create: Script::new(CREATE),
-            rotate: Script::new(ROTATE),
-            revoke_of_subject: Script::new(REVOKE_OF_SUBJECT),
-        }
-    }
-}
 
 /// Sessions in Redis; see the [module docs](self) for the key layout, round trips and
 /// outage behaviour.
@@ -315,75 +198,6 @@ impl RedisStore {
         subject_key(&self.prefix, subject)
     }
 
-    /// Runs `op` under the store's timeout and maps its errors.
-    async fn run<T>(
-        &self,
-        op: impl Future<Output = Result<T, RedisError>>,
-    ) -> Result<T, StoreError> {
-        match tokio::time::timeout(self.timeout, op).await {
-            Err(_) => Err(StoreError::Timeout(self.timeout)),
-            Ok(Err(err)) if err.is_timeout() => Err(StoreError::Timeout(self.timeout)),
-            Ok(Err(err))
-                if matches!(
-                    err.kind(),
-                    ErrorKind::Parse | ErrorKind::UnexpectedReturnType
-                ) =>
-            {
-                Err(StoreError::Corrupt(err.to_string()))
-            }
-            Ok(Err(err)) => Err(StoreError::unavailable(err)),
-            Ok(Ok(value)) => Ok(value),
-        }
-    }
-
-    /// Sends script calls as one pipeline and returns their replies, in order.
-    ///
-    /// A call whose script the server does not know (after a restart or `SCRIPT FLUSH`) is
-    /// sent again, once, right after loading the script, in one more round trip. Only the
-    /// calls that failed are repeated, so each call runs exactly once and its reply counts.
-    async fn invoke_all(
-        &self,
-        calls: &[(&Script, ScriptInvocation<'_>)],
-    ) -> Result<Vec<Value>, RedisError> {
-        let mut conn = self.conn.clone();
-        let mut pipe = redis::pipe();
-        pipe.ignore_errors();
-        for (_, call) in calls {
-            pipe.invoke_script(call);
-        }
-        let mut replies: Vec<Value> = pipe.query_async(&mut conn).await?;
-
-        let unknown: Vec<usize> = (0..replies.len())
-            .filter(|&i| matches!(&replies[i], Value::ServerError(e) if e.kind() == Some(ServerErrorKind::NoScript)))
-            .collect();
-        if !unknown.is_empty() {
-            let mut retry = redis::pipe();
-            retry.ignore_errors();
-            let mut loaded: Vec<&str> = Vec::new();
-            for &i in &unknown {
-                let script = calls[i].0;
-                if !loaded.contains(&script.get_hash()) {
-                    loaded.push(script.get_hash());
-                    retry.load_script(script).ignore();
-                }
-            }
-            for &i in &unknown {
-                retry.invoke_script(&calls[i].1);
-            }
-            let again: Vec<Value> = retry.query_async(&mut conn).await?;
-            for (i, reply) in unknown.into_iter().zip(again) {
-                replies[i] = reply;
-            }
-        }
-        replies
-            .into_iter()
-            .map(|reply| match reply {
-                Value::ServerError(err) => Err(err.into()),
-                reply => Ok(reply),
-            })
-            .collect()
-    }
-
     /// Drops from `subject`'s index the ids, a minute old or more, whose session is gone.
     async fn prune_subject(&self, subject: &str) -> Result<(), RedisError> {
         let mut conn = self.conn.clone();
@@ -421,40 +235,6 @@ fn session_key(prefix: &str, id: &(impl fmt::Display + ?Sized)) -> String {
 /// The key of a subject's index of session ids: tagged with the subject.
 fn subject_key(prefix: &str, subject: &str) -> String {
     format!("{prefix}:u:{{{subject}}}")
-}
-
-/// Decodes the seven [`FIELDS`] of a session hash; `abs` may be absent or empty.
-fn decode(id: SessionId, fields: Vec<Option<Vec<u8>>>) -> Result<Session, StoreError> {
-    let corrupt = |what: &str| StoreError::Corrupt(format!("session {id}: {what}"));
-    let [sub, claims, ctr, cat, rat, exp, abs]: [Option<Vec<u8>>; 7] = fields
-        .try_into()
-        .map_err(|_| corrupt("wrong number of fields"))?;
-    let text = |field: Option<Vec<u8>>, name: &str| {
-        let bytes = field.ok_or_else(|| corrupt(&format!("`{name}` missing")))?;
-        String::from_utf8(bytes).map_err(|_| corrupt(&format!("`{name}` is not UTF-8")))
-    };
-    let int = |field: Option<Vec<u8>>, name: &str| {
-        text(field, name)?
-            .parse::<u64>()
-            .map_err(|_| corrupt(&format!("`{name}` is not an integer")))
-    };
-    let time = |field: Option<Vec<u8>>, name: &str| {
-        int(field, name).map(|ms| UNIX_EPOCH + Duration::from_millis(ms))
-    };
-    Ok(Session {
-        id,
-        subject: text(sub, "sub")?,
-        claims: text(claims, "claims")?,
-        counter: int(ctr, "ctr")?,
-        created_at: time(cat, "cat")?,
-        rotated_at: time(rat, "rat")?,
-        expires_at: time(exp, "exp")?,
-        absolute_expires_at: match abs {
-            None => None,
-            Some(bytes) if bytes.is_empty() => None,
-            Some(bytes) => Some(time(Some(bytes), "abs")?),
-        },
-    })
 }
 
 #[async_trait::async_trait]
@@ -589,94 +369,6 @@ impl RefreshStore for RedisStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn fields(values: [&str; 7]) -> Vec<Option<Vec<u8>>> {
-        values.iter().map(|v| Some(v.as_bytes().to_vec())).collect()
-    }
-
-    #[test]
-    fn decodes_a_session_with_and_without_absolute_expiry() {
-        let id = SessionId::random();
-        let s = decode(id, fields(["u", "{}", "7", "1000", "2000", "3000", ""])).unwrap();
-        assert_eq!(s.counter, 7);
-        assert_eq!(s.expires_at, UNIX_EPOCH + Duration::from_secs(3));
-        assert_eq!(s.absolute_expires_at, None);
-        let s = decode(id, fields(["u", "{}", "7", "1000", "2000", "3000", "4000"])).unwrap();
-        assert_eq!(
-            s.absolute_expires_at,
-            Some(UNIX_EPOCH + Duration::from_secs(4))
-        );
-    }
-
-    #[test]
-    fn refuses_what_it_could_not_have_written() {
-        let id = SessionId::random();
-        let bad = decode(id, fields(["u", "{}", "seven", "1000", "2000", "3000", ""]));
-        assert!(matches!(bad, Err(StoreError::Corrupt(_))));
-        let mut missing = fields(["u", "{}", "7", "1000", "2000", "3000", ""]);
-        missing[0] = None;
-        assert!(matches!(decode(id, missing), Err(StoreError::Corrupt(_))));
-        assert!(matches!(decode(id, vec![]), Err(StoreError::Corrupt(_))));
-    }
-
-    /// `REDIS_URL`, or `None` to skip (never under `CI=true`).
-    fn redis_url() -> Option<String> {
-        match std::env::var("REDIS_URL") {
-            Ok(url) => Some(url),
-            Err(_) if std::env::var("CI").is_ok_and(|ci| ci == "true") => {
-                panic!("REDIS_URL is not set, and CI=true: CI must run the Redis tests")
-            }
-            Err(_) => {
-                eprintln!("skipped: REDIS_URL not set");
-                None
-            }
-        }
-    }
-
-    #[tokio::test]
-    async fn a_call_whose_script_was_unknown_runs_exactly_once() {
-        let Some(url) = redis_url() else {
-            return;
-        };
-        let store = RedisStore::connect(&url).await.unwrap();
-        let mut conn = store.conn.clone();
-        let key = format!("tra-unit:{{{}}}", SessionId::random());
-        let known = Script::new("return redis.call('INCR', KEYS[1])");
-        // A script no server has seen: its text is unique to this run.
-        let unknown = Script::new(&format!(
-            "-- {}\nreturn redis.call('INCR', KEYS[1])",
-            SessionId::random()
-        ));
-        let first: i64 = known.key(&key).invoke_async(&mut conn).await.unwrap();
-        assert_eq!(first, 1);
-
-        let mut a = known.prepare_invoke();
-        a.key(&key);
-        let mut b = unknown.prepare_invoke();
-        b.key(&key);
-        let replies = store
-            .invoke_all(&[(&known, a), (&unknown, b)])
-            .await
-            .unwrap();
-        let replies: Vec<i64> = replies
-            .iter()
-            .map(|r| redis::from_redis_value_ref(r).unwrap())
-            .collect();
-        // The known script ran once, in the first pipeline; the unknown one once, after
-        // being loaded. Resending the whole pipeline would have counted to 4.
-        assert_eq!(replies, [2, 3]);
-        let total: i64 = redis::cmd("GET")
-            .arg(&key)
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-        assert_eq!(total, 3);
-        redis::cmd("DEL")
-            .arg(&key)
-            .exec_async(&mut conn)
-            .await
-            .unwrap();
-    }
 
     #[test]
     fn keys_are_hash_tagged_per_session_and_per_subject() {

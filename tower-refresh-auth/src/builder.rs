@@ -1,80 +1,34 @@
 //! [`RefreshAuthBuilder`]: one builder, validated once, in [`build`](RefreshAuthBuilder::build).
+//!
+//! Every setting is checked when the layer is built, and refused with a [`ConfigError`] that
+//! says how to fix it; nothing is checked again per request.
 
 use std::marker::PhantomData;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use http::HeaderName;
 use jsonwebtoken::Algorithm;
 
-use crate::auth::{Inner, RefreshAuth};
+use crate::authority::RefreshAuth;
+use crate::cache::TokenCache;
 use crate::clock::{Clock, SystemClock};
-use crate::error::ConfigError;
+use crate::cookie::{CookieSettings, RefreshTransport, Transport};
+use crate::error::{AuthError, ConfigError};
+use crate::guard::Guard;
 use crate::keys::{SigningKey, VerifyingKey};
+use crate::response::{ErrorBody, ErrorBodyFn, Renderer};
+use crate::shared::Shared;
 use crate::store::RefreshStore;
 use crate::token::access::AccessTokens;
 use crate::token::refresh::RefreshKeys;
 
-/// How the refresh token travels between client and server.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum RefreshTransport {
-    /// In the JSON (or form) body of the login, refresh and logout requests and responses.
-    /// The client stores it; script on the page can read it (see SECURITY.md).
-    #[default]
-    Body,
-    /// In an `HttpOnly; Secure; SameSite=Strict` cookie scoped to the refresh and logout
-    /// paths; requests that carry it must also carry the CSRF header.
-    Cookie,
-}
-
-/// The text was neither `body` nor `cookie`.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("unknown refresh transport {0:?}: expected `body` or `cookie`")]
-pub struct ParseTransportError(String);
-
-impl FromStr for RefreshTransport {
-    type Err = ParseTransportError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "body" => Ok(Self::Body),
-            "cookie" => Ok(Self::Cookie),
-            _ => Err(ParseTransportError(s.to_owned())),
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub(crate) enum Transport {
-    Body,
-    Cookie(CookieSettings),
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct CookieSettings {
-    pub(crate) name: String,
-    pub(crate) secure: bool,
-    pub(crate) csrf_header: HeaderName,
-}
-
-/// Which paths the layer guards.
-#[derive(Debug, Clone)]
-pub(crate) struct Guard {
-    pub(crate) optional: bool,
-    pub(crate) public_paths: Vec<String>,
-    pub(crate) public_prefixes: Vec<String>,
-}
-
-impl Guard {
-    pub(crate) fn is_public(&self, path: &str) -> bool {
-        self.optional
-            || self.public_paths.iter().any(|p| p == path)
-            || self
-                .public_prefixes
-                .iter()
-                .any(|p| path.starts_with(p.as_str()))
+impl<C> RefreshAuth<C> {
+    /// A builder with the defaults of the protocol document: access tokens for 1 minute,
+    /// refresh tokens for 7 days, a 10 second reuse grace window, `POST /token` and
+    /// `POST /logout`, every path guarded, tokens in the request body, the in-memory store.
+    pub fn builder() -> RefreshAuthBuilder<C> {
+        RefreshAuthBuilder::new()
     }
 }
 
@@ -115,8 +69,6 @@ pub struct RefreshAuthBuilder<C> {
     clock: Arc<dyn Clock>,
     guard: Guard,
     check_sessions: bool,
-    refresh_path: String,
-    logout_path: String,
     body_limit: usize,
     transport: RefreshTransport,
     cookie_name: String,
@@ -124,6 +76,7 @@ pub struct RefreshAuthBuilder<C> {
     csrf_header: String,
     access_cookie: Option<String>,
     realm: String,
+    error_body: Option<Arc<ErrorBodyFn>>,
     cache_capacity: Option<usize>,
     _claims: PhantomData<fn() -> C>,
 }
@@ -157,21 +110,16 @@ impl<C> RefreshAuthBuilder<C> {
             audience: None,
             store: None,
             clock: Arc::new(SystemClock),
-            guard: Guard {
-                optional: false,
-                public_paths: Vec::new(),
-                public_prefixes: Vec::new(),
-            },
+            guard: Guard::default(),
             check_sessions: false,
-            refresh_path: "/token".into(),
-            logout_path: "/logout".into(),
             body_limit: 16 * 1024,
             transport: RefreshTransport::Body,
             cookie_name: "refresh_token".into(),
             cookie_secure: true,
             csrf_header: "x-requested-with".into(),
             access_cookie: None,
-            realm: "api".into(),
+            realm: crate::response::DEFAULT_REALM.into(),
+            error_body: None,
             cache_capacity: None,
             _claims: PhantomData,
         }
@@ -337,13 +285,13 @@ impl<C> RefreshAuthBuilder<C> {
 
     /// The refresh route. Default `/token`.
     pub fn refresh_path(mut self, path: impl Into<String>) -> Self {
-        self.refresh_path = path.into();
+        self.guard.refresh_path = path.into();
         self
     }
 
     /// The logout route. Default `/logout`.
     pub fn logout_path(mut self, path: impl Into<String>) -> Self {
-        self.logout_path = path.into();
+        self.guard.logout_path = path.into();
         self
     }
 
@@ -416,6 +364,43 @@ impl<C> RefreshAuthBuilder<C> {
         self
     }
 
+    /// Renders the body of every error response of the layer — refused requests on guarded
+    /// paths, `/token` and `/logout` errors, and [`AuthRejection`](crate::AuthRejection)s
+    /// rendered by extractors — in the application's own format.
+    ///
+    /// The layer still sets the status, `WWW-Authenticate` (RFC 6750 §3), `Cache-Control:
+    /// no-store`, `Allow` and `Retry-After` from the [`AuthError`]; the function gives only
+    /// the body and its content type. gRPC refusals carry no body and are not passed to it.
+    ///
+    /// ```
+    /// use tower_refresh_auth::{AuthError, ErrorBody, NoClaims, RefreshAuth};
+    ///
+    /// let auth = RefreshAuth::<NoClaims>::builder()
+    ///     .hs256(b"an example secret of at least 32 bytes".to_vec())
+    ///     .error_body(|err: &AuthError| {
+    ///         ErrorBody::json(&serde_json::json!({
+    ///             "status": err.status().as_u16(),
+    ///             "code": err.error_code().unwrap_or("unauthorized"),
+    ///             "message": err.description(),
+    ///         }))
+    ///     })
+    ///     .build()
+    ///     .unwrap();
+    /// let res = auth.rejection(AuthError::InvalidGrant).into_response();
+    /// assert_eq!(res.status(), 400);
+    /// assert_eq!(
+    ///     res.body().as_ref(),
+    ///     br#"{"code":"invalid_grant","message":"the refresh token is invalid, expired or revoked","status":400}"#
+    /// );
+    /// ```
+    pub fn error_body<F>(mut self, render: F) -> Self
+    where
+        F: Fn(&AuthError) -> ErrorBody + Send + Sync + 'static,
+    {
+        self.error_body = Some(Arc::new(render));
+        self
+    }
+
     /// Checks the configuration and builds the [`RefreshAuth`].
     ///
     /// # Errors
@@ -454,7 +439,7 @@ impl<C> RefreshAuthBuilder<C> {
                 refresh_ttl: self.refresh_ttl,
             });
         }
-        for path in [&self.refresh_path, &self.logout_path]
+        for path in [&self.guard.refresh_path, &self.guard.logout_path]
             .into_iter()
             .chain(&self.guard.public_paths)
             .chain(&self.guard.public_prefixes)
@@ -463,8 +448,8 @@ impl<C> RefreshAuthBuilder<C> {
                 return Err(ConfigError::InvalidPath(path.clone()));
             }
         }
-        if self.refresh_path == self.logout_path {
-            return Err(ConfigError::InvalidPath(self.logout_path));
+        if self.guard.refresh_path == self.guard.logout_path {
+            return Err(ConfigError::InvalidPath(self.guard.logout_path));
         }
         if self
             .realm
@@ -531,10 +516,13 @@ impl<C> RefreshAuthBuilder<C> {
                             name: self.csrf_header.clone(),
                         }
                     })?;
-                Transport::Cookie(crate::config::CookieSettings {
+                let [refresh_path, logout_path] = self.guard.cookie_paths();
+                Transport::Cookie(CookieSettings {
                     name: self.cookie_name,
                     secure: self.cookie_secure,
                     csrf_header,
+                    paths: [refresh_path.to_owned(), logout_path.to_owned()],
+                    max_age: self.refresh_ttl,
                 })
             }
         };
@@ -544,7 +532,7 @@ impl<C> RefreshAuthBuilder<C> {
             None => default_store()?,
         };
 
-        Ok(RefreshAuth::from_inner(Inner {
+        Ok(RefreshAuth::from_shared(Shared {
             access: AccessTokens::new(
                 &signing,
                 &self.verifying,
@@ -561,16 +549,11 @@ impl<C> RefreshAuthBuilder<C> {
             session_lifetime: self.session_lifetime,
             guard: self.guard,
             check_sessions: self.check_sessions,
-            refresh_path: self.refresh_path,
-            logout_path: self.logout_path,
             body_limit: self.body_limit,
             transport,
             access_cookie: self.access_cookie,
-            realm: self.realm.into(),
-            cache: self
-                .cache_capacity
-                .filter(|&n| n > 0)
-                .map(crate::cache::TokenCache::new),
+            renderer: Arc::new(Renderer::new(self.realm, self.error_body)),
+            cache: self.cache_capacity.filter(|&n| n > 0).map(TokenCache::new),
         }))
     }
 }
@@ -658,31 +641,5 @@ mod tests {
                 .verifying_key(VerifyingKey::hmac(Algorithm::HS256, vec![2; 32]).with_kid("k")),
             "share the kid",
         );
-    }
-
-    #[test]
-    fn transports_parse_from_text() {
-        assert_eq!(
-            "body".parse::<RefreshTransport>().unwrap(),
-            RefreshTransport::Body
-        );
-        assert_eq!(
-            " Cookie ".parse::<RefreshTransport>().unwrap(),
-            RefreshTransport::Cookie
-        );
-        assert!("header".parse::<RefreshTransport>().is_err());
-    }
-
-    #[test]
-    fn public_paths_match_exactly_and_prefixes_by_prefix() {
-        let guard = Guard {
-            optional: false,
-            public_paths: vec!["/login".into()],
-            public_prefixes: vec!["/static/".into()],
-        };
-        assert!(guard.is_public("/login"));
-        assert!(!guard.is_public("/login/x"));
-        assert!(guard.is_public("/static/app.css"));
-        assert!(!guard.is_public("/api/dashboard"));
     }
 }

@@ -1,0 +1,238 @@
+//! [`RefreshAuth`]: the configured authority — issues, verifies, rotates and revokes.
+//!
+//! Everything the layer does goes through here, so an adapter for a framework that is not
+//! tower-based (poem) runs exactly the same code: [`RefreshAuth::decide`] says what a request
+//! is, [`RefreshAuth::answer`] answers the layer's own routes.
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderMap, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::clock::to_millis;
+use crate::credentials;
+use crate::error::AuthError;
+use crate::response::AuthRejection;
+use crate::routes::refresh::{PairShape, pair_response};
+use crate::session::{Session, SessionId};
+use crate::shared::Shared;
+use crate::token::access::AccessTokens;
+use crate::token::{Claims, NoClaims, TokenPair};
+
+/// The configured refresh-token authority: build one with [`RefreshAuth::builder`], install
+/// its [`layer`](Self::layer), and call [`issue`](Self::issue) from the login handler.
+///
+/// Cheap to clone (one `Arc`); every clone shares keys, store and settings.
+///
+/// `C` is the type of the application's own claims, copied into every access token of a
+/// session; [`NoClaims`] when there are none.
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_refresh_auth::{NoClaims, RefreshAuth};
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let auth = RefreshAuth::<NoClaims>::builder()
+///     .hs256(b"an example secret of at least 32 bytes".to_vec())
+///     .access_ttl(Duration::from_secs(60))
+///     .build()?;
+///
+/// let pair = auth.issue("user1", NoClaims {}).await?;
+/// let claims = auth.verify(&pair.access_token)?;
+/// assert_eq!(claims.sub, "user1");
+///
+/// let renewed = auth.refresh(&pair.refresh_token).await?;
+/// assert_ne!(renewed.refresh_token, pair.refresh_token);
+/// # Ok::<_, Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+pub struct RefreshAuth<C = NoClaims> {
+    pub(crate) shared: Arc<Shared>,
+    _claims: PhantomData<fn() -> C>,
+}
+
+impl<C> Clone for RefreshAuth<C> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: Arc::clone(&self.shared),
+            _claims: PhantomData,
+        }
+    }
+}
+
+impl<C> std::fmt::Debug for RefreshAuth<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RefreshAuth")
+            .field("shared", &self.shared)
+            .finish()
+    }
+}
+
+impl<C> RefreshAuth<C> {
+    pub(crate) fn from_shared(shared: Shared) -> Self {
+        Self {
+            shared: Arc::new(shared),
+            _claims: PhantomData,
+        }
+    }
+
+    /// Refreshes a pair: spends `refresh_token` and returns its successor with a new access
+    /// token (rotation and reuse detection as in the [crate docs](crate#rotation)).
+    ///
+    /// # Errors
+    ///
+    /// [`AuthError::InvalidGrant`] for any token that cannot be refreshed, whatever the reason;
+    /// [`AuthError::Store`] when the store failed (the session is untouched: retry).
+    pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair, AuthError> {
+        self.shared.refresh(refresh_token).await
+    }
+
+    /// Logs out: revokes the whole session `refresh_token` belongs to, if it is a genuine
+    /// token of a session (spent or not). Anything else is ignored, so the answer is no oracle
+    /// (RFC 7009 §2.2).
+    ///
+    /// # Errors
+    ///
+    /// [`AuthError::Store`] when the store failed: the logout did not happen.
+    pub async fn logout(&self, refresh_token: &str) -> Result<(), AuthError> {
+        self.shared.logout(refresh_token).await
+    }
+
+    /// Revokes one session: its refresh tokens stop working at once, its access tokens when
+    /// they expire (or at once, with [session checking](crate::RefreshAuthBuilder::check_sessions)).
+    /// Returns whether the session existed.
+    ///
+    /// # Errors
+    ///
+    /// [`AuthError::Store`] when the store failed.
+    pub async fn revoke_session(&self, session: &SessionId) -> Result<bool, AuthError> {
+        self.shared.revoke(session).await
+    }
+
+    /// Revokes every session of `subject`: "log out everywhere". Returns how many.
+    ///
+    /// # Errors
+    ///
+    /// [`AuthError::Store`] when the store failed.
+    pub async fn revoke_subject(&self, subject: &str) -> Result<u64, AuthError> {
+        let n = self.shared.store.revoke_subject(subject).await?;
+        if let Some(cache) = &self.shared.cache {
+            cache.forget_subject(subject);
+        }
+        tracing::info!(sessions = n, "revoked every session of a subject");
+        Ok(n)
+    }
+
+    /// The response for a login: the pair as JSON (`accessToken`, `refreshToken`,
+    /// `tokenType`, `expiresIn`) with `Cache-Control: no-store`; in cookie mode the refresh
+    /// token goes into the `Set-Cookie` headers instead of the body.
+    pub fn token_response(&self, pair: &TokenPair) -> Response<Bytes> {
+        pair_response(&self.shared, pair, PairShape::CamelCase)
+    }
+
+    /// Wraps an error as an [`AuthRejection`] rendered as this layer renders its errors (its
+    /// realm, the application's [error body](crate::RefreshAuthBuilder::error_body)).
+    pub fn rejection(&self, error: AuthError) -> AuthRejection {
+        self.shared.rejection(error)
+    }
+}
+
+impl<C> RefreshAuth<C>
+where
+    C: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+{
+    /// Starts a session for `subject` and returns its first pair: call this from the login
+    /// handler once the credentials have been checked.
+    ///
+    /// # Errors
+    ///
+    /// [`AuthError::Claims`] if `claims` does not serialize to a JSON object or sets a
+    /// registered claim (`sub`, `exp`, …); [`AuthError::Store`] if the store failed.
+    pub async fn issue(
+        &self,
+        subject: impl Into<String>,
+        claims: C,
+    ) -> Result<TokenPair, AuthError> {
+        let subject = subject.into();
+        let custom = AccessTokens::custom_claims(&claims)?;
+        let shared = &self.shared;
+        let now = shared.clock.now();
+        let id = SessionId::random();
+        // Signed before the session is stored, so a claims error stores nothing.
+        let access_token = shared.access.sign(&subject, &id, &custom, now)?;
+        let session = Session {
+            id,
+            claims: Value::Object(custom).to_string(),
+            subject,
+            counter: 0,
+            created_at: now,
+            rotated_at: now,
+            expires_at: now + shared.refresh_ttl,
+            absolute_expires_at: shared.session_lifetime.map(|l| now + l),
+        };
+        shared.store.create(&session).await?;
+        tracing::debug!(session = %id, "session started");
+        Ok(TokenPair {
+            access_token,
+            refresh_token: shared.refresh_keys.mint(&id, 0),
+            expires_in: shared.access.ttl_secs(),
+            session_id: id,
+        })
+    }
+
+    /// Verifies an access token's signature, algorithm, type, issuer, audience and expiry.
+    /// Does not consult the store; see [`authenticate`](Self::authenticate).
+    ///
+    /// # Errors
+    ///
+    /// [`AuthError::InvalidToken`] naming why the token was refused.
+    pub fn verify(&self, token: &str) -> Result<Claims<C>, AuthError> {
+        let shared = &self.shared;
+        let now = shared.clock.now();
+        let Some(cache) = &shared.cache else {
+            return shared.access.verify(token, now);
+        };
+        let now_ms = to_millis(now);
+        let key = cache.key(token);
+        if let Some(claims) = cache.get::<Claims<C>>(key, now_ms) {
+            return Ok(claims);
+        }
+        let claims: Claims<C> = shared.access.verify(token, now)?;
+        let deadline = shared.access.deadline_ms(claims.exp);
+        cache.insert(
+            key,
+            claims.clone(),
+            deadline,
+            claims.sid,
+            &claims.sub,
+            now_ms,
+        );
+        Ok(claims)
+    }
+
+    /// Authenticates a request by its headers, as the layer does on a guarded path: reads the
+    /// bearer token (and the access-token cookie, if configured), verifies it, and with
+    /// session checking on, asks the store whether its session is still live.
+    ///
+    /// # Errors
+    ///
+    /// [`AuthError::MissingCredentials`] when the request carries no token at all; otherwise
+    /// the error the layer would answer with.
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Claims<C>, AuthError> {
+        let claims = self.verify_request(headers)?;
+        if self.shared.check_sessions {
+            self.shared.check_session(&claims.sid).await?;
+        }
+        Ok(claims)
+    }
+
+    /// Reads and verifies the request's token, without the session check: the hot path.
+    pub(crate) fn verify_request(&self, headers: &HeaderMap) -> Result<Claims<C>, AuthError> {
+        let token = credentials::access_token(headers, self.shared.access_cookie.as_deref())?;
+        self.verify(token)
+    }
+}

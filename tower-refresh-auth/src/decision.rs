@@ -1,0 +1,163 @@
+//! What a request is, decided once for every framework: one of the layer's own routes, a
+//! verified token (with or without a session check still to do), an anonymous pass, or a
+//! refusal.
+//!
+//! The tower [`RefreshAuthService`](crate::RefreshAuthService) and the poem adapter are each a
+//! short `match` over [`RefreshAuth::decide`]:
+//!
+//! ```
+//! use bytes::Bytes;
+//! use http::{Request, Response};
+//! use tower_refresh_auth::{Decision, NoClaims, RefreshAuth};
+//!
+//! /// What a middleware for any framework does with a request.
+//! async fn handle(
+//!     auth: &RefreshAuth<NoClaims>,
+//!     mut req: Request<String>,
+//!     next: impl AsyncFnOnce(Request<String>) -> Response<Bytes>,
+//! ) -> Response<Bytes> {
+//!     let verdict = match auth.decide(req.uri().path(), req.headers()) {
+//!         Decision::Route(route) => return auth.answer(route, req).await,
+//!         Decision::Verdict(verdict) => verdict,
+//!         Decision::CheckSession(check) => check.run().await,
+//!     };
+//!     match verdict.admit(req.extensions_mut()) {
+//!         Ok(()) => next(req).await,
+//!         Err(refused) => refused.response_to(req.headers()),
+//!     }
+//! }
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! # let auth = RefreshAuth::<NoClaims>::builder().hs256(b"an example secret of at least 32 bytes".to_vec()).build().unwrap();
+//! # let res = handle(&auth, Request::new(String::new()), async |_| Response::new(Bytes::new())).await;
+//! # assert_eq!(res.status(), 401);
+//! # });
+//! ```
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Extensions, HeaderMap, Request, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::authority::RefreshAuth;
+use crate::guard::Route;
+use crate::response::AuthRejection;
+use crate::routes;
+use crate::shared::Shared;
+use crate::token::Claims;
+
+/// What [`RefreshAuth::decide`] made of a request.
+#[derive(Debug)]
+pub enum Decision<C> {
+    /// One of the layer's own routes: answer it with [`RefreshAuth::answer`]; the inner
+    /// service is not called.
+    Route(Route),
+    /// The request goes on or is refused, as the verdict says.
+    Verdict(Verdict<C>),
+    /// The token verified and session checking is on: the store must confirm the session
+    /// first. [`SessionCheck::run`] gives the verdict.
+    CheckSession(SessionCheck<C>),
+}
+
+/// Whether a request goes on, and with what in its extensions.
+#[derive(Debug)]
+pub enum Verdict<C> {
+    /// A verified token: the request goes on with its [`Claims`] in the extensions.
+    Authenticated(Claims<C>),
+    /// No usable token on a path that does not need one (a public path, or optional mode):
+    /// the request goes on with the [`AuthRejection`] in the extensions instead of claims.
+    Anonymous(AuthRejection),
+    /// Refused: answer with the rejection's response.
+    Refused(AuthRejection),
+}
+
+impl<C: Clone + Send + Sync + 'static> Verdict<C> {
+    /// Puts what the handler should see into `extensions` — the claims, or the rejection of
+    /// an anonymous pass — or, for a refusal, hands the rejection back to be answered with.
+    ///
+    /// # Errors
+    ///
+    /// The rejection of a [`Verdict::Refused`].
+    pub fn admit(self, extensions: &mut Extensions) -> Result<(), AuthRejection> {
+        match self {
+            Self::Authenticated(claims) => {
+                extensions.insert(claims);
+                Ok(())
+            }
+            Self::Anonymous(rejection) => {
+                extensions.insert(rejection);
+                Ok(())
+            }
+            Self::Refused(rejection) => Err(rejection),
+        }
+    }
+}
+
+/// A verified token whose session the store must still confirm; made by
+/// [`RefreshAuth::decide`] with [session checking](crate::RefreshAuthBuilder::check_sessions)
+/// on. Owns what it needs, so its future can outlive the request's borrow.
+pub struct SessionCheck<C> {
+    claims: Claims<C>,
+    public: bool,
+    shared: Arc<Shared>,
+}
+
+impl<C> std::fmt::Debug for SessionCheck<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionCheck")
+            .field("session", &self.claims.sid)
+            .field("public", &self.public)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C> SessionCheck<C> {
+    /// Asks the store whether the token's session is still live: one
+    /// [`load`](crate::store::RefreshStore::load).
+    pub async fn run(self) -> Verdict<C> {
+        match self.shared.check_session(&self.claims.sid).await {
+            Ok(()) => Verdict::Authenticated(self.claims),
+            Err(err) if self.public => Verdict::Anonymous(self.shared.rejection(err)),
+            Err(err) => Verdict::Refused(self.shared.rejection(err)),
+        }
+    }
+}
+
+impl<C> RefreshAuth<C>
+where
+    C: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+{
+    /// Decides what a request for `path` with `headers` is. Synchronous and without a store
+    /// call: a session check, when one is needed, is left to [`SessionCheck::run`].
+    pub fn decide(&self, path: &str, headers: &HeaderMap) -> Decision<C> {
+        let shared = &self.shared;
+        if let Some(route) = shared.guard.route(path) {
+            return Decision::Route(route);
+        }
+        match self.verify_request(headers) {
+            Ok(claims) if shared.check_sessions => Decision::CheckSession(SessionCheck {
+                claims,
+                public: shared.guard.is_public(path),
+                shared: Arc::clone(shared),
+            }),
+            Ok(claims) => Decision::Verdict(Verdict::Authenticated(claims)),
+            Err(err) if shared.guard.is_public(path) => {
+                Decision::Verdict(Verdict::Anonymous(shared.rejection(err)))
+            }
+            Err(err) => Decision::Verdict(Verdict::Refused(shared.rejection(err))),
+        }
+    }
+}
+
+impl<C> RefreshAuth<C> {
+    /// Answers a request for one of the layer's routes exactly as the layer does (every error
+    /// rendered as its response). For adapters of frameworks that are not tower-based.
+    pub async fn answer<B>(&self, route: Route, req: Request<B>) -> Response<Bytes>
+    where
+        B: http_body::Body,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        routes::answer(&self.shared, route, req).await
+    }
+}

@@ -1,0 +1,90 @@
+//! Which paths are the layer's own routes, and which it serves without a token.
+
+/// One of the routes the layer answers itself, without calling the inner service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Route {
+    /// `POST /token` (by default): trades a refresh token for a new pair (RFC 6749 §6).
+    Refresh,
+    /// `POST /logout` (by default): revokes the session of a refresh token (RFC 7009).
+    Logout,
+}
+
+/// The paths of the layer's routes and the paths it does not guard.
+#[derive(Debug, Clone)]
+pub(crate) struct Guard {
+    pub(crate) refresh_path: String,
+    pub(crate) logout_path: String,
+    /// Optional mode: no path needs a token.
+    pub(crate) optional: bool,
+    pub(crate) public_paths: Vec<String>,
+    pub(crate) public_prefixes: Vec<String>,
+}
+
+impl Default for Guard {
+    fn default() -> Self {
+        Self {
+            refresh_path: "/token".into(),
+            logout_path: "/logout".into(),
+            optional: false,
+            public_paths: Vec::new(),
+            public_prefixes: Vec::new(),
+        }
+    }
+}
+
+impl Guard {
+    /// The layer's own route at `path`, if any.
+    pub(crate) fn route(&self, path: &str) -> Option<Route> {
+        if path == self.refresh_path {
+            Some(Route::Refresh)
+        } else if path == self.logout_path {
+            Some(Route::Logout)
+        } else {
+            None
+        }
+    }
+
+    /// Whether a request for `path` goes on without a valid token (with the rejection in its
+    /// extensions instead of claims).
+    pub(crate) fn is_public(&self, path: &str) -> bool {
+        self.optional
+            || self.public_paths.iter().any(|p| p == path)
+            || self
+                .public_prefixes
+                .iter()
+                .any(|p| path.starts_with(p.as_str()))
+    }
+
+    /// The paths the refresh cookie is scoped to, one cookie each.
+    pub(crate) fn cookie_paths(&self) -> [&str; 2] {
+        [&self.refresh_path, &self.logout_path]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_paths_match_exactly_and_prefixes_by_prefix() {
+        let guard = Guard {
+            public_paths: vec!["/login".into()],
+            public_prefixes: vec!["/static/".into()],
+            ..Guard::default()
+        };
+        assert!(guard.is_public("/login"));
+        assert!(!guard.is_public("/login/x"));
+        assert!(guard.is_public("/static/app.css"));
+        assert!(!guard.is_public("/api/dashboard"));
+    }
+
+    #[test]
+    fn the_routes_are_found_by_exact_path() {
+        let guard = Guard::default();
+        assert_eq!(guard.route("/token"), Some(Route::Refresh));
+        assert_eq!(guard.route("/logout"), Some(Route::Logout));
+        assert_eq!(guard.route("/token/"), None);
+        assert_eq!(guard.route("/api"), None);
+    }
+}

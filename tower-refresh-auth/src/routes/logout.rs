@@ -1,0 +1,50 @@
+//! `POST /logout`: revokes the session of a refresh token (RFC 7009).
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+
+use super::body::{self, Encoding, Form};
+use crate::cookie::Transport;
+use crate::credentials::cookie_value;
+use crate::error::AuthError;
+use crate::response::empty;
+use crate::shared::Shared;
+
+pub(super) async fn answer<B>(
+    shared: &Shared,
+    req: Request<B>,
+) -> Result<Response<Bytes>, AuthError>
+where
+    B: http_body::Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    if let Transport::Cookie(cookie) = &shared.transport {
+        let headers = req.headers();
+        let token = cookie_value(headers, &cookie.name).filter(|t| !t.is_empty());
+        if token.is_some() && !headers.contains_key(&cookie.csrf_header) {
+            return Err(AuthError::MissingCsrfHeader(cookie.csrf_header.clone()));
+        }
+        if let Some(token) = token {
+            shared.logout(token).await?;
+        }
+        let mut res = empty(StatusCode::NO_CONTENT);
+        cookie.clear(res.headers_mut());
+        return Ok(res);
+    }
+    let (encoding, body) = body::read(shared.body_limit, req).await?;
+    match encoding {
+        Encoding::Json => {
+            shared.logout(&body::json_token(&body)?).await?;
+            Ok(empty(StatusCode::NO_CONTENT))
+        }
+        Encoding::Form => {
+            let form = Form::parse(&body)?;
+            // RFC 7009 §2.1: `token`, with an optional `token_type_hint` we need not follow.
+            shared
+                .logout(form.require("token", "token is missing")?)
+                .await?;
+            // RFC 7009 §2.2: 200 whether or not the token was valid.
+            Ok(empty(StatusCode::OK))
+        }
+    }
+}

@@ -1,0 +1,39 @@
+//! The routes the layer answers itself: refresh (`POST /token`, RFC 6749 §6) and logout
+//! (`POST /logout`, RFC 7009), one file each; [`body`] reads their requests.
+
+mod body;
+pub(crate) mod logout;
+pub(crate) mod refresh;
+
+use bytes::Bytes;
+use http::{Method, Request, Response};
+
+use crate::cookie::Transport;
+use crate::error::AuthError;
+use crate::guard::Route;
+use crate::shared::Shared;
+
+/// Answers a request for one of the layer's routes; never fails, every error becomes its
+/// response.
+pub(crate) async fn answer<B>(shared: &Shared, route: Route, req: Request<B>) -> Response<Bytes>
+where
+    B: http_body::Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let result = if req.method() != Method::POST {
+        Err(AuthError::MethodNotAllowed)
+    } else {
+        match route {
+            Route::Refresh => refresh::answer(shared, req).await,
+            Route::Logout => logout::answer(shared, req).await,
+        }
+    };
+    result.unwrap_or_else(|err| {
+        let mut res = shared.renderer.render(&err);
+        // A cookie that can never refresh again is cleared, so the browser stops sending it.
+        if let (AuthError::InvalidGrant, Transport::Cookie(cookie)) = (&err, &shared.transport) {
+            cookie.clear(res.headers_mut());
+        }
+        res
+    })
+}

@@ -1,0 +1,120 @@
+//! `POST /token`: trades a refresh token for a new pair (RFC 6749 §6), and the pair's
+//! response in each shape a client may ask for.
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use serde::Serialize;
+
+use super::body::{self, Encoding, Form};
+use crate::cookie::Transport;
+use crate::credentials::cookie_value;
+use crate::error::{AuthError, invalid_request};
+use crate::response::json;
+use crate::shared::Shared;
+use crate::token::TokenPair;
+
+pub(super) async fn answer<B>(
+    shared: &Shared,
+    req: Request<B>,
+) -> Result<Response<Bytes>, AuthError>
+where
+    B: http_body::Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    if let Transport::Cookie(cookie) = &shared.transport {
+        let headers = req.headers();
+        let token = cookie_value(headers, &cookie.name).filter(|t| !t.is_empty());
+        // SameSite=Strict keeps the cookie off cross-site requests; the custom header is the
+        // second defence: a cross-site form cannot set it without a CORS preflight.
+        if token.is_some() && !headers.contains_key(&cookie.csrf_header) {
+            return Err(AuthError::MissingCsrfHeader(cookie.csrf_header.clone()));
+        }
+        let token = token.ok_or_else(|| invalid_request("the refresh cookie is missing"))?;
+        let pair = shared.refresh(token).await?;
+        return Ok(pair_response(shared, &pair, PairShape::CamelCase));
+    }
+    let (encoding, body) = body::read(shared.body_limit, req).await?;
+    let (token, shape) = match encoding {
+        Encoding::Json => (body::json_token(&body)?, PairShape::CamelCase),
+        Encoding::Form => {
+            let form = Form::parse(&body)?;
+            match form.get("grant_type") {
+                None => return Err(invalid_request("grant_type is missing")),
+                Some("refresh_token") => {}
+                Some(_) => return Err(AuthError::UnsupportedGrantType),
+            }
+            let token = form.require("refresh_token", "refresh_token is missing")?;
+            (token.to_owned(), PairShape::Oauth)
+        }
+    };
+    let pair = shared.refresh(&token).await?;
+    Ok(pair_response(shared, &pair, shape))
+}
+
+/// The field names of a token pair response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PairShape {
+    /// `accessToken`, `refreshToken`, `tokenType`, `expiresIn`: the original app's names, for
+    /// JSON requests, logins and cookie mode.
+    CamelCase,
+    /// `access_token`, `token_type`, `expires_in`, `refresh_token`: RFC 6749 §5.1, for form
+    /// requests.
+    Oauth,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CamelCasePair<'a> {
+    access_token: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<&'a str>,
+    token_type: &'static str,
+    expires_in: u64,
+}
+
+/// RFC 6749 §5.1.
+#[derive(Serialize)]
+struct OauthPair<'a> {
+    access_token: &'a str,
+    token_type: &'static str,
+    expires_in: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<&'a str>,
+}
+
+/// A pair as the client receives it, with `Cache-Control: no-store`; in cookie mode the
+/// refresh token goes into `Set-Cookie` instead of the body.
+pub(crate) fn pair_response(
+    shared: &Shared,
+    pair: &TokenPair,
+    shape: PairShape,
+) -> Response<Bytes> {
+    let in_body = match &shared.transport {
+        Transport::Body => Some(pair.refresh_token.as_str()),
+        Transport::Cookie(_) => None,
+    };
+    let mut res = match shape {
+        PairShape::CamelCase => json(
+            StatusCode::OK,
+            &CamelCasePair {
+                access_token: &pair.access_token,
+                refresh_token: in_body,
+                token_type: "Bearer",
+                expires_in: pair.expires_in,
+            },
+        ),
+        PairShape::Oauth => json(
+            StatusCode::OK,
+            &OauthPair {
+                access_token: &pair.access_token,
+                token_type: "Bearer",
+                expires_in: pair.expires_in,
+                refresh_token: in_body,
+            },
+        ),
+    };
+    if let Transport::Cookie(cookie) = &shared.transport {
+        cookie.set(res.headers_mut(), &pair.refresh_token);
+    }
+    res
+}

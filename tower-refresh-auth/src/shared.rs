@@ -1,0 +1,43 @@
+//! [`Shared`]: everything a built [`RefreshAuth`](crate::RefreshAuth) holds, shared by the
+//! layer, its services and the adapters behind one `Arc`.
+//!
+//! The builder fills it once; nothing in it changes afterwards.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::cache::TokenCache;
+use crate::clock::Clock;
+use crate::cookie::Transport;
+use crate::error::AuthError;
+use crate::guard::Guard;
+use crate::response::{AuthRejection, Renderer};
+use crate::store::RefreshStore;
+use crate::token::access::AccessTokens;
+use crate::token::refresh::RefreshKeys;
+
+/// The configuration and state of one authority.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) access: AccessTokens,
+    pub(crate) refresh_keys: RefreshKeys,
+    pub(crate) store: Arc<dyn RefreshStore>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) refresh_ttl: Duration,
+    pub(crate) grace: Duration,
+    pub(crate) session_lifetime: Option<Duration>,
+    pub(crate) guard: Guard,
+    pub(crate) check_sessions: bool,
+    pub(crate) body_limit: usize,
+    pub(crate) transport: Transport,
+    pub(crate) access_cookie: Option<String>,
+    pub(crate) renderer: Arc<Renderer>,
+    pub(crate) cache: Option<TokenCache>,
+}
+
+impl Shared {
+    /// `err` as a refusal this authority renders.
+    pub(crate) fn rejection(&self, err: AuthError) -> AuthRejection {
+        AuthRejection::new(err, Arc::clone(&self.renderer))
+    }
+}

@@ -1,0 +1,50 @@
+//! The Lua scripts, one file each under `scripts/`: every one touches the keys of exactly one
+//! hash tag, as Redis Cluster requires.
+
+use redis::Script;
+
+/// The scripts, hashed once per store and sent by hash (`EVALSHA`).
+pub(super) struct Scripts {
+    /// Adds a session id to its subject's index, scored by the server's time, and sets the
+    /// index's expiry; returns the index's size.
+    ///
+    /// KEYS[1] the subject's index. ARGV[1] the session id; ARGV[2] the session's absolute
+    /// expiry in ms, or "" when it has none.
+    pub(super) index_add: Script,
+    /// The ids in a subject's index that are at least ARGV[1] ms old.
+    ///
+    /// KEYS[1] the subject's index.
+    pub(super) index_old: Script,
+    /// Drops the given ids from a subject's index, those at least ARGV[1] ms old only; returns
+    /// how many it dropped.
+    ///
+    /// KEYS[1] the subject's index. ARGV[1] the minimum age; ARGV[2..] the ids.
+    pub(super) index_forget: Script,
+    /// Writes a session, replacing any earlier one with the same id.
+    ///
+    /// KEYS[1] the session. ARGV: sub, claims, ctr, cat, rat, exp, abs ("" for none), deadline.
+    pub(super) create: Script,
+    /// The compare-and-swap. Returns `{}` when no live session exists, else
+    /// `{'rotated' | 'conflict', sub, claims, ctr, cat, rat, exp, abs or ''}`.
+    ///
+    /// KEYS[1] the session. ARGV[1] the expected counter; ARGV[2] now; ARGV[3] the new sliding
+    /// expiry (all decimal). Counters are compared as strings, so they stay exact past 2^53.
+    pub(super) rotate: Script,
+    /// Deletes a session if it belongs to the subject; returns how many were deleted.
+    ///
+    /// KEYS[1] the session. ARGV[1] the subject.
+    pub(super) revoke_of_subject: Script,
+}
+
+impl Scripts {
+    pub(super) fn new() -> Self {
+        Self {
+            index_add: Script::new(include_str!("scripts/index_add.lua")),
+            index_old: Script::new(include_str!("scripts/index_old.lua")),
+            index_forget: Script::new(include_str!("scripts/index_forget.lua")),
+            create: Script::new(include_str!("scripts/create.lua")),
+            rotate: Script::new(include_str!("scripts/rotate.lua")),
+            revoke_of_subject: Script::new(include_str!("scripts/revoke_of_subject.lua")),
+        }
+    }
+}

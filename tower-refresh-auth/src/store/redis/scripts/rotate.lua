@@ -1,0 +1,26 @@
+-- The compare-and-swap. Returns `{}` when no live session exists, else
+-- `{'rotated' | 'conflict', sub, claims, ctr, cat, rat, exp, abs or ''}`.
+--
+-- KEYS[1] the session. ARGV[1] the expected counter; ARGV[2] now; ARGV[3] the new sliding
+-- expiry (all decimal). Counters are compared as strings, so they stay exact past 2^53.
+local s = redis.call('HMGET', KEYS[1], 'sub', 'claims', 'ctr', 'cat', 'rat', 'exp', 'abs')
+if not s[3] then
+  return {}
+end
+local now = tonumber(ARGV[2])
+if not (now < tonumber(s[6]) and (not s[7] or now < tonumber(s[7]))) then
+  return {}
+end
+local status = 'conflict'
+if s[3] == ARGV[1] then
+  status = 'rotated'
+  redis.call('HINCRBY', KEYS[1], 'ctr', 1)
+  redis.call('HSET', KEYS[1], 'rat', ARGV[2], 'exp', ARGV[3])
+  local deadline = ARGV[3]
+  if s[7] and tonumber(s[7]) < tonumber(deadline) then
+    deadline = s[7]
+  end
+  redis.call('PEXPIREAT', KEYS[1], deadline)
+  s = redis.call('HMGET', KEYS[1], 'sub', 'claims', 'ctr', 'cat', 'rat', 'exp', 'abs')
+end
+return {status, s[1], s[2], s[3], s[4], s[5], s[6], s[7] or ''}
