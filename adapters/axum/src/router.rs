@@ -183,4 +183,77 @@ mod tests {
         let res = app.oneshot(get_req("/public", None)).await.unwrap();
         assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
     }
+
+    /// The application's own error format, on every refusal the layer or an extractor makes.
+    fn problem_auth(optional: bool) -> RefreshAuth {
+        let builder = RefreshAuth::<NoClaims>::builder()
+            .hs256(b"an example secret of at least 32 bytes".to_vec())
+            .public_path("/public")
+            .error_body(|err: &tower_refresh_auth::AuthError| {
+                tower_refresh_auth::ErrorBody::new(
+                    http::HeaderValue::from_static("application/problem+json"),
+                    format!(
+                        r#"{{"status":{},"title":"{}"}}"#,
+                        err.status().as_u16(),
+                        err.error_code().unwrap_or("unauthorized")
+                    ),
+                )
+            });
+        if optional {
+            builder.optional()
+        } else {
+            builder
+        }
+        .build()
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_applications_error_body_keeps_status_and_challenge() {
+        let auth = problem_auth(false);
+        // A guarded path, refused by the layer.
+        let res = app(&auth)
+            .oneshot(get_req("/me", Some("garbage")))
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        assert!(
+            res.headers()[header::WWW_AUTHENTICATE]
+                .to_str()
+                .unwrap()
+                .starts_with("Bearer realm=\"api\", error=\"invalid_token\"")
+        );
+        assert_eq!(
+            res.headers()[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
+        assert_eq!(res.headers()[header::CACHE_CONTROL], "no-store");
+        assert_eq!(text(res).await, r#"{"status":401,"title":"invalid_token"}"#);
+        // The refresh route.
+        let req = Request::post("/token")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(r#"{"refreshToken":"nope"}"#))
+            .unwrap();
+        let res = app(&auth).oneshot(req).await.unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        assert!(!res.headers().contains_key(header::WWW_AUTHENTICATE));
+        assert_eq!(text(res).await, r#"{"status":400,"title":"invalid_grant"}"#);
+        // The logout route: a wrong method.
+        let res = app(&auth).oneshot(get_req("/logout", None)).await.unwrap();
+        assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(res.headers()[header::ALLOW], "POST");
+        assert_eq!(
+            text(res).await,
+            r#"{"status":405,"title":"invalid_request"}"#
+        );
+        // An extractor's refusal in optional mode renders the same way.
+        let auth = problem_auth(true);
+        let res = app(&auth).oneshot(get_req("/strict", None)).await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            res.headers()[header::WWW_AUTHENTICATE],
+            "Bearer realm=\"api\""
+        );
+        assert_eq!(text(res).await, r#"{"status":401,"title":"unauthorized"}"#);
+    }
 }

@@ -228,4 +228,66 @@ mod tests {
             .await
             .assert_status(StatusCode::INTERNAL_SERVER_ERROR);
     }
+
+    fn problem_auth(optional: bool) -> RefreshAuth {
+        let builder = RefreshAuth::<NoClaims>::builder()
+            .hs256(b"an example secret of at least 32 bytes".to_vec())
+            .public_path("/public")
+            .error_body(|err: &tower_refresh_auth::AuthError| {
+                tower_refresh_auth::ErrorBody::new(
+                    http::HeaderValue::from_static("application/problem+json"),
+                    format!(
+                        r#"{{"status":{},"title":"{}"}}"#,
+                        err.status().as_u16(),
+                        err.error_code().unwrap_or("unauthorized")
+                    ),
+                )
+            });
+        if optional {
+            builder.optional()
+        } else {
+            builder
+        }
+        .build()
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_applications_error_body_keeps_status_and_challenge() {
+        let auth = problem_auth(false);
+        let client = TestClient::new(routes().with(RefreshAuthMiddleware::new(auth.clone())));
+        // A guarded path, refused by the middleware.
+        let res = send(&auth, "/me", Some("garbage")).await;
+        res.assert_status(StatusCode::UNAUTHORIZED);
+        let challenge = res.0.headers()[header::WWW_AUTHENTICATE].to_str().unwrap();
+        assert!(challenge.starts_with("Bearer realm=\"api\", error=\"invalid_token\""));
+        res.assert_header(header::CONTENT_TYPE, "application/problem+json");
+        res.assert_header(header::CACHE_CONTROL, "no-store");
+        res.assert_text(r#"{"status":401,"title":"invalid_token"}"#)
+            .await;
+        // The refresh route.
+        let res = client
+            .post("/token")
+            .content_type("application/json")
+            .body(r#"{"refreshToken":"nope"}"#)
+            .send()
+            .await;
+        res.assert_status(StatusCode::BAD_REQUEST);
+        res.assert_header_is_not_exist(header::WWW_AUTHENTICATE);
+        res.assert_text(r#"{"status":400,"title":"invalid_grant"}"#)
+            .await;
+        // The logout route: a wrong method.
+        let res = client.get("/logout").send().await;
+        res.assert_status(StatusCode::METHOD_NOT_ALLOWED);
+        res.assert_header(header::ALLOW, "POST");
+        res.assert_text(r#"{"status":405,"title":"invalid_request"}"#)
+            .await;
+        // An extractor's refusal in optional mode renders the same way.
+        let auth = problem_auth(true);
+        let res = send(&auth, "/strict", None).await;
+        res.assert_status(StatusCode::UNAUTHORIZED);
+        res.assert_header(header::WWW_AUTHENTICATE, "Bearer realm=\"api\"");
+        res.assert_text(r#"{"status":401,"title":"unauthorized"}"#)
+            .await;
+    }
 }
