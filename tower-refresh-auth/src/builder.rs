@@ -324,8 +324,10 @@ impl<C> RefreshAuthBuilder<C> {
         self
     }
 
-    /// The header a cookie-borne refresh or logout must carry (CSRF defence). Default
-    /// `X-Requested-With`.
+    /// The header every cookie-mode refresh and logout must carry (CSRF defence): a
+    /// cross-site form cannot send a custom header without a CORS preflight. Default
+    /// `X-Requested-With`. A header that browsers send on simple cross-site requests, or set
+    /// themselves (`Content-Type`, `Origin`, `Sec-…`), is refused when the layer is built.
     pub fn csrf_header(mut self, name: impl Into<String>) -> Self {
         self.csrf_header = name.into();
         self
@@ -428,6 +430,21 @@ impl<C> RefreshAuthBuilder<C> {
                 return Err(ConfigError::ZeroDuration(name));
             }
         }
+        // docs/protocol.md §5b: no setting may overflow a clock, now or in ten years' time.
+        for (setting, d) in [
+            ("access_ttl", Some(self.access_ttl)),
+            ("refresh_ttl", Some(self.refresh_ttl)),
+            ("reuse_grace", Some(self.grace)),
+            ("session_lifetime", self.session_lifetime),
+            ("leeway", Some(self.leeway)),
+        ] {
+            if d.is_some_and(|d| d > MAX_DURATION) {
+                return Err(ConfigError::DurationTooLong {
+                    setting,
+                    max: MAX_DURATION,
+                });
+            }
+        }
         if self.grace >= self.refresh_ttl {
             return Err(ConfigError::GraceTooLong(self.grace));
         }
@@ -509,6 +526,9 @@ impl<C> RefreshAuthBuilder<C> {
         let transport = match self.transport {
             RefreshTransport::Body => Transport::Body,
             RefreshTransport::Cookie => {
+                if is_sent_by_browsers(&self.csrf_header) {
+                    return Err(ConfigError::CsrfHeaderSentByBrowsers(self.csrf_header));
+                }
                 let csrf_header =
                     HeaderName::try_from(self.csrf_header.as_str()).map_err(|_| {
                         ConfigError::InvalidName {
@@ -556,6 +576,52 @@ impl<C> RefreshAuthBuilder<C> {
             cache: self.cache_capacity.filter(|&n| n > 0).map(TokenCache::new),
         }))
     }
+}
+
+/// The longest duration any setting takes: ten years (of 365.25 days).
+const MAX_DURATION: Duration = Duration::from_secs(10 * 36_525 * 24 * 3_600 / 100);
+
+/// Whether browsers send header `name` on a simple cross-site request, or set it themselves:
+/// the CORS-safelisted request headers and the forbidden request headers of the Fetch
+/// standard. Such a header proves nothing about where a request came from.
+fn is_sent_by_browsers(name: &str) -> bool {
+    const SAFELISTED: &[&str] = &[
+        "accept",
+        "accept-language",
+        "content-language",
+        "content-type",
+        "range",
+    ];
+    const FORBIDDEN: &[&str] = &[
+        "accept-charset",
+        "accept-encoding",
+        "access-control-request-headers",
+        "access-control-request-method",
+        "connection",
+        "content-length",
+        "cookie",
+        "cookie2",
+        "date",
+        "dnt",
+        "expect",
+        "host",
+        "keep-alive",
+        "origin",
+        "priority",
+        "referer",
+        "set-cookie",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "user-agent",
+        "via",
+    ];
+    let name = name.trim().to_ascii_lowercase();
+    SAFELISTED.contains(&name.as_str())
+        || FORBIDDEN.contains(&name.as_str())
+        || name.starts_with("proxy-")
+        || name.starts_with("sec-")
 }
 
 #[cfg(feature = "memory-store")]
@@ -630,6 +696,45 @@ mod tests {
                 .transport(RefreshTransport::Cookie)
                 .csrf_header("bad header"),
             "CSRF header",
+        );
+        refused(
+            builder()
+                .transport(RefreshTransport::Cookie)
+                .csrf_header("Content-Type"),
+            "sent by browsers",
+        );
+        refused(
+            builder()
+                .transport(RefreshTransport::Cookie)
+                .csrf_header("sec-fetch-site"),
+            "sent by browsers",
+        );
+        let ten_years = Duration::from_secs(315_576_000);
+        let beyond = ten_years + Duration::from_secs(1);
+        refused(builder().access_ttl(beyond), "`access_ttl` is longer than");
+        refused(
+            builder().refresh_ttl(beyond),
+            "`refresh_ttl` is longer than",
+        );
+        refused(
+            builder()
+                .refresh_ttl(Duration::from_secs(3600))
+                .reuse_grace(beyond),
+            "`reuse_grace` is longer than",
+        );
+        refused(builder().session_lifetime(beyond), "`session_lifetime`");
+        refused(builder().leeway(beyond), "`leeway`");
+        refused(
+            builder().refresh_ttl(Duration::from_secs(300_000_000_000 * 31_557_600)),
+            "`refresh_ttl`",
+        );
+        assert!(
+            builder()
+                .access_ttl(ten_years)
+                .refresh_ttl(ten_years)
+                .session_lifetime(ten_years)
+                .build()
+                .is_ok()
         );
         refused(
             builder().refresh_secret(vec![1; 16]),

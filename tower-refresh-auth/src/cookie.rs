@@ -8,6 +8,9 @@ use cookie::{Cookie, SameSite};
 use http::header::SET_COOKIE;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
+use crate::credentials::single_cookie;
+use crate::error::{AuthError, invalid_request};
+
 /// How the refresh token travels between client and server.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -58,6 +61,28 @@ pub(crate) struct CookieSettings {
 }
 
 impl CookieSettings {
+    /// The refresh token of a cookie-mode request to `/token` or `/logout`, if it carries one.
+    ///
+    /// Every such request sets or clears the cookie, so every one must carry the CSRF header,
+    /// with or without a cookie: `SameSite=Strict` keeps the cookie off cross-site requests,
+    /// and a cross-site form cannot send a custom header without a CORS preflight. Without
+    /// the header, a cross-site `POST /logout` would clear the victim's cookie.
+    ///
+    /// # Errors
+    ///
+    /// [`AuthError::MissingCsrfHeader`] without the header; `invalid_request` when the cookie
+    /// was sent more than once.
+    pub(crate) fn refresh_token<'a>(
+        &self,
+        headers: &'a HeaderMap,
+    ) -> Result<Option<&'a str>, AuthError> {
+        if !headers.contains_key(&self.csrf_header) {
+            return Err(AuthError::MissingCsrfHeader(self.csrf_header.clone()));
+        }
+        single_cookie(headers, &self.name)
+            .map_err(|()| invalid_request("the refresh cookie was sent more than once"))
+    }
+
     /// Appends the `Set-Cookie` headers that hand the browser `token`.
     pub(crate) fn set(&self, headers: &mut HeaderMap, token: &str) {
         self.write(headers, Some(token));

@@ -82,12 +82,22 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, Aut
     Ok(found)
 }
 
-/// A cookie's value by name, from every `Cookie` header (HTTP/2 may split them). `None` if
-/// absent or not UTF-8.
-pub(crate) fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    cookie_pairs(headers)
-        .find(|(k, _)| *k == name.as_bytes())
+/// The one value of cookie `name`, from every `Cookie` header (HTTP/2 may split them); `None`
+/// if absent, empty or not UTF-8.
+///
+/// # Errors
+///
+/// `Err(())` when the cookie was sent more than once (two cookies of one name on different
+/// paths or domains): which one is ours cannot be told, so neither is used.
+pub(crate) fn single_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, ()> {
+    let mut values = cookie_pairs(headers).filter(|(k, _)| *k == name.as_bytes());
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(());
+    }
+    Ok(first
         .and_then(|(_, v)| std::str::from_utf8(v).ok())
+        .filter(|v| !v.is_empty()))
 }
 
 /// Every `name=value` pair of every `Cookie` header, as bytes: a cookie with non-ASCII bytes
@@ -178,6 +188,17 @@ mod tests {
     }
 
     #[test]
+    fn a_cookie_sent_twice_is_refused_across_headers_too() {
+        let mut h = HeaderMap::new();
+        h.append(COOKIE, HeaderValue::from_static("rt=a; theme=dark"));
+        assert_eq!(single_cookie(&h, "rt"), Ok(Some("a")));
+        h.append(COOKIE, HeaderValue::from_static("rt=b"));
+        assert_eq!(single_cookie(&h, "rt"), Err(()));
+        h.insert(COOKIE, HeaderValue::from_static("rt=; x=1"));
+        assert_eq!(single_cookie(&h, "rt"), Ok(None));
+    }
+
+    #[test]
     fn two_headers_are_malformed() {
         let h = headers(&[b"Bearer a", b"Bearer b"]);
         assert_eq!(kind(access_token(&h, None)), "malformed");
@@ -207,9 +228,10 @@ mod tests {
             HeaderValue::from_bytes(b"name=caf\xc3\xa9; raw=\xff\xfe; at=abc.def.ghi").unwrap(),
         );
         assert_eq!(access_token(&h, Some("at")).unwrap(), "abc.def.ghi");
-        assert_eq!(cookie_value(&h, "at"), Some("abc.def.ghi"));
-        assert_eq!(cookie_value(&h, "name"), Some("café"));
-        assert_eq!(cookie_value(&h, "raw"), None);
+        assert_eq!(single_cookie(&h, "name"), Ok(Some("café")));
+        assert_eq!(single_cookie(&h, "raw"), Ok(None));
+        assert_eq!(single_cookie(&h, "at"), Ok(Some("abc.def.ghi")));
+        assert_eq!(single_cookie(&h, "none"), Ok(None));
         h.insert(COOKIE, HeaderValue::from_bytes(b"at=\xc3\xa9").unwrap());
         assert_eq!(kind(access_token(&h, Some("at"))), "malformed");
     }

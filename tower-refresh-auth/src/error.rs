@@ -81,6 +81,23 @@ pub enum ConfigError {
         /// The refresh TTL.
         refresh_ttl: std::time::Duration,
     },
+    /// A duration is longer than any setting may be.
+    #[error(
+        "`{setting}` is longer than {max:?} (ten years), the most any duration may be: \
+         shorten it (a longer one would overflow a clock)"
+    )]
+    DurationTooLong {
+        /// The builder method that set it.
+        setting: &'static str,
+        /// The longest accepted.
+        max: std::time::Duration,
+    },
+    /// The CSRF header is one browsers send on simple cross-site requests, or set themselves.
+    #[error(
+        "the CSRF header {0:?} is sent by browsers on cross-site requests, so it proves nothing: \
+         use a custom header such as `X-Requested-With`"
+    )]
+    CsrfHeaderSentByBrowsers(String),
     /// The grace window is as long as the refresh-token lifetime, which would make reuse
     /// detection meaningless.
     #[error("the reuse grace window ({0:?}) must be shorter than the refresh-token TTL")]

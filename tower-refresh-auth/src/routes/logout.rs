@@ -5,7 +5,6 @@ use http::{Request, Response, StatusCode};
 
 use super::body::{self, Encoding, Form};
 use crate::cookie::Transport;
-use crate::credentials::cookie_value;
 use crate::error::AuthError;
 use crate::response::empty;
 use crate::shared::Shared;
@@ -19,12 +18,7 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     if let Transport::Cookie(cookie) = &shared.transport {
-        let headers = req.headers();
-        let token = cookie_value(headers, &cookie.name).filter(|t| !t.is_empty());
-        if token.is_some() && !headers.contains_key(&cookie.csrf_header) {
-            return Err(AuthError::MissingCsrfHeader(cookie.csrf_header.clone()));
-        }
-        if let Some(token) = token {
+        if let Some(token) = cookie.refresh_token(req.headers())? {
             shared.logout(token).await?;
         }
         let mut res = empty(StatusCode::NO_CONTENT);

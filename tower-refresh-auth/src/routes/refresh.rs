@@ -7,7 +7,6 @@ use serde::Serialize;
 
 use super::body::{self, Encoding, Form};
 use crate::cookie::Transport;
-use crate::credentials::cookie_value;
 use crate::error::{AuthError, invalid_request};
 use crate::response::json;
 use crate::shared::Shared;
@@ -22,14 +21,9 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     if let Transport::Cookie(cookie) = &shared.transport {
-        let headers = req.headers();
-        let token = cookie_value(headers, &cookie.name).filter(|t| !t.is_empty());
-        // SameSite=Strict keeps the cookie off cross-site requests; the custom header is the
-        // second defence: a cross-site form cannot set it without a CORS preflight.
-        if token.is_some() && !headers.contains_key(&cookie.csrf_header) {
-            return Err(AuthError::MissingCsrfHeader(cookie.csrf_header.clone()));
-        }
-        let token = token.ok_or_else(|| invalid_request("the refresh cookie is missing"))?;
+        let token = cookie
+            .refresh_token(req.headers())?
+            .ok_or_else(|| invalid_request("the refresh cookie is missing"))?;
         let pair = shared.refresh(token).await?;
         return Ok(pair_response(shared, &pair, PairShape::CamelCase));
     }

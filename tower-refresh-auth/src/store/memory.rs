@@ -132,7 +132,8 @@ impl RefreshStore for MemoryStore {
                 if !s.is_live(now) {
                     e.remove();
                     Rotation::NotFound
-                } else if s.counter != expected {
+                } else if s.counter != expected || expected == u64::MAX {
+                    // A counter at its largest cannot move on; nothing mints past it.
                     Rotation::Conflict(s.clone())
                 } else {
                     s.counter += 1;

@@ -177,7 +177,8 @@ impl AccessTokens {
             .map_err(|e| AuthError::Claims(Cow::Owned(e.to_string())))
     }
 
-    /// Verifies an access token: signature under the key its `kid` names, pinned algorithm,
+    /// Verifies an access token: signature under the key its `kid` names (or, without a
+    /// `kid`, the one key of its algorithm), pinned algorithm,
     /// `typ`, issuer and audience, then expiry against `now` with the configured leeway.
     pub(crate) fn verify<C: DeserializeOwned>(
         &self,
@@ -193,20 +194,32 @@ impl AccessTokens {
             [only] => only,
             all => {
                 let header = jsonwebtoken::decode_header(token).map_err(map_jwt_error)?;
-                let kid = header
-                    .kid
-                    .as_deref()
-                    .ok_or_else(|| invalid_token("the token has no kid"))?;
-                all.iter()
-                    .find(|v| v.kid == kid)
-                    .ok_or_else(|| invalid_token("the token's kid is unknown"))?
+                match header.kid.as_deref() {
+                    Some(kid) => all
+                        .iter()
+                        .find(|v| v.kid == kid)
+                        .ok_or_else(|| invalid_token("the token's kid is unknown"))?,
+                    // RFC 7515 §4.1.4: `kid` is optional. Without one, the token verifies
+                    // only when exactly one key could have signed it.
+                    None => {
+                        let mut candidates =
+                            all.iter().filter(|v| v.validation.algorithms == [header.alg]);
+                        match (candidates.next(), candidates.next()) {
+                            (Some(only), None) => only,
+                            (Some(_), Some(_)) => return Err(invalid_token("the token has no kid")),
+                            (None, _) => {
+                                return Err(invalid_token("the token's algorithm is not accepted"));
+                            }
+                        }
+                    }
+                }
             }
         };
         let data =
             jsonwebtoken::decode::<Claims<C>>(token, &verifier.decoding, &verifier.validation)
                 .map_err(map_jwt_error)?;
         let header = &data.header;
-        if header.kid.as_deref() != Some(verifier.kid.as_str()) {
+        if header.kid.as_deref().is_some_and(|kid| kid != verifier.kid) {
             return Err(invalid_token("the token's kid is unknown"));
         }
         // RFC 9068 §4: the typ must be at+jwt (or its full media type); this also keeps ID
