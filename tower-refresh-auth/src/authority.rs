@@ -120,7 +120,9 @@ impl<C> RefreshAuth<C> {
     /// [`AuthError::Store`] when the store failed.
     pub async fn revoke_subject(&self, subject: &str) -> Result<u64, AuthError> {
         let n = self.shared.store.revoke_subject(subject).await?;
-        if let Some(cache) = &self.shared.cache {
+        if n > 0
+            && let Some(cache) = &self.shared.cache
+        {
             cache.forget_subject(subject);
         }
         tracing::info!(sessions = n, "revoked every session of a subject");

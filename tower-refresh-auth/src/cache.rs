@@ -23,6 +23,10 @@ use crate::session::SessionId;
 
 pub(crate) struct TokenCache {
     entries: DashMap<u128, Entry>,
+    /// The keys cached for each session, so revoking one costs its own entries, not a scan.
+    by_session: DashMap<SessionId, Vec<u128>>,
+    /// The sessions cached for each subject, for "log out everywhere".
+    by_subject: DashMap<String, Vec<SessionId>>,
     capacity: usize,
     key: [u8; 16],
     last_sweep_ms: AtomicU64,
@@ -52,6 +56,8 @@ impl TokenCache {
     pub(crate) fn new(capacity: usize) -> Self {
         Self {
             entries: DashMap::with_capacity(capacity.min(1 << 16)),
+            by_session: DashMap::new(),
+            by_subject: DashMap::new(),
             capacity,
             key: rand::random(),
             last_sweep_ms: AtomicU64::new(0),
@@ -85,7 +91,8 @@ impl TokenCache {
         subject: &str,
         now_ms: u64,
     ) {
-        if self.entries.len() >= self.capacity {
+        // The indexes may hold keys of entries that expired; they are pruned with the entries.
+        if self.entries.len() >= self.capacity || self.by_session.len() >= self.capacity {
             self.sweep(now_ms);
             if self.entries.len() >= self.capacity {
                 return;
@@ -100,6 +107,14 @@ impl TokenCache {
                 subject: subject.to_owned(),
             },
         );
+        let mut keys = self.by_session.entry(session).or_default();
+        if keys.is_empty() {
+            self.by_subject
+                .entry(subject.to_owned())
+                .or_default()
+                .push(session);
+        }
+        keys.push(key);
     }
 
     fn sweep(&self, now_ms: u64) {
@@ -113,16 +128,32 @@ impl TokenCache {
             return;
         }
         self.entries.retain(|_, e| now_ms < e.deadline_ms);
+        self.by_session.retain(|_, keys| {
+            keys.retain(|k| self.entries.contains_key(k));
+            !keys.is_empty()
+        });
+        self.by_subject.retain(|_, sessions| {
+            sessions.retain(|s| self.by_session.contains_key(s));
+            !sessions.is_empty()
+        });
     }
 
-    /// Drops every entry of a revoked session.
+    /// Drops every entry of a revoked session: as many map operations as it has entries.
     pub(crate) fn forget_session(&self, session: &SessionId) {
-        self.entries.retain(|_, e| e.session != *session);
+        if let Some((_, keys)) = self.by_session.remove(session) {
+            for key in keys {
+                self.entries.remove(&key);
+            }
+        }
     }
 
     /// Drops every entry of a subject logged out everywhere.
     pub(crate) fn forget_subject(&self, subject: &str) {
-        self.entries.retain(|_, e| e.subject != subject);
+        if let Some((_, sessions)) = self.by_subject.remove(subject) {
+            for session in sessions {
+                self.forget_session(&session);
+            }
+        }
     }
 
     #[cfg(test)]
@@ -191,5 +222,60 @@ mod tests {
         assert_eq!(cache.get::<u8>(cache.key("b"), 1), Some(2));
         cache.forget_subject("bob");
         assert_eq!(cache.len(), 0);
+    }
+
+    #[test]
+    fn revocation_touches_only_the_sessions_own_entries() {
+        let cache = TokenCache::new(1000);
+        let target = SessionId::random();
+        for i in 0..500u32 {
+            cache.insert(
+                cache.key(&format!("other{i}")),
+                i,
+                10_000,
+                SessionId::random(),
+                "o",
+                0,
+            );
+        }
+        for i in 0..3u32 {
+            cache.insert(cache.key(&format!("mine{i}")), i, 10_000, target, "me", 0);
+        }
+        assert_eq!(cache.by_session.get(&target).map(|k| k.len()), Some(3));
+        cache.forget_session(&target);
+        assert_eq!(cache.len(), 500);
+        assert!(cache.by_session.get(&target).is_none());
+        assert_eq!(cache.by_subject.get("me").map(|s| s.len()), Some(1));
+        // The subject's index still names the session; forgetting it again is harmless.
+        cache.forget_subject("me");
+        assert!(cache.by_subject.get("me").is_none());
+        assert_eq!(cache.len(), 500);
+    }
+
+    #[test]
+    fn the_indexes_are_pruned_with_expired_entries() {
+        let cache = TokenCache::new(4);
+        for i in 0..4u32 {
+            cache.insert(
+                cache.key(&i.to_string()),
+                i,
+                1_000,
+                SessionId::random(),
+                "u",
+                0,
+            );
+        }
+        // Past their deadline the next insert sweeps them and their index entries.
+        cache.insert(
+            cache.key("new"),
+            9u32,
+            5_000,
+            SessionId::random(),
+            "v",
+            2_000,
+        );
+        assert_eq!(cache.len(), 1);
+        assert_eq!(cache.by_session.len(), 1);
+        assert_eq!(cache.by_subject.len(), 1);
     }
 }

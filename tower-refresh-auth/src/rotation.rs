@@ -112,7 +112,8 @@ impl Shared {
     /// Deletes a session from the store and its tokens from the verified-token cache.
     pub(crate) async fn revoke(&self, id: &SessionId) -> Result<bool, AuthError> {
         let existed = self.store.revoke(id).await?;
-        if let Some(cache) = &self.cache {
+        // Nothing revoked (a stale logout, a replay of one): nothing to drop.
+        if existed && let Some(cache) = &self.cache {
             cache.forget_session(id);
         }
         Ok(existed)

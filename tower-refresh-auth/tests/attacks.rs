@@ -229,7 +229,11 @@ async fn unknown_huge_and_path_kids_are_refused() {
             let res = h.get("/x", Some(&token)).await;
             if std::ptr::eq(h, &rotated) {
                 assert_invalid_token(&res, "no kid");
-                assert!(res.text().contains("the token has no kid"), "{}", res.text());
+                assert!(
+                    res.text().contains("the token has no kid"),
+                    "{}",
+                    res.text()
+                );
             } else {
                 assert_eq!(res.status, 200, "{}", res.text());
             }

@@ -202,11 +202,14 @@ impl AccessTokens {
                     // RFC 7515 §4.1.4: `kid` is optional. Without one, the token verifies
                     // only when exactly one key could have signed it.
                     None => {
-                        let mut candidates =
-                            all.iter().filter(|v| v.validation.algorithms == [header.alg]);
+                        let mut candidates = all
+                            .iter()
+                            .filter(|v| v.validation.algorithms == [header.alg]);
                         match (candidates.next(), candidates.next()) {
                             (Some(only), None) => only,
-                            (Some(_), Some(_)) => return Err(invalid_token("the token has no kid")),
+                            (Some(_), Some(_)) => {
+                                return Err(invalid_token("the token has no kid"));
+                            }
                             (None, _) => {
                                 return Err(invalid_token("the token's algorithm is not accepted"));
                             }
