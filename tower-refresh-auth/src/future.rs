@@ -11,6 +11,7 @@ use pin_project::pin_project;
 use tower_service::Service;
 
 use crate::body::ResponseBody;
+use crate::grpc;
 use crate::response::AuthRejection;
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -119,10 +120,13 @@ where
                             req.extensions_mut().insert(rejection);
                             req
                         }
-                        Err((rejection, _)) => {
-                            return Poll::Ready(Ok(rejection
-                                .into_response()
-                                .map(ResponseBody::own)));
+                        Err((rejection, req)) => {
+                            let res = if grpc::is_grpc(req.headers()) {
+                                grpc::refusal(rejection.error(), rejection.realm())
+                            } else {
+                                rejection.into_response()
+                            };
+                            return Poll::Ready(Ok(res.map(ResponseBody::own)));
                         }
                     };
                     let future = service.call(req);

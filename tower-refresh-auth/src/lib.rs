@@ -111,6 +111,7 @@ mod credentials;
 mod endpoint;
 pub mod error;
 pub mod future;
+mod grpc;
 pub mod keys;
 mod layer;
 mod response;

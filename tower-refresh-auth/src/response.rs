@@ -14,7 +14,7 @@ use crate::error::AuthError;
 const NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
 /// How long a client should wait before retrying after a store failure, in seconds.
-const RETRY_AFTER_SECS: HeaderValue = HeaderValue::from_static("1");
+pub(crate) const RETRY_AFTER_SECS: HeaderValue = HeaderValue::from_static("1");
 
 /// A refusal, ready to be rendered: the error and the realm of the layer that refused.
 ///
@@ -39,6 +39,11 @@ impl AuthRejection {
     /// Why the request was refused.
     pub fn error(&self) -> &AuthError {
         &self.error
+    }
+
+    /// The realm of the layer that refused.
+    pub(crate) fn realm(&self) -> &str {
+        &self.realm
     }
 
     /// The response the wire contract prescribes for this refusal.
@@ -96,17 +101,8 @@ pub(crate) fn error_response(err: &AuthError, realm: &str) -> Response<Full<Byte
     };
     let mut res = json(err.status(), &body);
     let headers = res.headers_mut();
-    if err.is_challenge() {
-        let challenge = match err.error_code() {
-            None => format!("Bearer realm=\"{realm}\""),
-            Some(code) => format!(
-                "Bearer realm=\"{realm}\", error=\"{code}\", error_description=\"{}\"",
-                quoted_string_safe(&description)
-            ),
-        };
-        if let Ok(value) = HeaderValue::try_from(challenge) {
-            headers.insert(header::WWW_AUTHENTICATE, value);
-        }
+    if let Some(value) = challenge(err, realm) {
+        headers.insert(header::WWW_AUTHENTICATE, value);
     }
     match err {
         AuthError::MethodNotAllowed => {
@@ -118,6 +114,23 @@ pub(crate) fn error_response(err: &AuthError, realm: &str) -> Response<Full<Byte
         _ => {}
     }
     res
+}
+
+/// The `WWW-Authenticate: Bearer` challenge of a refused protected request (RFC 6750 §3), or
+/// `None` for errors that carry none.
+pub(crate) fn challenge(err: &AuthError, realm: &str) -> Option<HeaderValue> {
+    if !err.is_challenge() {
+        return None;
+    }
+    let challenge = match err.error_code() {
+        // RFC 6750 §3.1: no error code when credentials are absent.
+        None => format!("Bearer realm=\"{realm}\""),
+        Some(code) => format!(
+            "Bearer realm=\"{realm}\", error=\"{code}\", error_description=\"{}\"",
+            quoted_string_safe(&err.description())
+        ),
+    };
+    HeaderValue::try_from(challenge).ok()
 }
 
 /// A JSON response with `Cache-Control: no-store`.

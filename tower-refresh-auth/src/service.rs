@@ -12,6 +12,7 @@ use crate::auth::RefreshAuth;
 use crate::body::ResponseBody;
 use crate::endpoint;
 use crate::future::ResponseFuture;
+use crate::grpc;
 use crate::response::{AuthRejection, error_response};
 
 /// The middleware made by [`RefreshAuthLayer`](crate::RefreshAuthLayer).
@@ -129,6 +130,10 @@ where
                 req.extensions_mut()
                     .insert(AuthRejection::new(err, Arc::clone(&shared.realm)));
                 ResponseFuture::inner(self.inner.call(req))
+            }
+            // A gRPC client reads grpc-status, never a JSON body (docs/protocol.md §1b).
+            Err(err) if grpc::is_grpc(req.headers()) => {
+                ResponseFuture::ready(grpc::refusal(&err, &shared.realm))
             }
             Err(err) => ResponseFuture::ready(error_response(&err, &shared.realm)),
         }
