@@ -53,11 +53,11 @@ fn code(err: &AuthError) -> u16 {
         AuthError::InvalidRequest(_)
         | AuthError::UnsupportedGrantType
         | AuthError::UnsupportedMediaType => 3, // INVALID_ARGUMENT
-        AuthError::PayloadTooLarge(_) => 8,     // RESOURCE_EXHAUSTED
-        AuthError::MethodNotAllowed => 12,      // UNIMPLEMENTED
-        AuthError::MissingCsrfHeader(_) => 7,   // PERMISSION_DENIED
-        AuthError::Store(_) => 14,              // UNAVAILABLE: the client may retry
-        AuthError::Claims(_) => 13,             // INTERNAL
+        AuthError::PayloadTooLarge(_) => 8, // RESOURCE_EXHAUSTED
+        AuthError::MethodNotAllowed => 12,  // UNIMPLEMENTED
+        AuthError::MissingCsrfHeader(_) => 7, // PERMISSION_DENIED
+        AuthError::Store(_) => 14,          // UNAVAILABLE: the client may retry
+        AuthError::Claims(_) => 13,         // INTERNAL
     }
 }
 
@@ -164,7 +164,10 @@ mod tests {
 
     #[test]
     fn a_store_failure_is_unavailable_without_a_challenge() {
-        let res = refusal(&AuthError::Store(StoreError::Timeout(std::time::Duration::from_secs(2))), "api");
+        let res = refusal(
+            &AuthError::Store(StoreError::Timeout(std::time::Duration::from_secs(2))),
+            "api",
+        );
         assert_eq!(res.headers()["grpc-status"], "14");
         assert!(!res.headers().contains_key(header::WWW_AUTHENTICATE));
         assert_eq!(res.headers()[header::RETRY_AFTER], "1");
