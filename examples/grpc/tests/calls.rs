@@ -25,9 +25,12 @@ struct Server {
 }
 
 async fn server() -> Server {
+    serve(grpc_example::auth(SECRET).unwrap()).await
+}
+
+async fn serve(auth: RefreshAuth) -> Server {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let auth = grpc_example::auth(SECRET).unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(grpc_example::serve(listener, auth.clone(), async {
         let _ = stopped.await;
@@ -118,6 +121,31 @@ async fn a_valid_token_gets_through() {
         .await
         .unwrap();
     assert_eq!(res.status(), ServingStatus::Serving);
+}
+
+#[tokio::test]
+async fn with_session_checking_a_revoked_session_is_unauthenticated() {
+    // The refusal after the store's answer takes the other branch of the layer.
+    let auth = RefreshAuth::builder()
+        .hs256(SECRET.to_vec())
+        .realm("grpc")
+        .check_sessions(true)
+        .build()
+        .unwrap();
+    let server = serve(auth).await;
+    let pair = server.auth.issue("user1", NoClaims {}).await.unwrap();
+    let bearer = format!("Bearer {}", pair.access_token);
+    assert!(check(server.addr, Some(&bearer)).await.is_ok());
+
+    assert!(server.auth.revoke_session(&pair.session_id).await.unwrap());
+    let status = check(server.addr, Some(&bearer)).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    assert_eq!(status.message(), "the session has been revoked");
+    assert!(
+        challenge(&status).contains("error=\"invalid_token\""),
+        "{}",
+        challenge(&status)
+    );
 }
 
 #[tokio::test]
