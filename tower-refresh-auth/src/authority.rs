@@ -16,7 +16,7 @@ use serde_json::Value;
 use crate::clock::to_millis;
 use crate::credentials;
 use crate::error::AuthError;
-use crate::response::AuthRejection;
+use crate::rejection::AuthRejection;
 use crate::routes::refresh::{PairShape, pair_response};
 use crate::session::{Session, SessionId};
 use crate::shared::Shared;

@@ -48,8 +48,6 @@ struct Entry {
     claims: Arc<dyn Any + Send + Sync>,
     /// The first millisecond the token is no longer valid (`exp` plus leeway).
     deadline_ms: u64,
-    session: SessionId,
-    subject: String,
 }
 
 impl TokenCache {
@@ -103,8 +101,6 @@ impl TokenCache {
             Entry {
                 claims: Arc::new(claims),
                 deadline_ms,
-                session,
-                subject: subject.to_owned(),
             },
         );
         let mut keys = self.by_session.entry(session).or_default();

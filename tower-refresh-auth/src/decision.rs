@@ -42,7 +42,7 @@ use serde::de::DeserializeOwned;
 
 use crate::authority::RefreshAuth;
 use crate::guard::Route;
-use crate::response::AuthRejection;
+use crate::rejection::AuthRejection;
 use crate::routes;
 use crate::shared::Shared;
 use crate::token::Claims;

@@ -93,12 +93,39 @@
 //! becomes a response in one place. A store failure is `503` with `Retry-After`, never
 //! `invalid_grant`: the client keeps its tokens and retries.
 //!
+//! # gRPC
+//!
+//! In front of a tonic (or any gRPC) server, a refused call is answered the way gRPC clients
+//! expect: a trailers-only response with `grpc-status: 16` (Unauthenticated) and the RFC 6750
+//! challenge in the `www-authenticate` metadata, instead of a JSON body. A request counts as
+//! a gRPC call when its content type is `application/grpc` or `application/grpc+…`.
+//!
 //! # Features
 //!
 //! - `memory-store` (default): [`store::MemoryStore`].
 //! - `redis`: `store::RedisStore`, sessions in Redis.
 //! - `postgres`: `store::PostgresStore`, sessions in a PostgreSQL table.
 //! - `sqlite`: `store::SqliteStore`, sessions in an SQLite file.
+//!
+//! # See also
+//!
+//! - The wire contract — every status, header and body the layer sends, section by section:
+//!   [docs/protocol.md][protocol].
+//! - Framework adapters: [`tower-refresh-auth-axum`](https://docs.rs/tower-refresh-auth-axum)
+//!   (extractors, responses, `RouterExt` for axum 0.8) and
+//!   [`tower-refresh-auth-poem`](https://docs.rs/tower-refresh-auth-poem) (a native poem 3
+//!   middleware with the same answers).
+//! - Examples, each a crate to run: the dashboard servers on [axum][axum-dashboard] and
+//!   [poem][poem-dashboard], a bare [hyper][hyper-example] service, and a [tonic][grpc-example]
+//!   gRPC server.
+//! - [SECURITY.md][security]: the threat model, and what each setting concedes.
+//!
+//! [protocol]: https://github.com/tower-refresh-auth/tower-refresh-auth/blob/main/docs/protocol.md
+//! [axum-dashboard]: https://github.com/tower-refresh-auth/tower-refresh-auth/tree/main/examples/axum-dashboard
+//! [poem-dashboard]: https://github.com/tower-refresh-auth/tower-refresh-auth/tree/main/examples/poem-dashboard
+//! [hyper-example]: https://github.com/tower-refresh-auth/tower-refresh-auth/tree/main/examples/hyper
+//! [grpc-example]: https://github.com/tower-refresh-auth/tower-refresh-auth/tree/main/examples/grpc
+//! [security]: https://github.com/tower-refresh-auth/tower-refresh-auth/blob/main/SECURITY.md
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 
@@ -129,6 +156,8 @@ pub mod store;
 mod cache;
 pub mod clock;
 pub mod error;
+mod grpc;
+mod rejection;
 mod response;
 
 pub use self::authority::RefreshAuth;
@@ -139,7 +168,8 @@ pub use self::decision::{Decision, SessionCheck, Verdict};
 pub use self::error::{AuthError, ConfigError};
 pub use self::guard::Route;
 pub use self::layer::RefreshAuthLayer;
-pub use self::response::{AuthRejection, ErrorBody};
+pub use self::rejection::AuthRejection;
+pub use self::response::ErrorBody;
 pub use self::service::RefreshAuthService;
 pub use self::session::SessionId;
 pub use self::token::{Claims, NoClaims, TokenPair};

@@ -1,5 +1,6 @@
 //! Every response the layer writes itself — errors, token pairs, logout — is built here, and
-//! this is the one place an [`AuthError`] becomes a response.
+//! this is the one place an [`AuthError`] becomes a response (gRPC calls get theirs from
+//! [`grpc`](crate::grpc), rejections pick between the two in [`rejection`](crate::rejection)).
 //!
 //! The status and the protocol's headers (`WWW-Authenticate`, `Cache-Control`, `Allow`,
 //! `Retry-After`) always come from the error. The body is the protocol's JSON
@@ -10,7 +11,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
-use http::{HeaderMap, Response, StatusCode};
+use http::{Response, StatusCode};
 use serde::Serialize;
 
 use crate::error::AuthError;
@@ -19,7 +20,7 @@ use crate::error::AuthError;
 const NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
 /// How long a client should wait before retrying after a store failure, in seconds.
-const RETRY_AFTER_SECS: HeaderValue = HeaderValue::from_static("1");
+pub(crate) const RETRY_AFTER_SECS: HeaderValue = HeaderValue::from_static("1");
 /// The realm of a layer built without `.realm(…)`.
 pub(crate) const DEFAULT_REALM: &str = "api";
 
@@ -98,7 +99,7 @@ pub(crate) type ErrorBodyFn = dyn Fn(&AuthError) -> ErrorBody + Send + Sync;
 
 /// How one layer renders its errors: its realm and, optionally, the application's bodies.
 pub(crate) struct Renderer {
-    realm: Arc<str>,
+    pub(crate) realm: Arc<str>,
     body: Option<Arc<ErrorBodyFn>>,
 }
 
@@ -164,57 +165,6 @@ pub(crate) fn challenge(err: &AuthError, realm: &str) -> Option<HeaderValue> {
         ),
     };
     HeaderValue::try_from(challenge).ok()
-}
-
-/// A refusal, ready to be rendered: the error and how the layer that refused renders it.
-///
-/// In optional mode and on public paths the layer does not answer a bad token itself; it puts
-/// an `AuthRejection` into the request extensions instead, and the handler or an adapter's
-/// extractor decides. [`into_response`](Self::into_response) renders exactly what the layer
-/// would have sent.
-#[derive(Debug, Clone)]
-pub struct AuthRejection {
-    error: Arc<AuthError>,
-    renderer: Arc<Renderer>,
-}
-
-impl AuthRejection {
-    pub(crate) fn new(error: AuthError, renderer: Arc<Renderer>) -> Self {
-        Self {
-            error: Arc::new(error),
-            renderer,
-        }
-    }
-
-    /// Why the request was refused.
-    pub fn error(&self) -> &AuthError {
-        &self.error
-    }
-
-    /// The response the protocol prescribes for this refusal (with the application's error
-    /// body, if it renders its own).
-    pub fn into_response(self) -> Response<Bytes> {
-        self.renderer.render(&self.error)
-    }
-
-    /// The response for this refusal to a request with `headers`: as
-    /// [`into_response`](Self::into_response), except that a gRPC request gets a gRPC status.
-    pub fn response_to(&self, headers: &HeaderMap) -> Response<Bytes> {
-        let _ = headers;
-        self.renderer.render(&self.error)
-    }
-}
-
-impl std::fmt::Display for AuthRejection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.error.fmt(f)
-    }
-}
-
-impl std::error::Error for AuthRejection {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&*self.error)
-    }
 }
 
 impl AuthError {

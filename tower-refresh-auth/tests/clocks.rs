@@ -3,6 +3,7 @@
 //! Two layers share one store, each with its own clock, as two instances of an application
 //! behind a load balancer do. Elapsed time the instance cannot know counts as outside the
 //! grace window, never inside it.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
