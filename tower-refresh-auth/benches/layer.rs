@@ -376,12 +376,58 @@ fn bench_refresh(c: &mut Criterion) {
     g.finish();
 }
 
+/// Revoking a session with the verified-token cache on: its cost against the size of the
+/// cache (issue 10: it used to scan the whole cache under every shard's lock).
+fn bench_revocation(c: &mut Criterion) {
+    const FULL: usize = 150_000;
+    let clock = ManualClock::new(start());
+    let cached_auth = || {
+        RefreshAuth::<Role>::builder()
+            .hs256(SECRET.to_vec())
+            .clock(clock.clone())
+            .verified_token_cache(FULL + 1_000)
+            .build()
+            .unwrap()
+    };
+    let role = || Role {
+        role: "admin".into(),
+    };
+    let empty = cached_auth();
+    let full = cached_auth();
+    for _ in 0..FULL {
+        let pair = run(full.issue("someone", role())).unwrap();
+        full.verify(&pair.access_token).unwrap();
+    }
+    let mut g = c.benchmark_group("revocation/HS256");
+    for (name, auth) in [("empty_cache", &empty), ("cache_150k", &full)] {
+        // A live session with one cached token, revoked: the store's delete and the cache's.
+        g.bench_function(name, |b| {
+            b.iter_batched(
+                || {
+                    let pair = run(auth.issue("user1", role())).unwrap();
+                    auth.verify(&pair.access_token).unwrap();
+                    pair.session_id
+                },
+                |sid| assert!(run(auth.revoke_session(&sid)).unwrap()),
+                BatchSize::SmallInput,
+            )
+        });
+    }
+    // A replayed, stale logout: the store has no such session, so the cache is not touched.
+    let gone = run(full.issue("user1", role())).unwrap().session_id;
+    run(full.revoke_session(&gone)).unwrap();
+    g.bench_function("stale_cache_150k", |b| {
+        b.iter(|| assert!(!run(full.revoke_session(black_box(&gone))).unwrap()))
+    });
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2))
         .sample_size(40);
-    targets = bench_verify, bench_errors, bench_refresh
+    targets = bench_verify, bench_errors, bench_refresh, bench_revocation
 }
 criterion_main!(benches);

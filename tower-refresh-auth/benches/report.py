@@ -50,3 +50,14 @@ print("|---|---|---|")
 for case in ["jsonwebtoken_encode", "refresh_call", "layer_json"]:
     ns = median_ns("refresh_HS256", case)
     print(f"| {case} | {fmt(ns)} | {ns / encode:.2f}× |")
+
+print()
+try:
+    empty = median_ns("revocation_HS256", "empty_cache")
+    print("| revocation (HS256, memory store, cache on) | median | ÷ revocation on an empty cache |")
+    print("|---|---|---|")
+    for case in ["empty_cache", "cache_150k", "stale_cache_150k"]:
+        ns = median_ns("revocation_HS256", case)
+        print(f"| {case} | {fmt(ns)} | {ns / empty:.2f}× |")
+except FileNotFoundError:
+    pass
