@@ -242,7 +242,14 @@ fn refresh_cookie(reply: &Reply) -> String {
 async fn cookie_transport(framework: Framework) {
     let server = Server::start(framework, &[("REFRESH_TRANSPORT", "cookie")]).await;
 
-    let login = login(&server, "user1", "password1").await;
+    // §5, §6: the login sets the refresh cookie, so it needs the CSRF header too.
+    let login = Reply::send(
+        server
+            .post("/login")
+            .header("x-requested-with", "XMLHttpRequest")
+            .json(&json!({ "username": "user1", "password": "password1" })),
+    )
+    .await;
     assert_pair(&login);
     assert!(login.json().get("refreshToken").is_none(), "{}", login.body);
     let cookie = refresh_cookie(&login);
@@ -426,6 +433,8 @@ async fn both_servers_answer_alike() {
             Reply::send(server.get("/")).await,
             Reply::send(server.get("/login.html")).await,
             Reply::send(server.get("/dashboard")).await,
+            Reply::send(server.get("/login.js")).await,
+            Reply::send(server.get("/dashboard.js")).await,
             login(&server, "user1", "nope").await,
             Reply::send(server.post("/login").body("user1")).await,
             Reply::send(server.get("/api/dashboard")).await,
