@@ -10,7 +10,9 @@ use std::time::Duration;
 use argon2::password_hash::{Output, PasswordHash};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::middleware::StateInformationMiddleware;
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter};
 use tokio::sync::oneshot;
 
 /// The demo accounts of the original app, `user1`/`password1` and `user2`/`password2`, as
@@ -43,6 +45,9 @@ const FAILURES_PER_MINUTE: NonZeroU32 = match NonZeroU32::new(10) {
     None => panic!("not zero"),
 };
 
+/// How often a failure's cell comes back: a minute over [`FAILURES_PER_MINUTE`].
+const REPLENISHED_EVERY: Duration = Duration::from_secs(60 / FAILURES_PER_MINUTE.get() as u64);
+
 /// Above this many throttled names, the ones whose minute has passed are forgotten.
 const TRACKED_NAMES: usize = 10_000;
 
@@ -72,7 +77,7 @@ pub enum Refusal {
 #[derive(Clone)]
 pub struct Users {
     queue: SyncSender<Check>,
-    failures: Arc<DefaultKeyedRateLimiter<String>>,
+    failures: Arc<FailedLogins>,
     checkers: usize,
     queue_bound: usize,
 }
@@ -129,7 +134,6 @@ impl Users {
             // The threads end when every `Users` clone (every sender) is gone.
             std::thread::spawn(move || checker(&jobs, &*verify, blocks));
         }
-        let quota = Quota::per_minute(FAILURES_PER_MINUTE);
         tracing::info!(
             checkers,
             queue_bound,
@@ -137,7 +141,7 @@ impl Users {
         );
         Self {
             queue,
-            failures: Arc::new(RateLimiter::keyed(quota)),
+            failures: Arc::new(FailedLogins::new()),
             checkers,
             queue_bound,
         }
@@ -158,24 +162,9 @@ impl Users {
     /// The [`Refusal`]: throttled (checked first, so a throttled name costs no argon2 work),
     /// busy (the queue is full), or invalid credentials.
     pub async fn verify(&self, username: &str, password: String) -> Result<(), Refusal> {
-        // The throttle is keyed by username, not by client address: it protects an account
-        // against guessing from many addresses, and a shared address (a NAT, a proxy) is not
-        // shut out. Each attempt that reaches the checker takes one of the name's
-        // FAILURES_PER_MINUTE cells; they come back one every six seconds. This is "counting
-        // failures" for everyone but a genuine user who signs in over ten times a minute: the
-        // refusal has to come before the password check (that check is the work it saves), when
-        // whether the attempt fails is not yet known. It never locks a name out for good: an
-        // attacker can keep an account's login answering 429 only while attacking, and its
-        // sessions and tokens keep working meanwhile.
         let key: String = username.chars().take(USERNAME_LOG_LIMIT).collect();
-        if let Err(not_until) = self.failures.check_key(&key) {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
-            return Err(Refusal::Throttled {
-                retry_after: Duration::from_secs(wait.as_secs() + 1),
-            });
-        }
-        if self.failures.len() > TRACKED_NAMES {
-            self.failures.retain_recent();
+        if let Some(retry_after) = self.failures.throttled(&key) {
+            return Err(Refusal::Throttled { retry_after });
         }
         let (answer, verdict) = oneshot::channel();
         let check = Check {
@@ -190,8 +179,79 @@ impl Users {
         }
         match verdict.await {
             Ok(true) => Ok(()),
-            Ok(false) => Err(Refusal::InvalidCredentials),
+            Ok(false) => match self.failures.failed(&key) {
+                Some(retry_after) => Err(Refusal::Throttled { retry_after }),
+                None => Err(Refusal::InvalidCredentials),
+            },
             Err(_) => Err(Refusal::Busy),
+        }
+    }
+}
+
+/// Failed logins per username: [`FAILURES_PER_MINUTE`] of them, then `429` until a failure's
+/// cell comes back (one every [`REPLENISHED_EVERY`]). The counting is `governor`'s keyed GCRA
+/// limiter; the names whose cells are spent are remembered with the moment one returns, so
+/// the next attempt is refused *before* its password is checked — the check is the work the
+/// throttle saves.
+///
+/// Why this shape: it limits per username, not per client address, so it protects an account
+/// against guessing spread over many addresses and does not shut out a shared address (a NAT,
+/// a proxy); it counts failures only, so a genuine user's sign-ins never use it up; and it
+/// never locks a name out for good: the cells come back on their own, so an attacker can keep
+/// an account's login answering `429` only while attacking, and its sessions keep working.
+struct FailedLogins {
+    limiter: RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>,
+    /// Names whose cells are spent, and when the next attempt is taken.
+    spent: Mutex<HashMap<String, std::time::Instant>>,
+}
+
+impl FailedLogins {
+    fn new() -> Self {
+        Self {
+            limiter: RateLimiter::keyed(Quota::per_minute(FAILURES_PER_MINUTE))
+                .with_middleware::<StateInformationMiddleware>(),
+            spent: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// How long `name` must wait, if its failures are used up.
+    fn throttled(&self, name: &str) -> Option<Duration> {
+        let spent = self.spent.lock().ok()?;
+        let until = *spent.get(name)?;
+        let now = std::time::Instant::now();
+        // Whole seconds for `Retry-After`, rounded up.
+        (until > now).then(|| Duration::from_secs((until - now).as_secs() + 1))
+    }
+
+    /// Counts a failure of `name`. `Some(wait)` when it was one past the allowance (failures
+    /// that raced past the check in [`throttled`](Self::throttled)): answer it `429` too.
+    fn failed(&self, name: &str) -> Option<Duration> {
+        let key = name.to_owned();
+        let (wait, over) = match self.limiter.check_key(&key) {
+            Ok(state) if state.remaining_burst_capacity() > 0 => (None, false),
+            // The last cell: this failure is answered as usual, the next attempt waits.
+            Ok(_) => (Some(REPLENISHED_EVERY), false),
+            Err(not_until) => (
+                Some(not_until.wait_time_from(DefaultClock::default().now())),
+                true,
+            ),
+        };
+        let mut spent = self.spent.lock().ok()?;
+        let now = std::time::Instant::now();
+        if spent.len() > TRACKED_NAMES {
+            spent.retain(|_, until| *until > now);
+            self.limiter.retain_recent();
+        }
+        match wait {
+            Some(wait) => {
+                spent.insert(key, now + wait);
+                // Whole seconds for `Retry-After`, rounded up.
+                over.then(|| Duration::from_secs(wait.as_secs() + u64::from(wait.subsec_nanos() > 0)))
+            }
+            None => {
+                spent.remove(&key);
+                None
+            }
         }
     }
 }
@@ -204,7 +264,8 @@ fn checker<F>(jobs: &Mutex<Receiver<Check>>, verify: &F, blocks: usize)
 where
     F: Fn(&mut [Block], &Check) -> bool,
 {
-    let mut memory = vec![Block::default(); blocks];
+    // Allocated at the first check, not at start: an idle server holds none of it.
+    let mut memory = Vec::new();
     loop {
         let next = match jobs.lock() {
             Ok(jobs) => jobs.recv(),
@@ -217,6 +278,9 @@ where
         if check.answer.is_closed() {
             tracing::debug!("login check skipped: the client has gone");
             continue;
+        }
+        if memory.len() < blocks {
+            memory = vec![Block::default(); blocks];
         }
         let matches = verify(&mut memory, &check);
         let _ = check.answer.send(matches);
@@ -447,6 +511,10 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn repeated_failures_for_one_name_are_throttled() {
         let users = Users::spawn(2, 16, |_, check| check.password == "right", 0);
+        // Successes do not count.
+        for _ in 0..20 {
+            assert_eq!(users.verify("victim", "right".into()).await, Ok(()));
+        }
         for _ in 0..FAILURES_PER_MINUTE.get() {
             assert_eq!(
                 users.verify("victim", "wrong".into()).await,
