@@ -56,8 +56,7 @@ impl Server {
     pub async fn start(framework: Framework, vars: &[(&str, &str)]) -> Self {
         let vars: HashMap<&str, OsString> =
             vars.iter().map(|(k, v)| (*k, OsString::from(*v))).collect();
-        let settings =
-            Settings::from_vars(|name| vars.get(name).cloned()).expect("valid settings");
+        let settings = Settings::from_vars(|name| vars.get(name).cloned()).expect("valid settings");
         let clock = ManualClock::new(SystemTime::now());
         let store = OutageStore::default();
         let builder = match framework {

@@ -437,6 +437,23 @@ async fn both_servers_answer_alike() {
             Reply::send(server.get("/dashboard.js")).await,
             login(&server, "user1", "nope").await,
             Reply::send(server.post("/login").body("user1")).await,
+            // Malformed logins: each framework's extractor rejections, mapped alike.
+            Reply::send(
+                server
+                    .post("/login")
+                    .header("content-type", "application/json")
+                    .body("{"),
+            )
+            .await,
+            Reply::send(server.post("/login").json(&json!({ "username": "user1" }))).await,
+            Reply::send(server.post("/login").form(&[("username", "user1")])).await,
+            Reply::send(
+                server
+                    .post("/login")
+                    .header("content-type", "application/json")
+                    .body("x".repeat(16 * 1024 + 1)),
+            )
+            .await,
             Reply::send(server.get("/api/dashboard")).await,
             Reply::send(server.get("/api/dashboard").bearer_auth("not.a.token")).await,
             Reply::send(

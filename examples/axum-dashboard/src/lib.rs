@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE};
 use axum::http::header::X_CONTENT_TYPE_OPTIONS;
+use axum::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
@@ -35,7 +35,10 @@ const CSRF_HEADER: HeaderName = HeaderName::from_static(dashboard_shared::CSRF_H
 
 /// The library configured from `settings`, with `store` (from
 /// [`Settings::connect_store`]): build it with `.build()`.
-pub fn auth_builder(settings: &Settings, store: Arc<dyn RefreshStore>) -> RefreshAuthBuilder<NoClaims> {
+pub fn auth_builder(
+    settings: &Settings,
+    store: Arc<dyn RefreshStore>,
+) -> RefreshAuthBuilder<NoClaims> {
     let mut builder = RefreshAuth::builder()
         .hs256(settings.jwt_secret_or_random())
         .access_ttl(settings.access_ttl)
@@ -154,7 +157,10 @@ async fn login(
 
 /// `GET /api/dashboard`: the layer has verified the bearer token.
 async fn api_dashboard(AuthClaims(claims): AuthClaims) -> impl IntoResponse {
-    ([(CACHE_CONTROL, "no-store")], Json(Welcome::to(&claims.sub)))
+    (
+        [(CACHE_CONTROL, "no-store")],
+        Json(Welcome::to(&claims.sub)),
+    )
 }
 
 /// The login body, JSON or a form by its `Content-Type`, read by axum's [`Json`] or [`Form`]

@@ -13,8 +13,8 @@ mod shutdown;
 mod users;
 
 pub use self::pages::{
-    CONTENT_SECURITY_POLICY, CSRF_HEADER, DASHBOARD_PAGE, DASHBOARD_SCRIPT, JAVASCRIPT,
-    LOGIN_PAGE, LOGIN_SCRIPT, PUBLIC_PATHS,
+    CONTENT_SECURITY_POLICY, CSRF_HEADER, DASHBOARD_PAGE, DASHBOARD_SCRIPT, JAVASCRIPT, LOGIN_PAGE,
+    LOGIN_SCRIPT, PUBLIC_PATHS,
 };
 pub use self::responses::{
     Credentials, LOGIN_BODY_LIMIT, LoginBody, Welcome, login_refused, malformed_login,

@@ -68,7 +68,9 @@ pub fn malformed_login(status: StatusCode) -> Response<String> {
             status,
             "send application/json or application/x-www-form-urlencoded",
         ),
-        StatusCode::PAYLOAD_TOO_LARGE => (status, "the login body is over 16 KiB or could not be read"),
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            (status, "the login body is over 16 KiB or could not be read")
+        }
         _ => (
             StatusCode::BAD_REQUEST,
             "the body must carry a username and a password",
@@ -145,7 +147,8 @@ fn json(status: StatusCode, error: &'static str, description: &'static str) -> R
 }
 
 fn retry_after(mut res: Response<String>, seconds: u64) -> Response<String> {
-    res.headers_mut().insert(RETRY_AFTER, HeaderValue::from(seconds));
+    res.headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from(seconds));
     res
 }
 
@@ -165,12 +168,19 @@ mod tests {
 
     #[test]
     fn the_content_type_picks_the_extractor() {
-        assert_eq!(LoginBody::of(&headers("application/json")), Some(LoginBody::Json));
+        assert_eq!(
+            LoginBody::of(&headers("application/json")),
+            Some(LoginBody::Json)
+        );
         assert_eq!(
             LoginBody::of(&headers("Application/X-WWW-Form-Urlencoded; charset=utf-8")),
             Some(LoginBody::Form)
         );
-        for other in ["text/plain", "application/problem+json", "multipart/form-data"] {
+        for other in [
+            "text/plain",
+            "application/problem+json",
+            "multipart/form-data",
+        ] {
             assert_eq!(LoginBody::of(&headers(other)), None, "{other}");
         }
         assert_eq!(LoginBody::of(&HeaderMap::new()), None);
@@ -179,7 +189,10 @@ mod tests {
     #[test]
     fn malformed_logins_get_json_errors() {
         for (rejected, answered) in [
-            (StatusCode::UNSUPPORTED_MEDIA_TYPE, StatusCode::UNSUPPORTED_MEDIA_TYPE),
+            (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ),
             (StatusCode::PAYLOAD_TOO_LARGE, StatusCode::PAYLOAD_TOO_LARGE),
             (StatusCode::UNPROCESSABLE_ENTITY, StatusCode::BAD_REQUEST),
             (StatusCode::BAD_REQUEST, StatusCode::BAD_REQUEST),

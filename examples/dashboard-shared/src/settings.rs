@@ -222,20 +222,19 @@ impl Settings {
         let duration = |name: &'static str, default: Duration| -> Result<Duration, SettingsError> {
             match get(name)? {
                 None => Ok(default),
-                Some(value) => humantime::parse_duration(value.trim()).map_err(|source| {
-                    SettingsError::Duration {
+                Some(value) => humantime::parse_duration(value.trim())
+                    .map_err(|source| SettingsError::Duration {
                         var: name,
                         value: value.clone(),
                         source,
-                    }
-                })
-                .and_then(|d| {
-                    if d > MAX_DURATION {
-                        Err(SettingsError::DurationTooLong { var: name, value })
-                    } else {
-                        Ok(d)
-                    }
-                }),
+                    })
+                    .and_then(|d| {
+                        if d > MAX_DURATION {
+                            Err(SettingsError::DurationTooLong { var: name, value })
+                        } else {
+                            Ok(d)
+                        }
+                    }),
             }
         };
         let defaults = Self::default();

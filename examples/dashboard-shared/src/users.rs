@@ -100,7 +100,7 @@ impl std::fmt::Debug for Users {
 
 impl Users {
     /// `user1`/`password1` and `user2`/`password2`, checked by one thread per core with
-    /// [`QUEUED_PER_CHECKER`] waiting checks each.
+    /// four waiting checks each.
     pub fn demo() -> Self {
         let checkers = std::thread::available_parallelism().map_or(2, usize::from);
         Self::demo_with(checkers, checkers * QUEUED_PER_CHECKER)
@@ -116,9 +116,12 @@ impl Users {
         let accounts = Accounts::parse(DEMO, DECOY).expect("the demo PHC strings parse");
         let accounts = Arc::new(accounts);
         let memory = accounts.blocks;
-        Self::spawn(checkers.max(1), queue_bound, move |memory, check| {
-            accounts.verify(memory, &check.username, &check.password)
-        }, memory)
+        Self::spawn(
+            checkers.max(1),
+            queue_bound,
+            move |memory, check| accounts.verify(memory, &check.username, &check.password),
+            memory,
+        )
     }
 
     fn spawn<F>(checkers: usize, queue_bound: usize, verify: F, blocks: usize) -> Self
@@ -200,7 +203,12 @@ impl Users {
 /// never locks a name out for good: the cells come back on their own, so an attacker can keep
 /// an account's login answering `429` only while attacking, and its sessions keep working.
 struct FailedLogins {
-    limiter: RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>,
+    limiter: RateLimiter<
+        String,
+        DefaultKeyedStateStore<String>,
+        DefaultClock,
+        StateInformationMiddleware,
+    >,
     /// Names whose cells are spent, and when the next attempt is taken.
     spent: Mutex<HashMap<String, std::time::Instant>>,
 }
@@ -246,7 +254,9 @@ impl FailedLogins {
             Some(wait) => {
                 spent.insert(key, now + wait);
                 // Whole seconds for `Retry-After`, rounded up.
-                over.then(|| Duration::from_secs(wait.as_secs() + u64::from(wait.subsec_nanos() > 0)))
+                over.then(|| {
+                    Duration::from_secs(wait.as_secs() + u64::from(wait.subsec_nanos() > 0))
+                })
             }
             None => {
                 spent.remove(&key);
@@ -337,7 +347,9 @@ impl Account {
     fn parse(phc: &str) -> Result<Self, argon2::password_hash::Error> {
         let parsed = PasswordHash::new(phc)?;
         let algorithm = Algorithm::try_from(parsed.algorithm)?;
-        let version = parsed.version.map_or(Ok(Version::V0x13), Version::try_from)?;
+        let version = parsed
+            .version
+            .map_or(Ok(Version::V0x13), Version::try_from)?;
         let params = Params::try_from(&parsed)?;
         let salt = parsed
             .salt
@@ -536,7 +548,10 @@ mod tests {
     fn names_are_logged_escaped_and_truncated() {
         let forged = "evil\n2026-01-01T00:00:00Z  INFO forged line \u{1b}[31mred\"";
         let logged = LoggedName(forged).to_string();
-        assert!(!logged.contains('\n') && !logged.contains('\u{1b}'), "{logged}");
+        assert!(
+            !logged.contains('\n') && !logged.contains('\u{1b}'),
+            "{logged}"
+        );
         assert!(logged.starts_with(r"evil\n2026"), "{logged}");
         assert!(logged.contains(r#"\u{1b}[31mred\""#), "{logged}");
         let long = "x".repeat(1000);

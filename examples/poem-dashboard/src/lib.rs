@@ -22,8 +22,8 @@ use poem::listener::TcpAcceptor;
 use poem::middleware::{SetHeader, Tracing};
 use poem::web::{Data, Form, Html, Json, Redirect};
 use poem::{
-    Body, Endpoint, EndpointExt, FromRequest, IntoResponse, Request, RequestBody, Response,
-    Route, Server, get, handler,
+    Body, Endpoint, EndpointExt, FromRequest, IntoResponse, Request, RequestBody, Response, Route,
+    Server, get, handler,
 };
 use tokio::net::TcpListener;
 use tower_refresh_auth::store::RefreshStore;
@@ -35,7 +35,10 @@ const CSRF_HEADER: HeaderName = HeaderName::from_static(dashboard_shared::CSRF_H
 
 /// The library configured from `settings`, with `store` (from
 /// [`Settings::connect_store`]): build it with `.build()`.
-pub fn auth_builder(settings: &Settings, store: Arc<dyn RefreshStore>) -> RefreshAuthBuilder<NoClaims> {
+pub fn auth_builder(
+    settings: &Settings,
+    store: Arc<dyn RefreshStore>,
+) -> RefreshAuthBuilder<NoClaims> {
     let mut builder = RefreshAuth::builder()
         .hs256(settings.jwt_secret_or_random())
         .access_ttl(settings.access_ttl)
@@ -87,9 +90,7 @@ pub fn app(
         .at("/dashboard.html", get(dashboard_page))
         .at("/dashboard.js", get(dashboard_script))
         .at("/api/dashboard", get(api_dashboard))
-        .catch_error(|_: NotFoundError| async {
-            "not found".with_status(StatusCode::NOT_FOUND)
-        })
+        .catch_error(|_: NotFoundError| async { "not found".with_status(StatusCode::NOT_FOUND) })
         .data(state)
         .with(RefreshAuthMiddleware::new(auth))
         // Errors (an extractor's rejection) become their responses here, so that the headers
@@ -215,8 +216,6 @@ impl<'a> FromRequest<'a> for LoginForm {
                 .await
                 .map(|Form(credentials)| credentials),
         };
-        credentials
-            .map(Self)
-            .map_err(|err| refused(err.status()))
+        credentials.map(Self).map_err(|err| refused(err.status()))
     }
 }
