@@ -19,6 +19,9 @@ fn server(vars: &[(&str, &str)]) -> Command {
         "REFRESH_REUSE_GRACE",
         "STORE_URL",
         "REFRESH_TRANSPORT",
+        "SESSION_LIFETIME",
+        "CHECK_SESSIONS",
+        "VERIFIED_TOKEN_CACHE",
     ] {
         cmd.env_remove(var);
     }
@@ -102,12 +105,24 @@ fn serves_and_stops_cleanly_on_sigterm_and_sigint() {
 
 #[test]
 fn bad_settings_stop_it_at_start_with_a_clear_message() {
+    // A Redis URL: unreachable when the store is built in, else a pointer to the feature.
+    let redis = if cfg!(feature = "redis") {
+        "session store is unreachable"
+    } else {
+        "--features redis"
+    };
     let cases: &[(&[(&str, &str)], &str)] = &[
         (&[("JWT_SECRET", "short")], "JWT_SECRET is 5 bytes"),
         (&[("ACCESS_TOKEN_TTL", "soon")], "ACCESS_TOKEN_TTL=\"soon\""),
         (&[("REFRESH_TOKEN_TTL", "1s")], "reuse grace window"),
+        // Once started, then every login panicked on an overflowing instant.
+        (&[("REFRESH_TOKEN_TTL", "300000000000y")], "REFRESH_TOKEN_TTL="),
+        (&[("SESSION_LIFETIME", "20y")], "SESSION_LIFETIME="),
+        (&[("SESSION_LIFETIME", "1h")], "session lifetime"),
+        (&[("CHECK_SESSIONS", "maybe")], "CHECK_SESSIONS=\"maybe\""),
+        (&[("VERIFIED_TOKEN_CACHE", "lots")], "VERIFIED_TOKEN_CACHE=\"lots\""),
         (&[("REFRESH_TRANSPORT", "pigeon")], "REFRESH_TRANSPORT"),
-        (&[("STORE_URL", "redis://127.0.0.1:9")], "session store is unreachable"),
+        (&[("STORE_URL", "redis://127.0.0.1:9")], redis),
         (&[("STORE_URL", "mysql://db/app")], "is not a store URL"),
         (&[("PORT", "http")], "PORT=\"http\""),
     ];
@@ -117,5 +132,305 @@ fn bad_settings_stop_it_at_start_with_a_clear_message() {
         assert!(!output.status.success(), "{vars:?} was accepted");
         assert!(stderr.contains(expected), "{vars:?}: {stderr}");
         assert!(output.stdout.is_empty(), "{vars:?} printed to stdout");
+        assert!(!stderr.contains("panicked"), "{vars:?}: {stderr}");
     }
+}
+
+/// A server started by a test: its address, and its stderr (the log) read as it comes.
+struct Running {
+    child: Child,
+    addr: String,
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Running {
+    fn start(vars: &[(&str, &str)]) -> Self {
+        let mut all = vec![("PORT", "0"), ("JWT_SECRET", SECRET), ("RUST_LOG", "info")];
+        all.extend_from_slice(vars);
+        let mut child = server(&all).spawn().unwrap();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let stderr = child.stderr.take().unwrap();
+        let sink = std::sync::Arc::clone(&log);
+        // Drained all along, so a busy log never blocks the server on a full pipe.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let Some(port) = line
+            .strip_prefix("listening on http://127.0.0.1:")
+            .and_then(|port| port.trim_end().parse::<u16>().ok())
+        else {
+            let _ = child.kill();
+            panic!("expected `listening on http://127.0.0.1:PORT`, got {line:?}");
+        };
+        Self {
+            child,
+            addr: format!("127.0.0.1:{port}"),
+            log,
+        }
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// The log once it contains `text` (within 5 s).
+    fn log_with(&self, text: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let log = self.log();
+            if log.contains(text) || Instant::now() > deadline {
+                return log;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends one request (`Connection: close`) and reads the whole answer.
+    fn send(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Answer {
+        let mut stream = TcpStream::connect(&self.addr).unwrap();
+        let mut request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str("\r\n");
+        request.push_str(body);
+        stream.write_all(request.as_bytes()).unwrap();
+        // A server that refuses a body early may reset the connection after its answer:
+        // keep what was read.
+        let mut response = Vec::new();
+        let _ = stream.read_to_end(&mut response);
+        Answer::parse(&String::from_utf8_lossy(&response))
+    }
+
+    fn login(&self, username: &str, password: &str) -> Answer {
+        let body = format!(
+            r#"{{"username":{},"password":{}}}"#,
+            json_string(username),
+            json_string(password)
+        );
+        self.send(
+            "POST",
+            "/login",
+            &[("Content-Type", "application/json")],
+            &body,
+        )
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A JSON string literal of `s`.
+fn json_string(s: &str) -> String {
+    let mut out = String::from('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[derive(Debug)]
+struct Answer {
+    status: u16,
+    /// Lower-cased names, in order.
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Answer {
+    fn parse(response: &str) -> Self {
+        let (head, body) = response.split_once("\r\n\r\n").unwrap_or((response, ""));
+        let mut lines = head.lines();
+        let status = lines
+            .next()
+            .and_then(|line| line.split(' ').nth(1))
+            .and_then(|code| code.parse().ok())
+            .unwrap_or_else(|| panic!("no status line in {response:?}"));
+        let headers = lines
+            .filter_map(|line| line.split_once(':'))
+            .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
+            .collect();
+        Self {
+            status,
+            headers,
+            body: body.to_owned(),
+        }
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A burst of logins past the checker's queue: answered `503` with `Retry-After` at once, not
+/// queued; every check let in is answered; a genuine login afterwards is answered `200`.
+#[test]
+fn a_login_burst_is_bounded_by_the_checker_queue() {
+    let server = Running::start(&[]);
+    let queue_bound: usize = server
+        .log_with("queue_bound=")
+        .split("queue_bound=")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no queue_bound in the log: {}", server.log()));
+    let burst = 8 * queue_bound + 16;
+    let answers: Vec<Answer> = std::thread::scope(|scope| {
+        let clients: Vec<_> = (0..burst)
+            .map(|i| {
+                let server = &server;
+                // A name each, so the per-name throttle plays no part.
+                scope.spawn(move || server.login(&format!("burst{i}"), "wrong"))
+            })
+            .collect();
+        clients.into_iter().map(|c| c.join().unwrap()).collect()
+    });
+    let refused: Vec<&Answer> = answers.iter().filter(|a| a.status == 503).collect();
+    let checked = answers.iter().filter(|a| a.status == 401).count();
+    assert_eq!(refused.len() + checked, burst, "{answers:?}");
+    assert!(!refused.is_empty(), "{burst} logins at once, none refused");
+    for answer in &refused {
+        assert_eq!(answer.header("retry-after"), Some("1"), "{answer:?}");
+        assert!(answer.body.contains(r#""error":"temporarily_unavailable""#), "{answer:?}");
+    }
+    // A refusal means the queue was full: at least that many checks were let in and answered.
+    assert!(checked >= queue_bound, "{checked} checked, queue of {queue_bound}");
+    let genuine = server.login("user1", "password1");
+    assert_eq!(genuine.status, 200, "{genuine:?}");
+    assert!(genuine.body.contains("accessToken"));
+}
+
+/// More than ten failures a minute for one name: `429` with `Retry-After`, even with the right
+/// password; another name still logs in.
+#[test]
+fn repeated_failures_for_one_username_are_throttled() {
+    let server = Running::start(&[]);
+    for attempt in 1..=10 {
+        let answer = server.login("user1", "wrong");
+        assert_eq!(answer.status, 401, "attempt {attempt}: {answer:?}");
+    }
+    let throttled = server.login("user1", "password1");
+    assert_eq!(throttled.status, 429, "{throttled:?}");
+    assert!(throttled.body.contains(r#""error":"too_many_requests""#));
+    let wait: u64 = throttled.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=60).contains(&wait), "Retry-After: {wait}");
+    assert_eq!(server.login("user2", "password2").status, 200);
+}
+
+/// A username with a newline or an ANSI escape cannot forge or colour a log line.
+#[test]
+fn usernames_are_logged_escaped() {
+    let server = Running::start(&[]);
+    let forged = "mallory\n2026-01-01T00:00:00Z  INFO admin in \x1b[31mRED";
+    assert_eq!(server.login(forged, "wrong").status, 401);
+    let long = "x".repeat(500);
+    assert_eq!(server.login(&long, "wrong").status, 401);
+    let log = server.log_with("username=xxx");
+    assert!(log.contains(r"mallory\n2026-01-01T00:00:00Z  INFO admin"), "{log}");
+    assert!(log.contains(r"\u{1b}[31mRED"), "{log}");
+    assert!(!log.contains('\x1b'), "a raw escape in the log: {log:?}");
+    assert!(
+        !log.lines().any(|line| line.starts_with("2026-01-01T00:00:00")),
+        "a forged line: {log}"
+    );
+    assert!(!log.contains(&"x".repeat(65)), "an untruncated name: {log}");
+}
+
+/// Cookie mode: a cross-site form posting to `/login` cannot send the CSRF header, so it is
+/// refused `403` and sets no cookie; the page's own request, with the header, signs in.
+#[test]
+fn a_cross_site_login_is_refused_in_cookie_mode() {
+    let server = Running::start(&[("REFRESH_TRANSPORT", "cookie")]);
+    let form = [
+        ("Content-Type", "application/x-www-form-urlencoded"),
+        ("Origin", "https://attacker.example"),
+    ];
+    let cross_site = server.send("POST", "/login", &form, "username=user1&password=password1");
+    assert_eq!(cross_site.status, 403, "{cross_site:?}");
+    assert!(cross_site.body.contains(r#""error":"invalid_request""#), "{cross_site:?}");
+    assert!(cross_site.header("set-cookie").is_none(), "{cross_site:?}");
+    let same_site = server.send(
+        "POST",
+        "/login",
+        &[
+            ("Content-Type", "application/json"),
+            ("X-Requested-With", "XMLHttpRequest"),
+        ],
+        r#"{"username":"user1","password":"password1"}"#,
+    );
+    assert_eq!(same_site.status, 200, "{same_site:?}");
+    assert!(same_site.header("set-cookie").is_some(), "{same_site:?}");
+}
+
+/// The pages: a policy that allows no inline script and no framing, `nosniff`, and their
+/// scripts served from files of this origin.
+#[test]
+fn pages_are_served_with_a_content_security_policy() {
+    let server = Running::start(&[]);
+    for (page, script) in [("/login.html", "/login.js"), ("/dashboard.html", "/dashboard.js")] {
+        let answer = server.send("GET", page, &[], "");
+        assert_eq!(answer.status, 200);
+        let policy = answer.header("content-security-policy").unwrap();
+        assert!(policy.contains("script-src 'self'"), "{policy}");
+        let scripts = policy.split(';').find(|d| d.trim().starts_with("script-src"));
+        assert_eq!(scripts.map(str::trim), Some("script-src 'self'"), "{policy}");
+        assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
+        assert_eq!(answer.header("x-content-type-options"), Some("nosniff"));
+        assert!(answer.body.contains(&format!(r#"<script src="{script}"></script>"#)));
+        assert!(!answer.body.contains("<script>"), "an inline script in {page}");
+        let js = server.send("GET", script, &[], "");
+        assert_eq!(js.status, 200, "{script}");
+        assert_eq!(js.header("content-type"), Some("text/javascript; charset=utf-8"));
+        assert_eq!(js.header("x-content-type-options"), Some("nosniff"));
+    }
+}
+
+/// A login body neither JSON nor a form, or without the two fields, or too large: refused
+/// with the JSON `invalid_request` of the status that says what is wrong.
+#[test]
+fn malformed_logins_are_refused_with_their_status() {
+    let server = Running::start(&[]);
+    let json = ("Content-Type", "application/json");
+    let form = ("Content-Type", "application/x-www-form-urlencoded");
+    let big = "x".repeat(16 * 1024 + 1);
+    for (headers, body, status) in [
+        (&[][..], "user1:password1", 415),
+        (&[("Content-Type", "text/plain")][..], "user1", 415),
+        (&[json][..], "{", 400),
+        (&[json][..], r#"{"username":"user1"}"#, 400),
+        (&[json][..], r#"{"username":1,"password":"p"}"#, 400),
+        (&[form][..], "username=user1", 400),
+        (&[json][..], big.as_str(), 413),
+    ] {
+        let answer = server.send("POST", "/login", headers, body);
+        assert_eq!(answer.status, status, "{headers:?} {body:.40}: {answer:?}");
+        assert!(answer.body.contains(r#""error":"invalid_request""#), "{answer:?}");
+        assert_eq!(answer.header("cache-control"), Some("no-store"));
+    }
+    let form_login = server.send("POST", "/login", &[form], "username=user2&password=password2");
+    assert_eq!(form_login.status, 200, "{form_login:?}");
 }

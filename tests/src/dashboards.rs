@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
-use dashboard_shared::{Config, Users};
+use dashboard_shared::{Settings, Users};
 use reqwest::header::HeaderMap;
 use reqwest::{Client, RequestBuilder, StatusCode};
 use tokio::net::TcpListener;
@@ -55,11 +55,14 @@ impl Server {
     pub async fn start(framework: Framework, vars: &[(&str, &str)]) -> Self {
         let vars: HashMap<&str, OsString> =
             vars.iter().map(|(k, v)| (*k, OsString::from(*v))).collect();
-        let config = Config::from_vars(|name| vars.get(name).cloned()).expect("valid settings");
+        let settings = Settings::from_vars(|name| vars.get(name).cloned()).expect("valid settings");
         let clock = ManualClock::new(SystemTime::now());
         let store = OutageStore::default();
-        let auth: RefreshAuth = config
-            .auth_builder(Arc::new(store.clone()))
+        let builder = match framework {
+            Framework::Axum => axum_dashboard::auth_builder(&settings, Arc::new(store.clone())),
+            Framework::Poem => poem_dashboard::auth_builder(&settings, Arc::new(store.clone())),
+        };
+        let auth: RefreshAuth = builder
             .clock(clock.clone())
             .build()
             .expect("a valid RefreshAuth");
@@ -70,9 +73,18 @@ impl Server {
             let _ = rx.await;
         };
         let users = Users::demo();
+        let transport = settings.transport;
         let task = match framework {
-            Framework::Axum => tokio::spawn(axum_dashboard::serve(listener, auth, users, shutdown)),
-            Framework::Poem => tokio::spawn(poem_dashboard::serve(listener, auth, users, shutdown)),
+            Framework::Axum => tokio::spawn(axum_dashboard::serve(
+                listener,
+                axum_dashboard::app(auth, users, transport),
+                shutdown,
+            )),
+            Framework::Poem => tokio::spawn(poem_dashboard::serve(
+                listener,
+                poem_dashboard::app(auth, users, transport),
+                shutdown,
+            )),
         };
         let client = Client::builder()
             .redirect(reqwest::redirect::Policy::none())

@@ -242,7 +242,14 @@ fn refresh_cookie(reply: &Reply) -> String {
 async fn cookie_transport(framework: Framework) {
     let server = Server::start(framework, &[("REFRESH_TRANSPORT", "cookie")]).await;
 
-    let login = login(&server, "user1", "password1").await;
+    // §5, §6: the login sets the refresh cookie, so it needs the CSRF header too.
+    let login = Reply::send(
+        server
+            .post("/login")
+            .header("x-requested-with", "XMLHttpRequest")
+            .json(&json!({ "username": "user1", "password": "password1" })),
+    )
+    .await;
     assert_pair(&login);
     assert!(login.json().get("refreshToken").is_none(), "{}", login.body);
     let cookie = refresh_cookie(&login);
@@ -426,8 +433,27 @@ async fn both_servers_answer_alike() {
             Reply::send(server.get("/")).await,
             Reply::send(server.get("/login.html")).await,
             Reply::send(server.get("/dashboard")).await,
+            Reply::send(server.get("/login.js")).await,
+            Reply::send(server.get("/dashboard.js")).await,
             login(&server, "user1", "nope").await,
             Reply::send(server.post("/login").body("user1")).await,
+            // Malformed logins: each framework's extractor rejections, mapped alike.
+            Reply::send(
+                server
+                    .post("/login")
+                    .header("content-type", "application/json")
+                    .body("{"),
+            )
+            .await,
+            Reply::send(server.post("/login").json(&json!({ "username": "user1" }))).await,
+            Reply::send(server.post("/login").form(&[("username", "user1")])).await,
+            Reply::send(
+                server
+                    .post("/login")
+                    .header("content-type", "application/json")
+                    .body("x".repeat(16 * 1024 + 1)),
+            )
+            .await,
             Reply::send(server.get("/api/dashboard")).await,
             Reply::send(server.get("/api/dashboard").bearer_auth("not.a.token")).await,
             Reply::send(

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::ffi::OsString;
 
-use dashboard_shared::{Config, Users};
+use dashboard_shared::{Settings, Users};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tower_refresh_auth::RefreshAuth;
@@ -24,9 +24,14 @@ async fn flow(framework: Framework, store_url: &str) {
     .into_iter()
     .map(|(k, v)| (k, OsString::from(v)))
     .collect();
-    let config = Config::from_vars(|name| vars.get(name).cloned()).unwrap();
-    let store = config.connect_store().await.expect("the store connects");
-    let auth: RefreshAuth = config.auth_builder(store).build().unwrap();
+    let settings = Settings::from_vars(|name| vars.get(name).cloned()).unwrap();
+    let store = settings.connect_store().await.expect("the store connects");
+    let auth: RefreshAuth = match framework {
+        Framework::Axum => axum_dashboard::auth_builder(&settings, store),
+        Framework::Poem => poem_dashboard::auth_builder(&settings, store),
+    }
+    .build()
+    .unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -35,8 +40,16 @@ async fn flow(framework: Framework, store_url: &str) {
     };
     let users = Users::demo();
     let task = match framework {
-        Framework::Axum => tokio::spawn(axum_dashboard::serve(listener, auth, users, shutdown)),
-        Framework::Poem => tokio::spawn(poem_dashboard::serve(listener, auth, users, shutdown)),
+        Framework::Axum => tokio::spawn(axum_dashboard::serve(
+            listener,
+            axum_dashboard::app(auth, users, settings.transport),
+            shutdown,
+        )),
+        Framework::Poem => tokio::spawn(poem_dashboard::serve(
+            listener,
+            poem_dashboard::app(auth, users, settings.transport),
+            shutdown,
+        )),
     };
     let client = reqwest::Client::new();
 

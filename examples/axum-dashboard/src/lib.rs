@@ -1,49 +1,112 @@
 //! The refresh-token dashboard on axum: the routes of the wire contract's §6 over
 //! `tower-refresh-auth` and its axum adapter.
 //!
-//! A library so the workspace's end-to-end suite can run the very app `main.rs` serves.
+//! Everything about tokens is in this file: [`auth_builder`] configures the library from the
+//! settings, [`app`] puts its layer in front of the routes, and the login handler issues the
+//! first pair. `dashboard-shared` holds only what both frameworks' demos share (settings,
+//! the demo users and their password checker, the pages). A library so the workspace's
+//! end-to-end suite can run the very app `main.rs` serves.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Request, State};
-use axum::response::{IntoResponse, Response};
+use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
+use axum::http::header::X_CONTENT_TYPE_OPTIONS;
+use axum::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
+use axum::{Form, Json};
 use dashboard_shared::{
-    Credentials, DASHBOARD_PAGE, LOGIN_PAGE, Users, dashboard, html, invalid_credentials,
-    not_found, redirect,
+    Credentials, DASHBOARD_PAGE, DASHBOARD_SCRIPT, JAVASCRIPT, LOGIN_BODY_LIMIT, LOGIN_PAGE,
+    LOGIN_SCRIPT, LoggedName, LoginBody, PUBLIC_PATHS, Settings, Users, Welcome, login_refused,
+    malformed_login,
 };
 use tokio::net::TcpListener;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
-use tower_refresh_auth::{NoClaims, RefreshAuth};
+use tower_refresh_auth::store::RefreshStore;
+use tower_refresh_auth::{AuthError, NoClaims, RefreshAuth, RefreshAuthBuilder, RefreshTransport};
 use tower_refresh_auth_axum::{AuthClaims, ErrorResponse, RouterExt, TokenResponse};
+
+/// The CSRF header of cookie mode (§5), sent by the pages' scripts.
+const CSRF_HEADER: HeaderName = HeaderName::from_static(dashboard_shared::CSRF_HEADER);
+
+/// The library configured from `settings`, with `store` (from
+/// [`Settings::connect_store`]): build it with `.build()`.
+pub fn auth_builder(
+    settings: &Settings,
+    store: Arc<dyn RefreshStore>,
+) -> RefreshAuthBuilder<NoClaims> {
+    let mut builder = RefreshAuth::builder()
+        .hs256(settings.jwt_secret_or_random())
+        .access_ttl(settings.access_ttl)
+        .refresh_ttl(settings.refresh_ttl)
+        .reuse_grace(settings.reuse_grace)
+        .transport(settings.transport)
+        .csrf_header(CSRF_HEADER.as_str())
+        .check_sessions(settings.check_sessions)
+        .store_arc(store);
+    if let Some(lifetime) = settings.session_lifetime {
+        builder = builder.session_lifetime(lifetime);
+    }
+    if settings.token_cache > 0 {
+        builder = builder.verified_token_cache(settings.token_cache);
+    }
+    // The pages, their scripts and the login route; every other path needs a token.
+    for path in PUBLIC_PATHS {
+        builder = builder.public_path(*path);
+    }
+    builder
+}
 
 #[derive(Clone)]
 struct AppState {
     auth: RefreshAuth,
     users: Users,
+    /// Cookie mode: the login sets the refresh cookie, so it needs the CSRF header.
+    cookie_mode: bool,
 }
 
 /// The application: pages, login, the API, and the layer answering `/token` and `/logout`.
-pub fn app(auth: RefreshAuth, users: Users) -> Router {
+/// `transport` is the one `auth` was built with.
+pub fn app(auth: RefreshAuth, users: Users, transport: RefreshTransport) -> Router {
     let state = AppState {
         auth: auth.clone(),
         users,
+        cookie_mode: transport == RefreshTransport::Cookie,
     };
     Router::new()
-        .route("/", get(|| async { redirect("/login.html") }))
-        .route("/login", get(login_page).post(login))
+        .route("/", get(|| async { Redirect::to("/login.html") }))
+        .route(
+            "/login",
+            get(login_page)
+                .post(login)
+                .layer(DefaultBodyLimit::max(LOGIN_BODY_LIMIT)),
+        )
         .route("/login.html", get(login_page))
+        .route("/login.js", get(|| async { script(LOGIN_SCRIPT) }))
         .route("/dashboard", get(dashboard_page))
         .route("/dashboard.html", get(dashboard_page))
+        .route("/dashboard.js", get(|| async { script(DASHBOARD_SCRIPT) }))
         .route("/api/dashboard", get(api_dashboard))
-        .fallback(|| async { not_found() })
+        .fallback(|| async { (StatusCode::NOT_FOUND, "not found") })
         .with_state(state)
         .refresh_auth(&auth)
+        // On every response, the layer's refusals included.
+        .layer(SetResponseHeaderLayer::overriding(
+            CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(dashboard_shared::CONTENT_SECURITY_POLICY),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
         .layer(TraceLayer::new_for_http())
 }
 
-/// Serves [`app`] on `listener` until `shutdown` completes, then finishes the requests in
+/// Serves `app` on `listener` until `shutdown` completes, then finishes the requests in
 /// flight.
 ///
 /// # Errors
@@ -51,34 +114,41 @@ pub fn app(auth: RefreshAuth, users: Users) -> Router {
 /// An I/O error of the listener.
 pub async fn serve(
     listener: TcpListener,
-    auth: RefreshAuth,
-    users: Users,
+    app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(auth, users))
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
 }
 
-async fn login_page() -> Response {
-    html(LOGIN_PAGE).into_response()
+async fn login_page() -> Html<&'static str> {
+    Html(LOGIN_PAGE)
 }
 
-async fn dashboard_page() -> Response {
-    html(DASHBOARD_PAGE).into_response()
+async fn dashboard_page() -> Html<&'static str> {
+    Html(DASHBOARD_PAGE)
+}
+
+fn script(source: &'static str) -> impl IntoResponse {
+    ([(CONTENT_TYPE, JAVASCRIPT)], source)
 }
 
 /// `POST /login`: checks the password, then starts a session.
-async fn login(State(app): State<AppState>, req: Request) -> Result<Response, ErrorResponse> {
-    let (parts, body) = req.into_parts();
-    let credentials = match Credentials::read(&parts.headers, body).await {
-        Ok(credentials) => credentials,
-        Err(refusal) => return Ok(refusal.into_response()),
-    };
+async fn login(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    LoginForm(credentials): LoginForm,
+) -> Result<Response, ErrorResponse> {
+    // §5: in cookie mode this response sets the refresh cookie; without the header a
+    // cross-site form could sign the browser in to the attacker's account (login CSRF).
+    if app.cookie_mode && !headers.contains_key(CSRF_HEADER) {
+        return Err(AuthError::MissingCsrfHeader(CSRF_HEADER).into());
+    }
     let Credentials { username, password } = credentials;
-    if !app.users.verify(username.clone(), password).await {
-        tracing::info!(%username, "login refused");
-        return Ok(invalid_credentials().into_response());
+    if let Err(refusal) = app.users.verify(&username, password).await {
+        tracing::info!(username = %LoggedName(&username), ?refusal, "login refused");
+        return Ok(login_refused(refusal).into_response());
     }
     // A store failure becomes `503 temporarily_unavailable` through `ErrorResponse`.
     let pair = app.auth.issue(username, NoClaims {}).await?;
@@ -86,6 +156,35 @@ async fn login(State(app): State<AppState>, req: Request) -> Result<Response, Er
 }
 
 /// `GET /api/dashboard`: the layer has verified the bearer token.
-async fn api_dashboard(AuthClaims(claims): AuthClaims) -> Response {
-    dashboard(&claims.sub).into_response()
+async fn api_dashboard(AuthClaims(claims): AuthClaims) -> impl IntoResponse {
+    (
+        [(CACHE_CONTROL, "no-store")],
+        Json(Welcome::to(&claims.sub)),
+    )
+}
+
+/// The login body, JSON or a form by its `Content-Type`, read by axum's [`Json`] or [`Form`]
+/// (at most [`LOGIN_BODY_LIMIT`] bytes); what they reject is answered by
+/// [`malformed_login`], so both servers refuse a bad login alike.
+struct LoginForm(Credentials);
+
+impl<S: Send + Sync> FromRequest<S> for LoginForm {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let credentials = match LoginBody::of(req.headers()) {
+            Some(LoginBody::Json) => Json::<Credentials>::from_request(req, state)
+                .await
+                .map(|Json(credentials)| credentials)
+                .map_err(|rejection| rejection.status()),
+            Some(LoginBody::Form) => Form::<Credentials>::from_request(req, state)
+                .await
+                .map(|Form(credentials)| credentials)
+                .map_err(|rejection| rejection.status()),
+            None => Err(StatusCode::UNSUPPORTED_MEDIA_TYPE),
+        };
+        credentials
+            .map(Self)
+            .map_err(|status| malformed_login(status).into_response())
+    }
 }

@@ -1,30 +1,38 @@
 //! What the two dashboard examples (`axum-dashboard`, `poem-dashboard`) share, so that they
-//! differ only in their framework glue: configuration from the environment, the demo users
-//! and their argon2 hashes, the pages, the application's own responses, and shutdown on a
-//! signal.
+//! differ only in their framework glue: settings from the environment, the store connection,
+//! the demo users and their password checker, the pages, the login's refusals, shutdown on a
+//! signal and the log setup.
 //!
-//! Nothing here is about tokens: issuing, verifying, refreshing and logging out are the
-//! library's, reached through its axum and poem adapters.
+//! Nothing here is about tokens: each example builds its `RefreshAuth` itself, in its
+//! `lib.rs`, and issues, verifies, refreshes and logs out through the library's adapters.
 
-mod config;
 mod pages;
 mod responses;
+mod settings;
 mod shutdown;
 mod users;
 
-pub use self::config::{Config, ConfigError};
-pub use self::pages::{DASHBOARD_PAGE, LOGIN_PAGE, PUBLIC_PATHS};
-pub use self::responses::{Credentials, dashboard, html, invalid_credentials, not_found, redirect};
+pub use self::pages::{
+    CONTENT_SECURITY_POLICY, CSRF_HEADER, DASHBOARD_PAGE, DASHBOARD_SCRIPT, JAVASCRIPT, LOGIN_PAGE,
+    LOGIN_SCRIPT, PUBLIC_PATHS,
+};
+pub use self::responses::{
+    Credentials, LOGIN_BODY_LIMIT, LoginBody, Welcome, login_refused, malformed_login,
+};
+pub use self::settings::{Settings, SettingsError, StoreKind};
 pub use self::shutdown::shutdown_signal;
-pub use self::users::Users;
+pub use self::users::{LoggedName, Refusal, USERNAME_LOG_LIMIT, Users};
 
 /// Installs the `tracing` subscriber: `RUST_LOG` as an `EnvFilter`, `info` when unset.
 pub fn init_tracing() {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    // Logs go to stderr: stdout carries only the `listening on` line.
+    // Logs go to stderr: stdout carries only the `listening on` line. Colours only on a
+    // terminal, so a log file holds no escape sequences but those a value carries escaped.
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 }

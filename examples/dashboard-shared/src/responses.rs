@@ -1,73 +1,22 @@
-//! The application's own responses, framework-free so both servers send the same bytes.
+//! The login's request and its refusals, framework-free so both servers send the same bytes.
 
-use http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION};
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
-use http_body_util::{BodyExt, Limited};
 use serde::{Deserialize, Serialize};
 
-/// The largest login body read, in bytes.
-const LOGIN_BODY_LIMIT: usize = 16 * 1024;
+use crate::users::Refusal;
 
-/// The login request, as JSON `{"username", "password"}` or a form.
+/// The largest login body read, in bytes.
+pub const LOGIN_BODY_LIMIT: usize = 16 * 1024;
+
+/// The login request, as JSON `{"username", "password"}` or a form: what each server's
+/// `Json` or `Form` extractor deserializes.
 #[derive(Deserialize)]
 pub struct Credentials {
     /// The account name.
     pub username: String,
     /// The password, checked against the account's argon2 hash.
     pub password: String,
-}
-
-impl Credentials {
-    /// Reads the credentials of a login request, JSON or form-encoded, at most 16 KiB.
-    ///
-    /// Both servers read the body here rather than with their framework's extractors, so that
-    /// a malformed login is refused with the same status and body by both.
-    ///
-    /// # Errors
-    ///
-    /// The response to send instead: `415` for another content type, `413` for a body over
-    /// the limit, `400` for a body without the two fields.
-    pub async fn read<B>(headers: &HeaderMap, body: B) -> Result<Self, Response<String>>
-    where
-        B: http_body::Body,
-        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    {
-        let essence = headers
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|ct| ct.split(';').next())
-            .map(|ct| ct.trim().to_ascii_lowercase());
-        let form = match essence.as_deref() {
-            Some("application/json") => false,
-            Some("application/x-www-form-urlencoded") => true,
-            _ => {
-                return Err(invalid_request(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "send application/json or application/x-www-form-urlencoded",
-                ));
-            }
-        };
-        let bytes = match Limited::new(body, LOGIN_BODY_LIMIT).collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(_) => {
-                return Err(invalid_request(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "the login body is over 16 KiB or could not be read",
-                ));
-            }
-        };
-        let parsed = if form {
-            serde_urlencoded::from_bytes(&bytes).ok()
-        } else {
-            serde_json::from_slice(&bytes).ok()
-        };
-        parsed.ok_or_else(|| {
-            invalid_request(
-                StatusCode::BAD_REQUEST,
-                "the body must carry a username and a password",
-            )
-        })
-    }
 }
 
 impl std::fmt::Debug for Credentials {
@@ -79,9 +28,100 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
-#[derive(Serialize)]
-struct Message<'a> {
-    message: &'a str,
+/// How a login body is encoded, from its `Content-Type`: which extractor reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginBody {
+    /// `application/json`.
+    Json,
+    /// `application/x-www-form-urlencoded`.
+    Form,
+}
+
+impl LoginBody {
+    /// The encoding `headers` declare; `None` for any other content type (answer
+    /// [`malformed_login`] with `415`).
+    pub fn of(headers: &HeaderMap) -> Option<Self> {
+        let essence = headers
+            .get(CONTENT_TYPE)?
+            .to_str()
+            .ok()?
+            .split(';')
+            .next()?
+            .trim()
+            .to_ascii_lowercase();
+        match essence.as_str() {
+            "application/json" => Some(Self::Json),
+            "application/x-www-form-urlencoded" => Some(Self::Form),
+            _ => None,
+        }
+    }
+}
+
+/// The answer to a login body that cannot be read, from the status the framework's extractor
+/// refused it with: `415` for another content type, `413` for a body over
+/// [`LOGIN_BODY_LIMIT`], `400` for anything else (not JSON or a form, or without the two
+/// fields). Both servers map their extractors' rejections through this, so a malformed login
+/// gets the same status and body from both.
+pub fn malformed_login(status: StatusCode) -> Response<String> {
+    let (status, description) = match status {
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            status,
+            "send application/json or application/x-www-form-urlencoded",
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            (status, "the login body is over 16 KiB or could not be read")
+        }
+        _ => (
+            StatusCode::BAD_REQUEST,
+            "the body must carry a username and a password",
+        ),
+    };
+    json(status, "invalid_request", description)
+}
+
+/// The answer to a refused login: `401 invalid_credentials` (one answer for an unknown user
+/// and a wrong password), `503 temporarily_unavailable` or `429 too_many_requests`, the last
+/// two with `Retry-After`.
+pub fn login_refused(refusal: Refusal) -> Response<String> {
+    match refusal {
+        Refusal::InvalidCredentials => json(
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+            "unknown user or wrong password",
+        ),
+        Refusal::Busy => retry_after(
+            json(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "the password checker is busy; try again shortly",
+            ),
+            1,
+        ),
+        Refusal::Throttled { retry_after: wait } => retry_after(
+            json(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_requests",
+                "too many failed logins for this username; try again later",
+            ),
+            wait.as_secs().max(1),
+        ),
+    }
+}
+
+/// `GET /api/dashboard`'s body, `{"message": "…"}`, naming the user.
+#[derive(Debug, Serialize)]
+pub struct Welcome {
+    /// The greeting.
+    pub message: String,
+}
+
+impl Welcome {
+    /// The greeting for `user`.
+    pub fn to(user: &str) -> Self {
+        Self {
+            message: format!("Welcome to your dashboard, {user}!"),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -90,9 +130,13 @@ struct LoginError {
     error_description: &'static str,
 }
 
-fn json(status: StatusCode, body: &impl Serialize) -> Response<String> {
-    // Serializing these plain structs cannot fail; `{}` is the safe fallback.
-    let body = serde_json::to_string(body).unwrap_or_else(|_| "{}".to_owned());
+fn json(status: StatusCode, error: &'static str, description: &'static str) -> Response<String> {
+    let body = LoginError {
+        error,
+        error_description: description,
+    };
+    // Serializing this plain struct cannot fail; `{}` is the safe fallback.
+    let body = serde_json::to_string(&body).unwrap_or_else(|_| "{}".to_owned());
     let mut res = Response::new(body);
     *res.status_mut() = status;
     res.headers_mut()
@@ -102,61 +146,9 @@ fn json(status: StatusCode, body: &impl Serialize) -> Response<String> {
     res
 }
 
-fn invalid_request(status: StatusCode, description: &'static str) -> Response<String> {
-    json(
-        status,
-        &LoginError {
-            error: "invalid_request",
-            error_description: description,
-        },
-    )
-}
-
-/// `401 {"error": "invalid_credentials", …}`: an unknown user or a wrong password, one
-/// answer for both.
-pub fn invalid_credentials() -> Response<String> {
-    json(
-        StatusCode::UNAUTHORIZED,
-        &LoginError {
-            error: "invalid_credentials",
-            error_description: "unknown user or wrong password",
-        },
-    )
-}
-
-/// `200 {"message": "…"}` for `GET /api/dashboard`, naming the user.
-pub fn dashboard(user: &str) -> Response<String> {
-    let message = format!("Welcome to your dashboard, {user}!");
-    json(StatusCode::OK, &Message { message: &message })
-}
-
-/// A page, `text/html`.
-pub fn html(page: &'static str) -> Response<String> {
-    let mut res = Response::new(page.to_owned());
-    res.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    res
-}
-
-/// `404 Not Found`, for a path no route serves.
-pub fn not_found() -> Response<String> {
-    let mut res = Response::new("not found".to_owned());
-    *res.status_mut() = StatusCode::NOT_FOUND;
-    res.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    res
-}
-
-/// `303 See Other` to `to`.
-pub fn redirect(to: &'static str) -> Response<String> {
-    let mut res = Response::new(String::new());
-    *res.status_mut() = StatusCode::SEE_OTHER;
+fn retry_after(mut res: Response<String>, seconds: u64) -> Response<String> {
     res.headers_mut()
-        .insert(LOCATION, HeaderValue::from_static(to));
+        .insert(RETRY_AFTER, HeaderValue::from(seconds));
     res
 }
 
@@ -164,7 +156,7 @@ pub fn redirect(to: &'static str) -> Response<String> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-    use http_body_util::Full;
+    use std::time::Duration;
 
     use super::*;
 
@@ -174,49 +166,58 @@ mod tests {
         headers
     }
 
-    async fn read(content_type: &str, body: &str) -> Result<Credentials, Response<String>> {
-        Credentials::read(
-            &headers(content_type),
-            Full::<bytes::Bytes>::from(body.to_owned()),
-        )
-        .await
+    #[test]
+    fn the_content_type_picks_the_extractor() {
+        assert_eq!(
+            LoginBody::of(&headers("application/json")),
+            Some(LoginBody::Json)
+        );
+        assert_eq!(
+            LoginBody::of(&headers("Application/X-WWW-Form-Urlencoded; charset=utf-8")),
+            Some(LoginBody::Form)
+        );
+        for other in [
+            "text/plain",
+            "application/problem+json",
+            "multipart/form-data",
+        ] {
+            assert_eq!(LoginBody::of(&headers(other)), None, "{other}");
+        }
+        assert_eq!(LoginBody::of(&HeaderMap::new()), None);
     }
 
-    #[tokio::test]
-    async fn json_and_form_logins_are_read() {
-        let json = read(
-            "application/json",
-            r#"{"username":"user1","password":"p w"}"#,
-        )
-        .await
-        .unwrap();
-        assert_eq!(
-            (json.username.as_str(), json.password.as_str()),
-            ("user1", "p w")
-        );
-        let form = read(
-            "application/x-www-form-urlencoded; charset=utf-8",
-            "username=user1&password=p+w",
-        )
-        .await
-        .unwrap();
-        assert_eq!(
-            (form.username.as_str(), form.password.as_str()),
-            ("user1", "p w")
-        );
+    #[test]
+    fn malformed_logins_get_json_errors() {
+        for (rejected, answered) in [
+            (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ),
+            (StatusCode::PAYLOAD_TOO_LARGE, StatusCode::PAYLOAD_TOO_LARGE),
+            (StatusCode::UNPROCESSABLE_ENTITY, StatusCode::BAD_REQUEST),
+            (StatusCode::BAD_REQUEST, StatusCode::BAD_REQUEST),
+        ] {
+            let res = malformed_login(rejected);
+            assert_eq!(res.status(), answered);
+            assert!(res.body().contains(r#""error":"invalid_request""#));
+            assert_eq!(res.headers()[CACHE_CONTROL], "no-store");
+        }
     }
 
-    #[tokio::test]
-    async fn bad_logins_are_refused_with_json_errors() {
-        let res = read("text/plain", "user1:password1").await.unwrap_err();
-        assert_eq!(res.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
-        let res = read("application/json", r#"{"username":"user1"}"#)
-            .await
-            .unwrap_err();
-        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
-        assert!(res.body().contains("invalid_request"));
-        let big = "x".repeat(LOGIN_BODY_LIMIT + 1);
-        let res = read("application/json", &big).await.unwrap_err();
-        assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    #[test]
+    fn refusals_say_when_to_retry() {
+        let busy = login_refused(Refusal::Busy);
+        assert_eq!(busy.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(busy.headers()[RETRY_AFTER], "1");
+        assert!(busy.body().contains("temporarily_unavailable"));
+        let throttled = login_refused(Refusal::Throttled {
+            retry_after: Duration::from_secs(6),
+        });
+        assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(throttled.headers()[RETRY_AFTER], "6");
+        assert!(throttled.body().contains(r#""error":"too_many_requests""#));
+        let wrong = login_refused(Refusal::InvalidCredentials);
+        assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+        assert!(wrong.headers().get(RETRY_AFTER).is_none());
     }
 }

@@ -1,53 +1,114 @@
 //! The refresh-token dashboard on poem: the routes of the wire contract's §6 over
 //! `tower-refresh-auth` and its poem adapter.
 //!
-//! A library so the workspace's end-to-end suite can run the very app `main.rs` serves.
+//! Everything about tokens is in this file: [`auth_builder`] configures the library from the
+//! settings, [`app`] puts its middleware in front of the routes, and the login handler issues
+//! the first pair. `dashboard-shared` holds only what both frameworks' demos share (settings,
+//! the demo users and their password checker, the pages). A library so the workspace's
+//! end-to-end suite can run the very app `main.rs` serves.
 
 use std::future::Future;
+use std::sync::Arc;
 
-use bytes::Bytes;
 use dashboard_shared::{
-    Credentials, DASHBOARD_PAGE, LOGIN_PAGE, Users, dashboard, html, invalid_credentials,
-    not_found, redirect,
+    Credentials, DASHBOARD_PAGE, DASHBOARD_SCRIPT, JAVASCRIPT, LOGIN_BODY_LIMIT, LOGIN_PAGE,
+    LOGIN_SCRIPT, LoggedName, LoginBody, PUBLIC_PATHS, Settings, Users, Welcome, login_refused,
+    malformed_login,
 };
-use http_body_util::combinators::BoxBody;
-use poem::error::NotFoundError;
+use poem::error::{NotFoundError, ResponseError};
+use poem::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, X_CONTENT_TYPE_OPTIONS};
+use poem::http::{HeaderName, StatusCode};
 use poem::listener::TcpAcceptor;
-use poem::middleware::Tracing;
-use poem::web::Data;
-use poem::{Body, Endpoint, EndpointExt, Request, Response, Route, Server, get, handler};
+use poem::middleware::{SetHeader, Tracing};
+use poem::web::{Data, Form, Html, Json, Redirect};
+use poem::{
+    Body, Endpoint, EndpointExt, FromRequest, IntoResponse, Request, RequestBody, Response, Route,
+    Server, get, handler,
+};
 use tokio::net::TcpListener;
-use tower_refresh_auth::{NoClaims, RefreshAuth};
+use tower_refresh_auth::store::RefreshStore;
+use tower_refresh_auth::{AuthError, NoClaims, RefreshAuth, RefreshAuthBuilder, RefreshTransport};
 use tower_refresh_auth_poem::{AuthClaims, ErrorResponse, RefreshAuthMiddleware, TokenResponse};
+
+/// The CSRF header of cookie mode (§5), sent by the pages' scripts.
+const CSRF_HEADER: HeaderName = HeaderName::from_static(dashboard_shared::CSRF_HEADER);
+
+/// The library configured from `settings`, with `store` (from
+/// [`Settings::connect_store`]): build it with `.build()`.
+pub fn auth_builder(
+    settings: &Settings,
+    store: Arc<dyn RefreshStore>,
+) -> RefreshAuthBuilder<NoClaims> {
+    let mut builder = RefreshAuth::builder()
+        .hs256(settings.jwt_secret_or_random())
+        .access_ttl(settings.access_ttl)
+        .refresh_ttl(settings.refresh_ttl)
+        .reuse_grace(settings.reuse_grace)
+        .transport(settings.transport)
+        .csrf_header(CSRF_HEADER.as_str())
+        .check_sessions(settings.check_sessions)
+        .store_arc(store);
+    if let Some(lifetime) = settings.session_lifetime {
+        builder = builder.session_lifetime(lifetime);
+    }
+    if settings.token_cache > 0 {
+        builder = builder.verified_token_cache(settings.token_cache);
+    }
+    // The pages, their scripts and the login route; every other path needs a token.
+    for path in PUBLIC_PATHS {
+        builder = builder.public_path(*path);
+    }
+    builder
+}
 
 #[derive(Clone)]
 struct AppState {
     auth: RefreshAuth,
     users: Users,
+    /// Cookie mode: the login sets the refresh cookie, so it needs the CSRF header.
+    cookie_mode: bool,
 }
 
 /// The application: pages, login, the API, and the middleware answering `/token` and
-/// `/logout`.
-pub fn app(auth: RefreshAuth, users: Users) -> impl Endpoint<Output = Response> {
+/// `/logout`. `transport` is the one `auth` was built with.
+pub fn app(
+    auth: RefreshAuth,
+    users: Users,
+    transport: RefreshTransport,
+) -> impl Endpoint<Output = Response> {
     let state = AppState {
         auth: auth.clone(),
         users,
+        cookie_mode: transport == RefreshTransport::Cookie,
     };
     Route::new()
         .at("/", get(root))
         .at("/login", get(login_page).post(login))
         .at("/login.html", get(login_page))
+        .at("/login.js", get(login_script))
         .at("/dashboard", get(dashboard_page))
         .at("/dashboard.html", get(dashboard_page))
+        .at("/dashboard.js", get(dashboard_script))
         .at("/api/dashboard", get(api_dashboard))
-        .catch_error(|_: NotFoundError| async { from_http(not_found()) })
+        .catch_error(|_: NotFoundError| async { "not found".with_status(StatusCode::NOT_FOUND) })
         .data(state)
         .with(RefreshAuthMiddleware::new(auth))
+        // Errors (an extractor's rejection) become their responses here, so that the headers
+        // below are set on them too, as on every response, the middleware's refusals included.
+        .catch_all_error(|err| async move { err.into_response() })
+        .with(
+            SetHeader::new()
+                .overriding(
+                    CONTENT_SECURITY_POLICY,
+                    dashboard_shared::CONTENT_SECURITY_POLICY,
+                )
+                .overriding(X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        )
         .with(Tracing)
         .map_to_response()
 }
 
-/// Serves [`app`] on `listener` until `shutdown` completes, then finishes the requests in
+/// Serves `app` on `listener` until `shutdown` completes, then finishes the requests in
 /// flight.
 ///
 /// # Errors
@@ -55,16 +116,15 @@ pub fn app(auth: RefreshAuth, users: Users) -> impl Endpoint<Output = Response> 
 /// An I/O error of the listener.
 pub async fn serve(
     listener: TcpListener,
-    auth: RefreshAuth,
-    users: Users,
+    app: impl Endpoint + 'static,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     Server::new_with_acceptor(TcpAcceptor::from_tokio(listener)?)
-        .run_with_graceful_shutdown(app(auth, users), shutdown, None)
+        .run_with_graceful_shutdown(app, shutdown, None)
         .await
 }
 
-/// The shared, framework-free responses as poem responses.
+/// The shared, framework-free responses (the login's refusals) as poem responses.
 fn from_http(res: http::Response<String>) -> Response {
     let (parts, body) = res.into_parts();
     let mut res = Response::builder()
@@ -75,42 +135,87 @@ fn from_http(res: http::Response<String>) -> Response {
 }
 
 #[handler]
-fn root() -> Response {
-    from_http(redirect("/login.html"))
+fn root() -> Redirect {
+    Redirect::see_other("/login.html")
 }
 
 #[handler]
-fn login_page() -> Response {
-    from_http(html(LOGIN_PAGE))
+fn login_page() -> Html<&'static str> {
+    Html(LOGIN_PAGE)
 }
 
 #[handler]
-fn dashboard_page() -> Response {
-    from_http(html(DASHBOARD_PAGE))
+fn dashboard_page() -> Html<&'static str> {
+    Html(DASHBOARD_PAGE)
+}
+
+#[handler]
+fn login_script() -> impl IntoResponse {
+    LOGIN_SCRIPT.with_content_type(JAVASCRIPT)
+}
+
+#[handler]
+fn dashboard_script() -> impl IntoResponse {
+    DASHBOARD_SCRIPT.with_content_type(JAVASCRIPT)
 }
 
 /// `POST /login`: checks the password, then starts a session.
 #[handler]
-async fn login(req: &Request, body: Body, app: Data<&AppState>) -> Result<Response, ErrorResponse> {
-    let body: BoxBody<Bytes, std::io::Error> = body.into();
-    let credentials = match Credentials::read(req.headers(), body).await {
-        Ok(credentials) => credentials,
-        Err(refusal) => return Ok(from_http(refusal)),
-    };
+async fn login(
+    req: &Request,
+    app: Data<&AppState>,
+    LoginForm(credentials): LoginForm,
+) -> Result<Response, ErrorResponse> {
+    // §5: in cookie mode this response sets the refresh cookie; without the header a
+    // cross-site form could sign the browser in to the attacker's account (login CSRF).
+    if app.cookie_mode && !req.headers().contains_key(CSRF_HEADER) {
+        return Err(AuthError::MissingCsrfHeader(CSRF_HEADER).into());
+    }
     let Credentials { username, password } = credentials;
-    if !app.users.verify(username.clone(), password).await {
-        tracing::info!(%username, "login refused");
-        return Ok(from_http(invalid_credentials()));
+    if let Err(refusal) = app.users.verify(&username, password).await {
+        tracing::info!(username = %LoggedName(&username), ?refusal, "login refused");
+        return Ok(from_http(login_refused(refusal)));
     }
     // A store failure becomes `503 temporarily_unavailable` through `ErrorResponse`.
     let pair = app.auth.issue(username, NoClaims {}).await?;
-    Ok(poem::IntoResponse::into_response(TokenResponse::new(
-        &app.auth, &pair,
-    )))
+    Ok(TokenResponse::new(&app.auth, &pair).into_response())
 }
 
 /// `GET /api/dashboard`: the middleware has verified the bearer token.
 #[handler]
-fn api_dashboard(AuthClaims(claims): AuthClaims) -> Response {
-    from_http(dashboard(&claims.sub))
+fn api_dashboard(AuthClaims(claims): AuthClaims) -> impl IntoResponse {
+    // poem's `Json` says `application/json; charset=utf-8`; the contract's bytes say
+    // `application/json`, as axum does.
+    Json(Welcome::to(&claims.sub))
+        .with_content_type("application/json")
+        .with_header(CACHE_CONTROL, "no-store")
+}
+
+/// The login body, JSON or a form by its `Content-Type`, read (at most
+/// [`LOGIN_BODY_LIMIT`] bytes) then handed to poem's [`Json`] or [`Form`]; what they reject
+/// is answered by [`malformed_login`], so both servers refuse a bad login alike.
+struct LoginForm(Credentials);
+
+impl<'a> FromRequest<'a> for LoginForm {
+    async fn from_request(req: &'a Request, body: &mut RequestBody) -> poem::Result<Self> {
+        let refused = |status| poem::Error::from_response(from_http(malformed_login(status)));
+        let kind = LoginBody::of(req.headers())
+            .ok_or_else(|| refused(StatusCode::UNSUPPORTED_MEDIA_TYPE))?;
+        // poem's extractors read the whole body: bound it first.
+        let bytes = body
+            .take()?
+            .into_bytes_limit(LOGIN_BODY_LIMIT)
+            .await
+            .map_err(|err| refused(err.status()))?;
+        let mut body = RequestBody::new(Body::from_bytes(bytes));
+        let credentials = match kind {
+            LoginBody::Json => Json::<Credentials>::from_request(req, &mut body)
+                .await
+                .map(|Json(credentials)| credentials),
+            LoginBody::Form => Form::<Credentials>::from_request(req, &mut body)
+                .await
+                .map(|Form(credentials)| credentials),
+        };
+        credentials.map(Self).map_err(|err| refused(err.status()))
+    }
 }

@@ -1,17 +1,20 @@
 //! The refresh-token dashboard demo on poem.
 //!
 //! Run with: `cargo run -p poem-dashboard`, then open <http://127.0.0.1:3000/>.
+//! With a session store other than memory, enable its feature:
+//! `STORE_URL=redis://127.0.0.1:6379 cargo run -p poem-dashboard --features redis`
+//! (`postgres`, `sqlite` likewise; `--all-features` for every store).
 //!
 //! Settings come from the environment (`HOST`, `PORT`, `JWT_SECRET`, `ACCESS_TOKEN_TTL`,
-//! `REFRESH_TOKEN_TTL`, `REFRESH_REUSE_GRACE`, `STORE_URL`, `REFRESH_TRANSPORT`,
-//! `RUST_LOG`); e.g. `ACCESS_TOKEN_TTL=10s REFRESH_TRANSPORT=cookie cargo run -p
-//! poem-dashboard` to watch the dashboard refresh its token. In cookie mode the refresh
-//! cookie is `Secure`: browsers keep it over plain HTTP only from `localhost`/`127.0.0.1`,
-//! so serve any other host over HTTPS.
+//! `REFRESH_TOKEN_TTL`, `REFRESH_REUSE_GRACE`, `SESSION_LIFETIME`, `STORE_URL`,
+//! `REFRESH_TRANSPORT`, `CHECK_SESSIONS`, `VERIFIED_TOKEN_CACHE`, `RUST_LOG`); e.g.
+//! `ACCESS_TOKEN_TTL=10s REFRESH_TRANSPORT=cookie cargo run -p poem-dashboard` to watch the
+//! dashboard refresh its token. In cookie mode the refresh cookie is `Secure`: browsers keep
+//! it over plain HTTP only from `localhost`/`127.0.0.1`, so serve any other host over HTTPS.
 
 use std::process::ExitCode;
 
-use dashboard_shared::{Config, Users, init_tracing, shutdown_signal};
+use dashboard_shared::{Settings, Users, init_tracing, shutdown_signal};
 use tokio::net::TcpListener;
 
 #[tokio::main]
@@ -27,14 +30,14 @@ async fn main() -> ExitCode {
 }
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let config = Config::from_env()?;
-    let store = config.connect_store().await?;
-    let auth = config.auth_builder(store).build()?;
-    let users = Users::demo();
-    let listener = TcpListener::bind(config.bind_addr())
+    let settings = Settings::from_env()?;
+    let store = settings.connect_store().await?;
+    let auth = poem_dashboard::auth_builder(&settings, store).build()?;
+    let app = poem_dashboard::app(auth, Users::demo(), settings.transport);
+    let listener = TcpListener::bind(settings.bind_addr())
         .await
-        .map_err(|err| format!("cannot listen on {}: {err}", config.bind_addr()))?;
+        .map_err(|err| format!("cannot listen on {}: {err}", settings.bind_addr()))?;
     println!("listening on http://{}", listener.local_addr()?);
-    poem_dashboard::serve(listener, auth, users, shutdown_signal()).await?;
+    poem_dashboard::serve(listener, app, shutdown_signal()).await?;
     Ok(())
 }

@@ -1,18 +1,20 @@
-//! [`Config`]: the servers' settings, read from the environment (the wire contract's §6).
+//! [`Settings`]: the servers' settings, read from the environment (the wire contract's §6),
+//! as plain values; each example hands them to `RefreshAuth::builder()` itself.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use rand::RngCore;
-use tower_refresh_auth::store::{
-    MemoryStore, PostgresStore, RedisStore, RefreshStore, SqliteStore,
-};
-use tower_refresh_auth::{RefreshAuthBuilder, RefreshTransport};
-
-use crate::pages::PUBLIC_PATHS;
+use tower_refresh_auth::RefreshTransport;
+use tower_refresh_auth::store::{MemoryStore, RefreshStore};
 
 /// How often the SQL stores delete expired sessions.
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 const PURGE_INTERVAL: Duration = Duration::from_secs(60);
+
+/// The longest duration any setting takes: ten years (humantime's `10y`). The library refuses
+/// longer ones too; refusing them here names the variable.
+const MAX_DURATION: Duration = Duration::from_secs(10 * 31_557_600);
 
 /// The session stores `STORE_URL` can name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,9 +47,9 @@ fn redact(url: &str) -> String {
 /// The shortest `JWT_SECRET` accepted, in bytes (RFC 7518 §3.2 for HS256).
 const MIN_SECRET_LEN: usize = 32;
 
-/// The servers' settings. Read them with [`Config::from_env`].
+/// The servers' settings. Read them with [`Settings::from_env`].
 #[derive(Clone)]
-pub struct Config {
+pub struct Settings {
     /// `HOST`: the bind address. Default `127.0.0.1`.
     pub host: String,
     /// `PORT`: the bind port; `0` picks a free one. Default `3000`.
@@ -68,11 +70,17 @@ pub struct Config {
     /// `VERIFIED_TOKEN_CACHE`: how many verified access tokens to cache (the library's
     /// opt-in verified-token cache). Default `0`: off.
     pub token_cache: usize,
+    /// `SESSION_LIFETIME`: how long a session lives at most, whatever its refreshes.
+    /// Default: unset, no limit but the refresh-token TTL.
+    pub session_lifetime: Option<Duration>,
+    /// `CHECK_SESSIONS`: whether every access token must also belong to a live session, so a
+    /// revoked session's tokens stop at once. Default `false`.
+    pub check_sessions: bool,
 }
 
-impl std::fmt::Debug for Config {
+impl std::fmt::Debug for Settings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Config")
+        f.debug_struct("Settings")
             .field("host", &self.host)
             .field("port", &self.port)
             .field(
@@ -85,11 +93,13 @@ impl std::fmt::Debug for Config {
             .field("store_url", &self.store_url)
             .field("transport", &self.transport)
             .field("token_cache", &self.token_cache)
+            .field("session_lifetime", &self.session_lifetime)
+            .field("check_sessions", &self.check_sessions)
             .finish()
     }
 }
 
-impl Default for Config {
+impl Default for Settings {
     fn default() -> Self {
         Self {
             host: "127.0.0.1".to_owned(),
@@ -101,6 +111,8 @@ impl Default for Config {
             store_url: "memory://".to_owned(),
             transport: RefreshTransport::Body,
             token_cache: 0,
+            session_lifetime: None,
+            check_sessions: false,
         }
     }
 }
@@ -108,7 +120,7 @@ impl Default for Config {
 /// A setting that stops the server at start. Each message names the variable to fix.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum ConfigError {
+pub enum SettingsError {
     /// A variable is set but not valid Unicode.
     #[error("{0} is not valid UTF-8")]
     NotUnicode(&'static str),
@@ -124,6 +136,17 @@ pub enum ConfigError {
          `openssl rand -base64 48`"
     )]
     ShortSecret(usize),
+    /// `CHECK_SESSIONS` is neither `true` nor `false`.
+    #[error("CHECK_SESSIONS={0:?} is not a boolean: write `true` or `false`")]
+    CheckSessions(String),
+    /// A duration is longer than ten years.
+    #[error("{var}={value:?} is longer than the 10 years any duration may be")]
+    DurationTooLong {
+        /// The variable.
+        var: &'static str,
+        /// Its value.
+        value: String,
+    },
     /// A duration does not parse.
     #[error("{var}={value:?} is not a duration (write e.g. `30s`, `1m`, `7d`): {source}")]
     Duration {
@@ -150,24 +173,35 @@ pub enum ConfigError {
         #[source]
         source: tower_refresh_auth::store::StoreError,
     },
+    /// `STORE_URL` names a store this build does not include.
+    #[error(
+        "STORE_URL={url}: this server was built without the {store} store; rebuild it with \
+         `--features {feature}`, e.g. `cargo run -p axum-dashboard --features {feature}` \
+         (or `-p poem-dashboard`)"
+    )]
+    StoreNotBuilt {
+        /// The URL given, without its password.
+        url: String,
+        /// The store's name.
+        store: &'static str,
+        /// The cargo feature that brings it in.
+        feature: &'static str,
+    },
     /// `STORE_URL` is not a URL of a known store.
     #[error(
         "STORE_URL={0:?} is not a store URL: use `memory://`, `redis://…`, `postgres://…` or \
          `sqlite://…`"
     )]
     UnknownStore(String),
-    /// The library refused the settings.
-    #[error(transparent)]
-    Auth(#[from] tower_refresh_auth::ConfigError),
 }
 
-impl Config {
+impl Settings {
     /// Reads the settings from the process environment; unset variables take their defaults.
     ///
     /// # Errors
     ///
-    /// A [`ConfigError`] naming the variable that is invalid.
-    pub fn from_env() -> Result<Self, ConfigError> {
+    /// A [`SettingsError`] naming the variable that is invalid.
+    pub fn from_env() -> Result<Self, SettingsError> {
         Self::from_vars(|name| std::env::var_os(name))
     }
 
@@ -176,37 +210,43 @@ impl Config {
     ///
     /// # Errors
     ///
-    /// A [`ConfigError`] naming the variable that is invalid.
+    /// A [`SettingsError`] naming the variable that is invalid.
     pub fn from_vars(
         var: impl Fn(&str) -> Option<std::ffi::OsString>,
-    ) -> Result<Self, ConfigError> {
-        let get = |name: &'static str| -> Result<Option<String>, ConfigError> {
+    ) -> Result<Self, SettingsError> {
+        let get = |name: &'static str| -> Result<Option<String>, SettingsError> {
             var(name)
-                .map(|v| v.into_string().map_err(|_| ConfigError::NotUnicode(name)))
+                .map(|v| v.into_string().map_err(|_| SettingsError::NotUnicode(name)))
                 .transpose()
         };
-        let duration = |name: &'static str, default: Duration| -> Result<Duration, ConfigError> {
+        let duration = |name: &'static str, default: Duration| -> Result<Duration, SettingsError> {
             match get(name)? {
                 None => Ok(default),
-                Some(value) => humantime::parse_duration(value.trim()).map_err(|source| {
-                    ConfigError::Duration {
+                Some(value) => humantime::parse_duration(value.trim())
+                    .map_err(|source| SettingsError::Duration {
                         var: name,
-                        value,
+                        value: value.clone(),
                         source,
-                    }
-                }),
+                    })
+                    .and_then(|d| {
+                        if d > MAX_DURATION {
+                            Err(SettingsError::DurationTooLong { var: name, value })
+                        } else {
+                            Ok(d)
+                        }
+                    }),
             }
         };
         let defaults = Self::default();
         let port = match get("PORT")? {
             None => defaults.port,
-            Some(p) => p.trim().parse().map_err(|_| ConfigError::Port(p))?,
+            Some(p) => p.trim().parse().map_err(|_| SettingsError::Port(p))?,
         };
         let jwt_secret = get("JWT_SECRET")?.map(String::into_bytes);
         if let Some(secret) = &jwt_secret
             && secret.len() < MIN_SECRET_LEN
         {
-            return Err(ConfigError::ShortSecret(secret.len()));
+            return Err(SettingsError::ShortSecret(secret.len()));
         }
         let config = Self {
             host: get("HOST")?.unwrap_or(defaults.host),
@@ -222,11 +262,21 @@ impl Config {
             },
             token_cache: match get("VERIFIED_TOKEN_CACHE")? {
                 None => defaults.token_cache,
-                Some(n) => n.trim().parse().map_err(|_| ConfigError::TokenCache(n))?,
+                Some(n) => n.trim().parse().map_err(|_| SettingsError::TokenCache(n))?,
+            },
+            session_lifetime: match get("SESSION_LIFETIME")? {
+                None => None,
+                Some(_) => Some(duration("SESSION_LIFETIME", Duration::ZERO)?),
+            },
+            check_sessions: match get("CHECK_SESSIONS")?.as_deref().map(str::trim) {
+                None => defaults.check_sessions,
+                Some("true") => true,
+                Some("false") => false,
+                Some(other) => return Err(SettingsError::CheckSessions(other.to_owned())),
             },
         };
-        // Fail on a URL that names no store now, before anything is bound.
-        config.store_kind()?;
+        // Fail on a URL that names no store, or a store not built in, before anything is bound.
+        config.store_kind()?.ensure_built(&config.store_url)?;
         Ok(config)
     }
 
@@ -239,18 +289,18 @@ impl Config {
     ///
     /// # Errors
     ///
-    /// [`ConfigError::UnknownStore`] for anything that is not a store URL.
-    pub fn store_kind(&self) -> Result<StoreKind, ConfigError> {
+    /// [`SettingsError::UnknownStore`] for anything that is not a store URL.
+    pub fn store_kind(&self) -> Result<StoreKind, SettingsError> {
         let url = self.store_url.trim();
         let Some((scheme, _)) = url.split_once("://") else {
-            return Err(ConfigError::UnknownStore(redact(url)));
+            return Err(SettingsError::UnknownStore(redact(url)));
         };
         match scheme.to_ascii_lowercase().as_str() {
             "memory" => Ok(StoreKind::Memory),
             "redis" | "rediss" => Ok(StoreKind::Redis),
             "postgres" | "postgresql" => Ok(StoreKind::Postgres),
             "sqlite" => Ok(StoreKind::Sqlite),
-            _ => Err(ConfigError::UnknownStore(redact(url))),
+            _ => Err(SettingsError::UnknownStore(redact(url))),
         }
     }
 
@@ -260,62 +310,95 @@ impl Config {
     ///
     /// # Errors
     ///
-    /// [`ConfigError::UnknownStore`] for anything that is not a store URL,
-    /// [`ConfigError::StoreUnreachable`] when the store cannot be reached or migrated.
-    pub async fn connect_store(&self) -> Result<Arc<dyn RefreshStore>, ConfigError> {
+    /// [`SettingsError::UnknownStore`] for anything that is not a store URL,
+    /// [`SettingsError::StoreNotBuilt`] for a store whose feature is off,
+    /// [`SettingsError::StoreUnreachable`] when the store cannot be reached or migrated.
+    pub async fn connect_store(&self) -> Result<Arc<dyn RefreshStore>, SettingsError> {
         let url = self.store_url.trim();
-        let unreachable = |source| ConfigError::StoreUnreachable {
+        let kind = self.store_kind()?;
+        kind.ensure_built(url)?;
+        #[cfg(any(feature = "redis", feature = "postgres", feature = "sqlite"))]
+        let unreachable = |source| SettingsError::StoreUnreachable {
             url: redact(url),
             source,
         };
-        Ok(match self.store_kind()? {
-            StoreKind::Memory => Arc::new(MemoryStore::new()),
-            StoreKind::Redis => Arc::new(RedisStore::connect(url).await.map_err(unreachable)?),
+        Ok(match kind {
+            #[cfg(feature = "redis")]
+            StoreKind::Redis => Arc::new(
+                tower_refresh_auth::store::RedisStore::connect(url)
+                    .await
+                    .map_err(unreachable)?,
+            ),
+            #[cfg(feature = "postgres")]
             StoreKind::Postgres => {
-                let store = PostgresStore::connect(url).await.map_err(unreachable)?;
+                let store = tower_refresh_auth::store::PostgresStore::connect(url)
+                    .await
+                    .map_err(unreachable)?;
                 store.migrate().await.map_err(unreachable)?;
                 drop(store.spawn_purge_task(PURGE_INTERVAL));
                 Arc::new(store)
             }
+            #[cfg(feature = "sqlite")]
             StoreKind::Sqlite => {
-                let store = SqliteStore::connect(url).await.map_err(unreachable)?;
+                let store = tower_refresh_auth::store::SqliteStore::connect(url)
+                    .await
+                    .map_err(unreachable)?;
                 store.migrate().await.map_err(unreachable)?;
                 drop(store.spawn_purge_task(PURGE_INTERVAL));
                 Arc::new(store)
             }
+            // The memory store, and (unreachable: `ensure_built` refused them) the stores
+            // this build leaves out.
+            _ => Arc::new(MemoryStore::new()),
         })
     }
 
-    /// A builder configured from these settings: the secret (a random one, with a warning,
-    /// when `JWT_SECRET` is unset), the lifetimes, the transport, the store, and the pages and
-    /// the login route as public paths, and `store` (from [`connect_store`](Self::connect_store)).
-    pub fn auth_builder<C>(&self, store: Arc<dyn RefreshStore>) -> RefreshAuthBuilder<C> {
-        let secret = match &self.jwt_secret {
-            Some(secret) => secret.clone(),
-            None => {
-                tracing::warn!(
-                    "JWT_SECRET is unset: using a random secret, so every token dies with \
-                     this process; set JWT_SECRET (32+ bytes) to keep sessions across restarts"
-                );
-                let mut secret = vec![0; 48];
-                rand::rng().fill_bytes(&mut secret);
-                secret
-            }
-        };
-        let mut builder = tower_refresh_auth::RefreshAuth::<C>::builder()
-            .hs256(secret)
-            .access_ttl(self.access_ttl)
-            .refresh_ttl(self.refresh_ttl)
-            .reuse_grace(self.reuse_grace)
-            .transport(self.transport)
-            .store_arc(store);
-        if self.token_cache > 0 {
-            builder = builder.verified_token_cache(self.token_cache);
+    /// The HS256 secret: `JWT_SECRET`, or when it is unset 48 random bytes, with a warning
+    /// that tokens will not survive a restart.
+    pub fn jwt_secret_or_random(&self) -> Vec<u8> {
+        if let Some(secret) = &self.jwt_secret {
+            return secret.clone();
         }
-        for path in PUBLIC_PATHS {
-            builder = builder.public_path(*path);
+        tracing::warn!(
+            "JWT_SECRET is unset: using a random secret, so every token dies with this \
+             process; set JWT_SECRET (32+ bytes) to keep sessions across restarts"
+        );
+        let mut secret = vec![0; 48];
+        rand::rng().fill_bytes(&mut secret);
+        secret
+    }
+}
+
+impl StoreKind {
+    /// The store's name and the cargo feature that builds it in, for the stores that have one.
+    fn feature(self) -> Option<(&'static str, &'static str)> {
+        match self {
+            Self::Memory => None,
+            Self::Redis => Some(("Redis", "redis")),
+            Self::Postgres => Some(("PostgreSQL", "postgres")),
+            Self::Sqlite => Some(("SQLite", "sqlite")),
         }
-        builder
+    }
+
+    /// Whether this build includes the store.
+    pub fn is_built(self) -> bool {
+        match self {
+            Self::Memory => true,
+            Self::Redis => cfg!(feature = "redis"),
+            Self::Postgres => cfg!(feature = "postgres"),
+            Self::Sqlite => cfg!(feature = "sqlite"),
+        }
+    }
+
+    fn ensure_built(self, url: &str) -> Result<(), SettingsError> {
+        match self.feature() {
+            Some((store, feature)) if !self.is_built() => Err(SettingsError::StoreNotBuilt {
+                url: redact(url.trim()),
+                store,
+                feature,
+            }),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -328,12 +411,12 @@ mod tests {
 
     use super::*;
 
-    fn read(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    fn read(vars: &[(&str, &str)]) -> Result<Settings, SettingsError> {
         let vars: HashMap<String, OsString> = vars
             .iter()
             .map(|(k, v)| ((*k).to_owned(), OsString::from(*v)))
             .collect();
-        Config::from_vars(|name| vars.get(name).cloned())
+        Settings::from_vars(|name| vars.get(name).cloned())
     }
 
     #[test]
@@ -369,7 +452,7 @@ mod tests {
     #[test]
     fn bad_settings_are_refused_with_the_variable_named() {
         let err = read(&[("JWT_SECRET", "too short")]).unwrap_err();
-        assert!(matches!(err, ConfigError::ShortSecret(9)), "{err}");
+        assert!(matches!(err, SettingsError::ShortSecret(9)), "{err}");
         let err = read(&[("ACCESS_TOKEN_TTL", "soon")]).unwrap_err();
         assert!(
             err.to_string().starts_with("ACCESS_TOKEN_TTL=\"soon\""),
@@ -378,15 +461,50 @@ mod tests {
         let err = read(&[("REFRESH_TRANSPORT", "carrier-pigeon")]).unwrap_err();
         assert!(err.to_string().contains("REFRESH_TRANSPORT"), "{err}");
         let err = read(&[("PORT", "http")]).unwrap_err();
-        assert!(matches!(err, ConfigError::Port(_)), "{err}");
+        assert!(matches!(err, SettingsError::Port(_)), "{err}");
         let err = read(&[("VERIFIED_TOKEN_CACHE", "lots")]).unwrap_err();
-        assert!(matches!(err, ConfigError::TokenCache(_)), "{err}");
+        assert!(matches!(err, SettingsError::TokenCache(_)), "{err}");
         assert_eq!(
             read(&[("VERIFIED_TOKEN_CACHE", "1000")])
                 .unwrap()
                 .token_cache,
             1000
         );
+    }
+
+    #[test]
+    fn sessions_settings_are_read_and_checked() {
+        let settings = read(&[("SESSION_LIFETIME", "30d"), ("CHECK_SESSIONS", "true")]).unwrap();
+        assert_eq!(
+            settings.session_lifetime,
+            Some(Duration::from_secs(30 * 86_400))
+        );
+        assert!(settings.check_sessions);
+        let defaults = read(&[]).unwrap();
+        assert_eq!(defaults.session_lifetime, None);
+        assert!(!defaults.check_sessions);
+        assert_eq!(defaults.token_cache, 0);
+        let err = read(&[("CHECK_SESSIONS", "yes")]).unwrap_err();
+        assert!(err.to_string().starts_with("CHECK_SESSIONS="), "{err}");
+        let err = read(&[("SESSION_LIFETIME", "forever")]).unwrap_err();
+        assert!(err.to_string().starts_with("SESSION_LIFETIME="), "{err}");
+    }
+
+    #[test]
+    fn durations_are_bounded_by_ten_years() {
+        assert_eq!(
+            read(&[("REFRESH_TOKEN_TTL", "10y")]).unwrap().refresh_ttl,
+            MAX_DURATION
+        );
+        for (var, value) in [
+            ("REFRESH_TOKEN_TTL", "300000000000y"),
+            ("REFRESH_TOKEN_TTL", "11y"),
+            ("ACCESS_TOKEN_TTL", "4000d"),
+            ("SESSION_LIFETIME", "100y"),
+        ] {
+            let err = read(&[(var, value)]).unwrap_err();
+            assert!(err.to_string().starts_with(&format!("{var}=")), "{err}");
+        }
     }
 
     #[test]
@@ -399,13 +517,24 @@ mod tests {
             ("postgres://u:p@db/app", StoreKind::Postgres),
             ("sqlite://sessions.db", StoreKind::Sqlite),
         ] {
-            assert_eq!(
-                read(&[("STORE_URL", url)]).unwrap().store_kind().unwrap(),
-                kind
-            );
+            let settings = Settings {
+                store_url: url.to_owned(),
+                ..Settings::default()
+            };
+            assert_eq!(settings.store_kind().unwrap(), kind);
+            // A URL of a store this build leaves out stops the server, saying how to get it.
+            match (kind.is_built(), read(&[("STORE_URL", url)])) {
+                (true, Ok(_)) => {}
+                (false, Err(err @ SettingsError::StoreNotBuilt { .. })) => {
+                    let msg = err.to_string();
+                    assert!(msg.contains("--features "), "{msg}");
+                    assert!(!msg.contains(":p@"), "{msg}");
+                }
+                (built, other) => panic!("{url} (built: {built}): {other:?}"),
+            }
         }
         let err = read(&[("STORE_URL", "/tmp/sessions")]).unwrap_err();
-        assert!(matches!(err, ConfigError::UnknownStore(_)), "{err}");
+        assert!(matches!(err, SettingsError::UnknownStore(_)), "{err}");
         let err = read(&[("STORE_URL", "mysql://u:hunter2@db/app")]).unwrap_err();
         assert!(!err.to_string().contains("hunter2"), "{err}");
     }
@@ -420,6 +549,7 @@ mod tests {
         assert_eq!(redact("redis://:pw@host"), "redis://:***@host");
     }
 
+    #[cfg(feature = "redis")]
     #[tokio::test]
     async fn an_unreachable_store_is_refused_with_a_clear_message() {
         // Port 9 (discard) on loopback: nothing listens there.
@@ -433,6 +563,7 @@ mod tests {
         assert!(!msg.contains(":pw@"), "{msg}");
     }
 
+    #[cfg(feature = "sqlite")]
     #[tokio::test]
     async fn an_sqlite_file_is_created_when_missing() {
         let dir = std::env::temp_dir().join(format!("dashboard-shared-{}", std::process::id()));
