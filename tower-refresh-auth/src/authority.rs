@@ -16,10 +16,12 @@ use serde_json::Value;
 use crate::clock::to_millis;
 use crate::credentials;
 use crate::error::AuthError;
+use crate::events::RevocationReason;
 use crate::rejection::AuthRejection;
 use crate::routes::refresh::{PairShape, pair_response};
 use crate::session::{Session, SessionId};
 use crate::shared::Shared;
+use crate::telemetry::{self, StoreOp, timed};
 use crate::token::access::AccessTokens;
 use crate::token::{Claims, NoClaims, TokenPair};
 
@@ -110,7 +112,9 @@ impl<C> RefreshAuth<C> {
     ///
     /// [`AuthError::Store`] when the store failed.
     pub async fn revoke_session(&self, session: &SessionId) -> Result<bool, AuthError> {
-        self.shared.revoke(session).await
+        self.shared
+            .revoke(session, None, RevocationReason::Session)
+            .await
     }
 
     /// Revokes every session of `subject`: "log out everywhere". Returns how many.
@@ -119,14 +123,7 @@ impl<C> RefreshAuth<C> {
     ///
     /// [`AuthError::Store`] when the store failed.
     pub async fn revoke_subject(&self, subject: &str) -> Result<u64, AuthError> {
-        let n = self.shared.store.revoke_subject(subject).await?;
-        if n > 0
-            && let Some(cache) = &self.shared.cache
-        {
-            cache.forget_subject(subject);
-        }
-        tracing::info!(sessions = n, "revoked every session of a subject");
-        Ok(n)
+        self.shared.revoke_subject(subject).await
     }
 
     /// The response for a login: the pair as JSON (`accessToken`, `refreshToken`,
@@ -176,7 +173,8 @@ where
             expires_at: now + shared.refresh_ttl,
             absolute_expires_at: shared.session_lifetime.map(|l| now + l),
         };
-        shared.store.create(&session).await?;
+        timed(StoreOp::Create, shared.store.create(&session)).await?;
+        telemetry::session_started();
         tracing::debug!(session = %id, "session started");
         Ok(TokenPair {
             access_token,

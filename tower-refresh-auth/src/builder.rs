@@ -15,6 +15,7 @@ use crate::cache::TokenCache;
 use crate::clock::{Clock, SystemClock};
 use crate::cookie::{CookieSettings, RefreshTransport, Transport};
 use crate::error::{AuthError, ConfigError};
+use crate::events::{EventFn, Events, SecurityEvent};
 use crate::guard::Guard;
 use crate::keys::{SigningKey, VerifyingKey};
 use crate::response::{ErrorBody, ErrorBodyFn, Renderer};
@@ -78,6 +79,7 @@ pub struct RefreshAuthBuilder<C> {
     realm: String,
     error_body: Option<Arc<ErrorBodyFn>>,
     cache_capacity: Option<usize>,
+    on_event: Option<Arc<EventFn>>,
     _claims: PhantomData<fn() -> C>,
 }
 
@@ -121,6 +123,7 @@ impl<C> RefreshAuthBuilder<C> {
             realm: crate::response::DEFAULT_REALM.into(),
             error_body: None,
             cache_capacity: None,
+            on_event: None,
             _claims: PhantomData,
         }
     }
@@ -403,6 +406,21 @@ impl<C> RefreshAuthBuilder<C> {
         self
     }
 
+    /// Calls `callback` on every [`SecurityEvent`]: a refresh token reused after the grace
+    /// window, a replay inside it, a session revoked (with its
+    /// [`RevocationReason`](crate::RevocationReason)). An event names the session and its
+    /// subject, never a token. See the [`SecurityEvent`] docs for an example.
+    ///
+    /// The callback runs on the request's task, after the store has answered and before the
+    /// response is sent: keep it short (log, count, or hand the event to a channel).
+    pub fn on_security_event<F>(mut self, callback: F) -> Self
+    where
+        F: Fn(&SecurityEvent) + Send + Sync + 'static,
+    {
+        self.on_event = Some(Arc::new(callback));
+        self
+    }
+
     /// Checks the configuration and builds the [`RefreshAuth`].
     ///
     /// # Errors
@@ -574,6 +592,7 @@ impl<C> RefreshAuthBuilder<C> {
             access_cookie: self.access_cookie,
             renderer: Arc::new(Renderer::new(self.realm, self.error_body)),
             cache: self.cache_capacity.filter(|&n| n > 0).map(TokenCache::new),
+            events: Events::new(self.on_event),
         }))
     }
 }

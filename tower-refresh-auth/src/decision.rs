@@ -41,10 +41,12 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::authority::RefreshAuth;
+use crate::error::AuthError;
 use crate::guard::Route;
 use crate::rejection::AuthRejection;
 use crate::routes;
 use crate::shared::Shared;
+use crate::telemetry::{self, Verification};
 use crate::token::Claims;
 
 /// What [`RefreshAuth::decide`] made of a request.
@@ -116,7 +118,14 @@ impl<C> SessionCheck<C> {
     /// Asks the store whether the token's session is still live: one
     /// [`load`](crate::store::RefreshStore::load).
     pub async fn run(self) -> Verdict<C> {
-        match self.shared.check_session(&self.claims.sid).await {
+        let checked = self.shared.check_session(&self.claims.sid).await;
+        match &checked {
+            Ok(()) => telemetry::verified(Verification::Ok),
+            Err(AuthError::InvalidToken(_)) => telemetry::verified(Verification::Revoked),
+            // A store that could not answer says nothing about the token.
+            Err(_) => {}
+        }
+        match checked {
             Ok(()) => Verdict::Authenticated(self.claims),
             Err(err) if self.public => Verdict::Anonymous(self.shared.rejection(err)),
             Err(err) => Verdict::Refused(self.shared.rejection(err)),
@@ -141,11 +150,18 @@ where
                 public: shared.guard.is_public(path),
                 shared: Arc::clone(shared),
             }),
-            Ok(claims) => Decision::Verdict(Verdict::Authenticated(claims)),
-            Err(err) if shared.guard.is_public(path) => {
-                Decision::Verdict(Verdict::Anonymous(shared.rejection(err)))
+            Ok(claims) => {
+                telemetry::verified(Verification::Ok);
+                Decision::Verdict(Verdict::Authenticated(claims))
             }
-            Err(err) => Decision::Verdict(Verdict::Refused(shared.rejection(err))),
+            Err(err) => {
+                telemetry::verified(Verification::of(&err));
+                if shared.guard.is_public(path) {
+                    Decision::Verdict(Verdict::Anonymous(shared.rejection(err)))
+                } else {
+                    Decision::Verdict(Verdict::Refused(shared.rejection(err)))
+                }
+            }
         }
     }
 }

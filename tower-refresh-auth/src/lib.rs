@@ -142,6 +142,9 @@ mod authority;
 mod builder;
 mod rotation;
 mod shared;
+// What the authority reports: security events to the application, metrics to a recorder.
+mod events;
+mod telemetry;
 // Configuration read per request: guarded paths, cookie transport.
 mod cookie;
 mod guard;
@@ -166,6 +169,7 @@ pub use self::builder::RefreshAuthBuilder;
 pub use self::cookie::{ParseTransportError, RefreshTransport};
 pub use self::decision::{Decision, SessionCheck, Verdict};
 pub use self::error::{AuthError, ConfigError};
+pub use self::events::{RevocationReason, SecurityEvent};
 pub use self::guard::Route;
 pub use self::layer::RefreshAuthLayer;
 pub use self::rejection::AuthRejection;

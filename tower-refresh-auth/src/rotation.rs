@@ -6,10 +6,14 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{Map, Value};
 
+use tracing::Instrument;
+
 use crate::error::{AuthError, invalid_token};
+use crate::events::{RevocationReason, SecurityEvent};
 use crate::session::{Session, SessionId};
 use crate::shared::Shared;
 use crate::store::{Rotation, StoreError};
+use crate::telemetry::{self, Refresh, StoreOp, timed};
 use crate::token::TokenPair;
 
 /// What a presented refresh token is, given the session as the store has it after a
@@ -49,79 +53,190 @@ fn classify(session: &Session, presented: u64, now: SystemTime, grace: Duration)
     }
 }
 
+/// How a refresh that handed out a pair went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Renewed {
+    /// The presented token was current: spent now.
+    Rotated,
+    /// The presented token was spent a moment ago: its successor again.
+    InsideGrace,
+}
+
+/// Why a refresh handed out nothing.
+#[derive(Debug)]
+enum Refused {
+    /// A spent token after the grace window: the session has been revoked.
+    Reuse,
+    /// Any other refusal, as the client gets it.
+    Error(AuthError),
+}
+
+impl From<AuthError> for Refused {
+    fn from(err: AuthError) -> Self {
+        Self::Error(err)
+    }
+}
+
+impl From<StoreError> for Refused {
+    fn from(err: StoreError) -> Self {
+        Self::Error(err.into())
+    }
+}
+
 impl Shared {
     /// Trades a refresh token for its successor and a new access token.
     pub(crate) async fn refresh(&self, token: &str) -> Result<TokenPair, AuthError> {
         // A forged or garbled token costs a MAC, never a store round trip.
-        let presented = self
-            .refresh_keys
-            .verify(token)
-            .ok_or(AuthError::InvalidGrant)?;
-        let now = self.clock.now();
-        let id = presented.session;
-        let session = match self
-            .store
-            .rotate(&id, presented.counter, now, now + self.refresh_ttl)
-            .await?
-        {
-            Rotation::Rotated(session) => session,
-            Rotation::Conflict(session) => {
-                match classify(&session, presented.counter, now, self.grace) {
-                    Replay::InsideGrace => {
-                        tracing::debug!(session = %id, "spent refresh token replayed inside the grace window");
-                        session
-                    }
-                    Replay::Reuse => {
-                        // The legitimate user logs in again.
-                        self.revoke(&id).await?;
-                        tracing::warn!(
-                            session = %id,
-                            presented = presented.counter,
-                            current = session.counter,
-                            "refresh token reuse detected; session revoked"
-                        );
-                        return Err(AuthError::InvalidGrant);
-                    }
-                    Replay::Unknown => return Err(AuthError::InvalidGrant),
-                }
+        let Some(presented) = self.refresh_keys.verify(token) else {
+            telemetry::refreshed(Refresh::InvalidGrant);
+            return Err(AuthError::InvalidGrant);
+        };
+        // The span names the session only: the token stays out of every log.
+        let span = tracing::info_span!("refresh", session = %presented.session);
+        let outcome = self
+            .renew(presented.session, presented.counter)
+            .instrument(span)
+            .await;
+        match outcome {
+            Ok((pair, renewed)) => {
+                telemetry::refreshed(match renewed {
+                    Renewed::Rotated => Refresh::Rotated,
+                    Renewed::InsideGrace => Refresh::GraceReplay,
+                });
+                Ok(pair)
             }
-            Rotation::NotFound => return Err(AuthError::InvalidGrant),
+            Err(Refused::Reuse) => {
+                telemetry::refreshed(Refresh::ReuseRevoked);
+                Err(AuthError::InvalidGrant)
+            }
+            Err(Refused::Error(err)) => {
+                telemetry::refreshed(Refresh::of(&err));
+                Err(err)
+            }
+        }
+    }
+
+    /// The policy for a genuine token of session `id` with counter `presented`.
+    async fn renew(&self, id: SessionId, presented: u64) -> Result<(TokenPair, Renewed), Refused> {
+        let now = self.clock.now();
+        let rotation = timed(
+            StoreOp::Rotate,
+            self.store
+                .rotate(&id, presented, now, now + self.refresh_ttl),
+        )
+        .await?;
+        let (session, renewed) = match rotation {
+            Rotation::Rotated(session) => (session, Renewed::Rotated),
+            Rotation::Conflict(session) => match classify(&session, presented, now, self.grace) {
+                Replay::InsideGrace => {
+                    tracing::debug!("spent refresh token replayed inside the grace window");
+                    self.events.emit(|| SecurityEvent::GraceReplay {
+                        session: id,
+                        subject: session.subject.clone(),
+                    });
+                    (session, Renewed::InsideGrace)
+                }
+                Replay::Reuse => {
+                    // The legitimate user logs in again.
+                    let revoked = timed(StoreOp::Revoke, self.store.revoke(&id)).await?;
+                    tracing::warn!(
+                        presented,
+                        current = session.counter,
+                        "refresh token reuse detected; session revoked"
+                    );
+                    self.events.emit(|| SecurityEvent::ReuseDetected {
+                        session: id,
+                        subject: session.subject.clone(),
+                    });
+                    if revoked {
+                        self.revoked(&id, Some(&session.subject), RevocationReason::Reuse);
+                    }
+                    return Err(Refused::Reuse);
+                }
+                Replay::Unknown => return Err(AuthError::InvalidGrant.into()),
+            },
+            Rotation::NotFound => return Err(AuthError::InvalidGrant.into()),
         };
         let custom: Map<String, Value> = serde_json::from_str(&session.claims)
-            .map_err(|e| AuthError::Store(StoreError::Corrupt(e.to_string())))?;
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let access_token = self.access.sign(&session.subject, &id, &custom, now)?;
-        Ok(TokenPair {
+        let pair = TokenPair {
             access_token,
             refresh_token: self.refresh_keys.mint(&id, session.counter),
             expires_in: self.access.ttl_secs(),
             session_id: id,
-        })
+        };
+        Ok((pair, renewed))
     }
 
     /// Revokes the whole session of a genuine refresh token (spent or not); anything else is
     /// ignored, so the answer is no oracle (RFC 7009 §2.2).
     pub(crate) async fn logout(&self, token: &str) -> Result<(), AuthError> {
-        if let Some(presented) = self.refresh_keys.verify(token)
-            && self.revoke(&presented.session).await?
-        {
-            tracing::debug!(session = %presented.session, "session logged out");
+        if let Some(presented) = self.refresh_keys.verify(token) {
+            let id = presented.session;
+            let span = tracing::info_span!("logout", session = %id);
+            async {
+                if self.revoke(&id, None, RevocationReason::Logout).await? {
+                    tracing::debug!("session logged out");
+                }
+                Ok::<_, AuthError>(())
+            }
+            .instrument(span)
+            .await?;
         }
+        telemetry::logged_out();
         Ok(())
     }
 
-    /// Deletes a session from the store and its tokens from the verified-token cache.
-    pub(crate) async fn revoke(&self, id: &SessionId) -> Result<bool, AuthError> {
-        let existed = self.store.revoke(id).await?;
-        // Nothing revoked (a stale logout, a replay of one): nothing to drop.
-        if existed && let Some(cache) = &self.cache {
-            cache.forget_session(id);
+    /// Deletes a session from the store (and its tokens from the verified-token cache), and
+    /// reports it for `reason`. Returns whether it was there.
+    pub(crate) async fn revoke(
+        &self,
+        id: &SessionId,
+        subject: Option<&str>,
+        reason: RevocationReason,
+    ) -> Result<bool, AuthError> {
+        let existed = timed(StoreOp::Revoke, self.store.revoke(id)).await?;
+        if existed {
+            self.revoked(id, subject, reason);
         }
         Ok(existed)
     }
 
+    /// What follows the revocation of a session that existed: its cached tokens are dropped,
+    /// the revocation counted and reported.
+    fn revoked(&self, id: &SessionId, subject: Option<&str>, reason: RevocationReason) {
+        if let Some(cache) = &self.cache {
+            cache.forget_session(id);
+        }
+        telemetry::sessions_revoked(reason, 1);
+        self.events.emit(|| SecurityEvent::SessionRevoked {
+            session: *id,
+            subject: subject.map(str::to_owned),
+            reason,
+        });
+    }
+
+    /// Revokes every session of `subject` ("log out everywhere"). Returns how many.
+    pub(crate) async fn revoke_subject(&self, subject: &str) -> Result<u64, AuthError> {
+        let n = timed(StoreOp::RevokeSubject, self.store.revoke_subject(subject)).await?;
+        if n > 0 {
+            if let Some(cache) = &self.cache {
+                cache.forget_subject(subject);
+            }
+            telemetry::sessions_revoked(RevocationReason::Subject, n);
+            self.events.emit(|| SecurityEvent::SubjectRevoked {
+                subject: subject.to_owned(),
+                sessions: n,
+            });
+        }
+        tracing::info!(sessions = n, "revoked every session of a subject");
+        Ok(n)
+    }
+
     /// With session checking on: the session must still be live.
     pub(crate) async fn check_session(&self, id: &SessionId) -> Result<(), AuthError> {
-        match self.store.load(id, self.clock.now()).await? {
+        match timed(StoreOp::Load, self.store.load(id, self.clock.now())).await? {
             Some(_) => Ok(()),
             None => Err(invalid_token("the session has been revoked")),
         }

@@ -10,6 +10,7 @@ use crate::cache::TokenCache;
 use crate::clock::Clock;
 use crate::cookie::Transport;
 use crate::error::AuthError;
+use crate::events::Events;
 use crate::guard::Guard;
 use crate::rejection::AuthRejection;
 use crate::response::Renderer;
@@ -34,6 +35,7 @@ pub(crate) struct Shared {
     pub(crate) access_cookie: Option<String>,
     pub(crate) renderer: Arc<Renderer>,
     pub(crate) cache: Option<TokenCache>,
+    pub(crate) events: Events,
 }
 
 impl Shared {

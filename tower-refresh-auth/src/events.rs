@@ -1,0 +1,151 @@
+//! Security events: what an application may want to act on — a stolen refresh token replayed,
+//! two tabs racing, a session ended — handed to a callback set with
+//! [`on_security_event`](crate::RefreshAuthBuilder::on_security_event).
+//!
+//! An event names the session and its subject, never a token. A grace replay (a benign race
+//! inside the grace window) and a reuse (a spent token presented after it) are different
+//! events, so a race is never reported as theft.
+//!
+//! ```
+//! use std::sync::{Arc, Mutex};
+//! use tower_refresh_auth::{NoClaims, RefreshAuth, RevocationReason, SecurityEvent};
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let seen = Arc::new(Mutex::new(Vec::new()));
+//! let sink = Arc::clone(&seen);
+//! let auth = RefreshAuth::<NoClaims>::builder()
+//!     .hs256(b"an example secret of at least 32 bytes".to_vec())
+//!     .on_security_event(move |event: &SecurityEvent| {
+//!         if let SecurityEvent::ReuseDetected { session, subject, .. } = event {
+//!             tracing::warn!(%session, user = %subject, "refresh token reuse");
+//!         }
+//!         sink.lock().unwrap().push(event.clone());
+//!     })
+//!     .build()?;
+//!
+//! let pair = auth.issue("user1", NoClaims {}).await?;
+//! auth.logout(&pair.refresh_token).await?;
+//!
+//! let seen = seen.lock().unwrap();
+//! assert!(matches!(
+//!     &seen[..],
+//!     [SecurityEvent::SessionRevoked { reason: RevocationReason::Logout, session, .. }]
+//!         if *session == pair.session_id
+//! ));
+//! # Ok::<_, Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
+
+use std::sync::Arc;
+
+use crate::session::SessionId;
+
+/// Something that happened to a session that an application may want to log, alert on or
+/// show its user. Never carries a token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SecurityEvent {
+    /// A spent refresh token was presented after the grace window: someone holds a copy of
+    /// it. The whole session has been revoked (a
+    /// [`SessionRevoked`](Self::SessionRevoked) with [`RevocationReason::Reuse`] follows).
+    ReuseDetected {
+        /// The session the token belonged to.
+        session: SessionId,
+        /// Its user.
+        subject: String,
+    },
+    /// A spent refresh token was presented again inside the grace window and got the same
+    /// successor: usually two tabs refreshing at once, not an attack. Nothing was revoked.
+    GraceReplay {
+        /// The session the token belongs to.
+        session: SessionId,
+        /// Its user.
+        subject: String,
+    },
+    /// One session was revoked: none of its refresh tokens works any more.
+    SessionRevoked {
+        /// The session.
+        session: SessionId,
+        /// Its user, when the layer knew it without asking the store: known for a reuse,
+        /// unknown for a logout (whose refresh token names only its session) and for
+        /// [`revoke_session`](crate::RefreshAuth::revoke_session).
+        subject: Option<String>,
+        /// Why.
+        reason: RevocationReason,
+    },
+    /// Every session of one user was revoked at once
+    /// ([`revoke_subject`](crate::RefreshAuth::revoke_subject), "log out everywhere").
+    SubjectRevoked {
+        /// The user.
+        subject: String,
+        /// How many sessions were revoked.
+        sessions: u64,
+    },
+}
+
+/// Why a session was revoked; also the `reason` label of `refresh_auth_sessions_revoked_total`
+/// (`docs/protocol.md` §9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RevocationReason {
+    /// Its user logged out (`POST /logout`, [`RefreshAuth::logout`](crate::RefreshAuth::logout)).
+    Logout,
+    /// A spent refresh token of it was replayed after the grace window.
+    Reuse,
+    /// Every session of its user was revoked at once
+    /// ([`RefreshAuth::revoke_subject`](crate::RefreshAuth::revoke_subject)); reported as one
+    /// [`SecurityEvent::SubjectRevoked`].
+    Subject,
+    /// It was revoked by id
+    /// ([`RefreshAuth::revoke_session`](crate::RefreshAuth::revoke_session)).
+    Session,
+}
+
+impl RevocationReason {
+    /// The reason as the metric label names it: `logout`, `reuse`, `subject` or `session`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Logout => "logout",
+            Self::Reuse => "reuse",
+            Self::Subject => "subject",
+            Self::Session => "session",
+        }
+    }
+}
+
+impl std::fmt::Display for RevocationReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The callback of [`on_security_event`](crate::RefreshAuthBuilder::on_security_event).
+pub(crate) type EventFn = dyn Fn(&SecurityEvent) + Send + Sync;
+
+/// Where events go: the application's callback, or nowhere.
+#[derive(Clone, Default)]
+pub(crate) struct Events(Option<Arc<EventFn>>);
+
+impl Events {
+    pub(crate) fn new(callback: Option<Arc<EventFn>>) -> Self {
+        Self(callback)
+    }
+
+    /// Hands the event made by `event` to the callback; without one, the event is not even
+    /// made (no subject is copied).
+    pub(crate) fn emit(&self, event: impl FnOnce() -> SecurityEvent) {
+        if let Some(callback) = &self.0 {
+            callback(&event());
+        }
+    }
+}
+
+impl std::fmt::Debug for Events {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Events(callback)"
+        } else {
+            "Events(none)"
+        })
+    }
+}

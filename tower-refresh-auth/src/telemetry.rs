@@ -1,0 +1,179 @@
+//! What the layer counts (`docs/protocol.md` §9), through the [`metrics`] facade.
+//!
+//! Every metric is recorded here, by one small function per event, so the names and labels
+//! of the protocol document are written down once. Without a recorder installed each call is
+//! a thread-local check and an atomic load; the names and labels are `static`, so nothing is
+//! allocated either way.
+//!
+//! | metric | labels |
+//! |---|---|
+//! | `refresh_auth_verifications_total` | `outcome`: `ok`, `missing`, `malformed`, `invalid`, `revoked` |
+//! | `refresh_auth_refreshes_total` | `outcome`: `rotated`, `grace_replay`, `reuse_revoked`, `invalid_grant`, `store_error` |
+//! | `refresh_auth_logouts_total` | |
+//! | `refresh_auth_sessions_started_total` | |
+//! | `refresh_auth_sessions_revoked_total` | `reason`: `logout`, `reuse`, `subject`, `session` |
+//! | `refresh_auth_store_duration_seconds` (histogram) | `op`: `create`, `load`, `rotate`, `revoke`, `revoke_subject`, `list` |
+
+use std::future::Future;
+use std::time::Instant;
+
+use metrics::{counter, histogram};
+
+use crate::error::AuthError;
+use crate::events::RevocationReason;
+
+/// What became of an access token the layer verified for a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verification {
+    /// It verified (and, with session checking on, its session is live).
+    Ok,
+    /// The request carried no token.
+    Missing,
+    /// The credentials could not be a token.
+    Malformed,
+    /// The token did not verify.
+    Invalid,
+    /// The token verified but its session has ended (session checking on).
+    Revoked,
+}
+
+impl Verification {
+    /// The outcome of a failed verification.
+    pub(crate) fn of(err: &AuthError) -> Self {
+        match err {
+            AuthError::MissingCredentials => Self::Missing,
+            AuthError::MalformedCredentials(_) => Self::Malformed,
+            _ => Self::Invalid,
+        }
+    }
+}
+
+/// Counts one verification of a request's token: the hot path's only telemetry.
+pub(crate) fn verified(outcome: Verification) {
+    const NAME: &str = "refresh_auth_verifications_total";
+    match outcome {
+        Verification::Ok => counter!(NAME, "outcome" => "ok"),
+        Verification::Missing => counter!(NAME, "outcome" => "missing"),
+        Verification::Malformed => counter!(NAME, "outcome" => "malformed"),
+        Verification::Invalid => counter!(NAME, "outcome" => "invalid"),
+        Verification::Revoked => counter!(NAME, "outcome" => "revoked"),
+    }
+    .increment(1);
+}
+
+/// What became of a refresh: a benign race (`GraceReplay`) and a theft (`ReuseRevoked`) are
+/// told apart here even though a client of the second only sees `invalid_grant`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refresh {
+    /// The token was spent and its successor handed out.
+    Rotated,
+    /// A token spent a moment ago, inside the grace window: its successor again.
+    GraceReplay,
+    /// A token spent earlier, after the grace window: the session was revoked.
+    ReuseRevoked,
+    /// Forged, unknown, expired or revoked.
+    InvalidGrant,
+    /// The store failed (or held a record it could not have written): `503`.
+    StoreError,
+}
+
+impl Refresh {
+    /// The outcome of a refresh that failed with `err` (reuse is told by the policy itself).
+    pub(crate) fn of(err: &AuthError) -> Self {
+        match err {
+            AuthError::InvalidGrant => Self::InvalidGrant,
+            _ => Self::StoreError,
+        }
+    }
+}
+
+/// Counts one refresh.
+pub(crate) fn refreshed(outcome: Refresh) {
+    const NAME: &str = "refresh_auth_refreshes_total";
+    match outcome {
+        Refresh::Rotated => counter!(NAME, "outcome" => "rotated"),
+        Refresh::GraceReplay => counter!(NAME, "outcome" => "grace_replay"),
+        Refresh::ReuseRevoked => counter!(NAME, "outcome" => "reuse_revoked"),
+        Refresh::InvalidGrant => counter!(NAME, "outcome" => "invalid_grant"),
+        Refresh::StoreError => counter!(NAME, "outcome" => "store_error"),
+    }
+    .increment(1);
+}
+
+/// Counts one logout the store answered (whether or not its token was known).
+pub(crate) fn logged_out() {
+    counter!("refresh_auth_logouts_total").increment(1);
+}
+
+/// Counts one session started by a login.
+pub(crate) fn session_started() {
+    counter!("refresh_auth_sessions_started_total").increment(1);
+}
+
+/// Counts `n` sessions revoked for `reason`.
+pub(crate) fn sessions_revoked(reason: RevocationReason, n: u64) {
+    const NAME: &str = "refresh_auth_sessions_revoked_total";
+    match reason {
+        RevocationReason::Logout => counter!(NAME, "reason" => "logout"),
+        RevocationReason::Reuse => counter!(NAME, "reason" => "reuse"),
+        RevocationReason::Subject => counter!(NAME, "reason" => "subject"),
+        RevocationReason::Session => counter!(NAME, "reason" => "session"),
+    }
+    .increment(n);
+}
+
+/// A store operation, as the `op` label of the store-duration histogram names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StoreOp {
+    Create,
+    Load,
+    Rotate,
+    Revoke,
+    RevokeSubject,
+}
+
+/// Runs one store call and records how long it took, failed or not.
+pub(crate) async fn timed<T>(op: StoreOp, call: impl Future<Output = T>) -> T {
+    const NAME: &str = "refresh_auth_store_duration_seconds";
+    let start = Instant::now();
+    let out = call.await;
+    let seconds = start.elapsed().as_secs_f64();
+    match op {
+        StoreOp::Create => histogram!(NAME, "op" => "create"),
+        StoreOp::Load => histogram!(NAME, "op" => "load"),
+        StoreOp::Rotate => histogram!(NAME, "op" => "rotate"),
+        StoreOp::Revoke => histogram!(NAME, "op" => "revoke"),
+        StoreOp::RevokeSubject => histogram!(NAME, "op" => "revoke_subject"),
+    }
+    .record(seconds);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counting_without_a_recorder_allocates_nothing() {
+        // The counter sees allocations at all.
+        let boxed = allocation_counter::measure(|| drop(std::hint::black_box(Box::new(1u64))));
+        assert_eq!(boxed.count_total, 1);
+        let counted = allocation_counter::measure(|| {
+            for outcome in [
+                Verification::Ok,
+                Verification::Missing,
+                Verification::Malformed,
+                Verification::Invalid,
+                Verification::Revoked,
+            ] {
+                verified(outcome);
+            }
+            refreshed(Refresh::GraceReplay);
+            refreshed(Refresh::ReuseRevoked);
+            sessions_revoked(RevocationReason::Reuse, 1);
+            logged_out();
+            session_started();
+        });
+        assert_eq!(counted.count_total, 0, "{counted:?}");
+    }
+}
