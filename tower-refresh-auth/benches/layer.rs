@@ -422,12 +422,55 @@ fn bench_revocation(c: &mut Criterion) {
     g.finish();
 }
 
+/// The cost of the metrics of protocol §9 on the HS256 verification path: without a recorder
+/// (the facade's no-op: the goal is nil within noise), with the facade's `NoopRecorder`
+/// installed, and with `metrics-util`'s `DebuggingRecorder` (a real registry: one lookup and
+/// an atomic add per request). The recorders are local to the benchmark's thread.
+fn bench_metrics(c: &mut Criterion) {
+    let Some(setup) = setups().into_iter().find(|s| s.alg == Algorithm::HS256) else {
+        return;
+    };
+    let clock = ManualClock::new(start());
+    let auth = auth_for(&setup, &clock, false);
+    let pair = run(auth.issue(
+        "user1",
+        Role {
+            role: "admin".into(),
+        },
+    ))
+    .unwrap();
+    let bearer = HeaderValue::try_from(format!("Bearer {}", pair.access_token)).unwrap();
+    let mut layered = auth.layer().layer(service_fn(ok));
+    let mut g = c.benchmark_group("metrics/HS256");
+    let mut measure = |b: &mut criterion::Bencher<'_>| {
+        b.iter_batched(
+            || request(&bearer),
+            |req| {
+                let res = run(layered.call(req)).unwrap();
+                assert_eq!(res.status(), StatusCode::OK);
+                res
+            },
+            BatchSize::SmallInput,
+        )
+    };
+    g.bench_function("layer_without_recorder", |b| measure(b));
+    let noop = metrics::NoopRecorder;
+    g.bench_function("layer_noop_recorder", |b| {
+        metrics::with_local_recorder(&noop, || measure(b))
+    });
+    let debugging = metrics_util::debugging::DebuggingRecorder::new();
+    g.bench_function("layer_debugging_recorder", |b| {
+        metrics::with_local_recorder(&debugging, || measure(b))
+    });
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2))
         .sample_size(40);
-    targets = bench_verify, bench_errors, bench_refresh, bench_revocation
+    targets = bench_verify, bench_errors, bench_refresh, bench_revocation, bench_metrics
 }
 criterion_main!(benches);

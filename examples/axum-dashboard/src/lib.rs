@@ -20,8 +20,8 @@ use axum::routing::get;
 use axum::{Form, Json};
 use dashboard_shared::{
     Credentials, DASHBOARD_PAGE, DASHBOARD_SCRIPT, JAVASCRIPT, LOGIN_BODY_LIMIT, LOGIN_PAGE,
-    LOGIN_SCRIPT, LoggedName, LoginBody, PUBLIC_PATHS, Settings, Users, Welcome, login_refused,
-    malformed_login,
+    LOGIN_SCRIPT, LoggedName, LoginBody, PROMETHEUS_TEXT, PUBLIC_PATHS, PrometheusHandle, Settings,
+    Users, Welcome, log_security_event, login_refused, malformed_login,
 };
 use tokio::net::TcpListener;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -47,6 +47,8 @@ pub fn auth_builder(
         .transport(settings.transport)
         .csrf_header(CSRF_HEADER.as_str())
         .check_sessions(settings.check_sessions)
+        // Reuse at `warn` with the user and the session, grace replays at `debug`.
+        .on_security_event(log_security_event)
         .store_arc(store);
     if let Some(lifetime) = settings.session_lifetime {
         builder = builder.session_lifetime(lifetime);
@@ -104,6 +106,19 @@ pub fn app(auth: RefreshAuth, users: Users, transport: RefreshTransport) -> Rout
             HeaderValue::from_static("nosniff"),
         ))
         .layer(TraceLayer::new_for_http())
+}
+
+/// The `METRICS_ADDR` listener's one route: `GET /metrics`, the Prometheus text of every
+/// metric the library (and anything else in the process) recorded. Served on its own
+/// address, never on the application's port.
+pub fn metrics_app(handle: PrometheusHandle) -> Router {
+    Router::new().route(
+        "/metrics",
+        get(move || {
+            let text = handle.render();
+            async move { ([(CONTENT_TYPE, PROMETHEUS_TEXT)], text) }
+        }),
+    )
 }
 
 /// Serves `app` on `listener` until `shutdown` completes, then finishes the requests in

@@ -1,7 +1,7 @@
 //! What the two dashboard examples (`axum-dashboard`, `poem-dashboard`) share, so that they
 //! differ only in their framework glue: settings from the environment, the store connection,
 //! the demo users and their password checker, the pages, the login's refusals, shutdown on a
-//! signal and the log setup.
+//! signal, the log setup, and the security-event log and Prometheus recorder.
 //!
 //! Nothing here is about tokens: each example builds its `RefreshAuth` itself, in its
 //! `lib.rs`, and issues, verifies, refreshes and logs out through the library's adapters.
@@ -10,6 +10,7 @@ mod pages;
 mod responses;
 mod settings;
 mod shutdown;
+mod telemetry;
 mod users;
 
 pub use self::pages::{
@@ -21,7 +22,9 @@ pub use self::responses::{
 };
 pub use self::settings::{Settings, SettingsError, StoreKind};
 pub use self::shutdown::shutdown_signal;
+pub use self::telemetry::{PROMETHEUS_TEXT, install_prometheus, log_security_event};
 pub use self::users::{LoggedName, Refusal, USERNAME_LOG_LIMIT, Users};
+pub use metrics_exporter_prometheus::PrometheusHandle;
 
 /// Installs the `tracing` subscriber: `RUST_LOG` as an `EnvFilter`, `info` when unset.
 pub fn init_tracing() {

@@ -1,6 +1,7 @@
 //! [`Settings`]: the servers' settings, read from the environment (the wire contract's §6),
 //! as plain values; each example hands them to `RefreshAuth::builder()` itself.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -76,6 +77,9 @@ pub struct Settings {
     /// `CHECK_SESSIONS`: whether every access token must also belong to a live session, so a
     /// revoked session's tokens stop at once. Default `false`.
     pub check_sessions: bool,
+    /// `METRICS_ADDR`: where Prometheus text metrics are served, at `GET /metrics`, on a
+    /// listener of their own (never the application's port). Default: unset, no metrics.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -95,6 +99,7 @@ impl std::fmt::Debug for Settings {
             .field("token_cache", &self.token_cache)
             .field("session_lifetime", &self.session_lifetime)
             .field("check_sessions", &self.check_sessions)
+            .field("metrics_addr", &self.metrics_addr)
             .finish()
     }
 }
@@ -113,6 +118,7 @@ impl Default for Settings {
             token_cache: 0,
             session_lifetime: None,
             check_sessions: false,
+            metrics_addr: None,
         }
     }
 }
@@ -139,6 +145,9 @@ pub enum SettingsError {
     /// `CHECK_SESSIONS` is neither `true` nor `false`.
     #[error("CHECK_SESSIONS={0:?} is not a boolean: write `true` or `false`")]
     CheckSessions(String),
+    /// `METRICS_ADDR` is not an address to listen on.
+    #[error("METRICS_ADDR={0:?} is not an address to listen on: write e.g. `127.0.0.1:9100`")]
+    MetricsAddr(String),
     /// A duration is longer than ten years.
     #[error("{var}={value:?} is longer than the 10 years any duration may be")]
     DurationTooLong {
@@ -273,6 +282,14 @@ impl Settings {
                 Some("true") => true,
                 Some("false") => false,
                 Some(other) => return Err(SettingsError::CheckSessions(other.to_owned())),
+            },
+            metrics_addr: match get("METRICS_ADDR")? {
+                None => None,
+                Some(addr) => Some(
+                    addr.trim()
+                        .parse()
+                        .map_err(|_| SettingsError::MetricsAddr(addr))?,
+                ),
             },
         };
         // Fail on a URL that names no store, or a store not built in, before anything is bound.
@@ -428,6 +445,7 @@ mod tests {
         assert_eq!(config.reuse_grace, Duration::from_secs(10));
         assert_eq!(config.transport, RefreshTransport::Body);
         assert!(config.jwt_secret.is_none());
+        assert_eq!(config.metrics_addr, None);
     }
 
     #[test]
@@ -440,8 +458,10 @@ mod tests {
             ("REFRESH_TOKEN_TTL", "1h 30m"),
             ("REFRESH_REUSE_GRACE", "500ms"),
             ("REFRESH_TRANSPORT", "cookie"),
+            ("METRICS_ADDR", "127.0.0.1:9100"),
         ])
         .unwrap();
+        assert_eq!(config.metrics_addr, Some(([127, 0, 0, 1], 9100).into()));
         assert_eq!(config.bind_addr(), "0.0.0.0:0");
         assert_eq!(config.access_ttl, Duration::from_secs(2));
         assert_eq!(config.refresh_ttl, Duration::from_secs(5400));
@@ -453,6 +473,11 @@ mod tests {
     fn bad_settings_are_refused_with_the_variable_named() {
         let err = read(&[("JWT_SECRET", "too short")]).unwrap_err();
         assert!(matches!(err, SettingsError::ShortSecret(9)), "{err}");
+        let err = read(&[("METRICS_ADDR", "localhost")]).unwrap_err();
+        assert!(
+            err.to_string().starts_with("METRICS_ADDR=\"localhost\""),
+            "{err}"
+        );
         let err = read(&[("ACCESS_TOKEN_TTL", "soon")]).unwrap_err();
         assert!(
             err.to_string().starts_with("ACCESS_TOKEN_TTL=\"soon\""),

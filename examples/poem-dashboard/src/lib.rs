@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 use dashboard_shared::{
     Credentials, DASHBOARD_PAGE, DASHBOARD_SCRIPT, JAVASCRIPT, LOGIN_BODY_LIMIT, LOGIN_PAGE,
-    LOGIN_SCRIPT, LoggedName, LoginBody, PUBLIC_PATHS, Settings, Users, Welcome, login_refused,
-    malformed_login,
+    LOGIN_SCRIPT, LoggedName, LoginBody, PROMETHEUS_TEXT, PUBLIC_PATHS, PrometheusHandle, Settings,
+    Users, Welcome, log_security_event, login_refused, malformed_login,
 };
 use poem::error::{NotFoundError, ResponseError};
 use poem::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, X_CONTENT_TYPE_OPTIONS};
@@ -47,6 +47,8 @@ pub fn auth_builder(
         .transport(settings.transport)
         .csrf_header(CSRF_HEADER.as_str())
         .check_sessions(settings.check_sessions)
+        // Reuse at `warn` with the user and the session, grace replays at `debug`.
+        .on_security_event(log_security_event)
         .store_arc(store);
     if let Some(lifetime) = settings.session_lifetime {
         builder = builder.session_lifetime(lifetime);
@@ -106,6 +108,20 @@ pub fn app(
         )
         .with(Tracing)
         .map_to_response()
+}
+
+/// The `METRICS_ADDR` listener's one route: `GET /metrics`, the Prometheus text of every
+/// metric the library (and anything else in the process) recorded. Served on its own
+/// address, never on the application's port.
+pub fn metrics_app(handle: PrometheusHandle) -> impl Endpoint<Output = Response> {
+    Route::new()
+        .at("/metrics", get(metrics).data(handle))
+        .map_to_response()
+}
+
+#[handler]
+fn metrics(handle: Data<&PrometheusHandle>) -> impl IntoResponse {
+    handle.render().with_content_type(PROMETHEUS_TEXT)
 }
 
 /// Serves `app` on `listener` until `shutdown` completes, then finishes the requests in

@@ -7,9 +7,10 @@
 //!
 //! Settings come from the environment (`HOST`, `PORT`, `JWT_SECRET`, `ACCESS_TOKEN_TTL`,
 //! `REFRESH_TOKEN_TTL`, `REFRESH_REUSE_GRACE`, `SESSION_LIFETIME`, `STORE_URL`,
-//! `REFRESH_TRANSPORT`, `CHECK_SESSIONS`, `VERIFIED_TOKEN_CACHE`, `RUST_LOG`); e.g.
+//! `REFRESH_TRANSPORT`, `CHECK_SESSIONS`, `VERIFIED_TOKEN_CACHE`, `METRICS_ADDR`, `RUST_LOG`); e.g.
 //! `ACCESS_TOKEN_TTL=10s REFRESH_TRANSPORT=cookie cargo run -p poem-dashboard` to watch the
-//! dashboard refresh its token. In cookie mode the refresh cookie is `Secure`: browsers keep
+//! dashboard refresh its token, or `METRICS_ADDR=127.0.0.1:9100` for Prometheus text at
+//! <http://127.0.0.1:9100/metrics>. In cookie mode the refresh cookie is `Secure`: browsers keep
 //! it over plain HTTP only from `localhost`/`127.0.0.1`, so serve any other host over HTTPS.
 
 use std::process::ExitCode;
@@ -31,6 +32,14 @@ async fn main() -> ExitCode {
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let settings = Settings::from_env()?;
+    if let Some(addr) = settings.metrics_addr {
+        let metrics = TcpListener::bind(addr)
+            .await
+            .map_err(|err| format!("cannot listen on METRICS_ADDR={addr}: {err}"))?;
+        let app = poem_dashboard::metrics_app(dashboard_shared::install_prometheus()?);
+        tracing::info!(metrics_addr = %metrics.local_addr()?, "Prometheus metrics at GET /metrics");
+        tokio::spawn(poem_dashboard::serve(metrics, app, std::future::pending()));
+    }
     let store = settings.connect_store().await?;
     let auth = poem_dashboard::auth_builder(&settings, store).build()?;
     let app = poem_dashboard::app(auth, Users::demo(), settings.transport);
