@@ -5,36 +5,6 @@
 //! An event names the session and its subject, never a token. A grace replay (a benign race
 //! inside the grace window) and a reuse (a spent token presented after it) are different
 //! events, so a race is never reported as theft.
-//!
-//! ```
-//! use std::sync::{Arc, Mutex};
-//! use tower_refresh_auth::{NoClaims, RefreshAuth, RevocationReason, SecurityEvent};
-//!
-//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
-//! let seen = Arc::new(Mutex::new(Vec::new()));
-//! let sink = Arc::clone(&seen);
-//! let auth = RefreshAuth::<NoClaims>::builder()
-//!     .hs256(b"an example secret of at least 32 bytes".to_vec())
-//!     .on_security_event(move |event: &SecurityEvent| {
-//!         if let SecurityEvent::ReuseDetected { session, subject, .. } = event {
-//!             tracing::warn!(%session, user = %subject, "refresh token reuse");
-//!         }
-//!         sink.lock().unwrap().push(event.clone());
-//!     })
-//!     .build()?;
-//!
-//! let pair = auth.issue("user1", NoClaims {}).await?;
-//! auth.logout(&pair.refresh_token).await?;
-//!
-//! let seen = seen.lock().unwrap();
-//! assert!(matches!(
-//!     &seen[..],
-//!     [SecurityEvent::SessionRevoked { reason: RevocationReason::Logout, session, .. }]
-//!         if *session == pair.session_id
-//! ));
-//! # Ok::<_, Box<dyn std::error::Error>>(())
-//! # }).unwrap();
-//! ```
 
 use std::sync::Arc;
 
@@ -42,6 +12,38 @@ use crate::session::SessionId;
 
 /// Something that happened to a session that an application may want to log, alert on or
 /// show its user. Never carries a token.
+///
+/// Subscribe with [`on_security_event`](crate::RefreshAuthBuilder::on_security_event):
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use tower_refresh_auth::{NoClaims, RefreshAuth, RevocationReason, SecurityEvent};
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let seen = Arc::new(Mutex::new(Vec::new()));
+/// let sink = Arc::clone(&seen);
+/// let auth = RefreshAuth::<NoClaims>::builder()
+///     .hs256(b"an example secret of at least 32 bytes".to_vec())
+///     .on_security_event(move |event: &SecurityEvent| {
+///         if let SecurityEvent::ReuseDetected { session, subject } = event {
+///             tracing::warn!(%session, user = %subject, "refresh token reuse");
+///         }
+///         sink.lock().unwrap().push(event.clone());
+///     })
+///     .build()?;
+///
+/// let pair = auth.issue("user1", NoClaims {}).await?;
+/// auth.logout(&pair.refresh_token).await?;
+///
+/// let seen = seen.lock().unwrap();
+/// assert!(matches!(
+///     &seen[..],
+///     [SecurityEvent::SessionRevoked { reason: RevocationReason::Logout, session, .. }]
+///         if *session == pair.session_id
+/// ));
+/// # Ok::<_, Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SecurityEvent {

@@ -93,6 +93,16 @@
 //! becomes a response in one place. A store failure is `503` with `Retry-After`, never
 //! `invalid_grant`: the client keeps its tokens and retries.
 //!
+//! # Metrics and security events
+//!
+//! With a [`metrics`](https://docs.rs/metrics) recorder installed, the layer counts
+//! verifications, refreshes (a grace replay apart from a reuse), logouts, sessions started and
+//! revoked, and times every store call: the names and labels are in
+//! [docs/protocol.md §9][protocol]. Without a recorder the cost is one no-op counter call per
+//! request. [`on_security_event`](RefreshAuthBuilder::on_security_event) hands the
+//! application every [`SecurityEvent`] — a reuse, a grace replay, a revocation — with the
+//! session id and subject, never a token.
+//!
 //! # gRPC
 //!
 //! In front of a tonic (or any gRPC) server, a refused call is answered the way gRPC clients

@@ -12,7 +12,7 @@
 //! | `refresh_auth_logouts_total` | |
 //! | `refresh_auth_sessions_started_total` | |
 //! | `refresh_auth_sessions_revoked_total` | `reason`: `logout`, `reuse`, `subject`, `session` |
-//! | `refresh_auth_store_duration_seconds` (histogram) | `op`: `create`, `load`, `rotate`, `revoke`, `revoke_subject`, `list` |
+//! | `refresh_auth_store_duration_seconds` (histogram) | `op`: `create`, `load`, `rotate`, `revoke`, `revoke_subject` |
 
 use std::future::Future;
 use std::time::Instant;
