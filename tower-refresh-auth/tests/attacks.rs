@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use bytes::Bytes;
-use common::{Harness, Reply, SECRET, admin};
+use common::{Harness, SECRET, admin};
 use hmac::{Hmac, Mac};
 use http::{HeaderValue, Request, Response, StatusCode};
 use http_body::Frame;
@@ -29,6 +29,7 @@ use tower_refresh_auth::clock::Clock;
 use tower_refresh_auth::keys::{SigningKey, VerifyingKey};
 use tower_refresh_auth::store::{RefreshStore, SessionId};
 use tower_refresh_auth::{Algorithm, RefreshTransport, TokenPair};
+use tower_refresh_auth_test_support::Reply;
 
 // ---------------------------------------------------------------------------------------
 // Helpers

@@ -411,7 +411,7 @@ mod cookie_mode {
         Harness::with(|b| b.transport(RefreshTransport::Cookie))
     }
 
-    fn cookie_pair(res: &common::Reply) -> (String, Vec<String>) {
+    fn cookie_pair(res: &tower_refresh_auth_test_support::Reply) -> (String, Vec<String>) {
         let cookies: Vec<String> = res
             .headers
             .get_all("set-cookie")
@@ -429,7 +429,7 @@ mod cookie_mode {
         (token, cookies)
     }
 
-    async fn refresh_with_cookie(h: &Harness, token: &str, csrf: bool) -> common::Reply {
+    async fn refresh_with_cookie(h: &Harness, token: &str, csrf: bool) -> tower_refresh_auth_test_support::Reply {
         let mut req = Request::post("/token").header("cookie", format!("refresh_token={token}"));
         if csrf {
             req = req.header("x-requested-with", "fetch");
