@@ -366,9 +366,9 @@ impl Flow<'_> {
                 self.stats.unexpected.push("race: transport error".into());
                 return None;
             };
-            let successor = reply.try_json().and_then(|json| {
-                json["refreshToken"].as_str().map(str::to_owned)
-            });
+            let successor = reply
+                .try_json()
+                .and_then(|json| json["refreshToken"].as_str().map(str::to_owned));
             successors.push((reply.status, successor));
         }
         match (&successors[0], &successors[1]) {

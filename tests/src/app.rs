@@ -4,17 +4,15 @@
 //! Several instances built with the same secret over one shared store stand for several
 //! servers behind a load balancer.
 
-use std::convert::Infallible;
 use std::ops::Deref;
 use std::time::Duration;
 
-use http::{Request, Response};
 use serde::{Deserialize, Serialize};
 use tower::{ServiceBuilder, service_fn};
 use tower_refresh_auth::clock::Clock;
 use tower_refresh_auth::store::RefreshStore;
-use tower_refresh_auth::{Claims, RefreshAuth, TokenPair};
-use tower_refresh_auth_test_support::{Reply, Stack};
+use tower_refresh_auth::{RefreshAuth, TokenPair};
+use tower_refresh_auth_test_support::{Reply, Stack, subject_echo};
 
 /// The HS256 secret every instance shares.
 pub const SECRET: &[u8] = b"the cross-instance test secret, 32+ bytes";
@@ -44,7 +42,8 @@ impl Deref for App {
 
 impl App {
     /// An instance on `store`, with the shared secret, the given `clock` and a `grace`
-    /// window; its guarded route is everything but `/token` and `/logout`.
+    /// window; its guarded route is everything but `/token` and `/logout`, answered with the
+    /// token's subject.
     pub fn new(store: impl RefreshStore, clock: impl Clock, grace: Duration) -> Self {
         let auth = RefreshAuth::<Role>::builder()
             .hs256(SECRET.to_vec())
@@ -57,14 +56,7 @@ impl App {
             .expect("a valid configuration");
         let svc = ServiceBuilder::new()
             .layer(auth.layer())
-            .service(service_fn(|req: Request<String>| async move {
-                let sub = req
-                    .extensions()
-                    .get::<Claims<Role>>()
-                    .map(|c| c.sub.clone())
-                    .unwrap_or_default();
-                Ok::<_, Infallible>(Response::new(format!("hello {sub}")))
-            }));
+            .service(service_fn(subject_echo::<Role>));
         Self {
             auth,
             stack: Stack::new(svc),

@@ -20,8 +20,33 @@ use tower_refresh_auth_test_support::require_program;
 pub trait Restartable {
     /// Stops the server cleanly and waits until it is gone.
     fn stop(&mut self);
-    /// Starts it again on the same port and data, and waits until it answers.
-    fn start(&mut self);
+
+    /// One attempt to start the server on its port; it fails when the port is taken.
+    fn try_start(&mut self) -> Result<(), String>;
+
+    /// Moves the server to `port` (before it first started).
+    fn set_port(&mut self, port: u16);
+
+    /// Starts it again on the same port and data, and waits until it answers. The store's
+    /// URL names the port, so a taken port is waited for rather than left.
+    fn start(&mut self) {
+        with_retries(|attempt| {
+            if attempt > 0 {
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            self.try_start()
+        });
+    }
+
+    /// Starts a new server, on another spare port when its first one is taken.
+    fn start_first(&mut self) {
+        with_retries(|attempt| {
+            if attempt > 0 {
+                self.set_port(spare_port());
+            }
+            self.try_start()
+        });
+    }
 }
 
 /// How many times a server start is tried before the test gives up.
@@ -77,7 +102,7 @@ fn run(cmd: &mut Command) {
 }
 
 /// Calls `start(attempt)` for attempts `0..START_ATTEMPTS` until one succeeds.
-fn with_retries(what: &str, mut start: impl FnMut(usize) -> Result<(), String>) {
+fn with_retries(mut start: impl FnMut(usize) -> Result<(), String>) {
     let mut errors = Vec::new();
     for attempt in 0..START_ATTEMPTS {
         match start(attempt) {
@@ -85,7 +110,7 @@ fn with_retries(what: &str, mut start: impl FnMut(usize) -> Result<(), String>) 
             Err(e) => errors.push(e),
         }
     }
-    panic!("{what} did not start in {START_ATTEMPTS} attempts: {errors:#?}");
+    panic!("the server did not start in {START_ATTEMPTS} attempts: {errors:#?}");
 }
 
 /// A `redis-server` with an append-only file, so its data survives a restart.
@@ -112,13 +137,7 @@ impl RedisServer {
             dir: tempfile::tempdir().expect("a temporary directory"),
             child: None,
         };
-        with_retries("redis-server", |attempt| {
-            if attempt > 0 {
-                server.port = spare_port();
-            }
-            server.try_start()
-        });
-        // From here on, restarts keep the port: the store's URL names it.
+        server.start_first();
         server
     }
 
@@ -133,9 +152,15 @@ impl RedisServer {
         redis::Client::open(self.url())
             .and_then(|c| c.get_connection())
             .and_then(|mut c| redis::cmd("INFO").arg("server").query::<String>(&mut c))
-            .is_ok_and(|info| info.lines().any(|l| l.trim() == format!("process_id:{pid}")))
+            .is_ok_and(|info| {
+                info.lines()
+                    .any(|l| l.trim() == format!("process_id:{pid}"))
+            })
     }
+}
 
+#[cfg(feature = "redis")]
+impl Restartable for RedisServer {
     /// Spawns the server and waits until it answers, or fails if it exits first (its port
     /// was taken) or does not answer within 10 s.
     fn try_start(&mut self) -> Result<(), String> {
@@ -155,7 +180,10 @@ impl RedisServer {
                 return Ok(());
             }
             if let Ok(Some(status)) = child.try_wait() {
-                return Err(format!("redis-server on port {} exited: {status}", self.port));
+                return Err(format!(
+                    "redis-server on port {} exited: {status}",
+                    self.port
+                ));
             }
             if Instant::now() > deadline {
                 let _ = child.kill();
@@ -165,19 +193,9 @@ impl RedisServer {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
-}
 
-#[cfg(feature = "redis")]
-impl Restartable for RedisServer {
-    fn start(&mut self) {
-        // The store's URL names the port: wait for it rather than move.
-        let port = self.port;
-        with_retries(&format!("redis-server on port {port} again"), |attempt| {
-            if attempt > 0 {
-                std::thread::sleep(Duration::from_millis(500));
-            }
-            self.try_start()
-        });
+    fn set_port(&mut self, port: u16) {
+        self.port = port;
     }
 
     fn stop(&mut self) {
@@ -241,12 +259,7 @@ impl PostgresServer {
             dir,
             running: false,
         };
-        with_retries("postgres", |attempt| {
-            if attempt > 0 {
-                server.port = spare_port();
-            }
-            server.try_start()
-        });
+        server.start_first();
         server
     }
 
@@ -285,7 +298,7 @@ fn as_postgres(program: &Path) -> Command {
     }
 }
 
-impl PostgresServer {
+impl Restartable for PostgresServer {
     /// `pg_ctl start --wait`: fails when the postmaster cannot bind its port.
     fn try_start(&mut self) -> Result<(), String> {
         let options = format!(
@@ -298,18 +311,9 @@ impl PostgresServer {
         self.running = true;
         Ok(())
     }
-}
 
-impl Restartable for PostgresServer {
-    fn start(&mut self) {
-        // The store's URL names the port: wait for it rather than move.
-        let port = self.port;
-        with_retries(&format!("postgres on port {port} again"), |attempt| {
-            if attempt > 0 {
-                std::thread::sleep(Duration::from_millis(500));
-            }
-            self.try_start()
-        });
+    fn set_port(&mut self, port: u16) {
+        self.port = port;
     }
 
     fn stop(&mut self) {

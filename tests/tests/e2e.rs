@@ -245,7 +245,11 @@ async fn cookie_transport(framework: Framework) {
 
     let login = login(&server, "user1", "password1").await;
     assert_pair(&login);
-    assert!(login.json().get("refreshToken").is_none(), "{}", login.text());
+    assert!(
+        login.json().get("refreshToken").is_none(),
+        "{}",
+        login.text()
+    );
     let cookie = refresh_cookie(&login);
 
     // The cookie alone is refused: the CSRF header is required.

@@ -11,8 +11,8 @@ use dashboard_shared::{Config, Users};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tower_refresh_auth::RefreshAuth;
-use tower_refresh_auth_tests::dashboards::Framework;
 use tower_refresh_auth_test_support::service_url;
+use tower_refresh_auth_tests::dashboards::Framework;
 
 /// Serves `framework`'s example on a free port with `STORE_URL=store_url`, runs the flow
 /// against it, and stops it.

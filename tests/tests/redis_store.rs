@@ -11,7 +11,9 @@ use std::time::Duration;
 use redis::aio::MultiplexedConnection;
 use tower_refresh_auth::store::{RedisStore, RefreshStore};
 use tower_refresh_auth_test_support::fixtures::DeleteKeysOnDrop;
-use tower_refresh_auth_test_support::{create, expect_rotated, now_ms, run_id, service_url, session};
+use tower_refresh_auth_test_support::{
+    create, expect_rotated, now_ms, run_id, service_url, session,
+};
 
 /// A store with a prefix of its own, a plain connection to inspect what it wrote, and a
 /// guard that deletes its keys.

@@ -21,8 +21,8 @@ mod redis_store {
     use redis::aio::MultiplexedConnection;
     use tower_refresh_auth::store::{RedisStore, RefreshStore};
     use tower_refresh_auth_test_support::fixtures::DeleteKeysOnDrop;
-    use tower_refresh_auth_tests::flights::FlightCounter;
     use tower_refresh_auth_test_support::{expect_rotated, now_ms, service_url, session};
+    use tower_refresh_auth_tests::flights::FlightCounter;
 
     use super::ROTATIONS;
 
@@ -190,8 +190,8 @@ mod postgres_store {
 
     use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
     use tower_refresh_auth::store::{PostgresStore, RefreshStore};
-    use tower_refresh_auth_tests::flights::{FlightCounter, PG_SYNC};
     use tower_refresh_auth_test_support::{expect_rotated, now_ms, service_url, session};
+    use tower_refresh_auth_tests::flights::{FlightCounter, PG_SYNC};
 
     use super::ROTATIONS;
 

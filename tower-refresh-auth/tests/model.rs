@@ -18,25 +18,22 @@
 //! A failure prints the shrunk `Vec<Op>` and the trace of what each step resolved to.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use bytes::Bytes;
 use hmac::{Hmac, Mac};
-use http::{Request, Response, StatusCode};
-use http_body_util::BodyExt;
+use http::StatusCode;
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use sha2::Sha256;
-use tower::util::BoxCloneSyncService;
-use tower::{ServiceBuilder, ServiceExt, service_fn};
+use tower::{ServiceBuilder, service_fn};
 use tower_refresh_auth::clock::{Clock, ManualClock};
 use tower_refresh_auth::store::{MemoryStore, RefreshStore, SessionId};
-use tower_refresh_auth::{Claims, NoClaims, RefreshAuth, ResponseBody};
+use tower_refresh_auth::{NoClaims, RefreshAuth};
+use tower_refresh_auth_test_support::{Reply, Stack, subject_echo};
 
 const SECRET: &[u8] = b"model test secret, at least 32 bytes long";
 const ACCESS_TTL: Duration = Duration::from_secs(60);
@@ -277,31 +274,14 @@ fn start_time() -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(ms(now))
 }
 
-type Svc = BoxCloneSyncService<Request<String>, Response<ResponseBody<String>>, Infallible>;
-
 /// The system under test: the layer in front of a handler that names the claims' subject.
 struct System {
     start: SystemTime,
     auth: RefreshAuth<NoClaims>,
     clock: ManualClock,
     store: Arc<dyn RefreshStore>,
-    svc: Svc,
+    stack: Stack,
     prefix: String,
-}
-
-struct Reply {
-    status: StatusCode,
-    body: Bytes,
-}
-
-impl Reply {
-    fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
-    }
-
-    fn describe(&self) -> String {
-        format!("{} {}", self.status, String::from_utf8_lossy(&self.body))
-    }
 }
 
 impl System {
@@ -325,35 +305,19 @@ impl System {
             .expect("a valid configuration");
         let svc = ServiceBuilder::new()
             .layer(auth.layer())
-            .service(service_fn(|req: Request<String>| async move {
-                let sub = req
-                    .extensions()
-                    .get::<Claims<NoClaims>>()
-                    .map(|c| c.sub.clone())
-                    .unwrap_or_default();
-                Ok::<_, Infallible>(Response::new(sub))
-            }));
+            .service(service_fn(subject_echo::<NoClaims>));
         Self {
             start,
             auth,
             clock,
             store,
-            svc: BoxCloneSyncService::new(svc),
+            stack: Stack::new(svc),
             prefix: URL_SAFE_NO_PAD.encode(rand::random::<[u8; 6]>()),
         }
     }
 
     fn subject(&self, user: User) -> String {
         format!("{}-{user:?}", self.prefix)
-    }
-
-    async fn send(&self, req: Request<String>) -> Reply {
-        let res = self.svc.clone().oneshot(req).await.unwrap();
-        let (parts, body) = res.into_parts();
-        Reply {
-            status: parts.status,
-            body: body.collect().await.unwrap().to_bytes(),
-        }
     }
 
     async fn post(&self, path: &str, token: &str, form: bool) -> Reply {
@@ -371,23 +335,11 @@ impl System {
                 format!("token={token}&token_type_hint=refresh_token"),
             ),
         };
-        self.send(
-            Request::post(path)
-                .header("content-type", content_type)
-                .body(body)
-                .unwrap(),
-        )
-        .await
+        self.stack.post(path, content_type, &body).await
     }
 
     async fn protected(&self, access_token: &str) -> Reply {
-        self.send(
-            Request::get("/api/dashboard")
-                .header("authorization", format!("Bearer {access_token}"))
-                .body(String::new())
-                .unwrap(),
-        )
-        .await
+        self.stack.get("/api/dashboard", Some(access_token)).await
     }
 }
 
@@ -521,7 +473,7 @@ async fn drive(sys: &System, config: Config, ops: &[Op]) -> Result<(), TestCaseE
                 let expect = model.refresh(i);
                 let reply = sys.post("/token", &text, form).await;
                 let _ = write!(trace, ": {expect:?}, got {}", reply.status);
-                let json = reply.json();
+                let json = reply.try_json().unwrap_or_default();
                 let (access_field, refresh_field) = if form {
                     ("access_token", "refresh_token")
                 } else {
@@ -583,7 +535,7 @@ async fn drive(sys: &System, config: Config, ops: &[Op]) -> Result<(), TestCaseE
                 let forged = forge(&model, i, forgery);
                 let reply = sys.post("/token", &forged, false).await;
                 if reply.status != StatusCode::BAD_REQUEST
-                    || reply.json()["error"] != "invalid_grant"
+                    || reply.try_json().unwrap_or_default()["error"] != "invalid_grant"
                 {
                     return Err(fail(
                         &trace,
@@ -676,7 +628,7 @@ async fn observe(sys: &System, model: &Model, trace: &str) -> Result<(), TestCas
         }
         if !works
             && (reply.status != StatusCode::UNAUTHORIZED
-                || reply.json()["error"] != "invalid_token")
+                || reply.try_json().unwrap_or_default()["error"] != "invalid_token")
         {
             return Err(fail(
                 trace,
@@ -841,9 +793,12 @@ mod backends {
             ops in prop::collection::vec(op(), 1..50),
         ) {
             use tower_refresh_auth::store::RedisStore;
+            use tower_refresh_auth_test_support::fixtures::DeleteKeysOnDrop;
             let url = service_url("REDIS_URL");
+            let prefix = format!("tra-model:{}", tower_refresh_auth_test_support::run_id());
+            let _keys = DeleteKeysOnDrop::new(&url, &prefix);
             runtime().block_on(async {
-                let store = RedisStore::connect(&url).await.unwrap();
+                let store = RedisStore::connect(&url).await.unwrap().with_key_prefix(&prefix);
                 run(Arc::new(store), config, &ops).await
             })?;
         }

@@ -429,7 +429,11 @@ mod cookie_mode {
         (token, cookies)
     }
 
-    async fn refresh_with_cookie(h: &Harness, token: &str, csrf: bool) -> tower_refresh_auth_test_support::Reply {
+    async fn refresh_with_cookie(
+        h: &Harness,
+        token: &str,
+        csrf: bool,
+    ) -> tower_refresh_auth_test_support::Reply {
         let mut req = Request::post("/token").header("cookie", format!("refresh_token={token}"));
         if csrf {
             req = req.header("x-requested-with", "fetch");

@@ -14,10 +14,13 @@ pub async fn memory(_test: &str) -> Fixture<MemoryStore> {
 }
 
 #[cfg(feature = "redis")]
-pub use self::redis::{DeleteKeysOnDrop, redis};
+pub use self::redis::redis;
+#[cfg(feature = "redis-keys")]
+pub use self::redis_keys::DeleteKeysOnDrop;
 #[cfg(feature = "redis")]
 mod redis {
     use super::*;
+    use crate::fixtures::DeleteKeysOnDrop;
     use tower_refresh_auth::store::RedisStore;
 
     /// Two [`RedisStore`]s with separate connection managers on `REDIS_URL`, sharing a key
@@ -37,7 +40,10 @@ mod redis {
             guard: Some(Box::new(DeleteKeysOnDrop::new(&url, &prefix))),
         }
     }
+}
 
+#[cfg(feature = "redis-keys")]
+mod redis_keys {
     /// Deletes every key under a prefix when dropped, so Redis tests leave nothing behind
     /// (subject indexes of sessions without an absolute expiry never expire).
     #[derive(Debug)]

@@ -55,7 +55,7 @@ mod store;
 pub mod suite;
 
 pub use reply::{Reply, bearer_get, json_post, logout_request, refresh_body, refresh_request};
-pub use stack::Stack;
+pub use stack::{Stack, subject_echo};
 pub use store::TestStore;
 
 /// A store set up for one test.

@@ -52,6 +52,11 @@ impl Reply {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 
+    /// The status and the body, for a failure message.
+    pub fn describe(&self) -> String {
+        format!("{} {}", self.status, self.text())
+    }
+
     /// The body as JSON, or `None` when it is not JSON.
     pub fn try_json(&self) -> Option<serde_json::Value> {
         serde_json::from_slice(&self.body).ok()
@@ -97,7 +102,10 @@ impl Reply {
     pub fn header(&self, name: &str) -> &str {
         match self.headers(name).as_slice() {
             [value] => value,
-            other => panic!("expected one {name} header, got {other:?} in {:?}", self.headers),
+            other => panic!(
+                "expected one {name} header, got {other:?} in {:?}",
+                self.headers
+            ),
         }
     }
 

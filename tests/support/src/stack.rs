@@ -7,6 +7,7 @@ use http::{Request, Response};
 use http_body::Body;
 use tower::util::BoxCloneSyncService;
 use tower::{Service, ServiceExt};
+use tower_refresh_auth::Claims;
 
 use crate::reply::{Reply, bearer_get, json_post, logout_request, refresh_request};
 
@@ -89,4 +90,22 @@ impl Stack {
     pub async fn logout(&self, refresh_token: &str) -> Reply {
         self.send(logout_request(refresh_token)).await
     }
+}
+
+/// An inner service for the layer: answers `200` with the subject of the claims the layer
+/// verified, or an empty body when there are none.
+///
+/// ```text
+/// Stack::new(ServiceBuilder::new().layer(auth.layer()).service(service_fn(subject_echo::<MyClaims>)))
+/// ```
+pub async fn subject_echo<C>(req: Request<String>) -> Result<Response<String>, Infallible>
+where
+    C: Clone + Send + Sync + 'static,
+{
+    let sub = req
+        .extensions()
+        .get::<Claims<C>>()
+        .map(|c| c.sub.clone())
+        .unwrap_or_default();
+    Ok(Response::new(sub))
 }
