@@ -2,7 +2,9 @@
 //! housekeeping, and reloading its scripts after the server forgot them.
 //!
 //! Run with `REDIS_URL=redis://127.0.0.1:6379 cargo test -p tower-refresh-auth-tests
-//! --test redis_store -- --include-ignored` (every test here is `#[ignore]`d without it).
+//! --test redis_store -- --include-ignored` (every test here is `#[ignore]`d without it). The
+//! test that flushes the scripts runs a `redis-server` of its own: `SCRIPT FLUSH` is
+//! server-wide.
 #![cfg(feature = "redis")]
 #![allow(clippy::unwrap_used)]
 
@@ -14,22 +16,30 @@ use tower_refresh_auth_test_support::fixtures::DeleteKeysOnDrop;
 use tower_refresh_auth_test_support::{
     create, expect_rotated, now_ms, run_id, service_url, session,
 };
+use tower_refresh_auth_tests::server::RedisServer;
 
 /// A store with a prefix of its own, a plain connection to inspect what it wrote, and a
 /// guard that deletes its keys.
 async fn setup(test: &str) -> (RedisStore, MultiplexedConnection, String, DeleteKeysOnDrop) {
-    let url = service_url("REDIS_URL");
+    setup_on(&service_url("REDIS_URL"), test).await
+}
+
+/// [`setup`] on the server at `url`.
+async fn setup_on(
+    url: &str,
+    test: &str,
+) -> (RedisStore, MultiplexedConnection, String, DeleteKeysOnDrop) {
     let prefix = format!("tra-test:{test}:{}", run_id());
-    let store = RedisStore::connect(&url)
+    let store = RedisStore::connect(url)
         .await
         .unwrap()
         .with_key_prefix(&prefix);
-    let conn = redis::Client::open(url.as_str())
+    let conn = redis::Client::open(url)
         .unwrap()
         .get_multiplexed_async_connection()
         .await
         .unwrap();
-    let guard = DeleteKeysOnDrop::new(&url, &prefix);
+    let guard = DeleteKeysOnDrop::new(url, &prefix);
     (store, conn, prefix, guard)
 }
 
@@ -190,9 +200,12 @@ async fn a_session_written_after_its_index_entry_is_not_lost() {
 }
 
 #[tokio::test]
-#[ignore = "needs REDIS_URL (see tests/support/README.md)"]
+#[ignore = "needs redis-server (see tests/support/README.md)"]
 async fn scripts_are_reloaded_after_the_server_forgets_them() {
-    let (store, mut conn, _, _keys) = setup("noscript").await;
+    // `SCRIPT FLUSH` is server-wide: on a shared server it would make every other run's
+    // scripts reload and skew their counts. A server of its own.
+    let server = RedisServer::start();
+    let (store, mut conn, _, _keys) = setup_on(&server.url(), "noscript").await;
     let t0 = now_ms();
     let flush = || redis::cmd("SCRIPT").arg("FLUSH").to_owned();
 

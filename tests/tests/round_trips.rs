@@ -5,9 +5,11 @@
 //! Commands run inside a script show up in `commandstats` too, so only `evalsha` is
 //! compared there.
 //!
-//! Run with `REDIS_URL=redis://127.0.0.1:6379 DATABASE_URL=postgres://postgres@127.0.0.1/test
-//! cargo test -p tower-refresh-auth-tests --test round_trips -- --include-ignored --nocapture`
-//! (every test here is `#[ignore]`d without `--include-ignored`).
+//! The Redis test runs a `redis-server` of its own (the counts are server-wide); the
+//! PostgreSQL test needs `DATABASE_URL`. Run with
+//! `DATABASE_URL=postgres://postgres@127.0.0.1/test cargo test -p tower-refresh-auth-tests
+//! --test round_trips -- --include-ignored --nocapture` (every test here is `#[ignore]`d
+//! without `--include-ignored`).
 #![cfg(any(feature = "redis", feature = "postgres"))]
 
 /// How many rotations each measurement spans.
@@ -21,8 +23,9 @@ mod redis_store {
     use redis::aio::MultiplexedConnection;
     use tower_refresh_auth::store::{RedisStore, RefreshStore};
     use tower_refresh_auth_test_support::fixtures::DeleteKeysOnDrop;
-    use tower_refresh_auth_test_support::{expect_rotated, now_ms, service_url, session};
+    use tower_refresh_auth_test_support::{expect_rotated, now_ms, run_id, session};
     use tower_refresh_auth_tests::flights::FlightCounter;
+    use tower_refresh_auth_tests::server::RedisServer;
 
     use super::ROTATIONS;
 
@@ -99,9 +102,12 @@ mod redis_store {
     }
 
     #[tokio::test]
-    #[ignore = "needs REDIS_URL (see tests/support/README.md)"]
+    #[ignore = "needs redis-server (see tests/support/README.md)"]
     async fn redis_operations_cost_what_the_docs_say() {
-        let url = service_url("REDIS_URL");
+        // `INFO commandstats` counts the whole server's commands: on a server of its own,
+        // no other run's commands (or `SCRIPT FLUSH`) show up in them.
+        let server = RedisServer::start();
+        let url = server.url();
         let client = redis::Client::open(url.as_str()).unwrap();
         let redis::ConnectionAddr::Tcp(host, port) = client.get_connection_info().addr() else {
             panic!("REDIS_URL must be a redis:// URL for this test");
@@ -112,7 +118,7 @@ mod redis_store {
             .next()
             .unwrap();
         let proxy = FlightCounter::start(upstream, &[]).await.unwrap();
-        let prefix = format!("tra-test:round-trips:{}", std::process::id());
+        let prefix = format!("tra-test:round-trips:{}", run_id());
         let _keys = DeleteKeysOnDrop::new(&url, &prefix);
         let store = RedisStore::connect(&via(&url, proxy.addr()))
             .await
