@@ -197,6 +197,7 @@ mod postgres_store {
     use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
     use tower_refresh_auth::store::{PostgresStore, RefreshStore};
     use tower_refresh_auth_test_support::{expect_rotated, now_ms, service_url, session};
+    use tower_refresh_auth_test_support::fixtures::{DropTableOnDrop, table_name};
     use tower_refresh_auth_tests::flights::{FlightCounter, PG_SYNC};
 
     use super::ROTATIONS;
@@ -228,12 +229,10 @@ mod postgres_store {
             .connect_with(options.host("127.0.0.1").port(proxy.addr().port()))
             .await
             .unwrap();
+        let table = table_name("round_trips");
+        let _table = DropTableOnDrop::new(&url, &table);
         let store = PostgresStore::new(pool.clone())
-            .with_table_name("tra_round_trips")
-            .unwrap();
-        sqlx::query("DROP TABLE IF EXISTS tra_round_trips")
-            .execute(&pool)
-            .await
+            .with_table_name(&table)
             .unwrap();
         store.migrate().await.unwrap();
 
