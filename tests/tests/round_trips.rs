@@ -196,8 +196,8 @@ mod postgres_store {
 
     use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
     use tower_refresh_auth::store::{PostgresStore, RefreshStore};
-    use tower_refresh_auth_test_support::{expect_rotated, now_ms, service_url, session};
     use tower_refresh_auth_test_support::fixtures::{DropTableOnDrop, table_name};
+    use tower_refresh_auth_test_support::{expect_rotated, now_ms, service_url, session};
     use tower_refresh_auth_tests::flights::{FlightCounter, PG_SYNC};
 
     use super::ROTATIONS;
