@@ -2,6 +2,7 @@
 //! subscriber, and tracing caches per callsite whether anyone is interested, so a sibling test
 //! on another thread hitting the same `warn!` with no subscriber could make this one miss its
 //! line.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

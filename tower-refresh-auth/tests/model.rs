@@ -599,7 +599,7 @@ async fn drive(sys: &System, config: Config, ops: &[Op]) -> Result<(), TestCaseE
             }
         }
         trace.push('\n');
-        observe(&sys, &model, &trace).await?;
+        observe(sys, &model, &trace).await?;
     }
     Ok(())
 }
