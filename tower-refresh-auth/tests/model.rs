@@ -12,32 +12,29 @@
 //!
 //! The driver, [`run`], takes the store as an `Arc<dyn RefreshStore>`, so every backend runs
 //! the same model: the memory store always, SQLite, Redis and PostgreSQL with their features
-//! (see `backends` at the bottom). Subjects carry a per-case random prefix, so a shared
-//! database needs no cleaning between cases.
+//! (see `backends` at the bottom). Subjects carry a per-case random prefix, so cases and runs
+//! sharing a database never meet, and each case revokes its sessions when it ends.
 //!
 //! A failure prints the shrunk `Vec<Op>` and the trace of what each step resolved to.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use bytes::Bytes;
 use hmac::{Hmac, Mac};
-use http::{Request, Response, StatusCode};
-use http_body_util::BodyExt;
+use http::StatusCode;
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use sha2::Sha256;
-use tower::util::BoxCloneSyncService;
-use tower::{ServiceBuilder, ServiceExt, service_fn};
+use tower::{ServiceBuilder, service_fn};
 use tower_refresh_auth::clock::{Clock, ManualClock};
 use tower_refresh_auth::session::SessionId;
 use tower_refresh_auth::store::{MemoryStore, RefreshStore};
-use tower_refresh_auth::{Claims, NoClaims, RefreshAuth, ResponseBody};
+use tower_refresh_auth::{NoClaims, RefreshAuth};
+use tower_refresh_auth_test_support::{Reply, Stack, subject_echo};
 
 const SECRET: &[u8] = b"model test secret, at least 32 bytes long";
 const ACCESS_TTL: Duration = Duration::from_secs(60);
@@ -278,31 +275,14 @@ fn start_time() -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(ms(now))
 }
 
-type Svc = BoxCloneSyncService<Request<String>, Response<ResponseBody<String>>, Infallible>;
-
 /// The system under test: the layer in front of a handler that names the claims' subject.
 struct System {
     start: SystemTime,
     auth: RefreshAuth<NoClaims>,
     clock: ManualClock,
     store: Arc<dyn RefreshStore>,
-    svc: Svc,
+    stack: Stack,
     prefix: String,
-}
-
-struct Reply {
-    status: StatusCode,
-    body: Bytes,
-}
-
-impl Reply {
-    fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
-    }
-
-    fn describe(&self) -> String {
-        format!("{} {}", self.status, String::from_utf8_lossy(&self.body))
-    }
 }
 
 impl System {
@@ -326,35 +306,19 @@ impl System {
             .expect("a valid configuration");
         let svc = ServiceBuilder::new()
             .layer(auth.layer())
-            .service(service_fn(|req: Request<String>| async move {
-                let sub = req
-                    .extensions()
-                    .get::<Claims<NoClaims>>()
-                    .map(|c| c.sub.clone())
-                    .unwrap_or_default();
-                Ok::<_, Infallible>(Response::new(sub))
-            }));
+            .service(service_fn(subject_echo::<NoClaims>));
         Self {
             start,
             auth,
             clock,
             store,
-            svc: BoxCloneSyncService::new(svc),
+            stack: Stack::new(svc),
             prefix: URL_SAFE_NO_PAD.encode(rand::random::<[u8; 6]>()),
         }
     }
 
     fn subject(&self, user: User) -> String {
         format!("{}-{user:?}", self.prefix)
-    }
-
-    async fn send(&self, req: Request<String>) -> Reply {
-        let res = self.svc.clone().oneshot(req).await.unwrap();
-        let (parts, body) = res.into_parts();
-        Reply {
-            status: parts.status,
-            body: body.collect().await.unwrap().to_bytes(),
-        }
     }
 
     async fn post(&self, path: &str, token: &str, form: bool) -> Reply {
@@ -372,23 +336,11 @@ impl System {
                 format!("token={token}&token_type_hint=refresh_token"),
             ),
         };
-        self.send(
-            Request::post(path)
-                .header("content-type", content_type)
-                .body(body)
-                .unwrap(),
-        )
-        .await
+        self.stack.post(path, content_type, &body).await
     }
 
     async fn protected(&self, access_token: &str) -> Reply {
-        self.send(
-            Request::get("/api/dashboard")
-                .header("authorization", format!("Bearer {access_token}"))
-                .body(String::new())
-                .unwrap(),
-        )
-        .await
+        self.stack.get("/api/dashboard", Some(access_token)).await
     }
 }
 
@@ -440,12 +392,26 @@ fn fail(trace: &str, what: String) -> TestCaseError {
 }
 
 /// Runs `ops` against the layer over `store` and against the model; see the module docs.
+/// Whatever the outcome, the case's sessions are revoked afterwards, so a shared store keeps
+/// nothing of the run.
 async fn run(
     store: Arc<dyn RefreshStore>,
     config: Config,
     ops: &[Op],
 ) -> Result<(), TestCaseError> {
     let sys = System::new(store, config);
+    let result = drive(&sys, config, ops).await;
+    for user in [User::Ann, User::Bob, User::Cid] {
+        sys.auth
+            .revoke_subject(&sys.subject(user))
+            .await
+            .expect("clean up the case's sessions");
+    }
+    result
+}
+
+/// The steps of [`run`].
+async fn drive(sys: &System, config: Config, ops: &[Op]) -> Result<(), TestCaseError> {
     let mut model = Model {
         now_ms: ms(sys.start.duration_since(UNIX_EPOCH).unwrap()),
         start_ms: ms(sys.start.duration_since(UNIX_EPOCH).unwrap()),
@@ -508,7 +474,7 @@ async fn run(
                 let expect = model.refresh(i);
                 let reply = sys.post("/token", &text, form).await;
                 let _ = write!(trace, ": {expect:?}, got {}", reply.status);
-                let json = reply.json();
+                let json = reply.try_json().unwrap_or_default();
                 let (access_field, refresh_field) = if form {
                     ("access_token", "refresh_token")
                 } else {
@@ -570,7 +536,7 @@ async fn run(
                 let forged = forge(&model, i, forgery);
                 let reply = sys.post("/token", &forged, false).await;
                 if reply.status != StatusCode::BAD_REQUEST
-                    || reply.json()["error"] != "invalid_grant"
+                    || reply.try_json().unwrap_or_default()["error"] != "invalid_grant"
                 {
                     return Err(fail(
                         &trace,
@@ -634,7 +600,7 @@ async fn run(
             }
         }
         trace.push('\n');
-        observe(&sys, &model, &trace).await?;
+        observe(sys, &model, &trace).await?;
     }
     Ok(())
 }
@@ -663,7 +629,7 @@ async fn observe(sys: &System, model: &Model, trace: &str) -> Result<(), TestCas
         }
         if !works
             && (reply.status != StatusCode::UNAUTHORIZED
-                || reply.json()["error"] != "invalid_token")
+                || reply.try_json().unwrap_or_default()["error"] != "invalid_token")
         {
             return Err(fail(
                 trace,
@@ -784,23 +750,14 @@ fn the_model_follows_the_spec_on_a_hand_written_scenario() {
 }
 
 /// The same model on the other backends: SQLite on a temporary file when the `sqlite` feature
-/// is on; Redis and PostgreSQL when their feature is on and `REDIS_URL` / `DATABASE_URL` is
-/// set (skipped otherwise, except under `CI=true`, where a missing URL fails the test).
-/// Fewer cases than on the memory store: every step is a round trip.
+/// is on; Redis and PostgreSQL when their feature is on, `#[ignore]`d because they need
+/// `REDIS_URL` / `DATABASE_URL` (run them with `-- --include-ignored`; asked to run without
+/// the variable, they fail). Fewer cases than on the memory store: every step is a round trip.
 #[cfg(any(feature = "sqlite", feature = "redis", feature = "postgres"))]
 mod backends {
     use super::*;
-
-    #[cfg_attr(not(any(feature = "redis", feature = "postgres")), allow(dead_code))]
-    fn service_url(var: &str) -> Option<String> {
-        match std::env::var(var) {
-            Ok(url) if !url.is_empty() => Some(url),
-            _ if std::env::var("CI").is_ok_and(|ci| ci == "true") => {
-                panic!("{var} is not set, and CI=true: CI must run the model on every store")
-            }
-            _ => None,
-        }
-    }
+    #[cfg(any(feature = "redis", feature = "postgres"))]
+    use tower_refresh_auth_test_support::service_url;
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(32))]
@@ -831,33 +788,36 @@ mod backends {
 
         #[cfg(feature = "redis")]
         #[test]
+        #[ignore = "needs REDIS_URL (see tests/support/README.md)"]
         fn redis_store_follows_the_model(
             config in config(),
             ops in prop::collection::vec(op(), 1..50),
         ) {
             use tower_refresh_auth::store::RedisStore;
-            if let Some(url) = service_url("REDIS_URL") {
-                runtime().block_on(async {
-                    let store = RedisStore::connect(&url).await.unwrap();
-                    run(Arc::new(store), config, &ops).await
-                })?;
-            }
+            use tower_refresh_auth_test_support::fixtures::DeleteKeysOnDrop;
+            let url = service_url("REDIS_URL");
+            let prefix = format!("tra-model:{}", tower_refresh_auth_test_support::run_id());
+            let _keys = DeleteKeysOnDrop::new(&url, &prefix);
+            runtime().block_on(async {
+                let store = RedisStore::connect(&url).await.unwrap().with_key_prefix(&prefix);
+                run(Arc::new(store), config, &ops).await
+            })?;
         }
 
         #[cfg(feature = "postgres")]
         #[test]
+        #[ignore = "needs DATABASE_URL (see tests/support/README.md)"]
         fn postgres_store_follows_the_model(
             config in config(),
             ops in prop::collection::vec(op(), 1..50),
         ) {
             use tower_refresh_auth::store::PostgresStore;
-            if let Some(url) = service_url("DATABASE_URL") {
-                runtime().block_on(async {
-                    let store = PostgresStore::connect(&url).await.unwrap();
-                    store.migrate().await.unwrap();
-                    run(Arc::new(store), config, &ops).await
-                })?;
-            }
+            let url = service_url("DATABASE_URL");
+            runtime().block_on(async {
+                let store = PostgresStore::connect(&url).await.unwrap();
+                store.migrate().await.unwrap();
+                run(Arc::new(store), config, &ops).await
+            })?;
         }
     }
 }
