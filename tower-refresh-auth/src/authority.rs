@@ -204,11 +204,11 @@ where
             return Ok(claims);
         }
         let claims: Claims<C> = shared.access.verify(token, now)?;
-        let deadline = shared.access.deadline_ms(claims.exp);
+        let validity = shared.access.validity_ms(&claims);
         cache.insert(
             key,
             claims.clone(),
-            deadline,
+            validity,
             claims.sid,
             &claims.sub,
             now_ms,
