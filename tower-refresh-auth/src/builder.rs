@@ -18,6 +18,7 @@ use crate::error::{AuthError, ConfigError};
 use crate::guard::Guard;
 use crate::keys::{SigningKey, VerifyingKey};
 use crate::response::{ErrorBody, ErrorBodyFn, Renderer};
+use crate::seal::SessionSeal;
 use crate::shared::Shared;
 use crate::store::RefreshStore;
 use crate::token::access::AccessTokens;
@@ -172,6 +173,8 @@ impl<C> RefreshAuthBuilder<C> {
 
     /// Also accepts refresh tokens MACed with an older secret, after rotating
     /// [`refresh_secret`](Self::refresh_secret). Their successors use the new secret.
+    /// Sessions sealed under the older secret (see [`Session::seal`](crate::session::Session::seal))
+    /// keep verifying too.
     pub fn previous_refresh_secret(mut self, secret: impl Into<Vec<u8>>) -> Self {
         self.previous_refresh_secrets.push(secret.into());
         self
@@ -562,6 +565,9 @@ impl<C> RefreshAuthBuilder<C> {
                 self.audience,
             ),
             refresh_keys: RefreshKeys::new(refresh_secrets.iter().map(Vec::as_slice)),
+            // Session seals are keyed from the same secrets, under their own label, so
+            // rotating the refresh secret keeps sealed sessions valid too.
+            seal: SessionSeal::derive(refresh_secrets.iter().map(Vec::as_slice)),
             store,
             clock: self.clock,
             refresh_ttl: self.refresh_ttl,

@@ -1,9 +1,10 @@
 -- The compare-and-swap. Returns `{}` when no live session exists, else
--- `{'rotated' | 'conflict', sub, claims, ctr, cat, rat, exp, abs or ''}`.
+-- `{'rotated' | 'conflict', sub, claims, ctr, cat, rat, exp, abs or '', seal or ''}`
+-- (a hash from before sessions were sealed has no `seal`).
 --
 -- KEYS[1] the session. ARGV[1] the expected counter; ARGV[2] now; ARGV[3] the new sliding
 -- expiry (all decimal). Counters are compared as strings, so they stay exact past 2^53.
-local s = redis.call('HMGET', KEYS[1], 'sub', 'claims', 'ctr', 'cat', 'rat', 'exp', 'abs')
+local s = redis.call('HMGET', KEYS[1], 'sub', 'claims', 'ctr', 'cat', 'rat', 'exp', 'abs', 'seal')
 if not s[3] then
   return {}
 end
@@ -21,6 +22,6 @@ if s[3] == ARGV[1] then
     deadline = s[7]
   end
   redis.call('PEXPIREAT', KEYS[1], deadline)
-  s = redis.call('HMGET', KEYS[1], 'sub', 'claims', 'ctr', 'cat', 'rat', 'exp', 'abs')
+  s = redis.call('HMGET', KEYS[1], 'sub', 'claims', 'ctr', 'cat', 'rat', 'exp', 'abs', 'seal')
 end
-return {status, s[1], s[2], s[3], s[4], s[5], s[6], s[7] or ''}
+return {status, s[1], s[2], s[3], s[4], s[5], s[6], s[7] or '', s[8] or ''}
