@@ -324,7 +324,10 @@ mod tests {
         assert!(errors.iter().all(|l| l.contains(&id.to_string())), "{text}");
         assert!(!text.contains("reuse detected"), "{text}");
         for secret in [&pair.refresh_token, &pair.access_token] {
-            assert!(!text.contains(secret.as_str()), "a token was logged: {text}");
+            assert!(
+                !text.contains(secret.as_str()),
+                "a token was logged: {text}"
+            );
         }
         assert!(
             !text.contains(std::str::from_utf8(SECRET).unwrap()),
