@@ -154,6 +154,11 @@ impl<C> RefreshAuthBuilder<C> {
     /// Also accepts tokens signed by `key`: keep the previous signing key here for one
     /// access-token lifetime after a rotation, so nobody is logged out. Tokens must name it by
     /// its `kid`.
+    ///
+    /// Without a [`refresh_secret`](Self::refresh_secret), refresh tokens and session seals
+    /// are keyed from the HMAC secrets, this key's included. Sessions are sealed once, at
+    /// login: removing an HMAC verifying key ends every session begun while it was the signing
+    /// key, as removing a [previous refresh secret](Self::previous_refresh_secret) does.
     pub fn verifying_key(mut self, key: VerifyingKey) -> Self {
         self.verifying.push(key);
         self
@@ -173,8 +178,13 @@ impl<C> RefreshAuthBuilder<C> {
 
     /// Also accepts refresh tokens MACed with an older secret, after rotating
     /// [`refresh_secret`](Self::refresh_secret). Their successors use the new secret.
-    /// Sessions sealed under the older secret (see [`Session::seal`](crate::session::Session::seal))
-    /// keep verifying too.
+    ///
+    /// A session is sealed once, at login, under the secret of the day (see
+    /// [`Session::seal`](crate::session::Session::seal)), and rotation never reseals it: a
+    /// session begun before the rotation keeps working while its secret is listed here, and
+    /// is refused (its user logs in again) once the secret is removed. Keep an older secret for
+    /// as long as the sessions begun under it should live: at most the
+    /// [`session_lifetime`](Self::session_lifetime), when one is set.
     pub fn previous_refresh_secret(mut self, secret: impl Into<Vec<u8>>) -> Self {
         self.previous_refresh_secrets.push(secret.into());
         self

@@ -162,11 +162,13 @@ mod tests {
         assert_eq!(k.seal(&s), s.seal);
     }
 
+    type Edit = fn(&mut Session);
+
     #[test]
     fn a_change_to_any_bound_field_is_refused() {
         let k = seal(1);
         let s = sealed(&k);
-        let edits: [(&str, fn(&mut Session)); 7] = [
+        let edits: [(&str, Edit); 7] = [
             ("id", |s| s.id = SessionId::random()),
             ("subject", |s| s.subject = "admin".into()),
             ("claims", |s| s.claims = r#"{"role":"admin"}"#.into()),
