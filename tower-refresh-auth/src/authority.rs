@@ -166,7 +166,7 @@ where
         let id = SessionId::random();
         // Signed before the session is stored, so a claims error stores nothing.
         let access_token = shared.access.sign(&subject, &id, &custom, now)?;
-        let session = Session {
+        let mut session = Session {
             id,
             claims: Value::Object(custom).to_string(),
             subject,
@@ -175,7 +175,10 @@ where
             rotated_at: now,
             expires_at: now + shared.refresh_ttl,
             absolute_expires_at: shared.session_lifetime.map(|l| now + l),
+            seal: String::new(),
         };
+        // Binds subject and claims to the session, so a store writer cannot change them.
+        session.seal = shared.seal.seal(&session);
         shared.store.create(&session).await?;
         tracing::debug!(session = %id, "session started");
         Ok(TokenPair {

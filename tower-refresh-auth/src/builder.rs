@@ -18,6 +18,7 @@ use crate::error::{AuthError, ConfigError};
 use crate::guard::Guard;
 use crate::keys::{SigningKey, VerifyingKey};
 use crate::response::{ErrorBody, ErrorBodyFn, Renderer};
+use crate::seal::SessionSeal;
 use crate::shared::Shared;
 use crate::store::RefreshStore;
 use crate::token::access::AccessTokens;
@@ -153,6 +154,11 @@ impl<C> RefreshAuthBuilder<C> {
     /// Also accepts tokens signed by `key`: keep the previous signing key here for one
     /// access-token lifetime after a rotation, so nobody is logged out. Tokens must name it by
     /// its `kid`.
+    ///
+    /// Without a [`refresh_secret`](Self::refresh_secret), refresh tokens and session seals
+    /// are keyed from the HMAC secrets, this key's included. Sessions are sealed once, at
+    /// login: removing an HMAC verifying key ends every session begun while it was the signing
+    /// key, as removing a [previous refresh secret](Self::previous_refresh_secret) does.
     pub fn verifying_key(mut self, key: VerifyingKey) -> Self {
         self.verifying.push(key);
         self
@@ -172,6 +178,13 @@ impl<C> RefreshAuthBuilder<C> {
 
     /// Also accepts refresh tokens MACed with an older secret, after rotating
     /// [`refresh_secret`](Self::refresh_secret). Their successors use the new secret.
+    ///
+    /// A session is sealed once, at login, under the secret of the day (see
+    /// [`Session::seal`](crate::session::Session::seal)), and rotation never reseals it: a
+    /// session begun before the rotation keeps working while its secret is listed here, and
+    /// is refused (its user logs in again) once the secret is removed. Keep an older secret for
+    /// as long as the sessions begun under it should live: at most the
+    /// [`session_lifetime`](Self::session_lifetime), when one is set.
     pub fn previous_refresh_secret(mut self, secret: impl Into<Vec<u8>>) -> Self {
         self.previous_refresh_secrets.push(secret.into());
         self
@@ -562,6 +575,9 @@ impl<C> RefreshAuthBuilder<C> {
                 self.audience,
             ),
             refresh_keys: RefreshKeys::new(refresh_secrets.iter().map(Vec::as_slice)),
+            // Session seals are keyed from the same secrets, under their own label, so
+            // rotating the refresh secret keeps sealed sessions valid too.
+            seal: SessionSeal::derive(refresh_secrets.iter().map(Vec::as_slice)),
             store,
             clock: self.clock,
             refresh_ttl: self.refresh_ttl,

@@ -152,6 +152,7 @@ mod routes;
 mod authority;
 mod builder;
 mod rotation;
+mod seal;
 mod shared;
 // Configuration read per request: guarded paths, cookie transport.
 mod cookie;

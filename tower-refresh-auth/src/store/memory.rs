@@ -171,6 +171,7 @@ mod tests {
             rotated_at: t0,
             expires_at: t0 + Duration::from_secs(60),
             absolute_expires_at: None,
+            seal: String::new(),
         }
     }
 

@@ -18,6 +18,10 @@
 //! [`StoreError`], and run the conformance suite in `tests/` against it. The
 //! [`MemoryStore`] is the reference implementation.
 //!
+//! Keep every field of a [`Session`] as it was given, [`seal`](Session::seal) included:
+//! the layer refuses a record whose seal does not match its id, subject, claims and fixed
+//! times, like an unknown session. A backend never computes or checks a seal itself.
+//!
 //! ```
 //! use tower_refresh_auth::store::{MemoryStore, RefreshStore};
 //! # fn assert_dyn(_: &dyn RefreshStore) {}
