@@ -261,6 +261,9 @@ impl RefreshStore for Tampered {
     async fn revoke(&self, id: &SessionId) -> Result<bool, StoreError> {
         self.inner.revoke(id).await
     }
+    async fn reseal(&self, id: &SessionId, seal: &str) -> Result<bool, StoreError> {
+        self.inner.reseal(id, seal).await
+    }
     async fn revoke_subject(&self, subject: &str) -> Result<u64, StoreError> {
         self.inner.revoke_subject(subject).await
     }

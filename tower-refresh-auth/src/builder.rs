@@ -156,9 +156,10 @@ impl<C> RefreshAuthBuilder<C> {
     /// its `kid`.
     ///
     /// Without a [`refresh_secret`](Self::refresh_secret), refresh tokens and session seals
-    /// are keyed from the HMAC secrets, this key's included. Sessions are sealed once, at
-    /// login: removing an HMAC verifying key ends every session begun while it was the signing
-    /// key, as removing a [previous refresh secret](Self::previous_refresh_secret) does.
+    /// are keyed from the HMAC secrets, this key's included: as with a
+    /// [previous refresh secret](Self::previous_refresh_secret), a session refreshed while
+    /// the old key is listed here moves to the new one, and removing it ends only the
+    /// sessions that were not refreshed meanwhile.
     pub fn verifying_key(mut self, key: VerifyingKey) -> Self {
         self.verifying.push(key);
         self
@@ -179,12 +180,12 @@ impl<C> RefreshAuthBuilder<C> {
     /// Also accepts refresh tokens MACed with an older secret, after rotating
     /// [`refresh_secret`](Self::refresh_secret). Their successors use the new secret.
     ///
-    /// A session is sealed once, at login, under the secret of the day (see
-    /// [`Session::seal`](crate::session::Session::seal)), and rotation never reseals it: a
-    /// session begun before the rotation keeps working while its secret is listed here, and
-    /// is refused (its user logs in again) once the secret is removed. Keep an older secret for
-    /// as long as the sessions begun under it should live: at most the
-    /// [`session_lifetime`](Self::session_lifetime), when one is set.
+    /// A session is sealed at login under the secret of the day (see
+    /// [`Session::seal`](crate::session::Session::seal)); its first refresh after the
+    /// rotation seals it again under the new secret, as it re-mints its refresh token. So a
+    /// session refreshed while the old secret is listed here survives its removal, and one
+    /// that was not (an idle session) is refused, its user logs in again. Keep the old secret
+    /// for as long as idle sessions should survive: up to the refresh-token TTL.
     pub fn previous_refresh_secret(mut self, secret: impl Into<Vec<u8>>) -> Self {
         self.previous_refresh_secrets.push(secret.into());
         self

@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 use serde_json::{Map, Value};
 
 use crate::error::{AuthError, invalid_token};
+use crate::seal::Sealed;
 use crate::session::{Session, SessionId};
 use crate::shared::Shared;
 use crate::store::{Rotation, StoreError};
@@ -72,7 +73,10 @@ impl Shared {
             {
                 return Err(AuthError::InvalidGrant);
             }
-            Rotation::Rotated(session) => session,
+            Rotation::Rotated(session) => {
+                self.reseal_if_old(&session).await;
+                session
+            }
             Rotation::Conflict(session) => {
                 match classify(&session, presented.counter, now, self.grace) {
                     Replay::InsideGrace => {
@@ -133,6 +137,29 @@ impl Shared {
             Some(session) if self.is_sealed(&session) => Ok(()),
             // A record that fails its seal counts as no session at all.
             Some(_) | None => Err(invalid_token("the session has been revoked")),
+        }
+    }
+
+    /// A session sealed under an older secret is sealed again under the newest, so that
+    /// removing the old secret later logs out no active session. Best effort: the refresh has
+    /// happened, a failure here only means another try at the next one.
+    async fn reseal_if_old(&self, session: &Session) {
+        if self.seal.check(session) != Sealed::Previous {
+            return;
+        }
+        match self
+            .store
+            .reseal(&session.id, &self.seal.seal(session))
+            .await
+        {
+            Ok(_) => {
+                tracing::debug!(session = %session.id, "session sealed under the current secret")
+            }
+            Err(err) => tracing::warn!(
+                session = %session.id,
+                error = %err,
+                "could not seal a session under the current secret; retried at its next refresh"
+            ),
         }
     }
 
@@ -254,6 +281,9 @@ mod tests {
         async fn revoke(&self, id: &SessionId) -> Result<bool, StoreError> {
             self.0.revoke(id).await
         }
+        async fn reseal(&self, id: &SessionId, seal: &str) -> Result<bool, StoreError> {
+            self.0.reseal(id, seal).await
+        }
         async fn revoke_subject(&self, subject: &str) -> Result<u64, StoreError> {
             self.0.revoke_subject(subject).await
         }
@@ -336,7 +366,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn sessions_sealed_before_a_secret_rotation_still_refresh() {
+    async fn a_secret_rotation_reseals_active_sessions_and_logs_nobody_out() {
         let store = MemoryStore::new();
         let (old, new) = ([1u8; 32], [2u8; 32]);
         let build = |secrets: &[&[u8; 32]]| {
@@ -350,22 +380,34 @@ mod tests {
             b.build().unwrap()
         };
         let before = build(&[&old]);
-        let pair = before.issue("alice", NoClaims {}).await.unwrap();
+        let active = before.issue("alice", NoClaims {}).await.unwrap();
+        let idle = before.issue("carol", NoClaims {}).await.unwrap();
 
+        // The new secret first, the old one kept: the active session refreshes, and is
+        // sealed again under the new secret on the way.
         let rotated = build(&[&new, &old]);
-        let renewed = rotated.refresh(&pair.refresh_token).await.unwrap();
-        // A session sealed under the new secret verifies under the new secret alone.
-        let fresh = rotated.issue("bob", NoClaims {}).await.unwrap();
-        let after = build(&[&new]);
-        after.refresh(&fresh.refresh_token).await.unwrap();
-        // The old secret's session keeps its old seal (rotation never rewrites it): it
-        // verifies while the old secret is configured, and not once it is gone.
-        let kept = store
+        let renewed = rotated.refresh(&active.refresh_token).await.unwrap();
+        let record = store
             .load(&renewed.session_id, SystemTime::now())
             .await
             .unwrap()
             .unwrap();
-        assert!(rotated.shared.seal.verify(&kept));
-        assert!(!after.shared.seal.verify(&kept));
+        assert_eq!(rotated.shared.seal.check(&record), Sealed::Current);
+
+        // The old secret removed: the active session goes on; the idle one, still sealed
+        // and MACed under the old secret only, is over.
+        let after = build(&[&new]);
+        after.refresh(&renewed.refresh_token).await.unwrap();
+        let idle_record = store
+            .load(&idle.session_id, SystemTime::now())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(rotated.shared.seal.check(&idle_record), Sealed::Previous);
+        assert_eq!(after.shared.seal.check(&idle_record), Sealed::Broken);
+        assert!(matches!(
+            after.refresh(&idle.refresh_token).await,
+            Err(AuthError::InvalidGrant)
+        ));
     }
 }

@@ -17,7 +17,10 @@
 //! that had to be rewritten on every refresh would be one more write to race on.
 //!
 //! As with refresh tokens, the first key seals and every key verifies, so rotating the
-//! refresh secret (keeping the old one as a previous secret) keeps every session valid.
+//! refresh secret (keeping the old one as a previous secret) keeps every session valid; a
+//! session whose seal verifies only under an older key is sealed again under the newest at its
+//! next refresh ([`RefreshStore::reseal`](crate::store::RefreshStore::reseal)), so active
+//! sessions have moved to the new secret by the time the old one is removed.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -79,18 +82,39 @@ impl SessionSeal {
     /// Whether `session.seal` is the seal of its fields under one of the keys, compared in
     /// constant time. An empty or malformed seal (a record from before seals existed) is not.
     pub(crate) fn verify(&self, session: &Session) -> bool {
+        self.check(session) != Sealed::Broken
+    }
+
+    /// Which key, if any, `session.seal` verifies under.
+    pub(crate) fn check(&self, session: &Session) -> Sealed {
         let mut tag = [0u8; TAG_LEN];
         match URL_SAFE_NO_PAD.decode_slice(&session.seal, &mut tag) {
             Ok(TAG_LEN) => {}
-            _ => return false,
+            _ => return Sealed::Broken,
         }
-        self.keys.iter().any(|key| {
+        let position = self.keys.iter().position(|key| {
             let mut mac = key.clone();
             feed(&mut mac, session);
             // `verify_slice` compares in constant time.
             mac.verify_slice(&tag).is_ok()
-        })
+        });
+        match position {
+            Some(0) => Sealed::Current,
+            Some(_) => Sealed::Previous,
+            None => Sealed::Broken,
+        }
     }
+}
+
+/// What [`SessionSeal::check`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sealed {
+    /// Under the newest key.
+    Current,
+    /// Under an older key, still configured: valid, to be sealed again.
+    Previous,
+    /// Under no configured key, or no seal at all.
+    Broken,
 }
 
 /// Feeds the sealed fields of `session` to `mac`, in the encoding of the module docs.

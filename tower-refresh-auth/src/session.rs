@@ -126,8 +126,11 @@ pub struct Session {
     /// refused like an unknown session, and logged at `error`.
     ///
     /// `counter`, `rotated_at` and `expires_at` are not bound: every rotation changes them,
-    /// and never rewrites the seal. A store keeps the seal as it was given, byte for byte;
-    /// a record from before seals existed has an empty one, which never verifies.
+    /// and leaves the seal alone — except the first refresh after the refresh-token secret
+    /// rotated, which seals the session again under the new secret
+    /// ([`RefreshStore::reseal`](crate::store::RefreshStore::reseal)). A store keeps the seal
+    /// as it was given, byte for byte; a record from before seals existed has an empty one,
+    /// which never verifies.
     pub seal: String,
 }
 

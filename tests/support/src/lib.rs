@@ -237,6 +237,7 @@ macro_rules! conformance_suite {
                 sliding_expiry_reads_as_missing,
                 absolute_expiry_reads_as_missing,
                 revoke_deletes_one_session,
+                reseal_replaces_the_seal_only,
                 revoke_subject_spares_other_subjects,
                 claims_and_subject_round_trip_byte_for_byte,
                 concurrent_rotations_yield_one_winner

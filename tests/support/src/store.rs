@@ -92,6 +92,11 @@ impl RefreshStore for TestStore {
         Ok(rotation)
     }
 
+    async fn reseal(&self, id: &SessionId, seal: &str) -> Result<bool, StoreError> {
+        self.enter()?;
+        self.inner.reseal(id, seal).await
+    }
+
     async fn revoke(&self, id: &SessionId) -> Result<bool, StoreError> {
         self.enter()?;
         let revoked = self.inner.revoke(id).await?;

@@ -116,6 +116,7 @@ struct Queries {
     load: String,
     rotate: String,
     revoke: String,
+    reseal: String,
     revoke_subject: String,
     purge: String,
 }
@@ -159,6 +160,7 @@ RETURNING {COLUMNS}"#,
                 live("?3")
             ),
             revoke: format!(r#"DELETE FROM "{table}" WHERE id = ?1"#),
+            reseal: format!(r#"UPDATE "{table}" SET seal = ?2 WHERE id = ?1"#),
             revoke_subject: format!(r#"DELETE FROM "{table}" WHERE subject = ?1"#),
             purge: format!(
                 r#"DELETE FROM "{table}" WHERE expires_at <= ?1 OR absolute_expires_at <= ?1"#
@@ -338,6 +340,14 @@ impl RefreshStore for SqliteStore {
 
     async fn revoke(&self, id: &SessionId) -> Result<bool, StoreError> {
         let query = sqlx::query(&self.queries.revoke).bind(&id.as_bytes()[..]);
+        let done = run(self.timeout, query.execute(&self.pool)).await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn reseal(&self, id: &SessionId, seal: &str) -> Result<bool, StoreError> {
+        let query = sqlx::query(&self.queries.reseal)
+            .bind(&id.as_bytes()[..])
+            .bind(seal);
         let done = run(self.timeout, query.execute(&self.pool)).await?;
         Ok(done.rows_affected() > 0)
     }

@@ -337,6 +337,14 @@ impl RefreshStore for RedisStore {
         Ok(deleted > 0)
     }
 
+    async fn reseal(&self, id: &SessionId, seal: &str) -> Result<bool, StoreError> {
+        let mut conn = self.conn.clone();
+        let mut reseal = self.scripts.reseal.prepare_invoke();
+        reseal.key(self.session_key(id)).arg(seal);
+        let done: u64 = self.run(reseal.invoke_async(&mut conn)).await?;
+        Ok(done > 0)
+    }
+
     async fn revoke_subject(&self, subject: &str) -> Result<u64, StoreError> {
         let index = self.subject_key(subject);
         let mut conn = self.conn.clone();

@@ -35,6 +35,10 @@ pub(super) struct Scripts {
     ///
     /// KEYS[1] the session. ARGV[1] the subject.
     pub(super) revoke_of_subject: Script,
+    /// Replaces the seal of an existing session; returns 1, or 0 when there is none.
+    ///
+    /// KEYS[1] the session. ARGV[1] the new seal.
+    pub(super) reseal: Script,
 }
 
 impl Scripts {
@@ -46,6 +50,7 @@ impl Scripts {
             create: Script::new(include_str!("scripts/create.lua")),
             rotate: Script::new(include_str!("scripts/rotate.lua")),
             revoke_of_subject: Script::new(include_str!("scripts/revoke_of_subject.lua")),
+            reseal: Script::new(include_str!("scripts/reseal.lua")),
         }
     }
 }
