@@ -1,7 +1,7 @@
 //! The world every fuzz target runs in: a layer with a fixed secret and a stopped clock, one
-//! live session, a store that counts its calls, and helpers to send requests through the
-//! tower stack without an async runtime (nothing in the layer waits on anything when the
-//! body is in memory and the store is the memory store).
+//! live session, the test-support crate's store that counts its calls, and helpers to send
+//! requests through the tower stack without an async runtime (nothing in the layer waits on
+//! anything when the body is in memory and the store is the memory store).
 //!
 //! Inputs may contain placeholders that the targets replace before use, so the fuzzer can
 //! reach the code behind a valid MAC or signature without knowing the secret:
@@ -17,19 +17,17 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use http::{HeaderMap, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full};
+use http::{Request, Response, StatusCode};
+use http_body_util::Full;
 use tower::{Layer, ServiceExt, service_fn};
 use tower_refresh_auth::clock::{Clock, ManualClock};
-use tower_refresh_auth::store::{MemoryStore, RefreshStore, Rotation, StoreError};
-use tower_refresh_auth::session::{Session, SessionId};
+use tower_refresh_auth::store::RefreshStore;
 use tower_refresh_auth::{Claims, NoClaims, RefreshAuth, RefreshAuthBuilder, TokenPair};
+pub use tower_refresh_auth_test_support::{Reply, TestStore};
 
 /// The HS256 secret of the world.
 pub const SECRET: &[u8] = b"the fuzzing secret, at least 32 bytes long";
@@ -45,16 +43,8 @@ pub fn t0() -> SystemTime {
 pub struct World {
     pub auth: RefreshAuth<NoClaims>,
     pub clock: ManualClock,
-    pub store: CountingStore,
+    pub store: TestStore,
     pub pair: TokenPair,
-}
-
-/// A response, read to the end.
-#[derive(Debug)]
-pub struct Reply {
-    pub status: StatusCode,
-    pub headers: HeaderMap,
-    pub body: Bytes,
 }
 
 impl World {
@@ -68,7 +58,7 @@ impl World {
         configure: impl FnOnce(RefreshAuthBuilder<NoClaims>) -> RefreshAuthBuilder<NoClaims>,
     ) -> Self {
         let clock = ManualClock::new(t0());
-        let store = CountingStore::default();
+        let store = TestStore::new();
         let builder = RefreshAuth::<NoClaims>::builder()
             .hs256(SECRET.to_vec())
             .clock(clock.clone())
@@ -76,7 +66,7 @@ impl World {
         let auth = configure(builder).build().expect("a valid configuration");
         let pair =
             block_on(auth.issue(SUBJECT, NoClaims {})).expect("the memory store never fails");
-        store.reset();
+        store.reset_calls();
         Self {
             auth,
             clock,
@@ -120,15 +110,7 @@ impl World {
     pub fn send(&self, req: Request<Full<Bytes>>) -> Reply {
         let svc = self.auth.layer().layer(service_fn(echo));
         let res = block_on(svc.oneshot(req)).unwrap_or_else(|never| match never {});
-        let (parts, body) = res.into_parts();
-        let body = block_on(body.collect())
-            .unwrap_or_else(|never| match never {})
-            .to_bytes();
-        Reply {
-            status: parts.status,
-            headers: parts.headers,
-            body,
-        }
+        block_on(Reply::read(res))
     }
 
     /// The session's counter, if the session is live.
@@ -211,58 +193,6 @@ pub fn assert_well_formed_error(reply: &Reply) {
         serde_json::from_slice(&reply.body).unwrap_or_else(|e| panic!("not JSON ({e}): {reply:?}"));
     assert!(json["error"].is_string(), "{reply:?}");
     assert!(json["error_description"].is_string(), "{reply:?}");
-}
-
-/// A memory store that counts its calls, to show what is refused before any round trip.
-#[derive(Debug, Clone, Default)]
-pub struct CountingStore {
-    pub inner: MemoryStore,
-    calls: Arc<AtomicUsize>,
-}
-
-impl CountingStore {
-    /// Calls since the last reset.
-    pub fn calls(&self) -> usize {
-        self.calls.load(Ordering::SeqCst)
-    }
-
-    fn reset(&self) {
-        self.calls.store(0, Ordering::SeqCst);
-    }
-
-    fn count(&self) {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-#[async_trait::async_trait]
-impl RefreshStore for CountingStore {
-    async fn create(&self, session: &Session) -> Result<(), StoreError> {
-        self.count();
-        self.inner.create(session).await
-    }
-    async fn load(&self, id: &SessionId, now: SystemTime) -> Result<Option<Session>, StoreError> {
-        self.count();
-        self.inner.load(id, now).await
-    }
-    async fn rotate(
-        &self,
-        id: &SessionId,
-        expected: u64,
-        now: SystemTime,
-        expires_at: SystemTime,
-    ) -> Result<Rotation, StoreError> {
-        self.count();
-        self.inner.rotate(id, expected, now, expires_at).await
-    }
-    async fn revoke(&self, id: &SessionId) -> Result<bool, StoreError> {
-        self.count();
-        self.inner.revoke(id).await
-    }
-    async fn revoke_subject(&self, subject: &str) -> Result<u64, StoreError> {
-        self.count();
-        self.inner.revoke_subject(subject).await
-    }
 }
 
 /// Whether `haystack` contains `needle`.

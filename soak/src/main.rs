@@ -48,6 +48,7 @@ use std::time::{Duration, Instant};
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
+use tower_refresh_auth_test_support::{Reply, refresh_body};
 
 const ACCESS_TTL: Duration = Duration::from_secs(2);
 const REFRESH_TTL: Duration = Duration::from_secs(6);
@@ -189,41 +190,54 @@ struct Flow<'a> {
     stats: &'a mut Stats,
 }
 
-struct Reply {
-    status: StatusCode,
+/// A reply, its JSON body (`null` when it has none: the harness reports, it does not panic),
+/// and when its request was sent.
+struct Answer {
+    reply: Reply,
     json: Value,
     sent: Instant,
 }
 
+impl std::ops::Deref for Answer {
+    type Target = Reply;
+
+    fn deref(&self) -> &Reply {
+        &self.reply
+    }
+}
+
+/// Reads a whole response; `None` when the connection failed on the way.
+async fn read(res: reqwest::Response) -> Option<Reply> {
+    let (status, headers) = (res.status(), res.headers().clone());
+    Some(Reply::new(status, headers, res.bytes().await.ok()?))
+}
+
 impl Flow<'_> {
     /// Sends one request; `None` once the request budget is spent.
-    async fn send(&mut self, kind: Kind, req: reqwest::RequestBuilder) -> Option<Reply> {
+    async fn send(&mut self, kind: Kind, req: reqwest::RequestBuilder) -> Option<Answer> {
         if self.budget.fetch_sub(1, Ordering::Relaxed) == 0 {
             self.budget.store(0, Ordering::Relaxed);
             return None;
         }
         let sent = Instant::now();
-        let result = req.send().await;
-        let (status, json) = match result {
-            Ok(res) => {
-                let status = res.status();
-                let bytes = res.bytes().await.unwrap_or_default();
-                (
-                    status,
-                    serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-                )
-            }
+        let reply = match req.send().await {
+            Ok(res) => read(res).await,
             Err(e) => {
                 self.stats.unexpected.push(format!("transport error: {e}"));
                 return None;
             }
         };
+        let Some(reply) = reply else {
+            self.stats.unexpected.push("transport error: body".into());
+            return None;
+        };
         let us = u32::try_from(sent.elapsed().as_micros()).unwrap_or(u32::MAX);
         self.stats.latencies_us[kind as usize].push(us);
-        Some(Reply { status, json, sent })
+        let json = reply.try_json().unwrap_or(Value::Null);
+        Some(Answer { reply, json, sent })
     }
 
-    fn unexpected(&mut self, what: &str, reply: &Reply) {
+    fn unexpected(&mut self, what: &str, reply: &Answer) {
         self.stats
             .unexpected
             .push(format!("{what}: {} {}", reply.status, reply.json));
@@ -245,10 +259,16 @@ impl Flow<'_> {
         }
     }
 
-    fn refresh_request(&self, token: &str) -> reqwest::RequestBuilder {
+    /// A `POST` of `token` in a JSON body to `path` (`/token` or `/logout`).
+    fn token_request(&self, path: &str, token: &str) -> reqwest::RequestBuilder {
         self.client
-            .post(format!("{}/token", self.base))
-            .json(&json!({ "refreshToken": token }))
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(refresh_body(token))
+    }
+
+    fn refresh_request(&self, token: &str) -> reqwest::RequestBuilder {
+        self.token_request("/token", token)
     }
 
     /// A protected call; a `401` is expected only once the token may have expired.
@@ -299,10 +319,7 @@ impl Flow<'_> {
     }
 
     async fn logout(&mut self, token: &str) -> Option<()> {
-        let req = self
-            .client
-            .post(format!("{}/logout", self.base))
-            .json(&json!({ "refreshToken": token }));
+        let req = self.token_request("/logout", token);
         let reply = self.send(Kind::Logout, req).await?;
         if reply.status != StatusCode::NO_CONTENT {
             self.unexpected("logout", &reply);
@@ -332,14 +349,8 @@ impl Flow<'_> {
         let (_, token, _) = self.login(n).await?;
         let started = Instant::now();
         let (a, b) = tokio::join!(
-            self.client
-                .post(format!("{}/token", self.base))
-                .json(&json!({ "refreshToken": token }))
-                .send(),
-            self.client
-                .post(format!("{}/token", self.base))
-                .json(&json!({ "refreshToken": token }))
-                .send(),
+            self.refresh_request(&token).send(),
+            self.refresh_request(&token).send(),
         );
         let elapsed = started.elapsed();
         let mut successors = Vec::new();
@@ -347,14 +358,18 @@ impl Flow<'_> {
             self.budget.fetch_sub(1, Ordering::Relaxed);
             let us = u32::try_from(elapsed.as_micros()).unwrap_or(u32::MAX);
             self.stats.latencies_us[Kind::Refresh as usize].push(us);
-            let Ok(res) = res else {
+            let reply = match res {
+                Ok(res) => read(res).await,
+                Err(_) => None,
+            };
+            let Some(reply) = reply else {
                 self.stats.unexpected.push("race: transport error".into());
                 return None;
             };
-            let status = res.status();
-            let json: Value =
-                serde_json::from_slice(&res.bytes().await.unwrap_or_default()).unwrap_or_default();
-            successors.push((status, json["refreshToken"].as_str().map(str::to_owned)));
+            let successor = reply
+                .try_json()
+                .and_then(|json| json["refreshToken"].as_str().map(str::to_owned));
+            successors.push((reply.status, successor));
         }
         match (&successors[0], &successors[1]) {
             ((StatusCode::OK, Some(x)), (StatusCode::OK, Some(y))) if x == y => {
@@ -388,7 +403,7 @@ impl Flow<'_> {
     }
 }
 
-fn pair(reply: &Reply) -> Option<(String, String)> {
+fn pair(reply: &Answer) -> Option<(String, String)> {
     Some((
         reply.json["accessToken"].as_str()?.to_owned(),
         reply.json["refreshToken"].as_str()?.to_owned(),

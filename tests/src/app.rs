@@ -4,18 +4,15 @@
 //! Several instances built with the same secret over one shared store stand for several
 //! servers behind a load balancer.
 
-use std::convert::Infallible;
+use std::ops::Deref;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::{HeaderMap, Request, Response, StatusCode};
-use http_body_util::BodyExt;
 use serde::{Deserialize, Serialize};
-use tower::util::BoxCloneSyncService;
-use tower::{ServiceBuilder, ServiceExt, service_fn};
+use tower::{ServiceBuilder, service_fn};
 use tower_refresh_auth::clock::Clock;
 use tower_refresh_auth::store::RefreshStore;
-use tower_refresh_auth::{Claims, RefreshAuth, ResponseBody, TokenPair};
+use tower_refresh_auth::{RefreshAuth, TokenPair};
+use tower_refresh_auth_test_support::{Reply, Stack, subject_echo};
 
 /// The HS256 secret every instance shares.
 pub const SECRET: &[u8] = b"the cross-instance test secret, 32+ bytes";
@@ -27,69 +24,26 @@ pub struct Role {
     pub role: String,
 }
 
-type Svc = BoxCloneSyncService<Request<String>, Response<ResponseBody<String>>, Infallible>;
-
-/// An application instance.
+/// An application instance; it sends requests through its layer as a [`Stack`].
 #[derive(Debug, Clone)]
 pub struct App {
     /// Its layer's handle: issues pairs (the login handler's job).
     pub auth: RefreshAuth<Role>,
-    svc: Svc,
+    stack: Stack,
 }
 
-/// A response, read to the end.
-#[derive(Debug)]
-pub struct Reply {
-    /// The status.
-    pub status: StatusCode,
-    /// The headers.
-    pub headers: HeaderMap,
-    /// The body.
-    pub body: Bytes,
-}
+impl Deref for App {
+    type Target = Stack;
 
-impl Reply {
-    /// The body as JSON.
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!(
-                "body is not JSON ({e}): {}",
-                String::from_utf8_lossy(&self.body)
-            )
-        })
-    }
-
-    /// The JSON body's `refreshToken`.
-    pub fn refresh_token(&self) -> String {
-        self.json()["refreshToken"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no refreshToken in {}", self.json()))
-            .to_owned()
-    }
-
-    /// The JSON body's `accessToken`.
-    pub fn access_token(&self) -> String {
-        self.json()["accessToken"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no accessToken in {}", self.json()))
-            .to_owned()
-    }
-
-    /// Asserts an endpoint error: the status and the JSON `error` code.
-    #[track_caller]
-    pub fn assert_error(&self, status: u16, code: &str) {
-        assert_eq!(
-            (self.status.as_u16(), self.json()["error"].as_str()),
-            (status, Some(code)),
-            "{}",
-            String::from_utf8_lossy(&self.body)
-        );
+    fn deref(&self) -> &Stack {
+        &self.stack
     }
 }
 
 impl App {
     /// An instance on `store`, with the shared secret, the given `clock` and a `grace`
-    /// window; its guarded route is everything but `/token` and `/logout`.
+    /// window; its guarded route is everything but `/token` and `/logout`, answered with the
+    /// token's subject.
     pub fn new(store: impl RefreshStore, clock: impl Clock, grace: Duration) -> Self {
         let auth = RefreshAuth::<Role>::builder()
             .hs256(SECRET.to_vec())
@@ -102,17 +56,10 @@ impl App {
             .expect("a valid configuration");
         let svc = ServiceBuilder::new()
             .layer(auth.layer())
-            .service(service_fn(|req: Request<String>| async move {
-                let sub = req
-                    .extensions()
-                    .get::<Claims<Role>>()
-                    .map(|c| c.sub.clone())
-                    .unwrap_or_default();
-                Ok::<_, Infallible>(Response::new(format!("hello {sub}")))
-            }));
+            .service(service_fn(subject_echo::<Role>));
         Self {
             auth,
-            svc: BoxCloneSyncService::new(svc),
+            stack: Stack::new(svc),
         }
     }
 
@@ -129,53 +76,9 @@ impl App {
             .expect("issue a pair")
     }
 
-    /// Sends one request through the layer.
-    pub async fn send(&self, req: Request<String>) -> Reply {
-        let res = self
-            .svc
-            .clone()
-            .oneshot(req)
-            .await
-            .unwrap_or_else(|e| match e {});
-        let (parts, body) = res.into_parts();
-        let body = body
-            .collect()
-            .await
-            .unwrap_or_else(|e| panic!("body failed: {e:?}"))
-            .to_bytes();
-        Reply {
-            status: parts.status,
-            headers: parts.headers,
-            body,
-        }
-    }
-
-    fn post_json(path: &str, body: String) -> Request<String> {
-        Request::post(path)
-            .header("content-type", "application/json")
-            .body(body)
-            .expect("a valid request")
-    }
-
-    /// `POST /token` with a JSON body.
-    pub async fn refresh(&self, refresh_token: &str) -> Reply {
-        let body = format!(r#"{{"refreshToken":"{refresh_token}"}}"#);
-        self.send(Self::post_json("/token", body)).await
-    }
-
-    /// `POST /logout` with a JSON body.
-    pub async fn logout(&self, refresh_token: &str) -> Reply {
-        let body = format!(r#"{{"refreshToken":"{refresh_token}"}}"#);
-        self.send(Self::post_json("/logout", body)).await
-    }
-
     /// `GET /api/dashboard` with a bearer token.
     pub async fn dashboard(&self, access_token: &str) -> Reply {
-        let req = Request::get("/api/dashboard")
-            .header("authorization", format!("Bearer {access_token}"))
-            .body(String::new())
-            .expect("a valid request");
-        self.send(req).await
+        self.get("/api/dashboard", Some(access_token)).await
     }
 }
 

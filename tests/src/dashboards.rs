@@ -1,22 +1,19 @@
 //! The harness of the end-to-end suite: runs each example server in-process on an ephemeral
 //! port, with a manual clock, and talks to it over real HTTP with `reqwest`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use dashboard_shared::{Settings, Users};
-use reqwest::header::HeaderMap;
-use reqwest::{Client, RequestBuilder, StatusCode};
+use reqwest::{Client, RequestBuilder};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tower_refresh_auth::RefreshAuth;
 use tower_refresh_auth::clock::ManualClock;
-use tower_refresh_auth::session::{Session, SessionId};
-use tower_refresh_auth::store::{MemoryStore, RefreshStore, Rotation, StoreError};
+use tower_refresh_auth_test_support::{Reply, TestStore};
 
 /// The web frameworks the example server exists for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,7 +34,7 @@ impl Framework {
 pub struct Server {
     base: String,
     clock: ManualClock,
-    store: OutageStore,
+    store: TestStore,
     client: Client,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
@@ -57,7 +54,7 @@ impl Server {
             vars.iter().map(|(k, v)| (*k, OsString::from(*v))).collect();
         let settings = Settings::from_vars(|name| vars.get(name).cloned()).expect("valid settings");
         let clock = ManualClock::new(SystemTime::now());
-        let store = OutageStore::default();
+        let store = TestStore::new();
         let builder = match framework {
             Framework::Axum => axum_dashboard::auth_builder(&settings, Arc::new(store.clone())),
             Framework::Poem => poem_dashboard::auth_builder(&settings, Arc::new(store.clone())),
@@ -108,17 +105,17 @@ impl Server {
     /// Takes the session store down (every call fails, as when its backend is unreachable)
     /// or brings it back.
     pub fn set_store_down(&self, down: bool) {
-        self.store.down.store(down, Ordering::SeqCst);
+        self.store.set_down(down);
     }
 
     /// How many times the store has rotated a refresh token: one per successful refresh.
     pub fn rotations(&self) -> u64 {
-        self.store.rotations.load(Ordering::SeqCst)
+        self.store.rotations()
     }
 
     /// How many sessions the store has revoked: one per logout that ended a live session.
     pub fn revocations(&self) -> u64 {
-        self.store.revocations.load(Ordering::SeqCst)
+        self.store.revocations()
     }
 
     /// The absolute URL of `path` on this server, e.g. for a browser to open.
@@ -154,148 +151,18 @@ impl Server {
     }
 }
 
-/// A response, read whole: what the tests assert on and what the frameworks must agree on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reply {
-    /// The status.
-    pub status: StatusCode,
-    /// Every header but `date`, lower-cased names in order, values in arrival order.
-    pub headers: BTreeMap<String, Vec<String>>,
-    /// The body as text.
-    pub body: String,
-}
-
-impl Reply {
-    /// Sends `req` and reads the whole response.
-    ///
-    /// # Panics
-    ///
-    /// If the request cannot be sent or the body read.
-    #[allow(clippy::expect_used)]
-    pub async fn send(req: RequestBuilder) -> Self {
-        let res = req.send().await.expect("the request is answered");
-        let status = res.status();
-        let headers = collect_headers(res.headers());
-        let body = res.text().await.expect("a readable body");
-        Self {
-            status,
-            headers,
-            body,
-        }
-    }
-
-    /// The one value of header `name`.
-    ///
-    /// # Panics
-    ///
-    /// If the header is absent or repeated.
-    pub fn header(&self, name: &str) -> &str {
-        match self.headers.get(name).map(Vec::as_slice) {
-            Some([value]) => value,
-            other => panic!("expected one {name} header, got {other:?}"),
-        }
-    }
-
-    /// Every value of header `name`.
-    pub fn headers(&self, name: &str) -> &[String] {
-        self.headers.get(name).map_or(&[], Vec::as_slice)
-    }
-
-    /// The body as JSON.
-    ///
-    /// # Panics
-    ///
-    /// If it is not JSON.
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.body)
-            .unwrap_or_else(|e| panic!("expected a JSON body ({e}), got {:?}", self.body))
-    }
-
-    /// The string field `name` of the JSON body.
-    ///
-    /// # Panics
-    ///
-    /// If there is none.
-    pub fn field(&self, name: &str) -> String {
-        match &self.json()[name] {
-            serde_json::Value::String(s) => s.clone(),
-            other => panic!("expected a string {name}, got {other} in {}", self.body),
-        }
-    }
-}
-
-fn collect_headers(headers: &HeaderMap) -> BTreeMap<String, Vec<String>> {
-    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (name, value) in headers {
-        if name == reqwest::header::DATE {
-            continue;
-        }
-        out.entry(name.as_str().to_owned())
-            .or_default()
-            .push(String::from_utf8_lossy(value.as_bytes()).into_owned());
-    }
-    out
-}
-
-/// A [`MemoryStore`] that can be taken down: while down, every call fails with
-/// [`StoreError::Unavailable`] and changes nothing. It counts the rotations and revocations
-/// it carries out, so a test can see what a client did without reading its tokens.
-#[derive(Debug, Clone, Default)]
-pub struct OutageStore {
-    sessions: MemoryStore,
-    down: Arc<AtomicBool>,
-    rotations: Arc<AtomicU64>,
-    revocations: Arc<AtomicU64>,
-}
-
-impl OutageStore {
-    fn check(&self) -> Result<(), StoreError> {
-        if self.down.load(Ordering::SeqCst) {
-            Err(StoreError::unavailable("simulated outage"))
-        } else {
-            Ok(())
-        }
-    }
-}
-
-#[async_trait::async_trait]
-impl RefreshStore for OutageStore {
-    async fn create(&self, session: &Session) -> Result<(), StoreError> {
-        self.check()?;
-        self.sessions.create(session).await
-    }
-
-    async fn load(&self, id: &SessionId, now: SystemTime) -> Result<Option<Session>, StoreError> {
-        self.check()?;
-        self.sessions.load(id, now).await
-    }
-
-    async fn rotate(
-        &self,
-        id: &SessionId,
-        expected: u64,
-        now: SystemTime,
-        expires_at: SystemTime,
-    ) -> Result<Rotation, StoreError> {
-        self.check()?;
-        let rotation = self.sessions.rotate(id, expected, now, expires_at).await?;
-        if matches!(rotation, Rotation::Rotated(_)) {
-            self.rotations.fetch_add(1, Ordering::SeqCst);
-        }
-        Ok(rotation)
-    }
-
-    async fn revoke(&self, id: &SessionId) -> Result<bool, StoreError> {
-        self.check()?;
-        let revoked = self.sessions.revoke(id).await?;
-        if revoked {
-            self.revocations.fetch_add(1, Ordering::SeqCst);
-        }
-        Ok(revoked)
-    }
-
-    async fn revoke_subject(&self, subject: &str) -> Result<u64, StoreError> {
-        self.check()?;
-        self.sessions.revoke_subject(subject).await
-    }
+/// Sends `req` and reads the whole response; the `date` header is dropped, so the answers of
+/// the two frameworks compare equal when they agree.
+///
+/// # Panics
+///
+/// If the request cannot be sent or the body read.
+#[allow(clippy::expect_used)]
+pub async fn send(req: RequestBuilder) -> Reply {
+    let res = req.send().await.expect("the request is answered");
+    let status = res.status();
+    let mut headers = res.headers().clone();
+    headers.remove(reqwest::header::DATE);
+    let body = res.bytes().await.expect("a readable body");
+    Reply::new(status, headers, body)
 }

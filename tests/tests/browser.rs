@@ -6,8 +6,9 @@
 //! manual clock, which the test moves past the access token's lifetime.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (`/usr/bin/chromium`,
-//! `/usr/bin/chromedriver`). Without them the test is skipped, except under `CI=true`, where
-//! it fails: `.ci/run` installs both, so CI always runs it.
+//! `/usr/bin/chromedriver`), so every test here is `#[ignore]`d; run them with
+//! `cargo test -p tower-refresh-auth-tests --test browser -- --include-ignored`. Asked to run
+//! without the browser installed, they fail. `.ci/run` installs both and runs them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::future::Future;
@@ -50,6 +51,7 @@ macro_rules! for_both_servers_and_transports {
         mod $module {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[ignore = "needs chromium and chromedriver (see tests/support/README.md)"]
                 async fn $scenario() {
                     crate::$scenario(
                         tower_refresh_auth_tests::dashboards::Framework::$framework,
@@ -88,11 +90,9 @@ impl Transport {
     }
 }
 
-/// A browser and a server for it, or `None` when the test is skipped.
-async fn setup(framework: Framework, transport: Transport) -> Option<(Browser, Server)> {
-    if !browser_installed() {
-        return None;
-    }
+/// A browser and a server for it.
+async fn setup(framework: Framework, transport: Transport) -> (Browser, Server) {
+    require_browser();
     let ttl = format!("{}s", ACCESS_TOKEN_TTL.as_secs());
     let server = Server::start(
         framework,
@@ -102,7 +102,7 @@ async fn setup(framework: Framework, transport: Transport) -> Option<(Browser, S
         ],
     )
     .await;
-    Some((Browser::start().await, server))
+    (Browser::start().await, server)
 }
 
 /// Signs in through the login form, as a person would, and waits for the greeting.
@@ -140,9 +140,7 @@ async fn click_logout(page: &Client) {
 }
 
 async fn sign_in_refresh_sign_out(framework: Framework, transport: Transport) {
-    let Some((browser, server)) = setup(framework, transport).await else {
-        return;
-    };
+    let (browser, server) = setup(framework, transport).await;
     let page = &browser.client;
     let (user, password) = transport.account();
     sign_in(page, &server, user, password).await;
@@ -218,9 +216,7 @@ async fn sign_in_refresh_sign_out(framework: Framework, transport: Transport) {
 /// complete leaves the visitor signed in on a page that says so, never on the login page
 /// with the session (and in cookie mode the refresh cookie) still alive.
 async fn store_outage(framework: Framework, transport: Transport) {
-    let Some((browser, server)) = setup(framework, transport).await else {
-        return;
-    };
+    let (browser, server) = setup(framework, transport).await;
     let page = &browser.client;
     let (user, password) = transport.account();
     sign_in(page, &server, user, password).await;
@@ -288,22 +284,18 @@ async fn current_path(page: &Client) -> String {
     page.current_url().await.unwrap().path().to_owned()
 }
 
-/// Whether the browser is there; under `CI=true` its absence fails the test.
-fn browser_installed() -> bool {
+/// Fails the test when the browser is not there: asked to run, it must run.
+fn require_browser() {
     let missing: Vec<&str> = [CHROMIUM, CHROMEDRIVER]
         .into_iter()
         .filter(|path| !Path::new(path).exists())
         .collect();
-    if missing.is_empty() {
-        return true;
-    }
     assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "CI=true but {missing:?} is missing: the browser test must run in CI \
-         (`apt-get install chromium chromium-driver`, as .ci/run does)"
+        missing.is_empty(),
+        "{missing:?} is missing, but the browser test was asked to run \
+         (`apt-get install chromium chromium-driver`, as .ci/run does; or run without \
+         --include-ignored)"
     );
-    println!("skipped: chromium/chromedriver not installed");
-    false
 }
 
 /// What the page keeps: `localStorage`'s and `sessionStorage`'s tokens, and the cookies

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::json;
-use tower_refresh_auth_tests::dashboards::{Framework, Reply, Server};
+use tower_refresh_auth_test_support::Reply;
+use tower_refresh_auth_tests::dashboards::{Framework, Server, send};
 
 /// Runs each scenario against both servers: `axum::<name>` and `poem::<name>`.
 macro_rules! for_both_servers {
@@ -45,7 +46,7 @@ for_both_servers!(
 const SECOND: Duration = Duration::from_secs(1);
 
 async fn login(server: &Server, user: &str, password: &str) -> Reply {
-    Reply::send(
+    send(
         server
             .post("/login")
             .json(&json!({ "username": user, "password": password })),
@@ -54,11 +55,11 @@ async fn login(server: &Server, user: &str, password: &str) -> Reply {
 }
 
 async fn dashboard(server: &Server, access_token: &str) -> Reply {
-    Reply::send(server.get("/api/dashboard").bearer_auth(access_token)).await
+    send(server.get("/api/dashboard").bearer_auth(access_token)).await
 }
 
 async fn refresh(server: &Server, refresh_token: &str) -> Reply {
-    Reply::send(
+    send(
         server
             .post("/token")
             .json(&json!({ "refreshToken": refresh_token })),
@@ -67,7 +68,7 @@ async fn refresh(server: &Server, refresh_token: &str) -> Reply {
 }
 
 fn assert_pair(reply: &Reply) {
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
     assert_eq!(reply.header("cache-control"), "no-store");
     assert_eq!(reply.header("content-type"), "application/json");
     let body = reply.json();
@@ -81,7 +82,7 @@ fn assert_pair(reply: &Reply) {
 }
 
 fn assert_invalid_grant(reply: &Reply) {
-    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.text());
     assert_eq!(reply.field("error"), "invalid_grant");
     assert_eq!(reply.header("cache-control"), "no-store");
     assert!(reply.headers("www-authenticate").is_empty());
@@ -141,7 +142,7 @@ async fn refresh_rotation_reuse_and_logout(framework: Framework) {
     // A fresh login; logout (204, no body); its refresh token is dead.
     let fresh = login(&server, "user1", "password1").await;
     assert_pair(&fresh);
-    let logout = Reply::send(
+    let logout = send(
         server
             .post("/logout")
             .json(&json!({ "refreshToken": fresh.field("refreshToken") })),
@@ -158,7 +159,7 @@ async fn form_encoded_refresh_and_logout(framework: Framework) {
     let server = Server::start(framework, &[]).await;
 
     // A form login answers with the same JSON pair.
-    let login = Reply::send(
+    let login = send(
         server
             .post("/login")
             .form(&[("username", "user2"), ("password", "password2")]),
@@ -167,12 +168,12 @@ async fn form_encoded_refresh_and_logout(framework: Framework) {
     assert_pair(&login);
 
     // RFC 6749 §6 request, §5.1 response field names.
-    let refreshed = Reply::send(server.post("/token").form(&[
+    let refreshed = send(server.post("/token").form(&[
         ("grant_type", "refresh_token"),
         ("refresh_token", &login.field("refreshToken")),
     ]))
     .await;
-    assert_eq!(refreshed.status, StatusCode::OK, "{}", refreshed.body);
+    assert_eq!(refreshed.status, StatusCode::OK, "{}", refreshed.text());
     assert_eq!(refreshed.header("cache-control"), "no-store");
     let body = refreshed.json();
     assert_eq!(body["token_type"], "Bearer");
@@ -188,7 +189,7 @@ async fn form_encoded_refresh_and_logout(framework: Framework) {
         json!({ "message": "Welcome to your dashboard, user2!" })
     );
 
-    let wrong_grant = Reply::send(
+    let wrong_grant = send(
         server
             .post("/token")
             .form(&[("grant_type", "password"), ("refresh_token", &token)]),
@@ -198,14 +199,14 @@ async fn form_encoded_refresh_and_logout(framework: Framework) {
     assert_eq!(wrong_grant.field("error"), "unsupported_grant_type");
 
     // RFC 7009 revocation: 200.
-    let logout = Reply::send(server.post("/logout").form(&[
+    let logout = send(server.post("/logout").form(&[
         ("token", token.as_str()),
         ("token_type_hint", "refresh_token"),
     ]))
     .await;
     assert_eq!(logout.status, StatusCode::OK);
     assert_eq!(logout.body, "");
-    let dead = Reply::send(
+    let dead = send(
         server
             .post("/token")
             .form(&[("grant_type", "refresh_token"), ("refresh_token", &token)]),
@@ -221,7 +222,7 @@ async fn form_encoded_refresh_and_logout(framework: Framework) {
 fn refresh_cookie(reply: &Reply) -> String {
     let cookies = reply.headers("set-cookie");
     assert_eq!(cookies.len(), 2, "{cookies:?}");
-    for cookie in cookies {
+    for cookie in &cookies {
         for attribute in ["HttpOnly", "Secure", "SameSite=Strict"] {
             assert!(
                 cookie.split("; ").any(|a| a == attribute),
@@ -243,7 +244,7 @@ async fn cookie_transport(framework: Framework) {
     let server = Server::start(framework, &[("REFRESH_TRANSPORT", "cookie")]).await;
 
     // §5, §6: the login sets the refresh cookie, so it needs the CSRF header too.
-    let login = Reply::send(
+    let login = send(
         server
             .post("/login")
             .header("x-requested-with", "XMLHttpRequest")
@@ -251,15 +252,19 @@ async fn cookie_transport(framework: Framework) {
     )
     .await;
     assert_pair(&login);
-    assert!(login.json().get("refreshToken").is_none(), "{}", login.body);
+    assert!(
+        login.json().get("refreshToken").is_none(),
+        "{}",
+        login.text()
+    );
     let cookie = refresh_cookie(&login);
 
     // The cookie alone is refused: the CSRF header is required.
-    let csrf = Reply::send(server.post("/token").header("cookie", &cookie)).await;
+    let csrf = send(server.post("/token").header("cookie", &cookie)).await;
     assert_eq!(csrf.status, StatusCode::FORBIDDEN);
     assert_eq!(csrf.field("error"), "invalid_request");
 
-    let refreshed = Reply::send(
+    let refreshed = send(
         server
             .post("/token")
             .header("cookie", &cookie)
@@ -278,7 +283,7 @@ async fn cookie_transport(framework: Framework) {
     );
 
     // Logout: 204 and both cookies cleared.
-    let logout = Reply::send(
+    let logout = send(
         server
             .post("/logout")
             .header("cookie", &rotated)
@@ -293,7 +298,7 @@ async fn cookie_transport(framework: Framework) {
         "{cleared:?}"
     );
 
-    let dead = Reply::send(
+    let dead = send(
         server
             .post("/token")
             .header("cookie", &rotated)
@@ -321,27 +326,27 @@ async fn wrong_credentials(framework: Framework) {
 
 async fn pages_and_redirect(framework: Framework) {
     let server = Server::start(framework, &[]).await;
-    let root = Reply::send(server.get("/")).await;
+    let root = send(server.get("/")).await;
     assert!(root.status.is_redirection(), "{}", root.status);
     assert_eq!(root.header("location"), "/login.html");
 
     for path in ["/login", "/login.html"] {
-        let page = Reply::send(server.get(path)).await;
+        let page = send(server.get(path)).await;
         assert_eq!(page.status, StatusCode::OK, "{path}");
         assert!(page.header("content-type").starts_with("text/html"));
         for id in ["loginForm", "username", "password"] {
             assert!(
-                page.body.contains(&format!(r#"id="{id}""#)),
+                page.text().contains(&format!(r#"id="{id}""#)),
                 "{id} in {path}"
             );
         }
     }
     for path in ["/dashboard", "/dashboard.html"] {
-        let page = Reply::send(server.get(path)).await;
+        let page = send(server.get(path)).await;
         assert_eq!(page.status, StatusCode::OK, "{path}");
         for id in ["welcomeMessage", "logoutButton"] {
             assert!(
-                page.body.contains(&format!(r#"id="{id}""#)),
+                page.text().contains(&format!(r#"id="{id}""#)),
                 "{id} in {path}"
             );
         }
@@ -353,11 +358,11 @@ async fn unauthenticated_requests(framework: Framework) {
     let server = Server::start(framework, &[]).await;
 
     // RFC 6750 §3.1: no credentials, no error code in the challenge.
-    let bare = Reply::send(server.get("/api/dashboard")).await;
+    let bare = send(server.get("/api/dashboard")).await;
     assert_eq!(bare.status, StatusCode::UNAUTHORIZED);
     assert_eq!(bare.header("www-authenticate"), r#"Bearer realm="api""#);
 
-    let malformed = Reply::send(
+    let malformed = send(
         server
             .get("/api/dashboard")
             .header("authorization", "Bearer"),
@@ -371,10 +376,10 @@ async fn unauthenticated_requests(framework: Framework) {
     );
 
     // Unknown paths are guarded too; with a token they are a plain 404.
-    let unknown = Reply::send(server.get("/admin")).await;
+    let unknown = send(server.get("/admin")).await;
     assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
     let pair = login(&server, "user1", "password1").await;
-    let missing = Reply::send(server.get("/admin").bearer_auth(pair.field("accessToken"))).await;
+    let missing = send(server.get("/admin").bearer_auth(pair.field("accessToken"))).await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
 
     server.stop().await;
@@ -391,7 +396,7 @@ async fn store_outage(framework: Framework) {
             reply.status,
             StatusCode::SERVICE_UNAVAILABLE,
             "{}",
-            reply.body
+            reply.text()
         );
         assert_eq!(reply.field("error"), "temporarily_unavailable");
         assert!(!reply.header("retry-after").is_empty());
@@ -402,7 +407,7 @@ async fn store_outage(framework: Framework) {
     assert_unavailable(&refresh(&server, &token).await);
     // A logout that did not happen never reports success.
     assert_unavailable(
-        &Reply::send(
+        &send(
             server
                 .post("/logout")
                 .json(&json!({ "refreshToken": token })),
@@ -430,42 +435,42 @@ async fn both_servers_answer_alike() {
         let pair = login(&server, "user1", "password1").await;
         let access = pair.field("accessToken");
         let mut replies = vec![
-            Reply::send(server.get("/")).await,
-            Reply::send(server.get("/login.html")).await,
-            Reply::send(server.get("/dashboard")).await,
-            Reply::send(server.get("/login.js")).await,
-            Reply::send(server.get("/dashboard.js")).await,
+            send(server.get("/")).await,
+            send(server.get("/login.html")).await,
+            send(server.get("/dashboard")).await,
+            send(server.get("/login.js")).await,
+            send(server.get("/dashboard.js")).await,
             login(&server, "user1", "nope").await,
-            Reply::send(server.post("/login").body("user1")).await,
+            send(server.post("/login").body("user1")).await,
             // Malformed logins: each framework's extractor rejections, mapped alike.
-            Reply::send(
+            send(
                 server
                     .post("/login")
                     .header("content-type", "application/json")
                     .body("{"),
             )
             .await,
-            Reply::send(server.post("/login").json(&json!({ "username": "user1" }))).await,
-            Reply::send(server.post("/login").form(&[("username", "user1")])).await,
-            Reply::send(
+            send(server.post("/login").json(&json!({ "username": "user1" }))).await,
+            send(server.post("/login").form(&[("username", "user1")])).await,
+            send(
                 server
                     .post("/login")
                     .header("content-type", "application/json")
                     .body("x".repeat(16 * 1024 + 1)),
             )
             .await,
-            Reply::send(server.get("/api/dashboard")).await,
-            Reply::send(server.get("/api/dashboard").bearer_auth("not.a.token")).await,
-            Reply::send(
+            send(server.get("/api/dashboard")).await,
+            send(server.get("/api/dashboard").bearer_auth("not.a.token")).await,
+            send(
                 server
                     .get("/api/dashboard")
                     .header("authorization", "Basic dXNlcjE6cGFzc3dvcmQx"),
             )
             .await,
             dashboard(&server, &access).await,
-            Reply::send(server.get("/token")).await,
-            Reply::send(server.post("/token").body("refreshToken")).await,
-            Reply::send(
+            send(server.get("/token")).await,
+            send(server.post("/token").body("refreshToken")).await,
+            send(
                 server
                     .post("/token")
                     .header("content-type", "application/json")
@@ -473,8 +478,8 @@ async fn both_servers_answer_alike() {
             )
             .await,
             refresh(&server, "forged").await,
-            Reply::send(server.post("/logout").json(&json!({ "refreshToken": "x" }))).await,
-            Reply::send(server.get("/nowhere").bearer_auth(&access)).await,
+            send(server.post("/logout").json(&json!({ "refreshToken": "x" }))).await,
+            send(server.get("/nowhere").bearer_auth(&access)).await,
         ];
         server.advance(61 * SECOND);
         replies.push(dashboard(&server, &access).await);

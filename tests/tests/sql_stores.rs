@@ -2,7 +2,8 @@
 //! refusing unsafe table names, and (SQLite) creating its file in WAL mode.
 //!
 //! Run with `DATABASE_URL=postgres://postgres@127.0.0.1/test cargo test
-//! -p tower-refresh-auth-tests --test sql_stores`.
+//! -p tower-refresh-auth-tests --test sql_stores -- --include-ignored` (the PostgreSQL tests are
+//! `#[ignore]`d without it).
 #![allow(clippy::unwrap_used)]
 #![cfg(any(feature = "postgres", feature = "sqlite"))]
 
@@ -10,7 +11,7 @@ use std::time::{Duration, SystemTime};
 
 use tower_refresh_auth::session::SessionId;
 use tower_refresh_auth::store::RefreshStore;
-use tower_refresh_auth_tests::{create, now_ms, session};
+use tower_refresh_auth_test_support::{create, now_ms, session};
 
 /// What both SQL stores offer beyond [`RefreshStore`].
 trait Purge: RefreshStore + Clone {
@@ -66,7 +67,8 @@ async fn purge_task_runs_by_itself(store: impl Purge) {
 #[cfg(feature = "postgres")]
 mod postgres {
     use tower_refresh_auth::store::PostgresStore;
-    use tower_refresh_auth_tests::service_url;
+    use tower_refresh_auth_test_support::fixtures::{DropTableOnDrop, table_name};
+    use tower_refresh_auth_test_support::service_url;
 
     use super::*;
 
@@ -79,33 +81,32 @@ mod postgres {
         }
     }
 
-    async fn store(table: &str) -> Option<PostgresStore> {
-        let url = service_url("DATABASE_URL")?;
+    /// A store on a new table named for `test` and this run, and the guard that drops it.
+    async fn store(test: &str) -> (PostgresStore, DropTableOnDrop) {
+        let url = service_url("DATABASE_URL");
+        let table = table_name(test);
         let store = PostgresStore::connect(&url)
             .await
             .unwrap()
-            .with_table_name(table)
+            .with_table_name(&table)
             .unwrap();
-        sqlx::query(&format!("DROP TABLE IF EXISTS {table}"))
-            .execute(store.pool())
-            .await
-            .unwrap();
+        let guard = DropTableOnDrop::new(&url, &table);
         store.migrate().await.unwrap();
-        Some(store)
+        (store, guard)
     }
 
     #[tokio::test]
+    #[ignore = "needs DATABASE_URL (see tests/support/README.md)"]
     async fn purge_deletes_only_dead_sessions() {
-        if let Some(store) = store("tra_sql_purge").await {
-            super::purge_deletes_only_dead_sessions(store).await;
-        }
+        let (store, _table) = store("sql_purge").await;
+        super::purge_deletes_only_dead_sessions(store).await;
     }
 
     #[tokio::test]
+    #[ignore = "needs DATABASE_URL (see tests/support/README.md)"]
     async fn purge_task_runs_by_itself() {
-        if let Some(store) = store("tra_sql_purge_task").await {
-            super::purge_task_runs_by_itself(store).await;
-        }
+        let (store, _table) = store("sql_purge_task").await;
+        super::purge_task_runs_by_itself(store).await;
     }
 
     #[tokio::test]

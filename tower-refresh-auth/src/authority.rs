@@ -163,7 +163,7 @@ where
         let id = SessionId::random();
         // Signed before the session is stored, so a claims error stores nothing.
         let access_token = shared.access.sign(&subject, &id, &custom, now)?;
-        let session = Session {
+        let mut session = Session {
             id,
             claims: Value::Object(custom).to_string(),
             subject,
@@ -172,7 +172,10 @@ where
             rotated_at: now,
             expires_at: now + shared.refresh_ttl,
             absolute_expires_at: shared.session_lifetime.map(|l| now + l),
+            seal: String::new(),
         };
+        // Binds subject and claims to the session, so a store writer cannot change them.
+        session.seal = shared.seal.seal(&session);
         timed(StoreOp::Create, shared.store.create(&session)).await?;
         telemetry::session_started();
         tracing::debug!(session = %id, "session started");
@@ -202,11 +205,11 @@ where
             return Ok(claims);
         }
         let claims: Claims<C> = shared.access.verify(token, now)?;
-        let deadline = shared.access.deadline_ms(claims.exp);
+        let validity = shared.access.validity_ms(&claims);
         cache.insert(
             key,
             claims.clone(),
-            deadline,
+            validity,
             claims.sid,
             &claims.sub,
             now_ms,

@@ -19,6 +19,7 @@ use crate::events::{EventFn, Events, SecurityEvent};
 use crate::guard::Guard;
 use crate::keys::{SigningKey, VerifyingKey};
 use crate::response::{ErrorBody, ErrorBodyFn, Renderer};
+use crate::seal::SessionSeal;
 use crate::shared::Shared;
 use crate::store::RefreshStore;
 use crate::token::access::AccessTokens;
@@ -156,6 +157,12 @@ impl<C> RefreshAuthBuilder<C> {
     /// Also accepts tokens signed by `key`: keep the previous signing key here for one
     /// access-token lifetime after a rotation, so nobody is logged out. Tokens must name it by
     /// its `kid`.
+    ///
+    /// Without a [`refresh_secret`](Self::refresh_secret), refresh tokens and session seals
+    /// are keyed from the HMAC secrets, this key's included: as with a
+    /// [previous refresh secret](Self::previous_refresh_secret), a session refreshed while
+    /// the old key is listed here moves to the new one, and removing it ends only the
+    /// sessions that were not refreshed meanwhile.
     pub fn verifying_key(mut self, key: VerifyingKey) -> Self {
         self.verifying.push(key);
         self
@@ -175,6 +182,13 @@ impl<C> RefreshAuthBuilder<C> {
 
     /// Also accepts refresh tokens MACed with an older secret, after rotating
     /// [`refresh_secret`](Self::refresh_secret). Their successors use the new secret.
+    ///
+    /// A session is sealed at login under the secret of the day (see
+    /// [`Session::seal`](crate::session::Session::seal)); its first refresh after the
+    /// rotation seals it again under the new secret, as it re-mints its refresh token. So a
+    /// session refreshed while the old secret is listed here survives its removal, and one
+    /// that was not (an idle session) is refused, its user logs in again. Keep the old secret
+    /// for as long as idle sessions should survive: up to the refresh-token TTL.
     pub fn previous_refresh_secret(mut self, secret: impl Into<Vec<u8>>) -> Self {
         self.previous_refresh_secrets.push(secret.into());
         self
@@ -580,6 +594,9 @@ impl<C> RefreshAuthBuilder<C> {
                 self.audience,
             ),
             refresh_keys: RefreshKeys::new(refresh_secrets.iter().map(Vec::as_slice)),
+            // Session seals are keyed from the same secrets, under their own label, so
+            // rotating the refresh secret keeps sealed sessions valid too.
+            seal: SessionSeal::derive(refresh_secrets.iter().map(Vec::as_slice)),
             store,
             clock: self.clock,
             refresh_ttl: self.refresh_ttl,

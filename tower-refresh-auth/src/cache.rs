@@ -46,6 +46,9 @@ impl std::fmt::Debug for TokenCache {
 struct Entry {
     /// A `Claims<C>` of the `RefreshAuth<C>` that verified the token.
     claims: Arc<dyn Any + Send + Sync>,
+    /// The first millisecond the token is valid (`nbf` or `iat`, less leeway): a clock that
+    /// steps back before it must not find the token valid here when it is not elsewhere.
+    valid_from_ms: u64,
     /// The first millisecond the token is no longer valid (`exp` plus leeway).
     deadline_ms: u64,
 }
@@ -72,6 +75,9 @@ impl TokenCache {
     /// The cached claims of a still-valid token.
     pub(crate) fn get<T: Clone + 'static>(&self, key: u128, now_ms: u64) -> Option<T> {
         let entry = self.entries.get(&key)?;
+        if now_ms < entry.valid_from_ms {
+            return None;
+        }
         if now_ms >= entry.deadline_ms {
             drop(entry);
             self.entries.remove(&key);
@@ -84,7 +90,7 @@ impl TokenCache {
         &self,
         key: u128,
         claims: T,
-        deadline_ms: u64,
+        (valid_from_ms, deadline_ms): (u64, u64),
         session: SessionId,
         subject: &str,
         now_ms: u64,
@@ -100,6 +106,7 @@ impl TokenCache {
             key,
             Entry {
                 claims: Arc::new(claims),
+                valid_from_ms,
                 deadline_ms,
             },
         );
@@ -166,10 +173,21 @@ mod tests {
     fn entries_expire_at_their_deadline() {
         let cache = TokenCache::new(10);
         let k = cache.key("token");
-        cache.insert(k, 7u32, 1_000, SessionId::random(), "u", 0);
+        cache.insert(k, 7u32, (0, 1_000), SessionId::random(), "u", 0);
         assert_eq!(cache.get::<u32>(k, 999), Some(7));
         assert_eq!(cache.get::<u32>(k, 1_000), None);
         assert_eq!(cache.len(), 0);
+    }
+
+    #[test]
+    fn a_clock_before_the_tokens_start_misses() {
+        let cache = TokenCache::new(10);
+        let k = cache.key("token");
+        cache.insert(k, 7u32, (5_000, 10_000), SessionId::random(), "u", 6_000);
+        assert_eq!(cache.get::<u32>(k, 6_000), Some(7));
+        assert_eq!(cache.get::<u32>(k, 4_999), None);
+        // Still there for when the clock is right again.
+        assert_eq!(cache.get::<u32>(k, 5_000), Some(7));
     }
 
     #[test]
@@ -188,7 +206,7 @@ mod tests {
             cache.insert(
                 cache.key(&i.to_string()),
                 i,
-                10_000,
+                (0, 10_000),
                 SessionId::random(),
                 "u",
                 0,
@@ -199,7 +217,7 @@ mod tests {
         cache.insert(
             cache.key("late"),
             99u64,
-            20_000,
+            (0, 20_000),
             SessionId::random(),
             "u",
             10_000,
@@ -211,8 +229,8 @@ mod tests {
     fn revocation_drops_a_sessions_entries() {
         let cache = TokenCache::new(10);
         let (s1, s2) = (SessionId::random(), SessionId::random());
-        cache.insert(cache.key("a"), 1u8, 10_000, s1, "alice", 0);
-        cache.insert(cache.key("b"), 2u8, 10_000, s2, "bob", 0);
+        cache.insert(cache.key("a"), 1u8, (0, 10_000), s1, "alice", 0);
+        cache.insert(cache.key("b"), 2u8, (0, 10_000), s2, "bob", 0);
         cache.forget_session(&s1);
         assert_eq!(cache.get::<u8>(cache.key("a"), 1), None);
         assert_eq!(cache.get::<u8>(cache.key("b"), 1), Some(2));
@@ -228,14 +246,21 @@ mod tests {
             cache.insert(
                 cache.key(&format!("other{i}")),
                 i,
-                10_000,
+                (0, 10_000),
                 SessionId::random(),
                 "o",
                 0,
             );
         }
         for i in 0..3u32 {
-            cache.insert(cache.key(&format!("mine{i}")), i, 10_000, target, "me", 0);
+            cache.insert(
+                cache.key(&format!("mine{i}")),
+                i,
+                (0, 10_000),
+                target,
+                "me",
+                0,
+            );
         }
         assert_eq!(cache.by_session.get(&target).map(|k| k.len()), Some(3));
         cache.forget_session(&target);
@@ -255,7 +280,7 @@ mod tests {
             cache.insert(
                 cache.key(&i.to_string()),
                 i,
-                1_000,
+                (0, 1_000),
                 SessionId::random(),
                 "u",
                 0,
@@ -265,7 +290,7 @@ mod tests {
         cache.insert(
             cache.key("new"),
             9u32,
-            5_000,
+            (0, 5_000),
             SessionId::random(),
             "v",
             2_000,

@@ -124,7 +124,7 @@ pub enum ConfigError {
 ///
 /// Rendered by [`RefreshAuth::rejection`](crate::RefreshAuth::rejection) and
 /// [`AuthRejection::into_response`](crate::AuthRejection::into_response) with the status, headers and
-/// JSON body of the wire contract (RFC 6750 for protected requests, RFC 6749 §5.2 for the
+/// JSON body of docs/protocol.md (RFC 6750 for protected requests, RFC 6749 §5.2 for the
 /// refresh and logout endpoints).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

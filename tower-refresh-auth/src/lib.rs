@@ -103,6 +103,17 @@
 //! application every [`SecurityEvent`] — a reuse, a grace replay, a revocation — with the
 //! session id and subject, never a token.
 //!
+//! Every refusal's body can be rendered in the application's own format with
+//! [`error_body`](RefreshAuthBuilder::error_body); the status and the `WWW-Authenticate`
+//! challenge stay as the RFCs require.
+//!
+//! # Frameworks that are not tower-based
+//!
+//! What the layer does with a request is one function, [`RefreshAuth::decide`]: one of its
+//! own routes (answered by [`RefreshAuth::answer`]), a [`Verdict`] on the token, or a
+//! [`SessionCheck`] still to run. The tower service and the poem adapter are each a short
+//! `match` over it; an adapter for another framework is too (see [`Decision`]).
+//!
 //! # gRPC
 //!
 //! In front of a tonic (or any gRPC) server, a refused call is answered the way gRPC clients
@@ -151,6 +162,7 @@ mod routes;
 mod authority;
 mod builder;
 mod rotation;
+mod seal;
 mod shared;
 // What the authority reports: security events to the application, metrics to a recorder.
 mod events;

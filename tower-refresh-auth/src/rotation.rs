@@ -10,6 +10,7 @@ use tracing::Instrument;
 
 use crate::error::{AuthError, invalid_token};
 use crate::events::{RevocationReason, SecurityEvent};
+use crate::seal::Sealed;
 use crate::session::{Session, SessionId};
 use crate::shared::Shared;
 use crate::store::{Rotation, StoreError};
@@ -126,7 +127,18 @@ impl Shared {
         )
         .await?;
         let (session, renewed) = match rotation {
-            Rotation::Rotated(session) => (session, Renewed::Rotated),
+            // A record that fails its seal was written by someone else: refused like an
+            // unknown session, before anything is signed or decided from it. (Not even a
+            // revocation on reuse: a writer who can break the seal can delete the record.)
+            Rotation::Rotated(session) | Rotation::Conflict(session)
+                if !self.is_sealed(&session) =>
+            {
+                return Err(AuthError::InvalidGrant.into());
+            }
+            Rotation::Rotated(session) => {
+                self.reseal_if_old(&session).await;
+                (session, Renewed::Rotated)
+            }
             Rotation::Conflict(session) => match classify(&session, presented, now, self.grace) {
                 Replay::InsideGrace => {
                     tracing::debug!("spent refresh token replayed inside the grace window");
@@ -234,18 +246,58 @@ impl Shared {
         Ok(n)
     }
 
-    /// With session checking on: the session must still be live.
+    /// With session checking on: the session must still be live, and its record intact.
     pub(crate) async fn check_session(&self, id: &SessionId) -> Result<(), AuthError> {
         match timed(StoreOp::Load, self.store.load(id, self.clock.now())).await? {
-            Some(_) => Ok(()),
-            None => Err(invalid_token("the session has been revoked")),
+            Some(session) if self.is_sealed(&session) => Ok(()),
+            // A record that fails its seal counts as no session at all.
+            Some(_) | None => Err(invalid_token("the session has been revoked")),
         }
+    }
+
+    /// A session sealed under an older secret is sealed again under the newest, so that
+    /// removing the old secret later logs out no active session. Best effort: the refresh has
+    /// happened, a failure here only means another try at the next one.
+    async fn reseal_if_old(&self, session: &Session) {
+        if self.seal.check(session) != Sealed::Previous {
+            return;
+        }
+        match self
+            .store
+            .reseal(&session.id, &self.seal.seal(session))
+            .await
+        {
+            Ok(_) => {
+                tracing::debug!(session = %session.id, "session sealed under the current secret")
+            }
+            Err(err) => tracing::warn!(
+                session = %session.id,
+                error = %err,
+                "could not seal a session under the current secret; retried at its next refresh"
+            ),
+        }
+    }
+
+    /// Whether the store's record of a session carries its own seal; logs at `error` when
+    /// it does not (the session id only: the record holds no token, the log no key).
+    fn is_sealed(&self, session: &Session) -> bool {
+        let sealed = self.seal.verify(session);
+        if !sealed {
+            tracing::error!(
+                session = %session.id,
+                "session record failed its integrity check; refused"
+            );
+        }
+        sealed
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::{Clock, ManualClock};
+    use crate::store::{MemoryStore, RefreshStore};
+    use crate::{NoClaims, RefreshAuth};
 
     const GRACE: Duration = Duration::from_secs(10);
 
@@ -259,6 +311,7 @@ mod tests {
             rotated_at,
             expires_at: rotated_at + Duration::from_secs(3600),
             absolute_expires_at: None,
+            seal: String::new(),
         }
     }
 
@@ -301,5 +354,175 @@ mod tests {
             classify(&s, u64::MAX - 1, at(0), GRACE),
             Replay::InsideGrace
         );
+    }
+
+    const SECRET: &[u8] = b"a rotation test secret of at least 32 bytes";
+
+    /// A store that hands every record back with its subject changed, as someone with write
+    /// access to the database would leave it; what it keeps stays intact.
+    #[derive(Debug, Clone, Default)]
+    struct Rewriting(MemoryStore);
+
+    fn rewrite(mut session: Session) -> Session {
+        session.subject = "admin".into();
+        session
+    }
+
+    #[async_trait::async_trait]
+    impl RefreshStore for Rewriting {
+        async fn create(&self, session: &Session) -> Result<(), StoreError> {
+            self.0.create(session).await
+        }
+        async fn load(
+            &self,
+            id: &SessionId,
+            now: SystemTime,
+        ) -> Result<Option<Session>, StoreError> {
+            Ok(self.0.load(id, now).await?.map(rewrite))
+        }
+        async fn rotate(
+            &self,
+            id: &SessionId,
+            expected: u64,
+            now: SystemTime,
+            expires_at: SystemTime,
+        ) -> Result<Rotation, StoreError> {
+            Ok(match self.0.rotate(id, expected, now, expires_at).await? {
+                Rotation::Rotated(s) => Rotation::Rotated(rewrite(s)),
+                Rotation::Conflict(s) => Rotation::Conflict(rewrite(s)),
+                Rotation::NotFound => Rotation::NotFound,
+            })
+        }
+        async fn revoke(&self, id: &SessionId) -> Result<bool, StoreError> {
+            self.0.revoke(id).await
+        }
+        async fn reseal(&self, id: &SessionId, seal: &str) -> Result<bool, StoreError> {
+            self.0.reseal(id, seal).await
+        }
+        async fn revoke_subject(&self, subject: &str) -> Result<u64, StoreError> {
+            self.0.revoke_subject(subject).await
+        }
+    }
+
+    /// A writer that keeps what the subscriber wrote.
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    // The only test in this binary that reaches the integrity check's `error!`, so no test
+    // without a subscriber can race it into tracing's interest cache.
+    #[tokio::test]
+    async fn a_record_failing_its_seal_is_refused_logged_and_never_signed() {
+        let logs = Captured::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+
+        let store = Rewriting::default();
+        let clock = ManualClock::default();
+        let auth = RefreshAuth::<NoClaims>::builder()
+            .hs256(SECRET.to_vec())
+            .store(store.clone())
+            .clock(clock.clone())
+            .check_sessions(true)
+            .build()
+            .unwrap();
+        let pair = auth.issue("alice", NoClaims {}).await.unwrap();
+        let id = pair.session_id;
+
+        // The session check: a record that fails its seal is no session.
+        let err = auth.shared.check_session(&id).await.unwrap_err();
+        assert_eq!(err.description(), "the session has been revoked");
+        // The refresh: refused like an unknown session, nothing signed for "admin".
+        assert!(matches!(
+            auth.refresh(&pair.refresh_token).await,
+            Err(AuthError::InvalidGrant)
+        ));
+        // The spent token replayed after the window: still refused as unknown, and the
+        // tampered record decides no revocation either.
+        clock.advance(Duration::from_secs(60));
+        assert!(matches!(
+            auth.refresh(&pair.refresh_token).await,
+            Err(AuthError::InvalidGrant)
+        ));
+        assert!(store.0.load(&id, clock.now()).await.unwrap().is_some());
+
+        let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+        let errors: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("ERROR") && l.contains("failed its integrity check"))
+            .collect();
+        assert_eq!(errors.len(), 3, "{text}");
+        assert!(errors.iter().all(|l| l.contains(&id.to_string())), "{text}");
+        assert!(!text.contains("reuse detected"), "{text}");
+        for secret in [&pair.refresh_token, &pair.access_token] {
+            assert!(
+                !text.contains(secret.as_str()),
+                "a token was logged: {text}"
+            );
+        }
+        assert!(
+            !text.contains(std::str::from_utf8(SECRET).unwrap()),
+            "{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_secret_rotation_reseals_active_sessions_and_logs_nobody_out() {
+        let store = MemoryStore::new();
+        let (old, new) = ([1u8; 32], [2u8; 32]);
+        let build = |secrets: &[&[u8; 32]]| {
+            let mut b = RefreshAuth::<NoClaims>::builder()
+                .hs256(SECRET.to_vec())
+                .store(store.clone())
+                .refresh_secret(secrets[0].to_vec());
+            for previous in &secrets[1..] {
+                b = b.previous_refresh_secret(previous.to_vec());
+            }
+            b.build().unwrap()
+        };
+        let before = build(&[&old]);
+        let active = before.issue("alice", NoClaims {}).await.unwrap();
+        let idle = before.issue("carol", NoClaims {}).await.unwrap();
+
+        // The new secret first, the old one kept: the active session refreshes, and is
+        // sealed again under the new secret on the way.
+        let rotated = build(&[&new, &old]);
+        let renewed = rotated.refresh(&active.refresh_token).await.unwrap();
+        let record = store
+            .load(&renewed.session_id, SystemTime::now())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(rotated.shared.seal.check(&record), Sealed::Current);
+
+        // The old secret removed: the active session goes on; the idle one, still sealed
+        // and MACed under the old secret only, is over.
+        let after = build(&[&new]);
+        after.refresh(&renewed.refresh_token).await.unwrap();
+        let idle_record = store
+            .load(&idle.session_id, SystemTime::now())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(rotated.shared.seal.check(&idle_record), Sealed::Previous);
+        assert_eq!(after.shared.seal.check(&idle_record), Sealed::Broken);
+        assert!(matches!(
+            after.refresh(&idle.refresh_token).await,
+            Err(AuthError::InvalidGrant)
+        ));
     }
 }

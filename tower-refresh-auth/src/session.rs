@@ -4,6 +4,11 @@
 //! [`crate::token::refresh`]); the record holds the session's current counter, so a leaked
 //! database yields nothing that can be presented.
 //!
+//! The record carries a [`seal`](Session::seal): a MAC under a server key over the fields
+//! that make it *this* user's session, so that whoever can write to the store can end a
+//! session but cannot turn it into someone else's. A record whose seal does not verify is
+//! refused like an unknown session.
+//!
 //! A session is *live* at `now` when `now < expires_at` and, if it has one,
 //! `now < absolute_expires_at`. Stores treat a session that is not live exactly as a missing
 //! one, and may delete it whenever they like.
@@ -114,6 +119,19 @@ pub struct Session {
     pub expires_at: SystemTime,
     /// The absolute expiry, if the session has one: never moves.
     pub absolute_expires_at: Option<SystemTime>,
+    /// The seal: base64url (no padding) of an HMAC-SHA256, under a key derived from the
+    /// refresh-token secret, over `id`, `subject`, `claims`, `created_at` and
+    /// `absolute_expires_at` (times to the millisecond). The layer writes it when it creates
+    /// the session and checks it on every refresh and session check; a record that fails is
+    /// refused like an unknown session, and logged at `error`.
+    ///
+    /// `counter`, `rotated_at` and `expires_at` are not bound: every rotation changes them,
+    /// and leaves the seal alone — except the first refresh after the refresh-token secret
+    /// rotated, which seals the session again under the new secret
+    /// ([`RefreshStore::reseal`](crate::store::RefreshStore::reseal)). A store keeps the seal
+    /// as it was given, byte for byte; a record from before seals existed has an empty one,
+    /// which never verifies.
+    pub seal: String,
 }
 
 impl Session {
@@ -176,6 +194,7 @@ mod tests {
             rotated_at: t0,
             expires_at: t0 + Duration::from_secs(10),
             absolute_expires_at: None,
+            seal: String::new(),
         };
         assert!(s.is_live(t0 + Duration::from_secs(9)));
         assert!(!s.is_live(t0 + Duration::from_secs(10)));

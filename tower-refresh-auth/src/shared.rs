@@ -14,6 +14,7 @@ use crate::events::Events;
 use crate::guard::Guard;
 use crate::rejection::AuthRejection;
 use crate::response::Renderer;
+use crate::seal::SessionSeal;
 use crate::store::RefreshStore;
 use crate::token::access::AccessTokens;
 use crate::token::refresh::RefreshKeys;
@@ -23,6 +24,8 @@ use crate::token::refresh::RefreshKeys;
 pub(crate) struct Shared {
     pub(crate) access: AccessTokens,
     pub(crate) refresh_keys: RefreshKeys,
+    /// Seals sessions and checks the seals of the records the store returns.
+    pub(crate) seal: SessionSeal,
     pub(crate) store: Arc<dyn RefreshStore>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) refresh_ttl: Duration,

@@ -17,11 +17,10 @@ use std::time::{Duration, SystemTime};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use bytes::Bytes;
-use common::{Harness, Reply, SECRET, admin};
+use common::{Harness, SECRET, admin};
 use hmac::{Hmac, Mac};
 use http::{HeaderValue, Request, Response, StatusCode};
 use http_body::Frame;
-use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use sha2::Sha256;
 use tower::{Layer, ServiceBuilder, ServiceExt, service_fn};
@@ -30,6 +29,7 @@ use tower_refresh_auth::keys::{SigningKey, VerifyingKey};
 use tower_refresh_auth::session::SessionId;
 use tower_refresh_auth::store::RefreshStore;
 use tower_refresh_auth::{Algorithm, RefreshTransport, TokenPair};
+use tower_refresh_auth_test_support::Reply;
 
 // ---------------------------------------------------------------------------------------
 // Helpers
@@ -420,19 +420,42 @@ async fn deeply_nested_claims_are_refused_without_overflowing_the_stack() {
         SECRET,
     );
     assert_eq!(h.get("/x", Some(&token)).await.status, 200);
-    // Past serde_json's recursion limit (128), refused, whatever the depth.
-    for depth in [129, 1000, 3900] {
-        for (open, close) in [("[", "]"), (r#"{"a":"#, "}")] {
+    // Past serde_json's recursion limit (128), refused, whatever the depth: just past the
+    // limit, halfway, and as deep as a token can nest within the 8 KiB token limit
+    // (deeper tokens are refused for their length alone, before parsing: see
+    // `tokens_over_8_kib_are_refused_before_parsing`).
+    for (open, close) in [("[", "]"), (r#"{"a":"#, "}")] {
+        let token_at = |depth: usize| {
             let deep = format!(r#""x":{}1{}"#, open.repeat(depth), close.repeat(depth));
-            let token = hs256(
+            hs256(
                 &parts(&pair.access_token).0,
                 &payload_plus(&pair.access_token, &deep),
                 SECRET,
-            );
-            if token.len() > 8192 {
-                continue;
+            )
+        };
+        // Binary search for the deepest nesting that fits: `low` fits, `high` does not.
+        let (mut low, mut high) = (129, 8192);
+        assert!(token_at(low).len() <= 8192 && token_at(high).len() > 8192);
+        while high - low > 1 {
+            let mid = (low + high) / 2;
+            if token_at(mid).len() <= 8192 {
+                low = mid;
+            } else {
+                high = mid;
             }
-            assert_invalid_token(&h.get("/x", Some(&token)).await, &format!("depth {depth}"));
+        }
+        let deepest = low;
+        assert!(
+            deepest > 4 * 128,
+            "{open}: only {deepest} levels fit in 8 KiB"
+        );
+        for depth in [129, (129 + deepest) / 2, deepest] {
+            let token = token_at(depth);
+            assert!(token.len() <= 8192, "depth {depth} does not fit");
+            let what = format!("{open} nested {depth} deep");
+            let res = h.get("/x", Some(&token)).await;
+            assert_invalid_token(&res, &what);
+            assert_eq!(res.error_description(), "the token is malformed", "{what}");
         }
     }
 }
@@ -651,15 +674,6 @@ where
     }))
 }
 
-async fn read(res: Response<tower_refresh_auth::ResponseBody<String>>) -> Reply {
-    let (parts, body) = res.into_parts();
-    Reply {
-        status: parts.status,
-        headers: parts.headers,
-        body: body.collect().await.unwrap().to_bytes(),
-    }
-}
-
 #[tokio::test]
 async fn megabyte_bodies_are_413_without_being_read() {
     let h = Harness::new();
@@ -677,7 +691,7 @@ async fn megabyte_bodies_are_413_without_being_read() {
         if declared {
             req = req.header("content-length", 64 * chunk.len());
         }
-        let res = read(
+        let res = Reply::read(
             endpoint_stack(&h)
                 .oneshot(req.body(body).unwrap())
                 .await
@@ -751,7 +765,7 @@ async fn a_stalled_body_is_cut_off_by_request_body_timeout_layer() {
             Duration::from_secs(10),
         ))
         .service(endpoint_stack(&h));
-    let res = read(guarded.oneshot(request(stalled())).await.unwrap()).await;
+    let res = Reply::read(guarded.oneshot(request(stalled())).await.unwrap()).await;
     res.assert_error(400, "invalid_request");
     assert_eq!(started.elapsed(), Duration::from_secs(10));
     assert_eq!(h.store.calls(), calls);
@@ -812,7 +826,7 @@ async fn json_bodies_with_the_wrong_shape_are_refused_and_change_nothing() {
                 .header("content-type", "application/json")
                 .body(http_body_util::Full::new(Bytes::from(body.clone())))
                 .unwrap();
-            read(endpoint_stack(&h).oneshot(req).await.unwrap())
+            Reply::read(endpoint_stack(&h).oneshot(req).await.unwrap())
                 .await
                 .assert_error(400, "invalid_request");
         }

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use tower_refresh_auth::clock::ManualClock;
 use tower_refresh_auth::keys::SigningKey;
 use tower_refresh_auth::{AuthError, RefreshAuth};
+use tower_refresh_auth_test_support::TestStore;
 
 const SECRET: &[u8] = b"property test secret, 32 bytes or more";
 
@@ -55,6 +56,22 @@ fn auth(clock: &ManualClock) -> RefreshAuth<AppClaims> {
 
 fn start() -> std::time::SystemTime {
     UNIX_EPOCH + Duration::from_secs(1_800_000_000)
+}
+
+/// The characters of base64url without padding: what refresh tokens are written in.
+const BASE64URL: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/// The `kid` in an access token's header.
+fn kid_of(token: &str) -> String {
+    jsonwebtoken::decode_header(token).unwrap().kid.unwrap()
+}
+
+/// Why verification refused: the `error_description` the layer would send.
+fn reason<T: std::fmt::Debug>(verified: Result<T, AuthError>) -> String {
+    match verified {
+        Err(AuthError::InvalidToken(reason)) => reason.into_owned(),
+        other => panic!("expected InvalidToken, got {other:?}"),
+    }
 }
 
 const ED_PRIVATE: &str = include_str!("keys/ed25519.pem");
@@ -130,8 +147,52 @@ proptest! {
         // …or none at all.
         use base64::Engine as _;
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-        let none = format!("{}.{}.", b64.encode(r#"{"alg":"none","typ":"at+jwt"}"#), pair.access_token.split('.').nth(1).unwrap());
-        prop_assert!(auth.verify(&none).is_err());
+        // With the genuine kid and typ, so the algorithm is the one thing wrong with it: the
+        // same header and payload under HS256 and the real secret verify. jsonwebtoken knows no
+        // `none` algorithm, so the header does not even parse: "malformed".
+        let genuine_payload = pair.access_token.split('.').nth(1).unwrap();
+        let header_with = |alg: &str| serde_json::json!({ "alg": alg, "typ": "at+jwt", "kid": kid_of(&pair.access_token) }).to_string();
+        let control = {
+            use hmac::Mac as _;
+            let input = format!("{}.{genuine_payload}", b64.encode(header_with("HS256")));
+            let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(SECRET).unwrap();
+            mac.update(input.as_bytes());
+            format!("{input}.{}", b64.encode(mac.finalize().into_bytes()))
+        };
+        prop_assert!(auth.verify(&control).is_ok());
+        let none = format!("{}.{genuine_payload}.", b64.encode(header_with("none")));
+        prop_assert_eq!(reason(auth.verify(&none)), "the token is malformed");
+    }
+
+    /// Refresh tokens from the token's own alphabet and length, so they decode and reach the
+    /// MAC check (most of them keep the genuine token's version prefix, the rest are drawn
+    /// whole): every one is refused there, before the store is asked anything.
+    #[test]
+    fn refresh_tokens_from_the_alphabet_fail_the_mac_before_the_store(
+        keep in prop_oneof![3 => 2usize..70, 1 => Just(0usize)],
+        tail in prop::collection::vec(prop::sample::select(BASE64URL.as_bytes().to_vec()), 76),
+    ) {
+        let clock = ManualClock::new(start());
+        let store = TestStore::new();
+        let auth = RefreshAuth::<AppClaims>::builder()
+            .hs256(SECRET.to_vec())
+            .clock(clock.clone())
+            .store(store.clone())
+            .build()
+            .unwrap();
+        let claims = AppClaims { role: "r".into(), level: 1, tags: vec![], flags: BTreeMap::new(), note: None };
+        let rt = runtime();
+        let pair = rt.block_on(auth.issue("user1", claims)).unwrap();
+        let genuine = &pair.refresh_token;
+        prop_assert_eq!(genuine.len(), 76);
+        let mut guess = genuine[..keep].to_owned();
+        guess.push_str(std::str::from_utf8(&tail[keep..]).unwrap());
+        prop_assume!(&guess != genuine);
+        use base64::Engine as _;
+        prop_assert!(base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&guess).is_ok(), "{} does not decode", guess);
+        store.reset_calls();
+        prop_assert!(matches!(rt.block_on(auth.refresh(&guess)), Err(AuthError::InvalidGrant)));
+        prop_assert_eq!(store.calls(), 0, "{} reached the store", guess);
     }
 
     #[test]
@@ -151,8 +212,16 @@ proptest! {
         prop_assert!(rt.block_on(auth.refresh(&pair.refresh_token)).is_ok());
     }
 
+    /// Mostly within two seconds either side of the deadline, where an off-by-one lives; now
+    /// and then anywhere up to three hours on.
     #[test]
-    fn expired_never_passes_beyond_the_leeway(ttl in 1u64..3600, leeway in 0u64..120, past_ms in 0u64..10_000_000) {
+    fn expired_never_passes_beyond_the_leeway(
+        ttl in 1u64..3600,
+        leeway in 0u64..120,
+        offset in prop_oneof![4 => -2000i64..2000, 1 => -3_600_000i64..7_200_000],
+    ) {
+        let deadline_ms = (ttl + leeway) * 1000;
+        let past_ms = deadline_ms.saturating_add_signed(offset);
         let clock = ManualClock::new(start());
         let auth = RefreshAuth::<AppClaims>::builder()
             .hs256(SECRET.to_vec())
@@ -164,9 +233,12 @@ proptest! {
         let claims = AppClaims { role: "r".into(), level: 1, tags: vec![], flags: BTreeMap::new(), note: None };
         let pair = runtime().block_on(auth.issue("user1", claims)).unwrap();
         clock.advance(Duration::from_millis(past_ms));
-        let deadline_ms = (ttl + leeway) * 1000;
-        let ok = auth.verify(&pair.access_token).is_ok();
-        prop_assert_eq!(ok, past_ms < deadline_ms, "ttl {} leeway {} past {}ms", ttl, leeway, past_ms);
+        let verified = auth.verify(&pair.access_token);
+        if past_ms < deadline_ms {
+            prop_assert!(verified.is_ok(), "ttl {} leeway {} past {}ms: {:?}", ttl, leeway, past_ms, verified.err());
+        } else {
+            prop_assert_eq!(reason(verified), "the token has expired", "ttl {} leeway {} past {}ms", ttl, leeway, past_ms);
+        }
     }
 }
 
@@ -183,9 +255,12 @@ fn keys_rotate_without_logging_anyone_out() {
         b"the new secret, at least 32 bytes long".to_vec(),
     )
     .with_kid("new");
+    // The sessions outlive the deployment: both sides use one store.
+    let store = TestStore::new();
     let before = RefreshAuth::<tower_refresh_auth::NoClaims>::builder()
         .signing_key(old.clone())
         .refresh_secret(b"refresh secret shared by every instance".to_vec())
+        .store(store.clone())
         .clock(clock.clone())
         .build()
         .unwrap();
@@ -197,6 +272,7 @@ fn keys_rotate_without_logging_anyone_out() {
         .signing_key(new)
         .verifying_key(old.verifying_key())
         .refresh_secret(b"refresh secret shared by every instance".to_vec())
+        .store(store)
         .clock(clock)
         .build()
         .unwrap();
@@ -219,6 +295,20 @@ fn keys_rotate_without_logging_anyone_out() {
         Some("new")
     );
     assert!(before.verify(&minted_by_new.access_token).is_err());
+    // A session begun before the rotation refreshes after it, and comes back signed with
+    // the new key: nobody is logged out, and the old key can be retired.
+    let refreshed = rt.block_on(after.refresh(&pair.refresh_token)).unwrap();
+    assert_eq!(
+        jsonwebtoken::decode_header(&refreshed.access_token)
+            .unwrap()
+            .kid
+            .as_deref(),
+        Some("new")
+    );
+    assert_eq!(after.verify(&refreshed.access_token).unwrap().sub, "user1");
+    assert!(before.verify(&refreshed.access_token).is_err());
+    // And the rotation went on in the shared store: its successor refreshes again.
+    assert!(rt.block_on(after.refresh(&refreshed.refresh_token)).is_ok());
 }
 
 /// Every supported algorithm signs tokens that verify under its own key and no other.

@@ -287,10 +287,34 @@ async fn tokens_that_do_not_verify_are_401_invalid_token() {
         ("a refresh token", pair.refresh_token.clone()),
         ("garbage", "abc.def.ghi".to_owned()),
     ];
-    for (what, token) in cases {
+    // What each case must be refused for: the `error_description` names it.
+    let reasons = [
+        ("bad signature", "the signature does not verify"),
+        ("tampered signature", "the signature does not verify"),
+        ("wrong typ", "the token is not an access token (typ)"),
+        ("no typ", "the token is not an access token (typ)"),
+        ("wrong alg", "the token's algorithm is not accepted"),
+        ("unknown kid", "the token's kid is unknown"),
+        ("wrong iss", "the token's issuer is not accepted"),
+        ("wrong aud", "the token's audience is not accepted"),
+        ("no sub", "the token is malformed"),
+        ("non-numeric exp", "the token is malformed"),
+        ("a refresh token", "the token is malformed"),
+        ("garbage", "the token is malformed"),
+    ];
+    assert_eq!(reasons.len(), cases.len());
+    for ((what, token), (named, reason)) in cases.into_iter().zip(reasons) {
+        assert_eq!(what, named);
         let res = h.get("/x", Some(&token)).await;
         assert_eq!(res.status, 401, "{what}: {}", res.text());
         res.assert_challenge(401, "invalid_token");
+        assert_eq!(res.error_description(), reason, "{what}");
+        assert!(
+            res.header("www-authenticate")
+                .contains(&format!(r#"error_description="{reason}""#)),
+            "{what}: {}",
+            res.header("www-authenticate")
+        );
     }
     // The genuine token is fine, so the cases above fail for the reason they name.
     assert_eq!(h.get("/x", Some(&pair.access_token)).await.status, 200);

@@ -36,7 +36,7 @@ impl IntoResponse for TokenResponse {
     }
 }
 
-/// A refusal or a failure of the core, rendered as the wire contract prescribes: status,
+/// A refusal or a failure of the core, rendered as docs/protocol.md prescribes: status,
 /// `WWW-Authenticate` challenge where one is due, `Cache-Control: no-store`, `Retry-After`
 /// on a store failure, and the JSON body `{"error": …, "error_description": …}`.
 ///

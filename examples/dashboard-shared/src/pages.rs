@@ -27,7 +27,7 @@ pub const PUBLIC_PATHS: &[&str] = &[
 ];
 
 /// The header a cookie-mode request that sets or clears the refresh cookie must carry, the
-/// login included (the wire contract's §5): a cross-site form cannot send it. The pages'
+/// login included (docs/protocol.md §5): a cross-site form cannot send it. The pages'
 /// scripts send `X-Requested-With: XMLHttpRequest`.
 pub const CSRF_HEADER: &str = "x-requested-with";
 

@@ -1,4 +1,4 @@
-//! [`Settings`]: the servers' settings, read from the environment (the wire contract's §6),
+//! [`Settings`]: the servers' settings, read from the environment (docs/protocol.md §6),
 //! as plain values; each example hands them to `RefreshAuth::builder()` itself.
 
 use std::net::SocketAddr;

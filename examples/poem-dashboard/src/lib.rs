@@ -1,4 +1,4 @@
-//! The refresh-token dashboard on poem: the routes of the wire contract's §6 over
+//! The refresh-token dashboard on poem: the routes of docs/protocol.md §6 over
 //! `tower-refresh-auth` and its poem adapter.
 //!
 //! Everything about tokens is in this file: [`auth_builder`] configures the library from the

@@ -149,6 +149,16 @@ impl RefreshStore for MemoryStore {
         Ok(self.inner.sessions.remove(id).is_some())
     }
 
+    async fn reseal(&self, id: &SessionId, seal: &str) -> Result<bool, StoreError> {
+        Ok(match self.inner.sessions.get_mut(id) {
+            Some(mut session) => {
+                session.seal = seal.to_owned();
+                true
+            }
+            None => false,
+        })
+    }
+
     async fn revoke_subject(&self, subject: &str) -> Result<u64, StoreError> {
         let before = self.inner.sessions.len();
         self.inner.sessions.retain(|_, s| s.subject != subject);
@@ -171,6 +181,7 @@ mod tests {
             rotated_at: t0,
             expires_at: t0 + Duration::from_secs(60),
             absolute_expires_at: None,
+            seal: String::new(),
         }
     }
 

@@ -18,6 +18,10 @@
 //! [`StoreError`], and run the conformance suite in `tests/` against it. The
 //! [`MemoryStore`] is the reference implementation.
 //!
+//! Keep every field of a [`Session`] as it was given, [`seal`](Session::seal) included:
+//! the layer refuses a record whose seal does not match its id, subject, claims and fixed
+//! times, like an unknown session. A backend never computes or checks a seal itself.
+//!
 //! ```
 //! use tower_refresh_auth::store::{MemoryStore, RefreshStore};
 //! # fn assert_dyn(_: &dyn RefreshStore) {}
@@ -128,6 +132,11 @@ pub trait RefreshStore: fmt::Debug + Send + Sync + 'static {
     /// Deletes a session. Returns whether one was there.
     async fn revoke(&self, id: &SessionId) -> Result<bool, StoreError>;
 
+    /// Replaces the [`seal`](Session::seal) of session `id`, if it exists, with `seal`, and
+    /// touches nothing else. The layer calls it after a refresh that found the seal made under
+    /// an older secret. Returns whether the session was there.
+    async fn reseal(&self, id: &SessionId, seal: &str) -> Result<bool, StoreError>;
+
     /// Deletes every session of `subject` ("log out everywhere"). Returns how many.
     async fn revoke_subject(&self, subject: &str) -> Result<u64, StoreError>;
 }
@@ -151,6 +160,9 @@ impl<T: RefreshStore + ?Sized> RefreshStore for std::sync::Arc<T> {
     }
     async fn revoke(&self, id: &SessionId) -> Result<bool, StoreError> {
         (**self).revoke(id).await
+    }
+    async fn reseal(&self, id: &SessionId, seal: &str) -> Result<bool, StoreError> {
+        (**self).reseal(id, seal).await
     }
     async fn revoke_subject(&self, subject: &str) -> Result<u64, StoreError> {
         (**self).revoke_subject(subject).await

@@ -34,8 +34,12 @@
 //!     created_at          BIGINT NOT NULL,     -- milliseconds since the Unix epoch
 //!     rotated_at          BIGINT NOT NULL,
 //!     expires_at          BIGINT NOT NULL,
-//!     absolute_expires_at BIGINT
+//!     absolute_expires_at BIGINT,
+//!     seal                TEXT   NOT NULL DEFAULT ''  -- see Session::seal
 //! );
+//! -- A table made before sessions were sealed gets the column; its rows hold '', which
+//! -- never verifies, so those sessions are refused and their users log in again.
+//! ALTER TABLE "refresh_sessions" ADD COLUMN IF NOT EXISTS seal TEXT NOT NULL DEFAULT '';
 //! CREATE INDEX IF NOT EXISTS "refresh_sessions_subject_idx" ON "refresh_sessions" (subject);
 //! CREATE INDEX IF NOT EXISTS "refresh_sessions_expires_at_idx" ON "refresh_sessions" (expires_at);
 //! ```
@@ -100,6 +104,7 @@ struct Queries {
     load: String,
     rotate: String,
     revoke: String,
+    reseal: String,
     revoke_subject: String,
     purge: String,
 }
@@ -122,17 +127,19 @@ impl Queries {
     created_at          BIGINT NOT NULL,
     rotated_at          BIGINT NOT NULL,
     expires_at          BIGINT NOT NULL,
-    absolute_expires_at BIGINT
+    absolute_expires_at BIGINT,
+    seal                TEXT   NOT NULL DEFAULT ''
 );
+ALTER TABLE "{table}" ADD COLUMN IF NOT EXISTS seal TEXT NOT NULL DEFAULT '';
 CREATE INDEX IF NOT EXISTS "{table}_subject_idx" ON "{table}" (subject);
 CREATE INDEX IF NOT EXISTS "{table}_expires_at_idx" ON "{table}" (expires_at);"#
             ),
             create: format!(
-                r#"INSERT INTO "{table}" (id, {COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                r#"INSERT INTO "{table}" (id, {COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 ON CONFLICT (id) DO UPDATE SET subject = EXCLUDED.subject, claims = EXCLUDED.claims,
     counter = EXCLUDED.counter, created_at = EXCLUDED.created_at,
     rotated_at = EXCLUDED.rotated_at, expires_at = EXCLUDED.expires_at,
-    absolute_expires_at = EXCLUDED.absolute_expires_at"#
+    absolute_expires_at = EXCLUDED.absolute_expires_at, seal = EXCLUDED.seal"#
             ),
             load: format!(
                 r#"SELECT {COLUMNS} FROM "{table}" WHERE id = $1 AND {}"#,
@@ -148,7 +155,7 @@ ON CONFLICT (id) DO UPDATE SET subject = EXCLUDED.subject, claims = EXCLUDED.cla
     UPDATE "{table}" AS t SET counter = t.counter + 1, rotated_at = $3, expires_at = $4
     FROM cur WHERE t.id = cur.id AND cur.counter = $2
     RETURNING t.subject, t.claims, t.counter, t.created_at, t.rotated_at, t.expires_at,
-        t.absolute_expires_at
+        t.absolute_expires_at, t.seal
 )
 SELECT TRUE, {COLUMNS} FROM upd
 UNION ALL
@@ -156,6 +163,7 @@ SELECT FALSE, {COLUMNS} FROM cur WHERE NOT EXISTS (SELECT 1 FROM upd)"#,
                 live = live("$3")
             ),
             revoke: format!(r#"DELETE FROM "{table}" WHERE id = $1"#),
+            reseal: format!(r#"UPDATE "{table}" SET seal = $2 WHERE id = $1"#),
             revoke_subject: format!(r#"DELETE FROM "{table}" WHERE subject = $1"#),
             purge: format!(
                 r#"DELETE FROM "{table}" WHERE expires_at <= $1 OR absolute_expires_at <= $1"#
@@ -215,8 +223,9 @@ impl PostgresStore {
         &self.pool
     }
 
-    /// Creates the table and its indexes if they do not exist. Safe to run from several
-    /// instances at once, and on every start.
+    /// Creates the table and its indexes if they do not exist, and adds the `seal` column to
+    /// a table made by an earlier version. Safe to run from several instances at once, and
+    /// on every start.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         run(self.timeout, async {
             let mut tx = self.pool.begin().await?;
@@ -266,7 +275,8 @@ impl RefreshStore for PostgresStore {
             .bind(millis(session.created_at))
             .bind(millis(session.rotated_at))
             .bind(millis(session.expires_at))
-            .bind(session.absolute_expires_at.map(millis));
+            .bind(session.absolute_expires_at.map(millis))
+            .bind(&session.seal);
         run(self.timeout, query.execute(&self.pool)).await?;
         Ok(())
     }
@@ -290,22 +300,32 @@ impl RefreshStore for PostgresStore {
     ) -> Result<Rotation, StoreError> {
         // A counter past i64::MAX cannot be stored, so it can match nothing: -1 never does.
         let expected = i64::try_from(expected).unwrap_or(-1);
-        let query = sqlx::query_as::<_, (bool, String, String, i64, i64, i64, i64, Option<i64>)>(
-            &self.queries.rotate,
-        )
-        .bind(&id.as_bytes()[..])
-        .bind(expected)
-        .bind(millis(now))
-        .bind(millis(expires_at));
+        type Row = (
+            bool,
+            String,
+            String,
+            i64,
+            i64,
+            i64,
+            i64,
+            Option<i64>,
+            String,
+        );
+        let query = sqlx::query_as::<_, Row>(&self.queries.rotate)
+            .bind(&id.as_bytes()[..])
+            .bind(expected)
+            .bind(millis(now))
+            .bind(millis(expires_at));
         let row = run(self.timeout, query.fetch_optional(&self.pool)).await?;
-        let Some((rotated, subject, claims, counter, created, rotated_at, expires, absolute)) = row
+        let Some((rotated, subject, claims, counter, created, rotated_at, expires, absolute, seal)) =
+            row
         else {
             return Ok(Rotation::NotFound);
         };
         let session = session_from_row(
             *id,
             (
-                subject, claims, counter, created, rotated_at, expires, absolute,
+                subject, claims, counter, created, rotated_at, expires, absolute, seal,
             ),
         )?;
         Ok(if rotated {
@@ -317,6 +337,14 @@ impl RefreshStore for PostgresStore {
 
     async fn revoke(&self, id: &SessionId) -> Result<bool, StoreError> {
         let query = sqlx::query(&self.queries.revoke).bind(&id.as_bytes()[..]);
+        let done = run(self.timeout, query.execute(&self.pool)).await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn reseal(&self, id: &SessionId, seal: &str) -> Result<bool, StoreError> {
+        let query = sqlx::query(&self.queries.reseal)
+            .bind(&id.as_bytes()[..])
+            .bind(seal);
         let done = run(self.timeout, query.execute(&self.pool)).await?;
         Ok(done.rows_affected() > 0)
     }

@@ -84,16 +84,16 @@ pub(crate) fn millis(t: SystemTime) -> i64 {
 }
 
 /// The columns of a session row after its id, in the order every query selects them:
-/// `subject, claims, counter, created_at, rotated_at, expires_at, absolute_expires_at`.
-pub(crate) type Columns = (String, String, i64, i64, i64, i64, Option<i64>);
+/// `subject, claims, counter, created_at, rotated_at, expires_at, absolute_expires_at, seal`.
+pub(crate) type Columns = (String, String, i64, i64, i64, i64, Option<i64>, String);
 
 /// The SELECT list matching [`Columns`].
 pub(crate) const COLUMNS: &str =
-    "subject, claims, counter, created_at, rotated_at, expires_at, absolute_expires_at";
+    "subject, claims, counter, created_at, rotated_at, expires_at, absolute_expires_at, seal";
 
 /// Builds a [`Session`] from its row, refusing values the store could not have written.
 pub(crate) fn session_from_row(id: SessionId, row: Columns) -> Result<Session, StoreError> {
-    let (subject, claims, counter, created_at, rotated_at, expires_at, absolute) = row;
+    let (subject, claims, counter, created_at, rotated_at, expires_at, absolute, seal) = row;
     let corrupt = |what: &str| StoreError::Corrupt(format!("session {id}: negative {what}"));
     let time = |ms: i64, what: &str| {
         u64::try_from(ms)
@@ -111,6 +111,8 @@ pub(crate) fn session_from_row(id: SessionId, row: Columns) -> Result<Session, S
         absolute_expires_at: absolute
             .map(|ms| time(ms, "absolute_expires_at"))
             .transpose()?,
+        // A row from before seals existed holds `''`: it decodes, and fails its check.
+        seal,
     })
 }
 
@@ -167,9 +169,13 @@ mod tests {
     #[test]
     fn refuses_negative_columns() {
         let id = SessionId::random();
-        let row = |counter, abs| ("u".to_owned(), "{}".to_owned(), counter, 1, 2, 3, abs);
+        let row = |counter, abs| {
+            let seal = "a-seal".to_owned();
+            ("u".to_owned(), "{}".to_owned(), counter, 1, 2, 3, abs, seal)
+        };
         let s = session_from_row(id, row(4, Some(5))).unwrap();
         assert_eq!(s.counter, 4);
+        assert_eq!(s.seal, "a-seal");
         assert_eq!(
             s.absolute_expires_at,
             Some(UNIX_EPOCH + Duration::from_millis(5))

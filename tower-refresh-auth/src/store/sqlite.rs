@@ -37,11 +37,22 @@
 //!     created_at          INTEGER NOT NULL,   -- milliseconds since the Unix epoch
 //!     rotated_at          INTEGER NOT NULL,
 //!     expires_at          INTEGER NOT NULL,
-//!     absolute_expires_at INTEGER
+//!     absolute_expires_at INTEGER,
+//!     seal                TEXT    NOT NULL DEFAULT ''  -- see Session::seal
 //! );
 //! CREATE INDEX IF NOT EXISTS "refresh_sessions_subject_idx" ON "refresh_sessions" (subject);
 //! CREATE INDEX IF NOT EXISTS "refresh_sessions_expires_at_idx" ON "refresh_sessions" (expires_at);
 //! ```
+//!
+//! A table made before sessions were sealed gets the column, in the same transaction, when
+//! `pragma_table_info` shows it missing (SQLite has no `ADD COLUMN IF NOT EXISTS`):
+//!
+//! ```sql
+//! ALTER TABLE "refresh_sessions" ADD COLUMN seal TEXT NOT NULL DEFAULT '';
+//! ```
+//!
+//! Its rows then hold `''`, which never verifies: those sessions are refused and their users
+//! log in again.
 //!
 //! # Atomicity
 //!
@@ -88,18 +99,24 @@ use crate::session::{Session, SessionId};
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    table: String,
     timeout: Duration,
     queries: Queries,
 }
+
+/// Whether table `?1` has the `seal` column (added after the first release).
+const HAS_SEAL: &str = "SELECT COUNT(*) FROM pragma_table_info(?1) WHERE name = 'seal'";
 
 /// The statements, built once per table name.
 #[derive(Debug, Clone)]
 struct Queries {
     migrate: String,
+    add_seal: String,
     create: String,
     load: String,
     rotate: String,
     revoke: String,
+    reseal: String,
     revoke_subject: String,
     purge: String,
 }
@@ -122,13 +139,15 @@ impl Queries {
     created_at          INTEGER NOT NULL,
     rotated_at          INTEGER NOT NULL,
     expires_at          INTEGER NOT NULL,
-    absolute_expires_at INTEGER
+    absolute_expires_at INTEGER,
+    seal                TEXT    NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS "{table}_subject_idx" ON "{table}" (subject);
 CREATE INDEX IF NOT EXISTS "{table}_expires_at_idx" ON "{table}" (expires_at);"#
             ),
+            add_seal: format!(r#"ALTER TABLE "{table}" ADD COLUMN seal TEXT NOT NULL DEFAULT ''"#),
             create: format!(
-                r#"INSERT OR REPLACE INTO "{table}" (id, {COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"#
+                r#"INSERT OR REPLACE INTO "{table}" (id, {COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"#
             ),
             load: format!(
                 r#"SELECT {COLUMNS} FROM "{table}" WHERE id = ?1 AND {}"#,
@@ -141,6 +160,7 @@ RETURNING {COLUMNS}"#,
                 live("?3")
             ),
             revoke: format!(r#"DELETE FROM "{table}" WHERE id = ?1"#),
+            reseal: format!(r#"UPDATE "{table}" SET seal = ?2 WHERE id = ?1"#),
             revoke_subject: format!(r#"DELETE FROM "{table}" WHERE subject = ?1"#),
             purge: format!(
                 r#"DELETE FROM "{table}" WHERE expires_at <= ?1 OR absolute_expires_at <= ?1"#
@@ -172,6 +192,7 @@ impl SqliteStore {
     pub fn new(pool: SqlitePool) -> Self {
         Self {
             pool,
+            table: DEFAULT_TABLE.to_owned(),
             timeout: DEFAULT_TIMEOUT,
             queries: Queries::new(DEFAULT_TABLE),
         }
@@ -185,6 +206,7 @@ impl SqliteStore {
         let table = table.into();
         validate_table_name(&table)?;
         self.queries = Queries::new(&table);
+        self.table = table;
         Ok(self)
     }
 
@@ -200,13 +222,26 @@ impl SqliteStore {
         &self.pool
     }
 
-    /// Creates the table and its indexes if they do not exist. Safe to run on every start.
+    /// Creates the table and its indexes if they do not exist, and adds the `seal` column to
+    /// a table made by an earlier version. Safe to run on every start, from several
+    /// processes at once.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         run(self.timeout, async {
-            let mut tx = self.pool.begin().await?;
+            // IMMEDIATE: two processes migrating at once must not both find the column
+            // missing and both add it.
+            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
             sqlx::raw_sql(&self.queries.migrate)
                 .execute(&mut *tx)
                 .await?;
+            let (has_seal,): (i64,) = sqlx::query_as(HAS_SEAL)
+                .bind(&self.table)
+                .fetch_one(&mut *tx)
+                .await?;
+            if has_seal == 0 {
+                sqlx::query(&self.queries.add_seal)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             tx.commit().await
         })
         .await
@@ -244,7 +279,8 @@ impl RefreshStore for SqliteStore {
             .bind(millis(session.created_at))
             .bind(millis(session.rotated_at))
             .bind(millis(session.expires_at))
-            .bind(session.absolute_expires_at.map(millis));
+            .bind(session.absolute_expires_at.map(millis))
+            .bind(&session.seal);
         run(self.timeout, query.execute(&self.pool)).await?;
         Ok(())
     }
@@ -304,6 +340,14 @@ impl RefreshStore for SqliteStore {
 
     async fn revoke(&self, id: &SessionId) -> Result<bool, StoreError> {
         let query = sqlx::query(&self.queries.revoke).bind(&id.as_bytes()[..]);
+        let done = run(self.timeout, query.execute(&self.pool)).await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn reseal(&self, id: &SessionId, seal: &str) -> Result<bool, StoreError> {
+        let query = sqlx::query(&self.queries.reseal)
+            .bind(&id.as_bytes()[..])
+            .bind(seal);
         let done = run(self.timeout, query.execute(&self.pool)).await?;
         Ok(done.rows_affected() > 0)
     }

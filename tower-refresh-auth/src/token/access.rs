@@ -132,6 +132,19 @@ impl AccessTokens {
         exp.saturating_mul(1000).saturating_add(self.leeway_ms)
     }
 
+    /// The milliseconds a verified token is valid in, `[from, until)`, with the leeway: what
+    /// [`verify`](Self::verify) checks against the clock, for the verified-token cache.
+    pub(crate) fn validity_ms<C>(&self, claims: &Claims<C>) -> (u64, u64) {
+        let from = Self::not_before(claims)
+            .saturating_mul(1000)
+            .saturating_sub(self.leeway_ms);
+        (from, self.deadline_ms(claims.exp))
+    }
+
+    fn not_before<C>(claims: &Claims<C>) -> u64 {
+        claims.nbf.unwrap_or(0).max(claims.iat)
+    }
+
     /// Turns the application's claims into the JSON object stored with a session, refusing
     /// anything that is not an object or that would overwrite a registered claim.
     pub(crate) fn custom_claims<C: Serialize>(custom: &C) -> Result<Map<String, Value>, AuthError> {
@@ -242,8 +255,7 @@ impl AccessTokens {
         if now_ms >= self.deadline_ms(claims.exp) {
             return Err(invalid_token("the token has expired"));
         }
-        let not_before = claims.nbf.unwrap_or(0).max(claims.iat);
-        if not_before.saturating_mul(1000) > now_ms.saturating_add(self.leeway_ms) {
+        if Self::not_before(&claims).saturating_mul(1000) > now_ms.saturating_add(self.leeway_ms) {
             return Err(invalid_token("the token is not valid yet"));
         }
         Ok(claims)

@@ -7,12 +7,16 @@ use crate::session::{Session, SessionId};
 use crate::store::StoreError;
 
 /// The session hash's fields, in the order every script and `HMGET` uses.
-pub(super) const FIELDS: [&str; 7] = ["sub", "claims", "ctr", "cat", "rat", "exp", "abs"];
+pub(super) const FIELDS: [&str; 8] = ["sub", "claims", "ctr", "cat", "rat", "exp", "abs", "seal"];
 
-/// Decodes the seven [`FIELDS`] of a session hash; `abs` may be absent or empty.
+/// Decodes the eight [`FIELDS`] of a session hash; `abs` may be absent or empty.
+///
+/// `seal` may be absent too: a hash written before sessions were sealed decodes with an
+/// empty seal, which fails its check, so the session is refused like an unknown one rather
+/// than answered as a store failure.
 pub(super) fn decode(id: SessionId, fields: Vec<Option<Vec<u8>>>) -> Result<Session, StoreError> {
     let corrupt = |what: &str| StoreError::Corrupt(format!("session {id}: {what}"));
-    let [sub, claims, ctr, cat, rat, exp, abs]: [Option<Vec<u8>>; 7] = fields
+    let [sub, claims, ctr, cat, rat, exp, abs, seal]: [Option<Vec<u8>>; 8] = fields
         .try_into()
         .map_err(|_| corrupt("wrong number of fields"))?;
     let text = |field: Option<Vec<u8>>, name: &str| {
@@ -40,6 +44,10 @@ pub(super) fn decode(id: SessionId, fields: Vec<Option<Vec<u8>>>) -> Result<Sess
             Some(bytes) if bytes.is_empty() => None,
             Some(bytes) => Some(time(Some(bytes), "abs")?),
         },
+        seal: match seal {
+            None => String::new(),
+            seal => text(seal, "seal")?,
+        },
     })
 }
 
@@ -47,18 +55,27 @@ pub(super) fn decode(id: SessionId, fields: Vec<Option<Vec<u8>>>) -> Result<Sess
 mod tests {
     use super::*;
 
-    fn fields(values: [&str; 7]) -> Vec<Option<Vec<u8>>> {
+    fn fields(values: [&str; 8]) -> Vec<Option<Vec<u8>>> {
         values.iter().map(|v| Some(v.as_bytes().to_vec())).collect()
     }
 
     #[test]
     fn decodes_a_session_with_and_without_absolute_expiry() {
         let id = SessionId::random();
-        let s = decode(id, fields(["u", "{}", "7", "1000", "2000", "3000", ""])).unwrap();
+        let s = decode(
+            id,
+            fields(["u", "{}", "7", "1000", "2000", "3000", "", "a-seal"]),
+        )
+        .unwrap();
         assert_eq!(s.counter, 7);
         assert_eq!(s.expires_at, UNIX_EPOCH + Duration::from_secs(3));
         assert_eq!(s.absolute_expires_at, None);
-        let s = decode(id, fields(["u", "{}", "7", "1000", "2000", "3000", "4000"])).unwrap();
+        assert_eq!(s.seal, "a-seal");
+        let s = decode(
+            id,
+            fields(["u", "{}", "7", "1000", "2000", "3000", "4000", "a-seal"]),
+        )
+        .unwrap();
         assert_eq!(
             s.absolute_expires_at,
             Some(UNIX_EPOCH + Duration::from_secs(4))
@@ -68,11 +85,22 @@ mod tests {
     #[test]
     fn refuses_what_it_could_not_have_written() {
         let id = SessionId::random();
-        let bad = decode(id, fields(["u", "{}", "seven", "1000", "2000", "3000", ""]));
+        let bad = decode(
+            id,
+            fields(["u", "{}", "seven", "1000", "2000", "3000", "", "a-seal"]),
+        );
         assert!(matches!(bad, Err(StoreError::Corrupt(_))));
-        let mut missing = fields(["u", "{}", "7", "1000", "2000", "3000", ""]);
+        let mut missing = fields(["u", "{}", "7", "1000", "2000", "3000", "", "a-seal"]);
         missing[0] = None;
         assert!(matches!(decode(id, missing), Err(StoreError::Corrupt(_))));
         assert!(matches!(decode(id, vec![]), Err(StoreError::Corrupt(_))));
+    }
+
+    #[test]
+    fn a_hash_from_before_seals_decodes_with_an_empty_seal() {
+        let id = SessionId::random();
+        let mut old = fields(["u", "{}", "7", "1000", "2000", "3000", "", ""]);
+        old[7] = None;
+        assert_eq!(decode(id, old).unwrap().seal, "");
     }
 }

@@ -23,10 +23,13 @@
 //!
 //! | key | type | holds |
 //! |---|---|---|
-//! | `tra:s:{<session id>}` | hash | `sub`, `claims`, `ctr`, `cat`, `rat`, `exp` and, if the session has one, `abs` |
+//! | `tra:s:{<session id>}` | hash | `sub`, `claims`, `ctr`, `cat`, `rat`, `exp`, `seal` and, if the session has one, `abs` |
 //! | `tra:u:{<subject>}` | sorted set | the ids of the subject's sessions, scored by when they were added, for [`revoke_subject`](RefreshStore::revoke_subject) |
 //!
-//! Times are integer milliseconds since the Unix epoch; the counter is a decimal integer.
+//! Times are integer milliseconds since the Unix epoch; the counter is a decimal integer;
+//! `seal` is the session's [seal](crate::session::Session::seal). A hash written before
+//! sessions were sealed has no `seal` field: it reads as an empty seal, which never
+//! verifies, so that session is refused and its user logs in again.
 //! Each key carries its own hash tag (the part in braces), and every script touches the keys
 //! of exactly one tag, as Redis Cluster requires. (If the prefix itself contains a `{…}`
 //! tag, that tag wins and every key lands in one slot, which also works.) The store talks
@@ -259,6 +262,7 @@ impl RefreshStore for RedisStore {
             .arg(to_millis(session.rotated_at))
             .arg(to_millis(session.expires_at))
             .arg(&absolute)
+            .arg(&session.seal)
             .arg(to_millis(session.deadline()));
         // The index first: if the session write is lost, a stale id in the index is
         // harmless; a session missing from its index would survive "log out everywhere".
@@ -331,6 +335,14 @@ impl RefreshStore for RedisStore {
         cmd.arg(self.session_key(id));
         let deleted: u64 = self.run(cmd.query_async(&mut conn)).await?;
         Ok(deleted > 0)
+    }
+
+    async fn reseal(&self, id: &SessionId, seal: &str) -> Result<bool, StoreError> {
+        let mut conn = self.conn.clone();
+        let mut reseal = self.scripts.reseal.prepare_invoke();
+        reseal.key(self.session_key(id)).arg(seal);
+        let done: u64 = self.run(reseal.invoke_async(&mut conn)).await?;
+        Ok(done > 0)
     }
 
     async fn revoke_subject(&self, subject: &str) -> Result<u64, StoreError> {

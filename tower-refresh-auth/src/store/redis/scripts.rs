@@ -22,10 +22,11 @@ pub(super) struct Scripts {
     pub(super) index_forget: Script,
     /// Writes a session, replacing any earlier one with the same id.
     ///
-    /// KEYS[1] the session. ARGV: sub, claims, ctr, cat, rat, exp, abs ("" for none), deadline.
+    /// KEYS[1] the session. ARGV: sub, claims, ctr, cat, rat, exp, abs ("" for none), seal,
+    /// deadline.
     pub(super) create: Script,
     /// The compare-and-swap. Returns `{}` when no live session exists, else
-    /// `{'rotated' | 'conflict', sub, claims, ctr, cat, rat, exp, abs or ''}`.
+    /// `{'rotated' | 'conflict', sub, claims, ctr, cat, rat, exp, abs or '', seal or ''}`.
     ///
     /// KEYS[1] the session. ARGV[1] the expected counter; ARGV[2] now; ARGV[3] the new sliding
     /// expiry (all decimal). Counters are compared as strings, so they stay exact past 2^53.
@@ -34,6 +35,10 @@ pub(super) struct Scripts {
     ///
     /// KEYS[1] the session. ARGV[1] the subject.
     pub(super) revoke_of_subject: Script,
+    /// Replaces the seal of an existing session; returns 1, or 0 when there is none.
+    ///
+    /// KEYS[1] the session. ARGV[1] the new seal.
+    pub(super) reseal: Script,
 }
 
 impl Scripts {
@@ -45,6 +50,7 @@ impl Scripts {
             create: Script::new(include_str!("scripts/create.lua")),
             rotate: Script::new(include_str!("scripts/rotate.lua")),
             revoke_of_subject: Script::new(include_str!("scripts/revoke_of_subject.lua")),
+            reseal: Script::new(include_str!("scripts/reseal.lua")),
         }
     }
 }

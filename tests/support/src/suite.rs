@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use tower_refresh_auth::session::SessionId;
+use tower_refresh_auth::session::{Session, SessionId};
 use tower_refresh_auth::store::{RefreshStore, Rotation};
 
 use crate::{Fixture, create, expect_conflict, expect_rotated, now_ms, session};
@@ -174,6 +174,43 @@ pub async fn revoke_deletes_one_session<S: RefreshStore + Clone>(fx: &Fixture<S>
     );
     assert!(!fx.store.revoke(&gone.id).await.unwrap(), "already revoked");
     assert_eq!(fx.store.load(&kept.id, t0).await.unwrap(), Some(kept));
+}
+
+/// `reseal` replaces the seal of one existing session and touches nothing else; it never
+/// creates a session.
+pub async fn reseal_replaces_the_seal_only<S: RefreshStore + Clone>(fx: &Fixture<S>) {
+    let t0 = now_ms();
+    let resealed = session("alice", t0);
+    let other = session("alice", t0);
+    create(&fx.store, &resealed).await;
+    create(&fx.store, &other).await;
+    let rotated = expect_rotated(
+        fx.store
+            .rotate(&resealed.id, 0, t0, t0 + Duration::from_secs(60))
+            .await
+            .unwrap(),
+    );
+
+    assert!(fx.store.reseal(&resealed.id, "another-seal").await.unwrap());
+    let after = fx.store.load(&resealed.id, t0).await.unwrap().unwrap();
+    assert_eq!(
+        after,
+        Session {
+            seal: "another-seal".to_owned(),
+            ..rotated
+        }
+    );
+    assert_eq!(fx.store.load(&other.id, t0).await.unwrap(), Some(other));
+
+    let unknown = SessionId::random();
+    assert!(!fx.store.reseal(&unknown, "x").await.unwrap());
+    assert_eq!(fx.store.load(&unknown, t0).await.unwrap(), None);
+    assert!(fx.store.revoke(&resealed.id).await.unwrap());
+    assert!(
+        !fx.store.reseal(&resealed.id, "x").await.unwrap(),
+        "revoked"
+    );
+    assert_eq!(fx.store.load(&resealed.id, t0).await.unwrap(), None);
 }
 
 /// `revoke_subject` deletes every session of one subject, and only those.

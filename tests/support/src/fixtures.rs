@@ -1,52 +1,49 @@
 //! One fixture function per store: a fresh, empty store for one named test.
 //!
-//! Redis tests read `REDIS_URL` and PostgreSQL tests `DATABASE_URL`; see
-//! [`service_url`](crate::service_url) for what happens when they are unset. Every test
-//! gets its own key prefix or table, so tests run in parallel and re-run without cleanup.
+//! Redis fixtures read `REDIS_URL` and PostgreSQL fixtures `DATABASE_URL` (see
+//! [`service_url`](crate::service_url)). Every test of every run gets its own key prefix or
+//! table, named after the test and [`run_id`](crate::run_id), so tests run in parallel, two
+//! runs can share a server, and the fixture's guard deletes what the test wrote.
 
 use crate::Fixture;
 use tower_refresh_auth::store::MemoryStore;
 
 /// A fresh [`MemoryStore`]. It has no second instance: it is not shared between processes.
-pub async fn memory(_test: &str) -> Option<Fixture<MemoryStore>> {
-    Some(Fixture::single(MemoryStore::new()))
-}
-
-/// A random suffix, so names from different runs never meet.
-#[cfg(feature = "redis")]
-fn nonce() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!("{}{nanos:09}", std::process::id())
+pub async fn memory(_test: &str) -> Fixture<MemoryStore> {
+    Fixture::single(MemoryStore::new())
 }
 
 #[cfg(feature = "redis")]
-pub use self::redis::{DeleteKeysOnDrop, redis};
+pub use self::redis::redis;
+#[cfg(feature = "redis-keys")]
+pub use self::redis_keys::DeleteKeysOnDrop;
 #[cfg(feature = "redis")]
 mod redis {
     use super::*;
+    use crate::fixtures::DeleteKeysOnDrop;
     use tower_refresh_auth::store::RedisStore;
 
     /// Two [`RedisStore`]s with separate connection managers on `REDIS_URL`, sharing a key
-    /// prefix unique to this test and run. Keys expire by themselves, so nothing is cleaned.
-    pub async fn redis(test: &str) -> Option<Fixture<RedisStore>> {
-        let url = crate::service_url("REDIS_URL")?;
-        let prefix = format!("tra-test:{test}:{}", super::nonce());
+    /// prefix unique to this test and run; the guard deletes its keys.
+    pub async fn redis(test: &str) -> Fixture<RedisStore> {
+        let url = crate::service_url("REDIS_URL");
+        let prefix = format!("tra-test:{test}:{}", crate::run_id());
         let open = || async {
             RedisStore::connect(&url)
                 .await
                 .expect("connect to REDIS_URL")
                 .with_key_prefix(prefix.clone())
         };
-        Some(Fixture {
+        Fixture {
             store: open().await,
             second: Some(open().await),
             guard: Some(Box::new(DeleteKeysOnDrop::new(&url, &prefix))),
-        })
+        }
     }
+}
 
+#[cfg(feature = "redis-keys")]
+mod redis_keys {
     /// Deletes every key under a prefix when dropped, so Redis tests leave nothing behind
     /// (subject indexes of sessions without an absolute expiry never expire).
     #[derive(Debug)]
@@ -96,29 +93,31 @@ mod redis {
     }
 }
 
-/// A table name for `test` within the stores' 48-character limit: `tra_`, the test's
-/// name cut to 32 characters, and a hash of the whole name, so names stay distinct.
+/// A table name for `test` in this run, within the stores' 48-character limit: `tra_`, the
+/// test's name cut to 16 characters, a hash of the whole name (so names stay distinct), and
+/// the [`run_id`](crate::run_id).
 #[cfg(feature = "postgres")]
-fn table_name(test: &str) -> String {
+pub fn table_name(test: &str) -> String {
     // FNV-1a: stable across runs and platforms, unlike std's hasher.
     let hash = test.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     });
-    let short: String = test.chars().take(32).collect();
-    format!("tra_{short}_{:08x}", hash as u32)
+    let short: String = test.chars().take(16).collect();
+    let run: String = crate::run_id().chars().take(16).collect();
+    format!("tra_{short}_{:08x}_{run}", hash as u32)
 }
 
 #[cfg(feature = "postgres")]
-pub use self::postgres::postgres;
+pub use self::postgres::{DropTableOnDrop, postgres};
 #[cfg(feature = "postgres")]
 mod postgres {
     use super::*;
     use tower_refresh_auth::store::PostgresStore;
 
-    /// Two [`PostgresStore`]s with separate pools on `DATABASE_URL`, sharing a table named
-    /// after the test, dropped and migrated afresh.
-    pub async fn postgres(test: &str) -> Option<Fixture<PostgresStore>> {
-        let url = crate::service_url("DATABASE_URL")?;
+    /// Two [`PostgresStore`]s with separate pools on `DATABASE_URL`, sharing a new table
+    /// named after the test and run, which the guard drops.
+    pub async fn postgres(test: &str) -> Fixture<PostgresStore> {
+        let url = crate::service_url("DATABASE_URL");
         let table = table_name(test);
         let open = || async {
             PostgresStore::connect(&url)
@@ -128,19 +127,58 @@ mod postgres {
                 .expect("a valid table name")
         };
         let store = open().await;
-        sqlx::query(&format!(r#"DROP TABLE IF EXISTS "{table}""#))
-            .execute(store.pool())
-            .await
-            .expect("drop the test's table");
+        let guard = DropTableOnDrop::new(&url, &table);
         store.migrate().await.expect("migrate");
         let second = open().await;
         // Migrating again, from the other instance, is harmless.
         second.migrate().await.expect("migrate twice");
-        Some(Fixture {
+        Fixture {
             store,
             second: Some(second),
-            guard: None,
-        })
+            guard: Some(Box::new(guard)),
+        }
+    }
+
+    /// Drops a table (and whatever else the store's migration named after it) when dropped,
+    /// so PostgreSQL tests leave nothing behind. It works from inside an async test: the
+    /// drop runs on a thread of its own.
+    #[derive(Debug)]
+    pub struct DropTableOnDrop {
+        url: String,
+        table: String,
+    }
+
+    impl DropTableOnDrop {
+        /// A guard for `table` (a name the store accepted) on the database at `url`.
+        pub fn new(url: &str, table: &str) -> Self {
+            Self {
+                url: url.to_owned(),
+                table: table.to_owned(),
+            }
+        }
+    }
+
+    impl Drop for DropTableOnDrop {
+        fn drop(&mut self) {
+            use sqlx::Connection as _;
+            let (url, table) = (self.url.clone(), self.table.clone());
+            let dropped = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .ok()?;
+                runtime.block_on(async {
+                    let mut conn = sqlx::PgConnection::connect(&url).await.ok()?;
+                    sqlx::query(&format!(r#"DROP TABLE IF EXISTS "{table}" CASCADE"#))
+                        .execute(&mut conn)
+                        .await
+                        .ok()
+                })
+            })
+            .join();
+            // Nothing to do about a failure here: the table stays behind, named for its run.
+            drop(dropped);
+        }
     }
 }
 
@@ -153,7 +191,7 @@ mod sqlite {
 
     /// Two [`SqliteStore`]s with separate pools on one new database file in a temporary
     /// directory, which the fixture's guard deletes.
-    pub async fn sqlite(test: &str) -> Option<Fixture<SqliteStore>> {
+    pub async fn sqlite(test: &str) -> Fixture<SqliteStore> {
         let dir = tempfile::tempdir().expect("a temporary directory");
         // The file does not exist yet: `connect` must create it.
         let url = format!(
@@ -171,10 +209,10 @@ mod sqlite {
         store.migrate().await.expect("migrate");
         let second = open().await;
         second.migrate().await.expect("migrate twice");
-        Some(Fixture {
+        Fixture {
             store,
             second: Some(second),
             guard: Some(Box::new(dir)),
-        })
+        }
     }
 }
