@@ -267,6 +267,13 @@ impl RefreshStore for Tampered {
     async fn revoke_subject(&self, subject: &str) -> Result<u64, StoreError> {
         self.inner.revoke_subject(subject).await
     }
+    async fn list(&self, subject: &str, now: SystemTime) -> Result<Vec<Session>, StoreError> {
+        let mut listed = Vec::new();
+        for session in self.inner.list(subject, now).await? {
+            listed.push(self.apply(session).await);
+        }
+        Ok(listed)
+    }
 }
 
 #[tokio::test]

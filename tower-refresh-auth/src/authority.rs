@@ -19,7 +19,7 @@ use crate::error::AuthError;
 use crate::events::RevocationReason;
 use crate::rejection::AuthRejection;
 use crate::routes::refresh::{PairShape, pair_response};
-use crate::session::{Session, SessionId};
+use crate::session::{Session, SessionId, SessionInfo, SessionMetadata};
 use crate::shared::Shared;
 use crate::telemetry::{self, StoreOp, timed};
 use crate::token::access::AccessTokens;
@@ -126,6 +126,16 @@ impl<C> RefreshAuth<C> {
         self.shared.revoke_subject(subject).await
     }
 
+    /// The live sessions of `subject`, newest first: what `GET /sessions` lists. A record
+    /// that fails its seal is left out (and logged at `error`).
+    ///
+    /// # Errors
+    ///
+    /// [`AuthError::Store`] when the store failed.
+    pub async fn sessions(&self, subject: &str) -> Result<Vec<SessionInfo>, AuthError> {
+        self.shared.sessions(subject).await
+    }
+
     /// The response for a login: the pair as JSON (`accessToken`, `refreshToken`,
     /// `tokenType`, `expiresIn`) with `Cache-Control: no-store`; in cookie mode the refresh
     /// token goes into the `Set-Cookie` headers instead of the body.
@@ -156,6 +166,41 @@ where
         subject: impl Into<String>,
         claims: C,
     ) -> Result<TokenPair, AuthError> {
+        self.issue_with(subject, claims, SessionMetadata::new())
+            .await
+    }
+
+    /// [`issue`](Self::issue), recording `metadata` with the session — its user agent, a
+    /// label — for session listings. The metadata never goes into a token.
+    ///
+    /// ```
+    /// use tower_refresh_auth::session::SessionMetadata;
+    /// use tower_refresh_auth::{NoClaims, RefreshAuth};
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let auth = RefreshAuth::<NoClaims>::builder().hs256(b"an example secret of at least 32 bytes".to_vec()).build()?;
+    /// # let mut request = http::Request::new(());
+    /// # request.headers_mut().insert("user-agent", "Firefox/140.0".parse()?);
+    /// // In the login handler, with the request's headers at hand:
+    /// let metadata = SessionMetadata::from_headers(request.headers());
+    /// let pair = auth.issue_with("user1", NoClaims {}, metadata).await?;
+    ///
+    /// let sessions = auth.sessions("user1").await?;
+    /// assert_eq!(sessions[0].id, pair.session_id);
+    /// assert_eq!(sessions[0].metadata.user_agent(), Some("Firefox/140.0"));
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`issue`](Self::issue).
+    pub async fn issue_with(
+        &self,
+        subject: impl Into<String>,
+        claims: C,
+        metadata: SessionMetadata,
+    ) -> Result<TokenPair, AuthError> {
         let subject = subject.into();
         let custom = AccessTokens::custom_claims(&claims)?;
         let shared = &self.shared;
@@ -173,6 +218,7 @@ where
             expires_at: now + shared.refresh_ttl,
             absolute_expires_at: shared.session_lifetime.map(|l| now + l),
             seal: String::new(),
+            metadata,
         };
         // Binds subject and claims to the session, so a store writer cannot change them.
         session.seal = shared.seal.seal(&session);

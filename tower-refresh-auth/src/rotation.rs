@@ -11,7 +11,7 @@ use tracing::Instrument;
 use crate::error::{AuthError, invalid_token};
 use crate::events::{RevocationReason, SecurityEvent};
 use crate::seal::Sealed;
-use crate::session::{Session, SessionId};
+use crate::session::{Session, SessionId, SessionInfo};
 use crate::shared::Shared;
 use crate::store::{Rotation, StoreError};
 use crate::telemetry::{self, Refresh, StoreOp, timed};
@@ -246,6 +246,16 @@ impl Shared {
         Ok(n)
     }
 
+    /// The live sessions of `subject`, newest first; a record that fails its seal (or that
+    /// the store lists under the wrong subject) is left out.
+    pub(crate) async fn sessions(&self, subject: &str) -> Result<Vec<SessionInfo>, AuthError> {
+        let now = self.clock.now();
+        let mut sessions = timed(StoreOp::List, self.store.list(subject, now)).await?;
+        sessions.retain(|s| s.subject == subject && s.is_live(now) && self.is_sealed(s));
+        sessions.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        Ok(sessions.into_iter().map(SessionInfo::from).collect())
+    }
+
     /// With session checking on: the session must still be live, and its record intact.
     pub(crate) async fn check_session(&self, id: &SessionId) -> Result<(), AuthError> {
         match timed(StoreOp::Load, self.store.load(id, self.clock.now())).await? {
@@ -312,6 +322,7 @@ mod tests {
             expires_at: rotated_at + Duration::from_secs(3600),
             absolute_expires_at: None,
             seal: String::new(),
+            metadata: crate::session::SessionMetadata::new(),
         }
     }
 
@@ -401,6 +412,15 @@ mod tests {
         }
         async fn revoke_subject(&self, subject: &str) -> Result<u64, StoreError> {
             self.0.revoke_subject(subject).await
+        }
+        async fn list(&self, subject: &str, now: SystemTime) -> Result<Vec<Session>, StoreError> {
+            Ok(self
+                .0
+                .list(subject, now)
+                .await?
+                .into_iter()
+                .map(rewrite)
+                .collect())
         }
     }
 

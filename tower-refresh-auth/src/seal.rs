@@ -171,6 +171,7 @@ mod tests {
             expires_at: at(3_600_000),
             absolute_expires_at: Some(at(86_400_000)),
             seal: String::new(),
+            metadata: crate::session::SessionMetadata::new(),
         };
         s.seal = by.seal(&s);
         s

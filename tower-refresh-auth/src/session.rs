@@ -132,6 +132,129 @@ pub struct Session {
     /// as it was given, byte for byte; a record from before seals existed has an empty one,
     /// which never verifies.
     pub seal: String,
+    /// What the application recorded about the login (its user agent, a label), shown in
+    /// session listings. Never part of a token, and not bound by the seal: a store writer
+    /// could change how a session is described, not whose it is.
+    pub metadata: SessionMetadata,
+}
+
+/// What an application records about a session when it starts it
+/// ([`RefreshAuth::issue_with`](crate::RefreshAuth::issue_with)), for its user to recognise
+/// the session in a listing (`GET /sessions`, [`RefreshAuth::sessions`](crate::RefreshAuth::sessions)).
+///
+/// Both values are bounded: a user agent to [`USER_AGENT_MAX`](Self::USER_AGENT_MAX) bytes,
+/// a label to [`LABEL_MAX`](Self::LABEL_MAX), cut at a character boundary; control
+/// characters are dropped. Neither ever goes into a token.
+///
+/// ```
+/// use tower_refresh_auth::session::SessionMetadata;
+///
+/// let mut headers = http::HeaderMap::new();
+/// headers.insert("user-agent", "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0".parse().unwrap());
+/// let metadata = SessionMetadata::from_headers(&headers).with_label("work laptop");
+/// assert_eq!(metadata.user_agent(), Some("Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0"));
+/// assert_eq!(metadata.label(), Some("work laptop"));
+///
+/// let long = SessionMetadata::new().with_user_agent("x".repeat(10_000));
+/// assert_eq!(long.user_agent().map(str::len), Some(SessionMetadata::USER_AGENT_MAX));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct SessionMetadata {
+    user_agent: Option<String>,
+    label: Option<String>,
+}
+
+impl SessionMetadata {
+    /// The longest user agent kept, in bytes.
+    pub const USER_AGENT_MAX: usize = 256;
+    /// The longest label kept, in bytes.
+    pub const LABEL_MAX: usize = 64;
+
+    /// No user agent, no label.
+    pub const fn new() -> Self {
+        Self {
+            user_agent: None,
+            label: None,
+        }
+    }
+
+    /// The request's `User-Agent`, if it sent one that is text: what a login handler
+    /// records, in one call, from the request it has.
+    pub fn from_headers(headers: &http::HeaderMap) -> Self {
+        match headers
+            .get(http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+        {
+            Some(user_agent) => Self::new().with_user_agent(user_agent),
+            None => Self::new(),
+        }
+    }
+
+    /// Sets the user agent (bounded; empty is none).
+    pub fn with_user_agent(mut self, user_agent: impl AsRef<str>) -> Self {
+        self.user_agent = bounded(user_agent.as_ref(), Self::USER_AGENT_MAX);
+        self
+    }
+
+    /// Sets a label of the application's choosing, such as a device name (bounded; empty is
+    /// none).
+    pub fn with_label(mut self, label: impl AsRef<str>) -> Self {
+        self.label = bounded(label.as_ref(), Self::LABEL_MAX);
+        self
+    }
+
+    /// The user agent recorded at login.
+    pub fn user_agent(&self) -> Option<&str> {
+        self.user_agent.as_deref()
+    }
+
+    /// The label recorded at login.
+    pub fn label(&self) -> Option<&str> {
+        self.label.as_deref()
+    }
+}
+
+/// `text` without control characters, cut to at most `max` bytes at a character boundary;
+/// `None` when nothing is left.
+fn bounded(text: &str, max: usize) -> Option<String> {
+    let mut out = String::new();
+    for c in text.chars().filter(|c| !c.is_control()) {
+        if out.len() + c.len_utf8() > max {
+            break;
+        }
+        out.push(c);
+    }
+    let out = out.trim().to_owned();
+    (!out.is_empty()).then_some(out)
+}
+
+/// A live session as its user may see it: what [`RefreshAuth::sessions`](crate::RefreshAuth::sessions)
+/// lists and `GET /sessions` answers with. Holds no token and no claims.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SessionInfo {
+    /// The session's id: the `sid` of its access tokens.
+    pub id: SessionId,
+    /// When it started (the login).
+    pub created_at: SystemTime,
+    /// When it was last refreshed; its start, before the first refresh.
+    pub last_refreshed_at: SystemTime,
+    /// When it ends unless refreshed again (or, with an absolute lifetime, at the latest).
+    pub expires_at: SystemTime,
+    /// What the application recorded at login.
+    pub metadata: SessionMetadata,
+}
+
+impl From<Session> for SessionInfo {
+    fn from(session: Session) -> Self {
+        Self {
+            id: session.id,
+            created_at: session.created_at,
+            last_refreshed_at: session.rotated_at,
+            expires_at: session.deadline(),
+            metadata: session.metadata,
+        }
+    }
 }
 
 impl Session {
@@ -183,6 +306,22 @@ mod tests {
     }
 
     #[test]
+    fn metadata_is_bounded_at_a_character_boundary_without_control_characters() {
+        let ua = "é".repeat(200); // 400 bytes
+        let m = SessionMetadata::new().with_user_agent(&ua);
+        let kept = m.user_agent().unwrap();
+        assert_eq!(kept.len(), SessionMetadata::USER_AGENT_MAX);
+        assert!(ua.starts_with(kept));
+        let m = SessionMetadata::new().with_label("phone\n\u{1b}[31m  ");
+        assert_eq!(m.label(), Some("phone[31m"));
+        assert_eq!(SessionMetadata::new().with_label(" \t ").label(), None);
+        assert_eq!(
+            SessionMetadata::from_headers(&http::HeaderMap::new()),
+            SessionMetadata::new()
+        );
+    }
+
+    #[test]
     fn liveness_honours_both_expiries() {
         let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1000);
         let mut s = Session {
@@ -195,6 +334,7 @@ mod tests {
             expires_at: t0 + Duration::from_secs(10),
             absolute_expires_at: None,
             seal: String::new(),
+            metadata: SessionMetadata::new(),
         };
         assert!(s.is_live(t0 + Duration::from_secs(9)));
         assert!(!s.is_live(t0 + Duration::from_secs(10)));

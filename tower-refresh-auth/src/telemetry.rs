@@ -12,7 +12,7 @@
 //! | `refresh_auth_logouts_total` | |
 //! | `refresh_auth_sessions_started_total` | |
 //! | `refresh_auth_sessions_revoked_total` | `reason`: `logout`, `reuse`, `subject`, `session` |
-//! | `refresh_auth_store_duration_seconds` (histogram) | `op`: `create`, `load`, `rotate`, `revoke`, `revoke_subject` |
+//! | `refresh_auth_store_duration_seconds` (histogram) | `op`: `create`, `load`, `rotate`, `revoke`, `revoke_subject`, `list` |
 
 use std::future::Future;
 use std::time::Instant;
@@ -130,6 +130,7 @@ pub(crate) enum StoreOp {
     Rotate,
     Revoke,
     RevokeSubject,
+    List,
 }
 
 /// Runs one store call and records how long it took, failed or not.
@@ -144,6 +145,7 @@ pub(crate) async fn timed<T>(op: StoreOp, call: impl Future<Output = T>) -> T {
         StoreOp::Rotate => histogram!(NAME, "op" => "rotate"),
         StoreOp::Revoke => histogram!(NAME, "op" => "revoke"),
         StoreOp::RevokeSubject => histogram!(NAME, "op" => "revoke_subject"),
+        StoreOp::List => histogram!(NAME, "op" => "list"),
     }
     .record(seconds);
     out

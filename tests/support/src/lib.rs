@@ -46,7 +46,7 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tower_refresh_auth::session::{Session, SessionId};
+use tower_refresh_auth::session::{Session, SessionId, SessionMetadata};
 use tower_refresh_auth::store::{RefreshStore, Rotation};
 
 pub mod fixtures;
@@ -174,6 +174,7 @@ pub fn session(subject: &str, t0: SystemTime) -> Session {
         expires_at: t0 + Duration::from_secs(3600),
         absolute_expires_at: None,
         seal: "a-seal-the-store-keeps-byte-for-byte".to_owned(),
+        metadata: SessionMetadata::new(),
     }
 }
 
@@ -240,6 +241,8 @@ macro_rules! conformance_suite {
                 reseal_replaces_the_seal_only,
                 revoke_subject_spares_other_subjects,
                 claims_and_subject_round_trip_byte_for_byte,
+                list_returns_the_live_sessions_of_one_subject,
+                list_leaves_out_dead_sessions,
                 concurrent_rotations_yield_one_winner
                 $(, $extra)*
             );

@@ -110,4 +110,9 @@ impl RefreshStore for TestStore {
         self.enter()?;
         self.inner.revoke_subject(subject).await
     }
+
+    async fn list(&self, subject: &str, now: SystemTime) -> Result<Vec<Session>, StoreError> {
+        self.enter()?;
+        self.inner.list(subject, now).await
+    }
 }

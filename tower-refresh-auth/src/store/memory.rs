@@ -164,6 +164,18 @@ impl RefreshStore for MemoryStore {
         self.inner.sessions.retain(|_, s| s.subject != subject);
         Ok(u64::try_from(before.saturating_sub(self.inner.sessions.len())).unwrap_or(u64::MAX))
     }
+
+    /// A scan of every session: the memory store keeps no index by subject (it holds one
+    /// process' sessions, and its sweep bounds them).
+    async fn list(&self, subject: &str, now: SystemTime) -> Result<Vec<Session>, StoreError> {
+        Ok(self
+            .inner
+            .sessions
+            .iter()
+            .filter(|s| s.subject == subject && s.is_live(now))
+            .map(|s| s.value().clone())
+            .collect())
+    }
 }
 
 #[cfg(test)]
@@ -182,6 +194,7 @@ mod tests {
             expires_at: t0 + Duration::from_secs(60),
             absolute_expires_at: None,
             seal: String::new(),
+            metadata: crate::session::SessionMetadata::new(),
         }
     }
 

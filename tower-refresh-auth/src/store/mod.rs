@@ -14,7 +14,7 @@
 //!
 //! # Writing a backend
 //!
-//! Implement the five methods with `#[async_trait]`, convert the backend's errors into
+//! Implement its methods with `#[async_trait]`, convert the backend's errors into
 //! [`StoreError`], and run the conformance suite in `tests/` against it. The
 //! [`MemoryStore`] is the reference implementation.
 //!
@@ -139,6 +139,11 @@ pub trait RefreshStore: fmt::Debug + Send + Sync + 'static {
 
     /// Deletes every session of `subject` ("log out everywhere"). Returns how many.
     async fn revoke_subject(&self, subject: &str) -> Result<u64, StoreError>;
+
+    /// The live sessions of `subject` at `now`, in any order: what a user's session list
+    /// shows. Sessions of `subject` that are not live may be deleted on the way, so that a
+    /// subject with many dead sessions costs no more, the next time, than its live ones.
+    async fn list(&self, subject: &str, now: SystemTime) -> Result<Vec<Session>, StoreError>;
 }
 
 #[async_trait::async_trait]
@@ -166,5 +171,8 @@ impl<T: RefreshStore + ?Sized> RefreshStore for std::sync::Arc<T> {
     }
     async fn revoke_subject(&self, subject: &str) -> Result<u64, StoreError> {
         (**self).revoke_subject(subject).await
+    }
+    async fn list(&self, subject: &str, now: SystemTime) -> Result<Vec<Session>, StoreError> {
+        (**self).list(subject, now).await
     }
 }

@@ -35,11 +35,16 @@
 //!     rotated_at          BIGINT NOT NULL,
 //!     expires_at          BIGINT NOT NULL,
 //!     absolute_expires_at BIGINT,
-//!     seal                TEXT   NOT NULL DEFAULT ''  -- see Session::seal
+//!     seal                TEXT   NOT NULL DEFAULT '', -- see Session::seal
+//!     user_agent          TEXT,                      -- SessionMetadata, for listings
+//!     label               TEXT
 //! );
 //! -- A table made before sessions were sealed gets the column; its rows hold '', which
 //! -- never verifies, so those sessions are refused and their users log in again.
 //! ALTER TABLE "refresh_sessions" ADD COLUMN IF NOT EXISTS seal TEXT NOT NULL DEFAULT '';
+//! -- A table made before sessions were listed gets the metadata columns.
+//! ALTER TABLE "refresh_sessions" ADD COLUMN IF NOT EXISTS user_agent TEXT;
+//! ALTER TABLE "refresh_sessions" ADD COLUMN IF NOT EXISTS label TEXT;
 //! CREATE INDEX IF NOT EXISTS "refresh_sessions_subject_idx" ON "refresh_sessions" (subject);
 //! CREATE INDEX IF NOT EXISTS "refresh_sessions_expires_at_idx" ON "refresh_sessions" (expires_at);
 //! ```
@@ -51,7 +56,8 @@
 //! trip, and caches it). `rotate` is a single `WITH … FOR UPDATE … UPDATE … RETURNING`
 //! statement: it locks the row, swaps the counter if it matches, and returns either the new
 //! state or the current one, so two instances racing on one session get exactly one
-//! `Rotated`, and the loser sees the winner's counter. (sqlx also checks each connection
+//! `Rotated`, and the loser sees the winner's counter. `list` is one statement too: it deletes
+//! the subject's dead rows and selects its live ones (through the subject index). (sqlx also checks each connection
 //! with a `Sync` as it goes back to the pool, after the caller has its answer.)
 //!
 //! # Expiry
@@ -77,8 +83,8 @@ use tokio::task::JoinHandle;
 
 pub use super::sql::InvalidTableName;
 use super::sql::{
-    COLUMNS, Columns, DEFAULT_TABLE, DEFAULT_TIMEOUT, counter_column, millis, run,
-    session_from_row, validate_table_name,
+    COLUMNS, Columns, DEFAULT_TABLE, DEFAULT_TIMEOUT, ListRow, T_COLUMNS, counter_column,
+    from_list_row, millis, run, session_from_row, validate_table_name,
 };
 use super::{RefreshStore, Rotation, StoreError};
 use crate::session::{Session, SessionId};
@@ -106,6 +112,7 @@ struct Queries {
     revoke: String,
     reseal: String,
     revoke_subject: String,
+    list: String,
     purge: String,
 }
 
@@ -128,18 +135,24 @@ impl Queries {
     rotated_at          BIGINT NOT NULL,
     expires_at          BIGINT NOT NULL,
     absolute_expires_at BIGINT,
-    seal                TEXT   NOT NULL DEFAULT ''
+    seal                TEXT   NOT NULL DEFAULT '',
+    user_agent          TEXT,
+    label               TEXT
 );
 ALTER TABLE "{table}" ADD COLUMN IF NOT EXISTS seal TEXT NOT NULL DEFAULT '';
+ALTER TABLE "{table}" ADD COLUMN IF NOT EXISTS user_agent TEXT;
+ALTER TABLE "{table}" ADD COLUMN IF NOT EXISTS label TEXT;
 CREATE INDEX IF NOT EXISTS "{table}_subject_idx" ON "{table}" (subject);
 CREATE INDEX IF NOT EXISTS "{table}_expires_at_idx" ON "{table}" (expires_at);"#
             ),
             create: format!(
-                r#"INSERT INTO "{table}" (id, {COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                r#"INSERT INTO "{table}" (id, {COLUMNS})
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 ON CONFLICT (id) DO UPDATE SET subject = EXCLUDED.subject, claims = EXCLUDED.claims,
     counter = EXCLUDED.counter, created_at = EXCLUDED.created_at,
     rotated_at = EXCLUDED.rotated_at, expires_at = EXCLUDED.expires_at,
-    absolute_expires_at = EXCLUDED.absolute_expires_at, seal = EXCLUDED.seal"#
+    absolute_expires_at = EXCLUDED.absolute_expires_at, seal = EXCLUDED.seal,
+    user_agent = EXCLUDED.user_agent, label = EXCLUDED.label"#
             ),
             load: format!(
                 r#"SELECT {COLUMNS} FROM "{table}" WHERE id = $1 AND {}"#,
@@ -154,8 +167,7 @@ ON CONFLICT (id) DO UPDATE SET subject = EXCLUDED.subject, claims = EXCLUDED.cla
 ), upd AS (
     UPDATE "{table}" AS t SET counter = t.counter + 1, rotated_at = $3, expires_at = $4
     FROM cur WHERE t.id = cur.id AND cur.counter = $2
-    RETURNING t.subject, t.claims, t.counter, t.created_at, t.rotated_at, t.expires_at,
-        t.absolute_expires_at, t.seal
+    RETURNING {T_COLUMNS}
 )
 SELECT TRUE, {COLUMNS} FROM upd
 UNION ALL
@@ -165,6 +177,15 @@ SELECT FALSE, {COLUMNS} FROM cur WHERE NOT EXISTS (SELECT 1 FROM upd)"#,
             revoke: format!(r#"DELETE FROM "{table}" WHERE id = $1"#),
             reseal: format!(r#"UPDATE "{table}" SET seal = $2 WHERE id = $1"#),
             revoke_subject: format!(r#"DELETE FROM "{table}" WHERE subject = $1"#),
+            // The DELETE and the SELECT see the same snapshot; the SELECT's own liveness
+            // test keeps out what the DELETE removes.
+            list: format!(
+                r#"WITH dead AS (
+    DELETE FROM "{table}" WHERE subject = $1 AND NOT ({live})
+)
+SELECT id, {COLUMNS} FROM "{table}" WHERE subject = $1 AND {live}"#,
+                live = live("$2")
+            ),
             purge: format!(
                 r#"DELETE FROM "{table}" WHERE expires_at <= $1 OR absolute_expires_at <= $1"#
             ),
@@ -276,7 +297,9 @@ impl RefreshStore for PostgresStore {
             .bind(millis(session.rotated_at))
             .bind(millis(session.expires_at))
             .bind(session.absolute_expires_at.map(millis))
-            .bind(&session.seal);
+            .bind(&session.seal)
+            .bind(session.metadata.user_agent())
+            .bind(session.metadata.label());
         run(self.timeout, query.execute(&self.pool)).await?;
         Ok(())
     }
@@ -310,6 +333,8 @@ impl RefreshStore for PostgresStore {
             i64,
             Option<i64>,
             String,
+            Option<String>,
+            Option<String>,
         );
         let query = sqlx::query_as::<_, Row>(&self.queries.rotate)
             .bind(&id.as_bytes()[..])
@@ -317,17 +342,26 @@ impl RefreshStore for PostgresStore {
             .bind(millis(now))
             .bind(millis(expires_at));
         let row = run(self.timeout, query.fetch_optional(&self.pool)).await?;
-        let Some((rotated, subject, claims, counter, created, rotated_at, expires, absolute, seal)) =
-            row
+        let Some((
+            rotated,
+            subject,
+            claims,
+            counter,
+            created,
+            rotated_at,
+            expires,
+            absolute,
+            seal,
+            ua,
+            label,
+        )) = row
         else {
             return Ok(Rotation::NotFound);
         };
-        let session = session_from_row(
-            *id,
-            (
-                subject, claims, counter, created, rotated_at, expires, absolute, seal,
-            ),
-        )?;
+        let columns = (
+            subject, claims, counter, created, rotated_at, expires, absolute, seal, ua, label,
+        );
+        let session = session_from_row(*id, columns)?;
         Ok(if rotated {
             Rotation::Rotated(session)
         } else {
@@ -353,5 +387,13 @@ impl RefreshStore for PostgresStore {
         let query = sqlx::query(&self.queries.revoke_subject).bind(subject);
         let done = run(self.timeout, query.execute(&self.pool)).await?;
         Ok(done.rows_affected())
+    }
+
+    async fn list(&self, subject: &str, now: SystemTime) -> Result<Vec<Session>, StoreError> {
+        let query = sqlx::query_as::<_, ListRow>(&self.queries.list)
+            .bind(subject)
+            .bind(millis(now));
+        let rows = run(self.timeout, query.fetch_all(&self.pool)).await?;
+        rows.into_iter().map(from_list_row).collect()
     }
 }

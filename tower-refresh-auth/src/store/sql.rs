@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::StoreError;
 use crate::clock::to_millis;
-use crate::session::{Session, SessionId};
+use crate::session::{Session, SessionId, SessionMetadata};
 
 /// Calls `purge` with the system clock every `interval`, starting now, until the task is
 /// aborted; a failed purge is logged and retried at the next tick.
@@ -84,16 +84,37 @@ pub(crate) fn millis(t: SystemTime) -> i64 {
 }
 
 /// The columns of a session row after its id, in the order every query selects them:
-/// `subject, claims, counter, created_at, rotated_at, expires_at, absolute_expires_at, seal`.
-pub(crate) type Columns = (String, String, i64, i64, i64, i64, Option<i64>, String);
+/// `subject, claims, counter, created_at, rotated_at, expires_at, absolute_expires_at, seal,
+/// user_agent, label`.
+pub(crate) type Columns = (
+    String,
+    String,
+    i64,
+    i64,
+    i64,
+    i64,
+    Option<i64>,
+    String,
+    Option<String>,
+    Option<String>,
+);
 
 /// The SELECT list matching [`Columns`].
-pub(crate) const COLUMNS: &str =
-    "subject, claims, counter, created_at, rotated_at, expires_at, absolute_expires_at, seal";
+pub(crate) const COLUMNS: &str = "subject, claims, counter, created_at, rotated_at, expires_at, \
+    absolute_expires_at, seal, user_agent, label";
+
+/// [`COLUMNS`] of the table aliased `t`, for a `RETURNING` list.
+pub(crate) const T_COLUMNS: &str = "t.subject, t.claims, t.counter, t.created_at, \
+    t.rotated_at, t.expires_at, t.absolute_expires_at, t.seal, t.user_agent, t.label";
+
+/// The metadata columns (nullable `TEXT`), added after the first schema: `migrate` adds those
+/// a table lacks.
+pub(crate) const METADATA_COLUMNS: [&str; 2] = ["user_agent", "label"];
 
 /// Builds a [`Session`] from its row, refusing values the store could not have written.
 pub(crate) fn session_from_row(id: SessionId, row: Columns) -> Result<Session, StoreError> {
-    let (subject, claims, counter, created_at, rotated_at, expires_at, absolute, seal) = row;
+    let (subject, claims, counter, created_at, rotated_at, expires_at, absolute, seal, ua, label) =
+        row;
     let corrupt = |what: &str| StoreError::Corrupt(format!("session {id}: negative {what}"));
     let time = |ms: i64, what: &str| {
         u64::try_from(ms)
@@ -113,7 +134,47 @@ pub(crate) fn session_from_row(id: SessionId, row: Columns) -> Result<Session, S
             .transpose()?,
         // A row from before seals existed holds `''`: it decodes, and fails its check.
         seal,
+        metadata: metadata(ua.as_deref(), label.as_deref()),
     })
+}
+
+/// A row of a listing: the id, then [`Columns`].
+pub(crate) type ListRow = (
+    Vec<u8>,
+    String,
+    String,
+    i64,
+    i64,
+    i64,
+    i64,
+    Option<i64>,
+    String,
+    Option<String>,
+    Option<String>,
+);
+
+/// Builds a [`Session`] from a row of a listing.
+pub(crate) fn from_list_row(row: ListRow) -> Result<Session, StoreError> {
+    let (id, subject, claims, counter, created, rotated, expires, absolute, seal, ua, label) = row;
+    let id: [u8; 16] = id
+        .try_into()
+        .map_err(|_| StoreError::Corrupt("a session id that is not 16 bytes".into()))?;
+    let columns = (
+        subject, claims, counter, created, rotated, expires, absolute, seal, ua, label,
+    );
+    session_from_row(SessionId::from_bytes(id), columns)
+}
+
+/// The metadata of a row (bounded again: the columns could hold anything).
+fn metadata(user_agent: Option<&str>, label: Option<&str>) -> SessionMetadata {
+    let mut metadata = SessionMetadata::new();
+    if let Some(user_agent) = user_agent {
+        metadata = metadata.with_user_agent(user_agent);
+    }
+    if let Some(label) = label {
+        metadata = metadata.with_label(label);
+    }
+    metadata
 }
 
 /// The counter as the BIGINT column holds it.
@@ -171,11 +232,24 @@ mod tests {
         let id = SessionId::random();
         let row = |counter, abs| {
             let seal = "a-seal".to_owned();
-            ("u".to_owned(), "{}".to_owned(), counter, 1, 2, 3, abs, seal)
+            let ua = Some("Firefox".to_owned());
+            (
+                "u".to_owned(),
+                "{}".to_owned(),
+                counter,
+                1,
+                2,
+                3,
+                abs,
+                seal,
+                ua,
+                None,
+            )
         };
         let s = session_from_row(id, row(4, Some(5))).unwrap();
         assert_eq!(s.counter, 4);
         assert_eq!(s.seal, "a-seal");
+        assert_eq!(s.metadata.user_agent(), Some("Firefox"));
         assert_eq!(
             s.absolute_expires_at,
             Some(UNIX_EPOCH + Duration::from_millis(5))

@@ -38,7 +38,9 @@
 //!     rotated_at          INTEGER NOT NULL,
 //!     expires_at          INTEGER NOT NULL,
 //!     absolute_expires_at INTEGER,
-//!     seal                TEXT    NOT NULL DEFAULT ''  -- see Session::seal
+//!     seal                TEXT    NOT NULL DEFAULT '', -- see Session::seal
+//!     user_agent          TEXT,                       -- SessionMetadata, for listings
+//!     label               TEXT
 //! );
 //! CREATE INDEX IF NOT EXISTS "refresh_sessions_subject_idx" ON "refresh_sessions" (subject);
 //! CREATE INDEX IF NOT EXISTS "refresh_sessions_expires_at_idx" ON "refresh_sessions" (expires_at);
@@ -52,7 +54,8 @@
 //! ```
 //!
 //! Its rows then hold `''`, which never verifies: those sessions are refused and their users
-//! log in again.
+//! log in again. A table made before sessions were listed gets `user_agent` and `label` the
+//! same way.
 //!
 //! # Atomicity
 //!
@@ -60,7 +63,8 @@
 //! row as it was before an `UPDATE`, so `rotate` is a transaction of an
 //! `UPDATE … RETURNING` and, when that changed nothing, a `SELECT` of the current state.
 //! The transaction is `BEGIN IMMEDIATE`: it holds the database's write lock from the start,
-//! so the two statements see the same state and concurrent rotations serialise. There is no network: a "round trip" is a call
+//! so the two statements see the same state and concurrent rotations serialise. `list` is a
+//! transaction too: it deletes the subject's dead rows, then selects its live ones. There is no network: a "round trip" is a call
 //! into the library on the pool's worker thread.
 //!
 //! # Expiry
@@ -85,8 +89,8 @@ use tokio::task::JoinHandle;
 
 pub use super::sql::InvalidTableName;
 use super::sql::{
-    COLUMNS, Columns, DEFAULT_TABLE, DEFAULT_TIMEOUT, counter_column, millis, run,
-    session_from_row, validate_table_name,
+    COLUMNS, Columns, DEFAULT_TABLE, DEFAULT_TIMEOUT, ListRow, METADATA_COLUMNS, counter_column,
+    from_list_row, millis, run, session_from_row, validate_table_name,
 };
 use super::{RefreshStore, Rotation, StoreError};
 use crate::session::{Session, SessionId};
@@ -107,6 +111,9 @@ pub struct SqliteStore {
 /// Whether table `?1` has the `seal` column (added after the first release).
 const HAS_SEAL: &str = "SELECT COUNT(*) FROM pragma_table_info(?1) WHERE name = 'seal'";
 
+/// Whether the table has the column `?2`.
+const HAS_COLUMN: &str = "SELECT COUNT(*) FROM pragma_table_info(?1) WHERE name = ?2";
+
 /// The statements, built once per table name.
 #[derive(Debug, Clone)]
 struct Queries {
@@ -118,6 +125,8 @@ struct Queries {
     revoke: String,
     reseal: String,
     revoke_subject: String,
+    list_dead: String,
+    list: String,
     purge: String,
 }
 
@@ -140,14 +149,17 @@ impl Queries {
     rotated_at          INTEGER NOT NULL,
     expires_at          INTEGER NOT NULL,
     absolute_expires_at INTEGER,
-    seal                TEXT    NOT NULL DEFAULT ''
+    seal                TEXT    NOT NULL DEFAULT '',
+    user_agent          TEXT,
+    label               TEXT
 );
 CREATE INDEX IF NOT EXISTS "{table}_subject_idx" ON "{table}" (subject);
 CREATE INDEX IF NOT EXISTS "{table}_expires_at_idx" ON "{table}" (expires_at);"#
             ),
             add_seal: format!(r#"ALTER TABLE "{table}" ADD COLUMN seal TEXT NOT NULL DEFAULT ''"#),
             create: format!(
-                r#"INSERT OR REPLACE INTO "{table}" (id, {COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"#
+                r#"INSERT OR REPLACE INTO "{table}" (id, {COLUMNS})
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"#
             ),
             load: format!(
                 r#"SELECT {COLUMNS} FROM "{table}" WHERE id = ?1 AND {}"#,
@@ -162,6 +174,14 @@ RETURNING {COLUMNS}"#,
             revoke: format!(r#"DELETE FROM "{table}" WHERE id = ?1"#),
             reseal: format!(r#"UPDATE "{table}" SET seal = ?2 WHERE id = ?1"#),
             revoke_subject: format!(r#"DELETE FROM "{table}" WHERE subject = ?1"#),
+            list_dead: format!(
+                r#"DELETE FROM "{table}" WHERE subject = ?1 AND NOT ({})"#,
+                live("?2")
+            ),
+            list: format!(
+                r#"SELECT id, {COLUMNS} FROM "{table}" WHERE subject = ?1 AND {}"#,
+                live("?2")
+            ),
             purge: format!(
                 r#"DELETE FROM "{table}" WHERE expires_at <= ?1 OR absolute_expires_at <= ?1"#
             ),
@@ -242,6 +262,18 @@ impl SqliteStore {
                     .execute(&mut *tx)
                     .await?;
             }
+            for column in METADATA_COLUMNS {
+                let (has,): (i64,) = sqlx::query_as(HAS_COLUMN)
+                    .bind(&self.table)
+                    .bind(column)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                if has == 0 {
+                    // A validated table name and a constant column name: nothing to bind.
+                    let add = format!(r#"ALTER TABLE "{}" ADD COLUMN {column} TEXT"#, self.table);
+                    sqlx::query(&add).execute(&mut *tx).await?;
+                }
+            }
             tx.commit().await
         })
         .await
@@ -280,7 +312,9 @@ impl RefreshStore for SqliteStore {
             .bind(millis(session.rotated_at))
             .bind(millis(session.expires_at))
             .bind(session.absolute_expires_at.map(millis))
-            .bind(&session.seal);
+            .bind(&session.seal)
+            .bind(session.metadata.user_agent())
+            .bind(session.metadata.label());
         run(self.timeout, query.execute(&self.pool)).await?;
         Ok(())
     }
@@ -356,5 +390,26 @@ impl RefreshStore for SqliteStore {
         let query = sqlx::query(&self.queries.revoke_subject).bind(subject);
         let done = run(self.timeout, query.execute(&self.pool)).await?;
         Ok(done.rows_affected())
+    }
+
+    async fn list(&self, subject: &str, now: SystemTime) -> Result<Vec<Session>, StoreError> {
+        let now = millis(now);
+        let rows = run(self.timeout, async {
+            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            sqlx::query(&self.queries.list_dead)
+                .bind(subject)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            let rows = sqlx::query_as::<_, ListRow>(&self.queries.list)
+                .bind(subject)
+                .bind(now)
+                .fetch_all(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(rows)
+        })
+        .await?;
+        rows.into_iter().map(from_list_row).collect()
     }
 }

@@ -3,20 +3,23 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use crate::session::{Session, SessionId};
+use crate::session::{Session, SessionId, SessionMetadata};
 use crate::store::StoreError;
 
 /// The session hash's fields, in the order every script and `HMGET` uses.
-pub(super) const FIELDS: [&str; 8] = ["sub", "claims", "ctr", "cat", "rat", "exp", "abs", "seal"];
+pub(super) const FIELDS: [&str; 10] = [
+    "sub", "claims", "ctr", "cat", "rat", "exp", "abs", "seal", "ua", "lbl",
+];
 
-/// Decodes the eight [`FIELDS`] of a session hash; `abs` may be absent or empty.
+/// Decodes the ten [`FIELDS`] of a session hash; `abs`, `ua` and `lbl` may be absent or
+/// empty.
 ///
 /// `seal` may be absent too: a hash written before sessions were sealed decodes with an
 /// empty seal, which fails its check, so the session is refused like an unknown one rather
 /// than answered as a store failure.
 pub(super) fn decode(id: SessionId, fields: Vec<Option<Vec<u8>>>) -> Result<Session, StoreError> {
     let corrupt = |what: &str| StoreError::Corrupt(format!("session {id}: {what}"));
-    let [sub, claims, ctr, cat, rat, exp, abs, seal]: [Option<Vec<u8>>; 8] = fields
+    let [sub, claims, ctr, cat, rat, exp, abs, seal, ua, lbl]: [Option<Vec<u8>>; 10] = fields
         .try_into()
         .map_err(|_| corrupt("wrong number of fields"))?;
     let text = |field: Option<Vec<u8>>, name: &str| {
@@ -48,6 +51,20 @@ pub(super) fn decode(id: SessionId, fields: Vec<Option<Vec<u8>>>) -> Result<Sess
             None => String::new(),
             seal => text(seal, "seal")?,
         },
+        metadata: {
+            let optional = |field: Option<Vec<u8>>, name: &str| match field {
+                None => Ok(None),
+                field => text(field, name).map(Some),
+            };
+            let mut metadata = SessionMetadata::new();
+            if let Some(ua) = optional(ua, "ua")? {
+                metadata = metadata.with_user_agent(ua);
+            }
+            if let Some(label) = optional(lbl, "lbl")? {
+                metadata = metadata.with_label(label);
+            }
+            metadata
+        },
     })
 }
 
@@ -56,7 +73,10 @@ mod tests {
     use super::*;
 
     fn fields(values: [&str; 8]) -> Vec<Option<Vec<u8>>> {
-        values.iter().map(|v| Some(v.as_bytes().to_vec())).collect()
+        let mut fields: Vec<_> = values.iter().map(|v| Some(v.as_bytes().to_vec())).collect();
+        // No user agent, no label.
+        fields.extend([None, None]);
+        fields
     }
 
     #[test]

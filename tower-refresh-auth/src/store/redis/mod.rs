@@ -23,8 +23,8 @@
 //!
 //! | key | type | holds |
 //! |---|---|---|
-//! | `tra:s:{<session id>}` | hash | `sub`, `claims`, `ctr`, `cat`, `rat`, `exp`, `seal` and, if the session has one, `abs` |
-//! | `tra:u:{<subject>}` | sorted set | the ids of the subject's sessions, scored by when they were added, for [`revoke_subject`](RefreshStore::revoke_subject) |
+//! | `tra:s:{<session id>}` | hash | `sub`, `claims`, `ctr`, `cat`, `rat`, `exp`, `seal` and, if the session has them, `abs`, `ua` (user agent) and `lbl` (label) |
+//! | `tra:u:{<subject>}` | sorted set | the ids of the subject's sessions, scored by when they were added, for [`revoke_subject`](RefreshStore::revoke_subject) and [`list`](RefreshStore::list) |
 //!
 //! Times are integer milliseconds since the Unix epoch; the counter is a decimal integer;
 //! `seal` is the session's [seal](crate::session::Session::seal). A hash written before
@@ -45,11 +45,12 @@
 //! | `rotate` | 1 | one script: the compare-and-swap |
 //! | `revoke` | 1 | `DEL` |
 //! | `revoke_subject` | 2 | `ZRANGE` of the subject's index, then one pipeline: a script per session (each in its own slot) and one on the index |
+//! | `list` | 2, or 3 | `ZRANGE` of the subject's index, then one pipeline of `HMGET`s; a third, only when some ids in the index name no live session, drops them |
 //!
 //! Scripts are sent by hash (`EVALSHA`) and loaded on a server that does not know them yet
 //! (after a restart or `SCRIPT FLUSH`) automatically. They need Redis 5 or newer.
 //!
-//! Why `revoke_subject` takes two round trips: `load` and `rotate` know only the session id,
+//! Why `revoke_subject` and `list` take two round trips: `load` and `rotate` know only the session id,
 //! so a session's key must be found from its id alone, and tagged with it; a subject's
 //! index then lives in another slot, and Redis Cluster runs no script across slots. Tagging
 //! every key with the subject instead would make `rotate` look the subject up first: two
@@ -66,7 +67,8 @@
 //! The subject's index cannot share a slot with its sessions, so it cannot follow their
 //! expiry exactly. It expires at the latest absolute expiry of its sessions when they all
 //! have one, and never otherwise. Ids of sessions that expired or were revoked one by one
-//! stay in it until the next [`revoke_subject`](RefreshStore::revoke_subject), or until a
+//! stay in it until the next [`list`](RefreshStore::list) or
+//! [`revoke_subject`](RefreshStore::revoke_subject) of the subject, or until a
 //! `create` finds the index grown to a power of two of at least 32 ids and prunes the ids
 //! whose session is gone (three more round trips, amortised over as many logins). A stale
 //! id is harmless: it names a key that no longer exists.
@@ -263,7 +265,9 @@ impl RefreshStore for RedisStore {
             .arg(to_millis(session.expires_at))
             .arg(&absolute)
             .arg(&session.seal)
-            .arg(to_millis(session.deadline()));
+            .arg(to_millis(session.deadline()))
+            .arg(session.metadata.user_agent().unwrap_or(""))
+            .arg(session.metadata.label().unwrap_or(""));
         // The index first: if the session write is lost, a stale id in the index is
         // harmless; a session missing from its index would survive "log out everywhere".
         let calls = [
@@ -375,6 +379,55 @@ impl RefreshStore for RedisStore {
                 .map_err(|err| StoreError::Corrupt(err.to_string()))
         });
         counts.sum()
+    }
+
+    async fn list(&self, subject: &str, now: SystemTime) -> Result<Vec<Session>, StoreError> {
+        let index = self.subject_key(subject);
+        let mut conn = self.conn.clone();
+        let mut members = redis::cmd("ZRANGE");
+        members.arg(&index).arg(0).arg(-1);
+        let ids: Vec<String> = self.run(members.query_async(&mut conn)).await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut reads = redis::pipe();
+        for id in &ids {
+            reads
+                .cmd("HMGET")
+                .arg(self.session_key(id))
+                .arg(&FIELDS[..]);
+        }
+        let replies: Vec<Vec<Option<Vec<u8>>>> = self.run(reads.query_async(&mut conn)).await?;
+        let mut live = Vec::new();
+        let mut stale = Vec::new();
+        for (text, fields) in ids.iter().zip(replies) {
+            // An id that is not a session id was never written by this store: dropped too.
+            let Ok(id) = text.parse::<SessionId>() else {
+                stale.push(text);
+                continue;
+            };
+            // A missing key reads as all-nil fields.
+            if fields.iter().all(Option::is_none) {
+                stale.push(text);
+                continue;
+            }
+            let session = decode(id, fields)?;
+            if session.subject == subject && session.is_live(now) {
+                live.push(session);
+            } else {
+                stale.push(text);
+            }
+        }
+        if !stale.is_empty() {
+            // Bounded: what is dropped now costs nothing next time. Only ids a minute old go
+            // (see the module docs); housekeeping, so a failure is not the caller's.
+            let mut forget = self.scripts.index_forget.prepare_invoke();
+            forget.key(&index).arg(INDEX_MIN_AGE_MS).arg(&stale);
+            if let Err(err) = self.run(forget.invoke_async::<u64>(&mut conn)).await {
+                tracing::warn!(error = %err, "redis store could not prune a subject's index");
+            }
+        }
+        Ok(live)
     }
 }
 

@@ -23,10 +23,11 @@ pub(super) struct Scripts {
     /// Writes a session, replacing any earlier one with the same id.
     ///
     /// KEYS[1] the session. ARGV: sub, claims, ctr, cat, rat, exp, abs ("" for none), seal,
-    /// deadline.
+    /// deadline, ua ("" for none), lbl ("" for none).
     pub(super) create: Script,
     /// The compare-and-swap. Returns `{}` when no live session exists, else
-    /// `{'rotated' | 'conflict', sub, claims, ctr, cat, rat, exp, abs or '', seal or ''}`.
+    /// `{'rotated' | 'conflict', sub, claims, ctr, cat, rat, exp, abs or '', seal or '',
+    /// ua or '', lbl or ''}`.
     ///
     /// KEYS[1] the session. ARGV[1] the expected counter; ARGV[2] now; ARGV[3] the new sliding
     /// expiry (all decimal). Counters are compared as strings, so they stay exact past 2^53.
