@@ -312,6 +312,51 @@ impl<C> RefreshAuthBuilder<C> {
         self
     }
 
+    /// Mounts the session routes of `docs/protocol.md` §8 at `/sessions`: `GET /sessions`
+    /// lists the caller's live sessions, `DELETE /sessions/{id}` ends one of them (`404` for
+    /// anyone else's), `DELETE /sessions` ends them all. Off by default.
+    ///
+    /// They are guarded by the access token, and always confirm with the store that the
+    /// caller's own session is still live, whether or not [session
+    /// checking](Self::check_sessions) is on. Elsewhere, with session checking off, an ended
+    /// session's access tokens keep working until they expire: at most one
+    /// [access-token lifetime](Self::access_ttl).
+    ///
+    /// ```
+    /// use tower::{ServiceBuilder, ServiceExt, service_fn};
+    /// use tower_refresh_auth::{NoClaims, RefreshAuth};
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let auth = RefreshAuth::<NoClaims>::builder()
+    ///     .hs256(b"an example secret of at least 32 bytes".to_vec())
+    ///     .sessions_route()
+    ///     .build()?;
+    /// let app = ServiceBuilder::new().layer(auth.layer()).service(service_fn(|_| async {
+    ///     Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
+    /// }));
+    /// let laptop = auth.issue("user1", NoClaims {}).await?;
+    /// let phone = auth.issue("user1", NoClaims {}).await?;
+    ///
+    /// // From the laptop, end the phone's session.
+    /// let req = http::Request::delete(format!("/sessions/{}", phone.session_id))
+    ///     .header("authorization", format!("Bearer {}", laptop.access_token))
+    ///     .body(String::new())?;
+    /// assert_eq!(app.oneshot(req).await?.status(), 204);
+    /// assert!(auth.refresh(&phone.refresh_token).await.is_err());
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn sessions_route(self) -> Self {
+        self.sessions_path(crate::guard::DEFAULT_SESSIONS_PATH)
+    }
+
+    /// Mounts the session routes (see [`sessions_route`](Self::sessions_route)) at `path`
+    /// and `path/{id}` instead.
+    pub fn sessions_path(mut self, path: impl Into<String>) -> Self {
+        self.guard.sessions_path = Some(path.into());
+        self
+    }
+
     /// The largest refresh or logout body read, in bytes. Default 16 KiB; larger is `413`.
     pub fn body_limit(mut self, bytes: usize) -> Self {
         self.body_limit = bytes;
@@ -499,6 +544,14 @@ impl<C> RefreshAuthBuilder<C> {
         }
         if self.guard.refresh_path == self.guard.logout_path {
             return Err(ConfigError::InvalidPath(self.guard.logout_path));
+        }
+        if let Some(sessions) = &self.guard.sessions_path
+            && (!sessions.starts_with('/')
+                || sessions.ends_with('/')
+                || *sessions == self.guard.refresh_path
+                || *sessions == self.guard.logout_path)
+        {
+            return Err(ConfigError::InvalidPath(sessions.clone()));
         }
         if self
             .realm
@@ -716,6 +769,10 @@ mod tests {
         refused(builder().refresh_path("token"), "must start with '/'");
         refused(builder().public_path("login"), "must start with '/'");
         refused(builder().logout_path("/token"), "must differ");
+        refused(builder().sessions_path("/token"), "must differ");
+        refused(builder().sessions_path("sessions"), "must start with '/'");
+        refused(builder().sessions_path("/sessions/"), "\"/sessions/\"");
+        refused(builder().sessions_path("/"), "invalid path \"/\"");
         refused(builder().realm("a\"b"), "realm");
         refused(
             builder()

@@ -8,13 +8,23 @@ pub enum Route {
     Refresh,
     /// `POST /logout` (by default): revokes the session of a refresh token (RFC 7009).
     Logout,
+    /// `GET /sessions`, `DELETE /sessions/{id}` and `DELETE /sessions` (by default, when
+    /// enabled with [`sessions_route`](crate::RefreshAuthBuilder::sessions_route)): the
+    /// caller's own sessions, listed and ended (`docs/protocol.md` §8). Guarded by the
+    /// access token.
+    Sessions,
 }
+
+/// The sessions route's path unless another is given.
+pub(crate) const DEFAULT_SESSIONS_PATH: &str = "/sessions";
 
 /// The paths of the layer's routes and the paths it does not guard.
 #[derive(Debug, Clone)]
 pub(crate) struct Guard {
     pub(crate) refresh_path: String,
     pub(crate) logout_path: String,
+    /// The sessions routes' base path, when they are on.
+    pub(crate) sessions_path: Option<String>,
     /// Optional mode: no path needs a token.
     pub(crate) optional: bool,
     pub(crate) public_paths: Vec<String>,
@@ -26,6 +36,7 @@ impl Default for Guard {
         Self {
             refresh_path: "/token".into(),
             logout_path: "/logout".into(),
+            sessions_path: None,
             optional: false,
             public_paths: Vec::new(),
             public_prefixes: Vec::new(),
@@ -40,6 +51,13 @@ impl Guard {
             Some(Route::Refresh)
         } else if path == self.logout_path {
             Some(Route::Logout)
+        } else if self.sessions_path.as_deref().is_some_and(|base| {
+            path == base
+                || path
+                    .strip_prefix(base)
+                    .is_some_and(|rest| rest.starts_with('/'))
+        }) {
+            Some(Route::Sessions)
         } else {
             None
         }
@@ -86,5 +104,13 @@ mod tests {
         assert_eq!(guard.route("/logout"), Some(Route::Logout));
         assert_eq!(guard.route("/token/"), None);
         assert_eq!(guard.route("/api"), None);
+        assert_eq!(guard.route(DEFAULT_SESSIONS_PATH), None, "off by default");
+        let guard = Guard {
+            sessions_path: Some(DEFAULT_SESSIONS_PATH.into()),
+            ..Guard::default()
+        };
+        assert_eq!(guard.route("/sessions"), Some(Route::Sessions));
+        assert_eq!(guard.route("/sessions/abc"), Some(Route::Sessions));
+        assert_eq!(guard.route("/sessionsx"), None);
     }
 }

@@ -256,6 +256,24 @@ impl Shared {
         Ok(sessions.into_iter().map(SessionInfo::from).collect())
     }
 
+    /// Revokes session `id` if it is a live session of `subject` with an intact record;
+    /// anything else (unknown, someone else's) is left alone, and answered alike. Returns
+    /// whether it was revoked.
+    pub(crate) async fn revoke_own(
+        &self,
+        subject: &str,
+        id: &SessionId,
+    ) -> Result<bool, AuthError> {
+        let now = self.clock.now();
+        match timed(StoreOp::Load, self.store.load(id, now)).await? {
+            Some(session) if session.subject == subject && self.is_sealed(&session) => {
+                self.revoke(id, Some(subject), RevocationReason::Session)
+                    .await
+            }
+            _ => Ok(false),
+        }
+    }
+
     /// With session checking on: the session must still be live, and its record intact.
     pub(crate) async fn check_session(&self, id: &SessionId) -> Result<(), AuthError> {
         match timed(StoreOp::Load, self.store.load(id, self.clock.now())).await? {

@@ -375,3 +375,32 @@ fn spans_carry_the_session_id_and_never_a_token() {
         assert!(!log.contains(token.as_str()), "a token in the log:\n{log}");
     }
 }
+
+#[test]
+fn a_listing_and_ending_sessions_by_id_are_timed_and_counted() {
+    recorded(|metrics| async move {
+        let h = Harness::with(|b| b.sessions_route());
+        let laptop = h.login().await;
+        let phone = h.login().await;
+        metrics.since_last();
+        assert_eq!(
+            h.get("/sessions", Some(&laptop.access_token)).await.status,
+            200
+        );
+        let end_phone = http::Request::delete(format!("/sessions/{}", phone.session_id))
+            .header("authorization", format!("Bearer {}", laptop.access_token))
+            .body(String::new())
+            .unwrap();
+        assert_eq!(h.send(end_phone).await.status, 204);
+        assert_counts(
+            &metrics.since_last(),
+            &[
+                ("refresh_auth_sessions_revoked_total{reason=session}", 1),
+                // The caller's session check, then the target's.
+                ("refresh_auth_store_duration_seconds{op=list}", 1),
+                ("refresh_auth_store_duration_seconds{op=load}", 2),
+                ("refresh_auth_store_duration_seconds{op=revoke}", 1),
+            ],
+        );
+    });
+}

@@ -1,9 +1,11 @@
-//! The routes the layer answers itself: refresh (`POST /token`, RFC 6749 §6) and logout
-//! (`POST /logout`, RFC 7009), one file each; [`body`] reads their requests.
+//! The routes the layer answers itself: refresh (`POST /token`, RFC 6749 §6), logout
+//! (`POST /logout`, RFC 7009) and, when enabled, the caller's sessions (`/sessions`,
+//! `docs/protocol.md` §8), one file each; [`body`] reads the bodies of the first two.
 
 mod body;
 pub(crate) mod logout;
 pub(crate) mod refresh;
+mod sessions;
 
 use bytes::Bytes;
 use http::{Method, Request, Response};
@@ -20,13 +22,11 @@ where
     B: http_body::Body,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let result = if req.method() != Method::POST {
-        Err(AuthError::MethodNotAllowed)
-    } else {
-        match route {
-            Route::Refresh => refresh::answer(shared, req).await,
-            Route::Logout => logout::answer(shared, req).await,
-        }
+    let result = match route {
+        Route::Sessions => return sessions::answer(shared, req).await,
+        _ if req.method() != Method::POST => Err(AuthError::MethodNotAllowed),
+        Route::Refresh => refresh::answer(shared, req).await,
+        Route::Logout => logout::answer(shared, req).await,
     };
     result.unwrap_or_else(|err| {
         let mut res = shared.renderer.render(&err);

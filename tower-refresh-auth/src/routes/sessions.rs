@@ -1,0 +1,219 @@
+//! `GET /sessions`, `DELETE /sessions/{id}`, `DELETE /sessions`: the caller's own sessions,
+//! listed and ended (`docs/protocol.md` §8).
+//!
+//! Guarded by the access token like any path, and more: the caller's own session must still
+//! be live in the store, whatever the session-checking setting, so a device whose session
+//! has ended cannot end anyone else's. A session of someone else and an unknown id get the
+//! same `404`: the answer is no oracle.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::header::{ALLOW, AUTHORIZATION};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode};
+use serde::Serialize;
+
+use crate::cookie::Transport;
+use crate::credentials;
+use crate::error::{AuthError, invalid_token};
+use crate::response::{empty, json};
+use crate::session::{SessionId, SessionInfo};
+use crate::shared::Shared;
+use crate::token::{Claims, NoClaims};
+
+/// What a request names: the caller's sessions, or one of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target<'a> {
+    /// `/sessions`.
+    All,
+    /// `/sessions/{id}`, the id as sent.
+    One(&'a str),
+}
+
+pub(super) async fn answer<B>(shared: &Shared, req: Request<B>) -> Response<Bytes> {
+    let path = req.uri().path();
+    let rest = shared
+        .guard
+        .sessions_path
+        .as_deref()
+        .and_then(|base| path.strip_prefix(base))
+        .unwrap_or_default();
+    let target = match rest.strip_prefix('/') {
+        None => Target::All,
+        Some(id) => Target::One(id),
+    };
+    let (allowed, allow) = match target {
+        Target::All => (
+            req.method() == Method::GET || req.method() == Method::DELETE,
+            "GET, DELETE",
+        ),
+        Target::One(_) => (req.method() == Method::DELETE, "DELETE"),
+    };
+    if !allowed {
+        let mut res = empty(StatusCode::METHOD_NOT_ALLOWED);
+        res.headers_mut()
+            .insert(ALLOW, HeaderValue::from_static(allow));
+        return res;
+    }
+    match respond(shared, target, req.method(), req.headers()).await {
+        Ok(res) => res,
+        Err(err) => shared.renderer.render(&err),
+    }
+}
+
+async fn respond(
+    shared: &Shared,
+    target: Target<'_>,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Result<Response<Bytes>, AuthError> {
+    if method == Method::DELETE {
+        csrf(shared, headers)?;
+    }
+    let claims = authenticate(shared, headers)?;
+    match target {
+        Target::All if method == Method::GET => {
+            // One store call: the listing also tells whether the caller's session is live.
+            let sessions = shared.sessions(&claims.sub).await?;
+            if !sessions.iter().any(|s| s.id == claims.sid) {
+                return Err(invalid_token("the session has been revoked"));
+            }
+            Ok(json(StatusCode::OK, &Listing::new(&sessions, claims.sid)))
+        }
+        Target::All => {
+            shared.check_session(&claims.sid).await?;
+            shared.revoke_subject(&claims.sub).await?;
+            Ok(empty(StatusCode::NO_CONTENT))
+        }
+        Target::One(id) => {
+            shared.check_session(&claims.sid).await?;
+            let ended = match id.parse::<SessionId>() {
+                Ok(id) => shared.revoke_own(&claims.sub, &id).await?,
+                Err(_) => false,
+            };
+            Ok(if ended {
+                empty(StatusCode::NO_CONTENT)
+            } else {
+                not_found()
+            })
+        }
+    }
+}
+
+/// The caller's verified access token (any claims of the application's are ignored).
+fn authenticate(shared: &Shared, headers: &HeaderMap) -> Result<Claims<NoClaims>, AuthError> {
+    let token = credentials::access_token(headers, shared.access_cookie.as_deref())?;
+    shared.access.verify(token, shared.clock.now())
+}
+
+/// An access token that may have come from a cookie ends sessions only with the CSRF header
+/// (`docs/protocol.md` §5): a cross-site form cannot send it.
+fn csrf(shared: &Shared, headers: &HeaderMap) -> Result<(), AuthError> {
+    const DEFAULT: HeaderName = HeaderName::from_static("x-requested-with");
+    if shared.access_cookie.is_none() || headers.contains_key(AUTHORIZATION) {
+        return Ok(());
+    }
+    let header = match &shared.transport {
+        Transport::Cookie(cookie) => &cookie.csrf_header,
+        Transport::Body => &DEFAULT,
+    };
+    if headers.contains_key(header) {
+        Ok(())
+    } else {
+        Err(AuthError::MissingCsrfHeader(header.clone()))
+    }
+}
+
+/// The same answer for an unknown session and for someone else's.
+fn not_found() -> Response<Bytes> {
+    json(
+        StatusCode::NOT_FOUND,
+        &serde_json::json!({"error": "not_found", "error_description": "no such session"}),
+    )
+}
+
+/// `{"sessions": [...]}`, newest first.
+#[derive(Serialize)]
+struct Listing<'a> {
+    sessions: Vec<Entry<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Entry<'a> {
+    id: SessionId,
+    current: bool,
+    created_at: String,
+    last_refreshed_at: String,
+    expires_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_agent: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    label: Option<&'a str>,
+}
+
+impl<'a> Listing<'a> {
+    fn new(sessions: &'a [SessionInfo], current: SessionId) -> Self {
+        Self {
+            sessions: sessions
+                .iter()
+                .map(|s| Entry {
+                    id: s.id,
+                    current: s.id == current,
+                    created_at: rfc3339(s.created_at),
+                    last_refreshed_at: rfc3339(s.last_refreshed_at),
+                    expires_at: rfc3339(s.expires_at),
+                    user_agent: s.metadata.user_agent(),
+                    label: s.metadata.label(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// `t` as an RFC 3339 UTC timestamp to the second, `2027-01-15T08:00:00Z`.
+fn rfc3339(t: SystemTime) -> String {
+    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// The proleptic Gregorian date `days` after 1970-01-01 (H. Hinnant's `civil_from_days`).
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn times_are_rfc3339_utc() {
+        let at = |secs| UNIX_EPOCH + Duration::from_secs(secs);
+        assert_eq!(rfc3339(at(0)), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(at(951_782_400)), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(at(1_800_000_000)), "2027-01-15T08:00:00Z");
+        assert_eq!(rfc3339(at(4_102_444_799)), "2099-12-31T23:59:59Z");
+        assert_eq!(
+            rfc3339(at(1_700_000_000) + Duration::from_millis(999)),
+            "2023-11-14T22:13:20Z"
+        );
+    }
+}
