@@ -550,3 +550,52 @@ fn metrics_are_served_on_metrics_addr_only() {
         assert!(!log.contains(token.as_str()), "a token in the log:\n{log}");
     }
 }
+
+/// §8 on the example: a login records its user agent; `GET /sessions` lists both devices
+/// with this one marked; ending the other from here logs it out.
+#[test]
+fn sessions_are_listed_and_ended_from_another_device() {
+    let server = Running::start(&[]);
+    let login = |agent: &str| {
+        server.send(
+            "POST",
+            "/login",
+            &[("Content-Type", "application/json"), ("User-Agent", agent)],
+            r#"{"username":"user1","password":"password1"}"#,
+        )
+    };
+    let field = |answer: &Answer, name: &str| -> String {
+        let at = answer.body.find(&format!(r#""{name}":""#)).unwrap() + name.len() + 4;
+        answer.body[at..].split('"').next().unwrap().to_owned()
+    };
+    let laptop = login("Laptop/1.0");
+    let phone = login("Phone/2.0");
+    assert_eq!((laptop.status, phone.status), (200, 200));
+    let bearer = format!("Bearer {}", field(&laptop, "accessToken"));
+    let auth = [("Authorization", bearer.as_str())];
+
+    let listed = server.send("GET", "/sessions", &auth, "");
+    assert_eq!(listed.status, 200, "{listed:?}");
+    assert_eq!(listed.header("cache-control"), Some("no-store"));
+    assert!(listed.body.contains(r#""userAgent":"Laptop/1.0""#), "{listed:?}");
+    assert!(listed.body.contains(r#""userAgent":"Phone/2.0""#), "{listed:?}");
+    assert_eq!(listed.body.matches(r#""current":true"#).count(), 1, "{listed:?}");
+    // The phone's id: the entry with its user agent.
+    let entry = listed
+        .body
+        .split('{')
+        .find(|e| e.contains("Phone/2.0"))
+        .unwrap();
+    let id = entry.split(r#""id":""#).nth(1).unwrap().split('"').next().unwrap();
+    assert!(entry.contains(r#""current":false"#), "{entry}");
+
+    let ended = server.send("DELETE", &format!("/sessions/{id}"), &auth, "");
+    assert_eq!(ended.status, 204, "{ended:?}");
+    let body = format!(r#"{{"refreshToken":"{}"}}"#, field(&phone, "refreshToken"));
+    let refused = server.send("POST", "/token", &[("Content-Type", "application/json")], &body);
+    assert_eq!(refused.status, 400, "{refused:?}");
+    let again = server.send("DELETE", &format!("/sessions/{id}"), &auth, "");
+    assert_eq!(again.status, 404, "{again:?}");
+    let listed = server.send("GET", "/sessions", &auth, "");
+    assert!(!listed.body.contains("Phone/2.0"), "{listed:?}");
+}

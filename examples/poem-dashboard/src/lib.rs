@@ -26,6 +26,7 @@ use poem::{
     Server, get, handler,
 };
 use tokio::net::TcpListener;
+use tower_refresh_auth::session::SessionMetadata;
 use tower_refresh_auth::store::RefreshStore;
 use tower_refresh_auth::{AuthError, NoClaims, RefreshAuth, RefreshAuthBuilder, RefreshTransport};
 use tower_refresh_auth_poem::{AuthClaims, ErrorResponse, RefreshAuthMiddleware, TokenResponse};
@@ -47,6 +48,8 @@ pub fn auth_builder(
         .transport(settings.transport)
         .csrf_header(CSRF_HEADER.as_str())
         .check_sessions(settings.check_sessions)
+        // `GET /sessions`, `DELETE /sessions/{id}`, `DELETE /sessions` (§8).
+        .sessions_route()
         // Reuse at `warn` with the user and the session, grace replays at `debug`.
         .on_security_event(log_security_event)
         .store_arc(store);
@@ -192,8 +195,10 @@ async fn login(
         tracing::info!(username = %LoggedName(&username), ?refusal, "login refused");
         return Ok(from_http(login_refused(refusal)));
     }
-    // A store failure becomes `503 temporarily_unavailable` through `ErrorResponse`.
-    let pair = app.auth.issue(username, NoClaims {}).await?;
+    // The user agent, for the session list; a store failure becomes
+    // `503 temporarily_unavailable` through `ErrorResponse`.
+    let metadata = SessionMetadata::from_headers(req.headers());
+    let pair = app.auth.issue_with(username, NoClaims {}, metadata).await?;
     Ok(TokenResponse::new(&app.auth, &pair).into_response())
 }
 
