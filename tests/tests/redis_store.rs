@@ -161,6 +161,38 @@ async fn subject_index_is_pruned_as_it_grows() {
     assert_eq!(zcard(&mut conn, &index_key).await, 0);
 }
 
+/// `list` drops from the index the old ids whose session is gone, so a subject with many
+/// dead sessions costs its live ones only, from the next listing on; an id too young to drop
+/// (its session may still be on its way) stays.
+#[tokio::test]
+#[ignore = "needs REDIS_URL (see tests/support/README.md)"]
+async fn list_prunes_the_index_of_sessions_that_are_gone() {
+    let (store, mut conn, prefix, _keys) = setup("list-prune").await;
+    let t0 = now_ms();
+    let index_key = format!("{prefix}:u:{{erin}}");
+    let sessions: Vec<_> = (0..20).map(|_| session("erin", t0)).collect();
+    for s in &sessions {
+        create(&store, s).await;
+    }
+    for s in &sessions[2..] {
+        assert!(store.revoke(&s.id).await.unwrap());
+    }
+    // Young entries stay, though their sessions are gone.
+    assert_eq!(store.list("erin", t0).await.unwrap().len(), 2);
+    assert_eq!(zcard(&mut conn, &index_key).await, 20);
+    age_index(&mut conn, &index_key).await;
+    let mut listed: Vec<_> = store.list("erin", t0).await.unwrap();
+    listed.sort_by_key(|s| s.id);
+    let mut live = sessions[..2].to_vec();
+    live.sort_by_key(|s| s.id);
+    assert_eq!(listed, live);
+    assert_eq!(
+        zcard(&mut conn, &index_key).await,
+        2,
+        "the 18 dead ids are dropped"
+    );
+}
+
 /// `create` indexes a session an instant before it writes it. A `revoke_subject` landing in
 /// between must keep the entry, or the session would escape every later one.
 #[tokio::test]

@@ -44,6 +44,27 @@ async fn purge_deletes_only_dead_sessions(store: impl Purge) {
     assert_eq!(store.purge(later).await, 0);
 }
 
+/// A listing deletes the subject's dead rows on the way (and only those, only that subject's).
+async fn list_deletes_the_subjects_dead_rows(store: impl Purge) {
+    let t0 = now_ms();
+    let live = session("heidi", t0);
+    let mut dead = session("heidi", t0);
+    dead.expires_at = t0 + Duration::from_secs(60);
+    let mut someone_elses = session("ivan", t0);
+    someone_elses.expires_at = t0 + Duration::from_secs(60);
+    for s in [&live, &dead, &someone_elses] {
+        create(&store, s).await;
+    }
+    let later = t0 + Duration::from_secs(60);
+    assert_eq!(store.list("heidi", later).await.unwrap(), [live.clone()]);
+    assert!(!row_exists(&store, &dead.id, t0).await, "deleted");
+    assert!(
+        row_exists(&store, &someone_elses.id, t0).await,
+        "not this subject's"
+    );
+    assert!(row_exists(&store, &live.id, t0).await);
+}
+
 async fn purge_task_runs_by_itself(store: impl Purge) {
     // Purged by the wall clock: one session that ended an hour ago, one live for an hour.
     let t0 = now_ms();
@@ -110,6 +131,50 @@ mod postgres {
     }
 
     #[tokio::test]
+    #[ignore = "needs DATABASE_URL (see tests/support/README.md)"]
+    async fn list_deletes_the_subjects_dead_rows() {
+        let (store, _table) = store("sql_list_prune").await;
+        super::list_deletes_the_subjects_dead_rows(store).await;
+    }
+
+    /// A table made before sessions had metadata gains its columns; its rows load with none.
+    #[tokio::test]
+    #[ignore = "needs DATABASE_URL (see tests/support/README.md)"]
+    async fn migrate_adds_the_metadata_columns_to_an_older_table() {
+        let url = service_url("DATABASE_URL");
+        let table = table_name("sql_migrate_metadata");
+        let _guard = DropTableOnDrop::new(&url, &table);
+        let store = PostgresStore::connect(&url)
+            .await
+            .unwrap()
+            .with_table_name(&table)
+            .unwrap();
+        sqlx::raw_sql(&format!(
+            r#"CREATE TABLE "{table}" (
+    id BYTEA PRIMARY KEY, subject TEXT NOT NULL, claims TEXT NOT NULL, counter BIGINT NOT NULL,
+    created_at BIGINT NOT NULL, rotated_at BIGINT NOT NULL, expires_at BIGINT NOT NULL,
+    absolute_expires_at BIGINT, seal TEXT NOT NULL DEFAULT ''
+);
+INSERT INTO "{table}" VALUES ('\x00000000000000000000000000000001', 'judy', '{{}}', 0,
+    1000, 1000, 9000000000000, NULL, 'old-seal');"#
+        ))
+        .execute(store.pool())
+        .await
+        .unwrap();
+        store.migrate().await.unwrap();
+        store.migrate().await.unwrap();
+        let t0 = now_ms();
+        let old = store.list("judy", t0).await.unwrap();
+        assert_eq!(old.len(), 1);
+        assert_eq!(old[0].seal, "old-seal");
+        assert_eq!(old[0].metadata, Default::default());
+        let mut new = session("judy", t0);
+        new.metadata = tower_refresh_auth::session::SessionMetadata::new().with_label("phone");
+        create(&store, &new).await;
+        assert_eq!(store.load(&new.id, t0).await.unwrap(), Some(new));
+    }
+
+    #[tokio::test]
     async fn unsafe_table_names_are_refused() {
         let pool = sqlx::PgPool::connect_lazy("postgres://nobody@127.0.0.1/none").unwrap();
         let err = PostgresStore::new(pool)
@@ -151,6 +216,43 @@ mod sqlite {
     async fn purge_task_runs_by_itself() {
         let dir = tempfile::tempdir().unwrap();
         super::purge_task_runs_by_itself(store(&dir).await).await;
+    }
+
+    #[tokio::test]
+    async fn list_deletes_the_subjects_dead_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        super::list_deletes_the_subjects_dead_rows(store(&dir).await).await;
+    }
+
+    /// A table made before sessions had metadata gains its columns; its rows load with none.
+    #[tokio::test]
+    async fn migrate_adds_the_metadata_columns_to_an_older_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("sessions.db").display());
+        let store = SqliteStore::connect(&url).await.unwrap();
+        sqlx::raw_sql(
+            r#"CREATE TABLE "refresh_sessions" (
+    id BLOB PRIMARY KEY NOT NULL, subject TEXT NOT NULL, claims TEXT NOT NULL,
+    counter INTEGER NOT NULL, created_at INTEGER NOT NULL, rotated_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL, absolute_expires_at INTEGER, seal TEXT NOT NULL DEFAULT ''
+);
+INSERT INTO "refresh_sessions" VALUES (x'00000000000000000000000000000001', 'judy', '{}', 0,
+    1000, 1000, 9000000000000, NULL, 'old-seal');"#,
+        )
+        .execute(store.pool())
+        .await
+        .unwrap();
+        store.migrate().await.unwrap();
+        store.migrate().await.unwrap();
+        let t0 = now_ms();
+        let old = store.list("judy", t0).await.unwrap();
+        assert_eq!(old.len(), 1);
+        assert_eq!(old[0].seal, "old-seal");
+        assert_eq!(old[0].metadata, Default::default());
+        let mut new = session("judy", t0);
+        new.metadata = tower_refresh_auth::session::SessionMetadata::new().with_label("phone");
+        create(&store, &new).await;
+        assert_eq!(store.load(&new.id, t0).await.unwrap(), Some(new));
     }
 
     #[tokio::test]

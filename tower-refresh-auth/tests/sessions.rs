@@ -46,7 +46,17 @@ async fn the_routes_are_off_unless_enabled() {
 #[tokio::test]
 async fn get_lists_the_callers_live_sessions_newest_first() {
     let h = Harness::with(|b| b.sessions_route().access_ttl(Duration::from_secs(3600)));
-    let old = login_with(&h, "user1", Some(FIREFOX)).await;
+    let old = h
+        .auth
+        .issue_with(
+            "user1",
+            admin(),
+            SessionMetadata::new()
+                .with_user_agent(FIREFOX)
+                .with_label("work laptop"),
+        )
+        .await
+        .unwrap();
     h.clock.advance(Duration::from_secs(60));
     let current = login_with(&h, "user1", None).await;
     let other_user = login_with(&h, "user2", Some(FIREFOX)).await;
@@ -83,6 +93,7 @@ async fn get_lists_the_callers_live_sessions_newest_first() {
             "lastRefreshedAt": "2027-01-15T08:02:00Z",
             "expiresAt": "2027-01-22T08:02:00Z",
             "userAgent": FIREFOX,
+            "label": "work laptop",
         })
     );
     assert!(!res.text().contains(&other_user.session_id.to_string()));
