@@ -313,7 +313,7 @@ pub async fn list_leaves_out_dead_sessions<S: RefreshStore + Clone>(fx: &Fixture
     }
     assert_eq!(fx.store.list("carol", t0).await.unwrap().len(), 6);
     let later = t0 + Duration::from_secs(120);
-    assert_eq!(fx.store.list("carol", later).await.unwrap(), [long.clone()]);
+    assert_eq!(fx.store.list("carol", later).await.unwrap(), [long]);
     // Past the long one's expiry too: nothing.
     let gone = t0 + Duration::from_secs(7200);
     assert_eq!(fx.store.list("carol", gone).await.unwrap(), []);
