@@ -8,6 +8,9 @@
 //! - `POST /token`, which trades a refresh token for a new pair, with rotation, reuse
 //!   detection and a grace window for concurrent refreshes (RFC 6749 §6, RFC 9700 §4.14.2);
 //! - `POST /logout`, which revokes the session (RFC 7009);
+//! - when enabled, `GET /sessions`, `DELETE /sessions/{id}` and `DELETE /sessions`: the
+//!   caller's own sessions, listed and ended
+//!   ([`sessions_route`](RefreshAuthBuilder::sessions_route));
 //! - a pluggable [`RefreshStore`](store::RefreshStore), in memory by default.
 //!
 //! # Quickstart
