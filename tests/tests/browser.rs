@@ -1,7 +1,8 @@
 //! The example servers' pages in a real browser: headless Chromium, driven over WebDriver by
 //! a `chromedriver` this test starts, signs in, is greeted, silently refreshes its expired
 //! access token on a reload, signs out, and is sent back to the login page; and rides out a
-//! session-store outage without losing its session or pretending to sign out — against
+//! session-store outage without losing its session or pretending to sign out; lists the
+//! account's sessions and ends another browser's, which is sent to the login page — against
 //! both servers and both refresh-token transports. The servers run in-process with a
 //! manual clock, which the test moves past the access token's lifetime.
 //!
@@ -64,7 +65,7 @@ macro_rules! for_both_servers_and_transports {
     };
 }
 
-for_both_servers_and_transports!(sign_in_refresh_sign_out, store_outage);
+for_both_servers_and_transports!(sign_in_refresh_sign_out, store_outage, end_another_session);
 
 /// `REFRESH_TRANSPORT`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -254,6 +255,108 @@ async fn store_outage(framework: Framework, transport: Transport) {
 
     browser.close().await;
     server.stop().await;
+}
+
+/// "Your sessions" (`docs/protocol.md` §8 on the dashboard): signed in from two browsers, the
+/// first lists both with itself marked, shows when its access token expires and that it has
+/// not renewed it yet, and ends the second; the second is sent to the login page at its next
+/// refresh, while the first renews silently and says when.
+async fn end_another_session(framework: Framework, transport: Transport) {
+    let (first, server) = setup(framework, transport).await;
+    let second = Browser::start().await;
+    let (user, password) = transport.account();
+    let (page, other) = (&first.client, &second.client);
+    sign_in(page, &server, user, password).await;
+    sign_in(other, &server, user, password).await;
+
+    page.refresh().await.unwrap();
+    assert_greets(page, user).await;
+    let sessions = session_list(page, 2).await;
+    let current: Vec<_> = sessions.iter().filter(|s| s.current).collect();
+    assert_eq!(current.len(), 1, "{sessions:?}");
+    assert!(current[0].text.contains("(this device)"), "{sessions:?}");
+    assert!(current[0].text.contains("HeadlessChrome"), "the user agent: {sessions:?}");
+    assert!(!current[0].can_end, "{sessions:?}");
+    let theirs = sessions.iter().find(|s| !s.current).unwrap();
+    assert!(theirs.can_end, "{sessions:?}");
+    assert_ne!(text_of(page, "tokenExpiry").await, "–");
+    assert_eq!(text_of(page, "lastRenewal").await, "not yet");
+
+    page.find(Locator::Css(&format!(
+        "#sessionList li[data-session-id='{}'] button.endSession",
+        theirs.id
+    )))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    let left = session_list(page, 1).await;
+    assert!(left[0].current, "{left:?}");
+    assert_eq!(server.revocations(), 1, "the other session was not ended");
+
+    // Past the access tokens' lifetime each page refreshes at its next load: the ended one
+    // cannot and goes to the login page; this one renews silently.
+    server.advance(ACCESS_TOKEN_TTL + Duration::from_secs(1));
+    other.refresh().await.unwrap();
+    wait_for_path(other, "/login.html").await;
+    page.refresh().await.unwrap();
+    assert_greets(page, user).await;
+    eventually("the page to say it renewed its token", || async {
+        let text = page.find(Locator::Id("lastRenewal")).await.ok()?.text().await.ok()?;
+        (!text.is_empty() && text != "not yet").then_some(())
+    })
+    .await;
+    assert_eq!(session_list(page, 1).await.len(), 1);
+
+    second.close().await;
+    first.close().await;
+    server.stop().await;
+}
+
+/// One entry of the dashboard's session list.
+#[derive(Debug)]
+struct ListedSession {
+    id: String,
+    current: bool,
+    can_end: bool,
+    text: String,
+}
+
+/// The session list once it has `n` entries.
+async fn session_list(page: &Client, n: usize) -> Vec<ListedSession> {
+    eventually(&format!("a session list of {n}"), || async {
+        let value = page
+            .execute(
+                "return [...document.querySelectorAll('#sessionList li')].map((li) => \
+                 [li.dataset.sessionId, li.classList.contains('current'), \
+                  li.querySelector('button.endSession') !== null, li.textContent]);",
+                vec![],
+            )
+            .await
+            .ok()?;
+        let entries: Vec<ListedSession> = value
+            .as_array()?
+            .iter()
+            .map(|e| ListedSession {
+                id: e[0].as_str().unwrap_or_default().to_owned(),
+                current: e[1].as_bool().unwrap_or_default(),
+                can_end: e[2].as_bool().unwrap_or_default(),
+                text: e[3].as_str().unwrap_or_default().to_owned(),
+            })
+            .collect();
+        (entries.len() == n).then_some(entries)
+    })
+    .await
+}
+
+async fn text_of(page: &Client, id: &str) -> String {
+    page.find(Locator::Id(id))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }
 
 /// The dashboard's status line: empty, or what went wrong.

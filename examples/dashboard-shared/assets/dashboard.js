@@ -4,6 +4,9 @@ const cookieMode = () => localStorage.getItem('refreshToken') === null;
 const accessToken = () =>
   cookieMode() ? sessionStorage.getItem('accessToken') : localStorage.getItem('accessToken');
 
+// When this tab last renewed its access token without asking, shown on the page.
+const RENEWED = 'lastRenewal';
+
 function storeTokens(pair) {
   if (pair.refreshToken) {
     localStorage.setItem('accessToken', pair.accessToken);
@@ -17,6 +20,7 @@ function forgetTokens() {
   localStorage.removeItem('accessToken');
   localStorage.removeItem('refreshToken');
   sessionStorage.removeItem('accessToken');
+  sessionStorage.removeItem(RENEWED);
 }
 
 function toLogin() {
@@ -59,13 +63,97 @@ async function refresh() {
   const response = await send('/token', request);
   if (!response.ok) return false;
   storeTokens(await response.json());
+  sessionStorage.setItem(RENEWED, new Date().toISOString());
   return true;
 }
 
-function callApi() {
+const bearer = () => {
   const token = accessToken();
-  const headers = token ? { 'Authorization': 'Bearer ' + token } : {};
-  return send('/api/dashboard', { headers });
+  return token ? { 'Authorization': 'Bearer ' + token } : {};
+};
+
+function callApi() {
+  return send('/api/dashboard', { headers: bearer() });
+}
+
+// A call with the access token that renews it once on a 401 and retries once; null when
+// the session cannot be renewed (the page has gone to the login page).
+async function withToken(url, method) {
+  let response = await send(url, { method, headers: bearer() });
+  if (response.status === 401) {
+    if (!(await refresh())) {
+      toLogin();
+      return null;
+    }
+    response = await send(url, { method, headers: bearer() });
+  }
+  return response;
+}
+
+const when = (iso) => new Date(iso).toLocaleString();
+
+// The access token's `exp`, read from its payload (the page trusts nothing in it: the
+// server verifies the token, this only tells the visitor).
+function showTokenTimes() {
+  const token = accessToken();
+  let expiry = '–';
+  try {
+    const payload = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+    expiry = when(JSON.parse(atob(payload)).exp * 1000);
+  } catch (e) {
+    // No token, or not a JWT: nothing to show.
+  }
+  document.getElementById('tokenExpiry').textContent = expiry;
+  const renewed = sessionStorage.getItem(RENEWED);
+  document.getElementById('lastRenewal').textContent = renewed ? when(renewed) : 'not yet';
+}
+
+// "Your sessions": every device signed in to this account, this one marked, each other one
+// with a button that ends it.
+function renderSessions(sessions) {
+  const list = document.getElementById('sessionList');
+  list.replaceChildren();
+  for (const session of sessions) {
+    const item = document.createElement('li');
+    item.dataset.sessionId = session.id;
+    if (session.current) item.className = 'current';
+    const about = document.createElement('span');
+    about.textContent = (session.userAgent || 'Unknown device') +
+      (session.current ? ' (this device)' : '');
+    const times = document.createElement('span');
+    times.className = 'note';
+    times.textContent = 'Signed in ' + when(session.createdAt) + ', last renewed ' +
+      when(session.lastRefreshedAt);
+    about.append(times);
+    item.append(about);
+    if (!session.current) {
+      const end = document.createElement('button');
+      end.type = 'button';
+      end.className = 'endSession';
+      end.textContent = 'End session';
+      end.addEventListener('click', () => endSession(session.id).catch(unavailable));
+      item.append(end);
+    }
+    list.append(item);
+  }
+}
+
+async function loadSessions() {
+  const response = await withToken('/sessions', 'GET');
+  if (response === null) return;
+  if (!response.ok) return toLogin();
+  renderSessions((await response.json()).sessions);
+}
+
+async function endSession(id) {
+  const response = await withToken('/sessions/' + encodeURIComponent(id), 'DELETE');
+  if (response === null) return;
+  await loadSessions();
+}
+
+function unavailable(e) {
+  if (!(e instanceof Unavailable)) return toLogin();
+  statusMessage.textContent = 'The server is temporarily unavailable; try again shortly.';
 }
 
 async function loadDashboard() {
@@ -79,6 +167,8 @@ async function loadDashboard() {
   const data = await response.json();
   statusMessage.textContent = '';
   document.getElementById('welcomeMessage').textContent = data.message;
+  showTokenTimes();
+  await loadSessions();
 }
 
 function showDashboard() {
