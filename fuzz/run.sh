@@ -14,7 +14,7 @@ secs="${1:-60}"
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(authorization_header access_token refresh_token refresh_body logout_body)
+  targets=(authorization_header access_token refresh_token refresh_sequence refresh_body logout_body)
 fi
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tower-refresh-auth/target-fuzz}"
