@@ -12,20 +12,13 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-targets=(authorization_header access_token refresh_token refresh_sequence refresh_body logout_body)
-
-export CARGO_TARGET_DIR="${FUZZ_TARGET_DIR:-$HOME/.cache/tower-refresh-auth/target-fuzz}"
-if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
-  fuzz=(cargo +nightly fuzz)
-else
-  export RUSTC_BOOTSTRAP=1
-  fuzz=(cargo fuzz)
-fi
+# shellcheck source=env.sh
+. ./env.sh
 
 ./seed.sh
 "${fuzz[@]}" build --sanitizer none
 mkdir -p logs
-for target in "${targets[@]}"; do
+for target in "${all_targets[@]}"; do
   count=$(find "corpus/$target" -type f | wc -l)
   echo "==> $target: $count seed inputs"
   if ! "${fuzz[@]}" run --sanitizer none "$target" "corpus/$target" -- -runs=0 \
