@@ -140,6 +140,7 @@ mod routes;
 // The authority and its policy.
 mod authority;
 mod builder;
+mod keyring;
 mod rotation;
 mod shared;
 // Configuration read per request: guarded paths, cookie transport.
@@ -167,6 +168,7 @@ pub use self::cookie::{ParseTransportError, RefreshTransport};
 pub use self::decision::{Decision, SessionCheck, Verdict};
 pub use self::error::{AuthError, ConfigError};
 pub use self::guard::Route;
+pub use self::keyring::{KeyRing, Pruned};
 pub use self::layer::RefreshAuthLayer;
 pub use self::rejection::AuthRejection;
 pub use self::response::ErrorBody;

@@ -1,10 +1,13 @@
 //! [`Shared`]: everything a built [`RefreshAuth`](crate::RefreshAuth) holds, shared by the
 //! layer, its services and the adapters behind one `Arc`.
 //!
-//! The builder fills it once; nothing in it changes afterwards.
+//! The builder fills it once; nothing in it changes afterwards but the key sets, which a
+//! [`KeyRing`](crate::KeyRing) swaps whole (see [`AccessTokens`] and [`RefreshKeys`]).
 
 use std::sync::Arc;
 use std::time::Duration;
+
+use http::HeaderValue;
 
 use crate::cache::TokenCache;
 use crate::clock::Clock;
@@ -22,6 +25,10 @@ use crate::token::refresh::RefreshKeys;
 pub(crate) struct Shared {
     pub(crate) access: AccessTokens,
     pub(crate) refresh_keys: RefreshKeys,
+    /// How long a retired access-token key keeps verifying (and stays published).
+    pub(crate) key_overlap: Duration,
+    /// `public, max-age=N` for the JWKS route.
+    pub(crate) jwks_cache_control: HeaderValue,
     pub(crate) store: Arc<dyn RefreshStore>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) refresh_ttl: Duration,
