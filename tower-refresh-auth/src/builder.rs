@@ -313,7 +313,7 @@ impl<C> RefreshAuthBuilder<C> {
     /// ```
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
     /// use http::Request;
-    /// use tower::ServiceExt;
+    /// use tower::{Layer, ServiceExt};
     /// use tower_refresh_auth::keys::SigningKey;
     /// use tower_refresh_auth::{NoClaims, RefreshAuth};
     ///
@@ -329,7 +329,8 @@ impl<C> RefreshAuthBuilder<C> {
     /// let res = app.oneshot(Request::get("/.well-known/jwks.json").body(String::new())?).await?;
     /// assert_eq!(res.status(), 200);
     /// assert_eq!(res.headers()["cache-control"], "public, max-age=60");
-    /// let jwks: serde_json::Value = serde_json::from_slice(res.body())?;
+    /// let body = http_body_util::BodyExt::collect(res.into_body()).await?.to_bytes();
+    /// let jwks: serde_json::Value = serde_json::from_slice(&body)?;
     /// assert_eq!(jwks["keys"][0]["kty"], "EC");
     /// assert_eq!(jwks["keys"][0]["kid"], auth.keys().signing_kid());
     /// # Ok::<_, Box<dyn std::error::Error>>(())

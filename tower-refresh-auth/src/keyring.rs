@@ -157,7 +157,9 @@ impl KeyRing {
         if shared.refresh_keys.is_derived()
             && let Some(secret) = key.verifying.hmac_secret.as_deref()
         {
-            shared.refresh_keys.rotate(&RefreshKeys::derive(secret), now);
+            shared
+                .refresh_keys
+                .rotate(&RefreshKeys::derive(secret), now);
         }
         Ok(())
     }
@@ -173,7 +175,10 @@ impl KeyRing {
             let others = std::iter::once((key.clone(), KeyStatus::Next))
                 .chain(set.others().map(|(other, status)| (other.clone(), status)))
                 .collect();
-            Ok((Some(self.shared.access.key_set(set.signing().clone(), others)?), ()))
+            Ok((
+                Some(self.shared.access.key_set(set.signing().clone(), others)?),
+                (),
+            ))
         })
     }
 

@@ -234,7 +234,11 @@ fn ec_key(curve: ObjectIdentifier, sec1_der: &[u8]) -> Result<Found, KeyFileProb
         P384 => Algorithm::ES384,
         P521 => return Err(KeyFileProblem::UnsupportedCurve("P-521".into())),
         SECP256K1 => return Err(KeyFileProblem::UnsupportedCurve("secp256k1".into())),
-        other => return Err(KeyFileProblem::UnsupportedCurve(format!("curve {other}").into())),
+        other => {
+            return Err(KeyFileProblem::UnsupportedCurve(
+                format!("curve {other}").into(),
+            ));
+        }
     };
     let algorithm = AlgorithmIdentifierRef {
         oid: EC_PUBLIC_KEY,
@@ -248,7 +252,8 @@ fn ec_key(curve: ObjectIdentifier, sec1_der: &[u8]) -> Result<Found, KeyFileProb
 
 /// PKCS#1 (RFC 8017): an RSA key, given to the signer as is.
 fn pkcs1_key(der: &[u8]) -> Result<Found, KeyFileProblem> {
-    let key = pkcs1::RsaPrivateKey::from_der(der).map_err(|_| KeyFileProblem::Malformed("PKCS#1"))?;
+    let key =
+        pkcs1::RsaPrivateKey::from_der(der).map_err(|_| KeyFileProblem::Malformed("PKCS#1"))?;
     let modulus = key.modulus.as_bytes();
     let bits = modulus.len() * 8 - modulus.first().map_or(8, |b| b.leading_zeros() as usize);
     if bits < MIN_RSA_BITS {
@@ -308,7 +313,10 @@ mod tests {
                 &["es256.pem", "es256.der", "es256.sec1.pem", "es256.sec1.der"][..],
                 Algorithm::ES256,
             ),
-            (&["es384.pem", "es384.der", "es384.sec1.pem"], Algorithm::ES384),
+            (
+                &["es384.pem", "es384.der", "es384.sec1.pem"],
+                Algorithm::ES384,
+            ),
             (&["ed25519.pem", "ed25519.der"], Algorithm::EdDSA),
             (
                 &["rsa.pem", "rsa.der", "rsa.pkcs1.pem", "rsa.pkcs1.der"],
@@ -348,15 +356,26 @@ mod tests {
     fn wrong_files_are_refused_with_their_name_and_what_is_wrong() {
         for (file, says) in [
             ("cert.pem", "cert.pem: the file is a certificate"),
-            ("es256.pub.pem", "es256.pub.pem: a public key, not a private key"),
-            ("rsa.pub.der", "rsa.pub.der: a public key, not a private key"),
+            (
+                "es256.pub.pem",
+                "es256.pub.pem: a public key, not a private key",
+            ),
+            (
+                "rsa.pub.der",
+                "rsa.pub.der: a public key, not a private key",
+            ),
             ("p521.pem", "p521.pem: P-521 is not supported"),
             ("ed448.pem", "ed448.pem: Ed448 keys are not supported"),
-            ("encrypted.pem", "encrypted.pem: the private key is encrypted"),
+            (
+                "encrypted.pem",
+                "encrypted.pem: the private key is encrypted",
+            ),
             ("README.md", "README.md: not a private key"),
             ("no-such-file.pem", "no-such-file.pem: cannot be read"),
         ] {
-            let err = SigningKey::from_file(fixture(file)).unwrap_err().to_string();
+            let err = SigningKey::from_file(fixture(file))
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(says), "{file}: {err}");
         }
     }
@@ -382,7 +401,9 @@ mod tests {
     fn a_short_rsa_key_is_refused() {
         // A 1024-bit PKCS#1 key, made here so no weak key is checked in.
         let der = short_rsa_pkcs1();
-        let err = SigningKey::from_private_key_der(&der).unwrap_err().to_string();
+        let err = SigningKey::from_private_key_der(&der)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("the RSA key has 1024 bits"), "{err}");
     }
 

@@ -32,8 +32,8 @@ use jsonwebtoken::jwk::{Jwk, PublicKeyUse, ThumbprintHash};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 use sha2::{Digest, Sha256};
 
-pub use crate::error::KeyFileProblem;
 use crate::error::ConfigError;
+pub use crate::error::KeyFileProblem;
 
 /// The key that signs new access tokens, with the public half (or the same secret) that
 /// verifies them.
@@ -318,8 +318,12 @@ mod tests {
     }
 
     fn fixture(name: &str) -> Vec<u8> {
-        std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/keys").join(name))
-            .unwrap()
+        std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/keys")
+                .join(name),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -337,7 +341,12 @@ mod tests {
             )
             .unwrap();
             let jwk = serde_json::to_value(public_jwk(&key.verifying).unwrap()).unwrap();
-            let mut names: Vec<&str> = jwk.as_object().unwrap().keys().map(String::as_str).collect();
+            let mut names: Vec<&str> = jwk
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(String::as_str)
+                .collect();
             names.sort_unstable();
             let mut expected = vec!["alg", "kid", "kty", "use"];
             expected.extend(params);
@@ -348,7 +357,8 @@ mod tests {
             assert_eq!(jwk["kid"], key.kid());
             assert_eq!(jwk["alg"], format!("{alg:?}"));
             // The same key read from its private file alone has the same kid.
-            let from_file = SigningKey::from_private_key_pem(&fixture(&format!("{file}.pem"))).unwrap();
+            let from_file =
+                SigningKey::from_private_key_pem(&fixture(&format!("{file}.pem"))).unwrap();
             assert_eq!(from_file.kid(), key.kid(), "{file}");
         }
         assert!(public_jwk(&VerifyingKey::hmac(Algorithm::HS256, vec![1; 32])).is_none());

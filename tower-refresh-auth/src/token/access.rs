@@ -280,7 +280,11 @@ impl AccessTokens {
             jsonwebtoken::decode::<Claims<C>>(token, &verifier.key.decoding, &verifier.validation)
                 .map_err(map_jwt_error)?;
         let header = &data.header;
-        if header.kid.as_deref().is_some_and(|kid| kid != verifier.key.kid) {
+        if header
+            .kid
+            .as_deref()
+            .is_some_and(|kid| kid != verifier.key.kid)
+        {
             return Err(invalid_token("the token's kid is unknown"));
         }
         // RFC 9068 §4: the typ must be at+jwt (or its full media type); this also keeps ID
@@ -370,7 +374,6 @@ impl Rules {
         validation.set_required_spec_claims(&required);
         validation
     }
-
 }
 
 impl KeySet {
