@@ -8,6 +8,8 @@
 //! - `POST /token`, which trades a refresh token for a new pair, with rotation, reuse
 //!   detection and a grace window for concurrent refreshes (RFC 6749 §6, RFC 9700 §4.14.2);
 //! - `POST /logout`, which revokes the session (RFC 7009);
+//! - when enabled, `GET /.well-known/jwks.json`, the public keys that verify access tokens
+//!   (RFC 7517), for gateways and services in other languages;
 //! - a pluggable [`RefreshStore`](store::RefreshStore), in memory by default.
 //!
 //! # Quickstart
@@ -85,6 +87,15 @@
 //!   `tracing` warning naming the session (never the token).
 //! - The swap is a compare-and-swap in the store: N concurrent refreshes of one token never
 //!   yield two live successors.
+//!
+//! # Keys
+//!
+//! Access tokens are signed with an HMAC secret ([`hs256`](RefreshAuthBuilder::hs256)) or an
+//! asymmetric key read from a file ([`keys::SigningKey::from_file`]: ES256, ES384, EdDSA or
+//! RS256, in PEM or DER, PKCS#8, SEC1 or PKCS#1). With an asymmetric key the layer can publish
+//! its public keys ([`jwks_route`](RefreshAuthBuilder::jwks_route)), and a [`KeyRing`]
+//! ([`RefreshAuth::keys`]) rotates the signing key and the refresh-token MAC secret while the
+//! layer serves — without a lock on the request path, and without logging anyone out.
 //!
 //! # Errors
 //!

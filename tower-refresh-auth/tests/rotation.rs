@@ -81,6 +81,7 @@ async fn the_jwks_route_serves_public_keys_only_to_anyone() {
             .await;
         assert_eq!(res.status, 405, "{method}");
         assert_eq!(res.header("allow"), "GET", "{method}");
+        assert!(res.body.is_empty(), "{method}");
     }
 }
 
@@ -174,6 +175,20 @@ async fn publish_rotate_remove_and_prune_show_in_the_jwks_at_once() {
     assert_eq!(jwks_kids(&h).await, [third.kid().to_owned()]);
     let refused = h.get("/api", Some(&after.access_token)).await;
     refused.assert_challenge(401, "invalid_token");
+}
+
+#[tokio::test]
+async fn verifying_keys_given_to_the_builder_are_never_pruned_only_removed() {
+    let elsewhere = key("ed25519.pem");
+    let h = Harness::with(|b| published(b).verifying_key(elsewhere.verifying_key()));
+    let keys = h.auth.keys();
+    let first = keys.signing_kid();
+    keys.rotate(key("es384.pem")).unwrap();
+    h.clock.advance(Duration::from_secs(24 * 3600));
+    assert_eq!(keys.prune().keys, std::slice::from_ref(&first));
+    assert!(jwks_kids(&h).await.contains(&elsewhere.kid().to_owned()));
+    assert!(keys.remove(elsewhere.kid()));
+    assert_eq!(jwks_kids(&h).await, [keys.signing_kid()]);
 }
 
 #[tokio::test]

@@ -365,6 +365,7 @@ mod tests {
                 "rsa.pub.der: a public key, not a private key",
             ),
             ("p521.pem", "p521.pem: P-521 is not supported"),
+            ("secp256k1.pem", "secp256k1.pem: secp256k1 is not supported"),
             ("ed448.pem", "ed448.pem: Ed448 keys are not supported"),
             (
                 "encrypted.pem",
