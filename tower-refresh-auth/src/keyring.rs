@@ -32,7 +32,8 @@ impl<C> RefreshAuth<C> {
 ///   [key overlap](crate::RefreshAuthBuilder::key_overlap), at least one access-token
 ///   lifetime, so nobody is logged out.
 /// - [`prune`](Self::prune) drops the retired keys whose overlap has passed, by the layer's
-///   clock; every rotation prunes too. [`remove`](Self::remove) drops one key at once.
+///   clock; every [`rotate`](Self::rotate) prunes the signing keys too.
+///   [`remove`](Self::remove) drops one key at once.
 /// - [`publish`](Self::publish) adds a key that verifies and is published but does not sign
 ///   yet: the first half of a fleet rotation (below).
 /// - [`rotate_refresh_secret`](Self::rotate_refresh_secret) does the same for the refresh-token
@@ -98,8 +99,8 @@ impl<C> RefreshAuth<C> {
 ///    has the new key.
 /// 3. **Rotate** — on every instance, [`rotate`](Self::rotate)`(next)`. Tokens signed by the
 ///    old key keep verifying for the key overlap.
-/// 4. **Prune** — rotations prune by themselves; call [`prune`](Self::prune) from a timer to
-///    drop the old key as soon as its overlap has passed.
+/// 4. **Prune** — the next rotation prunes the old key; call [`prune`](Self::prune) from a
+///    timer to drop it (and retired refresh secrets) as soon as its overlap has passed.
 ///
 /// With N days between rotations, any timer will do: step 1 on day 0, step 3 on day 1 (far
 /// more than any max-age), the next step 1 on day N. Rotate the refresh secret
@@ -287,5 +288,16 @@ impl std::fmt::Debug for KeyRing {
             .field("verifying", &self.verifying_kids())
             .field("refresh_secrets", &self.refresh_secrets())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_handle_is_cheap_to_share_across_tasks() {
+        fn shareable<T: Clone + Send + Sync + 'static>() {}
+        shareable::<KeyRing>();
     }
 }
