@@ -117,6 +117,8 @@
 //! - `redis`: `store::RedisStore`, sessions in Redis.
 //! - `postgres`: `store::PostgresStore`, sessions in a PostgreSQL table.
 //! - `sqlite`: `store::SqliteStore`, sessions in an SQLite file.
+//! - `openapi`: `RefreshAuth::openapi`, the layer's routes as an OpenAPI 3.1 document (the
+//!   axum adapter's `openapi` feature turns it into a `utoipa` one).
 //!
 //! # See also
 //!
@@ -169,6 +171,9 @@ mod cache;
 pub mod clock;
 pub mod error;
 mod grpc;
+#[cfg(feature = "openapi")]
+#[cfg_attr(docsrs, doc(cfg(feature = "openapi")))]
+pub mod openapi;
 mod rejection;
 mod response;
 
