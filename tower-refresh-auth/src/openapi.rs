@@ -7,7 +7,8 @@
 //! scheme the application's own protected operations refer to. The document is plain JSON,
 //! framework-free; the axum adapter turns it into a `utoipa` document.
 //!
-//! Names in `components` start with `RefreshAuth` so they do not collide with the
+//! Fixed values are written as one-value `enum`s (not `const`), which every OpenAPI tool
+//! reads. Names in `components` start with `RefreshAuth` so they do not collide with the
 //! application's; the security scheme is `bearerAuth`.
 //!
 //! ```
@@ -231,7 +232,7 @@ fn jwks_operation() -> Value {
             },
             "405": {
                 "description": "A method other than GET; no body.",
-                "headers": {"Allow": {"schema": {"type": "string", "const": "GET"}}},
+                "headers": {"Allow": {"schema": {"type": "string", "enum": ["GET"]}}},
             },
         },
     })
@@ -257,7 +258,7 @@ fn error(description: &str) -> Value {
 
 fn method_not_allowed(allow: &str) -> Value {
     let mut res = error("`invalid_request`: a method other than the route's.");
-    res["headers"]["Allow"] = json!({"schema": {"type": "string", "const": allow}});
+    res["headers"]["Allow"] = json!({"schema": {"type": "string", "enum": [allow]}});
     res
 }
 
@@ -277,7 +278,7 @@ fn error_content() -> Value {
 }
 
 fn no_store() -> Value {
-    json!({"schema": {"type": "string", "const": "no-store"}})
+    json!({"schema": {"type": "string", "enum": ["no-store"]}})
 }
 
 fn challenge_header() -> Value {
@@ -308,7 +309,7 @@ fn schemas(limit: usize) -> Value {
             "type": "object",
             "required": ["grant_type", "refresh_token"],
             "properties": {
-                "grant_type": {"type": "string", "const": "refresh_token"},
+                "grant_type": {"type": "string", "enum": ["refresh_token"]},
                 "refresh_token": token,
             },
             "description": "RFC 6749 §6.",
@@ -334,7 +335,7 @@ fn schemas(limit: usize) -> Value {
             "properties": {
                 "accessToken": {"type": "string", "description": "An RFC 9068 JWT."},
                 "refreshToken": token,
-                "tokenType": {"type": "string", "const": "Bearer"},
+                "tokenType": {"type": "string", "enum": ["Bearer"]},
                 "expiresIn": {"type": "integer", "minimum": 1, "description": "Seconds the access token lives."},
             },
             "description": "The answer to a JSON request.",
@@ -345,7 +346,7 @@ fn schemas(limit: usize) -> Value {
             "additionalProperties": false,
             "properties": {
                 "accessToken": {"type": "string", "description": "An RFC 9068 JWT."},
-                "tokenType": {"type": "string", "const": "Bearer"},
+                "tokenType": {"type": "string", "enum": ["Bearer"]},
                 "expiresIn": {"type": "integer", "minimum": 1},
             },
             "description": "Cookie mode: the refresh token is in `Set-Cookie`.",
@@ -356,7 +357,7 @@ fn schemas(limit: usize) -> Value {
             "additionalProperties": false,
             "properties": {
                 "access_token": {"type": "string"},
-                "token_type": {"type": "string", "const": "Bearer"},
+                "token_type": {"type": "string", "enum": ["Bearer"]},
                 "expires_in": {"type": "integer", "minimum": 1},
                 "refresh_token": token,
             },
@@ -387,7 +388,7 @@ fn schemas(limit: usize) -> Value {
                 "kty": {"type": "string", "enum": ["RSA", "EC", "OKP"]},
                 "kid": {"type": "string"},
                 "alg": {"type": "string", "enum": ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"]},
-                "use": {"type": "string", "const": "sig"},
+                "use": {"type": "string", "enum": ["sig"]},
                 "n": {"type": "string"},
                 "e": {"type": "string"},
                 "crv": {"type": "string", "enum": ["P-256", "P-384", "Ed25519"]},
