@@ -178,7 +178,7 @@ where
             seal: String::new(),
         };
         // Binds subject and claims to the session, so a store writer cannot change them.
-        session.seal = shared.seal.seal(&session);
+        session.seal = shared.refresh_keys.seal(&session);
         shared.store.create(&session).await?;
         tracing::debug!(session = %id, "session started");
         Ok(TokenPair {

@@ -8,13 +8,22 @@ pub enum Route {
     Refresh,
     /// `POST /logout` (by default): revokes the session of a refresh token (RFC 7009).
     Logout,
+    /// `GET /.well-known/jwks.json` (by default, when enabled with
+    /// [`jwks_route`](crate::RefreshAuthBuilder::jwks_route)): the public keys that verify
+    /// access tokens (RFC 7517). Public: no token needed.
+    Jwks,
 }
+
+/// The JWKS route's path unless another is given.
+pub(crate) const DEFAULT_JWKS_PATH: &str = "/.well-known/jwks.json";
 
 /// The paths of the layer's routes and the paths it does not guard.
 #[derive(Debug, Clone)]
 pub(crate) struct Guard {
     pub(crate) refresh_path: String,
     pub(crate) logout_path: String,
+    /// The JWKS route, when it is on.
+    pub(crate) jwks_path: Option<String>,
     /// Optional mode: no path needs a token.
     pub(crate) optional: bool,
     pub(crate) public_paths: Vec<String>,
@@ -26,6 +35,7 @@ impl Default for Guard {
         Self {
             refresh_path: "/token".into(),
             logout_path: "/logout".into(),
+            jwks_path: None,
             optional: false,
             public_paths: Vec::new(),
             public_prefixes: Vec::new(),
@@ -40,6 +50,8 @@ impl Guard {
             Some(Route::Refresh)
         } else if path == self.logout_path {
             Some(Route::Logout)
+        } else if self.jwks_path.as_deref() == Some(path) {
+            Some(Route::Jwks)
         } else {
             None
         }
@@ -86,5 +98,11 @@ mod tests {
         assert_eq!(guard.route("/logout"), Some(Route::Logout));
         assert_eq!(guard.route("/token/"), None);
         assert_eq!(guard.route("/api"), None);
+        assert_eq!(guard.route(DEFAULT_JWKS_PATH), None);
+        let guard = Guard {
+            jwks_path: Some(DEFAULT_JWKS_PATH.into()),
+            ..Guard::default()
+        };
+        assert_eq!(guard.route("/.well-known/jwks.json"), Some(Route::Jwks));
     }
 }

@@ -1,7 +1,9 @@
-//! The routes the layer answers itself: refresh (`POST /token`, RFC 6749 §6) and logout
-//! (`POST /logout`, RFC 7009), one file each; [`body`] reads their requests.
+//! The routes the layer answers itself: refresh (`POST /token`, RFC 6749 §6), logout
+//! (`POST /logout`, RFC 7009) and, when enabled, the published keys (`GET
+//! /.well-known/jwks.json`, RFC 7517), one file each; [`body`] reads their requests.
 
 mod body;
+mod jwks;
 pub(crate) mod logout;
 pub(crate) mod refresh;
 
@@ -20,13 +22,11 @@ where
     B: http_body::Body,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let result = if req.method() != Method::POST {
-        Err(AuthError::MethodNotAllowed)
-    } else {
-        match route {
-            Route::Refresh => refresh::answer(shared, req).await,
-            Route::Logout => logout::answer(shared, req).await,
-        }
+    let result = match route {
+        Route::Jwks => return jwks::answer(shared, req.method()),
+        _ if req.method() != Method::POST => Err(AuthError::MethodNotAllowed),
+        Route::Refresh => refresh::answer(shared, req).await,
+        Route::Logout => logout::answer(shared, req).await,
     };
     result.unwrap_or_else(|err| {
         let mut res = shared.renderer.render(&err);
