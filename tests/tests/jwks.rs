@@ -317,3 +317,51 @@ async fn tokens_minted_by_jwt_simple_with_our_key_are_accepted_and_with_a_foreig
         .unwrap();
     assert_eq!(server.me(&stranger).await.status(), 401);
 }
+
+/// docs/protocol.md §2, RFC 7515 §4.1.4: a standard `at+jwt` minted by another JOSE library
+/// without a `kid` verifies when exactly one configured key could have signed it, and is
+/// refused as "the token has no kid" when several could.
+#[tokio::test]
+async fn a_kidless_token_from_another_library_verifies_when_one_key_could_have_signed_it() {
+    use tower_refresh_auth::keys::VerifyingKey;
+    use tower_refresh_auth::{Algorithm, AuthError, RefreshAuth};
+
+    let secret = b"a shared HS256 secret of at least 32 bytes".to_vec();
+    let kidless = HS256Key::from_bytes(&secret)
+        .authenticate_with_options(jwt_simple_claims(), &at_jwt())
+        .unwrap();
+    let header: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(kidless.split('.').next().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(header.get("kid").is_none(), "{header}");
+
+    let one_key = RefreshAuth::<Value>::builder()
+        .hs256(secret.clone())
+        .build()
+        .unwrap();
+    let claims = one_key.verify(&kidless).unwrap();
+    assert_eq!(claims.sub, "user9");
+    assert_eq!(claims.custom["role"], "auditor");
+
+    // During a rotation two HS256 keys could have signed it: which one is unknowable.
+    let two_keys = RefreshAuth::<Value>::builder()
+        .hs256(secret)
+        .verifying_key(VerifyingKey::hmac(Algorithm::HS256, vec![7; 32]).with_kid("old"))
+        .build()
+        .unwrap();
+    match two_keys.verify(&kidless) {
+        Err(AuthError::InvalidToken(why)) => assert_eq!(why, "the token has no kid"),
+        other => panic!("expected no kid, got {other:?}"),
+    }
+
+    // An asymmetric key without a kid, served over HTTP: accepted by its one key.
+    let server = serve("es256.pem").await;
+    let kidless = ES256KeyPair::from_pem(&pem("es256.pem"))
+        .unwrap()
+        .sign_with_options(jwt_simple_claims(), &at_jwt())
+        .unwrap();
+    assert_eq!(server.me(&kidless).await.status(), 200);
+}
