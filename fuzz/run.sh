@@ -13,16 +13,10 @@ cd "$(dirname "$0")"
 secs="${1:-60}"
 shift || true
 targets=("$@")
+# shellcheck source=env.sh
+. ./env.sh
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(authorization_header access_token refresh_token refresh_body logout_body)
-fi
-
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tower-refresh-auth/target-fuzz}"
-if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
-  fuzz=(cargo +nightly fuzz)
-else
-  export RUSTC_BOOTSTRAP=1
-  fuzz=(cargo fuzz)
+  targets=("${all_targets[@]}")
 fi
 
 ./seed.sh

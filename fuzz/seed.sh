@@ -42,6 +42,14 @@ seed $t doubled '@RT@@RT@'
 seed $t access '@AT@'
 seed $t garbage 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'
 
+t=refresh_sequence
+# (op, a, b) triples: rotate, replay inside the window, past it, on a skewed instance, logout.
+seed $t rotate-replay '\x00\x00\x00\x00\x00\x01'
+seed $t replay-after-grace '\x00\x00\x00\x03\x65\x00\x00\x00\x01'
+seed $t skewed-instance '\x00\x01\x00\x05\x01\x1e'
+seed $t step-back '\x00\x02\x00\x04\x32\x00\x00\x02\x01'
+seed $t garbled-logout '\x01\x00\x07\x02\x00\x00\x00\x00\x00'
+
 for t in refresh_body logout_body; do
   seed $t json-genuine '\x00{"refreshToken":"@RT@"}'
   seed $t json-charset '\x0a{"refreshToken":"@RT@"}'

@@ -275,7 +275,10 @@ async fn end_another_session(framework: Framework, transport: Transport) {
     let current: Vec<_> = sessions.iter().filter(|s| s.current).collect();
     assert_eq!(current.len(), 1, "{sessions:?}");
     assert!(current[0].text.contains("(this device)"), "{sessions:?}");
-    assert!(current[0].text.contains("HeadlessChrome"), "the user agent: {sessions:?}");
+    assert!(
+        current[0].text.contains("HeadlessChrome"),
+        "the user agent: {sessions:?}"
+    );
     assert!(!current[0].can_end, "{sessions:?}");
     let theirs = sessions.iter().find(|s| !s.current).unwrap();
     assert!(theirs.can_end, "{sessions:?}");
@@ -303,7 +306,13 @@ async fn end_another_session(framework: Framework, transport: Transport) {
     page.refresh().await.unwrap();
     assert_greets(page, user).await;
     eventually("the page to say it renewed its token", || async {
-        let text = page.find(Locator::Id("lastRenewal")).await.ok()?.text().await.ok()?;
+        let text = page
+            .find(Locator::Id("lastRenewal"))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
         (!text.is_empty() && text != "not yet").then_some(())
     })
     .await;

@@ -221,7 +221,7 @@ where
             metadata,
         };
         // Binds subject and claims to the session, so a store writer cannot change them.
-        session.seal = shared.seal.seal(&session);
+        session.seal = shared.refresh_keys.seal(&session);
         timed(StoreOp::Create, shared.store.create(&session)).await?;
         telemetry::session_started();
         tracing::debug!(session = %id, "session started");

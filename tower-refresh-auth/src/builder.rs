@@ -7,7 +7,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::HeaderName;
+use http::{HeaderName, HeaderValue};
 use jsonwebtoken::Algorithm;
 
 use crate::authority::RefreshAuth;
@@ -16,10 +16,9 @@ use crate::clock::{Clock, SystemClock};
 use crate::cookie::{CookieSettings, RefreshTransport, Transport};
 use crate::error::{AuthError, ConfigError};
 use crate::events::{EventFn, Events, SecurityEvent};
-use crate::guard::Guard;
+use crate::guard::{DEFAULT_JWKS_PATH, Guard};
 use crate::keys::{SigningKey, VerifyingKey};
 use crate::response::{ErrorBody, ErrorBodyFn, Renderer};
-use crate::seal::SessionSeal;
 use crate::shared::Shared;
 use crate::store::RefreshStore;
 use crate::token::access::AccessTokens;
@@ -81,6 +80,8 @@ pub struct RefreshAuthBuilder<C> {
     error_body: Option<Arc<ErrorBodyFn>>,
     cache_capacity: Option<usize>,
     on_event: Option<Arc<EventFn>>,
+    key_overlap: Option<Duration>,
+    jwks_max_age: Option<Duration>,
     _claims: PhantomData<fn() -> C>,
 }
 
@@ -125,6 +126,8 @@ impl<C> RefreshAuthBuilder<C> {
             error_body: None,
             cache_capacity: None,
             on_event: None,
+            key_overlap: None,
+            jwks_max_age: None,
             _claims: PhantomData,
         }
     }
@@ -357,6 +360,73 @@ impl<C> RefreshAuthBuilder<C> {
         self
     }
 
+    /// Serves the public keys at `GET /.well-known/jwks.json` (RFC 7517; docs/protocol.md §7),
+    /// so gateways, other services and other languages verify access tokens without a shared
+    /// secret. Off by default; needs an asymmetric signing key
+    /// ([`SigningKey::from_file`](crate::keys::SigningKey::from_file)): with an HMAC key the
+    /// build fails.
+    ///
+    /// The route is public. It lists the current signing key and every key that still
+    /// verifies (keys retired by a [`KeyRing`](crate::KeyRing) rotation until removed, keys
+    /// published ahead), with `Cache-Control: public, max-age=N`; see
+    /// [`jwks_max_age`](Self::jwks_max_age).
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use http::Request;
+    /// use tower::{Layer, ServiceExt};
+    /// use tower_refresh_auth::keys::SigningKey;
+    /// use tower_refresh_auth::{NoClaims, RefreshAuth};
+    ///
+    /// let auth = RefreshAuth::<NoClaims>::builder()
+    ///     .signing_key(SigningKey::from_file(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/keys/es256.pem"))?)
+    ///     .refresh_secret(b"a refresh-token secret of 32+ bytes".to_vec())
+    ///     .jwks_route()
+    ///     .build()?;
+    /// let app = auth.layer().layer(tower::service_fn(|_req: Request<String>| async {
+    ///     Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
+    /// }));
+    ///
+    /// let res = app.oneshot(Request::get("/.well-known/jwks.json").body(String::new())?).await?;
+    /// assert_eq!(res.status(), 200);
+    /// assert_eq!(res.headers()["cache-control"], "public, max-age=60");
+    /// let body = http_body_util::BodyExt::collect(res.into_body()).await?.to_bytes();
+    /// let jwks: serde_json::Value = serde_json::from_slice(&body)?;
+    /// assert_eq!(jwks["keys"][0]["kty"], "EC");
+    /// assert_eq!(jwks["keys"][0]["kid"], auth.keys().signing_kid());
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn jwks_route(self) -> Self {
+        self.jwks_path(DEFAULT_JWKS_PATH)
+    }
+
+    /// Serves the JWKS route (see [`jwks_route`](Self::jwks_route)) at `path` instead.
+    pub fn jwks_path(mut self, path: impl Into<String>) -> Self {
+        self.guard.jwks_path = Some(path.into());
+        self
+    }
+
+    /// How long caches may keep the JWKS (`Cache-Control: public, max-age=N`). Default: the
+    /// [key overlap](Self::key_overlap), capped at 10 minutes; it may not be longer than the
+    /// overlap, so a cache never holds a key set that lacks a key still signing.
+    ///
+    /// A new key is seen by every verifier at most this long after it is published: in a
+    /// fleet, publish a key this long before it signs (see [`KeyRing`](crate::KeyRing)).
+    pub fn jwks_max_age(mut self, max_age: Duration) -> Self {
+        self.jwks_max_age = Some(max_age);
+        self
+    }
+
+    /// How long a signing key retired by [`KeyRing::rotate`](crate::KeyRing::rotate) keeps
+    /// verifying and stays published before [`KeyRing::prune`](crate::KeyRing::prune) drops
+    /// it. Default, and the least accepted: one access-token lifetime plus the
+    /// [leeway](Self::leeway), the longest a token it signed can live.
+    pub fn key_overlap(mut self, overlap: Duration) -> Self {
+        self.key_overlap = Some(overlap);
+        self
+    }
+
     /// The largest refresh or logout body read, in bytes. Default 16 KiB; larger is `413`.
     pub fn body_limit(mut self, bytes: usize) -> Self {
         self.body_limit = bytes;
@@ -488,15 +558,6 @@ impl<C> RefreshAuthBuilder<C> {
     /// window as long as a refresh token's life, clashing paths, bad names.
     pub fn build(self) -> Result<RefreshAuth<C>, ConfigError> {
         let signing = self.signing.ok_or(ConfigError::MissingSigningKey)?;
-        signing.verifying.validate()?;
-        let mut kids = vec![signing.verifying.kid.as_str()];
-        for key in &self.verifying {
-            key.validate()?;
-            if kids.contains(&key.kid.as_str()) {
-                return Err(ConfigError::DuplicateKid(key.kid.clone()));
-            }
-            kids.push(&key.kid);
-        }
 
         for (name, d) in [
             ("access_ttl", self.access_ttl),
@@ -514,6 +575,8 @@ impl<C> RefreshAuthBuilder<C> {
             ("reuse_grace", Some(self.grace)),
             ("session_lifetime", self.session_lifetime),
             ("leeway", Some(self.leeway)),
+            ("key_overlap", self.key_overlap),
+            ("jwks_max_age", self.jwks_max_age),
         ] {
             if d.is_some_and(|d| d > MAX_DURATION) {
                 return Err(ConfigError::DurationTooLong {
@@ -533,8 +596,31 @@ impl<C> RefreshAuthBuilder<C> {
                 refresh_ttl: self.refresh_ttl,
             });
         }
+        // The longest a token can live: a retired key must verify at least that long.
+        let lifetime = self.access_ttl + self.leeway;
+        let key_overlap = self.key_overlap.unwrap_or(lifetime);
+        if key_overlap < lifetime {
+            return Err(ConfigError::OverlapTooShort {
+                overlap: key_overlap,
+                needed: lifetime,
+            });
+        }
+        let jwks_max_age = self
+            .jwks_max_age
+            .unwrap_or(key_overlap.min(DEFAULT_JWKS_MAX_AGE));
+        if jwks_max_age > key_overlap {
+            return Err(ConfigError::JwksMaxAgeTooLong {
+                max_age: jwks_max_age,
+                overlap: key_overlap,
+            });
+        }
+        let jwks_cache_control =
+            HeaderValue::try_from(format!("public, max-age={}", jwks_max_age.as_secs()))
+                .unwrap_or(HeaderValue::from_static("no-cache"));
+
         for path in [&self.guard.refresh_path, &self.guard.logout_path]
             .into_iter()
+            .chain(&self.guard.jwks_path)
             .chain(&self.guard.public_paths)
             .chain(&self.guard.public_prefixes)
         {
@@ -549,9 +635,15 @@ impl<C> RefreshAuthBuilder<C> {
             && (!sessions.starts_with('/')
                 || sessions.ends_with('/')
                 || *sessions == self.guard.refresh_path
-                || *sessions == self.guard.logout_path)
+                || *sessions == self.guard.logout_path
+                || self.guard.jwks_path.as_ref() == Some(sessions))
         {
             return Err(ConfigError::InvalidPath(sessions.clone()));
+        }
+        if let Some(jwks) = &self.guard.jwks_path
+            && (*jwks == self.guard.refresh_path || *jwks == self.guard.logout_path)
+        {
+            return Err(ConfigError::InvalidPath(jwks.clone()));
         }
         if self
             .realm
@@ -580,6 +672,7 @@ impl<C> RefreshAuthBuilder<C> {
         // The refresh-token MAC keys: explicit secrets, or derived from the HMAC signing
         // secret (and from older HMAC verifying secrets, so their refresh tokens survive a
         // rotation too).
+        let refresh_derived = self.refresh_secret.is_none();
         let refresh_secrets: Vec<Vec<u8>> = match &self.refresh_secret {
             Some(secret) => std::iter::once(secret)
                 .chain(&self.previous_refresh_secrets)
@@ -637,19 +730,24 @@ impl<C> RefreshAuthBuilder<C> {
             None => default_store()?,
         };
 
+        let access = AccessTokens::new(
+            signing,
+            self.verifying,
+            self.access_ttl,
+            self.leeway,
+            self.issuer,
+            self.audience,
+            self.guard.jwks_path.is_some(),
+        )?;
+
         Ok(RefreshAuth::from_shared(Shared {
-            access: AccessTokens::new(
-                &signing,
-                &self.verifying,
-                self.access_ttl,
-                self.leeway,
-                self.issuer,
-                self.audience,
+            access,
+            refresh_keys: RefreshKeys::new(
+                refresh_secrets.iter().map(Vec::as_slice),
+                refresh_derived,
             ),
-            refresh_keys: RefreshKeys::new(refresh_secrets.iter().map(Vec::as_slice)),
-            // Session seals are keyed from the same secrets, under their own label, so
-            // rotating the refresh secret keeps sealed sessions valid too.
-            seal: SessionSeal::derive(refresh_secrets.iter().map(Vec::as_slice)),
+            key_overlap,
+            jwks_cache_control,
             store,
             clock: self.clock,
             refresh_ttl: self.refresh_ttl,
@@ -666,6 +764,9 @@ impl<C> RefreshAuthBuilder<C> {
         }))
     }
 }
+
+/// How long caches keep the JWKS unless told otherwise (when the key overlap is longer).
+const DEFAULT_JWKS_MAX_AGE: Duration = Duration::from_secs(600);
 
 /// The longest duration any setting takes: ten years (of 365.25 days).
 const MAX_DURATION: Duration = Duration::from_secs(10 * 36_525 * 24 * 3_600 / 100);
@@ -839,5 +940,50 @@ mod tests {
                 .verifying_key(VerifyingKey::hmac(Algorithm::HS256, vec![2; 32]).with_kid("k")),
             "share the kid",
         );
+    }
+
+    #[test]
+    fn key_publishing_and_overlap_are_checked() {
+        refused(builder().jwks_route(), "is an HMAC secret");
+        let es256 = || {
+            RefreshAuth::<NoClaims>::builder()
+                .signing_key(
+                    SigningKey::from_file(concat!(
+                        env!("CARGO_MANIFEST_DIR"),
+                        "/tests/keys/es256.pem"
+                    ))
+                    .unwrap(),
+                )
+                .refresh_secret(SECRET.to_vec())
+        };
+        assert!(es256().jwks_route().build().is_ok());
+        refused(
+            es256()
+                .jwks_route()
+                .verifying_key(VerifyingKey::hmac(Algorithm::HS256, vec![2; 32])),
+            "is an HMAC secret",
+        );
+        refused(es256().jwks_path("jwks.json"), "must start with '/'");
+        refused(es256().jwks_path("/token"), "must differ");
+        refused(
+            builder()
+                .access_ttl(Duration::from_secs(60))
+                .leeway(Duration::from_secs(5))
+                .key_overlap(Duration::from_secs(64)),
+            "the key overlap (64s) is shorter than an access token lives (65s",
+        );
+        refused(
+            es256().jwks_route().jwks_max_age(Duration::from_secs(61)),
+            "lower `.jwks_max_age(…)`",
+        );
+        let auth = es256()
+            .jwks_route()
+            .key_overlap(Duration::from_secs(7200))
+            .build()
+            .unwrap();
+        // The default max-age is the overlap, capped at ten minutes.
+        assert_eq!(auth.shared.jwks_cache_control, "public, max-age=600");
+        let auth = es256().jwks_route().build().unwrap();
+        assert_eq!(auth.shared.jwks_cache_control, "public, max-age=60");
     }
 }

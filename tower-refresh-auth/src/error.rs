@@ -5,6 +5,8 @@
 //! ([`AuthRejection::into_response`](crate::AuthRejection::into_response)).
 
 use std::borrow::Cow;
+use std::fmt;
+use std::time::Duration;
 
 use http::StatusCode;
 
@@ -59,6 +61,48 @@ pub enum ConfigError {
         #[source]
         source: jsonwebtoken::errors::Error,
     },
+    /// A private key file (or PEM or DER bytes) that cannot sign access tokens.
+    #[error("{origin}: {problem}")]
+    KeyFile {
+        /// The file's path, or `the PEM key` / `the DER key` for bytes.
+        origin: String,
+        /// What is wrong with it.
+        problem: KeyFileProblem,
+    },
+    /// The JWKS route is on, but a key is an HMAC secret, which can never be published.
+    #[error(
+        "the JWKS route publishes public keys, but the key {kid:?} is an HMAC secret: sign with an \
+         asymmetric key (`SigningKey::from_file(\"jwt.pem\")` with an ES256, EdDSA or RS256 key) \
+         or turn the route off (no `.jwks_route()`)"
+    )]
+    SymmetricKeyPublished {
+        /// The HMAC key's `kid`.
+        kid: String,
+    },
+    /// The key overlap is shorter than an access token lives, so a rotation would log people
+    /// out.
+    #[error(
+        "the key overlap ({overlap:?}) is shorter than an access token lives ({needed:?}, its TTL \
+         plus the leeway): raise `.key_overlap(…)` or lower `.access_ttl(…)`, or a retired key \
+         would stop verifying tokens that have not expired"
+    )]
+    OverlapTooShort {
+        /// The configured overlap.
+        overlap: Duration,
+        /// The shortest accepted.
+        needed: Duration,
+    },
+    /// The JWKS may be cached longer than a retired key stays published.
+    #[error(
+        "the JWKS max-age ({max_age:?}) is longer than the key overlap ({overlap:?}): lower \
+         `.jwks_max_age(…)` or raise `.key_overlap(…)`"
+    )]
+    JwksMaxAgeTooLong {
+        /// The configured max-age.
+        max_age: Duration,
+        /// The key overlap.
+        overlap: Duration,
+    },
     /// Two keys share one `kid`.
     #[error("two keys share the kid {0:?}: give each key its own `.with_kid(…)`")]
     DuplicateKid(String),
@@ -104,7 +148,7 @@ pub enum ConfigError {
     GraceTooLong(std::time::Duration),
     /// A route path is not an absolute path, or two routes share one path.
     #[error(
-        "invalid path {0:?}: paths must start with '/', and the refresh and logout paths must differ"
+        "invalid path {0:?}: paths must start with '/', and the refresh, logout and JWKS paths must differ"
     )]
     InvalidPath(String),
     /// A cookie or header name is not a valid token.
@@ -118,6 +162,79 @@ pub enum ConfigError {
     /// The realm contains a character that cannot appear in a quoted string.
     #[error("the realm {0:?} may not contain '\"', '\\\\' or control characters")]
     InvalidRealm(String),
+}
+
+/// What is wrong with a key file; part of [`ConfigError::KeyFile`], and re-exported as
+/// [`keys::KeyFileProblem`](crate::keys::KeyFileProblem). Never holds key material.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeyFileProblem {
+    /// The file could not be read.
+    Unreadable(std::io::ErrorKind),
+    /// An X.509 certificate rather than a private key.
+    Certificate,
+    /// A public key rather than a private key.
+    PublicKey,
+    /// A password-protected (PKCS#8 encrypted) private key.
+    Encrypted,
+    /// Neither a PEM nor a DER private key; the PEM label, if there was one.
+    NotAPrivateKey(Option<String>),
+    /// An elliptic curve other than P-256 and P-384 (named as in RFC 7518, `P-521`, or by OID).
+    UnsupportedCurve(Cow<'static, str>),
+    /// A key type other than RSA, EC and Ed25519 (`Ed448`, `X25519`, or an OID).
+    UnsupportedKeyType(Cow<'static, str>),
+    /// An RSA key shorter than 2048 bits.
+    WeakRsaKey {
+        /// The modulus length in bits.
+        bits: usize,
+    },
+    /// The structure is recognised but broken.
+    Malformed(&'static str),
+    /// The signer refused the key.
+    Refused,
+}
+
+impl KeyFileProblem {
+    /// RFC 7518 §3.3: an RSA key for `RS256` must be at least 2048 bits.
+    pub(crate) const MIN_RSA_BITS: usize = 2048;
+}
+
+impl fmt::Display for KeyFileProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const SUPPORTED: &str = "use an ES256 (P-256), ES384 (P-384), EdDSA (Ed25519) or RS256 key, \
+                                 e.g. `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256`";
+        match self {
+            Self::Unreadable(kind) => write!(f, "cannot be read ({kind})"),
+            Self::Certificate => f.write_str(
+                "the file is a certificate, not a private key: give the private key it was issued for",
+            ),
+            Self::PublicKey => f.write_str(
+                "a public key, not a private key: give the private key (its public half is derived from it)",
+            ),
+            Self::Encrypted => f.write_str(
+                "the private key is encrypted: decrypt it first (`openssl pkey -in key.pem -out plain.pem`) \
+                 and keep the plain file readable by the server only",
+            ),
+            Self::NotAPrivateKey(Some(label)) => write!(
+                f,
+                "not a private key (a PEM \"{label}\"): expected PRIVATE KEY, EC PRIVATE KEY or RSA PRIVATE KEY"
+            ),
+            Self::NotAPrivateKey(None) => f.write_str(
+                "not a private key: neither PEM nor a DER PKCS#8, SEC1 or PKCS#1 private key",
+            ),
+            Self::UnsupportedCurve(curve) => write!(f, "{curve} is not supported: {SUPPORTED}"),
+            Self::UnsupportedKeyType(kind) => {
+                write!(f, "{kind} keys are not supported: {SUPPORTED}")
+            }
+            Self::WeakRsaKey { bits } => write!(
+                f,
+                "the RSA key has {bits} bits; RS256 needs at least {} (RFC 7518 §3.3)",
+                Self::MIN_RSA_BITS
+            ),
+            Self::Malformed(what) => write!(f, "malformed {what}"),
+            Self::Refused => f.write_str("the key was refused by the signer (is it damaged?)"),
+        }
+    }
 }
 
 /// Why the request was refused, or why an operation on a session failed.

@@ -13,10 +13,17 @@ pub enum Route {
     /// caller's own sessions, listed and ended (`docs/protocol.md` §8). Guarded by the
     /// access token.
     Sessions,
+    /// `GET /.well-known/jwks.json` (by default, when enabled with
+    /// [`jwks_route`](crate::RefreshAuthBuilder::jwks_route)): the public keys that verify
+    /// access tokens (RFC 7517). Public: no token needed.
+    Jwks,
 }
 
 /// The sessions route's path unless another is given.
 pub(crate) const DEFAULT_SESSIONS_PATH: &str = "/sessions";
+
+/// The JWKS route's path unless another is given.
+pub(crate) const DEFAULT_JWKS_PATH: &str = "/.well-known/jwks.json";
 
 /// The paths of the layer's routes and the paths it does not guard.
 #[derive(Debug, Clone)]
@@ -25,6 +32,8 @@ pub(crate) struct Guard {
     pub(crate) logout_path: String,
     /// The sessions routes' base path, when they are on.
     pub(crate) sessions_path: Option<String>,
+    /// The JWKS route, when it is on.
+    pub(crate) jwks_path: Option<String>,
     /// Optional mode: no path needs a token.
     pub(crate) optional: bool,
     pub(crate) public_paths: Vec<String>,
@@ -37,6 +46,7 @@ impl Default for Guard {
             refresh_path: "/token".into(),
             logout_path: "/logout".into(),
             sessions_path: None,
+            jwks_path: None,
             optional: false,
             public_paths: Vec::new(),
             public_prefixes: Vec::new(),
@@ -51,6 +61,8 @@ impl Guard {
             Some(Route::Refresh)
         } else if path == self.logout_path {
             Some(Route::Logout)
+        } else if self.jwks_path.as_deref() == Some(path) {
+            Some(Route::Jwks)
         } else if self.sessions_path.as_deref().is_some_and(|base| {
             path == base
                 || path
@@ -104,6 +116,12 @@ mod tests {
         assert_eq!(guard.route("/logout"), Some(Route::Logout));
         assert_eq!(guard.route("/token/"), None);
         assert_eq!(guard.route("/api"), None);
+        assert_eq!(guard.route(DEFAULT_JWKS_PATH), None);
+        let guard = Guard {
+            jwks_path: Some(DEFAULT_JWKS_PATH.into()),
+            ..Guard::default()
+        };
+        assert_eq!(guard.route("/.well-known/jwks.json"), Some(Route::Jwks));
         assert_eq!(guard.route(DEFAULT_SESSIONS_PATH), None, "off by default");
         let guard = Guard {
             sessions_path: Some(DEFAULT_SESSIONS_PATH.into()),

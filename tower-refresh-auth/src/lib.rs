@@ -11,6 +11,8 @@
 //! - when enabled, `GET /sessions`, `DELETE /sessions/{id}` and `DELETE /sessions`: the
 //!   caller's own sessions, listed and ended
 //!   ([`sessions_route`](RefreshAuthBuilder::sessions_route));
+//! - when enabled, `GET /.well-known/jwks.json`, the public keys that verify access tokens
+//!   (RFC 7517), for gateways and services in other languages;
 //! - a pluggable [`RefreshStore`](store::RefreshStore), in memory by default.
 //!
 //! # Quickstart
@@ -89,6 +91,15 @@
 //! - The swap is a compare-and-swap in the store: N concurrent refreshes of one token never
 //!   yield two live successors.
 //!
+//! # Keys
+//!
+//! Access tokens are signed with an HMAC secret ([`hs256`](RefreshAuthBuilder::hs256)) or an
+//! asymmetric key read from a file ([`keys::SigningKey::from_file`]: ES256, ES384, EdDSA or
+//! RS256, in PEM or DER, PKCS#8, SEC1 or PKCS#1). With an asymmetric key the layer can publish
+//! its public keys ([`jwks_route`](RefreshAuthBuilder::jwks_route)), and a [`KeyRing`]
+//! ([`RefreshAuth::keys`]) rotates the signing key and the refresh-token MAC secret while the
+//! layer serves — without a lock on the request path, and without logging anyone out.
+//!
 //! # Errors
 //!
 //! Configuration is checked once, by [`RefreshAuthBuilder::build`], and refused with a
@@ -130,6 +141,8 @@
 //! - `redis`: `store::RedisStore`, sessions in Redis.
 //! - `postgres`: `store::PostgresStore`, sessions in a PostgreSQL table.
 //! - `sqlite`: `store::SqliteStore`, sessions in an SQLite file.
+//! - `openapi`: `RefreshAuth::openapi`, the layer's routes as an OpenAPI 3.1 document (the
+//!   axum adapter's `openapi` feature turns it into a `utoipa` one).
 //!
 //! # See also
 //!
@@ -164,6 +177,7 @@ mod routes;
 // The authority and its policy.
 mod authority;
 mod builder;
+mod keyring;
 mod rotation;
 mod seal;
 mod shared;
@@ -185,6 +199,9 @@ mod cache;
 pub mod clock;
 pub mod error;
 mod grpc;
+#[cfg(feature = "openapi")]
+#[cfg_attr(docsrs, doc(cfg(feature = "openapi")))]
+pub mod openapi;
 mod rejection;
 mod response;
 
@@ -196,6 +213,7 @@ pub use self::decision::{Decision, SessionCheck, Verdict};
 pub use self::error::{AuthError, ConfigError};
 pub use self::events::{RevocationReason, SecurityEvent};
 pub use self::guard::Route;
+pub use self::keyring::{KeyRing, Pruned};
 pub use self::layer::RefreshAuthLayer;
 pub use self::rejection::AuthRejection;
 pub use self::response::ErrorBody;

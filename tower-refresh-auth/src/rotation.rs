@@ -287,12 +287,12 @@ impl Shared {
     /// removing the old secret later logs out no active session. Best effort: the refresh has
     /// happened, a failure here only means another try at the next one.
     async fn reseal_if_old(&self, session: &Session) {
-        if self.seal.check(session) != Sealed::Previous {
+        if self.refresh_keys.check_seal(session) != Sealed::Previous {
             return;
         }
         match self
             .store
-            .reseal(&session.id, &self.seal.seal(session))
+            .reseal(&session.id, &self.refresh_keys.seal(session))
             .await
         {
             Ok(_) => {
@@ -309,7 +309,7 @@ impl Shared {
     /// Whether the store's record of a session carries its own seal; logs at `error` when
     /// it does not (the session id only: the record holds no token, the log no key).
     fn is_sealed(&self, session: &Session) -> bool {
-        let sealed = self.seal.verify(session);
+        let sealed = self.refresh_keys.check_seal(session) != Sealed::Broken;
         if !sealed {
             tracing::error!(
                 session = %session.id,
@@ -545,7 +545,10 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(rotated.shared.seal.check(&record), Sealed::Current);
+        assert_eq!(
+            rotated.shared.refresh_keys.check_seal(&record),
+            Sealed::Current
+        );
 
         // The old secret removed: the active session goes on; the idle one, still sealed
         // and MACed under the old secret only, is over.
@@ -556,8 +559,14 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(rotated.shared.seal.check(&idle_record), Sealed::Previous);
-        assert_eq!(after.shared.seal.check(&idle_record), Sealed::Broken);
+        assert_eq!(
+            rotated.shared.refresh_keys.check_seal(&idle_record),
+            Sealed::Previous
+        );
+        assert_eq!(
+            after.shared.refresh_keys.check_seal(&idle_record),
+            Sealed::Broken
+        );
         assert!(matches!(
             after.refresh(&idle.refresh_token).await,
             Err(AuthError::InvalidGrant)

@@ -30,7 +30,7 @@ use sha2::Sha256;
 use crate::clock::to_millis;
 use crate::session::Session;
 
-type HmacSha256 = Hmac<Sha256>;
+pub(crate) type HmacSha256 = Hmac<Sha256>;
 
 /// The version of the encoding, the first byte the MAC covers.
 const VERSION: u8 = 1;
@@ -42,71 +42,47 @@ const DERIVE_LABEL: &[u8] = b"tower-refresh-auth session seal v1";
 /// The seal's length in bytes, before base64url.
 const TAG_LEN: usize = 32;
 
-/// The keys that seal sessions: the first seals, every one verifies.
-#[derive(Clone)]
-pub(crate) struct SessionSeal {
-    keys: Vec<HmacSha256>,
+/// The seal key derived from a refresh-token secret. The refresh-token keys
+/// ([`RefreshKeys`](crate::token::refresh::RefreshKeys)) hold one beside each MAC key, so a
+/// rotation of the secret rotates both at once.
+pub(crate) fn derive_key(secret: &[u8]) -> HmacSha256 {
+    let mut derive = mac_for(secret);
+    derive.update(DERIVE_LABEL);
+    mac_for(&derive.finalize().into_bytes())
 }
 
-impl std::fmt::Debug for SessionSeal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SessionSeal")
-            .field("keys", &self.keys.len())
-            .finish_non_exhaustive()
-    }
+/// The seal of `session` under `key`, as base64url without padding.
+pub(crate) fn seal(key: &HmacSha256, session: &Session) -> String {
+    let mut mac = key.clone();
+    feed(&mut mac, session);
+    URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
 }
 
-impl SessionSeal {
-    /// Seal keys derived from the refresh-token secrets, newest first (the list
-    /// [`RefreshKeys`](crate::token::refresh::RefreshKeys) is built from). `secrets` must not
-    /// be empty.
-    pub(crate) fn derive<'a>(secrets: impl IntoIterator<Item = &'a [u8]>) -> Self {
-        let keys = secrets
-            .into_iter()
-            .map(|secret| {
-                let mut derive = mac_for(secret);
-                derive.update(DERIVE_LABEL);
-                mac_for(&derive.finalize().into_bytes())
-            })
-            .collect();
-        Self { keys }
+/// Which of `keys` (the current one first) `session.seal` verifies under, compared in constant
+/// time. An empty or malformed seal (a record from before seals existed) verifies under none.
+pub(crate) fn check<'a>(
+    keys: impl IntoIterator<Item = &'a HmacSha256>,
+    session: &Session,
+) -> Sealed {
+    let mut tag = [0u8; TAG_LEN];
+    match URL_SAFE_NO_PAD.decode_slice(&session.seal, &mut tag) {
+        Ok(TAG_LEN) => {}
+        _ => return Sealed::Broken,
     }
-
-    /// The seal of `session` under the newest key, as base64url without padding.
-    pub(crate) fn seal(&self, session: &Session) -> String {
-        let mut mac = self.keys[0].clone();
+    let position = keys.into_iter().position(|key| {
+        let mut mac = key.clone();
         feed(&mut mac, session);
-        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
-    }
-
-    /// Whether `session.seal` is the seal of its fields under one of the keys, compared in
-    /// constant time. An empty or malformed seal (a record from before seals existed) is not.
-    pub(crate) fn verify(&self, session: &Session) -> bool {
-        self.check(session) != Sealed::Broken
-    }
-
-    /// Which key, if any, `session.seal` verifies under.
-    pub(crate) fn check(&self, session: &Session) -> Sealed {
-        let mut tag = [0u8; TAG_LEN];
-        match URL_SAFE_NO_PAD.decode_slice(&session.seal, &mut tag) {
-            Ok(TAG_LEN) => {}
-            _ => return Sealed::Broken,
-        }
-        let position = self.keys.iter().position(|key| {
-            let mut mac = key.clone();
-            feed(&mut mac, session);
-            // `verify_slice` compares in constant time.
-            mac.verify_slice(&tag).is_ok()
-        });
-        match position {
-            Some(0) => Sealed::Current,
-            Some(_) => Sealed::Previous,
-            None => Sealed::Broken,
-        }
+        // `verify_slice` compares in constant time.
+        mac.verify_slice(&tag).is_ok()
+    });
+    match position {
+        Some(0) => Sealed::Current,
+        Some(_) => Sealed::Previous,
+        None => Sealed::Broken,
     }
 }
 
-/// What [`SessionSeal::check`] found.
+/// What [`check`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Sealed {
     /// Under the newest key.
@@ -151,6 +127,21 @@ mod tests {
 
     use super::*;
     use crate::session::SessionId;
+
+    /// Seal keys, newest first, as the refresh-token keys hold them.
+    struct SessionSeal(Vec<HmacSha256>);
+
+    impl SessionSeal {
+        fn derive<'a>(secrets: impl IntoIterator<Item = &'a [u8]>) -> Self {
+            Self(secrets.into_iter().map(derive_key).collect())
+        }
+        fn seal(&self, session: &Session) -> String {
+            super::seal(&self.0[0], session)
+        }
+        fn verify(&self, session: &Session) -> bool {
+            check(&self.0, session) != Sealed::Broken
+        }
+    }
 
     fn seal(seed: u8) -> SessionSeal {
         SessionSeal::derive([[seed; 32].as_slice()])

@@ -1,10 +1,14 @@
 //! [`Shared`]: everything a built [`RefreshAuth`](crate::RefreshAuth) holds, shared by the
 //! layer, its services and the adapters behind one `Arc`.
 //!
-//! The builder fills it once; nothing in it changes afterwards.
+//! The builder fills it once; nothing in it changes afterwards but the key sets, which a
+//! [`KeyRing`](crate::KeyRing) swaps whole (see [`AccessTokens`] and [`RefreshKeys`], which
+//! also holds the session seal keys).
 
 use std::sync::Arc;
 use std::time::Duration;
+
+use http::HeaderValue;
 
 use crate::cache::TokenCache;
 use crate::clock::Clock;
@@ -14,7 +18,6 @@ use crate::events::Events;
 use crate::guard::Guard;
 use crate::rejection::AuthRejection;
 use crate::response::Renderer;
-use crate::seal::SessionSeal;
 use crate::store::RefreshStore;
 use crate::token::access::AccessTokens;
 use crate::token::refresh::RefreshKeys;
@@ -24,8 +27,10 @@ use crate::token::refresh::RefreshKeys;
 pub(crate) struct Shared {
     pub(crate) access: AccessTokens,
     pub(crate) refresh_keys: RefreshKeys,
-    /// Seals sessions and checks the seals of the records the store returns.
-    pub(crate) seal: SessionSeal,
+    /// How long a retired access-token key keeps verifying (and stays published).
+    pub(crate) key_overlap: Duration,
+    /// `public, max-age=N` for the JWKS route.
+    pub(crate) jwks_cache_control: HeaderValue,
     pub(crate) store: Arc<dyn RefreshStore>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) refresh_ttl: Duration,

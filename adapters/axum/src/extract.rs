@@ -196,11 +196,22 @@ mod tests {
     async fn a_refusal_in_the_extensions_is_answered_as_the_layer_would() {
         let (auth, _) = auth_and_claims().await;
         let refusal = auth.rejection(AuthError::InvalidToken("expired".into()));
-        let expected = refusal.clone().into_response();
         let err = required(parts(Some(refusal.clone()))).await.unwrap_err();
         let res = err.into_response();
-        assert_eq!(res.status(), expected.status());
-        assert_eq!(res.headers(), expected.headers());
+        // docs/protocol.md §1, spelled out rather than rendered again.
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            res.headers()[http::header::WWW_AUTHENTICATE],
+            r#"Bearer realm="api", error="invalid_token", error_description="expired""#
+        );
+        assert_eq!(res.headers()[http::header::CACHE_CONTROL], "no-store");
+        let body = axum::body::to_bytes(res.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        assert_eq!(
+            body.as_ref(),
+            br#"{"error":"invalid_token","error_description":"expired"}"#
+        );
         // An invalid token is refused even where the claims are optional.
         assert!(optional(parts(Some(refusal))).await.is_err());
         // No credentials at all: anonymous.

@@ -56,6 +56,9 @@
 #![deny(missing_docs)]
 
 mod extract;
+#[cfg(feature = "openapi")]
+#[cfg_attr(docsrs, doc(cfg(feature = "openapi")))]
+pub mod openapi;
 mod response;
 mod router;
 

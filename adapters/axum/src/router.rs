@@ -130,6 +130,29 @@ mod tests {
             .unwrap();
         let res = app(&auth).oneshot(req).await.unwrap();
         assert_eq!(res.status(), StatusCode::OK);
+        let renewed: serde_json::Value =
+            serde_json::from_slice(&to_bytes(res.into_body(), usize::MAX).await.unwrap()).unwrap();
+        // No route for /logout either: the layer revokes the session.
+        let req = Request::post("/logout")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(format!(
+                r#"{{"refreshToken":"{}"}}"#,
+                renewed["refreshToken"].as_str().unwrap()
+            )))
+            .unwrap();
+        let res = app(&auth).oneshot(req).await.unwrap();
+        assert_eq!(res.status(), StatusCode::NO_CONTENT);
+        let req = Request::post("/token")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(format!(
+                r#"{{"refreshToken":"{}"}}"#,
+                renewed["refreshToken"].as_str().unwrap()
+            )))
+            .unwrap();
+        assert_eq!(
+            app(&auth).oneshot(req).await.unwrap().status(),
+            StatusCode::BAD_REQUEST
+        );
         // An unknown path is guarded too: no token, no 404.
         let res = app(&auth).oneshot(get_req("/nowhere", None)).await.unwrap();
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
@@ -158,14 +181,31 @@ mod tests {
 
     #[tokio::test]
     async fn in_optional_mode_the_extractor_refuses_as_the_layer_would() {
-        let auth = auth(true);
-        let res = app(&auth).oneshot(get_req("/strict", None)).await.unwrap();
-        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        // The extractor's refusal in optional mode…
+        let optional = auth(true);
+        let by_extractor = app(&optional)
+            .oneshot(get_req("/strict", Some("not-a-token")))
+            .await
+            .unwrap();
+        // …and the layer's own, on a guarded path, for the same credentials.
+        let guarded = auth(false);
+        let by_layer = app(&guarded)
+            .oneshot(get_req("/strict", Some("not-a-token")))
+            .await
+            .unwrap();
+        assert_eq!(by_extractor.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(by_extractor.status(), by_layer.status());
+        assert_eq!(by_extractor.headers(), by_layer.headers());
+        assert_eq!(text(by_extractor).await, text(by_layer).await);
+        // Without credentials, a bare challenge.
+        let res = app(&optional)
+            .oneshot(get_req("/strict", None))
+            .await
+            .unwrap();
         assert_eq!(
             res.headers()[header::WWW_AUTHENTICATE],
             "Bearer realm=\"api\""
         );
-        assert_eq!(res.headers()[header::CACHE_CONTROL], "no-store");
     }
 
     #[tokio::test]

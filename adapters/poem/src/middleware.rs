@@ -182,9 +182,29 @@ mod tests {
             .await;
         res.assert_status_is_ok();
         res.assert_header(header::CACHE_CONTROL, "no-store");
+        let renewed: serde_json::Value =
+            serde_json::from_slice(&res.0.into_body().into_bytes().await.unwrap()).unwrap();
+        let renewed = renewed["refreshToken"].as_str().unwrap().to_owned();
         let res = client.get("/token").send().await;
         res.assert_status(StatusCode::METHOD_NOT_ALLOWED);
         res.assert_header(header::ALLOW, "POST");
+        // /logout is answered too, and revokes the session.
+        let res = client
+            .post("/logout")
+            .content_type("application/json")
+            .body(format!(r#"{{"refreshToken":"{renewed}"}}"#))
+            .send()
+            .await;
+        res.assert_status(StatusCode::NO_CONTENT);
+        let res = client
+            .post("/token")
+            .content_type("application/json")
+            .body(format!(r#"{{"refreshToken":"{renewed}"}}"#))
+            .send()
+            .await;
+        res.assert_status(StatusCode::BAD_REQUEST);
+        let res = client.get("/logout").send().await;
+        res.assert_status(StatusCode::METHOD_NOT_ALLOWED);
 
         send(&auth, "/nowhere", None)
             .await
@@ -208,9 +228,18 @@ mod tests {
 
     #[tokio::test]
     async fn in_optional_mode_the_extractor_refuses_as_the_middleware_would() {
-        let auth = auth(true);
-        let res = send(&auth, "/strict", None).await;
-        res.assert_status(StatusCode::UNAUTHORIZED);
+        // The extractor's refusal in optional mode, and the middleware's on a guarded path,
+        // for the same credentials: the same answer.
+        let by_extractor = send(&auth(true), "/strict", Some("not-a-token")).await;
+        let by_middleware = send(&auth(false), "/strict", Some("not-a-token")).await;
+        by_extractor.assert_status(StatusCode::UNAUTHORIZED);
+        assert_eq!(by_extractor.0.status(), by_middleware.0.status());
+        assert_eq!(by_extractor.0.headers(), by_middleware.0.headers());
+        assert_eq!(
+            by_extractor.0.into_body().into_bytes().await.unwrap(),
+            by_middleware.0.into_body().into_bytes().await.unwrap()
+        );
+        let res = send(&auth(true), "/strict", None).await;
         res.assert_header(header::WWW_AUTHENTICATE, "Bearer realm=\"api\"");
         res.assert_header(header::CACHE_CONTROL, "no-store");
     }

@@ -1,8 +1,10 @@
 //! The routes the layer answers itself: refresh (`POST /token`, RFC 6749 §6), logout
-//! (`POST /logout`, RFC 7009) and, when enabled, the caller's sessions (`/sessions`,
+//! (`POST /logout`, RFC 7009) and, when enabled, the published keys (`GET
+//! /.well-known/jwks.json`, RFC 7517) and the caller's sessions (`/sessions`,
 //! `docs/protocol.md` §8), one file each; [`body`] reads the bodies of the first two.
 
 mod body;
+mod jwks;
 pub(crate) mod logout;
 pub(crate) mod refresh;
 mod sessions;
@@ -23,6 +25,7 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let result = match route {
+        Route::Jwks => return jwks::answer(shared, req.method()),
         Route::Sessions => return sessions::answer(shared, req).await,
         _ if req.method() != Method::POST => Err(AuthError::MethodNotAllowed),
         Route::Refresh => refresh::answer(shared, req).await,

@@ -1,23 +1,29 @@
 //! Signing and verifying access tokens (RFC 9068 JWTs).
 //!
-//! Everything that can be prepared is prepared once, when the layer is built: the header, the
-//! per-key `Validation`, the key list. Verification is one short function on the hot path.
+//! Everything that can be prepared is prepared when a key set is made: the header, the
+//! per-key `Validation`, the key list, the published JWKS. A key set is immutable; a rotation
+//! ([`KeyRing`](crate::KeyRing)) makes a new one and swaps it in whole, so verification is one
+//! lock-free `ArcSwap::load` and one short function on the hot path.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use arc_swap::ArcSwap;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use bytes::Bytes;
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Header, Validation};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use super::claims::{Claims, REGISTERED};
 use crate::clock::{to_millis, to_secs};
-use crate::error::{AuthError, invalid_token};
-use crate::keys::{SigningKey, VerifyingKey};
+use crate::error::{AuthError, ConfigError, invalid_token};
+use crate::keys::{SigningKey, VerifyingKey, public_jwk};
 use crate::session::SessionId;
 
 /// The `typ` header of an access token (RFC 9068 §2.1).
@@ -29,25 +35,58 @@ pub(crate) const MAX_TOKEN_LEN: usize = 8 * 1024;
 
 #[derive(Debug)]
 pub(crate) struct AccessTokens {
-    header: Header,
-    encoding: EncodingKey,
-    verifiers: Vec<Verifier>,
+    keys: ArcSwap<KeySet>,
+    rules: Rules,
     ttl: Duration,
     leeway_ms: u64,
+}
+
+/// What every key set of one authority has in common.
+#[derive(Debug)]
+struct Rules {
     issuer: Option<String>,
     audience: Option<String>,
+    /// Whether key sets are published (the JWKS route is on): each then renders its JWKS,
+    /// and refuses HMAC keys.
+    publish: bool,
+}
+
+/// Where a key stands in its rotation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeyStatus {
+    /// Signs new tokens (and verifies them).
+    Current,
+    /// Published ahead of signing, so verifiers' caches know it before it signs anything.
+    Next,
+    /// Signed until `at`; verifies until the overlap after `at` has passed.
+    Retired { at: SystemTime },
+    /// Given to the builder as a verifying key: verifies until removed by kid.
+    Kept,
+}
+
+/// One immutable key set. Swapped whole, never changed in place, so a request sees either
+/// the set before a rotation or the one after it.
+#[derive(Debug)]
+pub(crate) struct KeySet {
+    header: Header,
+    signing: SigningKey,
+    /// The signing key's verifier first, then the others, newest first.
+    verifiers: Vec<Verifier>,
+    /// `{"keys": [...]}`, rendered once, when the set is published.
+    jwks: Option<Bytes>,
 }
 
 struct Verifier {
-    kid: String,
-    decoding: DecodingKey,
+    key: VerifyingKey,
+    status: KeyStatus,
     validation: Validation,
 }
 
 impl std::fmt::Debug for Verifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Verifier")
-            .field("kid", &self.kid)
+            .field("kid", &self.key.kid)
+            .field("status", &self.status)
             .finish_non_exhaustive()
     }
 }
@@ -69,57 +108,73 @@ struct SignClaims<'a> {
 }
 
 impl AccessTokens {
+    /// Access tokens signed by `signing`, also verified by `kept`.
+    ///
+    /// # Errors
+    ///
+    /// A weak or mismatched key, two keys sharing a kid, an HMAC key in a published set.
     pub(crate) fn new(
-        signing: &SigningKey,
-        older: &[VerifyingKey],
+        signing: SigningKey,
+        kept: Vec<VerifyingKey>,
         ttl: Duration,
         leeway: Duration,
         issuer: Option<String>,
         audience: Option<String>,
-    ) -> Self {
-        let mut header = Header::new(signing.verifying.alg);
-        header.typ = Some(TYP.to_owned());
-        header.kid = Some(signing.verifying.kid.clone());
-        let verifiers = std::iter::once(&signing.verifying)
-            .chain(older)
-            .map(|key| {
-                let mut validation = Validation::new(key.alg);
-                // Expiry is checked against the layer's clock, below.
-                validation.validate_exp = false;
-                validation.validate_nbf = false;
-                validation.leeway = 0;
-                let mut required = vec!["exp", "sub"];
-                match &issuer {
-                    Some(iss) => {
-                        validation.set_issuer(&[iss]);
-                        required.push("iss");
-                    }
-                    None => validation.iss = None,
-                }
-                match &audience {
-                    Some(aud) => {
-                        validation.set_audience(&[aud]);
-                        required.push("aud");
-                    }
-                    None => validation.validate_aud = false,
-                }
-                validation.set_required_spec_claims(&required);
-                Verifier {
-                    kid: key.kid.clone(),
-                    decoding: key.decoding.clone(),
-                    validation,
-                }
-            })
-            .collect();
-        Self {
-            header,
-            encoding: signing.encoding.clone(),
-            verifiers,
-            ttl,
-            leeway_ms: u64::try_from(leeway.as_millis()).unwrap_or(u64::MAX),
+        publish: bool,
+    ) -> Result<Self, ConfigError> {
+        let rules = Rules {
             issuer,
             audience,
+            publish,
+        };
+        let others = kept.into_iter().map(|key| (key, KeyStatus::Kept)).collect();
+        Ok(Self {
+            keys: ArcSwap::from_pointee(rules.key_set(signing, others)?),
+            rules,
+            ttl,
+            leeway_ms: u64::try_from(leeway.as_millis()).unwrap_or(u64::MAX),
+        })
+    }
+
+    /// A key set: `signing` current, `others` verifying (newest first). Checked here, for the
+    /// builder and for every rotation alike.
+    pub(crate) fn key_set(
+        &self,
+        signing: SigningKey,
+        others: Vec<(VerifyingKey, KeyStatus)>,
+    ) -> Result<KeySet, ConfigError> {
+        self.rules.key_set(signing, others)
+    }
+
+    /// The key set in force now.
+    pub(crate) fn keys(&self) -> Arc<KeySet> {
+        self.keys.load_full()
+    }
+
+    /// Replaces the key set with what `change` makes of the current one (`None`: leave it),
+    /// atomically: if another change landed in between, `change` runs again on that one, so
+    /// none is lost. Requests are never blocked; each sees the old set or the new one, whole.
+    pub(crate) fn change<T>(
+        &self,
+        mut change: impl FnMut(&KeySet) -> Result<(Option<KeySet>, T), ConfigError>,
+    ) -> Result<T, ConfigError> {
+        let mut current = self.keys.load_full();
+        loop {
+            let (next, out) = change(&current)?;
+            let Some(next) = next else {
+                return Ok(out);
+            };
+            let previous = self.keys.compare_and_swap(&current, Arc::new(next));
+            if Arc::ptr_eq(&previous, &current) {
+                return Ok(out);
+            }
+            current = arc_swap::Guard::into_inner(previous);
         }
+    }
+
+    /// The published JWKS (`{"keys": [...]}`), when the route is on.
+    pub(crate) fn jwks(&self) -> Option<Bytes> {
+        self.keys.load().jwks.clone()
     }
 
     /// The access-token lifetime in whole seconds (`expires_in`).
@@ -182,11 +237,12 @@ impl AccessTokens {
             jti: &jti,
             iat,
             exp: iat.saturating_add(self.ttl.as_secs()),
-            iss: self.issuer.as_deref(),
-            aud: self.audience.as_deref(),
+            iss: self.rules.issuer.as_deref(),
+            aud: self.rules.audience.as_deref(),
             custom,
         };
-        jsonwebtoken::encode(&self.header, &claims, &self.encoding)
+        let keys = self.keys.load();
+        jsonwebtoken::encode(&keys.header, &claims, &keys.signing.encoding)
             .map_err(|e| AuthError::Claims(Cow::Owned(e.to_string())))
     }
 
@@ -201,16 +257,18 @@ impl AccessTokens {
         if token.len() > MAX_TOKEN_LEN {
             return Err(invalid_token("the token is too long"));
         }
+        // One lock-free load; a rotation swaps the whole set, never a part of it.
+        let keys = self.keys.load();
         // With one key there is nothing to choose: its kid is checked after decoding, which
         // saves parsing the header twice on the hot path.
-        let verifier = match self.verifiers.as_slice() {
+        let verifier = match keys.verifiers.as_slice() {
             [only] => only,
             all => {
                 let header = jsonwebtoken::decode_header(token).map_err(map_jwt_error)?;
                 match header.kid.as_deref() {
                     Some(kid) => all
                         .iter()
-                        .find(|v| v.kid == kid)
+                        .find(|v| v.key.kid == kid)
                         .ok_or_else(|| invalid_token("the token's kid is unknown"))?,
                     // RFC 7515 §4.1.4: `kid` is optional. Without one, the token verifies
                     // only when exactly one key could have signed it.
@@ -232,10 +290,14 @@ impl AccessTokens {
             }
         };
         let data =
-            jsonwebtoken::decode::<Claims<C>>(token, &verifier.decoding, &verifier.validation)
+            jsonwebtoken::decode::<Claims<C>>(token, &verifier.key.decoding, &verifier.validation)
                 .map_err(map_jwt_error)?;
         let header = &data.header;
-        if header.kid.as_deref().is_some_and(|kid| kid != verifier.kid) {
+        if header
+            .kid
+            .as_deref()
+            .is_some_and(|kid| kid != verifier.key.kid)
+        {
             return Err(invalid_token("the token's kid is unknown"));
         }
         // RFC 9068 §4: the typ must be at+jwt (or its full media type); this also keeps ID
@@ -260,6 +322,97 @@ impl AccessTokens {
         }
         Ok(claims)
     }
+}
+
+impl Rules {
+    fn key_set(
+        &self,
+        signing: SigningKey,
+        others: Vec<(VerifyingKey, KeyStatus)>,
+    ) -> Result<KeySet, ConfigError> {
+        let all = std::iter::once((signing.verifying.clone(), KeyStatus::Current)).chain(others);
+        let mut verifiers: Vec<Verifier> = Vec::new();
+        for (key, status) in all {
+            key.validate()?;
+            if verifiers.iter().any(|v| v.key.kid == key.kid) {
+                return Err(ConfigError::DuplicateKid(key.kid));
+            }
+            if self.publish && key.hmac_secret.is_some() {
+                return Err(ConfigError::SymmetricKeyPublished { kid: key.kid });
+            }
+            let validation = self.validation(&key);
+            verifiers.push(Verifier {
+                key,
+                status,
+                validation,
+            });
+        }
+        let jwks = match self.publish {
+            true => Some(render_jwks(&verifiers)?),
+            false => None,
+        };
+        let mut header = Header::new(signing.verifying.alg);
+        header.typ = Some(TYP.to_owned());
+        header.kid = Some(signing.verifying.kid.clone());
+        Ok(KeySet {
+            header,
+            signing,
+            verifiers,
+            jwks,
+        })
+    }
+
+    fn validation(&self, key: &VerifyingKey) -> Validation {
+        let mut validation = Validation::new(key.alg);
+        // Expiry is checked against the layer's clock, below.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.leeway = 0;
+        let mut required = vec!["exp", "sub"];
+        match &self.issuer {
+            Some(iss) => {
+                validation.set_issuer(&[iss]);
+                required.push("iss");
+            }
+            None => validation.iss = None,
+        }
+        match &self.audience {
+            Some(aud) => {
+                validation.set_audience(&[aud]);
+                required.push("aud");
+            }
+            None => validation.validate_aud = false,
+        }
+        validation.set_required_spec_claims(&required);
+        validation
+    }
+}
+
+impl KeySet {
+    /// The key that signs new tokens.
+    pub(crate) fn signing(&self) -> &SigningKey {
+        &self.signing
+    }
+
+    /// Every key but the signing one, newest first, with where it stands.
+    pub(crate) fn others(&self) -> impl Iterator<Item = (&VerifyingKey, KeyStatus)> {
+        self.verifiers.iter().skip(1).map(|v| (&v.key, v.status))
+    }
+}
+
+/// The JWK Set of every key in `verifiers` (RFC 7517 §5), in their order.
+fn render_jwks(verifiers: &[Verifier]) -> Result<Bytes, ConfigError> {
+    let keys = verifiers
+        .iter()
+        .map(|v| {
+            public_jwk(&v.key).ok_or_else(|| ConfigError::SymmetricKeyPublished {
+                kid: v.key.kid.clone(),
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    // A JWK Set of plain strings always serializes.
+    let body = serde_json::to_vec(&JwkSet { keys }).unwrap_or_else(|_| br#"{"keys":[]}"#.to_vec());
+    Ok(Bytes::from(body))
 }
 
 /// The description for a token jsonwebtoken refused. Nothing of the token or the key is

@@ -19,12 +19,16 @@
 //! The token contains no `.`, so it can never be parsed as a JWT, and a JWT never has the
 //! length and MAC of a refresh token: neither is accepted where the other is expected.
 
+use std::time::SystemTime;
+
+use arc_swap::ArcSwap;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::session::SessionId;
+use crate::seal::{self, Sealed};
+use crate::session::{Session, SessionId};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -45,15 +49,33 @@ pub(crate) struct RefreshToken {
 }
 
 /// The MAC keys: the first mints new tokens, every one verifies (for key rotation).
-#[derive(Clone)]
+///
+/// Like the access-token keys, the set is immutable and swapped whole by a rotation
+/// ([`KeyRing::rotate_refresh_secret`](crate::KeyRing::rotate_refresh_secret)): minting and
+/// verifying take one lock-free load.
 pub(crate) struct RefreshKeys {
-    keys: Vec<HmacSha256>,
+    set: ArcSwap<Vec<MacKey>>,
+    /// Whether the secrets are derived from the HMAC signing secrets (no refresh secret was
+    /// configured), so that rotating an HMAC signing key rotates them too.
+    derived: bool,
+}
+
+#[derive(Clone)]
+struct MacKey {
+    mac: HmacSha256,
+    /// The session seal key derived from the same secret (see [`crate::seal`]): it rotates
+    /// with the MAC key.
+    seal: HmacSha256,
+    /// When it stopped minting; `None` for the current key and for the builder's previous
+    /// secrets, which are only ever removed by a restart without them.
+    retired: Option<SystemTime>,
 }
 
 impl std::fmt::Debug for RefreshKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RefreshKeys")
-            .field("keys", &self.keys.len())
+            .field("keys", &self.set.load().len())
+            .field("derived", &self.derived)
             .finish_non_exhaustive()
     }
 }
@@ -61,10 +83,68 @@ impl std::fmt::Debug for RefreshKeys {
 impl RefreshKeys {
     /// Keys from raw secrets, newest first. `secrets` must not be empty and each secret must
     /// already have been checked for length.
-    pub(crate) fn new<'a>(secrets: impl IntoIterator<Item = &'a [u8]>) -> Self {
+    pub(crate) fn new<'a>(secrets: impl IntoIterator<Item = &'a [u8]>, derived: bool) -> Self {
+        let keys = secrets
+            .into_iter()
+            .map(|secret| MacKey {
+                mac: mac_for(secret),
+                seal: seal::derive_key(secret),
+                retired: None,
+            })
+            .collect();
         Self {
-            keys: secrets.into_iter().map(mac_for).collect(),
+            set: ArcSwap::from_pointee(keys),
+            derived,
         }
+    }
+
+    /// Whether the secrets are derived from the HMAC signing secret.
+    pub(crate) fn is_derived(&self) -> bool {
+        self.derived
+    }
+
+    /// Makes `secret` the minting key at once; the previous one keeps verifying, retired at
+    /// `now`. `secret` must already have been checked for length.
+    pub(crate) fn rotate(&self, secret: &[u8], now: SystemTime) {
+        let fresh = MacKey {
+            mac: mac_for(secret),
+            seal: seal::derive_key(secret),
+            retired: None,
+        };
+        self.set.rcu(|keys| {
+            let mut next = Vec::with_capacity(keys.len() + 1);
+            next.push(fresh.clone());
+            next.extend(keys.iter().enumerate().map(|(i, key)| MacKey {
+                mac: key.mac.clone(),
+                seal: key.seal.clone(),
+                retired: match i {
+                    0 => Some(now),
+                    _ => key.retired,
+                },
+            }));
+            next
+        });
+    }
+
+    /// Drops the keys retired before `before`; returns how many went.
+    pub(crate) fn prune(&self, before: SystemTime) -> usize {
+        let mut dropped = 0;
+        self.set.rcu(|keys| {
+            let kept: Vec<MacKey> = keys
+                .iter()
+                .filter(|key| key.retired.is_none_or(|at| at > before))
+                .cloned()
+                .collect();
+            // The closure may run again after a concurrent change: the last run counts.
+            dropped = keys.len() - kept.len();
+            kept
+        });
+        dropped
+    }
+
+    /// How many keys verify.
+    pub(crate) fn len(&self) -> usize {
+        self.set.load().len()
     }
 
     /// The MAC secret derived from a JWT HMAC secret, so that a deployment configured with one
@@ -75,13 +155,28 @@ impl RefreshKeys {
         mac.finalize().into_bytes().into()
     }
 
+    /// The seal of `session` under the newest secret's seal key (integrity at rest,
+    /// docs/protocol.md §2).
+    pub(crate) fn seal(&self, session: &Session) -> String {
+        let keys = self.set.load();
+        seal::seal(&keys[0].seal, session)
+    }
+
+    /// Which secret's seal key, if any, `session.seal` verifies under.
+    pub(crate) fn check_seal(&self, session: &Session) -> Sealed {
+        let keys = self.set.load();
+        seal::check(keys.iter().map(|key| &key.seal), session)
+    }
+
     /// The token for `counter` of `session`, under the newest key.
     pub(crate) fn mint(&self, session: &SessionId, counter: u64) -> String {
         let mut raw = [0u8; RAW_LEN];
         raw[0] = VERSION;
         raw[1..17].copy_from_slice(session.as_bytes());
         raw[17..BODY_LEN].copy_from_slice(&counter.to_be_bytes());
-        let mut mac = self.keys[0].clone();
+        let keys = self.set.load();
+        // The set is never empty: the builder makes one key, a rotation only adds in front.
+        let mut mac = keys[0].mac.clone();
         mac.update(&raw[..BODY_LEN]);
         raw[BODY_LEN..].copy_from_slice(&mac.finalize().into_bytes());
         URL_SAFE_NO_PAD.encode(raw)
@@ -103,8 +198,8 @@ impl RefreshKeys {
             return None;
         }
         let (body, tag) = raw.split_at(BODY_LEN);
-        let verified = self.keys.iter().any(|key| {
-            let mut mac = key.clone();
+        let verified = self.set.load().iter().any(|key| {
+            let mut mac = key.mac.clone();
             mac.update(body);
             // `verify_slice` compares in constant time.
             mac.verify_slice(tag).is_ok()
@@ -137,7 +232,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn keys(seed: u8) -> RefreshKeys {
-        RefreshKeys::new([[seed; 32].as_slice()])
+        RefreshKeys::new([[seed; 32].as_slice()], false)
     }
 
     #[test]
@@ -174,9 +269,28 @@ mod tests {
     fn older_keys_still_verify() {
         let old = keys(1);
         let t = old.mint(&SessionId::random(), 3);
-        let rotated = RefreshKeys::new([[2u8; 32].as_slice(), [1u8; 32].as_slice()]);
+        let rotated = RefreshKeys::new([[2u8; 32].as_slice(), [1u8; 32].as_slice()], false);
         assert!(rotated.verify(&t).is_some());
         assert!(keys(2).verify(&t).is_none());
+    }
+
+    #[test]
+    fn a_rotation_mints_under_the_new_key_and_verifies_under_both_until_pruned() {
+        let k = keys(1);
+        let sid = SessionId::random();
+        let before = k.mint(&sid, 1);
+        let t0 = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000);
+        k.rotate(&[2u8; 32], t0);
+        let after = k.mint(&sid, 1);
+        assert_ne!(before, after);
+        assert_eq!(keys(2).verify(&after).map(|t| t.counter), Some(1));
+        assert!(k.verify(&before).is_some() && k.verify(&after).is_some());
+        // Pruning before the retirement keeps the old key; after it, drops it.
+        assert_eq!(k.prune(t0 - std::time::Duration::from_secs(1)), 0);
+        assert_eq!(k.prune(t0), 1);
+        assert!(k.verify(&before).is_none());
+        assert!(k.verify(&after).is_some());
+        assert_eq!(k.len(), 1);
     }
 
     proptest! {

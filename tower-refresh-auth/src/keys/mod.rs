@@ -2,9 +2,13 @@
 //!
 //! One [`SigningKey`] signs every new access token; any number of older
 //! [`VerifyingKey`]s keep the tokens they signed valid until those expire, so a key can be
-//! rotated without logging anyone out. Each key has a `kid` (key id) that goes into the token
-//! header; when none is given one is derived from the key itself, so it is stable across
-//! restarts and instances.
+//! rotated without logging anyone out (at run time, with [`KeyRing`](crate::KeyRing)). Each
+//! key has a `kid` (key id) that goes into the token header; when none is given one is
+//! derived from the key itself, so it is stable across restarts and instances: the RFC 7638
+//! thumbprint of an asymmetric key, a domain-separated hash of an HMAC secret.
+//!
+//! Asymmetric keys load from files with [`SigningKey::from_file`] (PEM or DER; PKCS#8, SEC1 or
+//! PKCS#1), which reads the algorithm from the key.
 //!
 //! ```
 //! use jsonwebtoken::Algorithm;
@@ -18,14 +22,18 @@
 //! assert_eq!(old.kid(), "2026-10");
 //! ```
 
+mod file;
+
 use std::fmt;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::jwk::{Jwk, PublicKeyUse, ThumbprintHash};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 use sha2::{Digest, Sha256};
 
 use crate::error::ConfigError;
+pub use crate::error::KeyFileProblem;
 
 /// The key that signs new access tokens, with the public half (or the same secret) that
 /// verifies them.
@@ -64,6 +72,9 @@ impl SigningKey {
     /// An asymmetric key pair from PEM: RSA (`RS*`, `PS*`; PKCS#1 or PKCS#8), EC
     /// (`ES256`, `ES384`; PKCS#8) or Ed25519 (`EdDSA`; PKCS#8), with its public key
     /// (SubjectPublicKeyInfo PEM).
+    ///
+    /// [`from_file`](Self::from_file) needs only the private key, reads more formats and
+    /// finds the algorithm itself.
     pub fn from_pem(
         alg: Algorithm,
         private_pem: &[u8],
@@ -154,12 +165,16 @@ impl VerifyingKey {
                 ));
             }
         };
-        Ok(Self {
+        let mut key = Self {
             alg,
-            kid: derive_kid(alg, public_pem),
+            kid: String::new(),
             decoding,
             hmac_secret: None,
-        })
+        };
+        key.kid = public_jwk(&key)
+            .and_then(|jwk| jwk.thumbprint(ThumbprintHash::SHA256).ok())
+            .ok_or_else(|| invalid(jsonwebtoken::errors::ErrorKind::InvalidKeyFormat.into()))?;
+        Ok(key)
     }
 
     /// Sets the `kid` this key answers to.
@@ -206,6 +221,21 @@ impl VerifyingKey {
             }),
         }
     }
+}
+
+/// The public JWK of an asymmetric key (RFC 7517, RFC 7518 §6, RFC 8037 for `OKP`), with its
+/// `kid`, `alg` and `use: "sig"`; `None` for an HMAC secret, which is never published.
+///
+/// The encoding is jsonwebtoken's own `jwk` module: it carries the public parameters only
+/// (`n`/`e`, `crv`/`x`/`y`, `crv`/`x`); its types have no field for a private one.
+pub(crate) fn public_jwk(key: &VerifyingKey) -> Option<Jwk> {
+    if key.hmac_secret.is_some() {
+        return None;
+    }
+    let mut jwk = Jwk::from_decoding_key(&key.decoding, Some(key.alg)).ok()?;
+    jwk.common.key_id = Some(key.kid.clone());
+    jwk.common.public_key_use = Some(PublicKeyUse::Signature);
+    Some(jwk)
 }
 
 /// A stable key id: the first 72 bits of a domain-separated SHA-256 of the key material.
@@ -285,5 +315,52 @@ mod tests {
             b"super-secret-value-0123456789abcdef".to_vec(),
         );
         assert!(!format!("{key:?}").contains("super-secret"));
+    }
+
+    fn fixture(name: &str) -> Vec<u8> {
+        std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/keys")
+                .join(name),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn public_jwks_carry_public_parameters_only() {
+        for (file, alg, kty, params) in [
+            ("es256", Algorithm::ES256, "EC", &["crv", "x", "y"][..]),
+            ("es384", Algorithm::ES384, "EC", &["crv", "x", "y"]),
+            ("ed25519", Algorithm::EdDSA, "OKP", &["crv", "x"]),
+            ("rsa", Algorithm::RS256, "RSA", &["n", "e"]),
+        ] {
+            let key = SigningKey::from_pem(
+                alg,
+                &fixture(&format!("{file}.pem")),
+                &fixture(&format!("{file}.pub.pem")),
+            )
+            .unwrap();
+            let jwk = serde_json::to_value(public_jwk(&key.verifying).unwrap()).unwrap();
+            let mut names: Vec<&str> = jwk
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(String::as_str)
+                .collect();
+            names.sort_unstable();
+            let mut expected = vec!["alg", "kid", "kty", "use"];
+            expected.extend(params);
+            expected.sort_unstable();
+            assert_eq!(names, expected, "{file}");
+            assert_eq!(jwk["kty"], kty);
+            assert_eq!(jwk["use"], "sig");
+            assert_eq!(jwk["kid"], key.kid());
+            assert_eq!(jwk["alg"], format!("{alg:?}"));
+            // The same key read from its private file alone has the same kid.
+            let from_file =
+                SigningKey::from_private_key_pem(&fixture(&format!("{file}.pem"))).unwrap();
+            assert_eq!(from_file.kid(), key.kid(), "{file}");
+        }
+        assert!(public_jwk(&VerifyingKey::hmac(Algorithm::HS256, vec![1; 32])).is_none());
     }
 }
