@@ -1,7 +1,7 @@
 //! The layer's routes as an OpenAPI 3.1 document, to merge into the application's own.
 //!
 //! [`RefreshAuth::openapi`] describes the routes this authority answers — refresh, logout
-//! and, when enabled, the JWKS route — at their configured paths and in their configured
+//! and, when enabled, the JWKS route and the session routes — at their configured paths and in their configured
 //! transport (request bodies in both encodings, or the refresh cookie and the CSRF header),
 //! with every response of docs/protocol.md and its schema, and the `bearerAuth` security
 //! scheme the application's own protected operations refer to. The document is plain JSON,
@@ -64,6 +64,28 @@ fn document(shared: &Shared) -> Value {
     );
     if let Some(jwks) = &guard.jwks_path {
         paths.insert(jwks.clone(), json!({"get": jwks_operation()}));
+    }
+    if let Some(base) = &guard.sessions_path {
+        paths.insert(
+            base.clone(),
+            json!({"get": list_sessions(), "delete": end_sessions("refreshAuthEndAllSessions")}),
+        );
+        let mut end_one = end_sessions("refreshAuthEndSession");
+        end_one["summary"] = json!("End one of the caller's sessions");
+        end_one["parameters"] = json!([{
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "description": "The session's id: the `sid` of its access tokens.",
+            "schema": {"type": "string"},
+        }]);
+        end_one["responses"]["404"] = json!({
+            "description": "An unknown id, or another user's session: the same answer (no oracle).",
+            "headers": {"Cache-Control": no_store()},
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/RefreshAuthNotFound"}}},
+        });
+        end_one["responses"]["405"] = sessions_method_not_allowed("DELETE");
+        paths.insert(format!("{base}/{{id}}"), json!({"delete": end_one}));
     }
     // Cookie mode: the refresh token travels in a cookie, and the CSRF header must come with
     // it (docs/protocol.md §5).
@@ -238,6 +260,62 @@ fn jwks_operation() -> Value {
     })
 }
 
+/// `GET /sessions` (docs/protocol.md §8).
+fn list_sessions() -> Value {
+    let mut responses = sessions_responses();
+    responses["200"] = json!({
+        "description": "The caller's live sessions, newest first.",
+        "headers": {"Cache-Control": no_store()},
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/RefreshAuthSessionList"}}},
+    });
+    json!({
+        "tags": ["auth"],
+        "operationId": "refreshAuthListSessions",
+        "summary": "The caller's sessions",
+        "security": [{(SECURITY_SCHEME): []}],
+        "responses": responses,
+    })
+}
+
+/// `DELETE /sessions` and, with its parameter and `404` added, `DELETE /sessions/{id}`.
+fn end_sessions(operation: &str) -> Value {
+    let mut responses = sessions_responses();
+    responses["204"] = json!({"description": "Ended."});
+    responses["403"] =
+        error("`invalid_request`: the access token came in a cookie without the CSRF header.");
+    json!({
+        "tags": ["auth"],
+        "operationId": operation,
+        "summary": "End every session of the caller (log out everywhere)",
+        "security": [{(SECURITY_SCHEME): []}],
+        "responses": responses,
+    })
+}
+
+/// What every session route answers besides its success.
+fn sessions_responses() -> Value {
+    let mut unauthorized = error(
+        "No valid access token, or the caller's own session has ended (`invalid_token`, \"the session has been revoked\").",
+    );
+    unauthorized["headers"]["WWW-Authenticate"] = challenge_header();
+    let mut bad_credentials =
+        error("Credentials that cannot be a bearer token (`invalid_request`).");
+    bad_credentials["headers"]["WWW-Authenticate"] = challenge_header();
+    json!({
+        "400": bad_credentials,
+        "401": unauthorized,
+        "405": sessions_method_not_allowed("GET, DELETE"),
+        "503": unavailable(),
+    })
+}
+
+fn sessions_method_not_allowed(allow: &str) -> Value {
+    json!({
+        "description": "Another method; no body.",
+        "headers": {"Allow": {"schema": {"type": "string", "enum": [allow]}}},
+    })
+}
+
 /// `413` and `415`: the errors of reading a request body.
 fn add_body_errors(responses: &mut Value, limit: usize) {
     responses["413"] = error(&format!(
@@ -375,6 +453,35 @@ fn schemas(limit: usize) -> Value {
                 "error_description": {"type": "string"},
             },
             "description": "RFC 6749 §5.2 / RFC 6750 §3.",
+        },
+        "RefreshAuthSessionList": {
+            "type": "object",
+            "required": ["sessions"],
+            "additionalProperties": false,
+            "properties": {"sessions": {"type": "array", "items": {"$ref": "#/components/schemas/RefreshAuthSession"}}},
+        },
+        "RefreshAuthSession": {
+            "type": "object",
+            "required": ["id", "current", "createdAt", "lastRefreshedAt", "expiresAt"],
+            "additionalProperties": false,
+            "properties": {
+                "id": {"type": "string", "description": "The `sid` of the session's access tokens."},
+                "current": {"type": "boolean", "description": "The session of the presented token."},
+                "createdAt": {"type": "string", "format": "date-time"},
+                "lastRefreshedAt": {"type": "string", "format": "date-time"},
+                "expiresAt": {"type": "string", "format": "date-time"},
+                "userAgent": {"type": "string", "description": "Recorded at login."},
+                "label": {"type": "string", "description": "Recorded at login."},
+            },
+        },
+        "RefreshAuthNotFound": {
+            "type": "object",
+            "required": ["error", "error_description"],
+            "additionalProperties": false,
+            "properties": {
+                "error": {"type": "string", "enum": ["not_found"]},
+                "error_description": {"type": "string"},
+            },
         },
         "RefreshAuthJwkSet": {
             "type": "object",

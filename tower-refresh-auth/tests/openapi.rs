@@ -336,3 +336,97 @@ async fn every_answer_of_the_cookie_transport_is_described() {
             .any(|p| p["in"] == "header" && p["name"] == "x-requested-with")
     );
 }
+
+#[tokio::test]
+async fn every_answer_of_the_session_routes_is_described() {
+    let h = Harness::with(|b| b.sessions_route().access_token_cookie("access"));
+    let doc = h.auth.openapi();
+    let json = "application/json";
+    let (list, one) = ("/sessions", "/sessions/{id}");
+    let bearer = |method: &str, path: &str, token: &str| {
+        Request::builder()
+            .method(method)
+            .uri(path)
+            .header("authorization", format!("Bearer {token}"))
+            .body(String::new())
+            .unwrap()
+    };
+    let mut answers = Vec::new();
+    let me = h.login().await;
+    let other = h.login().await;
+    answers.push((
+        "get",
+        list,
+        h.send(bearer("GET", list, &me.access_token)).await,
+    ));
+    answers.push(("get", list, send(&h, "GET", list, json, "").await));
+    answers.push((
+        "get",
+        list,
+        h.send(bearer("GET", list, "not.a.token")).await,
+    ));
+    let malformed = Request::get(list)
+        .header("authorization", "Bearer ")
+        .body(String::new())
+        .unwrap();
+    answers.push(("get", list, h.send(malformed).await));
+    answers.push(("get", list, send(&h, "POST", list, json, "").await));
+    let by_cookie = Request::delete(list)
+        .header("cookie", format!("access={}", me.access_token))
+        .body(String::new())
+        .unwrap();
+    answers.push(("delete", list, h.send(by_cookie).await));
+    let path = format!("/sessions/{}", other.session_id);
+    answers.push((
+        "delete",
+        one,
+        h.send(bearer("DELETE", &path, &me.access_token)).await,
+    ));
+    answers.push((
+        "delete",
+        one,
+        h.send(bearer("DELETE", &path, &me.access_token)).await,
+    ));
+    answers.push(("delete", one, send(&h, "GET", &path, json, "").await));
+    h.store.set_down(true);
+    answers.push((
+        "get",
+        list,
+        h.send(bearer("GET", list, &me.access_token)).await,
+    ));
+    answers.push((
+        "delete",
+        one,
+        h.send(bearer("DELETE", &path, &me.access_token)).await,
+    ));
+    h.store.set_down(false);
+    answers.push((
+        "delete",
+        list,
+        h.send(bearer("DELETE", list, &me.access_token)).await,
+    ));
+
+    let mut statuses: Vec<(&str, u16)> = Vec::new();
+    for (method, path, reply) in &answers {
+        described(&doc, method, path, reply);
+        statuses.push((path, reply.status.as_u16()));
+    }
+    statuses.sort_unstable();
+    statuses.dedup();
+    assert_eq!(
+        statuses,
+        [
+            (list, 200),
+            (list, 204),
+            (list, 400),
+            (list, 401),
+            (list, 403),
+            (list, 405),
+            (list, 503),
+            (one, 204),
+            (one, 404),
+            (one, 405),
+            (one, 503),
+        ]
+    );
+}
