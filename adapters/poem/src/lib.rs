@@ -60,6 +60,9 @@
 
 mod extract;
 mod middleware;
+#[cfg(feature = "openapi")]
+#[cfg_attr(docsrs, doc(cfg(feature = "openapi")))]
+pub mod openapi;
 mod response;
 
 pub use self::extract::{AuthClaims, ClaimsRejection, OptionalAuthClaims};
