@@ -39,8 +39,13 @@ pub fn auth_builder(
     settings: &Settings,
     store: Arc<dyn RefreshStore>,
 ) -> RefreshAuthBuilder<NoClaims> {
-    let mut builder = RefreshAuth::builder()
-        .hs256(settings.jwt_secret_or_random())
+    // JWT_PRIVATE_KEY_FILE: tokens signed with an asymmetric key, whose public half the
+    // layer serves at `GET /.well-known/jwks.json` (public, like `/token`); else HS256.
+    let mut builder = match &settings.jwt_private_key {
+        Some(key) => RefreshAuth::builder().signing_key(key.clone()).jwks_route(),
+        None => RefreshAuth::builder().hs256(settings.jwt_secret_or_random()),
+    };
+    builder = builder
         .access_ttl(settings.access_ttl)
         .refresh_ttl(settings.refresh_ttl)
         .reuse_grace(settings.reuse_grace)
@@ -48,6 +53,10 @@ pub fn auth_builder(
         .csrf_header(CSRF_HEADER.as_str())
         .check_sessions(settings.check_sessions)
         .store_arc(store);
+    // REFRESH_TOKEN_SECRET; needed with a key file, derived from JWT_SECRET otherwise.
+    if let Some(secret) = settings.refresh_secret() {
+        builder = builder.refresh_secret(secret);
+    }
     if let Some(lifetime) = settings.session_lifetime {
         builder = builder.session_lifetime(lifetime);
     }
