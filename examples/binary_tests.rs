@@ -527,7 +527,9 @@ fn a_key_file_signs_tokens_that_verify_with_the_published_key_alone() {
     for private in ["d", "p", "q", "dp", "dq", "qi", "k"] {
         assert!(jwk.get(private).is_none(), "{private} in {jwk}");
     }
-    assert_eq!((&jwk["kty"], &jwk["crv"], &jwk["alg"]), (&"EC".into(), &"P-256".into(), &"ES256".into()));
+    assert_eq!(jwk["kty"], "EC", "{jwk}");
+    assert_eq!(jwk["crv"], "P-256", "{jwk}");
+    assert_eq!(jwk["alg"], "ES256", "{jwk}");
 
     let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(jwk.clone()).unwrap();
     let header = jsonwebtoken::decode_header(access).unwrap();
@@ -547,8 +549,9 @@ fn a_key_file_signs_tokens_that_verify_with_the_published_key_alone() {
         &std::fs::read(test_key("foreign-es256.pem")).unwrap(),
     )
     .unwrap();
-    let foreign = jsonwebtoken::jwk::Jwk::from_encoding_key(&foreign, jsonwebtoken::Algorithm::ES256)
-        .unwrap();
+    let foreign =
+        jsonwebtoken::jwk::Jwk::from_encoding_key(&foreign, jsonwebtoken::Algorithm::ES256)
+            .unwrap();
     assert!(
         jsonwebtoken::decode::<serde_json::Value>(
             access,
@@ -559,7 +562,8 @@ fn a_key_file_signs_tokens_that_verify_with_the_published_key_alone() {
     );
 
     // The API takes the token; /token rotates under the refresh secret.
-    let api = server.send("GET", "/api/dashboard", &[("Authorization", &format!("Bearer {access}"))], "");
+    let bearer = format!("Bearer {access}");
+    let api = server.send("GET", "/api/dashboard", &[("Authorization", &bearer)], "");
     assert_eq!(api.status, 200, "{api:?}");
     let spent = pair["refreshToken"].as_str().unwrap();
     let body = format!(r#"{{"refreshToken":{}}}"#, json_string(spent));
@@ -584,4 +588,61 @@ fn without_a_key_file_there_is_no_jwks_route() {
     let server = Running::start(&[]);
     let jwks = server.send("GET", "/.well-known/jwks.json", &[], "");
     assert_eq!(jwks.status, 401, "{jwks:?}");
+}
+
+/// Feature `openapi`: `GET /openapi.json`, public, lists the application's routes and the
+/// layer's (the JWKS route with a key file), the bearer scheme on `/api/dashboard`, and every
+/// `$ref` in it resolves.
+#[cfg(feature = "openapi")]
+#[test]
+fn the_openapi_document_lists_every_route() {
+    let es256 = test_key("es256.pem");
+    let server = Running::start(&[("JWT_PRIVATE_KEY_FILE", &es256)]);
+    let answer = server.send("GET", "/openapi.json", &[], "");
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(answer.header("content-type"), Some("application/json"));
+    let doc: serde_json::Value = serde_json::from_str(&answer.body).unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    for (path, method) in [
+        ("/token", "post"),
+        ("/logout", "post"),
+        ("/.well-known/jwks.json", "get"),
+        ("/login", "post"),
+        ("/api/dashboard", "get"),
+    ] {
+        assert!(doc["paths"][path][method].is_object(), "{method} {path} missing: {doc}");
+    }
+    let scheme = &doc["components"]["securitySchemes"]["bearerAuth"];
+    assert_eq!(scheme["type"], "http", "{scheme}");
+    assert_eq!(scheme["scheme"], "bearer", "{scheme}");
+    assert_eq!(
+        doc["paths"]["/api/dashboard"]["get"]["security"],
+        serde_json::json!([{ "bearerAuth": [] }])
+    );
+    // Every reference names a component the document has.
+    fn refs<'a>(value: &'a serde_json::Value, out: &mut Vec<&'a str>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                if let Some(serde_json::Value::String(target)) = map.get("$ref") {
+                    out.push(target);
+                }
+                map.values().for_each(|v| refs(v, out));
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    refs(&doc, &mut found);
+    assert!(found.len() > 10, "{found:?}");
+    for target in found {
+        let pointer = target.strip_prefix('#').unwrap_or_else(|| panic!("{target}"));
+        assert!(doc.pointer(pointer).is_some(), "{target} does not resolve");
+    }
+    // Without a key file, no JWKS route to describe.
+    let hs = Running::start(&[]);
+    let doc: serde_json::Value =
+        serde_json::from_str(&hs.send("GET", "/openapi.json", &[], "").body).unwrap();
+    assert!(doc["paths"].get("/.well-known/jwks.json").is_none(), "{doc}");
+    assert!(doc["paths"]["/login"]["post"].is_object());
 }

@@ -10,6 +10,8 @@
 use std::future::Future;
 use std::sync::Arc;
 
+#[cfg(feature = "openapi")]
+use dashboard_shared::openapi::OPENAPI_PATH;
 use dashboard_shared::{
     Credentials, DASHBOARD_PAGE, DASHBOARD_SCRIPT, JAVASCRIPT, LOGIN_BODY_LIMIT, LOGIN_PAGE,
     LOGIN_SCRIPT, LoggedName, LoginBody, PUBLIC_PATHS, Settings, Users, Welcome, login_refused,
@@ -67,6 +69,11 @@ pub fn auth_builder(
     for path in PUBLIC_PATHS {
         builder = builder.public_path(*path);
     }
+    // The API document (feature `openapi`) is public too.
+    #[cfg(feature = "openapi")]
+    {
+        builder = builder.public_path(OPENAPI_PATH);
+    }
     builder
 }
 
@@ -78,8 +85,24 @@ struct AppState {
     cookie_mode: bool,
 }
 
-/// The application: pages, login, the API, and the middleware answering `/token` and
-/// `/logout`. `transport` is the one `auth` was built with.
+/// The document `GET /openapi.json` serves (feature `openapi`): the application's routes,
+/// with the layer's merged in.
+#[cfg(feature = "openapi")]
+pub fn openapi(auth: &RefreshAuth, transport: RefreshTransport) -> utoipa::openapi::OpenApi {
+    let mut api = dashboard_shared::openapi::document(transport);
+    // The layer's routes, read as a utoipa document as the axum adapter's
+    // `openapi::document` does: the core's document is fixed in shape and tested to read so.
+    #[allow(clippy::expect_used)]
+    api.merge(
+        serde_json::from_value(auth.openapi())
+            .expect("the layer's OpenAPI document is a valid utoipa document"),
+    );
+    api
+}
+
+/// The application: pages, login, the API, and the middleware answering `/token`,
+/// `/logout` and, with a key file, the JWKS route. `transport` is the one `auth` was built
+/// with.
 pub fn app(
     auth: RefreshAuth,
     users: Users,
@@ -90,7 +113,7 @@ pub fn app(
         users,
         cookie_mode: transport == RefreshTransport::Cookie,
     };
-    Route::new()
+    let routes = Route::new()
         .at("/", get(root))
         .at("/login", get(login_page).post(login))
         .at("/login.html", get(login_page))
@@ -98,7 +121,21 @@ pub fn app(
         .at("/dashboard", get(dashboard_page))
         .at("/dashboard.html", get(dashboard_page))
         .at("/dashboard.js", get(dashboard_script))
-        .at("/api/dashboard", get(api_dashboard))
+        .at("/api/dashboard", get(api_dashboard));
+    #[cfg(feature = "openapi")]
+    let routes = {
+        #[allow(clippy::expect_used)]
+        let document = openapi(&auth, transport)
+            .to_json()
+            .expect("an OpenAPI document serializes");
+        routes.at(
+            OPENAPI_PATH,
+            get(poem::endpoint::make_sync(move |_| {
+                document.clone().with_content_type("application/json")
+            })),
+        )
+    };
+    routes
         .catch_error(|_: NotFoundError| async { "not found".with_status(StatusCode::NOT_FOUND) })
         .data(state)
         .with(RefreshAuthMiddleware::new(auth))
