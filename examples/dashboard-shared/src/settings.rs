@@ -555,6 +555,8 @@ mod tests {
             ("es256.sec1.pem", tower_refresh_auth::Algorithm::ES256),
             ("rsa.pkcs1.pem", tower_refresh_auth::Algorithm::RS256),
             ("ed25519.pem", tower_refresh_auth::Algorithm::EdDSA),
+            ("es384.pem", tower_refresh_auth::Algorithm::ES384),
+            ("es256.der", tower_refresh_auth::Algorithm::ES256),
         ] {
             let path = test_key(file);
             let settings = read(&[("JWT_PRIVATE_KEY_FILE", path.as_str())]).unwrap();
