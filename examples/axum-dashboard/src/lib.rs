@@ -118,7 +118,6 @@ pub fn app(auth: RefreshAuth, users: Users, transport: RefreshTransport) -> Rout
         .route("/api/dashboard", get(api_dashboard));
     #[cfg(feature = "openapi")]
     let routes = {
-        #[allow(clippy::expect_used)]
         let document = axum::body::Bytes::from(
             openapi(&auth, transport)
                 .to_json()

@@ -16,9 +16,8 @@ pub const OPENAPI_PATH: &str = "/openapi.json";
 
 /// `POST /login` and `GET /api/dashboard` as a [`utoipa`] document, for a server whose
 /// refresh token travels by `transport`.
-#[allow(clippy::missing_panics_doc)] // A fixed document, read by a test below.
 pub fn document(transport: RefreshTransport) -> OpenApi {
-    #[allow(clippy::expect_used)]
+    // A fixed document, tested below to read as utoipa's whole.
     serde_json::from_value(json_document(transport))
         .expect("the application's OpenAPI document is a valid utoipa document")
 }

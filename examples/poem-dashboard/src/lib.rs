@@ -92,7 +92,6 @@ pub fn openapi(auth: &RefreshAuth, transport: RefreshTransport) -> utoipa::opena
     let mut api = dashboard_shared::openapi::document(transport);
     // The layer's routes, read as a utoipa document as the axum adapter's
     // `openapi::document` does: the core's document is fixed in shape and tested to read so.
-    #[allow(clippy::expect_used)]
     api.merge(
         serde_json::from_value(auth.openapi())
             .expect("the layer's OpenAPI document is a valid utoipa document"),
@@ -124,7 +123,6 @@ pub fn app(
         .at("/api/dashboard", get(api_dashboard));
     #[cfg(feature = "openapi")]
     let routes = {
-        #[allow(clippy::expect_used)]
         let document = openapi(&auth, transport)
             .to_json()
             .expect("an OpenAPI document serializes");
