@@ -537,8 +537,27 @@ async fn published_keys(framework: Framework) {
     let verify = |token: &str| {
         jsonwebtoken::decode::<serde_json::Value>(token, &key, &validation).map(|t| t.claims)
     };
-    assert_eq!(verify(&pair.field("accessToken")).unwrap()["sub"], "user1");
-    assert!(verify("eyJhbGciOiJFUzI1NiJ9.e30.AAAA").is_err());
+    let access = pair.field("accessToken");
+    let claims = verify(&access).unwrap();
+    assert_eq!(claims["sub"], "user1");
+    // The same header and claims under another key: the published key refuses it, and so
+    // does the server.
+    let foreign = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tower-refresh-auth/tests/keys/foreign-es256.pem"
+    ))
+    .unwrap();
+    let forged = jsonwebtoken::encode(
+        &jsonwebtoken::decode_header(&access).unwrap(),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_ec_pem(&foreign).unwrap(),
+    )
+    .unwrap();
+    assert!(verify(&forged).is_err());
+    assert_eq!(
+        dashboard(&server, &forged).await.status,
+        StatusCode::UNAUTHORIZED
+    );
 
     let refreshed = refresh(&server, &pair.field("refreshToken")).await;
     assert_pair(&refreshed);
