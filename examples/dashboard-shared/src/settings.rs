@@ -413,7 +413,9 @@ impl Settings {
         if let Some(secret) = &self.refresh_token_secret {
             return Some(secret.clone());
         }
-        self.jwt_private_key.as_ref()?;
+        if self.jwt_private_key.is_none() {
+            return None;
+        }
         if let Some(secret) = &self.jwt_secret {
             return Some(secret.clone());
         }
