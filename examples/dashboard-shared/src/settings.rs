@@ -410,21 +410,24 @@ impl Settings {
     /// nothing then) when set, else 48 random bytes, with a warning that refresh tokens will
     /// not survive a restart.
     pub fn refresh_secret(&self) -> Option<Vec<u8>> {
-        if let Some(secret) = &self.refresh_token_secret {
-            return Some(secret.clone());
+        match (
+            &self.refresh_token_secret,
+            &self.jwt_private_key,
+            &self.jwt_secret,
+        ) {
+            (Some(secret), _, _) => Some(secret.clone()),
+            (None, None, _) => None,
+            (None, Some(_), Some(secret)) => Some(secret.clone()),
+            (None, Some(_), None) => {
+                tracing::warn!(
+                    "JWT_PRIVATE_KEY_FILE is set but neither REFRESH_TOKEN_SECRET nor \
+                     JWT_SECRET: using a random refresh-token secret, so every session dies \
+                     with this process; set REFRESH_TOKEN_SECRET (32+ bytes) to keep sessions \
+                     across restarts"
+                );
+                Some(random_secret())
+            }
         }
-        if self.jwt_private_key.is_none() {
-            return None;
-        }
-        if let Some(secret) = &self.jwt_secret {
-            return Some(secret.clone());
-        }
-        tracing::warn!(
-            "JWT_PRIVATE_KEY_FILE is set but neither REFRESH_TOKEN_SECRET nor JWT_SECRET: using \
-             a random refresh-token secret, so every session dies with this process; set \
-             REFRESH_TOKEN_SECRET (32+ bytes) to keep sessions across restarts"
-        );
-        Some(random_secret())
     }
 }
 
