@@ -23,6 +23,8 @@ fn server(vars: &[(&str, &str)]) -> Command {
         "CHECK_SESSIONS",
         "VERIFIED_TOKEN_CACHE",
         "METRICS_ADDR",
+        "JWT_PRIVATE_KEY_FILE",
+        "REFRESH_TOKEN_SECRET",
     ] {
         cmd.env_remove(var);
     }
@@ -127,6 +129,7 @@ fn bad_settings_stop_it_at_start_with_a_clear_message() {
         (&[("STORE_URL", "mysql://db/app")], "is not a store URL"),
         (&[("PORT", "http")], "PORT=\"http\""),
         (&[("METRICS_ADDR", "everywhere")], "METRICS_ADDR=\"everywhere\""),
+        (&[("REFRESH_TOKEN_SECRET", "short")], "REFRESH_TOKEN_SECRET is 5 bytes"),
     ];
     for (vars, expected) in cases {
         let output = server(vars).output().unwrap();
@@ -598,4 +601,213 @@ fn sessions_are_listed_and_ended_from_another_device() {
     assert_eq!(again.status, 404, "{again:?}");
     let listed = server.send("GET", "/sessions", &auth, "");
     assert!(!listed.body.contains("Phone/2.0"), "{listed:?}");
+}
+
+/// A test key of the library crate (tower-refresh-auth/tests/keys/README.md).
+fn test_key(name: &str) -> String {
+    format!(
+        "{}/../../tower-refresh-auth/tests/keys/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+/// A key file that cannot sign stops the server at start: the message names the variable,
+/// the file and what is wrong with it, and shows nothing the file holds.
+#[test]
+fn bad_key_files_stop_it_at_start_naming_the_variable_and_the_file() {
+    for (file, problem) in [
+        ("missing.pem", "cannot be read"),
+        ("README.md", "not a private key"),
+        ("cert.pem", "certificate"),
+        ("es256.pub.pem", "a public key"),
+        ("p521.pem", "P-521 is not supported"),
+    ] {
+        let path = test_key(file);
+        let output = server(&[("JWT_PRIVATE_KEY_FILE", &path)]).output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{file} was accepted");
+        assert!(
+            stderr.contains(&format!("JWT_PRIVATE_KEY_FILE: {path}: ")),
+            "{file}: {stderr}"
+        );
+        assert!(stderr.contains(problem), "{file}: {stderr}");
+        assert!(output.stdout.is_empty(), "{file} printed to stdout");
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            for line in text.lines().filter(|l| l.len() > 16 && !l.starts_with("-----")) {
+                assert!(!stderr.contains(line), "{file}: key material in {stderr}");
+            }
+        }
+    }
+}
+
+/// With `JWT_PRIVATE_KEY_FILE` alone the server starts, warning that refresh tokens die with
+/// it: no `REFRESH_TOKEN_SECRET` (nor `JWT_SECRET`) to key them with across restarts.
+#[test]
+fn a_key_file_alone_starts_with_a_warning_about_the_refresh_secret() {
+    let es256 = test_key("es256.pem");
+    let mut child = server(&[("PORT", "0"), ("JWT_PRIVATE_KEY_FILE", &es256)])
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    assert!(line.starts_with("listening on http://"), "{line:?}; {stderr}");
+    assert!(stderr.contains("REFRESH_TOKEN_SECRET"), "{stderr}");
+    assert!(!stderr.contains("JWT_SECRET is unset"), "{stderr}");
+}
+
+/// `JWT_PRIVATE_KEY_FILE`: the access token verifies with `jsonwebtoken` given only the JWK
+/// fetched from `/.well-known/jwks.json`, which carries no private parameter and may be
+/// cached; `/token` still rotates the refresh token.
+#[test]
+fn a_key_file_signs_tokens_that_verify_with_the_published_key_alone() {
+    let es256 = test_key("es256.pem");
+    let server = Running::start(&[
+        ("JWT_PRIVATE_KEY_FILE", &es256),
+        ("REFRESH_TOKEN_SECRET", "a refresh-token secret of 32+ bytes"),
+    ]);
+    let login = server.login("user1", "password1");
+    assert_eq!(login.status, 200, "{login:?}");
+    let pair: serde_json::Value = serde_json::from_str(&login.body).unwrap();
+    let access = pair["accessToken"].as_str().unwrap();
+
+    let jwks = server.send("GET", "/.well-known/jwks.json", &[], "");
+    assert_eq!(jwks.status, 200, "{jwks:?}");
+    assert_eq!(jwks.header("content-type"), Some("application/json"));
+    let max_age: u64 = jwks
+        .header("cache-control")
+        .and_then(|v| v.strip_prefix("public, max-age="))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{jwks:?}"));
+    assert!(max_age > 0, "{jwks:?}");
+    let set: serde_json::Value = serde_json::from_str(&jwks.body).unwrap();
+    let [jwk] = set["keys"].as_array().unwrap().as_slice() else {
+        panic!("one key expected: {set}");
+    };
+    for private in ["d", "p", "q", "dp", "dq", "qi", "k"] {
+        assert!(jwk.get(private).is_none(), "{private} in {jwk}");
+    }
+    assert_eq!(jwk["kty"], "EC", "{jwk}");
+    assert_eq!(jwk["crv"], "P-256", "{jwk}");
+    assert_eq!(jwk["alg"], "ES256", "{jwk}");
+
+    let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(jwk.clone()).unwrap();
+    let header = jsonwebtoken::decode_header(access).unwrap();
+    assert_eq!(header.kid.as_ref(), jwk.common.key_id.as_ref());
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
+    validation.set_required_spec_claims(&["exp", "sub"]);
+    let claims = jsonwebtoken::decode::<serde_json::Value>(
+        access,
+        &jsonwebtoken::DecodingKey::from_jwk(&jwk).unwrap(),
+        &validation,
+    )
+    .unwrap()
+    .claims;
+    assert_eq!(claims["sub"], "user1");
+    // A foreign key's JWK does not verify it: the check above could fail.
+    let foreign = jsonwebtoken::EncodingKey::from_ec_pem(
+        &std::fs::read(test_key("foreign-es256.pem")).unwrap(),
+    )
+    .unwrap();
+    let foreign =
+        jsonwebtoken::jwk::Jwk::from_encoding_key(&foreign, jsonwebtoken::Algorithm::ES256)
+            .unwrap();
+    assert!(
+        jsonwebtoken::decode::<serde_json::Value>(
+            access,
+            &jsonwebtoken::DecodingKey::from_jwk(&foreign).unwrap(),
+            &validation,
+        )
+        .is_err()
+    );
+
+    // The API takes the token; /token rotates under the refresh secret.
+    let bearer = format!("Bearer {access}");
+    let api = server.send("GET", "/api/dashboard", &[("Authorization", &bearer)], "");
+    assert_eq!(api.status, 200, "{api:?}");
+    let spent = pair["refreshToken"].as_str().unwrap();
+    let body = format!(r#"{{"refreshToken":{}}}"#, json_string(spent));
+    let refreshed = server.send("POST", "/token", &[("Content-Type", "application/json")], &body);
+    assert_eq!(refreshed.status, 200, "{refreshed:?}");
+    let next: serde_json::Value = serde_json::from_str(&refreshed.body).unwrap();
+    assert_ne!(next["refreshToken"], pair["refreshToken"]);
+    let next_access = next["accessToken"].as_str().unwrap();
+    assert!(
+        jsonwebtoken::decode::<serde_json::Value>(
+            next_access,
+            &jsonwebtoken::DecodingKey::from_jwk(&jwk).unwrap(),
+            &validation,
+        )
+        .is_ok()
+    );
+}
+
+/// Without a key file there is nothing to publish: no JWKS route, the path is guarded.
+#[test]
+fn without_a_key_file_there_is_no_jwks_route() {
+    let server = Running::start(&[]);
+    let jwks = server.send("GET", "/.well-known/jwks.json", &[], "");
+    assert_eq!(jwks.status, 401, "{jwks:?}");
+}
+
+/// Feature `openapi`: `GET /openapi.json`, public, lists the application's routes and the
+/// layer's (the JWKS route with a key file), the bearer scheme on `/api/dashboard`, and every
+/// `$ref` in it resolves.
+#[cfg(feature = "openapi")]
+#[test]
+fn the_openapi_document_lists_every_route() {
+    let es256 = test_key("es256.pem");
+    let server = Running::start(&[("JWT_PRIVATE_KEY_FILE", &es256)]);
+    let answer = server.send("GET", "/openapi.json", &[], "");
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(answer.header("content-type"), Some("application/json"));
+    let doc: serde_json::Value = serde_json::from_str(&answer.body).unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    for (path, method) in [
+        ("/token", "post"),
+        ("/logout", "post"),
+        ("/.well-known/jwks.json", "get"),
+        ("/login", "post"),
+        ("/api/dashboard", "get"),
+    ] {
+        assert!(doc["paths"][path][method].is_object(), "{method} {path} missing: {doc}");
+    }
+    let scheme = &doc["components"]["securitySchemes"]["bearerAuth"];
+    assert_eq!(scheme["type"], "http", "{scheme}");
+    assert_eq!(scheme["scheme"], "bearer", "{scheme}");
+    assert_eq!(
+        doc["paths"]["/api/dashboard"]["get"]["security"],
+        serde_json::json!([{ "bearerAuth": [] }])
+    );
+    // Every reference names a component the document has.
+    fn refs<'a>(value: &'a serde_json::Value, out: &mut Vec<&'a str>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                if let Some(serde_json::Value::String(target)) = map.get("$ref") {
+                    out.push(target);
+                }
+                map.values().for_each(|v| refs(v, out));
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    refs(&doc, &mut found);
+    assert!(found.len() > 10, "{found:?}");
+    for target in found {
+        let pointer = target.strip_prefix('#').unwrap_or_else(|| panic!("{target}"));
+        assert!(doc.pointer(pointer).is_some(), "{target} does not resolve");
+    }
+    // Without a key file, no JWKS route to describe.
+    let hs = Running::start(&[]);
+    let doc: serde_json::Value =
+        serde_json::from_str(&hs.send("GET", "/openapi.json", &[], "").body).unwrap();
+    assert!(doc["paths"].get("/.well-known/jwks.json").is_none(), "{doc}");
+    assert!(doc["paths"]["/login"]["post"].is_object());
 }

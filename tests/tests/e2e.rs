@@ -41,6 +41,8 @@ for_both_servers!(
     pages_and_redirect,
     unauthenticated_requests,
     store_outage,
+    published_keys,
+    openapi_document,
 );
 
 const SECOND: Duration = Duration::from_secs(1);
@@ -490,4 +492,174 @@ async fn both_servers_answer_alike() {
     for (i, (a, p)) in axum.iter().zip(&poem).enumerate() {
         assert_eq!(a, p, "request #{i}: axum and poem differ");
     }
+}
+
+/// The library's test key (tower-refresh-auth/tests/keys/README.md), as `JWT_PRIVATE_KEY_FILE`.
+const ES256_KEY: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../tower-refresh-auth/tests/keys/es256.pem"
+);
+
+const REFRESH_SECRET: &str = "a refresh-token secret of 32+ bytes";
+
+/// §6 `JWT_PRIVATE_KEY_FILE`, §7: the access token verifies with `jsonwebtoken` given only the
+/// JWK fetched over HTTP; no private parameter; cacheable; `/token` still rotates.
+async fn published_keys(framework: Framework) {
+    let server = Server::start(
+        framework,
+        &[
+            ("JWT_PRIVATE_KEY_FILE", ES256_KEY),
+            ("REFRESH_TOKEN_SECRET", REFRESH_SECRET),
+        ],
+    )
+    .await;
+    let pair = login(&server, "user1", "password1").await;
+    assert_pair(&pair);
+
+    let jwks = send(server.get("/.well-known/jwks.json")).await;
+    assert_eq!(jwks.status, StatusCode::OK, "{}", jwks.text());
+    assert_eq!(jwks.header("content-type"), "application/json");
+    let max_age = jwks
+        .header("cache-control")
+        .strip_prefix("public, max-age=")
+        .and_then(|n| n.parse::<u64>().ok());
+    assert!(max_age.is_some_and(|n| n > 0), "{:?}", jwks.headers);
+    let keys = jwks.json()["keys"].as_array().cloned().unwrap_or_default();
+    assert_eq!(keys.len(), 1, "{}", jwks.text());
+    for private in ["d", "p", "q", "dp", "dq", "qi", "k"] {
+        assert!(keys[0].get(private).is_none(), "{private} in {}", keys[0]);
+    }
+    let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(keys[0].clone()).unwrap();
+    let key = jsonwebtoken::DecodingKey::from_jwk(&jwk).unwrap();
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
+    validation.set_required_spec_claims(&["exp", "sub"]);
+    // The server's clock is a manual one started now: the token is valid by the real clock too.
+    let verify = |token: &str| {
+        jsonwebtoken::decode::<serde_json::Value>(token, &key, &validation).map(|t| t.claims)
+    };
+    let access = pair.field("accessToken");
+    let claims = verify(&access).unwrap();
+    assert_eq!(claims["sub"], "user1");
+    // The same header and claims under another key: the published key refuses it, and so
+    // does the server.
+    let foreign = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tower-refresh-auth/tests/keys/foreign-es256.pem"
+    ))
+    .unwrap();
+    let forged = jsonwebtoken::encode(
+        &jsonwebtoken::decode_header(&access).unwrap(),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_ec_pem(&foreign).unwrap(),
+    )
+    .unwrap();
+    assert!(verify(&forged).is_err());
+    assert_eq!(
+        dashboard(&server, &forged).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    let refreshed = refresh(&server, &pair.field("refreshToken")).await;
+    assert_pair(&refreshed);
+    assert_ne!(refreshed.field("refreshToken"), pair.field("refreshToken"));
+    assert_eq!(
+        verify(&refreshed.field("accessToken")).unwrap()["sub"],
+        "user1"
+    );
+    assert_eq!(server.rotations(), 1);
+    let api = dashboard(&server, &refreshed.field("accessToken")).await;
+    assert_eq!(api.status, StatusCode::OK);
+
+    server.stop().await;
+}
+
+/// Feature `openapi`: `GET /openapi.json` is public and lists the layer's routes, the JWKS
+/// route with a key file, the application's own, and the bearer scheme.
+async fn openapi_document(framework: Framework) {
+    let server = Server::start(
+        framework,
+        &[
+            ("JWT_PRIVATE_KEY_FILE", ES256_KEY),
+            ("REFRESH_TOKEN_SECRET", REFRESH_SECRET),
+        ],
+    )
+    .await;
+    let reply = send(server.get("/openapi.json")).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    assert_eq!(reply.header("content-type"), "application/json");
+    let doc = reply.json();
+    for (path, method) in [
+        ("/token", "post"),
+        ("/logout", "post"),
+        ("/.well-known/jwks.json", "get"),
+        ("/login", "post"),
+        ("/api/dashboard", "get"),
+    ] {
+        assert!(doc["paths"][path][method].is_object(), "{method} {path}");
+    }
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearerAuth"]["scheme"],
+        "bearer"
+    );
+    assert_eq!(
+        doc["paths"]["/api/dashboard"]["get"]["security"],
+        json!([{ "bearerAuth": [] }])
+    );
+    server.stop().await;
+
+    // Cookie mode: the login describes the cookie it sets, and the CSRF refusal.
+    let server = Server::start(framework, &[("REFRESH_TRANSPORT", "cookie")]).await;
+    let doc = send(server.get("/openapi.json")).await.json();
+    let login = &doc["paths"]["/login"]["post"]["responses"];
+    assert!(login["200"]["headers"]["Set-Cookie"].is_object(), "{login}");
+    assert!(login["403"].is_object(), "{login}");
+    assert!(doc["paths"].get("/.well-known/jwks.json").is_none());
+    server.stop().await;
+}
+
+/// With a key file, both servers publish the same key set and the same API document, byte
+/// for byte (but `date`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_servers_publish_alike() {
+    let mut transcripts = Vec::new();
+    for framework in Framework::ALL {
+        let server = Server::start(
+            framework,
+            &[
+                ("JWT_PRIVATE_KEY_FILE", ES256_KEY),
+                ("REFRESH_TOKEN_SECRET", REFRESH_SECRET),
+            ],
+        )
+        .await;
+        let replies = vec![
+            send(server.get("/.well-known/jwks.json")).await,
+            send(
+                server
+                    .get("/.well-known/jwks.json")
+                    .bearer_auth("not.a.token"),
+            )
+            .await,
+            send(server.post("/.well-known/jwks.json")).await,
+            send(server.get("/openapi.json")).await,
+            send(server.get("/openapi.json").bearer_auth("not.a.token")).await,
+        ];
+        server.stop().await;
+        let hs = Server::start(framework, &[]).await;
+        let mut replies = replies;
+        replies.push(send(hs.get("/openapi.json")).await);
+        replies.push(send(hs.get("/.well-known/jwks.json")).await);
+        hs.stop().await;
+        transcripts.push(replies);
+    }
+    let [axum, poem] = <[_; 2]>::try_from(transcripts).unwrap();
+    for (i, (a, p)) in axum.iter().zip(&poem).enumerate() {
+        assert_eq!(a, p, "request #{i}: axum and poem differ");
+    }
+    // Not alike by being empty: the key set and the documents are there.
+    assert_eq!(axum[0].status, StatusCode::OK);
+    assert_eq!(axum[2].status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(axum[3].status, StatusCode::OK);
+    assert_eq!(axum[5].status, StatusCode::OK);
+    assert_ne!(axum[3].body, axum[5].body);
+    assert_eq!(axum[6].status, StatusCode::UNAUTHORIZED);
 }

@@ -5,9 +5,10 @@
 //! `STORE_URL=redis://127.0.0.1:6379 cargo run -p axum-dashboard --features redis`
 //! (`postgres`, `sqlite` likewise; `--all-features` for every store).
 //!
-//! Settings come from the environment (`HOST`, `PORT`, `JWT_SECRET`, `ACCESS_TOKEN_TTL`,
-//! `REFRESH_TOKEN_TTL`, `REFRESH_REUSE_GRACE`, `SESSION_LIFETIME`, `STORE_URL`,
-//! `REFRESH_TRANSPORT`, `CHECK_SESSIONS`, `VERIFIED_TOKEN_CACHE`, `METRICS_ADDR`, `RUST_LOG`); e.g.
+//! Settings come from the environment (`HOST`, `PORT`, `JWT_SECRET`, `JWT_PRIVATE_KEY_FILE`,
+//! `REFRESH_TOKEN_SECRET`, `ACCESS_TOKEN_TTL`, `REFRESH_TOKEN_TTL`, `REFRESH_REUSE_GRACE`,
+//! `SESSION_LIFETIME`, `STORE_URL`, `REFRESH_TRANSPORT`, `CHECK_SESSIONS`,
+//! `VERIFIED_TOKEN_CACHE`, `METRICS_ADDR`, `RUST_LOG`); e.g.
 //! `ACCESS_TOKEN_TTL=10s REFRESH_TRANSPORT=cookie cargo run -p axum-dashboard` to watch the
 //! dashboard refresh its token, or `METRICS_ADDR=127.0.0.1:9100` for Prometheus text at
 //! <http://127.0.0.1:9100/metrics>. In cookie mode the refresh cookie is `Secure`: browsers keep

@@ -6,6 +6,8 @@
 //! Nothing here is about tokens: each example builds its `RefreshAuth` itself, in its
 //! `lib.rs`, and issues, verifies, refreshes and logs out through the library's adapters.
 
+#[cfg(feature = "openapi")]
+pub mod openapi;
 mod pages;
 mod responses;
 mod settings;

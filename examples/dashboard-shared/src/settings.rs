@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use rand::RngCore;
 use tower_refresh_auth::RefreshTransport;
+use tower_refresh_auth::keys::SigningKey;
 use tower_refresh_auth::store::{MemoryStore, RefreshStore};
 
 /// How often the SQL stores delete expired sessions.
@@ -45,7 +46,8 @@ fn redact(url: &str) -> String {
     }
 }
 
-/// The shortest `JWT_SECRET` accepted, in bytes (RFC 7518 §3.2 for HS256).
+/// The shortest `JWT_SECRET` accepted, in bytes (RFC 7518 §3.2 for HS256); the shortest
+/// `REFRESH_TOKEN_SECRET` too.
 const MIN_SECRET_LEN: usize = 32;
 
 /// The servers' settings. Read them with [`Settings::from_env`].
@@ -57,6 +59,13 @@ pub struct Settings {
     pub port: u16,
     /// `JWT_SECRET`: the HS256 secret, at least 32 bytes. `None`: a random one per start.
     pub jwt_secret: Option<Vec<u8>>,
+    /// `JWT_PRIVATE_KEY_FILE`: the key read from that file (ES256, ES384, EdDSA or RS256),
+    /// which signs access tokens instead of `JWT_SECRET`; its public half is then served at
+    /// `GET /.well-known/jwks.json`. Default: unset.
+    pub jwt_private_key: Option<SigningKey>,
+    /// `REFRESH_TOKEN_SECRET`: the refresh-token MAC secret, at least 32 bytes. Default:
+    /// unset, see [`Settings::refresh_secret`].
+    pub refresh_token_secret: Option<Vec<u8>>,
     /// `ACCESS_TOKEN_TTL`: the access-token lifetime. Default 1 minute.
     pub access_ttl: Duration,
     /// `REFRESH_TOKEN_TTL`: the refresh-token lifetime. Default 7 days.
@@ -91,6 +100,11 @@ impl std::fmt::Debug for Settings {
                 "jwt_secret",
                 &self.jwt_secret.as_ref().map(|_| "<redacted>"),
             )
+            .field("jwt_private_key", &self.jwt_private_key)
+            .field(
+                "refresh_token_secret",
+                &self.refresh_token_secret.as_ref().map(|_| "<redacted>"),
+            )
             .field("access_ttl", &self.access_ttl)
             .field("refresh_ttl", &self.refresh_ttl)
             .field("reuse_grace", &self.reuse_grace)
@@ -110,6 +124,8 @@ impl Default for Settings {
             host: "127.0.0.1".to_owned(),
             port: 3000,
             jwt_secret: None,
+            jwt_private_key: None,
+            refresh_token_secret: None,
             access_ttl: Duration::from_secs(60),
             refresh_ttl: Duration::from_secs(7 * 24 * 60 * 60),
             reuse_grace: Duration::from_secs(10),
@@ -142,6 +158,16 @@ pub enum SettingsError {
          `openssl rand -base64 48`"
     )]
     ShortSecret(usize),
+    /// `REFRESH_TOKEN_SECRET` is too short.
+    #[error(
+        "REFRESH_TOKEN_SECRET is {0} bytes; it must be at least {MIN_SECRET_LEN}: generate one \
+         with `openssl rand -base64 48`"
+    )]
+    ShortRefreshSecret(usize),
+    /// `JWT_PRIVATE_KEY_FILE` names a file that is not a private key the library signs with.
+    /// The message names the file and says what it is, never what it holds.
+    #[error("JWT_PRIVATE_KEY_FILE: {0}")]
+    KeyFile(#[source] tower_refresh_auth::ConfigError),
     /// `CHECK_SESSIONS` is neither `true` nor `false`.
     #[error("CHECK_SESSIONS={0:?} is not a boolean: write `true` or `false`")]
     CheckSessions(String),
@@ -257,10 +283,22 @@ impl Settings {
         {
             return Err(SettingsError::ShortSecret(secret.len()));
         }
+        let refresh_token_secret = get("REFRESH_TOKEN_SECRET")?.map(String::into_bytes);
+        if let Some(secret) = &refresh_token_secret
+            && secret.len() < MIN_SECRET_LEN
+        {
+            return Err(SettingsError::ShortRefreshSecret(secret.len()));
+        }
+        // Read at once, so a bad file stops the server before anything is bound.
+        let jwt_private_key = get("JWT_PRIVATE_KEY_FILE")?
+            .map(|path| SigningKey::from_file(path).map_err(SettingsError::KeyFile))
+            .transpose()?;
         let config = Self {
             host: get("HOST")?.unwrap_or(defaults.host),
             port,
             jwt_secret,
+            jwt_private_key,
+            refresh_token_secret,
             access_ttl: duration("ACCESS_TOKEN_TTL", defaults.access_ttl)?,
             refresh_ttl: duration("REFRESH_TOKEN_TTL", defaults.refresh_ttl)?,
             reuse_grace: duration("REFRESH_REUSE_GRACE", defaults.reuse_grace)?,
@@ -380,10 +418,41 @@ impl Settings {
             "JWT_SECRET is unset: using a random secret, so every token dies with this \
              process; set JWT_SECRET (32+ bytes) to keep sessions across restarts"
         );
-        let mut secret = vec![0; 48];
-        rand::rng().fill_bytes(&mut secret);
-        secret
+        random_secret()
     }
+
+    /// The refresh-token MAC secret to give the builder, if one must be given:
+    /// `REFRESH_TOKEN_SECRET` when set. Otherwise, with an HS256 secret, `None`: the library
+    /// derives the MAC key from it. With `JWT_PRIVATE_KEY_FILE`, `JWT_SECRET` (which signs
+    /// nothing then) when set, else 48 random bytes, with a warning that refresh tokens will
+    /// not survive a restart.
+    pub fn refresh_secret(&self) -> Option<Vec<u8>> {
+        match (
+            &self.refresh_token_secret,
+            &self.jwt_private_key,
+            &self.jwt_secret,
+        ) {
+            (Some(secret), _, _) => Some(secret.clone()),
+            (None, None, _) => None,
+            (None, Some(_), Some(secret)) => Some(secret.clone()),
+            (None, Some(_), None) => {
+                tracing::warn!(
+                    "JWT_PRIVATE_KEY_FILE is set but neither REFRESH_TOKEN_SECRET nor \
+                     JWT_SECRET: using a random refresh-token secret, so every session dies \
+                     with this process; set REFRESH_TOKEN_SECRET (32+ bytes) to keep sessions \
+                     across restarts"
+                );
+                Some(random_secret())
+            }
+        }
+    }
+}
+
+/// 48 random bytes, for a secret that lives as long as the process.
+fn random_secret() -> Vec<u8> {
+    let mut secret = vec![0; 48];
+    rand::rng().fill_bytes(&mut secret);
+    secret
 }
 
 impl StoreKind {
@@ -494,6 +563,103 @@ mod tests {
                 .unwrap()
                 .token_cache,
             1000
+        );
+    }
+
+    /// The test keys of the library crate (tower-refresh-auth/tests/keys/README.md).
+    fn test_key(name: &str) -> String {
+        format!(
+            "{}/../../tower-refresh-auth/tests/keys/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        )
+    }
+
+    #[test]
+    fn a_key_file_is_read_and_keys_the_refresh_tokens() {
+        let es256 = test_key("es256.pem");
+        let settings = read(&[("JWT_PRIVATE_KEY_FILE", es256.as_str())]).unwrap();
+        let key = settings.jwt_private_key.as_ref().unwrap();
+        assert_eq!(key.algorithm(), tower_refresh_auth::Algorithm::ES256);
+        // SEC1 and PKCS#1 too, with the algorithm read from the key.
+        for (file, alg) in [
+            ("es256.sec1.pem", tower_refresh_auth::Algorithm::ES256),
+            ("rsa.pkcs1.pem", tower_refresh_auth::Algorithm::RS256),
+            ("ed25519.pem", tower_refresh_auth::Algorithm::EdDSA),
+            ("es384.pem", tower_refresh_auth::Algorithm::ES384),
+            ("es256.der", tower_refresh_auth::Algorithm::ES256),
+        ] {
+            let path = test_key(file);
+            let settings = read(&[("JWT_PRIVATE_KEY_FILE", path.as_str())]).unwrap();
+            assert_eq!(settings.jwt_private_key.unwrap().algorithm(), alg, "{file}");
+        }
+        // Only a key file: a random refresh secret per call (per start), never the same twice.
+        let random = settings.refresh_secret().unwrap();
+        assert_eq!(random.len(), 48);
+        assert_ne!(settings.refresh_secret().unwrap(), random);
+        // With JWT_SECRET, which then signs nothing, that; REFRESH_TOKEN_SECRET over both.
+        let secret = "0123456789abcdef0123456789abcdef";
+        let refresh = "a refresh-token secret of 32+ bytes";
+        let settings = read(&[
+            ("JWT_PRIVATE_KEY_FILE", es256.as_str()),
+            ("JWT_SECRET", secret),
+        ])
+        .unwrap();
+        assert_eq!(settings.refresh_secret().unwrap(), secret.as_bytes());
+        let settings = read(&[
+            ("JWT_PRIVATE_KEY_FILE", es256.as_str()),
+            ("JWT_SECRET", secret),
+            ("REFRESH_TOKEN_SECRET", refresh),
+        ])
+        .unwrap();
+        assert_eq!(settings.refresh_secret().unwrap(), refresh.as_bytes());
+        // HS256: the library derives the MAC key from JWT_SECRET unless one is given.
+        assert_eq!(
+            read(&[("JWT_SECRET", secret)]).unwrap().refresh_secret(),
+            None
+        );
+        let settings = read(&[("JWT_SECRET", secret), ("REFRESH_TOKEN_SECRET", refresh)]).unwrap();
+        assert_eq!(settings.refresh_secret().unwrap(), refresh.as_bytes());
+        // The secrets never reach a log line through `Debug`.
+        let debug = format!("{settings:?}");
+        assert!(
+            !debug.contains(secret) && !debug.contains(refresh),
+            "{debug}"
+        );
+    }
+
+    #[test]
+    fn bad_key_files_are_refused_naming_the_variable_and_the_file() {
+        for (file, problem) in [
+            ("missing.pem", "cannot be read"),
+            ("README.md", "not a private key"),
+            ("cert.pem", "certificate"),
+            ("es256.pub.pem", "a public key"),
+            ("p521.pem", "P-521 is not supported"),
+            ("encrypted.pem", "encrypted"),
+        ] {
+            let path = test_key(file);
+            let err = read(&[("JWT_PRIVATE_KEY_FILE", path.as_str())]).unwrap_err();
+            let msg = err.to_string();
+            assert!(matches!(err, SettingsError::KeyFile(_)), "{file}: {msg}");
+            assert!(msg.starts_with("JWT_PRIVATE_KEY_FILE: "), "{msg}");
+            assert!(msg.contains(&path), "{msg}");
+            assert!(msg.contains(problem), "{file}: {msg}");
+            // Not a line of what the file holds.
+            if let Ok(text) = std::fs::read_to_string(&path) {
+                for line in text
+                    .lines()
+                    .filter(|l| l.len() > 16 && !l.starts_with("-----"))
+                {
+                    assert!(!msg.contains(line), "{file}: {msg}");
+                }
+            }
+        }
+        let err = read(&[("REFRESH_TOKEN_SECRET", "short")]).unwrap_err();
+        assert!(matches!(err, SettingsError::ShortRefreshSecret(5)), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("REFRESH_TOKEN_SECRET is 5 bytes"),
+            "{err}"
         );
     }
 

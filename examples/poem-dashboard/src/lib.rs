@@ -10,6 +10,8 @@
 use std::future::Future;
 use std::sync::Arc;
 
+#[cfg(feature = "openapi")]
+use dashboard_shared::openapi::OPENAPI_PATH;
 use dashboard_shared::{
     Credentials, DASHBOARD_PAGE, DASHBOARD_SCRIPT, JAVASCRIPT, LOGIN_BODY_LIMIT, LOGIN_PAGE,
     LOGIN_SCRIPT, LoggedName, LoginBody, PROMETHEUS_TEXT, PUBLIC_PATHS, PrometheusHandle, Settings,
@@ -40,8 +42,13 @@ pub fn auth_builder(
     settings: &Settings,
     store: Arc<dyn RefreshStore>,
 ) -> RefreshAuthBuilder<NoClaims> {
-    let mut builder = RefreshAuth::builder()
-        .hs256(settings.jwt_secret_or_random())
+    // JWT_PRIVATE_KEY_FILE: tokens signed with an asymmetric key, whose public half the
+    // layer serves at `GET /.well-known/jwks.json` (public, like `/token`); else HS256.
+    let mut builder = match &settings.jwt_private_key {
+        Some(key) => RefreshAuth::builder().signing_key(key.clone()).jwks_route(),
+        None => RefreshAuth::builder().hs256(settings.jwt_secret_or_random()),
+    };
+    builder = builder
         .access_ttl(settings.access_ttl)
         .refresh_ttl(settings.refresh_ttl)
         .reuse_grace(settings.reuse_grace)
@@ -53,6 +60,10 @@ pub fn auth_builder(
         // Reuse at `warn` with the user and the session, grace replays at `debug`.
         .on_security_event(log_security_event)
         .store_arc(store);
+    // REFRESH_TOKEN_SECRET; needed with a key file, derived from JWT_SECRET otherwise.
+    if let Some(secret) = settings.refresh_secret() {
+        builder = builder.refresh_secret(secret);
+    }
     if let Some(lifetime) = settings.session_lifetime {
         builder = builder.session_lifetime(lifetime);
     }
@@ -62,6 +73,11 @@ pub fn auth_builder(
     // The pages, their scripts and the login route; every other path needs a token.
     for path in PUBLIC_PATHS {
         builder = builder.public_path(*path);
+    }
+    // The API document (feature `openapi`) is public too.
+    #[cfg(feature = "openapi")]
+    {
+        builder = builder.public_path(OPENAPI_PATH);
     }
     builder
 }
@@ -74,8 +90,25 @@ struct AppState {
     cookie_mode: bool,
 }
 
-/// The application: pages, login, the API, and the middleware answering `/token` and
-/// `/logout`. `transport` is the one `auth` was built with.
+/// The document `GET /openapi.json` serves (feature `openapi`): the application's routes,
+/// with the layer's merged in.
+#[cfg(feature = "openapi")]
+pub fn openapi(auth: &RefreshAuth, transport: RefreshTransport) -> utoipa::openapi::OpenApi {
+    let mut api = dashboard_shared::openapi::document(transport);
+    // The layer's routes, from the core's document read as a utoipa one (what the axum
+    // adapter's `openapi::document` does), so both servers serve the same document. The poem
+    // adapter's poem-openapi description covers the body transport only, and this server
+    // runs in cookie mode too.
+    api.merge(
+        serde_json::from_value(auth.openapi())
+            .expect("the layer's OpenAPI document is a valid utoipa document"),
+    );
+    api
+}
+
+/// The application: pages, login, the API, and the middleware answering `/token`,
+/// `/logout` and, with a key file, the JWKS route. `transport` is the one `auth` was built
+/// with.
 pub fn app(
     auth: RefreshAuth,
     users: Users,
@@ -86,7 +119,7 @@ pub fn app(
         users,
         cookie_mode: transport == RefreshTransport::Cookie,
     };
-    Route::new()
+    let routes = Route::new()
         .at("/", get(root))
         .at("/login", get(login_page).post(login))
         .at("/login.html", get(login_page))
@@ -94,7 +127,20 @@ pub fn app(
         .at("/dashboard", get(dashboard_page))
         .at("/dashboard.html", get(dashboard_page))
         .at("/dashboard.js", get(dashboard_script))
-        .at("/api/dashboard", get(api_dashboard))
+        .at("/api/dashboard", get(api_dashboard));
+    #[cfg(feature = "openapi")]
+    let routes = {
+        let document = openapi(&auth, transport)
+            .to_json()
+            .expect("an OpenAPI document serializes");
+        routes.at(
+            OPENAPI_PATH,
+            get(poem::endpoint::make_sync(move |_| {
+                document.clone().with_content_type("application/json")
+            })),
+        )
+    };
+    routes
         .catch_error(|_: NotFoundError| async { "not found".with_status(StatusCode::NOT_FOUND) })
         .data(state)
         .with(RefreshAuthMiddleware::new(auth))
