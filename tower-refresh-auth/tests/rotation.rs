@@ -192,6 +192,36 @@ async fn verifying_keys_given_to_the_builder_are_never_pruned_only_removed() {
 }
 
 #[tokio::test]
+async fn a_rotation_prunes_the_keys_whose_overlap_has_passed() {
+    let h = Harness::with(published);
+    let keys = h.auth.keys();
+    let first = keys.signing_kid();
+    keys.rotate(key("ed25519.pem")).unwrap();
+    h.clock.advance(Duration::from_secs(59));
+    keys.rotate(key("es384.pem")).unwrap();
+    // The first key is still inside its overlap (60 s); the second was retired just now.
+    assert_eq!(keys.verifying_kids().len(), 3);
+    h.clock.advance(Duration::from_secs(1));
+    keys.rotate(key("rsa.pem")).unwrap();
+    let kids = keys.verifying_kids();
+    assert!(!kids.contains(&first), "{kids:?}");
+    assert_eq!(kids.len(), 3);
+}
+
+#[tokio::test]
+async fn a_weak_hmac_key_is_refused_at_run_time_too() {
+    let h = Harness::new();
+    let keys = h.auth.keys();
+    let before = keys.verifying_kids();
+    let err = keys
+        .rotate(SigningKey::hmac(Algorithm::HS256, vec![1; 16]))
+        .unwrap_err();
+    assert!(err.to_string().contains("at least 32 bytes"), "{err}");
+    assert_eq!(keys.verifying_kids(), before);
+    assert_eq!(keys.refresh_secrets(), 1);
+}
+
+#[tokio::test]
 async fn a_published_set_refuses_an_hmac_key_and_stays_as_it_was() {
     let h = Harness::with(published);
     let keys = h.auth.keys();

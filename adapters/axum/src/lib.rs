@@ -8,7 +8,9 @@
 //!   `Option<AuthClaims<C>>` is the form for routes where a token is optional;
 //! - [`TokenResponse`] answers a login with the token pair (and the refresh cookie in cookie
 //!   mode); [`ErrorResponse`] turns the core's errors into their wire responses, so `?` works;
-//! - [`RouterExt::refresh_auth`] installs the layer on a router, fallback included.
+//! - [`RouterExt::refresh_auth`] installs the layer on a router, fallback included;
+//! - with the `openapi` feature, `openapi::document` describes the layer's routes and its
+//!   bearer scheme as a `utoipa` document, to merge into the application's.
 //!
 //! # Example
 //!

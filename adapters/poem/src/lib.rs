@@ -9,7 +9,9 @@
 //! - [`AuthClaims`] reads the [`Claims`](tower_refresh_auth::Claims) the middleware
 //!   verified; [`OptionalAuthClaims`] is the form for routes where a token is optional;
 //! - [`TokenResponse`] answers a login with the token pair (and the refresh cookie in cookie
-//!   mode); [`ErrorResponse`] turns the core's errors into their wire responses.
+//!   mode); [`ErrorResponse`] turns the core's errors into their wire responses;
+//! - with the `openapi` feature, `openapi::RefreshAuthApi` and `openapi::JwksApi` describe
+//!   the layer's routes in the application's `poem-openapi` document.
 //!
 //! # Example
 //!
@@ -60,6 +62,9 @@
 
 mod extract;
 mod middleware;
+#[cfg(feature = "openapi")]
+#[cfg_attr(docsrs, doc(cfg(feature = "openapi")))]
+pub mod openapi;
 mod response;
 
 pub use self::extract::{AuthClaims, ClaimsRejection, OptionalAuthClaims};

@@ -347,10 +347,7 @@ impl Rules {
                 validation,
             });
         }
-        let jwks = match self.publish {
-            true => Some(render_jwks(&verifiers)?),
-            false => None,
-        };
+        let jwks = self.publish.then(|| render_jwks(&verifiers)).transpose()?;
         let mut header = Header::new(signing.verifying.alg);
         header.typ = Some(TYP.to_owned());
         header.kid = Some(signing.verifying.kid.clone());
@@ -364,7 +361,7 @@ impl Rules {
 
     fn validation(&self, key: &VerifyingKey) -> Validation {
         let mut validation = Validation::new(key.alg);
-        // Expiry is checked against the layer's clock, below.
+        // Expiry is checked against the layer's clock, in `verify`.
         validation.validate_exp = false;
         validation.validate_nbf = false;
         validation.leeway = 0;
