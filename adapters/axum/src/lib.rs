@@ -58,6 +58,7 @@
 #![deny(missing_docs)]
 
 mod extract;
+mod metadata;
 #[cfg(feature = "openapi")]
 #[cfg_attr(docsrs, doc(cfg(feature = "openapi")))]
 pub mod openapi;
@@ -65,5 +66,6 @@ mod response;
 mod router;
 
 pub use self::extract::{AuthClaims, ClaimsRejection};
+pub use self::metadata::LoginMetadata;
 pub use self::response::{ErrorResponse, TokenResponse};
 pub use self::router::RouterExt;

@@ -61,6 +61,7 @@
 #![deny(missing_docs)]
 
 mod extract;
+mod metadata;
 mod middleware;
 #[cfg(feature = "openapi")]
 #[cfg_attr(docsrs, doc(cfg(feature = "openapi")))]
@@ -68,5 +69,6 @@ pub mod openapi;
 mod response;
 
 pub use self::extract::{AuthClaims, ClaimsRejection, OptionalAuthClaims};
+pub use self::metadata::LoginMetadata;
 pub use self::middleware::{RefreshAuthEndpoint, RefreshAuthMiddleware};
 pub use self::response::{ErrorResponse, TokenResponse};

@@ -1,0 +1,65 @@
+//! [`LoginMetadata`]: what a login handler records about the device, from the request.
+
+use std::convert::Infallible;
+
+use axum::extract::FromRequestParts;
+use http::request::Parts;
+use tower_refresh_auth::session::SessionMetadata;
+
+/// The [`SessionMetadata`] of the request — its `User-Agent`, bounded — for
+/// [`RefreshAuth::issue_with`](tower_refresh_auth::RefreshAuth::issue_with), so the session
+/// list (`GET /sessions`) can say which device a session is. Never fails.
+///
+/// ```
+/// use axum::extract::State;
+/// use tower_refresh_auth::{NoClaims, RefreshAuth};
+/// use tower_refresh_auth_axum::{ErrorResponse, LoginMetadata, TokenResponse};
+///
+/// async fn login(
+///     State(auth): State<RefreshAuth>,
+///     LoginMetadata(device): LoginMetadata,
+/// ) -> Result<TokenResponse, ErrorResponse> {
+///     // … check the user's credentials first …
+///     let pair = auth.issue_with("user1", NoClaims {}, device).await?;
+///     Ok(TokenResponse::new(&auth, &pair))
+/// }
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct LoginMetadata(pub SessionMetadata);
+
+impl<S: Send + Sync> FromRequestParts<S> for LoginMetadata {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(SessionMetadata::from_headers(&parts.headers)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[tokio::test]
+    async fn the_user_agent_is_read_and_bounded() {
+        let long = "x".repeat(1000);
+        let (mut parts, ()) = http::Request::builder()
+            .header(http::header::USER_AGENT, &long)
+            .body(())
+            .unwrap()
+            .into_parts();
+        let LoginMetadata(metadata) = LoginMetadata::from_request_parts(&mut parts, &())
+            .await
+            .unwrap();
+        let recorded = metadata.user_agent().unwrap();
+        assert!(recorded.len() <= SessionMetadata::USER_AGENT_MAX);
+        assert!(long.starts_with(recorded));
+
+        let (mut parts, ()) = http::Request::new(()).into_parts();
+        let LoginMetadata(metadata) = LoginMetadata::from_request_parts(&mut parts, &())
+            .await
+            .unwrap();
+        assert_eq!(metadata.user_agent(), None);
+    }
+}
