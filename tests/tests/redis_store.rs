@@ -109,7 +109,7 @@ async fn keys_are_tagged_and_expire_at_the_session_deadline() {
     // Rotation slides the key's expiry, never past the absolute one.
     expect_rotated(
         store
-            .rotate(&s.id, 0, t0, t0 + Duration::from_secs(600))
+            .rotate(&s.id, 0, 1, t0, t0 + Duration::from_secs(600))
             .await
             .unwrap(),
     );
@@ -119,7 +119,7 @@ async fn keys_are_tagged_and_expire_at_the_session_deadline() {
     );
     expect_rotated(
         store
-            .rotate(&s.id, 1, t0, t0 + Duration::from_secs(7200))
+            .rotate(&s.id, 1, 2, t0, t0 + Duration::from_secs(7200))
             .await
             .unwrap(),
     );
@@ -248,7 +248,7 @@ async fn scripts_are_reloaded_after_the_server_forgets_them() {
     flush().exec_async(&mut conn).await.unwrap();
     expect_rotated(
         store
-            .rotate(&s.id, 0, t0, t0 + Duration::from_secs(60))
+            .rotate(&s.id, 0, 1, t0, t0 + Duration::from_secs(60))
             .await
             .unwrap(),
     ); // a single script

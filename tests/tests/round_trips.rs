@@ -131,7 +131,7 @@ mod redis_store {
         // Loads the scripts, so no measurement below includes a SCRIPT LOAD.
         store.create(&s).await.unwrap();
         store
-            .rotate(&s.id, 0, t0, t0 + Duration::from_secs(60))
+            .rotate(&s.id, 0, 1, t0, t0 + Duration::from_secs(60))
             .await
             .unwrap();
 
@@ -144,7 +144,13 @@ mod redis_store {
                 for counter in from..from + ROTATIONS {
                     expect_rotated(
                         store
-                            .rotate(&s.id, counter, t0, t0 + Duration::from_secs(60))
+                            .rotate(
+                                &s.id,
+                                counter,
+                                counter + 1,
+                                t0,
+                                t0 + Duration::from_secs(60),
+                            )
                             .await
                             .unwrap(),
                     );
@@ -242,7 +248,7 @@ mod postgres_store {
         let warm = session("round-trips", t0);
         store.create(&warm).await.unwrap();
         store.load(&warm.id, t0).await.unwrap();
-        store.rotate(&warm.id, 0, t0, t0).await.unwrap();
+        store.rotate(&warm.id, 0, 1, t0, t0).await.unwrap();
         store.revoke(&warm.id).await.unwrap();
         store.revoke_subject("nobody").await.unwrap();
 
@@ -251,7 +257,13 @@ mod postgres_store {
             for counter in 0..ROTATIONS {
                 expect_rotated(
                     store
-                        .rotate(&s.id, counter, t0, t0 + Duration::from_secs(60))
+                        .rotate(
+                            &s.id,
+                            counter,
+                            counter + 1,
+                            t0,
+                            t0 + Duration::from_secs(60),
+                        )
                         .await
                         .unwrap(),
                 );

@@ -247,11 +247,16 @@ impl RefreshStore for Tampered {
         &self,
         id: &SessionId,
         expected: u64,
+        next: u64,
         now: SystemTime,
         expires_at: SystemTime,
     ) -> Result<Rotation, StoreError> {
         Ok(
-            match self.inner.rotate(id, expected, now, expires_at).await? {
+            match self
+                .inner
+                .rotate(id, expected, next, now, expires_at)
+                .await?
+            {
                 Rotation::Rotated(s) => Rotation::Rotated(self.apply(s).await),
                 Rotation::Conflict(s) => Rotation::Conflict(self.apply(s).await),
                 Rotation::NotFound => Rotation::NotFound,

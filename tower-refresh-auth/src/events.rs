@@ -64,6 +64,19 @@ pub enum SecurityEvent {
         /// Its user.
         subject: String,
     },
+    /// A genuine refresh token *ahead* of the store's counter arrived: the store had lost
+    /// rotations it once acknowledged (an asynchronous failover, a restored backup), and the
+    /// session was rolled forward from that token instead of being ended
+    /// (`docs/protocol.md` §11). Only the server can mint a token that passes its MAC, so this
+    /// is not an attack; it tells an operator that the store lost writes.
+    RolledForward {
+        /// The session.
+        session: SessionId,
+        /// Its user.
+        subject: String,
+        /// How many generations the store was behind the token (at least 1).
+        generations: u64,
+    },
     /// One session was revoked: none of its refresh tokens works any more.
     SessionRevoked {
         /// The session.

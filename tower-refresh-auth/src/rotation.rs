@@ -1,6 +1,7 @@
 //! The rotation policy (RFC 9700 §4.14.2): every refresh spends its token, a spent token
 //! replayed inside the grace window gets the same successor, one replayed later revokes the
-//! session. It is decided here, once; a store only does the compare-and-swap.
+//! session. A genuine token *ahead* of the store, which lost rotations, rolls the session
+//! forward. It is decided here, once; a store only does the compare-and-swap.
 
 use std::time::{Duration, SystemTime};
 
@@ -26,6 +27,10 @@ enum Replay {
     InsideGrace,
     /// A spent token after the grace window: someone holds a copy. The session is revoked.
     Reuse,
+    /// A token newer than the store's counter: the store lost rotations it acknowledged
+    /// (an asynchronous failover, a restored backup). Only the server mints a token that
+    /// passes the MAC, so it is the newest one the client holds: the session rolls forward.
+    Ahead,
     /// Not a token this session ever issued, as far as the store knows.
     Unknown,
 }
@@ -38,6 +43,9 @@ enum Replay {
 /// earlier than the rotation (another instance ahead of this one, an NTP step back) tells
 /// nothing about how long ago the token was spent, so it counts as outside. A zero window
 /// accepts no replay at all, not even in the same millisecond.
+///
+/// A token ahead of the session is [`Replay::Ahead`], unless it is at the largest counter,
+/// which has no successor.
 fn classify(session: &Session, presented: u64, now: SystemTime, grace: Duration) -> Replay {
     // `checked_add`: a token at `u64::MAX` has no successor, and must not wrap into `0`.
     let is_last_spent = presented.checked_add(1) == Some(session.counter);
@@ -49,10 +57,16 @@ fn classify(session: &Session, presented: u64, now: SystemTime, grace: Duration)
         Replay::InsideGrace
     } else if session.counter > presented {
         Replay::Reuse
+    } else if session.counter < presented && presented < u64::MAX {
+        Replay::Ahead
     } else {
         Replay::Unknown
     }
 }
+
+/// How many compare-and-swaps one roll-forward tries before it gives up with a `503`: each
+/// retry sees the counter moved on by a concurrent refresh, which is rare twice in a row.
+const ROLL_FORWARD_ATTEMPTS: usize = 4;
 
 /// How a refresh that handed out a pair went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +75,8 @@ enum Renewed {
     Rotated,
     /// The presented token was spent a moment ago: its successor again.
     InsideGrace,
+    /// The presented token was ahead of the store: the session rolled forward past it.
+    RolledForward,
 }
 
 /// Why a refresh handed out nothing.
@@ -103,6 +119,7 @@ impl Shared {
                 telemetry::refreshed(match renewed {
                     Renewed::Rotated => Refresh::Rotated,
                     Renewed::InsideGrace => Refresh::GraceReplay,
+                    Renewed::RolledForward => Refresh::RolledForward,
                 });
                 Ok(pair)
             }
@@ -118,56 +135,95 @@ impl Shared {
     }
 
     /// The policy for a genuine token of session `id` with counter `presented`.
+    ///
+    /// The successor always gets counter `presented + 1`: on an ordinary refresh the store
+    /// was at `presented`; on a roll-forward it was behind, and every counter up to
+    /// `presented` may have been minted before, so none of them is minted again.
     async fn renew(&self, id: SessionId, presented: u64) -> Result<(TokenPair, Renewed), Refused> {
         let now = self.clock.now();
-        let rotation = timed(
-            StoreOp::Rotate,
-            self.store
-                .rotate(&id, presented, now, now + self.refresh_ttl),
-        )
-        .await?;
-        let (session, renewed) = match rotation {
-            // A record that fails its seal was written by someone else: refused like an
-            // unknown session, before anything is signed or decided from it. (Not even a
-            // revocation on reuse: a writer who can break the seal can delete the record.)
-            Rotation::Rotated(session) | Rotation::Conflict(session)
-                if !self.is_sealed(&session) =>
-            {
-                return Err(AuthError::InvalidGrant.into());
-            }
-            Rotation::Rotated(session) => {
-                self.reseal_if_old(&session).await;
-                (session, Renewed::Rotated)
-            }
-            Rotation::Conflict(session) => match classify(&session, presented, now, self.grace) {
-                Replay::InsideGrace => {
-                    tracing::debug!("spent refresh token replayed inside the grace window");
-                    self.events.emit(|| SecurityEvent::GraceReplay {
-                        session: id,
-                        subject: session.subject.clone(),
-                    });
-                    (session, Renewed::InsideGrace)
+        // At `u64::MAX` there is no successor: the store reports a conflict.
+        let next = presented.saturating_add(1);
+        let mut expected = presented;
+        let mut attempts = 0;
+        let (session, renewed) = loop {
+            attempts += 1;
+            let rotation = timed(
+                StoreOp::Rotate,
+                self.store
+                    .rotate(&id, expected, next, now, now + self.refresh_ttl),
+            )
+            .await?;
+            match rotation {
+                // A record that fails its seal was written by someone else: refused like an
+                // unknown session, before anything is signed or decided from it. (Not even a
+                // revocation on reuse: a writer who can break the seal can delete the record.)
+                Rotation::Rotated(session) | Rotation::Conflict(session)
+                    if !self.is_sealed(&session) =>
+                {
+                    return Err(AuthError::InvalidGrant.into());
                 }
-                Replay::Reuse => {
-                    // The legitimate user logs in again.
-                    let revoked = timed(StoreOp::Revoke, self.store.revoke(&id)).await?;
+                Rotation::Rotated(session) if expected == presented => {
+                    self.reseal_if_old(&session).await;
+                    break (session, Renewed::Rotated);
+                }
+                Rotation::Rotated(session) => {
+                    let generations = presented - expected;
                     tracing::warn!(
                         presented,
-                        current = session.counter,
-                        "refresh token reuse detected; session revoked"
+                        store = expected,
+                        "the session store was behind a genuine refresh token; rolled forward"
                     );
-                    self.events.emit(|| SecurityEvent::ReuseDetected {
+                    self.events.emit(|| SecurityEvent::RolledForward {
                         session: id,
                         subject: session.subject.clone(),
+                        generations,
                     });
-                    if revoked {
-                        self.revoked(&id, Some(&session.subject), RevocationReason::Reuse);
-                    }
-                    return Err(Refused::Reuse);
+                    self.reseal_if_old(&session).await;
+                    break (session, Renewed::RolledForward);
                 }
-                Replay::Unknown => return Err(AuthError::InvalidGrant.into()),
-            },
-            Rotation::NotFound => return Err(AuthError::InvalidGrant.into()),
+                Rotation::Conflict(session) => {
+                    match classify(&session, presented, now, self.grace) {
+                        Replay::InsideGrace => {
+                            tracing::debug!("spent refresh token replayed inside the grace window");
+                            self.events.emit(|| SecurityEvent::GraceReplay {
+                                session: id,
+                                subject: session.subject.clone(),
+                            });
+                            break (session, Renewed::InsideGrace);
+                        }
+                        Replay::Reuse => {
+                            // The legitimate user logs in again.
+                            let revoked = timed(StoreOp::Revoke, self.store.revoke(&id)).await?;
+                            tracing::warn!(
+                                presented,
+                                current = session.counter,
+                                "refresh token reuse detected; session revoked"
+                            );
+                            self.events.emit(|| SecurityEvent::ReuseDetected {
+                                session: id,
+                                subject: session.subject.clone(),
+                            });
+                            if revoked {
+                                self.revoked(&id, Some(&session.subject), RevocationReason::Reuse);
+                            }
+                            return Err(Refused::Reuse);
+                        }
+                        // The store is behind: swap from what it has to past the token.
+                        Replay::Ahead if attempts < ROLL_FORWARD_ATTEMPTS => {
+                            expected = session.counter;
+                        }
+                        // The counter kept moving under us: the client may retry.
+                        Replay::Ahead => {
+                            return Err(StoreError::unavailable(
+                                "the session's counter kept moving during a roll-forward",
+                            )
+                            .into());
+                        }
+                        Replay::Unknown => return Err(AuthError::InvalidGrant.into()),
+                    }
+                }
+                Rotation::NotFound => return Err(AuthError::InvalidGrant.into()),
+            }
         };
         let custom: Map<String, Value> = serde_json::from_str(&session.claims)
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -356,7 +412,15 @@ mod tests {
         assert_eq!(classify(&s, 4, at(10_001), GRACE), Replay::Reuse);
         // Two generations old: its successor is spent too.
         assert_eq!(classify(&s, 3, at(1), GRACE), Replay::Reuse);
-        assert_eq!(classify(&s, 6, at(1), GRACE), Replay::Unknown);
+        // Ahead of the store: it lost rotations.
+        assert_eq!(classify(&s, 6, at(1), GRACE), Replay::Ahead);
+        assert_eq!(classify(&s, 60, at(1), GRACE), Replay::Ahead);
+    }
+
+    #[test]
+    fn the_largest_counter_never_rolls_forward() {
+        let s = session(5, at(0));
+        assert_eq!(classify(&s, u64::MAX, at(0), GRACE), Replay::Unknown);
     }
 
     #[test]
@@ -413,14 +477,17 @@ mod tests {
             &self,
             id: &SessionId,
             expected: u64,
+            next: u64,
             now: SystemTime,
             expires_at: SystemTime,
         ) -> Result<Rotation, StoreError> {
-            Ok(match self.0.rotate(id, expected, now, expires_at).await? {
-                Rotation::Rotated(s) => Rotation::Rotated(rewrite(s)),
-                Rotation::Conflict(s) => Rotation::Conflict(rewrite(s)),
-                Rotation::NotFound => Rotation::NotFound,
-            })
+            Ok(
+                match self.0.rotate(id, expected, next, now, expires_at).await? {
+                    Rotation::Rotated(s) => Rotation::Rotated(rewrite(s)),
+                    Rotation::Conflict(s) => Rotation::Conflict(rewrite(s)),
+                    Rotation::NotFound => Rotation::NotFound,
+                },
+            )
         }
         async fn revoke(&self, id: &SessionId) -> Result<bool, StoreError> {
             self.0.revoke(id).await
@@ -516,6 +583,94 @@ mod tests {
             !text.contains(std::str::from_utf8(SECRET).unwrap()),
             "{text}"
         );
+    }
+
+    fn counter_of(auth: &RefreshAuth<NoClaims>, token: &str) -> u64 {
+        auth.shared.refresh_keys.verify(token).unwrap().counter
+    }
+
+    #[tokio::test]
+    async fn a_token_ahead_of_a_restored_store_rolls_the_session_forward() {
+        let store = MemoryStore::new();
+        let clock = ManualClock::default();
+        let events = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = std::sync::Arc::clone(&events);
+        let auth = RefreshAuth::<NoClaims>::builder()
+            .hs256(SECRET.to_vec())
+            .store(store.clone())
+            .clock(clock.clone())
+            .on_security_event(move |e: &SecurityEvent| sink.lock().unwrap().push(e.clone()))
+            .build()
+            .unwrap();
+        let first = auth.issue("alice", NoClaims {}).await.unwrap();
+        let id = first.session_id;
+        // The backup: the session as it was at its first token.
+        let backup = store.load(&id, clock.now()).await.unwrap().unwrap();
+        let second = auth.refresh(&first.refresh_token).await.unwrap();
+        clock.advance(Duration::from_secs(60));
+        let third = auth.refresh(&second.refresh_token).await.unwrap();
+        assert_eq!(counter_of(&auth, &third.refresh_token), 2);
+        // The store loses both rotations.
+        store.create(&backup).await.unwrap();
+        clock.advance(Duration::from_secs(60));
+
+        let rolled = auth.refresh(&third.refresh_token).await.unwrap();
+        // Its successor is past every counter ever minted, never a second token `1` or `2`.
+        assert_eq!(counter_of(&auth, &rolled.refresh_token), 3);
+        let record = store.load(&id, clock.now()).await.unwrap().unwrap();
+        assert_eq!(record.counter, 3);
+        assert_eq!(
+            events.lock().unwrap().as_slice(),
+            [SecurityEvent::RolledForward {
+                session: id,
+                subject: "alice".into(),
+                generations: 2,
+            }]
+        );
+        // The token just spent, replayed inside the window: the same successor again.
+        let again = auth.refresh(&third.refresh_token).await.unwrap();
+        assert_eq!(again.refresh_token, rolled.refresh_token);
+        // A token behind the store, after the window, is still a reuse: the session ends.
+        clock.advance(Duration::from_secs(60));
+        assert!(matches!(
+            auth.refresh(&second.refresh_token).await,
+            Err(AuthError::InvalidGrant)
+        ));
+        assert!(store.load(&id, clock.now()).await.unwrap().is_none());
+        assert!(matches!(
+            auth.refresh(&rolled.refresh_token).await,
+            Err(AuthError::InvalidGrant)
+        ));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_roll_forwards_of_one_token_hand_out_one_successor() {
+        let store = MemoryStore::new();
+        let auth = RefreshAuth::<NoClaims>::builder()
+            .hs256(SECRET.to_vec())
+            .store(store.clone())
+            .build()
+            .unwrap();
+        let first = auth.issue("alice", NoClaims {}).await.unwrap();
+        let backup = store
+            .load(&first.session_id, SystemTime::now())
+            .await
+            .unwrap()
+            .unwrap();
+        let second = auth.refresh(&first.refresh_token).await.unwrap();
+        store.create(&backup).await.unwrap();
+        let mut racers = tokio::task::JoinSet::new();
+        for _ in 0..8 {
+            let (auth, token) = (auth.clone(), second.refresh_token.clone());
+            racers.spawn(async move { auth.refresh(&token).await });
+        }
+        let tokens: std::collections::HashSet<String> = racers
+            .join_all()
+            .await
+            .into_iter()
+            .map(|p| p.unwrap().refresh_token)
+            .collect();
+        assert_eq!(tokens.len(), 1, "one successor for every racer");
     }
 
     #[tokio::test]

@@ -69,6 +69,8 @@ pub(crate) enum Refresh {
     Rotated,
     /// A token spent a moment ago, inside the grace window: its successor again.
     GraceReplay,
+    /// A genuine token ahead of the store (which lost rotations): the session rolled forward.
+    RolledForward,
     /// A token spent earlier, after the grace window: the session was revoked.
     ReuseRevoked,
     /// Forged, unknown, expired or revoked.
@@ -93,6 +95,7 @@ pub(crate) fn refreshed(outcome: Refresh) {
     match outcome {
         Refresh::Rotated => counter!(NAME, "outcome" => "rotated"),
         Refresh::GraceReplay => counter!(NAME, "outcome" => "grace_replay"),
+        Refresh::RolledForward => counter!(NAME, "outcome" => "rolled_forward"),
         Refresh::ReuseRevoked => counter!(NAME, "outcome" => "reuse_revoked"),
         Refresh::InvalidGrant => counter!(NAME, "outcome" => "invalid_grant"),
         Refresh::StoreError => counter!(NAME, "outcome" => "store_error"),

@@ -1,6 +1,7 @@
 //! Model-based test: random sequences of logins, refreshes (current, spent inside and after the
-//! grace window, forged), logouts, "log out everywhere", clock jumps forward and back, and
-//! refreshes on a second instance whose clock disagrees, run against the real layer (through
+//! grace window, forged), logouts, "log out everywhere", clock jumps forward and back,
+//! refreshes on a second instance whose clock disagrees, and a store that forgets its last
+//! writes to a session (an asynchronous failover, a restored backup: docs/protocol.md §11), run against the real layer (through
 //! `tower::ServiceExt::oneshot`) and against a small reference model of the wire contract
 //! (docs/protocol.md §1–§5b). After every step:
 //!
@@ -19,8 +20,9 @@
 //! A failure prints the shrunk `Vec<Op>` and the trace of what each step resolved to.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
@@ -32,8 +34,8 @@ use proptest::test_runner::TestCaseError;
 use sha2::Sha256;
 use tower::{ServiceBuilder, service_fn};
 use tower_refresh_auth::clock::{Clock, ManualClock};
-use tower_refresh_auth::session::SessionId;
-use tower_refresh_auth::store::{MemoryStore, RefreshStore};
+use tower_refresh_auth::session::{Session, SessionId};
+use tower_refresh_auth::store::{MemoryStore, RefreshStore, Rotation, StoreError};
 use tower_refresh_auth::{NoClaims, RefreshAuth};
 use tower_refresh_auth_test_support::{Reply, Stack, subject_echo};
 
@@ -72,6 +74,9 @@ enum Op {
     StepBack(Step),
     /// Set how far the second instance's clock is from the first's.
     SkewB(Skew),
+    /// The store forgets the last `1 + writes % 3` rotations of the session of a refresh
+    /// token handed out earlier: it holds that session as it was before them.
+    Forget { token: u8, writes: u8 },
 }
 
 /// How far the second instance's clock reads from the first's.
@@ -196,6 +201,7 @@ fn op() -> impl Strategy<Value = Op> {
         4 => step.clone().prop_map(Op::Advance),
         1 => step.prop_map(Op::StepBack),
         1 => prop_oneof![Just(Skew::None), Just(Skew::Behind), Just(Skew::Ahead)].prop_map(Op::SkewB),
+        1 => (token_number(), any::<u8>()).prop_map(|(token, writes)| Op::Forget { token, writes }),
     ]
 }
 
@@ -290,17 +296,28 @@ impl Model {
     }
 
     /// The rotation policy: RFC 9700 §4.14.2 with the grace window of docs/protocol.md §3,
-    /// at the clock of the instance that answers (§5b).
+    /// at the clock of the instance that answers (§5b), and the roll-forward of §11.
     fn refresh(&mut self, token: usize, now: u64) -> Expect {
         let (s, presented) = (self.refresh[token].session, self.refresh[token].counter);
         let session = &mut self.sessions[s];
         if !session.live(now) {
             Expect::InvalidGrant
-        } else if session.counter == presented {
-            session.counter += 1;
+        } else if session.counter <= presented {
+            // The current token rotates; one ahead of a store that forgot rotations rolls the
+            // session forward past it (§11). Either way the successor is `presented + 1`.
+            session.counter = presented + 1;
             session.rotated_ms = now;
             session.expires_ms = now + ms(REFRESH_TTL);
-            Expect::Rotated
+            // A successor minted before the store forgot: tokens are a function of session
+            // and counter, so it is that very token again, never a new one for the counter.
+            match self
+                .refresh
+                .iter()
+                .find(|t| t.session == s && t.counter == presented + 1)
+            {
+                Some(minted) => Expect::Replayed(minted.text.clone()),
+                None => Expect::Rotated,
+            }
         } else if session.counter == presented + 1
             // §5b: a clock that reads earlier than the rotation knows nothing of how long ago
             // the token was spent: outside the window.
@@ -346,12 +363,92 @@ fn start_time() -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(ms(now) + 60_000)
 }
 
+/// A store that remembers every state it wrote of each session, so that it can forget the
+/// last ones: [`Forgetful::forget`] writes an older state back, as a replica promoted before
+/// it received them, or a restored backup, would hold it.
+#[derive(Debug)]
+struct Forgetful {
+    inner: Arc<dyn RefreshStore>,
+    history: Mutex<HashMap<SessionId, Vec<Session>>>,
+}
+
+impl Forgetful {
+    fn remember(&self, session: &Session) {
+        let mut history = self.history.lock().unwrap();
+        history.entry(session.id).or_default().push(session.clone());
+    }
+
+    /// Forgets the last `writes` rotations of session `id`, if it has had that many; returns
+    /// the state it holds now.
+    async fn forget(&self, id: &SessionId, writes: usize) -> Option<Session> {
+        let restored = {
+            let mut history = self.history.lock().unwrap();
+            let states = history.get_mut(id)?;
+            if states.len() <= writes {
+                return None;
+            }
+            states.truncate(states.len() - writes);
+            states.last()?.clone()
+        };
+        self.inner.create(&restored).await.unwrap();
+        Some(restored)
+    }
+}
+
+#[async_trait::async_trait]
+impl RefreshStore for Forgetful {
+    async fn create(&self, session: &Session) -> Result<(), StoreError> {
+        self.inner.create(session).await?;
+        self.remember(session);
+        Ok(())
+    }
+    async fn load(&self, id: &SessionId, now: SystemTime) -> Result<Option<Session>, StoreError> {
+        self.inner.load(id, now).await
+    }
+    async fn rotate(
+        &self,
+        id: &SessionId,
+        expected: u64,
+        next: u64,
+        now: SystemTime,
+        expires_at: SystemTime,
+    ) -> Result<Rotation, StoreError> {
+        let rotation = self
+            .inner
+            .rotate(id, expected, next, now, expires_at)
+            .await?;
+        if let Rotation::Rotated(session) = &rotation {
+            self.remember(session);
+        }
+        Ok(rotation)
+    }
+    async fn revoke(&self, id: &SessionId) -> Result<bool, StoreError> {
+        self.history.lock().unwrap().remove(id);
+        self.inner.revoke(id).await
+    }
+    async fn reseal(&self, id: &SessionId, seal: &str) -> Result<bool, StoreError> {
+        self.inner.reseal(id, seal).await
+    }
+    async fn revoke_subject(&self, subject: &str) -> Result<u64, StoreError> {
+        self.history
+            .lock()
+            .unwrap()
+            .retain(|_, states| states.first().is_none_or(|s| s.subject != subject));
+        self.inner.revoke_subject(subject).await
+    }
+    async fn list(&self, subject: &str, now: SystemTime) -> Result<Vec<Session>, StoreError> {
+        self.inner.list(subject, now).await
+    }
+}
+
 /// The system under test: the layer in front of a handler that names the claims' subject.
 struct System {
     start: SystemTime,
     auth: RefreshAuth<NoClaims>,
     clock: ManualClock,
     store: Arc<dyn RefreshStore>,
+    /// The same store, seen as one that can forget its last writes.
+    forgetful: Arc<Forgetful>,
     stack: Stack,
     /// A second instance on the same store, with a clock of its own.
     clock_b: ManualClock,
@@ -361,6 +458,11 @@ struct System {
 
 impl System {
     fn new(store: Arc<dyn RefreshStore>, config: Config) -> Self {
+        let forgetful = Arc::new(Forgetful {
+            inner: store,
+            history: Mutex::default(),
+        });
+        let store: Arc<dyn RefreshStore> = Arc::clone(&forgetful) as _;
         let start = start_time();
         let instance = |clock: &ManualClock| {
             let mut builder = RefreshAuth::<NoClaims>::builder();
@@ -398,6 +500,7 @@ impl System {
             clock,
             clock_b,
             store,
+            forgetful,
             prefix: URL_SAFE_NO_PAD.encode(rand::random::<[u8; 6]>()),
         }
     }
@@ -723,6 +826,33 @@ async fn drive(sys: &System, config: Config, ops: &[Op]) -> Result<(), TestCaseE
             Op::SkewB(skew) => {
                 model.set_clocks(model.now_ms, skew.offset_ms());
                 sys.follow(&model);
+            }
+            Op::Forget { token, writes } => {
+                let Some(i) = pick(&model, token) else {
+                    trace.push_str(" (no token yet)\n");
+                    continue;
+                };
+                let s = model.refresh[i].session;
+                // Only a session both sides hold live: forgetting is not resurrecting.
+                if !model.sessions[s].live(model.now_ms) || model.ambiguous(s, model.now_ms) {
+                    trace.push_str(" (skipped: not a live session)\n");
+                    continue;
+                }
+                let writes = 1 + usize::from(writes % 3);
+                let Some(restored) = sys.forgetful.forget(&model.sessions[s].id, writes).await
+                else {
+                    trace.push_str(" (skipped: fewer rotations than that)\n");
+                    continue;
+                };
+                let session = &mut model.sessions[s];
+                session.counter = restored.counter;
+                session.rotated_ms = ms(restored.rotated_at.duration_since(UNIX_EPOCH).unwrap());
+                session.expires_ms = ms(restored.expires_at.duration_since(UNIX_EPOCH).unwrap());
+                let _ = write!(
+                    trace,
+                    " -> session {s} forgot {writes} rotations, back at counter {}",
+                    restored.counter
+                );
             }
         }
         trace.push('\n');

@@ -26,6 +26,16 @@ pub fn log_security_event(event: &SecurityEvent) {
             %session,
             "a spent refresh token was replayed inside the grace window"
         ),
+        SecurityEvent::RolledForward {
+            session,
+            subject,
+            generations,
+        } => tracing::warn!(
+            user = %LoggedName(subject),
+            %session,
+            generations,
+            "the session store had lost rotations; the session rolled forward to its newest token"
+        ),
         SecurityEvent::SessionRevoked {
             session,
             subject,

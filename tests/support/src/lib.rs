@@ -234,6 +234,7 @@ macro_rules! conformance_suite {
                 create_then_load,
                 rotate_moves_counter_and_sliding_expiry,
                 stale_counter_conflicts_and_changes_nothing,
+                rotate_jumps_forward_and_never_back,
                 unknown_id_is_not_found,
                 sliding_expiry_reads_as_missing,
                 absolute_expiry_reads_as_missing,

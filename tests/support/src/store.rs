@@ -81,11 +81,15 @@ impl RefreshStore for TestStore {
         &self,
         id: &SessionId,
         expected: u64,
+        next: u64,
         now: SystemTime,
         expires_at: SystemTime,
     ) -> Result<Rotation, StoreError> {
         self.enter()?;
-        let rotation = self.inner.rotate(id, expected, now, expires_at).await?;
+        let rotation = self
+            .inner
+            .rotate(id, expected, next, now, expires_at)
+            .await?;
         if matches!(rotation, Rotation::Rotated(_)) {
             self.rotations.fetch_add(1, Ordering::SeqCst);
         }

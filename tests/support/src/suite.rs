@@ -40,7 +40,7 @@ pub async fn rotate_moves_counter_and_sliding_expiry<S: RefreshStore + Clone>(fx
 
     let t1 = t0 + Duration::from_secs(30);
     let new_expiry = t1 + Duration::from_secs(3600);
-    let rotated = expect_rotated(fx.store.rotate(&s.id, 0, t1, new_expiry).await.unwrap());
+    let rotated = expect_rotated(fx.store.rotate(&s.id, 0, 1, t1, new_expiry).await.unwrap());
     let mut want = s.clone();
     want.counter = 1;
     want.rotated_at = t1;
@@ -50,7 +50,7 @@ pub async fn rotate_moves_counter_and_sliding_expiry<S: RefreshStore + Clone>(fx
 
     // And again from the new counter.
     let t2 = t1 + Duration::from_secs(30);
-    let rotated = expect_rotated(fx.store.rotate(&s.id, 1, t2, new_expiry).await.unwrap());
+    let rotated = expect_rotated(fx.store.rotate(&s.id, 1, 2, t2, new_expiry).await.unwrap());
     assert_eq!(rotated.counter, 2);
     assert_eq!(rotated.rotated_at, t2);
     assert_eq!(rotated.created_at, t0, "created_at never moves");
@@ -69,7 +69,7 @@ pub async fn stale_counter_conflicts_and_changes_nothing<S: RefreshStore + Clone
     let t1 = t0 + Duration::from_secs(5);
     let current = expect_rotated(
         fx.store
-            .rotate(&s.id, 0, t1, t1 + Duration::from_secs(3600))
+            .rotate(&s.id, 0, 1, t1, t1 + Duration::from_secs(3600))
             .await
             .unwrap(),
     );
@@ -78,13 +78,50 @@ pub async fn stale_counter_conflicts_and_changes_nothing<S: RefreshStore + Clone
     for expected in [0, 2, 7, u64::MAX] {
         let conflict = expect_conflict(
             fx.store
-                .rotate(&s.id, expected, t2, t2 + Duration::from_secs(9999))
+                .rotate(
+                    &s.id,
+                    expected,
+                    expected.saturating_add(1),
+                    t2,
+                    t2 + Duration::from_secs(9999),
+                )
                 .await
                 .unwrap(),
         );
         assert_eq!(conflict, current, "expected = {expected}");
     }
     assert_eq!(fx.store.load(&s.id, t2).await.unwrap(), Some(current));
+}
+
+/// The swap sets any larger counter asked for (a roll-forward), exactly, past 2^53 too; a
+/// counter never moves back, nor stays put.
+pub async fn rotate_jumps_forward_and_never_back<S: RefreshStore + Clone>(fx: &Fixture<S>) {
+    let t0 = now_ms();
+    let s = session("alice", t0);
+    create(&fx.store, &s).await;
+    let expiry = t0 + Duration::from_secs(3600);
+
+    let jumped = expect_rotated(fx.store.rotate(&s.id, 0, 7, t0, expiry).await.unwrap());
+    assert_eq!(jumped.counter, 7);
+    assert_eq!(
+        fx.store.load(&s.id, t0).await.unwrap(),
+        Some(jumped.clone())
+    );
+    // Past 2^53 (a float would round it) and near the top of i64 (the SQL stores' range).
+    let big = (1u64 << 53) + 1;
+    let jumped = expect_rotated(fx.store.rotate(&s.id, 7, big, t0, expiry).await.unwrap());
+    assert_eq!(jumped.counter, big);
+    let top = i64::MAX as u64;
+    let jumped = expect_rotated(fx.store.rotate(&s.id, big, top, t0, expiry).await.unwrap());
+    assert_eq!(jumped.counter, top);
+
+    // Back, or nowhere: a conflict that changes nothing.
+    for next in [top, top - 1, 0] {
+        let conflict =
+            expect_conflict(fx.store.rotate(&s.id, top, next, t0, expiry).await.unwrap());
+        assert_eq!(conflict, jumped, "next = {next}");
+    }
+    assert_eq!(fx.store.load(&s.id, t0).await.unwrap(), Some(jumped));
 }
 
 /// Ids that were never stored are missing everywhere.
@@ -95,7 +132,7 @@ pub async fn unknown_id_is_not_found<S: RefreshStore + Clone>(fx: &Fixture<S>) {
     let unknown = SessionId::random();
     assert_eq!(fx.store.load(&unknown, t0).await.unwrap(), None);
     assert_eq!(
-        fx.store.rotate(&unknown, 0, t0, t0).await.unwrap(),
+        fx.store.rotate(&unknown, 0, 1, t0, t0).await.unwrap(),
         Rotation::NotFound
     );
     assert!(!fx.store.revoke(&unknown).await.unwrap());
@@ -114,7 +151,7 @@ pub async fn sliding_expiry_reads_as_missing<S: RefreshStore + Clone>(fx: &Fixtu
         assert_eq!(fx.store.load(&s.id, now).await.unwrap(), None);
         assert_eq!(
             fx.store
-                .rotate(&s.id, 0, now, now + Duration::from_secs(3600))
+                .rotate(&s.id, 0, 1, now, now + Duration::from_secs(3600))
                 .await
                 .unwrap(),
             Rotation::NotFound,
@@ -138,7 +175,7 @@ pub async fn absolute_expiry_reads_as_missing<S: RefreshStore + Clone>(fx: &Fixt
     let t1 = absolute - Duration::from_millis(1);
     let rotated = expect_rotated(
         fx.store
-            .rotate(&s.id, 0, t1, t1 + Duration::from_secs(3600))
+            .rotate(&s.id, 0, 1, t1, t1 + Duration::from_secs(3600))
             .await
             .unwrap(),
     );
@@ -148,7 +185,7 @@ pub async fn absolute_expiry_reads_as_missing<S: RefreshStore + Clone>(fx: &Fixt
     assert_eq!(fx.store.load(&s.id, absolute).await.unwrap(), None);
     assert_eq!(
         fx.store
-            .rotate(&s.id, 1, absolute, absolute + Duration::from_secs(3600))
+            .rotate(&s.id, 1, 2, absolute, absolute + Duration::from_secs(3600))
             .await
             .unwrap(),
         Rotation::NotFound
@@ -167,7 +204,7 @@ pub async fn revoke_deletes_one_session<S: RefreshStore + Clone>(fx: &Fixture<S>
     assert_eq!(fx.store.load(&gone.id, t0).await.unwrap(), None);
     assert_eq!(
         fx.store
-            .rotate(&gone.id, 0, t0, t0 + Duration::from_secs(60))
+            .rotate(&gone.id, 0, 1, t0, t0 + Duration::from_secs(60))
             .await
             .unwrap(),
         Rotation::NotFound
@@ -186,7 +223,7 @@ pub async fn reseal_replaces_the_seal_only<S: RefreshStore + Clone>(fx: &Fixture
     create(&fx.store, &other).await;
     let rotated = expect_rotated(
         fx.store
-            .rotate(&resealed.id, 0, t0, t0 + Duration::from_secs(60))
+            .rotate(&resealed.id, 0, 1, t0, t0 + Duration::from_secs(60))
             .await
             .unwrap(),
     );
@@ -229,7 +266,7 @@ pub async fn revoke_subject_spares_other_subjects<S: RefreshStore + Clone>(fx: &
     // A rotated session is revoked too.
     expect_rotated(
         fx.store
-            .rotate(&alice[0].id, 0, t0, t0 + Duration::from_secs(60))
+            .rotate(&alice[0].id, 0, 1, t0, t0 + Duration::from_secs(60))
             .await
             .unwrap(),
     );
@@ -277,7 +314,7 @@ pub async fn list_returns_the_live_sessions_of_one_subject<S: RefreshStore + Clo
     let t1 = t0 + Duration::from_secs(5);
     let rotated = expect_rotated(
         fx.store
-            .rotate(&rotated.id, 0, t1, t1 + Duration::from_secs(3600))
+            .rotate(&rotated.id, 0, 1, t1, t1 + Duration::from_secs(3600))
             .await
             .unwrap(),
     );
@@ -344,7 +381,7 @@ pub async fn claims_and_subject_round_trip_byte_for_byte<S: RefreshStore + Clone
         );
         let rotated = expect_rotated(
             fx.store
-                .rotate(&s.id, 0, t0, t0 + Duration::from_secs(60))
+                .rotate(&s.id, 0, 1, t0, t0 + Duration::from_secs(60))
                 .await
                 .unwrap(),
         );
@@ -381,14 +418,14 @@ pub async fn second_instance_sees_first_instances_writes<S: RefreshStore + Clone
     assert_eq!(second.load(&s.id, t0).await.unwrap().as_ref(), Some(&s));
     let rotated = expect_rotated(
         second
-            .rotate(&s.id, 0, t0, t0 + Duration::from_secs(60))
+            .rotate(&s.id, 0, 1, t0, t0 + Duration::from_secs(60))
             .await
             .unwrap(),
     );
     assert_eq!(
         expect_conflict(
             fx.store
-                .rotate(&s.id, 0, t0, t0 + Duration::from_secs(60))
+                .rotate(&s.id, 0, 1, t0, t0 + Duration::from_secs(60))
                 .await
                 .unwrap()
         ),
@@ -414,7 +451,7 @@ async fn race<S: RefreshStore + Clone>(a: &S, b: &S) {
                 start.wait().await;
                 let now = t0 + Duration::from_millis(i as u64);
                 store
-                    .rotate(&id, 0, now, now + Duration::from_secs(60))
+                    .rotate(&id, 0, 1, now, now + Duration::from_secs(60))
                     .await
             })
         })

@@ -121,6 +121,7 @@ impl RefreshStore for MemoryStore {
         &self,
         id: &SessionId,
         expected: u64,
+        next: u64,
         now: SystemTime,
         expires_at: SystemTime,
     ) -> Result<Rotation, StoreError> {
@@ -132,11 +133,11 @@ impl RefreshStore for MemoryStore {
                 if !s.is_live(now) {
                     e.remove();
                     Rotation::NotFound
-                } else if s.counter != expected || expected == u64::MAX {
-                    // A counter at its largest cannot move on; nothing mints past it.
+                } else if s.counter != expected || next <= expected {
+                    // A counter only moves forward (and one at its largest not at all).
                     Rotation::Conflict(s.clone())
                 } else {
-                    s.counter += 1;
+                    s.counter = next;
                     s.rotated_at = now;
                     s.expires_at = expires_at;
                     Rotation::Rotated(s.clone())
@@ -235,7 +236,7 @@ mod tests {
         store.create(&s).await.unwrap();
         let later = t0 + Duration::from_secs(61);
         assert_eq!(
-            store.rotate(&s.id, 0, later, later).await.unwrap(),
+            store.rotate(&s.id, 0, 1, later, later).await.unwrap(),
             Rotation::NotFound
         );
         assert!(store.load(&s.id, later).await.unwrap().is_none());

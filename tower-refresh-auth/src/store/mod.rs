@@ -67,7 +67,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// What [`RefreshStore::rotate`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rotation {
-    /// The counter matched and moved forward by one; the session as it is now.
+    /// The counter matched and moved forward to the one asked for; the session as it is now.
     Rotated(Session),
     /// The session is live but its counter did not match; the session as it is, unchanged.
     Conflict(Session),
@@ -116,15 +116,22 @@ pub trait RefreshStore: fmt::Debug + Send + Sync + 'static {
     /// The compare-and-swap at the heart of rotation, atomically:
     ///
     /// - no live session `id` at `now` → [`Rotation::NotFound`];
-    /// - its counter is not `expected` → [`Rotation::Conflict`] with the session unchanged;
-    /// - otherwise set `counter = expected + 1`, `rotated_at = now`,
-    ///   `expires_at = expires_at` and return [`Rotation::Rotated`] with the new state.
+    /// - its counter is not `expected`, or `next` is not larger than `expected` →
+    ///   [`Rotation::Conflict`] with the session unchanged;
+    /// - otherwise set `counter = next`, `rotated_at = now`, `expires_at = expires_at` and
+    ///   return [`Rotation::Rotated`] with the new state.
+    ///
+    /// The layer asks for `next = expected + 1` on an ordinary refresh, and for a larger jump
+    /// when it rolls a session forward to a token the store lost track of (`docs/protocol.md`
+    /// §11). A counter only ever moves forward, so a counter once minted is never minted again.
+    /// A backend that cannot store `next` (past its integer range) reports a conflict.
     ///
     /// N concurrent calls with the same `expected` must yield exactly one `Rotated`.
     async fn rotate(
         &self,
         id: &SessionId,
         expected: u64,
+        next: u64,
         now: SystemTime,
         expires_at: SystemTime,
     ) -> Result<Rotation, StoreError>;
@@ -158,10 +165,11 @@ impl<T: RefreshStore + ?Sized> RefreshStore for std::sync::Arc<T> {
         &self,
         id: &SessionId,
         expected: u64,
+        next: u64,
         now: SystemTime,
         expires_at: SystemTime,
     ) -> Result<Rotation, StoreError> {
-        (**self).rotate(id, expected, now, expires_at).await
+        (**self).rotate(id, expected, next, now, expires_at).await
     }
     async fn revoke(&self, id: &SessionId) -> Result<bool, StoreError> {
         (**self).revoke(id).await

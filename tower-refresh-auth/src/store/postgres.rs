@@ -165,7 +165,7 @@ ON CONFLICT (id) DO UPDATE SET subject = EXCLUDED.subject, claims = EXCLUDED.cla
                 r#"WITH cur AS (
     SELECT id, {COLUMNS} FROM "{table}" WHERE id = $1 AND {live} FOR UPDATE
 ), upd AS (
-    UPDATE "{table}" AS t SET counter = t.counter + 1, rotated_at = $3, expires_at = $4
+    UPDATE "{table}" AS t SET counter = $5, rotated_at = $3, expires_at = $4
     FROM cur WHERE t.id = cur.id AND cur.counter = $2
     RETURNING {T_COLUMNS}
 )
@@ -318,11 +318,16 @@ impl RefreshStore for PostgresStore {
         &self,
         id: &SessionId,
         expected: u64,
+        next: u64,
         now: SystemTime,
         expires_at: SystemTime,
     ) -> Result<Rotation, StoreError> {
-        // A counter past i64::MAX cannot be stored, so it can match nothing: -1 never does.
-        let expected = i64::try_from(expected).unwrap_or(-1);
+        // A counter past i64::MAX cannot be stored, and a counter only moves forward: such a
+        // swap matches nothing, as an expected counter of -1 never does.
+        let (expected, next) = match (i64::try_from(expected), i64::try_from(next)) {
+            (Ok(expected), Ok(next)) if next > expected => (expected, next),
+            _ => (-1, 0),
+        };
         type Row = (
             bool,
             String,
@@ -340,7 +345,8 @@ impl RefreshStore for PostgresStore {
             .bind(&id.as_bytes()[..])
             .bind(expected)
             .bind(millis(now))
-            .bind(millis(expires_at));
+            .bind(millis(expires_at))
+            .bind(next);
         let row = run(self.timeout, query.fetch_optional(&self.pool)).await?;
         let Some((
             rotated,

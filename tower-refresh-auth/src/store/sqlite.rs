@@ -166,7 +166,7 @@ VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"#
                 live("?2")
             ),
             rotate: format!(
-                r#"UPDATE "{table}" SET counter = counter + 1, rotated_at = ?3, expires_at = ?4
+                r#"UPDATE "{table}" SET counter = ?5, rotated_at = ?3, expires_at = ?4
 WHERE id = ?1 AND counter = ?2 AND {}
 RETURNING {COLUMNS}"#,
                 live("?3")
@@ -333,11 +333,16 @@ impl RefreshStore for SqliteStore {
         &self,
         id: &SessionId,
         expected: u64,
+        next: u64,
         now: SystemTime,
         expires_at: SystemTime,
     ) -> Result<Rotation, StoreError> {
-        // A counter past i64::MAX cannot be stored, so it can match nothing: -1 never does.
-        let expected = i64::try_from(expected).unwrap_or(-1);
+        // A counter past i64::MAX cannot be stored, and a counter only moves forward: such a
+        // swap matches nothing, as an expected counter of -1 never does.
+        let (expected, next) = match (i64::try_from(expected), i64::try_from(next)) {
+            (Ok(expected), Ok(next)) if next > expected => (expected, next),
+            _ => (-1, 0),
+        };
         let now = millis(now);
         let (rotated, row) = run(self.timeout, async {
             // IMMEDIATE takes the write lock up front, so the fallback SELECT sees exactly
@@ -348,6 +353,7 @@ impl RefreshStore for SqliteStore {
                 .bind(expected)
                 .bind(now)
                 .bind(millis(expires_at))
+                .bind(next)
                 .fetch_optional(&mut *tx)
                 .await?;
             let found = match updated {

@@ -308,16 +308,25 @@ impl RefreshStore for RedisStore {
         &self,
         id: &SessionId,
         expected: u64,
+        next: u64,
         now: SystemTime,
         expires_at: SystemTime,
     ) -> Result<Rotation, StoreError> {
         let mut conn = self.conn.clone();
         let mut rotate = self.scripts.rotate.prepare_invoke();
+        // A counter only moves forward: a swap that would not is sent with an expected
+        // counter of "", which no stored counter equals, so it reports a conflict.
+        let expected = if next > expected {
+            expected.to_string()
+        } else {
+            String::new()
+        };
         rotate
             .key(self.session_key(id))
             .arg(expected)
             .arg(to_millis(now))
-            .arg(to_millis(expires_at));
+            .arg(to_millis(expires_at))
+            .arg(next);
         let mut reply: Vec<Vec<u8>> = self.run(rotate.invoke_async(&mut conn)).await?;
         if reply.is_empty() {
             return Ok(Rotation::NotFound);

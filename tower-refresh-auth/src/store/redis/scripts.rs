@@ -30,7 +30,8 @@ pub(super) struct Scripts {
     /// ua or '', lbl or ''}`.
     ///
     /// KEYS[1] the session. ARGV[1] the expected counter; ARGV[2] now; ARGV[3] the new sliding
-    /// expiry (all decimal). Counters are compared as strings, so they stay exact past 2^53.
+    /// expiry; ARGV[4] the next counter (all decimal). Counters are compared and stored as
+    /// strings, so they stay exact past 2^53.
     pub(super) rotate: Script,
     /// Deletes a session if it belongs to the subject; returns how many were deleted.
     ///

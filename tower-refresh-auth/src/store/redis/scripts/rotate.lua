@@ -4,7 +4,7 @@
 -- (a hash from before sessions were sealed has no `seal`).
 --
 -- KEYS[1] the session. ARGV[1] the expected counter; ARGV[2] now; ARGV[3] the new sliding
--- expiry (all decimal). Counters are compared as strings, so they stay exact past 2^53.
+-- expiry; ARGV[4] the next counter, larger than the expected one (all decimal). Counters are compared as strings, so they stay exact past 2^53.
 local s = redis.call('HMGET', KEYS[1], 'sub', 'claims', 'ctr', 'cat', 'rat', 'exp', 'abs', 'seal', 'ua', 'lbl')
 if not s[3] then
   return {}
@@ -16,8 +16,7 @@ end
 local status = 'conflict'
 if s[3] == ARGV[1] then
   status = 'rotated'
-  redis.call('HINCRBY', KEYS[1], 'ctr', 1)
-  redis.call('HSET', KEYS[1], 'rat', ARGV[2], 'exp', ARGV[3])
+  redis.call('HSET', KEYS[1], 'ctr', ARGV[4], 'rat', ARGV[2], 'exp', ARGV[3])
   local deadline = ARGV[3]
   if s[7] and tonumber(s[7]) < tonumber(deadline) then
     deadline = s[7]
