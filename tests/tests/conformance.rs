@@ -2,7 +2,8 @@
 //!
 //! The Redis and PostgreSQL backends need a server, so their tests are `#[ignore]`d: run them
 //! with `REDIS_URL=redis://127.0.0.1:6379 DATABASE_URL=postgres://postgres@127.0.0.1/test
-//! cargo test -p tower-refresh-auth-tests --test conformance -- --include-ignored`.
+//! cargo test -p tower-refresh-auth-tests --test conformance -- --include-ignored`, with
+//! `REDIS_CLUSTER_URL=$(tests/redis-cluster.sh start)` for the Redis Cluster.
 
 use tower_refresh_auth_test_support::{conformance_suite, fixtures};
 
@@ -15,6 +16,13 @@ conformance_suite!(
     fixtures::redis,
     two_instances,
     ignore = "needs REDIS_URL (see tests/support/README.md)"
+);
+#[cfg(feature = "redis")]
+conformance_suite!(
+    redis_cluster,
+    fixtures::redis_cluster,
+    two_instances,
+    ignore = "needs REDIS_CLUSTER_URL (tests/redis-cluster.sh start; see tests/support/README.md)"
 );
 #[cfg(feature = "postgres")]
 conformance_suite!(

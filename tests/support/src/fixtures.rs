@@ -14,7 +14,7 @@ pub async fn memory(_test: &str) -> Fixture<MemoryStore> {
 }
 
 #[cfg(feature = "redis")]
-pub use self::redis::redis;
+pub use self::redis::{redis, redis_cluster};
 #[cfg(feature = "redis-keys")]
 pub use self::redis_keys::DeleteKeysOnDrop;
 #[cfg(feature = "redis")]
@@ -26,12 +26,22 @@ mod redis {
     /// Two [`RedisStore`]s with separate connection managers on `REDIS_URL`, sharing a key
     /// prefix unique to this test and run; the guard deletes its keys.
     pub async fn redis(test: &str) -> Fixture<RedisStore> {
-        let url = crate::service_url("REDIS_URL");
+        on(&crate::service_url("REDIS_URL"), test).await
+    }
+
+    /// The same on the Redis Cluster of `REDIS_CLUSTER_URL` (`redis+cluster://h:p,h:p…`,
+    /// as `tests/redis-cluster.sh start` prints it).
+    pub async fn redis_cluster(test: &str) -> Fixture<RedisStore> {
+        on(&crate::service_url("REDIS_CLUSTER_URL"), test).await
+    }
+
+    async fn on(url: &str, test: &str) -> Fixture<RedisStore> {
+        let url = url.to_owned();
         let prefix = format!("tra-test:{test}:{}", crate::run_id());
         let open = || async {
             RedisStore::connect(&url)
                 .await
-                .expect("connect to REDIS_URL")
+                .expect("connect to the Redis of the fixture")
                 .with_key_prefix(prefix.clone())
         };
         Fixture {
@@ -64,9 +74,21 @@ mod redis_keys {
 
     impl Drop for DeleteKeysOnDrop {
         fn drop(&mut self) {
-            let Ok(mut conn) =
-                ::redis::Client::open(self.url.as_str()).and_then(|c| c.get_connection())
-            else {
+            // A cluster's keys are on its nodes: each seed is scanned (a replica's DELs
+            // fail harmlessly), one key at a time, as keys of different slots must be.
+            if let Some(hosts) = self.url.strip_prefix("redis+cluster://") {
+                for host in hosts.split(',') {
+                    self.delete_on(&format!("redis://{host}"), true);
+                }
+            } else {
+                self.delete_on(&self.url, false);
+            }
+        }
+    }
+
+    impl DeleteKeysOnDrop {
+        fn delete_on(&self, url: &str, one_by_one: bool) {
+            let Ok(mut conn) = ::redis::Client::open(url).and_then(|c| c.get_connection()) else {
                 return;
             };
             let mut cursor = 0_u64;
@@ -81,7 +103,11 @@ mod redis_keys {
                 let Ok((next, keys)) = page else {
                     return;
                 };
-                if !keys.is_empty() {
+                if one_by_one {
+                    for key in &keys {
+                        let _ = ::redis::cmd("DEL").arg(key).exec(&mut conn);
+                    }
+                } else if !keys.is_empty() {
                     let _ = ::redis::cmd("DEL").arg(&keys).exec(&mut conn);
                 }
                 if next == 0 {

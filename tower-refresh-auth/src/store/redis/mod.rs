@@ -90,7 +90,9 @@
 //! successor. Sessions survive a Redis restart only as far as Redis persists them (AOF or
 //! RDB).
 
+mod connection;
 mod decode;
+mod durability;
 mod pipeline;
 mod scripts;
 
@@ -98,10 +100,13 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use redis::RedisError;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::cluster_async::ClusterConnection;
+use redis::{IntoConnectionInfo, RedisError, Value};
 
+use self::connection::{Address, Conn, cluster_builder};
 use self::decode::{FIELDS, decode};
+use self::durability::Durability;
 use self::scripts::Scripts;
 
 use super::{RefreshStore, Rotation, StoreError};
@@ -128,29 +133,76 @@ const INDEX_MIN_AGE_MS: u64 = 60_000;
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 #[derive(Clone)]
 pub struct RedisStore {
-    conn: ConnectionManager,
+    conn: Conn,
     prefix: Arc<str>,
     timeout: Duration,
+    durability: Option<Durability>,
     scripts: Arc<Scripts>,
 }
 
 impl fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisStore")
+            .field("cluster", &self.conn.is_cluster())
             .field("prefix", &self.prefix)
             .field("timeout", &self.timeout)
+            .field("durability", &self.durability)
             .finish_non_exhaustive()
     }
 }
 
 impl RedisStore {
-    /// Connects to the Redis server at `url` (`redis://[user:password@]host[:port][/db]`).
+    /// Connects to the Redis server or cluster at `url`:
+    ///
+    /// - `redis://[user:password@]host[:port][/db]`: one server; `rediss://…` over TLS,
+    ///   verified against the system's root certificates;
+    /// - `redis+cluster://[user:password@]host:port[,host:port…]`: a Redis Cluster, from
+    ///   any of its nodes (the seeds; the others are discovered); `rediss+cluster://…` over
+    ///   TLS.
     ///
     /// The connection is made before this returns, so a wrong address fails here, at start,
-    /// rather than on the first request. Its [`ConnectionManager`] reconnects by itself and
-    /// times out a connection attempt or a response after 2 s, which also makes it drop a
-    /// connection that went silent.
+    /// rather than on the first request. It reconnects by itself and times out a connection
+    /// attempt or a response after 2 s, which also makes it drop a connection that went
+    /// silent; a cluster connection also follows a failover (`MOVED`) by itself.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        match Address::parse(url).map_err(StoreError::unavailable)? {
+            Address::Server(url) => Self::connect_server(&url).await,
+            Address::Cluster(seeds) => Self::connect_cluster(seeds).await,
+        }
+    }
+
+    /// Connects to a Redis Cluster from its seed nodes (`redis://host:port` or
+    /// `rediss://host:port` URLs, or anything else the `redis` crate takes as a node): the
+    /// other nodes and the slot map are discovered from them. Timeouts as for
+    /// [`connect`](Self::connect); to set others, or a private CA for TLS, build the
+    /// [`ClusterConnection`] yourself and use [`new_cluster`](Self::new_cluster).
+    ///
+    /// ```no_run
+    /// use tower_refresh_auth::store::RedisStore;
+    ///
+    /// # async fn run() -> Result<(), tower_refresh_auth::store::StoreError> {
+    /// let store = RedisStore::connect_cluster([
+    ///     "redis://10.0.0.1:6379",
+    ///     "redis://10.0.0.2:6379",
+    ///     "redis://10.0.0.3:6379",
+    /// ])
+    /// .await?;
+    /// # let _ = store; Ok(()) }
+    /// ```
+    pub async fn connect_cluster<T: IntoConnectionInfo>(
+        seeds: impl IntoIterator<Item = T>,
+    ) -> Result<Self, StoreError> {
+        let client = cluster_builder(seeds, DEFAULT_TIMEOUT)
+            .build()
+            .map_err(StoreError::unavailable)?;
+        let conn = tokio::time::timeout(DEFAULT_TIMEOUT, client.get_async_connection())
+            .await
+            .map_err(|_| StoreError::Timeout(DEFAULT_TIMEOUT))?
+            .map_err(StoreError::unavailable)?;
+        Ok(Self::new_cluster(conn))
+    }
+
+    async fn connect_server(url: &str) -> Result<Self, StoreError> {
         let client = redis::Client::open(url).map_err(StoreError::unavailable)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(DEFAULT_TIMEOUT))
@@ -168,12 +220,51 @@ impl RedisStore {
 
     /// A store on a connection you made, with the default prefix and timeout.
     pub fn new(conn: ConnectionManager) -> Self {
+        Self::on(Conn::Server(conn))
+    }
+
+    /// A store on a Redis Cluster connection you made (from a
+    /// [`ClusterClient`](redis::cluster::ClusterClient), say with TLS and a private CA),
+    /// with the default prefix and timeout.
+    pub fn new_cluster(conn: ClusterConnection) -> Self {
+        Self::on(Conn::Cluster(conn))
+    }
+
+    fn on(conn: Conn) -> Self {
         Self {
             conn,
             prefix: Arc::from(DEFAULT_PREFIX),
             timeout: DEFAULT_TIMEOUT,
+            durability: None,
             scripts: Arc::new(Scripts::new()),
         }
+    }
+
+    /// Makes every `create`, `rotate` and `revoke` wait, before it is acknowledged, until
+    /// at least `replicas` replicas of the primary that took it have it (`WAIT replicas
+    /// timeout`, sent right after the write on the same connection, to the same primary of a
+    /// cluster). When fewer acknowledge within `timeout` the operation fails with
+    /// [`StoreError::Unavailable`] (a `503` with `Retry-After`): an operator who prefers a
+    /// `503` to a rotation a failover could lose. Off by default.
+    ///
+    /// The write has happened on the primary even when it is reported as failed, and the
+    /// client retries: a refresh retried inside the grace window gets the same successor,
+    /// a logout retried deletes nothing more. `timeout` also counts against the
+    /// [operation timeout](Self::with_timeout), which should be longer.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use tower_refresh_auth::store::RedisStore;
+    ///
+    /// # async fn run() -> Result<(), tower_refresh_auth::store::StoreError> {
+    /// let store = RedisStore::connect("redis+cluster://10.0.0.1:6379,10.0.0.2:6379")
+    ///     .await?
+    ///     .with_durability(1, Duration::from_millis(100));
+    /// # let _ = store; Ok(()) }
+    /// ```
+    pub fn with_durability(mut self, replicas: u32, timeout: Duration) -> Self {
+        self.durability = Some(Durability { replicas, timeout });
+        self
     }
 
     /// Sets the prefix of every key (default `tra`), so several applications can share a
@@ -217,7 +308,7 @@ impl RedisStore {
         for id in &ids {
             exists.cmd("EXISTS").arg(self.session_key(id));
         }
-        let found: Vec<bool> = exists.query_async(&mut conn).await?;
+        let found: Vec<bool> = redis::from_redis_value(Value::Array(self.query_all(&exists).await?))?;
         let gone: Vec<&String> = ids
             .iter()
             .zip(found)
@@ -274,7 +365,11 @@ impl RefreshStore for RedisStore {
             (&self.scripts.index_add, index),
             (&self.scripts.create, write),
         ];
-        let replies = self.run(self.invoke_all(&calls)).await?;
+        let durable = self.durability.is_some();
+        let replies = self.run(self.invoke_in_turn(&calls, 1, durable)).await?;
+        if let (Some(durability), Some(acked)) = (&self.durability, replies.get(2)) {
+            durability.check(acked)?;
+        }
         let size = match replies.first() {
             Some(reply) => redis::from_redis_value_ref::<u64>(reply)
                 .map_err(|err| StoreError::Corrupt(err.to_string()))?,
@@ -312,7 +407,6 @@ impl RefreshStore for RedisStore {
         now: SystemTime,
         expires_at: SystemTime,
     ) -> Result<Rotation, StoreError> {
-        let mut conn = self.conn.clone();
         let mut rotate = self.scripts.rotate.prepare_invoke();
         // A counter only moves forward: a swap that would not is sent with an expected
         // counter of "", which no stored counter equals, so it reports a conflict.
@@ -327,7 +421,9 @@ impl RefreshStore for RedisStore {
             .arg(to_millis(now))
             .arg(to_millis(expires_at))
             .arg(next);
-        let mut reply: Vec<Vec<u8>> = self.run(rotate.invoke_async(&mut conn)).await?;
+        let reply = self.invoke_write(&self.scripts.rotate, rotate).await?;
+        let mut reply: Vec<Vec<u8>> =
+            redis::from_redis_value(reply).map_err(|err| StoreError::Corrupt(err.to_string()))?;
         if reply.is_empty() {
             return Ok(Rotation::NotFound);
         }
@@ -343,10 +439,11 @@ impl RefreshStore for RedisStore {
     }
 
     async fn revoke(&self, id: &SessionId) -> Result<bool, StoreError> {
-        let mut conn = self.conn.clone();
         let mut cmd = redis::cmd("DEL");
         cmd.arg(self.session_key(id));
-        let deleted: u64 = self.run(cmd.query_async(&mut conn)).await?;
+        let deleted = self.query_write(&cmd).await?;
+        let deleted: u64 = redis::from_redis_value(deleted)
+            .map_err(|err| StoreError::Corrupt(err.to_string()))?;
         Ok(deleted > 0)
     }
 
@@ -381,7 +478,10 @@ impl RefreshStore for RedisStore {
         let mut forget = self.scripts.index_forget.prepare_invoke();
         forget.key(&index).arg(INDEX_MIN_AGE_MS).arg(&ids);
         calls.push((&self.scripts.index_forget, forget));
-        let replies = self.run(self.invoke_all(&calls)).await?;
+        // The index only once every session is gone: on a cluster, in a second step.
+        let replies = self
+            .run(self.invoke_in_turn(&calls, ids.len(), false))
+            .await?;
         // Every reply but the last (the index's) is a count of deleted sessions.
         let counts = replies.iter().take(ids.len()).map(|reply| {
             redis::from_redis_value_ref::<u64>(reply)
@@ -406,7 +506,9 @@ impl RefreshStore for RedisStore {
                 .arg(self.session_key(id))
                 .arg(&FIELDS[..]);
         }
-        let replies: Vec<Vec<Option<Vec<u8>>>> = self.run(reads.query_async(&mut conn)).await?;
+        let replies = self.run(self.query_all(&reads)).await?;
+        let replies: Vec<Vec<Option<Vec<u8>>>> = redis::from_redis_value(Value::Array(replies))
+            .map_err(|err| StoreError::Corrupt(err.to_string()))?;
         let mut live = Vec::new();
         let mut stale = Vec::new();
         for (text, fields) in ids.iter().zip(replies) {

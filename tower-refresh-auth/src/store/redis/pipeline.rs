@@ -1,10 +1,15 @@
-//! Sending commands: one timeout and one error mapping for every operation, and script
-//! pipelines that survive a server that forgot its scripts.
+//! Sending commands: one timeout and one error mapping for every operation, script
+//! pipelines that survive a server that forgot its scripts, and on a cluster, one pipeline
+//! per slot.
 
-use redis::{ErrorKind, RedisError, Script, ScriptInvocation, ServerErrorKind, Value};
+use futures_util::future::join_all;
+use redis::{ErrorKind, Pipeline, RedisError, Script, ScriptInvocation, ServerErrorKind, Value};
 
 use super::RedisStore;
 use crate::store::StoreError;
+
+/// Script calls, each with its script (to load it on a server that does not know it).
+pub(super) type Calls<'a> = [(&'a Script, ScriptInvocation<'a>)];
 
 impl RedisStore {
     /// Runs `op` under the store's timeout and maps its errors.
@@ -28,20 +33,126 @@ impl RedisStore {
         }
     }
 
-    /// Sends script calls as one pipeline and returns their replies, in order.
+    /// Sends script calls and returns their replies, in order: as one pipeline on one
+    /// server; on a cluster, which runs no pipeline across slots, as one pipeline per call,
+    /// all at once (each call touches the keys of one slot).
+    pub(super) async fn invoke_all(&self, calls: &Calls<'_>) -> Result<Vec<Value>, RedisError> {
+        if !self.conn.is_cluster() {
+            return self.invoke_pipeline(calls, false).await;
+        }
+        let replies = join_all(
+            calls
+                .iter()
+                .map(|call| self.invoke_pipeline(std::slice::from_ref(call), false)),
+        )
+        .await;
+        let mut all = Vec::with_capacity(calls.len());
+        for reply in replies {
+            all.extend(reply?);
+        }
+        Ok(all)
+    }
+
+    /// [`invoke_all`](Self::invoke_all) of the first `first` calls, then of the rest: in one
+    /// pipeline on one server (which runs it in order), in two steps on a cluster, so that
+    /// nothing of the rest runs unless all of the first have. With `wait`, the store's `WAIT`
+    /// follows the rest (which must then be of one slot) and its reply comes last.
+    pub(super) async fn invoke_in_turn(
+        &self,
+        calls: &Calls<'_>,
+        first: usize,
+        wait: bool,
+    ) -> Result<Vec<Value>, RedisError> {
+        if !self.conn.is_cluster() {
+            return self.invoke_pipeline(calls, wait).await;
+        }
+        let (first, then) = calls.split_at(first.min(calls.len()));
+        let mut replies = self.invoke_all(first).await?;
+        if wait {
+            replies.extend(self.invoke_pipeline(then, true).await?);
+        } else {
+            replies.extend(self.invoke_all(then).await?);
+        }
+        Ok(replies)
+    }
+
+    /// One command that writes one key, under the store's timeout, made durable like
+    /// [`invoke_write`](Self::invoke_write).
+    pub(super) async fn query_write(&self, cmd: &redis::Cmd) -> Result<Value, StoreError> {
+        let mut conn = self.conn.clone();
+        let mut pipe = redis::pipe();
+        pipe.add_command(cmd.clone());
+        if let Some(durability) = &self.durability {
+            durability.add_wait(&mut pipe);
+        }
+        let mut replies: Vec<Value> = self.run(pipe.query_async(&mut conn)).await?;
+        if let (Some(durability), Some(acked)) = (&self.durability, replies.get(1)) {
+            durability.check(acked)?;
+        }
+        match replies.is_empty() {
+            true => Err(StoreError::Corrupt("no reply to a write".into())),
+            false => Ok(replies.swap_remove(0)),
+        }
+    }
+
+    /// One script call that writes, under the store's timeout, made
+    /// [durable](RedisStore::with_durability) if the store is: `WAIT` follows it in the same
+    /// pipeline, so on the same connection to the same primary, and the write answers
+    /// [`NotReplicated`](super::durability::NotReplicated) when too few replicas acknowledged
+    /// it.
+    pub(super) async fn invoke_write(
+        &self,
+        script: &Script,
+        call: ScriptInvocation<'_>,
+    ) -> Result<Value, StoreError> {
+        let durable = self.durability.is_some();
+        let mut replies = self
+            .run(self.invoke_pipeline(&[(script, call)], durable))
+            .await?;
+        if let (Some(durability), Some(acked)) = (&self.durability, replies.get(1)) {
+            durability.check(acked)?;
+        }
+        match replies.is_empty() {
+            true => Err(StoreError::Corrupt("no reply to a script".into())),
+            false => Ok(replies.swap_remove(0)),
+        }
+    }
+
+    /// Sends commands as one pipeline and returns their replies, in order: on a cluster the
+    /// commands may name keys of different slots, so each is sent on its own, all at once.
+    pub(super) async fn query_all(&self, pipe: &Pipeline) -> Result<Vec<Value>, RedisError> {
+        let mut conn = self.conn.clone();
+        if !conn.is_cluster() {
+            return pipe.query_async(&mut conn).await;
+        }
+        let replies = join_all(pipe.cmd_iter().map(|cmd| {
+            let mut conn = self.conn.clone();
+            async move { cmd.query_async::<Value>(&mut conn).await }
+        }))
+        .await;
+        replies.into_iter().collect()
+    }
+
+    /// Sends script calls as one pipeline and returns their replies, in order; with `wait`,
+    /// the store's `WAIT` follows them and its reply comes last.
     ///
     /// A call whose script the server does not know (after a restart or `SCRIPT FLUSH`) is
     /// sent again, once, right after loading the script, in one more round trip. Only the
     /// calls that failed are repeated, so each call runs exactly once and its reply counts.
-    pub(super) async fn invoke_all(
+    async fn invoke_pipeline(
         &self,
-        calls: &[(&Script, ScriptInvocation<'_>)],
+        calls: &Calls<'_>,
+        wait: bool,
     ) -> Result<Vec<Value>, RedisError> {
         let mut conn = self.conn.clone();
+        let durability = self.durability.as_ref().filter(|_| wait);
         let mut pipe = redis::pipe();
         pipe.ignore_errors();
         for (_, call) in calls {
             pipe.invoke_script(call);
+        }
+        if let Some(durability) = durability {
+            durability.add_wait(&mut pipe);
         }
         let mut replies: Vec<Value> = pipe.query_async(&mut conn).await?;
 
@@ -62,7 +173,16 @@ impl RedisStore {
             for &i in &unknown {
                 retry.invoke_script(&calls[i].1);
             }
-            let again: Vec<Value> = retry.query_async(&mut conn).await?;
+            // The first `WAIT` saw no write of the calls that failed: wait for them again.
+            if let Some(durability) = durability {
+                durability.add_wait(&mut retry);
+            }
+            let mut again: Vec<Value> = retry.query_async(&mut conn).await?;
+            if durability.is_some() {
+                if let (Some(last), Some(acked)) = (replies.last_mut(), again.pop()) {
+                    *last = acked;
+                }
+            }
             for (i, reply) in unknown.into_iter().zip(again) {
                 replies[i] = reply;
             }
