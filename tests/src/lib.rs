@@ -5,10 +5,13 @@
 //! - [`app`]: an application instance (the layer over a trivial service) and the
 //!   cross-instance scenario.
 //! - [`server`]: throwaway Redis and PostgreSQL servers for the outage tests.
+//! - [`cluster`]: a throwaway Redis Cluster for the failover tests.
 //! - [`flights`]: a proxy counting round trips.
 //! - [`dashboards`]: the example servers run in-process for the end-to-end suite.
 
 pub mod app;
+#[cfg(feature = "redis")]
+pub mod cluster;
 pub mod dashboards;
 pub mod flights;
 pub mod server;

@@ -28,7 +28,9 @@ pub(super) struct NotReplicated {
 impl Durability {
     /// Adds `WAIT replicas timeout` to `pipe`.
     pub(super) fn add_wait(&self, pipe: &mut Pipeline) {
-        let millis = u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX).max(1);
+        let millis = u64::try_from(self.timeout.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
         pipe.cmd("WAIT").arg(self.replicas).arg(millis);
     }
 

@@ -308,7 +308,8 @@ impl RedisStore {
         for id in &ids {
             exists.cmd("EXISTS").arg(self.session_key(id));
         }
-        let found: Vec<bool> = redis::from_redis_value(Value::Array(self.query_all(&exists).await?))?;
+        let found: Vec<bool> =
+            redis::from_redis_value(Value::Array(self.query_all(&exists).await?))?;
         let gone: Vec<&String> = ids
             .iter()
             .zip(found)
@@ -442,8 +443,8 @@ impl RefreshStore for RedisStore {
         let mut cmd = redis::cmd("DEL");
         cmd.arg(self.session_key(id));
         let deleted = self.query_write(&cmd).await?;
-        let deleted: u64 = redis::from_redis_value(deleted)
-            .map_err(|err| StoreError::Corrupt(err.to_string()))?;
+        let deleted: u64 =
+            redis::from_redis_value(deleted).map_err(|err| StoreError::Corrupt(err.to_string()))?;
         Ok(deleted > 0)
     }
 
