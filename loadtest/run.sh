@@ -3,6 +3,9 @@
 #
 #   loadtest/run.sh                          # both frameworks, memory store, 10 s per run
 #   DURATION=30s STORES="memory:// redis://127.0.0.1:6379" loadtest/run.sh
+#   STORES="redis://127.0.0.1:6379 redis+cluster://127.0.0.1:7000" loadtest/run.sh
+#                                            # one node against a Redis Cluster
+#                                            # (tests/redis-cluster.sh start), same run
 #
 # For each framework and store it measures, against one server in release mode:
 #   - GET /                 the unauthenticated ceiling (a public route of the same server);

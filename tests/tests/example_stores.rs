@@ -1,7 +1,7 @@
 //! The example servers on every `STORE_URL` (SPEC §6): the store is connected and migrated
 //! from the URL exactly as at start, and the login → dashboard → refresh → logout flow works
-//! on each, for both frameworks. SQLite always runs; Redis and PostgreSQL when `REDIS_URL` /
-//! `DATABASE_URL` are set (always under `CI=true`).
+//! on each, for both frameworks. SQLite always runs; Redis, Redis Cluster and PostgreSQL when
+//! `REDIS_URL` / `REDIS_CLUSTER_URL` / `DATABASE_URL` are set (always under `CI=true`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
@@ -125,6 +125,16 @@ async fn sqlite_file_is_created_and_serves_the_flow() {
 #[ignore = "needs REDIS_URL (see tests/support/README.md)"]
 async fn redis() {
     let url = service_url("REDIS_URL");
+    for framework in Framework::ALL {
+        flow(framework, &url).await;
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs REDIS_CLUSTER_URL (tests/redis-cluster.sh start; see tests/support/README.md)"]
+async fn redis_cluster() {
+    let url = service_url("REDIS_CLUSTER_URL");
+    assert!(url.starts_with("redis+cluster://"), "{url}");
     for framework in Framework::ALL {
         flow(framework, &url).await;
     }

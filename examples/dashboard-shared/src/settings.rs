@@ -23,7 +23,8 @@ const MAX_DURATION: Duration = Duration::from_secs(10 * 31_557_600);
 pub enum StoreKind {
     /// `memory://`: in this process; gone on restart.
     Memory,
-    /// `redis://…` or `rediss://…`.
+    /// `redis://…` or `rediss://…` (one server), `redis+cluster://HOST:PORT[,HOST:PORT…]` or
+    /// `rediss+cluster://…` (a Redis Cluster).
     Redis,
     /// `postgres://…` or `postgresql://…`.
     Postgres,
@@ -352,7 +353,7 @@ impl Settings {
         };
         match scheme.to_ascii_lowercase().as_str() {
             "memory" => Ok(StoreKind::Memory),
-            "redis" | "rediss" => Ok(StoreKind::Redis),
+            "redis" | "rediss" | "redis+cluster" | "rediss+cluster" => Ok(StoreKind::Redis),
             "postgres" | "postgresql" => Ok(StoreKind::Postgres),
             "sqlite" => Ok(StoreKind::Sqlite),
             _ => Err(SettingsError::UnknownStore(redact(url))),
@@ -704,6 +705,8 @@ mod tests {
             ("memory://", StoreKind::Memory),
             ("redis://127.0.0.1:6379", StoreKind::Redis),
             ("rediss://cache.example:6380", StoreKind::Redis),
+            ("redis+cluster://10.0.0.1:6379,10.0.0.2:6379", StoreKind::Redis),
+            ("rediss+cluster://u:p@10.0.0.1:6379,10.0.0.2:6379", StoreKind::Redis),
             ("postgresql://db/app", StoreKind::Postgres),
             ("postgres://u:p@db/app", StoreKind::Postgres),
             ("sqlite://sessions.db", StoreKind::Sqlite),
