@@ -26,7 +26,8 @@ THREADS=${THREADS:-1}
 command -v wrk >/dev/null || { echo "wrk is not installed: apt-get install wrk" >&2; exit 1; }
 command -v curl >/dev/null || { echo "curl is not installed" >&2; exit 1; }
 
-cargo build --release -q -p axum-dashboard -p poem-dashboard
+# Every store compiled in, so that STORES can name any of them.
+cargo build --release -q -p axum-dashboard -p poem-dashboard --features redis,postgres,sqlite
 target_dir=$(cargo metadata --format-version 1 --no-deps |
   python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 work=$(mktemp -d)

@@ -1,4 +1,5 @@
-//! [`RedisStore`]: sessions in Redis, one Lua script per operation.
+//! [`RedisStore`]: sessions in Redis — one server or a Redis Cluster, plain or TLS — one Lua
+//! script per operation.
 //!
 //! # Configuration
 //!
@@ -7,15 +8,21 @@
 //! use tower_refresh_auth::store::RedisStore;
 //!
 //! # async fn run() -> Result<(), tower_refresh_auth::store::StoreError> {
+//! // One server (`rediss://` for TLS).
 //! let store = RedisStore::connect("redis://127.0.0.1:6379")
 //!     .await?
 //!     .with_key_prefix("myapp:auth")
 //!     .with_timeout(Duration::from_secs(1));
-//! # let _ = store; Ok(()) }
+//! // A Redis Cluster, from any of its nodes (`rediss+cluster://` for TLS).
+//! let clustered = RedisStore::connect("redis+cluster://10.0.0.1:6379,10.0.0.2:6379").await?;
+//! # let _ = (store, clustered); Ok(()) }
 //! ```
 //!
 //! [`RedisStore::new`] takes a [`ConnectionManager`] you built yourself instead, to set its
-//! reconnection back-off or timeouts.
+//! reconnection back-off or timeouts; [`RedisStore::new_cluster`] a [`ClusterConnection`]
+//! (say, with TLS under a private CA); [`RedisStore::connect_cluster`] takes seed nodes from
+//! code. TLS is rustls with the aws-lc-rs provider, verified against the system's roots
+//! unless you build the connection with roots of your own.
 //!
 //! # Key layout
 //!
@@ -32,20 +39,38 @@
 //! verifies, so that session is refused and its user logs in again.
 //! Each key carries its own hash tag (the part in braces), and every script touches the keys
 //! of exactly one tag, as Redis Cluster requires. (If the prefix itself contains a `{…}`
-//! tag, that tag wins and every key lands in one slot, which also works.) The store talks
-//! to one server through a [`ConnectionManager`]; the layout is ready for a cluster
-//! connection, which it does not offer yet.
+//! tag, that tag wins and every key lands in one slot, which also works.)
+//!
+//! # Redis Cluster
+//!
+//! On a cluster every command goes to the primary of its key's slot, and a pipeline may hold
+//! the keys of one slot only. So `load`, `rotate`, `revoke` and `reseal` are exactly as on one
+//! server (one command or script on the session's slot); the operations that span slots send
+//! one call per slot, all at once: `create` writes the subject's index, then the session (two
+//! round trips, in that order); `revoke_subject` deletes the sessions, then drops them from
+//! the index; `list` reads every session at once; index pruning checks every id at once.
+//! The cluster connection follows `MOVED` and a failover by itself; while a slot has no
+//! primary its operations fail with [`StoreError::Timeout`] or [`StoreError::Unavailable`]
+//! within the [timeout](RedisStore::with_timeout), which the layer answers with `503`.
+//!
+//! Redis replicates asynchronously: a rotation a primary acknowledged can be lost when a
+//! replica that had not received it takes over. The layer then sees a refresh token ahead of
+//! the store and rolls the session forward (`docs/protocol.md` §11) rather than logging the
+//! user out; [`with_durability`](RedisStore::with_durability) trades that case for a `503`.
 //!
 //! # Round trips
 //!
 //! | operation | round trips | how |
 //! |---|---|---|
-//! | `create` | 1 | a pipeline of two scripts: add the id to the subject's index, then write the session |
+//! | `create` | 1 (2 on a cluster) | a pipeline of two scripts: add the id to the subject's index, then write the session |
 //! | `load` | 1 | `HMGET`; liveness is checked against the caller's `now` |
 //! | `rotate` | 1 | one script: the compare-and-swap |
 //! | `revoke` | 1 | `DEL` |
-//! | `revoke_subject` | 2 | `ZRANGE` of the subject's index, then one pipeline: a script per session (each in its own slot) and one on the index |
-//! | `list` | 2, or 3 | `ZRANGE` of the subject's index, then one pipeline of `HMGET`s; a third, only when some ids in the index name no live session, drops them |
+//! | `revoke_subject` | 2 (3 on a cluster) | `ZRANGE` of the subject's index, then one pipeline: a script per session (each in its own slot) and one on the index |
+//! | `list` | 2, or 3 | `ZRANGE` of the subject's index, then one pipeline of `HMGET`s (on a cluster, one `HMGET` per slot, at once); a third, only when some ids in the index name no live session, drops them |
+//!
+//! With [durability](RedisStore::with_durability) on, `WAIT` joins the pipeline of `create`,
+//! `rotate` and `revoke`: no extra round trip, but the reply waits for the replicas.
 //!
 //! Scripts are sent by hash (`EVALSHA`) and loaded on a server that does not know them yet
 //! (after a restart or `SCRIPT FLUSH`) automatically. They need Redis 5 or newer.
