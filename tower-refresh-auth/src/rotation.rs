@@ -45,7 +45,9 @@ enum Replay {
 /// accepts no replay at all, not even in the same millisecond.
 ///
 /// A token ahead of the session is [`Replay::Ahead`], unless it is at the largest counter,
-/// which has no successor.
+/// which has no successor. So is a token *at* the session's counter: the swap that reported
+/// the conflict saw another counter, and a concurrent roll-forward has since brought the
+/// session to this token, which is now simply current.
 fn classify(session: &Session, presented: u64, now: SystemTime, grace: Duration) -> Replay {
     // `checked_add`: a token at `u64::MAX` has no successor, and must not wrap into `0`.
     let is_last_spent = presented.checked_add(1) == Some(session.counter);
@@ -57,7 +59,7 @@ fn classify(session: &Session, presented: u64, now: SystemTime, grace: Duration)
         Replay::InsideGrace
     } else if session.counter > presented {
         Replay::Reuse
-    } else if session.counter < presented && presented < u64::MAX {
+    } else if session.counter <= presented && presented < u64::MAX {
         Replay::Ahead
     } else {
         Replay::Unknown
@@ -415,6 +417,8 @@ mod tests {
         // Ahead of the store: it lost rotations.
         assert_eq!(classify(&s, 6, at(1), GRACE), Replay::Ahead);
         assert_eq!(classify(&s, 60, at(1), GRACE), Replay::Ahead);
+        // Current again after a concurrent roll-forward: swapped from there.
+        assert_eq!(classify(&s, 5, at(1), GRACE), Replay::Ahead);
     }
 
     #[test]

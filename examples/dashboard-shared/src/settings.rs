@@ -705,8 +705,14 @@ mod tests {
             ("memory://", StoreKind::Memory),
             ("redis://127.0.0.1:6379", StoreKind::Redis),
             ("rediss://cache.example:6380", StoreKind::Redis),
-            ("redis+cluster://10.0.0.1:6379,10.0.0.2:6379", StoreKind::Redis),
-            ("rediss+cluster://u:p@10.0.0.1:6379,10.0.0.2:6379", StoreKind::Redis),
+            (
+                "redis+cluster://10.0.0.1:6379,10.0.0.2:6379",
+                StoreKind::Redis,
+            ),
+            (
+                "rediss+cluster://u:p@10.0.0.1:6379,10.0.0.2:6379",
+                StoreKind::Redis,
+            ),
             ("postgresql://db/app", StoreKind::Postgres),
             ("postgres://u:p@db/app", StoreKind::Postgres),
             ("sqlite://sessions.db", StoreKind::Sqlite),

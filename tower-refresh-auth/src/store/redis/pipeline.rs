@@ -178,10 +178,10 @@ impl RedisStore {
                 durability.add_wait(&mut retry);
             }
             let mut again: Vec<Value> = retry.query_async(&mut conn).await?;
-            if durability.is_some() {
-                if let (Some(last), Some(acked)) = (replies.last_mut(), again.pop()) {
-                    *last = acked;
-                }
+            if durability.is_some()
+                && let (Some(last), Some(acked)) = (replies.last_mut(), again.pop())
+            {
+                *last = acked;
             }
             for (i, reply) in unknown.into_iter().zip(again) {
                 replies[i] = reply;
