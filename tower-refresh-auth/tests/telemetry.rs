@@ -176,6 +176,48 @@ fn a_race_inside_the_grace_window_is_a_grace_replay_and_a_replay_after_it_a_reus
 }
 
 #[test]
+fn a_token_ahead_of_a_store_that_lost_writes_is_counted_rolled_forward() {
+    use tower_refresh_auth::clock::Clock;
+    use tower_refresh_auth::store::RefreshStore;
+    recorded(|metrics| async move {
+        let (events, callback) = subscribed();
+        let h = Harness::with(|b| b.on_security_event(callback));
+        let pair = h.login().await;
+        let session = pair.session_id;
+        let backup = h
+            .store
+            .load(&session, h.clock.now())
+            .await
+            .unwrap()
+            .unwrap();
+        let next = h.refresh(&pair.refresh_token).await;
+        assert_eq!(next.status, 200);
+        // The store loses that rotation, as a failed-over replica or a restored backup would.
+        h.store.create(&backup).await.unwrap();
+        metrics.since_last();
+
+        let rolled = h.refresh(&next.refresh_token()).await;
+        assert_eq!(rolled.status, 200, "{rolled:?}");
+        assert_counts(
+            &metrics.since_last(),
+            &[
+                ("refresh_auth_refreshes_total{outcome=rolled_forward}", 1),
+                // The swap that found the store behind, and the one from where it was.
+                ("refresh_auth_store_duration_seconds{op=rotate}", 2),
+            ],
+        );
+        assert_eq!(
+            taken(&events),
+            [SecurityEvent::RolledForward {
+                session,
+                subject: "user1".into(),
+                generations: 1
+            }]
+        );
+    });
+}
+
+#[test]
 fn verifications_are_counted_by_outcome() {
     recorded(|metrics| async move {
         let h = Harness::new();
