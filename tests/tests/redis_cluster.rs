@@ -372,13 +372,12 @@ async fn the_store_runs_over_tls_on_a_cluster_and_on_one_server() {
 #[ignore = "needs REDIS_CLUSTER_URL (tests/redis-cluster.sh start; see tests/support/README.md)"]
 async fn durable_writes_wait_for_a_replica_on_the_cluster() {
     let url = service_url("REDIS_CLUSTER_URL");
+    let prefix = format!("tra-durable:{}", tower_refresh_auth_test_support::run_id());
+    let _keys = tower_refresh_auth_test_support::fixtures::DeleteKeysOnDrop::new(&url, &prefix);
     let store = RedisStore::connect(&url)
         .await
         .unwrap()
-        .with_key_prefix(format!(
-            "tra-durable:{}",
-            tower_refresh_auth_test_support::run_id()
-        ))
+        .with_key_prefix(&prefix)
         .with_durability(1, Duration::from_millis(500));
     let t0 = now_ms();
     let s = session("alice", t0);
@@ -452,6 +451,7 @@ async fn durable_rotations_cost() {
     const ROTATIONS: u64 = 2000;
     let url = service_url("REDIS_CLUSTER_URL");
     let prefix = format!("tra-cost:{}", tower_refresh_auth_test_support::run_id());
+    let _keys = tower_refresh_auth_test_support::fixtures::DeleteKeysOnDrop::new(&url, &prefix);
     let plain = RedisStore::connect(&url)
         .await
         .unwrap()

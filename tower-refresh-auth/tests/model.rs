@@ -1063,8 +1063,8 @@ fn the_model_follows_the_spec_on_a_hand_written_scenario() {
 }
 
 /// The same model on the other backends: SQLite on a temporary file when the `sqlite` feature
-/// is on; Redis and PostgreSQL when their feature is on, `#[ignore]`d because they need
-/// `REDIS_URL` / `DATABASE_URL` (run them with `-- --include-ignored`; asked to run without
+/// is on; Redis (one server and a cluster) and PostgreSQL when their feature is on,
+/// `#[ignore]`d because they need `REDIS_URL` / `REDIS_CLUSTER_URL` / `DATABASE_URL` (run them with `-- --include-ignored`; asked to run without
 /// the variable, they fail). Fewer cases than on the memory store: every step is a round trip.
 #[cfg(any(feature = "sqlite", feature = "redis", feature = "postgres"))]
 mod backends {
@@ -1109,6 +1109,24 @@ mod backends {
             use tower_refresh_auth::store::RedisStore;
             use tower_refresh_auth_test_support::fixtures::DeleteKeysOnDrop;
             let url = service_url("REDIS_URL");
+            let prefix = format!("tra-model:{}", tower_refresh_auth_test_support::run_id());
+            let _keys = DeleteKeysOnDrop::new(&url, &prefix);
+            runtime().block_on(async {
+                let store = RedisStore::connect(&url).await.unwrap().with_key_prefix(&prefix);
+                run(Arc::new(store), config, &ops).await
+            })?;
+        }
+
+        #[cfg(feature = "redis")]
+        #[test]
+        #[ignore = "needs REDIS_CLUSTER_URL (tests/redis-cluster.sh start; see tests/support/README.md)"]
+        fn redis_cluster_store_follows_the_model(
+            config in config(),
+            ops in prop::collection::vec(op(), 1..50),
+        ) {
+            use tower_refresh_auth::store::RedisStore;
+            use tower_refresh_auth_test_support::fixtures::DeleteKeysOnDrop;
+            let url = service_url("REDIS_CLUSTER_URL");
             let prefix = format!("tra-model:{}", tower_refresh_auth_test_support::run_id());
             let _keys = DeleteKeysOnDrop::new(&url, &prefix);
             runtime().block_on(async {
