@@ -174,6 +174,7 @@ pub fn session(subject: &str, t0: SystemTime) -> Session {
         expires_at: t0 + Duration::from_secs(3600),
         absolute_expires_at: None,
         seal: "a-seal-the-store-keeps-byte-for-byte".to_owned(),
+        jkt: None,
         metadata: SessionMetadata::new(),
     }
 }

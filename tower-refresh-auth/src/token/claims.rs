@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::dpop::Confirmation;
 use crate::session::SessionId;
 
 /// The verified claims of an access token: the registered ones and the application's own
@@ -48,6 +49,10 @@ pub struct Claims<C = NoClaims> {
     /// The audience, when one is configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aud: Option<String>,
+    /// The confirmation of a DPoP-bound token (RFC 9449 §6.1): the thumbprint of the key
+    /// whose proofs must come with it. `None` for a bearer token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
     /// The application's own claims.
     #[serde(flatten)]
     pub custom: C,
@@ -58,4 +63,6 @@ pub struct Claims<C = NoClaims> {
 pub struct NoClaims {}
 
 /// The claim names the layer writes itself; the application's claims may not use them.
-pub(crate) const REGISTERED: &[&str] = &["sub", "sid", "jti", "iat", "exp", "nbf", "iss", "aud"];
+pub(crate) const REGISTERED: &[&str] = &[
+    "sub", "sid", "jti", "iat", "exp", "nbf", "iss", "aud", "cnf",
+];
