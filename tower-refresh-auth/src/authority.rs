@@ -14,7 +14,8 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::clock::to_millis;
-use crate::dpop::{DpopMode, DpopProof, Target, Verified};
+use crate::binding::Target;
+use crate::dpop::{DpopMode, DpopProof, Verified};
 use crate::error::AuthError;
 use crate::events::RevocationReason;
 use crate::rejection::AuthRejection;

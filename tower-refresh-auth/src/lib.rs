@@ -188,6 +188,7 @@ mod telemetry;
 mod cookie;
 mod guard;
 // Tokens: reading them from requests, minting and verifying them, their keys.
+mod binding;
 mod credentials;
 pub mod dpop;
 pub mod keys;

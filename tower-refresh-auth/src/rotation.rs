@@ -515,6 +515,23 @@ mod tests {
                 .map(rewrite)
                 .collect())
         }
+        async fn bind(
+            &self,
+            id: &SessionId,
+            jkt: &str,
+            seal: &str,
+            now: SystemTime,
+        ) -> Result<Option<Session>, StoreError> {
+            Ok(self.0.bind(id, jkt, seal, now).await?.map(rewrite))
+        }
+        async fn remember_proof(
+            &self,
+            key: &crate::dpop::ReplayKey,
+            expires_at: SystemTime,
+            now: SystemTime,
+        ) -> Result<bool, StoreError> {
+            self.0.remember_proof(key, expires_at, now).await
+        }
     }
 
     /// A writer that keeps what the subscriber wrote.

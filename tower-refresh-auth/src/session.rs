@@ -20,7 +20,6 @@ use std::time::{Duration, SystemTime};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-use crate::dpop::DpopProof;
 
 /// A login session's identifier: 128 random bits.
 ///
@@ -96,6 +95,38 @@ impl<'de> serde::Deserialize<'de> for SessionId {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
         s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A verified DPoP proof of a login request: the key's thumbprint, with the proof's `jti`
+/// already spent in the store. Made by [`RefreshAuth::verify_dpop`](crate::RefreshAuth::verify_dpop)
+/// (the adapters' login extractors call it), handed to
+/// [`issue_with`](crate::RefreshAuth::issue_with) through
+/// [`SessionMetadata::with_dpop`] to bind the new
+/// session to the key.
+///
+/// It cannot be made any other way, so a session is bound only to a key whose holder signed
+/// this very request.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct DpopProof {
+    jkt: String,
+}
+
+impl DpopProof {
+    pub(crate) fn new(jkt: String) -> Self {
+        Self { jkt }
+    }
+
+    /// The RFC 7638 SHA-256 thumbprint of the proof's key, base64url: what the session and its
+    /// access tokens (`cnf.jkt`) are bound to.
+    pub fn thumbprint(&self) -> &str {
+        &self.jkt
+    }
+}
+
+impl fmt::Debug for DpopProof {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DpopProof").field("jkt", &self.jkt).finish()
     }
 }
 

@@ -428,3 +428,23 @@ async fn dpop_off_ignores_the_scheme_and_refuses_bound_tokens() {
         .assert_challenge(401, "invalid_token");
     let _ = Method::GET;
 }
+
+#[tokio::test]
+async fn a_store_writer_cannot_unbind_a_session() {
+    use tower_refresh_auth::store::RefreshStore as _;
+    let h = Harness::with(with_dpop(DpopMode::Optional));
+    let key = DpopKey::es256();
+    let pair = login(&h, Some(&key)).await;
+    // Someone with write access to the database clears the binding.
+    let mut record = h.store.load(&pair.session_id, t0()).await.unwrap().unwrap();
+    assert_eq!(record.jkt.as_deref(), Some(key.thumbprint().as_str()));
+    record.jkt = None;
+    h.store.create(&record).await.unwrap();
+    // The record fails its seal: refused like an unknown session, with or without the key.
+    refresh(&h, &pair.refresh_token, None)
+        .await
+        .assert_error(400, "invalid_grant");
+    refresh(&h, &pair.refresh_token, Some(proof(&key, "POST", "/token", None)))
+        .await
+        .assert_error(400, "invalid_grant");
+}

@@ -49,12 +49,9 @@
 //! unused `jti`, and — when [server nonces](crate::RefreshAuthBuilder::dpop_nonces) are on —
 //! a current `nonce`.
 
-mod grant;
 mod htu;
 mod nonce;
 mod proof;
-mod replay;
-mod resource;
 
 use std::fmt;
 use std::str::FromStr;
@@ -62,8 +59,9 @@ use std::str::FromStr;
 pub(crate) use self::htu::Origin;
 pub(crate) use self::nonce::Nonces;
 pub(crate) use self::proof::{Expected, ProofError, ProofRules, SUPPORTED, Verified};
-pub use self::replay::ReplayKey;
-pub(crate) use self::resource::Target;
+pub use crate::session::DpopProof;
+pub use crate::store::ReplayKey;
+pub use crate::token::Confirmation;
 
 /// Whether the layer takes DPoP proofs, and whether it insists on them (`docs/protocol.md`
 /// §10). Parsed from `off`, `optional` and `required` (the examples' `DPOP` variable).
@@ -122,45 +120,6 @@ impl fmt::Display for DpopMode {
             Self::Required => "required",
         })
     }
-}
-
-/// A verified DPoP proof of a login request: the key's thumbprint, with the proof's `jti`
-/// already spent in the store. Made by [`RefreshAuth::verify_dpop`](crate::RefreshAuth::verify_dpop)
-/// (the adapters' login extractors call it), handed to
-/// [`issue_with`](crate::RefreshAuth::issue_with) through
-/// [`SessionMetadata::with_dpop`](crate::session::SessionMetadata::with_dpop) to bind the new
-/// session to the key.
-///
-/// It cannot be made any other way, so a session is bound only to a key whose holder signed
-/// this very request.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct DpopProof {
-    jkt: String,
-}
-
-impl DpopProof {
-    pub(crate) fn new(jkt: String) -> Self {
-        Self { jkt }
-    }
-
-    /// The RFC 7638 SHA-256 thumbprint of the proof's key, base64url: what the session and its
-    /// access tokens (`cnf.jkt`) are bound to.
-    pub fn thumbprint(&self) -> &str {
-        &self.jkt
-    }
-}
-
-impl fmt::Debug for DpopProof {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DpopProof").field("jkt", &self.jkt).finish()
-    }
-}
-
-/// The `cnf` (confirmation) claim of a DPoP-bound access token (RFC 9449 §6.1, RFC 7800).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub struct Confirmation {
-    /// The SHA-256 JWK thumbprint of the key the token is bound to.
-    pub jkt: String,
 }
 
 /// The longest `DPoP` header accepted; a longer one is refused before any parsing. A proof

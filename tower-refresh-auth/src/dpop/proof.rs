@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 
 use super::htu::Origin;
 use super::nonce::Nonces;
-use super::replay::ReplayKey;
+use crate::store::ReplayKey;
 use super::MAX_PROOF_LEN;
 
 /// The proof's media type (RFC 9449 §4.2).

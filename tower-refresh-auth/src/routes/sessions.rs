@@ -14,7 +14,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, Status
 use serde::Serialize;
 
 use crate::cookie::Transport;
-use crate::dpop::Target as RequestTarget;
+use crate::binding::Target as RequestTarget;
 use crate::error::{AuthError, invalid_token};
 use crate::response::{empty, json};
 use crate::session::{SessionId, SessionInfo};

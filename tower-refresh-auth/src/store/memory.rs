@@ -9,7 +9,7 @@ use dashmap::mapref::entry::Entry;
 
 use super::{RefreshStore, Rotation, StoreError};
 use crate::clock::to_millis;
-use crate::dpop::ReplayKey;
+use crate::store::ReplayKey;
 use crate::session::{Session, SessionId};
 
 /// Sessions in memory, in a sharded concurrent map ([`dashmap`]).

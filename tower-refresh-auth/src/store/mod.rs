@@ -31,6 +31,7 @@
 
 #[cfg(feature = "memory-store")]
 mod memory;
+mod replay;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub mod postgres;
@@ -46,12 +47,12 @@ pub mod sqlite;
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
-use crate::dpop::ReplayKey;
 use crate::session::{Session, SessionId};
 
 #[cfg(feature = "memory-store")]
 #[cfg_attr(docsrs, doc(cfg(feature = "memory-store")))]
 pub use self::memory::MemoryStore;
+pub use self::replay::ReplayKey;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use self::postgres::PostgresStore;

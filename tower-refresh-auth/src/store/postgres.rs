@@ -95,7 +95,7 @@ use super::sql::{
     from_list_row, millis, run, session_from_row, validate_table_name,
 };
 use super::{RefreshStore, Rotation, StoreError};
-use crate::dpop::ReplayKey;
+use crate::store::ReplayKey;
 use crate::session::{Session, SessionId};
 
 /// Sessions in a PostgreSQL table; see the [module docs](self) for the schema, round trips

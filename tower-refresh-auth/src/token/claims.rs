@@ -2,7 +2,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::dpop::Confirmation;
 use crate::session::SessionId;
 
 /// The verified claims of an access token: the registered ones and the application's own
@@ -56,6 +55,13 @@ pub struct Claims<C = NoClaims> {
     /// The application's own claims.
     #[serde(flatten)]
     pub custom: C,
+}
+
+/// The `cnf` (confirmation) claim of a DPoP-bound access token (RFC 9449 §6.1, RFC 7800).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Confirmation {
+    /// The SHA-256 JWK thumbprint of the key the token is bound to.
+    pub jkt: String,
 }
 
 /// The application claims of a layer that has none of its own.

@@ -107,7 +107,7 @@ use self::scripts::Scripts;
 
 use super::{RefreshStore, Rotation, StoreError};
 use crate::clock::to_millis;
-use crate::dpop::ReplayKey;
+use crate::store::ReplayKey;
 use crate::session::{Session, SessionId};
 
 /// How long an operation may take before it fails with [`StoreError::Timeout`], by default.

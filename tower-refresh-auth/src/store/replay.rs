@@ -1,4 +1,4 @@
-//! [`ReplayKey`]: what the store remembers a spent proof by.
+//! [`ReplayKey`]: what the store remembers a spent DPoP proof by (see [`crate::dpop`]).
 
 use std::fmt;
 
@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 /// Its text form, for keys and columns, is 22 characters of base64url.
 ///
 /// ```
-/// use tower_refresh_auth::dpop::ReplayKey;
+/// use tower_refresh_auth::store::ReplayKey;
 ///
 /// let key = ReplayKey::from_bytes([7; 16]);
 /// assert_eq!(key.to_string().len(), 22);
