@@ -133,6 +133,42 @@ impl<C> RefreshAuth<C> {
         Ok(verified.map(|v| DpopProof::new(v.jkt)))
     }
 
+    /// The metadata of a login request, for [`issue_with`](Self::issue_with): its user
+    /// agent ([`SessionMetadata::from_headers`]) and, with DPoP on, its verified proof
+    /// ([`verify_dpop`](Self::verify_dpop)), so the session is bound to the client's key. The
+    /// adapters' `DpopLogin` extractors call this.
+    ///
+    /// ```
+    /// use tower_refresh_auth::dpop::DpopMode;
+    /// use tower_refresh_auth::{NoClaims, RefreshAuth};
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let auth = RefreshAuth::<NoClaims>::builder()
+    ///     .hs256(b"an example secret of at least 32 bytes".to_vec())
+    ///     .dpop(DpopMode::Required)
+    ///     .dpop_origin("https://app.example.com")
+    ///     .build()?;
+    /// // A login request without a proof: refused with `400 invalid_dpop_proof`.
+    /// let req = http::Request::post("/login").body(())?;
+    /// let err = auth.login_metadata(req.method(), req.uri(), req.headers()).await.unwrap_err();
+    /// assert_eq!(err.error_code(), Some("invalid_dpop_proof"));
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`verify_dpop`](Self::verify_dpop).
+    pub async fn login_metadata(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+    ) -> Result<SessionMetadata, AuthError> {
+        let proof = self.verify_dpop(method, uri, headers).await?;
+        Ok(SessionMetadata::from_headers(headers).with_dpop(proof))
+    }
+
     /// The layer's DPoP mode.
     pub fn dpop_mode(&self) -> DpopMode {
         self.shared.dpop.as_ref().map_or(DpopMode::Off, |d| d.mode)
