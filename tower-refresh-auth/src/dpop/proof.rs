@@ -134,11 +134,13 @@ impl ProofRules {
             _ => return Err(Invalid("the DPoP proof's typ is not dpop+jwt")),
         }
         // Only names of the allow-list are parsed: `none` and every HMAC are refused here.
+        // RFC 9864 names EdDSA over Ed25519 `Ed25519`; clients send either (panva's `dpop`
+        // sends the new name).
         let alg = self
             .algs
             .iter()
             .copied()
-            .find(|a| alg_name(*a) == header.alg)
+            .find(|a| alg_name(*a) == header.alg || (*a == Algorithm::EdDSA && header.alg == "Ed25519"))
             .ok_or(Invalid("the DPoP proof's algorithm is not accepted"))?;
         if header.crit.is_some() {
             return Err(Invalid("the DPoP proof has critical header extensions"));
