@@ -113,8 +113,14 @@ async fn tokens_copied_out_of_the_page_are_useless(framework: Framework) {
         .await
         .unwrap();
     assert_eq!(token_type, json!("DPoP"), "the login was not bound");
-    let access = stolen.access.clone().expect("an access token in localStorage");
-    let refresh = stolen.refresh.clone().expect("a refresh token in localStorage");
+    let access = stolen
+        .access
+        .clone()
+        .expect("an access token in localStorage");
+    let refresh = stolen
+        .refresh
+        .clone()
+        .expect("a refresh token in localStorage");
     // The key is WebCrypto's and not extractable: the page itself cannot export it.
     let exported = page
         .execute_async(

@@ -13,8 +13,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::clock::to_millis;
 use crate::binding::Target;
+use crate::clock::to_millis;
 use crate::dpop::{DpopMode, DpopProof, Verified};
 use crate::error::AuthError;
 use crate::events::RevocationReason;
@@ -284,7 +284,9 @@ where
     ) -> Result<TokenPair, AuthError> {
         let subject = subject.into();
         // docs/protocol.md §10: a login with a proof binds the session to its key.
-        let jkt = metadata.take_dpop().map(|proof| proof.thumbprint().to_owned());
+        let jkt = metadata
+            .take_dpop()
+            .map(|proof| proof.thumbprint().to_owned());
         self.shared.require_proof(jkt.as_deref())?;
         let custom = AccessTokens::custom_claims(&claims)?;
         let shared = &self.shared;

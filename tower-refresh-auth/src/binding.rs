@@ -15,7 +15,10 @@ use crate::token::Claims;
 fn refusal(err: ProofError, resource: bool) -> AuthError {
     let (code, description) = match err {
         ProofError::Invalid(why) => (DpopCode::InvalidProof, why),
-        ProofError::UseNonce => (DpopCode::UseNonce, "the DPoP proof must carry the server's nonce"),
+        ProofError::UseNonce => (
+            DpopCode::UseNonce,
+            "the DPoP proof must carry the server's nonce",
+        ),
     };
     if resource {
         DpopError::resource(code, description)
@@ -65,7 +68,11 @@ impl Shared {
     }
 
     /// Remembers the proof's `jti` in the store; a proof seen before is refused.
-    pub(crate) async fn spend_proof(&self, proof: &Verified, resource: bool) -> Result<(), AuthError> {
+    pub(crate) async fn spend_proof(
+        &self,
+        proof: &Verified,
+        resource: bool,
+    ) -> Result<(), AuthError> {
         let fresh = timed(
             StoreOp::RememberProof,
             self.store
@@ -152,7 +159,9 @@ impl Shared {
                 };
                 let proof = ProofRules::header(headers)
                     .map_err(|e| refusal(e, true))?
-                    .ok_or_else(|| refusal(ProofError::Invalid("the request has no DPoP proof"), true))?;
+                    .ok_or_else(|| {
+                        refusal(ProofError::Invalid("the request has no DPoP proof"), true)
+                    })?;
                 let expected = Expected {
                     method: target.method,
                     uri: target.uri,

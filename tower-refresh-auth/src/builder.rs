@@ -1081,14 +1081,27 @@ mod tests {
     #[test]
     fn dpop_settings_are_checked() {
         refused(builder().dpop(DpopMode::Optional), "dpop_origin");
-        let on = || builder().dpop(DpopMode::Required).dpop_origin("https://api.example.com");
+        let on = || {
+            builder()
+                .dpop(DpopMode::Required)
+                .dpop_origin("https://api.example.com")
+        };
         assert!(on().build().is_ok());
-        assert!(builder().dpop(DpopMode::Off).dpop_origin("nonsense").build().is_ok());
+        assert!(
+            builder()
+                .dpop(DpopMode::Off)
+                .dpop_origin("nonsense")
+                .build()
+                .is_ok()
+        );
         refused(on().dpop_origin("ftp://x"), "http or https URL");
         refused(on().dpop_origin_from_host("gopher"), "http or https URL");
         refused(on().dpop_window(Duration::ZERO), "proof window");
         refused(on().dpop_window(Duration::from_secs(301)), "proof window");
-        refused(on().dpop_algorithms([Algorithm::HS256]), "never `none` or an HMAC");
+        refused(
+            on().dpop_algorithms([Algorithm::HS256]),
+            "never `none` or an HMAC",
+        );
         refused(on().dpop_algorithms([Algorithm::RS256]), "RS256");
         refused(on().dpop_algorithms([]), "ES256, ES384 or EdDSA");
         refused(on().dpop_nonces(Duration::ZERO), "proof window");

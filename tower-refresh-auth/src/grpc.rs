@@ -139,7 +139,10 @@ mod tests {
 
     #[test]
     fn a_missing_token_is_unauthenticated_with_a_bare_challenge() {
-        let res = refusal(&AuthError::MissingCredentials, &crate::response::Renderer::new("api", None));
+        let res = refusal(
+            &AuthError::MissingCredentials,
+            &crate::response::Renderer::new("api", None),
+        );
         assert_eq!(res.status(), StatusCode::OK);
         let h = res.headers();
         assert_eq!(h[header::CONTENT_TYPE], "application/grpc");
@@ -151,13 +154,19 @@ mod tests {
 
     #[test]
     fn a_bad_or_malformed_token_keeps_its_rfc_6750_challenge() {
-        let res = refusal(&invalid_token("the token has expired"), &crate::response::Renderer::new("grpc", None));
+        let res = refusal(
+            &invalid_token("the token has expired"),
+            &crate::response::Renderer::new("grpc", None),
+        );
         assert_eq!(res.headers()["grpc-status"], "16");
         assert_eq!(
             res.headers()[header::WWW_AUTHENTICATE],
             "Bearer realm=\"grpc\", error=\"invalid_token\", error_description=\"the token has expired\""
         );
-        let res = refusal(&malformed("more than one Authorization header"), &crate::response::Renderer::new("api", None));
+        let res = refusal(
+            &malformed("more than one Authorization header"),
+            &crate::response::Renderer::new("api", None),
+        );
         assert_eq!(res.headers()["grpc-status"], "16");
         assert_eq!(
             res.headers()[header::WWW_AUTHENTICATE],

@@ -224,7 +224,9 @@ impl Shared {
         match (session.jkt.as_deref(), proof) {
             (Some(bound), Some(jkt)) if bound == jkt => Ok(()),
             (Some(_), _) => {
-                tracing::warn!("refresh of a DPoP-bound session without a proof by its key; refused");
+                tracing::warn!(
+                    "refresh of a DPoP-bound session without a proof by its key; refused"
+                );
                 Err(wrong_key().into())
             }
             (None, None) => Ok(()),

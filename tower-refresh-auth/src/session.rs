@@ -20,7 +20,6 @@ use std::time::{Duration, SystemTime};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-
 /// A login session's identifier: 128 random bits.
 ///
 /// It appears in access tokens (the `sid` claim) and inside refresh tokens. It is not a

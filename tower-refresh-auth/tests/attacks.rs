@@ -1125,7 +1125,11 @@ mod dpop {
                     "alg": "HS256",
                     "jwk": { "kty": "oct", "k": B64.encode(secret) },
                 });
-                vec![unsigned_or_hmac(&header, &claims(k, h, m, p, t), Some(secret))]
+                vec![unsigned_or_hmac(
+                    &header,
+                    &claims(k, h, m, p, t),
+                    Some(secret),
+                )]
             }),
             ("oversized proof", |k, h, m, p, t| {
                 let mut c = claims(k, h, m, p, t);
@@ -1148,10 +1152,13 @@ mod dpop {
                 header.as_object_mut().unwrap().remove("jwk");
                 vec![k.sign(&header, &claims(k, h, m, p, t))]
             }),
-            ("the victim's jwk, signed by another key", |k, h, m, p, t| {
-                let thief = DpopKey::es256();
-                vec![thief.sign(&k.header(), &claims(k, h, m, p, t))]
-            }),
+            (
+                "the victim's jwk, signed by another key",
+                |k, h, m, p, t| {
+                    let thief = DpopKey::es256();
+                    vec![thief.sign(&k.header(), &claims(k, h, m, p, t))]
+                },
+            ),
             ("a jwk that does not fit the alg", |k, h, m, p, t| {
                 let mut header = k.header();
                 header["alg"] = json!("EdDSA");

@@ -19,9 +19,7 @@ use tower_refresh_auth_test_support::{Reply, Stack, refresh_body};
 
 const ORIGIN: &str = "https://api.example.com";
 
-fn with_dpop(
-    mode: DpopMode,
-) -> impl FnOnce(RefreshAuthBuilder<Role>) -> RefreshAuthBuilder<Role> {
+fn with_dpop(mode: DpopMode) -> impl FnOnce(RefreshAuthBuilder<Role>) -> RefreshAuthBuilder<Role> {
     move |b| b.dpop(mode).dpop_origin(ORIGIN)
 }
 
@@ -244,7 +242,10 @@ async fn required_mode_refuses_logins_and_refreshes_without_a_proof() {
     // Protected requests: only the DPoP challenge, and a bearer token is refused.
     let missing = h.get("/api/data", None).await;
     assert_eq!(missing.status, 401);
-    assert_eq!(missing.headers("www-authenticate"), [r#"DPoP algs="ES256 EdDSA""#]);
+    assert_eq!(
+        missing.headers("www-authenticate"),
+        [r#"DPoP algs="ES256 EdDSA""#]
+    );
     let bearer = get(&h, "Bearer", &pair.access_token, None).await;
     bearer.assert_error(401, "invalid_token");
     assert!(
@@ -276,7 +277,12 @@ async fn a_proof_is_good_once_on_every_instance_sharing_the_store() {
     let key = DpopKey::es256();
     let pair = login(&h, Some(&key)).await;
     let one = proof(&key, "GET", "/api/data", Some(&pair.access_token));
-    assert_eq!(get(&h, "DPoP", &pair.access_token, Some(one.clone())).await.status, 200);
+    assert_eq!(
+        get(&h, "DPoP", &pair.access_token, Some(one.clone()))
+            .await
+            .status,
+        200
+    );
     let replay = get(&second, "DPoP", &pair.access_token, Some(one.clone())).await;
     replay.assert_error(401, "invalid_dpop_proof");
     assert!(replay.error_description().contains("used before"));
@@ -285,7 +291,12 @@ async fn a_proof_is_good_once_on_every_instance_sharing_the_store() {
         .assert_error(401, "invalid_dpop_proof");
     // A fresh proof goes through on the second instance.
     let fresh = proof(&key, "GET", "/api/data", Some(&pair.access_token));
-    assert_eq!(get(&second, "DPoP", &pair.access_token, Some(fresh)).await.status, 200);
+    assert_eq!(
+        get(&second, "DPoP", &pair.access_token, Some(fresh))
+            .await
+            .status,
+        200
+    );
 
     // A refresh proof is spent too.
     let refresh_proof = proof(&key, "POST", "/token", None);
@@ -317,7 +328,9 @@ async fn proofs_outside_the_window_are_refused_and_the_window_is_configurable() 
     }
     for offset in [-5, 5] {
         assert_eq!(
-            get(&h, "DPoP", &pair.access_token, Some(stale(offset))).await.status,
+            get(&h, "DPoP", &pair.access_token, Some(stale(offset)))
+                .await
+                .status,
             200
         );
     }
@@ -325,7 +338,8 @@ async fn proofs_outside_the_window_are_refused_and_the_window_is_configurable() 
 
 #[tokio::test]
 async fn server_nonces_are_asked_for_and_then_accepted() {
-    let h = Harness::with(|b| with_dpop(DpopMode::Required)(b).dpop_nonces(Duration::from_secs(60)));
+    let h =
+        Harness::with(|b| with_dpop(DpopMode::Required)(b).dpop_nonces(Duration::from_secs(60)));
     let key = DpopKey::es256();
     // The login proof has no nonce: the server hands one out (RFC 9449 §8).
     let req = Request::post("/login")
@@ -371,7 +385,11 @@ async fn server_nonces_are_asked_for_and_then_accepted() {
     )
     .await;
     asked.assert_error(401, "use_dpop_nonce");
-    assert!(asked.header("www-authenticate").contains(r#"error="use_dpop_nonce""#));
+    assert!(
+        asked
+            .header("www-authenticate")
+            .contains(r#"error="use_dpop_nonce""#)
+    );
     assert!(!asked.header("dpop-nonce").is_empty());
     let ok = get(
         &h,
@@ -393,7 +411,12 @@ async fn the_cache_and_session_checking_still_need_a_fresh_proof_every_time() {
     let key = DpopKey::es256();
     let pair = login(&h, Some(&key)).await;
     let one = proof(&key, "GET", "/api/data", Some(&pair.access_token));
-    assert_eq!(get(&h, "DPoP", &pair.access_token, Some(one.clone())).await.status, 200);
+    assert_eq!(
+        get(&h, "DPoP", &pair.access_token, Some(one.clone()))
+            .await
+            .status,
+        200
+    );
     // The token is cached now; the proof is still checked, and spent.
     get(&h, "DPoP", &pair.access_token, Some(one))
         .await
@@ -444,7 +467,11 @@ async fn a_store_writer_cannot_unbind_a_session() {
     refresh(&h, &pair.refresh_token, None)
         .await
         .assert_error(400, "invalid_grant");
-    refresh(&h, &pair.refresh_token, Some(proof(&key, "POST", "/token", None)))
-        .await
-        .assert_error(400, "invalid_grant");
+    refresh(
+        &h,
+        &pair.refresh_token,
+        Some(proof(&key, "POST", "/token", None)),
+    )
+    .await
+    .assert_error(400, "invalid_grant");
 }

@@ -470,7 +470,14 @@ impl System {
     }
 
     /// A proof by key `key` for `method` at `path`, at the time `now_ms`.
-    fn proof(&self, key: usize, method: &str, path: &str, token: Option<&str>, now_ms: u64) -> String {
+    fn proof(
+        &self,
+        key: usize,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        now_ms: u64,
+    ) -> String {
         let key = &self.keys[key];
         let mut claims = key.claims(method, &format!("{ORIGIN}{path}"), token);
         claims["iat"] = serde_json::json!(now_ms / 1000);

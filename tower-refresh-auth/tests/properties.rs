@@ -451,7 +451,10 @@ mod dpop_proofs {
     /// Whether `value` as the `DPoP` header of a login request is accepted.
     fn accepted(auth: &RefreshAuth<NoClaims>, value: &[u8]) -> Option<bool> {
         let value = HeaderValue::from_bytes(value).ok()?;
-        let req = Request::post("/login").header("dpop", value).body(()).unwrap();
+        let req = Request::post("/login")
+            .header("dpop", value)
+            .body(())
+            .unwrap();
         let verified = runtime().block_on(auth.verify_dpop(req.method(), req.uri(), req.headers()));
         Some(verified.is_ok())
     }
@@ -468,10 +471,18 @@ mod dpop_proofs {
                 prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::from),
                 prop::collection::btree_map(
                     prop_oneof![
-                        Just("typ".to_owned()), Just("alg".to_owned()), Just("jwk".to_owned()),
-                        Just("kty".to_owned()), Just("crv".to_owned()), Just("x".to_owned()),
-                        Just("y".to_owned()), Just("jti".to_owned()), Just("htm".to_owned()),
-                        Just("htu".to_owned()), Just("iat".to_owned()), "[a-z]{1,4}",
+                        Just("typ".to_owned()),
+                        Just("alg".to_owned()),
+                        Just("jwk".to_owned()),
+                        Just("kty".to_owned()),
+                        Just("crv".to_owned()),
+                        Just("x".to_owned()),
+                        Just("y".to_owned()),
+                        Just("jti".to_owned()),
+                        Just("htm".to_owned()),
+                        Just("htu".to_owned()),
+                        Just("iat".to_owned()),
+                        "[a-z]{1,4}",
                     ],
                     inner,
                     0..6

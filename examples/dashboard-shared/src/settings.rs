@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use rand::RngCore;
 use tower_refresh_auth::dpop::DpopMode;
-use tower_refresh_auth::{RefreshAuthBuilder, RefreshTransport};
 use tower_refresh_auth::keys::SigningKey;
 use tower_refresh_auth::store::{MemoryStore, RefreshStore};
+use tower_refresh_auth::{RefreshAuthBuilder, RefreshTransport};
 
 /// How often the SQL stores delete expired sessions.
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
@@ -698,7 +698,12 @@ mod tests {
     fn sessions_settings_are_read_and_checked() {
         let dpop = read(&[("DPOP", "required")]).unwrap();
         assert_eq!(dpop.dpop, DpopMode::Required);
-        assert!(read(&[("DPOP", "maybe")]).unwrap_err().to_string().starts_with("DPOP="));
+        assert!(
+            read(&[("DPOP", "maybe")])
+                .unwrap_err()
+                .to_string()
+                .starts_with("DPOP=")
+        );
         let settings = read(&[("SESSION_LIFETIME", "30d"), ("CHECK_SESSIONS", "true")]).unwrap();
         assert_eq!(
             settings.session_lifetime,

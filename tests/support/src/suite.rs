@@ -497,7 +497,11 @@ pub async fn bind_sets_the_key_once_and_old_rows_read_unbound<S: RefreshStore + 
         Some(born_bound.clone())
     );
     let listed = fx.store.list("alice", t0).await.unwrap();
-    assert!(listed.iter().any(|l| l.jkt.as_deref() == Some("thumbprint-3")));
+    assert!(
+        listed
+            .iter()
+            .any(|l| l.jkt.as_deref() == Some("thumbprint-3"))
+    );
 }
 
 /// `bind` finds no session that is unknown or no longer live.
@@ -506,7 +510,10 @@ pub async fn bind_of_a_dead_session_is_none<S: RefreshStore + Clone>(fx: &Fixtur
     let s = session("alice", t0);
     create(&fx.store, &s).await;
     let later = s.expires_at + Duration::from_secs(1);
-    assert_eq!(fx.store.bind(&s.id, "k", "seal", later).await.unwrap(), None);
+    assert_eq!(
+        fx.store.bind(&s.id, "k", "seal", later).await.unwrap(),
+        None
+    );
     assert_eq!(
         fx.store
             .bind(&SessionId::random(), "k", "seal", t0)
@@ -518,9 +525,7 @@ pub async fn bind_of_a_dead_session_is_none<S: RefreshStore + Clone>(fx: &Fixtur
 
 /// `remember_proof` is a set-if-absent: `true` the first time, `false` while remembered,
 /// `true` again once expired; keys are independent.
-pub async fn remember_proof_is_set_if_absent_with_expiry<S: RefreshStore + Clone>(
-    fx: &Fixture<S>,
-) {
+pub async fn remember_proof_is_set_if_absent_with_expiry<S: RefreshStore + Clone>(fx: &Fixture<S>) {
     let t0 = now_ms();
     let key = ReplayKey::from_bytes(random_bytes());
     let other = ReplayKey::from_bytes(random_bytes());
@@ -552,9 +557,7 @@ fn store_expires_by_its_own_clock<S: RefreshStore>(store: &S) -> bool {
 }
 
 /// N concurrent `remember_proof` calls for one key: exactly one `true`.
-pub async fn concurrent_remember_proof_yields_one_winner<S: RefreshStore + Clone>(
-    fx: &Fixture<S>,
-) {
+pub async fn concurrent_remember_proof_yields_one_winner<S: RefreshStore + Clone>(fx: &Fixture<S>) {
     race_proof(&fx.store, &fx.store).await;
 }
 

@@ -73,7 +73,12 @@ impl Origin {
     /// # Errors
     ///
     /// Why not, for the client.
-    pub(crate) fn matches(&self, htu: &str, uri: &Uri, headers: &HeaderMap) -> Result<(), &'static str> {
+    pub(crate) fn matches(
+        &self,
+        htu: &str,
+        uri: &Uri,
+        headers: &HeaderMap,
+    ) -> Result<(), &'static str> {
         const OTHER: &str = "the DPoP proof is for another URL (htu)";
         let claimed = Url::parse(htu).map_err(|_| "the DPoP proof's htu is not a URL")?;
         let actual = match self {
@@ -104,7 +109,10 @@ fn one_host(headers: &HeaderMap) -> Option<&str> {
     if values.next().is_some() {
         return None;
     }
-    first.to_str().ok().filter(|h| !h.is_empty() && !h.contains(['/', '?', '#', '@']))
+    first
+        .to_str()
+        .ok()
+        .filter(|h| !h.is_empty() && !h.contains(['/', '?', '#', '@']))
 }
 
 #[cfg(test)]
@@ -155,18 +163,40 @@ mod tests {
     #[test]
     fn the_host_header_with_a_scheme() {
         let o = Origin::from_host("http").unwrap();
-        assert!(check(&o, "http://127.0.0.1:3000/x", "/x", Some("127.0.0.1:3000")));
+        assert!(check(
+            &o,
+            "http://127.0.0.1:3000/x",
+            "/x",
+            Some("127.0.0.1:3000")
+        ));
         assert!(check(&o, "http://localhost/x", "/x", Some("LOCALHOST:80")));
-        assert!(!check(&o, "https://127.0.0.1:3000/x", "/x", Some("127.0.0.1:3000")));
+        assert!(!check(
+            &o,
+            "https://127.0.0.1:3000/x",
+            "/x",
+            Some("127.0.0.1:3000")
+        ));
         assert!(!check(&o, "http://127.0.0.1:3000/x", "/x", None));
         assert!(!check(&o, "http://a@b/x", "/x", Some("a@b")));
         // An absolute-form request target (or HTTP/2 :authority) wins over Host.
-        assert!(check(&o, "http://b.example/x", "http://b.example/x", Some("a.example")));
+        assert!(check(
+            &o,
+            "http://b.example/x",
+            "http://b.example/x",
+            Some("a.example")
+        ));
     }
 
     #[test]
     fn bad_origins_are_refused() {
-        for bad in ["ftp://x", "https://x/?q", "https://x/#f", "https://u:p@x", "x", ""] {
+        for bad in [
+            "ftp://x",
+            "https://x/?q",
+            "https://x/#f",
+            "https://u:p@x",
+            "x",
+            "",
+        ] {
             assert!(Origin::fixed(bad).is_err(), "{bad}");
         }
         assert!(Origin::from_host("ws").is_err());

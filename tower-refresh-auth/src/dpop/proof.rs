@@ -12,10 +12,10 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use super::MAX_PROOF_LEN;
 use super::htu::Origin;
 use super::nonce::Nonces;
 use crate::store::ReplayKey;
-use super::MAX_PROOF_LEN;
 
 /// The proof's media type (RFC 9449 §4.2).
 const TYP: &str = "dpop+jwt";
@@ -140,7 +140,9 @@ impl ProofRules {
             .algs
             .iter()
             .copied()
-            .find(|a| alg_name(*a) == header.alg || (*a == Algorithm::EdDSA && header.alg == "Ed25519"))
+            .find(|a| {
+                alg_name(*a) == header.alg || (*a == Algorithm::EdDSA && header.alg == "Ed25519")
+            })
             .ok_or(Invalid("the DPoP proof's algorithm is not accepted"))?;
         if header.crit.is_some() {
             return Err(Invalid("the DPoP proof has critical header extensions"));
@@ -168,29 +170,34 @@ impl ProofRules {
             .matches(&claims.htu, expected.uri, expected.headers)
             .map_err(Invalid)?;
         let iat = numeric_date(&claims.iat).ok_or(Invalid("the DPoP proof's iat is not a time"))?;
-        let now_secs = now
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let now_secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let window = self.window.as_secs();
         if iat > now_secs.saturating_add(window) || iat.saturating_add(window) < now_secs {
-            return Err(Invalid("the DPoP proof's iat is outside the accepted window"));
+            return Err(Invalid(
+                "the DPoP proof's iat is outside the accepted window",
+            ));
         }
         if let Some(token) = expected.access_token {
             let ath = URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes()));
             if claims.ath.as_deref() != Some(ath.as_str()) {
-                return Err(Invalid("the DPoP proof's ath is not the access token's hash"));
+                return Err(Invalid(
+                    "the DPoP proof's ath is not the access token's hash",
+                ));
             }
         }
         if let Some(nonces) = &self.nonces
-            && !claims.nonce.as_deref().is_some_and(|n| nonces.check(n, now))
+            && !claims
+                .nonce
+                .as_deref()
+                .is_some_and(|n| nonces.check(n, now))
         {
             return Err(ProofError::UseNonce);
         }
 
         let jwk: Jwk = serde_json::from_value(Value::Object(jwk))
             .map_err(|_| Invalid("the DPoP proof's jwk is not a usable key"))?;
-        let key =
-            DecodingKey::from_jwk(&jwk).map_err(|_| Invalid("the DPoP proof's jwk is not a usable key"))?;
+        let key = DecodingKey::from_jwk(&jwk)
+            .map_err(|_| Invalid("the DPoP proof's jwk is not a usable key"))?;
         let message_len = header_b64.len() + 1 + claims_b64.len();
         let message = &proof.as_bytes()[..message_len];
         match jsonwebtoken::crypto::verify(signature, message, &key, alg) {
@@ -202,7 +209,8 @@ impl ProofRules {
             .map_err(|_| Invalid("the DPoP proof's jwk is not a usable key"))?;
         let replay = ReplayKey::new(&jkt, &claims.jti);
         // Remembered until the last second the proof would be accepted, and one more.
-        let expires_at = UNIX_EPOCH + Duration::from_secs(iat.saturating_add(window).saturating_add(1));
+        let expires_at =
+            UNIX_EPOCH + Duration::from_secs(iat.saturating_add(window).saturating_add(1));
         Ok(Verified {
             jkt,
             replay,

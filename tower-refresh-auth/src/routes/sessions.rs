@@ -13,8 +13,8 @@ use http::header::{ALLOW, AUTHORIZATION};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri};
 use serde::Serialize;
 
-use crate::cookie::Transport;
 use crate::binding::Target as RequestTarget;
+use crate::cookie::Transport;
 use crate::error::{AuthError, invalid_token};
 use crate::response::{empty, json};
 use crate::session::{SessionId, SessionInfo};

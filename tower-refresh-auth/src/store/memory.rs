@@ -9,8 +9,8 @@ use dashmap::mapref::entry::Entry;
 
 use super::{RefreshStore, Rotation, StoreError};
 use crate::clock::to_millis;
-use crate::store::ReplayKey;
 use crate::session::{Session, SessionId};
+use crate::store::ReplayKey;
 
 /// Sessions in memory, in a sharded concurrent map ([`dashmap`]).
 ///

@@ -95,8 +95,8 @@ use super::sql::{
     from_list_row, millis, run, session_from_row, validate_table_name,
 };
 use super::{RefreshStore, Rotation, StoreError};
-use crate::store::ReplayKey;
 use crate::session::{Session, SessionId};
+use crate::store::ReplayKey;
 
 /// Sessions in a PostgreSQL table; see the [module docs](self) for the schema, round trips
 /// and outage behaviour.

@@ -260,9 +260,11 @@ mod tests {
                 seal,
                 ua,
                 None,
+                Some("thumbprint".to_owned()),
             )
         };
         let s = session_from_row(id, row(4, Some(5))).unwrap();
+        assert_eq!(s.jkt.as_deref(), Some("thumbprint"));
         assert_eq!(s.counter, 4);
         assert_eq!(s.seal, "a-seal");
         assert_eq!(s.metadata.user_agent(), Some("Firefox"));

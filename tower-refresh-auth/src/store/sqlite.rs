@@ -99,8 +99,8 @@ use super::sql::{
     from_list_row, millis, run, session_from_row, validate_table_name,
 };
 use super::{RefreshStore, Rotation, StoreError};
-use crate::store::ReplayKey;
 use crate::session::{Session, SessionId};
+use crate::store::ReplayKey;
 
 /// Sessions in an SQLite database; see the [module docs](self) for the schema, atomicity
 /// and failure behaviour.

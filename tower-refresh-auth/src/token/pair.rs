@@ -30,7 +30,11 @@ impl TokenPair {
     /// `DPoP` for a pair bound to a key, `Bearer` otherwise: the `tokenType` / `token_type`
     /// of the response (RFC 9449 §5).
     pub fn token_type(&self) -> &'static str {
-        if self.dpop_jkt.is_some() { "DPoP" } else { "Bearer" }
+        if self.dpop_jkt.is_some() {
+            "DPoP"
+        } else {
+            "Bearer"
+        }
     }
 }
 

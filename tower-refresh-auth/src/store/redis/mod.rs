@@ -107,8 +107,8 @@ use self::scripts::Scripts;
 
 use super::{RefreshStore, Rotation, StoreError};
 use crate::clock::to_millis;
-use crate::store::ReplayKey;
 use crate::session::{Session, SessionId};
+use crate::store::ReplayKey;
 
 /// How long an operation may take before it fails with [`StoreError::Timeout`], by default.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
