@@ -268,3 +268,90 @@ fn numeric_date(n: &serde_json::Number) -> Option<u64> {
     // `as` saturates; the range check keeps a negative or absurd time out.
     (f.is_finite() && (0.0..1e12).contains(&f)).then_some(f as u64)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use tower_refresh_auth_test_support::dpop::DpopKey;
+
+    const AT: u64 = 1_800_000_000;
+
+    fn rules() -> ProofRules {
+        ProofRules {
+            algs: vec![Algorithm::ES256, Algorithm::EdDSA],
+            window: Duration::from_secs(60),
+            origin: Origin::fixed("https://api.example.com").unwrap(),
+            nonces: None,
+        }
+    }
+
+    fn check(proof: &str) -> Result<Verified, ProofError> {
+        let (method, uri, headers) = (Method::POST, Uri::from_static("/token"), HeaderMap::new());
+        let expected = Expected {
+            method: &method,
+            uri: &uri,
+            headers: &headers,
+            access_token: None,
+        };
+        rules().verify(proof, &expected, UNIX_EPOCH + Duration::from_secs(AT))
+    }
+
+    fn signed(key: &DpopKey, edit: impl FnOnce(&mut Value, &mut Value)) -> String {
+        let mut header = key.header();
+        let mut claims = key.claims("POST", "https://api.example.com/token", None);
+        claims["iat"] = json!(AT);
+        edit(&mut header, &mut claims);
+        key.sign(&header, &claims)
+    }
+
+    #[test]
+    fn a_good_proof_gives_the_thumbprint_and_when_to_forget_it() {
+        let key = DpopKey::es256();
+        let verified = check(&signed(&key, |_, _| {})).unwrap();
+        assert_eq!(verified.jkt, key.thumbprint());
+        assert_eq!(
+            verified.expires_at,
+            UNIX_EPOCH + Duration::from_secs(AT + 61)
+        );
+        // EdDSA under either of its names (RFC 8037, RFC 9864).
+        let ed = DpopKey::ed25519();
+        assert_eq!(check(&signed(&ed, |_, _| {})).unwrap().jkt, ed.thumbprint());
+        let renamed = signed(&ed, |h, _| h["alg"] = json!("Ed25519"));
+        assert_eq!(check(&renamed).unwrap().jkt, ed.thumbprint());
+    }
+
+    #[test]
+    fn each_check_has_its_reason() {
+        let key = DpopKey::es256();
+        let cases: [(&str, fn(&mut Value, &mut Value)); 6] = [
+            ("private key", |h, _| h["jwk"]["d"] = json!("AAAA")),
+            ("algorithm is not accepted", |h, _| {
+                h["alg"] = json!("ES512")
+            }),
+            ("typ", |h, _| h["typ"] = json!("at+jwt")),
+            ("htm", |_, c| c["htm"] = json!("PUT")),
+            ("iat", |_, c| c["iat"] = json!(AT - 61)),
+            ("jti", |_, c| c["jti"] = json!("")),
+        ];
+        for (why, edit) in cases {
+            match check(&signed(&key, edit)) {
+                Err(ProofError::Invalid(reason)) => {
+                    assert!(reason.contains(why), "{why}: {reason}")
+                }
+                other => panic!("{why}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn fractional_and_absurd_times() {
+        let n = |v: Value| match v {
+            Value::Number(n) => numeric_date(&n),
+            _ => None,
+        };
+        assert_eq!(n(json!(1.9)), Some(1));
+        assert_eq!(n(json!(-1)), None);
+        assert_eq!(n(json!(1e300)), None);
+    }
+}

@@ -325,6 +325,27 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_full_proof_memory_refuses_rather_than_forgets() {
+        let store = MemoryStore::new().with_proofs_capacity(2);
+        let t0 = UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let until = t0 + Duration::from_secs(60);
+        let key = |b| ReplayKey::from_bytes([b; 16]);
+        assert!(store.remember_proof(&key(1), until, t0).await.unwrap());
+        assert!(store.remember_proof(&key(2), until, t0).await.unwrap());
+        // Full of live entries: a new proof is refused, as a replay would be.
+        assert!(!store.remember_proof(&key(3), until, t0).await.unwrap());
+        // Once they expire, they make room.
+        let later = until + Duration::from_secs(1);
+        assert!(
+            store
+                .remember_proof(&key(3), later + Duration::from_secs(60), later)
+                .await
+                .unwrap()
+        );
+        assert_eq!(store.proofs_len(), 1);
+    }
+
+    #[tokio::test]
     async fn expired_session_is_not_found() {
         let store = MemoryStore::new();
         let t0 = UNIX_EPOCH + Duration::from_secs(1_000_000);
