@@ -321,10 +321,13 @@ mod tests {
         assert_eq!(check(&renamed).unwrap().jkt, ed.thumbprint());
     }
 
+    /// A change to a proof's header and claims.
+    type Edit = fn(&mut Value, &mut Value);
+
     #[test]
     fn each_check_has_its_reason() {
         let key = DpopKey::es256();
-        let cases: [(&str, fn(&mut Value, &mut Value)); 6] = [
+        let cases: [(&str, Edit); 6] = [
             ("private key", |h, _| h["jwk"]["d"] = json!("AAAA")),
             ("algorithm is not accepted", |h, _| {
                 h["alg"] = json!("ES512")
