@@ -399,6 +399,21 @@ async fn server_nonces_are_asked_for_and_then_accepted() {
     )
     .await;
     assert_eq!(ok.status, 200, "{}", ok.describe());
+    // A pair comes with the current nonce (RFC 9449 §8.2), the login's too.
+    assert_eq!(
+        h.auth.token_response(&pair).headers()["dpop-nonce"]
+            .to_str()
+            .unwrap(),
+        nonce
+    );
+    let renewed = refresh(
+        &h,
+        &pair.refresh_token,
+        Some(with_nonce("POST", "/token", None)),
+    )
+    .await;
+    assert_eq!(renewed.status, 200, "{}", renewed.describe());
+    assert_eq!(renewed.header("dpop-nonce"), nonce);
 }
 
 #[tokio::test]

@@ -115,5 +115,12 @@ pub(crate) fn pair_response(
     if let Transport::Cookie(cookie) = &shared.transport {
         cookie.set(res.headers_mut(), &pair.refresh_token);
     }
+    // RFC 9449 §8.2: with server nonces on, every pair comes with the current nonce, so a
+    // client rarely needs a `use_dpop_nonce` round trip.
+    if let Some(nonces) = shared.dpop.as_ref().and_then(|d| d.rules.nonces.as_ref())
+        && let Ok(nonce) = http::HeaderValue::try_from(nonces.issue(shared.clock.now()))
+    {
+        res.headers_mut().insert(crate::response::DPOP_NONCE, nonce);
+    }
     res
 }
