@@ -67,6 +67,143 @@ macro_rules! for_both_servers_and_transports {
 
 for_both_servers_and_transports!(sign_in_refresh_sign_out, store_outage, end_another_session);
 
+/// The DPoP scenario, on both servers with `DPOP=required` (body transport: the refresh
+/// token is in the page's reach, which is what the scenario steals).
+mod dpop_required {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs chromium and chromedriver (see tests/support/README.md)"]
+    async fn axum() {
+        crate::tokens_copied_out_of_the_page_are_useless(
+            tower_refresh_auth_tests::dashboards::Framework::Axum,
+        )
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs chromium and chromedriver (see tests/support/README.md)"]
+    async fn poem() {
+        crate::tokens_copied_out_of_the_page_are_useless(
+            tower_refresh_auth_tests::dashboards::Framework::Poem,
+        )
+        .await;
+    }
+}
+
+/// With `DPOP=required` the page makes a non-extractable WebCrypto key, keeps it in
+/// IndexedDB, and signs a proof for every call: it signs in, is greeted, refreshes past the
+/// access token's lifetime, lists its sessions and signs out. Its tokens, read out of
+/// `localStorage` and replayed by another client (reqwest, without the key, or with a key of
+/// its own), are refused — the access token and the refresh token — and the theft attempts
+/// leave the page's session alive.
+async fn tokens_copied_out_of_the_page_are_useless(framework: Framework) {
+    use tower_refresh_auth_test_support::dpop::DpopKey;
+    require_browser();
+    let ttl = format!("{}s", ACCESS_TOKEN_TTL.as_secs());
+    let server = Server::start(
+        framework,
+        &[("ACCESS_TOKEN_TTL", ttl.as_str()), ("DPOP", "required")],
+    )
+    .await;
+    let browser = Browser::start().await;
+    let page = &browser.client;
+    sign_in(page, &server, "user1", "password1").await;
+    let stolen = Tokens::read(page).await;
+    let token_type = page
+        .execute("return localStorage.getItem('tokenType');", vec![])
+        .await
+        .unwrap();
+    assert_eq!(token_type, json!("DPoP"), "the login was not bound");
+    let access = stolen
+        .access
+        .clone()
+        .expect("an access token in localStorage");
+    let refresh = stolen
+        .refresh
+        .clone()
+        .expect("a refresh token in localStorage");
+    // The key is WebCrypto's and not extractable: the page itself cannot export it.
+    let exported = page
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             const open = indexedDB.open('dpop', 1);
+             open.onsuccess = () => {
+               const get = open.result.transaction('keys').objectStore('keys').get('device-key');
+               get.onsuccess = () => {
+                 const pair = get.result;
+                 crypto.subtle.exportKey('jwk', pair.privateKey)
+                   .then(() => done('exported'), () => done(
+                     'refused:' + pair.privateKey.extractable + ':' + pair.privateKey.algorithm.namedCurve));
+               };
+             };",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(exported, json!("refused:false:P-256"));
+
+    // Another client with the copied tokens and no key.
+    let as_bearer = tower_refresh_auth_tests::dashboards::send(
+        server.get("/api/dashboard").bearer_auth(&access),
+    )
+    .await;
+    as_bearer.assert_error(401, "invalid_token");
+    let as_dpop = tower_refresh_auth_tests::dashboards::send(
+        server
+            .get("/api/dashboard")
+            .header("authorization", format!("DPoP {access}")),
+    )
+    .await;
+    as_dpop.assert_error(401, "invalid_dpop_proof");
+    // With a key of its own: the proof verifies, but it is not the token's key.
+    let thief = DpopKey::es256();
+    let own_key = tower_refresh_auth_tests::dashboards::send(
+        server
+            .get("/api/dashboard")
+            .header("authorization", format!("DPoP {access}"))
+            .header(
+                "dpop",
+                thief.proof("GET", &server.url("/api/dashboard"), Some(&access)),
+            ),
+    )
+    .await;
+    own_key.assert_error(401, "invalid_dpop_proof");
+    let body = format!(r#"{{"refreshToken":"{refresh}"}}"#);
+    let no_proof = tower_refresh_auth_tests::dashboards::send(
+        server
+            .post("/token")
+            .header("content-type", "application/json")
+            .body(body.clone()),
+    )
+    .await;
+    no_proof.assert_error(400, "invalid_dpop_proof");
+    let wrong_key = tower_refresh_auth_tests::dashboards::send(
+        server
+            .post("/token")
+            .header("content-type", "application/json")
+            .header("dpop", thief.proof("POST", &server.url("/token"), None))
+            .body(body),
+    )
+    .await;
+    wrong_key.assert_error(400, "invalid_dpop_proof");
+    assert_eq!(server.rotations(), 0, "a stolen refresh token was spent");
+    assert_eq!(server.revocations(), 0, "a theft attempt ended the session");
+
+    // The page goes on: past the access token's lifetime it refreshes with a proof.
+    server.advance(ACCESS_TOKEN_TTL + Duration::from_secs(1));
+    page.refresh().await.unwrap();
+    assert_greets(page, "user1").await;
+    assert_eq!(server.rotations(), 1, "the page did not refresh its tokens");
+    let sessions = session_list(page, 1).await;
+    assert!(sessions[0].current, "{sessions:?}");
+
+    click_logout(page).await;
+    wait_for_path(page, "/login.html").await;
+    assert_eq!(server.revocations(), 1, "logout did not end the session");
+
+    browser.close().await;
+    server.stop().await;
+}
+
 /// `REFRESH_TRANSPORT`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Transport {

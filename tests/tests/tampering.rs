@@ -279,6 +279,26 @@ impl RefreshStore for Tampered {
         }
         Ok(listed)
     }
+    async fn bind(
+        &self,
+        id: &SessionId,
+        jkt: &str,
+        seal: &str,
+        now: SystemTime,
+    ) -> Result<Option<Session>, StoreError> {
+        match self.inner.bind(id, jkt, seal, now).await? {
+            Some(session) => Ok(Some(self.apply(session).await)),
+            None => Ok(None),
+        }
+    }
+    async fn remember_proof(
+        &self,
+        key: &tower_refresh_auth::dpop::ReplayKey,
+        expires_at: SystemTime,
+        now: SystemTime,
+    ) -> Result<bool, StoreError> {
+        self.inner.remember_proof(key, expires_at, now).await
+    }
 }
 
 #[tokio::test]

@@ -465,12 +465,113 @@ fn bench_metrics(c: &mut Criterion) {
     g.finish();
 }
 
+/// A DPoP-protected request (RFC 9449: the DPoP scheme, a proof by the token's key, its
+/// `jti` spent in the memory store) against a bearer request, for tokens and proofs of the
+/// same algorithm. The proofs are signed before each measured call, as a client would.
+fn bench_dpop(c: &mut Criterion) {
+    use tower_refresh_auth::dpop::DpopMode;
+    use tower_refresh_auth::session::SessionMetadata;
+    use tower_refresh_auth::store::MemoryStore;
+    use tower_refresh_auth_test_support::dpop::DpopKey;
+
+    const ORIGIN: &str = "https://api.example.com";
+    for setup in setups()
+        .into_iter()
+        .filter(|s| matches!(s.alg, Algorithm::ES256 | Algorithm::EdDSA))
+    {
+        let clock = ManualClock::new(start());
+        let build = |dpop: bool| {
+            let mut b = RefreshAuth::<Role>::builder()
+                .signing_key(setup.signing.clone())
+                .refresh_secret(SECRET.to_vec())
+                .clock(clock.clone())
+                // Room for every proof of the run: a full store refuses new proofs.
+                .store(MemoryStore::new().with_proofs_capacity(50_000_000));
+            if dpop {
+                b = b.dpop(DpopMode::Optional).dpop_origin(ORIGIN);
+            }
+            b.build().unwrap()
+        };
+        let role = || Role {
+            role: "admin".into(),
+        };
+        let bearer_auth = build(false);
+        let bearer_pair = run(bearer_auth.issue("user1", role())).unwrap();
+        let bearer = HeaderValue::try_from(format!("Bearer {}", bearer_pair.access_token)).unwrap();
+
+        let key = match setup.alg {
+            Algorithm::EdDSA => DpopKey::ed25519(),
+            _ => DpopKey::es256(),
+        };
+        let dpop_auth = build(true);
+        let login = {
+            let mut claims = key.claims("POST", &format!("{ORIGIN}/login"), None);
+            claims["iat"] = serde_json::json!(1_800_000_000u64);
+            let req = Request::post("/login")
+                .header("dpop", key.sign(&key.header(), &claims))
+                .body(())
+                .unwrap();
+            run(dpop_auth.verify_dpop(req.method(), req.uri(), req.headers()))
+                .unwrap()
+                .expect("a proof")
+        };
+        let pair = run(dpop_auth.issue_with(
+            "user1",
+            role(),
+            SessionMetadata::new().with_dpop(Some(login)),
+        ))
+        .unwrap();
+        let scheme = HeaderValue::try_from(format!("DPoP {}", pair.access_token)).unwrap();
+        let dpop_request = || {
+            let mut claims = key.claims(
+                "GET",
+                &format!("{ORIGIN}/api/dashboard"),
+                Some(&pair.access_token),
+            );
+            claims["iat"] = serde_json::json!(1_800_000_000u64);
+            let mut req = request(&scheme);
+            req.headers_mut().insert(
+                "dpop",
+                HeaderValue::try_from(key.sign(&key.header(), &claims)).unwrap(),
+            );
+            req
+        };
+
+        let mut g = c.benchmark_group(format!("dpop/{}", setup.name));
+        let mut bearer_layer = bearer_auth.layer().layer(service_fn(ok));
+        g.bench_function("bearer", |b| {
+            b.iter_batched(
+                || request(&bearer),
+                |req| {
+                    let res = run(bearer_layer.call(req)).unwrap();
+                    assert_eq!(res.status(), StatusCode::OK);
+                    res
+                },
+                BatchSize::SmallInput,
+            )
+        });
+        let mut dpop_layer = dpop_auth.layer().layer(service_fn(ok));
+        g.bench_function("dpop", |b| {
+            b.iter_batched(
+                dpop_request,
+                |req| {
+                    let res = run(dpop_layer.call(req)).unwrap();
+                    assert_eq!(res.status(), StatusCode::OK);
+                    res
+                },
+                BatchSize::SmallInput,
+            )
+        });
+        g.finish();
+    }
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2))
         .sample_size(40);
-    targets = bench_verify, bench_errors, bench_refresh, bench_revocation, bench_metrics
+    targets = bench_verify, bench_errors, bench_refresh, bench_revocation, bench_metrics, bench_dpop
 }
 criterion_main!(benches);

@@ -8,13 +8,14 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{HeaderMap, Response};
+use http::{HeaderMap, Method, Response, Uri};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use crate::binding::Target;
 use crate::clock::to_millis;
-use crate::credentials;
+use crate::dpop::{DpopMode, DpopProof, Verified};
 use crate::error::AuthError;
 use crate::events::RevocationReason;
 use crate::rejection::AuthRejection;
@@ -90,7 +91,87 @@ impl<C> RefreshAuth<C> {
     /// [`AuthError::InvalidGrant`] for any token that cannot be refreshed, whatever the reason;
     /// [`AuthError::Store`] when the store failed (the session is untouched: retry).
     pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair, AuthError> {
-        self.shared.refresh(refresh_token).await
+        self.shared.refresh(refresh_token, None).await
+    }
+
+    /// [`refresh`](Self::refresh) with the request's DPoP proof (from
+    /// [`verify_dpop`](Self::verify_dpop)), as `POST /token` does: a bound session needs a
+    /// proof by its key, an unbound one is bound to the proof's key (`docs/protocol.md` §10).
+    ///
+    /// # Errors
+    ///
+    /// As [`refresh`](Self::refresh), and [`AuthError::Dpop`] (`400 invalid_dpop_proof`)
+    /// when the session is bound to another key, or required mode and no proof; the session
+    /// is then left as it was.
+    pub async fn refresh_with_proof(
+        &self,
+        refresh_token: &str,
+        proof: Option<&DpopProof>,
+    ) -> Result<TokenPair, AuthError> {
+        self.shared
+            .refresh(refresh_token, proof.map(DpopProof::thumbprint))
+            .await
+    }
+
+    /// The request's DPoP proof, verified for a login or refresh at `method` and `uri` (no
+    /// `ath`), its `jti` spent in the store: hand it to
+    /// [`issue_with`](Self::issue_with) through
+    /// [`SessionMetadata::with_dpop`] to bind the new session to the key. `None` with DPoP
+    /// off, or optional and no proof. The adapters' `LoginMetadata` extractors call this.
+    ///
+    /// # Errors
+    ///
+    /// [`AuthError::Dpop`] (`400 invalid_dpop_proof`) for an invalid or replayed proof, or
+    /// none in required mode; `use_dpop_nonce` with server nonces on; [`AuthError::Store`].
+    pub async fn verify_dpop(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+    ) -> Result<Option<DpopProof>, AuthError> {
+        let verified = self.shared.grant_proof(method, uri, headers).await?;
+        Ok(verified.map(|v| DpopProof::new(v.jkt)))
+    }
+
+    /// The metadata of a login request, for [`issue_with`](Self::issue_with): its user
+    /// agent ([`SessionMetadata::from_headers`]) and, with DPoP on, its verified proof
+    /// ([`verify_dpop`](Self::verify_dpop)), so the session is bound to the client's key. The
+    /// adapters' `DpopLogin` extractors call this.
+    ///
+    /// ```
+    /// use tower_refresh_auth::dpop::DpopMode;
+    /// use tower_refresh_auth::{NoClaims, RefreshAuth};
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let auth = RefreshAuth::<NoClaims>::builder()
+    ///     .hs256(b"an example secret of at least 32 bytes".to_vec())
+    ///     .dpop(DpopMode::Required)
+    ///     .dpop_origin("https://app.example.com")
+    ///     .build()?;
+    /// // A login request without a proof: refused with `400 invalid_dpop_proof`.
+    /// let req = http::Request::post("/login").body(())?;
+    /// let err = auth.login_metadata(req.method(), req.uri(), req.headers()).await.unwrap_err();
+    /// assert_eq!(err.error_code(), Some("invalid_dpop_proof"));
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`verify_dpop`](Self::verify_dpop).
+    pub async fn login_metadata(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+    ) -> Result<SessionMetadata, AuthError> {
+        let proof = self.verify_dpop(method, uri, headers).await?;
+        Ok(SessionMetadata::from_headers(headers).with_dpop(proof))
+    }
+
+    /// The layer's DPoP mode.
+    pub fn dpop_mode(&self) -> DpopMode {
+        self.shared.dpop.as_ref().map_or(DpopMode::Off, |d| d.mode)
     }
 
     /// Logs out: revokes the whole session `refresh_token` belongs to, if it is a genuine
@@ -199,15 +280,22 @@ where
         &self,
         subject: impl Into<String>,
         claims: C,
-        metadata: SessionMetadata,
+        mut metadata: SessionMetadata,
     ) -> Result<TokenPair, AuthError> {
         let subject = subject.into();
+        // docs/protocol.md §10: a login with a proof binds the session to its key.
+        let jkt = metadata
+            .take_dpop()
+            .map(|proof| proof.thumbprint().to_owned());
+        self.shared.require_proof(jkt.as_deref())?;
         let custom = AccessTokens::custom_claims(&claims)?;
         let shared = &self.shared;
         let now = shared.clock.now();
         let id = SessionId::random();
         // Signed before the session is stored, so a claims error stores nothing.
-        let access_token = shared.access.sign(&subject, &id, &custom, now)?;
+        let access_token = shared
+            .access
+            .sign(&subject, &id, &custom, jkt.as_deref(), now)?;
         let mut session = Session {
             id,
             claims: Value::Object(custom).to_string(),
@@ -218,6 +306,7 @@ where
             expires_at: now + shared.refresh_ttl,
             absolute_expires_at: shared.session_lifetime.map(|l| now + l),
             seal: String::new(),
+            jkt: jkt.clone(),
             metadata,
         };
         // Binds subject and claims to the session, so a store writer cannot change them.
@@ -230,6 +319,7 @@ where
             refresh_token: shared.refresh_keys.mint(&id, 0),
             expires_in: shared.access.ttl_secs(),
             session_id: id,
+            dpop_jkt: jkt,
         })
     }
 
@@ -263,25 +353,41 @@ where
         Ok(claims)
     }
 
-    /// Authenticates a request by its headers, as the layer does on a guarded path: reads the
-    /// bearer token (and the access-token cookie, if configured), verifies it, and with
-    /// session checking on, asks the store whether its session is still live.
+    /// Authenticates a request as the layer does on a guarded path: reads the access token
+    /// (from the `Authorization` header, and the access-token cookie if configured), verifies
+    /// it, and with DPoP on, the scheme and the proof for `method` and `uri` (its `jti` spent
+    /// in the store); with session checking on, asks the store whether its session is still
+    /// live.
     ///
     /// # Errors
     ///
     /// [`AuthError::MissingCredentials`] when the request carries no token at all; otherwise
     /// the error the layer would answer with.
-    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Claims<C>, AuthError> {
-        let claims = self.verify_request(headers)?;
+    pub async fn authenticate(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+    ) -> Result<Claims<C>, AuthError> {
+        let (claims, proof) = self.verify_request(method, uri, headers)?;
+        if let Some(proof) = &proof {
+            self.shared.spend_proof(proof, true).await?;
+        }
         if self.shared.check_sessions {
             self.shared.check_session(&claims.sid).await?;
         }
         Ok(claims)
     }
 
-    /// Reads and verifies the request's token, without the session check: the hot path.
-    pub(crate) fn verify_request(&self, headers: &HeaderMap) -> Result<Claims<C>, AuthError> {
-        let token = credentials::access_token(headers, self.shared.access_cookie.as_deref())?;
-        self.verify(token)
+    /// Reads and verifies the request's token (and DPoP proof), without a store call: the
+    /// hot path. A proof's `jti` is left for the caller to spend.
+    pub(crate) fn verify_request(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+    ) -> Result<(Claims<C>, Option<Verified>), AuthError> {
+        self.shared
+            .verify_presented(Target { method, uri }, headers, |token| self.verify(token))
     }
 }

@@ -14,11 +14,12 @@ use crate::authority::RefreshAuth;
 use crate::cache::TokenCache;
 use crate::clock::{Clock, SystemClock};
 use crate::cookie::{CookieSettings, RefreshTransport, Transport};
+use crate::dpop::{DpopMode, DpopSettings, Nonces, Origin, ProofRules, SUPPORTED as DPOP_ALGS};
 use crate::error::{AuthError, ConfigError};
 use crate::events::{EventFn, Events, SecurityEvent};
 use crate::guard::{DEFAULT_JWKS_PATH, Guard};
 use crate::keys::{SigningKey, VerifyingKey};
-use crate::response::{ErrorBody, ErrorBodyFn, Renderer};
+use crate::response::{DpopChallenge, ErrorBody, ErrorBodyFn, Renderer};
 use crate::shared::Shared;
 use crate::store::RefreshStore;
 use crate::token::access::AccessTokens;
@@ -82,7 +83,19 @@ pub struct RefreshAuthBuilder<C> {
     on_event: Option<Arc<EventFn>>,
     key_overlap: Option<Duration>,
     jwks_max_age: Option<Duration>,
+    dpop: DpopMode,
+    dpop_origin: Option<DpopOrigin>,
+    dpop_window: Duration,
+    dpop_algs: Vec<Algorithm>,
+    dpop_nonce_period: Option<Duration>,
     _claims: PhantomData<fn() -> C>,
+}
+
+/// Where the public URL for `htu` comes from, as given to the builder.
+#[derive(Debug, Clone)]
+enum DpopOrigin {
+    Fixed(String),
+    Host(String),
 }
 
 impl<C> std::fmt::Debug for RefreshAuthBuilder<C> {
@@ -128,6 +141,11 @@ impl<C> RefreshAuthBuilder<C> {
             on_event: None,
             key_overlap: None,
             jwks_max_age: None,
+            dpop: DpopMode::Off,
+            dpop_origin: None,
+            dpop_window: Duration::from_secs(60),
+            dpop_algs: vec![Algorithm::ES256, Algorithm::EdDSA],
+            dpop_nonce_period: None,
             _claims: PhantomData,
         }
     }
@@ -550,6 +568,72 @@ impl<C> RefreshAuthBuilder<C> {
         self
     }
 
+    /// Sender-constrained sessions with DPoP (RFC 9449; `docs/protocol.md` §10): `Off` (the
+    /// default), `Optional` or `Required`. See the [`dpop`](crate::dpop) module for what each
+    /// does. With DPoP on, the layer must know its public URL:
+    /// [`dpop_origin`](Self::dpop_origin) or [`dpop_origin_from_host`](Self::dpop_origin_from_host).
+    ///
+    /// Refreshes then read the session first (one more store call) to check its binding, and
+    /// every proof costs a signature check and one [`remember_proof`](RefreshStore::remember_proof).
+    pub fn dpop(mut self, mode: DpopMode) -> Self {
+        self.dpop = mode;
+        self
+    }
+
+    /// The public base URL of the service, `https://api.example.com` (or with the path it is
+    /// mounted under, `https://example.com/api`): a proof's `htu` must be this plus the
+    /// request's path (RFC 9449 §4.3, normalised, without query and fragment).
+    pub fn dpop_origin(mut self, base_url: impl Into<String>) -> Self {
+        self.dpop_origin = Some(DpopOrigin::Fixed(base_url.into()));
+        self
+    }
+
+    /// Takes the public URL from each request's authority (the `Host` header, or HTTP/2's
+    /// `:authority`) with `scheme` (`https`, or `http` for local development), instead of a
+    /// fixed [`dpop_origin`](Self::dpop_origin).
+    ///
+    /// # Warning
+    ///
+    /// The `Host` header is the client's to choose. A proof stays bound to its key, method,
+    /// path, time and token either way, so a proof made for another host can be replayed
+    /// here only if the same key and token are good here too; but a fixed origin is the
+    /// stricter check. Use this behind a proxy that sets `Host` itself, or in development.
+    pub fn dpop_origin_from_host(mut self, scheme: impl Into<String>) -> Self {
+        self.dpop_origin = Some(DpopOrigin::Host(scheme.into()));
+        self
+    }
+
+    /// How far a proof's `iat` may be from the server's clock, either way. Default 60
+    /// seconds; between one second and five minutes. Proof `jti`s are remembered this long.
+    ///
+    /// # Warning
+    ///
+    /// A longer window accepts proofs signed further ahead of time (RFC 9449 §11.1: a
+    /// pre-generated proof), and makes the store remember more `jti`s.
+    pub fn dpop_window(mut self, window: Duration) -> Self {
+        self.dpop_window = window;
+        self
+    }
+
+    /// The algorithms proofs may use, listed in the challenge's `algs`. Default ES256 and
+    /// EdDSA; ES384 may be added. Anything else — `none`, an HMAC, RSA — is refused when
+    /// built.
+    pub fn dpop_algorithms(mut self, algs: impl IntoIterator<Item = Algorithm>) -> Self {
+        self.dpop_algs = algs.into_iter().collect();
+        self
+    }
+
+    /// Server-issued nonces (RFC 9449 §8): every proof must carry a `nonce` the server
+    /// issued, fresh for `period` (and one period more), or is refused with
+    /// `use_dpop_nonce` and a new nonce in the `DPoP-Nonce` header. A proof can then not be
+    /// signed ahead of time. The nonces are an HMAC of the time under a key derived from the
+    /// refresh-token secret, so every instance sharing that secret agrees on them without a
+    /// store call. Off by default.
+    pub fn dpop_nonces(mut self, period: Duration) -> Self {
+        self.dpop_nonce_period = Some(period);
+        self
+    }
+
     /// Checks the configuration and builds the [`RefreshAuth`].
     ///
     /// # Errors
@@ -740,6 +824,54 @@ impl<C> RefreshAuthBuilder<C> {
             self.guard.jwks_path.is_some(),
         )?;
 
+        let dpop = if self.dpop.is_on() {
+            let origin = match &self.dpop_origin {
+                None => return Err(ConfigError::MissingDpopOrigin),
+                Some(DpopOrigin::Fixed(url)) => Origin::fixed(url)?,
+                Some(DpopOrigin::Host(scheme)) => Origin::from_host(scheme)?,
+            };
+            if self.dpop_window < Duration::from_secs(1) || self.dpop_window > MAX_DPOP_WINDOW {
+                return Err(ConfigError::DpopWindow(self.dpop_window));
+            }
+            if let Some(alg) = self.dpop_algs.iter().find(|a| !DPOP_ALGS.contains(a)) {
+                return Err(ConfigError::DpopAlgorithm(*alg));
+            }
+            if self.dpop_algs.is_empty() {
+                return Err(ConfigError::DpopAlgorithm(Algorithm::HS256));
+            }
+            if let Some(period) = self.dpop_nonce_period
+                && (period < Duration::from_secs(1) || period > MAX_DPOP_WINDOW)
+            {
+                return Err(ConfigError::DpopWindow(period));
+            }
+            let nonces = self
+                .dpop_nonce_period
+                .zip(refresh_secrets.first())
+                .map(|(period, secret)| Arc::new(Nonces::new(secret, period)));
+            Some((
+                DpopSettings {
+                    mode: self.dpop,
+                    rules: ProofRules {
+                        algs: self.dpop_algs.clone(),
+                        window: self.dpop_window,
+                        origin,
+                        nonces: nonces.clone(),
+                    },
+                },
+                nonces,
+            ))
+        } else {
+            None
+        };
+        let mut renderer = Renderer::new(self.realm, self.error_body);
+        if let Some((settings, nonces)) = &dpop {
+            renderer = renderer.with_dpop(DpopChallenge {
+                algs: settings.rules.algs_param(),
+                bearer_too: settings.mode == DpopMode::Optional,
+                nonces: nonces.clone().map(|n| (n, Arc::clone(&self.clock))),
+            });
+        }
+
         Ok(RefreshAuth::from_shared(Shared {
             access,
             refresh_keys: RefreshKeys::new(
@@ -758,12 +890,16 @@ impl<C> RefreshAuthBuilder<C> {
             body_limit: self.body_limit,
             transport,
             access_cookie: self.access_cookie,
-            renderer: Arc::new(Renderer::new(self.realm, self.error_body)),
+            renderer: Arc::new(renderer),
             cache: self.cache_capacity.filter(|&n| n > 0).map(TokenCache::new),
             events: Events::new(self.on_event),
+            dpop: dpop.map(|(settings, _)| settings),
         }))
     }
 }
+
+/// The longest DPoP proof window and nonce period.
+const MAX_DPOP_WINDOW: Duration = Duration::from_secs(300);
 
 /// How long caches keep the JWKS unless told otherwise (when the key overlap is longer).
 const DEFAULT_JWKS_MAX_AGE: Duration = Duration::from_secs(600);
@@ -940,6 +1076,36 @@ mod tests {
                 .verifying_key(VerifyingKey::hmac(Algorithm::HS256, vec![2; 32]).with_kid("k")),
             "share the kid",
         );
+    }
+
+    #[test]
+    fn dpop_settings_are_checked() {
+        refused(builder().dpop(DpopMode::Optional), "dpop_origin");
+        let on = || {
+            builder()
+                .dpop(DpopMode::Required)
+                .dpop_origin("https://api.example.com")
+        };
+        assert!(on().build().is_ok());
+        assert!(
+            builder()
+                .dpop(DpopMode::Off)
+                .dpop_origin("nonsense")
+                .build()
+                .is_ok()
+        );
+        refused(on().dpop_origin("ftp://x"), "http or https URL");
+        refused(on().dpop_origin_from_host("gopher"), "http or https URL");
+        refused(on().dpop_window(Duration::ZERO), "proof window");
+        refused(on().dpop_window(Duration::from_secs(301)), "proof window");
+        refused(
+            on().dpop_algorithms([Algorithm::HS256]),
+            "never `none` or an HMAC",
+        );
+        refused(on().dpop_algorithms([Algorithm::RS256]), "RS256");
+        refused(on().dpop_algorithms([]), "ES256, ES384 or EdDSA");
+        refused(on().dpop_nonces(Duration::ZERO), "proof window");
+        assert!(on().dpop_nonces(Duration::from_secs(60)).build().is_ok());
     }
 
     #[test]

@@ -16,19 +16,39 @@ pub(crate) fn access_token<'a>(
     headers: &'a HeaderMap,
     cookie_name: Option<&str>,
 ) -> Result<&'a str, AuthError> {
-    let from_header = bearer(headers)?;
+    presented(headers, cookie_name, false).map(|(_, token)| token)
+}
+
+/// How an access token was presented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scheme {
+    /// `Authorization: Bearer`, or the access-token cookie (RFC 6750).
+    Bearer,
+    /// `Authorization: DPoP` (RFC 9449 §7.1), only when `dpop` is on.
+    Dpop,
+}
+
+/// The access token a request carries and how, as [`access_token`]; with `dpop` on, the
+/// `DPoP` scheme is read too (its token has the same `token68` grammar).
+pub(crate) fn presented<'a>(
+    headers: &'a HeaderMap,
+    cookie_name: Option<&str>,
+    dpop: bool,
+) -> Result<(Scheme, &'a str), AuthError> {
+    let from_header = authorization(headers, dpop)?;
     let from_cookie = match cookie_name {
         Some(name) => cookie(headers, name)?,
         None => None,
     };
     match (from_header, from_cookie) {
-        (Some(token), None) | (None, Some(token)) => Ok(token),
+        (Some(token), None) => Ok(token),
+        (None, Some(token)) => Ok((Scheme::Bearer, token)),
         (Some(_), Some(_)) => Err(malformed("the token was sent in more than one way")),
         (None, None) => Err(AuthError::MissingCredentials),
     }
 }
 
-fn bearer(headers: &HeaderMap) -> Result<Option<&str>, AuthError> {
+fn authorization(headers: &HeaderMap, dpop: bool) -> Result<Option<(Scheme, &str)>, AuthError> {
     let mut values = headers.get_all(AUTHORIZATION).iter();
     let Some(value) = values.next() else {
         return Ok(None);
@@ -45,20 +65,24 @@ fn bearer(headers: &HeaderMap) -> Result<Option<&str>, AuthError> {
         Some(i) => (&value[..i], &value[i..]),
         None => (value, &[][..]),
     };
-    if !scheme.eq_ignore_ascii_case(b"bearer") {
+    let scheme = if scheme.eq_ignore_ascii_case(b"bearer") {
+        Scheme::Bearer
+    } else if dpop && scheme.eq_ignore_ascii_case(b"dpop") {
+        Scheme::Dpop
+    } else {
         return Ok(None);
-    }
+    };
     let start = rest.iter().position(|&b| b != b' ').unwrap_or(rest.len());
     let token = &rest[start..];
     if token.is_empty() {
-        return Err(malformed("the Bearer credentials have no token"));
+        return Err(malformed("the Authorization credentials have no token"));
     }
     if !is_b64token(token) {
         return Err(malformed("the bearer token is not a b64token"));
     }
     // A b64token is ASCII, so this cannot fail.
     std::str::from_utf8(token)
-        .map(Some)
+        .map(|token| Some((scheme, token)))
         .map_err(|_| malformed("the bearer token is not a b64token"))
 }
 
@@ -196,6 +220,23 @@ mod tests {
         assert_eq!(single_cookie(&h, "rt"), Err(()));
         h.insert(COOKIE, HeaderValue::from_static("rt=; x=1"));
         assert_eq!(single_cookie(&h, "rt"), Ok(None));
+    }
+
+    #[test]
+    fn the_dpop_scheme_is_read_only_when_on() {
+        let h = headers(&[b"DPoP abc.def.ghi"]);
+        assert_eq!(kind(access_token(&h, None)), "missing");
+        assert_eq!(
+            presented(&h, None, true).unwrap(),
+            (Scheme::Dpop, "abc.def.ghi")
+        );
+        let h = headers(&[b"dpop "]);
+        assert!(matches!(
+            presented(&h, None, true),
+            Err(AuthError::MalformedCredentials(_))
+        ));
+        let h = headers(&[b"Bearer abc"]);
+        assert_eq!(presented(&h, None, true).unwrap(), (Scheme::Bearer, "abc"));
     }
 
     #[test]

@@ -16,7 +16,7 @@
 //!     mut req: Request<String>,
 //!     next: impl AsyncFnOnce(Request<String>) -> Response<Bytes>,
 //! ) -> Response<Bytes> {
-//!     let verdict = match auth.decide(req.uri().path(), req.headers()) {
+//!     let verdict = match auth.decide(req.method(), req.uri(), req.headers()) {
 //!         Decision::Route(route) => return auth.answer(route, req).await,
 //!         Decision::Verdict(verdict) => verdict,
 //!         Decision::CheckSession(check) => check.run().await,
@@ -36,11 +36,12 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{Extensions, HeaderMap, Request, Response};
+use http::{Extensions, HeaderMap, Method, Request, Response, Uri};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::authority::RefreshAuth;
+use crate::dpop::Verified;
 use crate::error::AuthError;
 use crate::guard::Route;
 use crate::rejection::AuthRejection;
@@ -96,11 +97,14 @@ impl<C: Clone + Send + Sync + 'static> Verdict<C> {
     }
 }
 
-/// A verified token whose session the store must still confirm; made by
-/// [`RefreshAuth::decide`] with [session checking](crate::RefreshAuthBuilder::check_sessions)
-/// on. Owns what it needs, so its future can outlive the request's borrow.
+/// A verified token for which the store must still be asked: whether its session is live
+/// (with [session checking](crate::RefreshAuthBuilder::check_sessions) on), and whether its
+/// DPoP proof is fresh (a `DPoP` request, [`dpop`](crate::RefreshAuthBuilder::dpop)). Made
+/// by [`RefreshAuth::decide`]; owns what it needs, so its future can outlive the request's
+/// borrow.
 pub struct SessionCheck<C> {
     claims: Claims<C>,
+    proof: Option<Verified>,
     public: bool,
     shared: Arc<Shared>,
 }
@@ -115,13 +119,25 @@ impl<C> std::fmt::Debug for SessionCheck<C> {
 }
 
 impl<C> SessionCheck<C> {
-    /// Asks the store whether the token's session is still live: one
-    /// [`load`](crate::store::RefreshStore::load).
+    /// Asks the store: spends the DPoP proof's `jti`
+    /// ([`remember_proof`](crate::store::RefreshStore::remember_proof)), then, with session
+    /// checking on, whether the token's session is still live
+    /// ([`load`](crate::store::RefreshStore::load)).
     pub async fn run(self) -> Verdict<C> {
-        let checked = self.shared.check_session(&self.claims.sid).await;
+        let checked = match &self.proof {
+            Some(proof) => self.shared.spend_proof(proof, true).await,
+            None => Ok(()),
+        };
+        let checked = match checked {
+            Ok(()) if self.shared.check_sessions => {
+                self.shared.check_session(&self.claims.sid).await
+            }
+            other => other,
+        };
         match &checked {
             Ok(()) => telemetry::verified(Verification::Ok),
             Err(AuthError::InvalidToken(_)) => telemetry::verified(Verification::Revoked),
+            Err(AuthError::Dpop(_)) => telemetry::verified(Verification::Invalid),
             // A store that could not answer says nothing about the token.
             Err(_) => {}
         }
@@ -137,20 +153,25 @@ impl<C> RefreshAuth<C>
 where
     C: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
 {
-    /// Decides what a request for `path` with `headers` is. Synchronous and without a store
-    /// call: a session check, when one is needed, is left to [`SessionCheck::run`].
-    pub fn decide(&self, path: &str, headers: &HeaderMap) -> Decision<C> {
+    /// Decides what a request (its method, URI and headers) is. Synchronous and without a
+    /// store call: a session check or a DPoP replay check, when one is needed, is left to
+    /// [`SessionCheck::run`].
+    pub fn decide(&self, method: &Method, uri: &Uri, headers: &HeaderMap) -> Decision<C> {
         let shared = &self.shared;
+        let path = uri.path();
         if let Some(route) = shared.guard.route(path) {
             return Decision::Route(route);
         }
-        match self.verify_request(headers) {
-            Ok(claims) if shared.check_sessions => Decision::CheckSession(SessionCheck {
-                claims,
-                public: shared.guard.is_public(path),
-                shared: Arc::clone(shared),
-            }),
-            Ok(claims) => {
+        match self.verify_request(method, uri, headers) {
+            Ok((claims, proof)) if shared.check_sessions || proof.is_some() => {
+                Decision::CheckSession(SessionCheck {
+                    claims,
+                    proof,
+                    public: shared.guard.is_public(path),
+                    shared: Arc::clone(shared),
+                })
+            }
+            Ok((claims, _)) => {
                 telemetry::verified(Verification::Ok);
                 Decision::Verdict(Verdict::Authenticated(claims))
             }

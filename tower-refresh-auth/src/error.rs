@@ -162,6 +162,27 @@ pub enum ConfigError {
     /// The realm contains a character that cannot appear in a quoted string.
     #[error("the realm {0:?} may not contain '\"', '\\\\' or control characters")]
     InvalidRealm(String),
+    /// DPoP is on, but the layer has no way to know the URL clients call it at (the proof's
+    /// `htu` is compared with it).
+    #[error(
+        "DPoP needs the service's public URL: call `.dpop_origin(\"https://api.example.com\")`, or \
+         `.dpop_origin_from_host(\"https\")` to trust the request's Host header (read its warning)"
+    )]
+    MissingDpopOrigin,
+    /// The DPoP origin is not an `http(s)://host[:port][/path]` URL.
+    #[error(
+        "the DPoP origin {0:?} must be an http or https URL without query, fragment or \
+         credentials, such as `https://api.example.com`"
+    )]
+    InvalidDpopOrigin(String),
+    /// The DPoP proof window is zero or longer than the most allowed.
+    #[error("the DPoP proof window ({0:?}) must be between one second and five minutes")]
+    DpopWindow(Duration),
+    /// An algorithm that DPoP proofs may not use.
+    #[error(
+        "DPoP proofs may use ES256, ES384 or EdDSA, not {0:?} (never `none` or an HMAC, RFC 9449 §4.2)"
+    )]
+    DpopAlgorithm(jsonwebtoken::Algorithm),
 }
 
 /// What is wrong with a key file; part of [`ConfigError::KeyFile`], and re-exported as
@@ -277,6 +298,10 @@ pub enum AuthError {
     /// A cookie-borne request without the CSRF header: `403 invalid_request`.
     #[error("missing the {0} header required with cookie credentials")]
     MissingCsrfHeader(http::HeaderName),
+    /// A DPoP refusal (RFC 9449): a missing or invalid proof, a token sent with the DPoP
+    /// scheme that did not verify, or a server nonce to use. See [`DpopError`].
+    #[error(transparent)]
+    Dpop(DpopError),
     /// The store failed or timed out: `503 temporarily_unavailable` with `Retry-After`.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -299,6 +324,8 @@ impl AuthError {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::MissingCsrfHeader(_) => StatusCode::FORBIDDEN,
+            Self::Dpop(e) if e.resource => StatusCode::UNAUTHORIZED,
+            Self::Dpop(_) => StatusCode::BAD_REQUEST,
             Self::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Claims(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -320,6 +347,7 @@ impl AuthError {
             Self::InvalidToken(_) => "invalid_token",
             Self::InvalidGrant => "invalid_grant",
             Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::Dpop(e) => e.code.as_str(),
             Self::Store(_) => "temporarily_unavailable",
             Self::Claims(_) => "server_error",
         })
@@ -331,7 +359,7 @@ impl AuthError {
         matches!(
             self,
             Self::MissingCredentials | Self::MalformedCredentials(_) | Self::InvalidToken(_)
-        )
+        ) || matches!(self, Self::Dpop(e) if e.resource)
     }
 
     /// The human-readable `error_description`: safe to show a client, never a secret.
@@ -341,6 +369,7 @@ impl AuthError {
             Self::MalformedCredentials(d) | Self::InvalidToken(d) | Self::InvalidRequest(d) => {
                 d.clone()
             }
+            Self::Dpop(e) => e.description.clone(),
             Self::InvalidGrant => "the refresh token is invalid, expired or revoked".into(),
             Self::UnsupportedGrantType => "grant_type must be refresh_token".into(),
             Self::PayloadTooLarge(limit) => format!("request body over {limit} bytes").into(),
@@ -355,6 +384,74 @@ impl AuthError {
             Self::Store(_) => "the session store is unavailable; retry shortly".into(),
             Self::Claims(_) => "internal error".into(),
         }
+    }
+}
+
+/// A DPoP refusal ([`AuthError::Dpop`]): what kind, where, and why.
+///
+/// At the refresh endpoint and at login it is `400` with no challenge (RFC 9449 §5); on a
+/// protected request `401` with a `WWW-Authenticate: DPoP` challenge naming the error (§7.1).
+/// A [`UseNonce`](DpopCode::UseNonce) response carries a fresh `DPoP-Nonce` (§8, §9).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("DPoP: {description}")]
+pub struct DpopError {
+    code: DpopCode,
+    resource: bool,
+    description: Cow<'static, str>,
+}
+
+/// The error code of a [`DpopError`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DpopCode {
+    /// `invalid_dpop_proof`: no proof where one is needed, or one that does not verify.
+    InvalidProof,
+    /// `invalid_token`: an access token sent with the DPoP scheme that did not verify, or is
+    /// not bound to a key.
+    InvalidToken,
+    /// `use_dpop_nonce`: retry with the nonce in the `DPoP-Nonce` header.
+    UseNonce,
+}
+
+impl DpopCode {
+    /// The RFC 9449 error code.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidProof => "invalid_dpop_proof",
+            Self::InvalidToken => "invalid_token",
+            Self::UseNonce => "use_dpop_nonce",
+        }
+    }
+}
+
+impl DpopError {
+    /// A refusal at the refresh endpoint or a login (`400`).
+    pub(crate) fn grant(code: DpopCode, description: impl Into<Cow<'static, str>>) -> AuthError {
+        AuthError::Dpop(Self {
+            code,
+            resource: false,
+            description: description.into(),
+        })
+    }
+
+    /// A refusal of a protected request (`401` with a DPoP challenge).
+    pub(crate) fn resource(code: DpopCode, description: impl Into<Cow<'static, str>>) -> AuthError {
+        AuthError::Dpop(Self {
+            code,
+            resource: true,
+            description: description.into(),
+        })
+    }
+
+    /// The error code.
+    pub fn code(&self) -> DpopCode {
+        self.code
+    }
+
+    /// Whether a protected request was refused (`401` with a challenge), rather than a login
+    /// or a refresh (`400`).
+    pub fn is_resource(&self) -> bool {
+        self.resource
     }
 }
 

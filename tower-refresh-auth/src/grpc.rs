@@ -14,7 +14,7 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http::{Response, StatusCode};
 
 use crate::error::AuthError;
-use crate::response::{RETRY_AFTER_SECS, challenge};
+use crate::response::{RETRY_AFTER_SECS, Renderer};
 
 const GRPC: HeaderValue = HeaderValue::from_static("application/grpc");
 
@@ -48,7 +48,8 @@ fn code(err: &AuthError) -> u16 {
         AuthError::MissingCredentials
         | AuthError::MalformedCredentials(_)
         | AuthError::InvalidToken(_)
-        | AuthError::InvalidGrant => 16, // UNAUTHENTICATED
+        | AuthError::InvalidGrant
+        | AuthError::Dpop(_) => 16, // UNAUTHENTICATED
         AuthError::InvalidRequest(_)
         | AuthError::UnsupportedGrantType
         | AuthError::UnsupportedMediaType => 3, // INVALID_ARGUMENT
@@ -63,7 +64,7 @@ fn code(err: &AuthError) -> u16 {
 /// The trailers-only gRPC response for a refusal: `grpc-status`, a percent-encoded
 /// `grpc-message` with the error's description, and the RFC 6750 challenge where the HTTP
 /// refusal would carry one.
-pub(crate) fn refusal(error: &AuthError, realm: &str) -> Response<Bytes> {
+pub(crate) fn refusal(error: &AuthError, renderer: &Renderer) -> Response<Bytes> {
     if let AuthError::Store(e) = error {
         tracing::error!(error = %e, "session store failed; answering UNAVAILABLE");
     }
@@ -75,8 +76,11 @@ pub(crate) fn refusal(error: &AuthError, realm: &str) -> Response<Bytes> {
     if let Ok(message) = HeaderValue::try_from(percent_encode(&error.description())) {
         headers.insert("grpc-message", message);
     }
-    if let Some(value) = challenge(error, realm) {
-        headers.insert(header::WWW_AUTHENTICATE, value);
+    for value in renderer.challenges(error) {
+        headers.append(header::WWW_AUTHENTICATE, value);
+    }
+    if let Some(nonce) = renderer.nonce_for(error) {
+        headers.insert(crate::response::DPOP_NONCE, nonce);
     }
     if let AuthError::Store(_) = error {
         headers.insert(header::RETRY_AFTER, RETRY_AFTER_SECS);
@@ -135,7 +139,10 @@ mod tests {
 
     #[test]
     fn a_missing_token_is_unauthenticated_with_a_bare_challenge() {
-        let res = refusal(&AuthError::MissingCredentials, "api");
+        let res = refusal(
+            &AuthError::MissingCredentials,
+            &crate::response::Renderer::new("api", None),
+        );
         assert_eq!(res.status(), StatusCode::OK);
         let h = res.headers();
         assert_eq!(h[header::CONTENT_TYPE], "application/grpc");
@@ -147,13 +154,19 @@ mod tests {
 
     #[test]
     fn a_bad_or_malformed_token_keeps_its_rfc_6750_challenge() {
-        let res = refusal(&invalid_token("the token has expired"), "grpc");
+        let res = refusal(
+            &invalid_token("the token has expired"),
+            &crate::response::Renderer::new("grpc", None),
+        );
         assert_eq!(res.headers()["grpc-status"], "16");
         assert_eq!(
             res.headers()[header::WWW_AUTHENTICATE],
             "Bearer realm=\"grpc\", error=\"invalid_token\", error_description=\"the token has expired\""
         );
-        let res = refusal(&malformed("more than one Authorization header"), "api");
+        let res = refusal(
+            &malformed("more than one Authorization header"),
+            &crate::response::Renderer::new("api", None),
+        );
         assert_eq!(res.headers()["grpc-status"], "16");
         assert_eq!(
             res.headers()[header::WWW_AUTHENTICATE],
@@ -165,7 +178,7 @@ mod tests {
     fn a_store_failure_is_unavailable_without_a_challenge() {
         let res = refusal(
             &AuthError::Store(StoreError::Timeout(std::time::Duration::from_secs(2))),
-            "api",
+            &crate::response::Renderer::new("api", None),
         );
         assert_eq!(res.headers()["grpc-status"], "14");
         assert!(!res.headers().contains_key(header::WWW_AUTHENTICATE));

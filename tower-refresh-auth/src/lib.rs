@@ -188,7 +188,9 @@ mod telemetry;
 mod cookie;
 mod guard;
 // Tokens: reading them from requests, minting and verifying them, their keys.
+mod binding;
 mod credentials;
+pub mod dpop;
 pub mod keys;
 pub mod token;
 // Sessions and where they live.
@@ -210,7 +212,7 @@ pub use self::body::ResponseBody;
 pub use self::builder::RefreshAuthBuilder;
 pub use self::cookie::{ParseTransportError, RefreshTransport};
 pub use self::decision::{Decision, SessionCheck, Verdict};
-pub use self::error::{AuthError, ConfigError};
+pub use self::error::{AuthError, ConfigError, DpopCode, DpopError};
 pub use self::events::{RevocationReason, SecurityEvent};
 pub use self::guard::Route;
 pub use self::keyring::{KeyRing, Pruned};

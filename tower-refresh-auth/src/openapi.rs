@@ -413,7 +413,7 @@ fn schemas(limit: usize) -> Value {
             "properties": {
                 "accessToken": {"type": "string", "description": "An RFC 9068 JWT."},
                 "refreshToken": token,
-                "tokenType": {"type": "string", "enum": ["Bearer"]},
+                "tokenType": {"type": "string", "enum": ["Bearer", "DPoP"], "description": "`DPoP` for a session bound to a DPoP key (docs/protocol.md §10)."},
                 "expiresIn": {"type": "integer", "minimum": 1, "description": "Seconds the access token lives."},
             },
             "description": "The answer to a JSON request.",
@@ -424,7 +424,7 @@ fn schemas(limit: usize) -> Value {
             "additionalProperties": false,
             "properties": {
                 "accessToken": {"type": "string", "description": "An RFC 9068 JWT."},
-                "tokenType": {"type": "string", "enum": ["Bearer"]},
+                "tokenType": {"type": "string", "enum": ["Bearer", "DPoP"], "description": "`DPoP` for a session bound to a DPoP key (docs/protocol.md §10)."},
                 "expiresIn": {"type": "integer", "minimum": 1},
             },
             "description": "Cookie mode: the refresh token is in `Set-Cookie`.",
@@ -435,7 +435,7 @@ fn schemas(limit: usize) -> Value {
             "additionalProperties": false,
             "properties": {
                 "access_token": {"type": "string"},
-                "token_type": {"type": "string", "enum": ["Bearer"]},
+                "token_type": {"type": "string", "enum": ["Bearer", "DPoP"], "description": "`DPoP` for a session bound to a DPoP key (docs/protocol.md §10)."},
                 "expires_in": {"type": "integer", "minimum": 1},
                 "refresh_token": token,
             },

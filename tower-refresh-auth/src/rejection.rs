@@ -47,7 +47,7 @@ impl AuthRejection {
     /// RFC 6750 challenge kept in its metadata (`docs/protocol.md` §1b).
     pub fn response_to(&self, headers: &HeaderMap) -> Response<Bytes> {
         if grpc::is_grpc(headers) {
-            grpc::refusal(&self.error, &self.renderer.realm)
+            grpc::refusal(&self.error, &self.renderer)
         } else {
             self.renderer.render(&self.error)
         }

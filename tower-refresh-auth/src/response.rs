@@ -14,13 +14,17 @@ use http::header::{self, HeaderValue};
 use http::{Response, StatusCode};
 use serde::Serialize;
 
-use crate::error::AuthError;
+use crate::clock::Clock;
+use crate::dpop::Nonces;
+use crate::error::{AuthError, DpopCode};
 
 /// `Cache-Control: no-store` on everything that carries a token or an error (RFC 6749 §5.1).
 const NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
 /// How long a client should wait before retrying after a store failure, in seconds.
 pub(crate) const RETRY_AFTER_SECS: HeaderValue = HeaderValue::from_static("1");
+/// RFC 9449 §8: the header a server nonce travels in.
+pub(crate) const DPOP_NONCE: http::HeaderName = http::HeaderName::from_static("dpop-nonce");
 /// The realm of a layer built without `.realm(…)`.
 pub(crate) const DEFAULT_REALM: &str = "api";
 
@@ -97,10 +101,22 @@ struct StandardBody<'a> {
 /// The function an application renders error bodies with.
 pub(crate) type ErrorBodyFn = dyn Fn(&AuthError) -> ErrorBody + Send + Sync;
 
-/// How one layer renders its errors: its realm and, optionally, the application's bodies.
+/// How one layer renders its errors: its realm, optionally the application's bodies, and
+/// with DPoP on, the DPoP challenge.
 pub(crate) struct Renderer {
     pub(crate) realm: Arc<str>,
     body: Option<Arc<ErrorBodyFn>>,
+    dpop: Option<DpopChallenge>,
+}
+
+/// What the DPoP challenge says (RFC 9449 §7.1), and where fresh nonces come from.
+pub(crate) struct DpopChallenge {
+    /// `ES256 EdDSA`: the `algs` parameter.
+    pub(crate) algs: String,
+    /// Optional mode: the Bearer challenge goes alongside.
+    pub(crate) bearer_too: bool,
+    /// With server nonces on: a `use_dpop_nonce` refusal carries a fresh one.
+    pub(crate) nonces: Option<(Arc<Nonces>, Arc<dyn Clock>)>,
 }
 
 impl std::fmt::Debug for Renderer {
@@ -108,6 +124,7 @@ impl std::fmt::Debug for Renderer {
         f.debug_struct("Renderer")
             .field("realm", &self.realm)
             .field("custom_body", &self.body.is_some())
+            .field("dpop", &self.dpop.as_ref().map(|d| &d.algs))
             .finish()
     }
 }
@@ -117,7 +134,55 @@ impl Renderer {
         Self {
             realm: realm.into(),
             body,
+            dpop: None,
         }
+    }
+
+    /// The same, with DPoP challenges.
+    pub(crate) fn with_dpop(mut self, dpop: DpopChallenge) -> Self {
+        self.dpop = Some(dpop);
+        self
+    }
+
+    /// The `WWW-Authenticate` challenges for `err`: none for endpoint errors; the Bearer
+    /// challenge (RFC 6750 §3); with DPoP required the DPoP one (RFC 9449 §7.1) instead, and
+    /// with DPoP optional both, the error on the challenge of the scheme that failed.
+    pub(crate) fn challenges(&self, err: &AuthError) -> Vec<HeaderValue> {
+        if !err.is_challenge() {
+            return Vec::new();
+        }
+        let Some(dpop) = &self.dpop else {
+            return challenge(err, &self.realm).into_iter().collect();
+        };
+        let on_dpop = matches!(err, AuthError::Dpop(_)) || !dpop.bearer_too;
+        let mut out = Vec::with_capacity(2);
+        if dpop.bearer_too {
+            let bearer = if on_dpop {
+                challenge(&AuthError::MissingCredentials, &self.realm)
+            } else {
+                challenge(err, &self.realm)
+            };
+            out.extend(bearer);
+        }
+        let mut value = format!("DPoP algs=\"{}\"", dpop.algs);
+        if on_dpop && let Some(code) = err.error_code() {
+            value.push_str(&format!(
+                ", error=\"{code}\", error_description=\"{}\"",
+                quoted_string_safe(&err.description())
+            ));
+        }
+        out.extend(HeaderValue::try_from(value).ok());
+        out
+    }
+
+    /// A fresh `DPoP-Nonce` for a `use_dpop_nonce` refusal, when nonces are on.
+    pub(crate) fn nonce_for(&self, err: &AuthError) -> Option<HeaderValue> {
+        let AuthError::Dpop(e) = err else { return None };
+        if e.code() != DpopCode::UseNonce {
+            return None;
+        }
+        let (nonces, clock) = self.dpop.as_ref()?.nonces.as_ref()?;
+        HeaderValue::try_from(nonces.issue(clock.now())).ok()
     }
 
     /// The response for `err`: status and headers from the protocol, the body from the
@@ -135,8 +200,11 @@ impl Renderer {
         let headers = res.headers_mut();
         headers.insert(header::CONTENT_TYPE, body.content_type);
         headers.insert(header::CACHE_CONTROL, NO_STORE);
-        if let Some(challenge) = challenge(err, &self.realm) {
-            headers.insert(header::WWW_AUTHENTICATE, challenge);
+        for challenge in self.challenges(err) {
+            headers.append(header::WWW_AUTHENTICATE, challenge);
+        }
+        if let Some(nonce) = self.nonce_for(err) {
+            headers.insert(DPOP_NONCE, nonce);
         }
         match err {
             AuthError::MethodNotAllowed => {

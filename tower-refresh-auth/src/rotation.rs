@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use tracing::Instrument;
 
-use crate::error::{AuthError, invalid_token};
+use crate::error::{AuthError, DpopCode, DpopError, invalid_token};
 use crate::events::{RevocationReason, SecurityEvent};
 use crate::seal::Sealed;
 use crate::session::{Session, SessionId, SessionInfo};
@@ -103,8 +103,13 @@ impl From<StoreError> for Refused {
 }
 
 impl Shared {
-    /// Trades a refresh token for its successor and a new access token.
-    pub(crate) async fn refresh(&self, token: &str) -> Result<TokenPair, AuthError> {
+    /// Trades a refresh token for its successor and a new access token; `proof` is the
+    /// thumbprint of the request's verified (and spent) DPoP proof, if it had one.
+    pub(crate) async fn refresh(
+        &self,
+        token: &str,
+        proof: Option<&str>,
+    ) -> Result<TokenPair, AuthError> {
         // A forged or garbled token costs a MAC, never a store round trip.
         let Some(presented) = self.refresh_keys.verify(token) else {
             telemetry::refreshed(Refresh::InvalidGrant);
@@ -113,7 +118,7 @@ impl Shared {
         // The span names the session only: the token stays out of every log.
         let span = tracing::info_span!("refresh", session = %presented.session);
         let outcome = self
-            .renew(presented.session, presented.counter)
+            .renew(presented.session, presented.counter, proof)
             .instrument(span)
             .await;
         match outcome {
@@ -141,8 +146,16 @@ impl Shared {
     /// The successor always gets counter `presented + 1`: on an ordinary refresh the store
     /// was at `presented`; on a roll-forward it was behind, and every counter up to
     /// `presented` may have been minted before, so none of them is minted again.
-    async fn renew(&self, id: SessionId, presented: u64) -> Result<(TokenPair, Renewed), Refused> {
+    async fn renew(
+        &self,
+        id: SessionId,
+        presented: u64,
+        proof: Option<&str>,
+    ) -> Result<(TokenPair, Renewed), Refused> {
         let now = self.clock.now();
+        if self.dpop.is_some() {
+            self.check_binding(id, presented, proof, now).await?;
+        }
         // At `u64::MAX` there is no successor: the store reports a conflict.
         let next = presented.saturating_add(1);
         let mut expected = presented;
@@ -227,16 +240,71 @@ impl Shared {
                 Rotation::NotFound => return Err(AuthError::InvalidGrant.into()),
             }
         };
+        // A binding made by a concurrent refresh between the check and the rotation.
+        if session.jkt.is_some() && session.jkt.as_deref() != proof {
+            return Err(wrong_key().into());
+        }
         let custom: Map<String, Value> = serde_json::from_str(&session.claims)
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let access_token = self.access.sign(&session.subject, &id, &custom, now)?;
+        let access_token =
+            self.access
+                .sign(&session.subject, &id, &custom, session.jkt.as_deref(), now)?;
         let pair = TokenPair {
             access_token,
             refresh_token: self.refresh_keys.mint(&id, session.counter),
             expires_in: self.access.ttl_secs(),
             session_id: id,
+            dpop_jkt: session.jkt,
         };
         Ok((pair, renewed))
+    }
+
+    /// DPoP on (`docs/protocol.md` §10), before anything moves: a bound session refreshes
+    /// only with a proof by its key, and is otherwise left exactly as it was (no rotation, so
+    /// no reuse detection either: a thief without the key cannot log its owner out); an
+    /// unbound session presented with its current token and a proof is bound to the proof's
+    /// key, atomically ([`RefreshStore::bind`](crate::store::RefreshStore::bind)); required
+    /// mode refuses a refresh without a proof.
+    async fn check_binding(
+        &self,
+        id: SessionId,
+        presented: u64,
+        proof: Option<&str>,
+        now: SystemTime,
+    ) -> Result<(), Refused> {
+        self.require_proof(proof)?;
+        let Some(session) = timed(StoreOp::Load, self.store.load(&id, now)).await? else {
+            return Err(AuthError::InvalidGrant.into());
+        };
+        if !self.is_sealed(&session) {
+            return Err(AuthError::InvalidGrant.into());
+        }
+        match (session.jkt.as_deref(), proof) {
+            (Some(bound), Some(jkt)) if bound == jkt => Ok(()),
+            (Some(_), _) => {
+                tracing::warn!(
+                    "refresh of a DPoP-bound session without a proof by its key; refused"
+                );
+                Err(wrong_key().into())
+            }
+            (None, None) => Ok(()),
+            // Only the current token binds: a spent one goes on to the reuse policy.
+            (None, Some(_)) if session.counter != presented => Ok(()),
+            (None, Some(jkt)) => {
+                let mut bound = session;
+                bound.jkt = Some(jkt.to_owned());
+                let seal = self.refresh_keys.seal(&bound);
+                match timed(StoreOp::Bind, self.store.bind(&id, jkt, &seal, now)).await? {
+                    None => Err(AuthError::InvalidGrant.into()),
+                    Some(after) if after.jkt.as_deref() == Some(jkt) => {
+                        tracing::debug!("session bound to a DPoP key");
+                        Ok(())
+                    }
+                    // Bound a moment ago by a concurrent refresh, to another key.
+                    Some(_) => Err(wrong_key().into()),
+                }
+            }
+        }
     }
 
     /// Revokes the whole session of a genuine refresh token (spent or not); anything else is
@@ -378,6 +446,14 @@ impl Shared {
     }
 }
 
+/// The refusal of a refresh of a bound session without a proof by its key.
+fn wrong_key() -> AuthError {
+    DpopError::grant(
+        DpopCode::InvalidProof,
+        "the session is bound to a DPoP key: send a proof signed by it",
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -398,6 +474,7 @@ mod tests {
             expires_at: rotated_at + Duration::from_secs(3600),
             absolute_expires_at: None,
             seal: String::new(),
+            jkt: None,
             metadata: crate::session::SessionMetadata::new(),
         }
     }
@@ -510,6 +587,23 @@ mod tests {
                 .into_iter()
                 .map(rewrite)
                 .collect())
+        }
+        async fn bind(
+            &self,
+            id: &SessionId,
+            jkt: &str,
+            seal: &str,
+            now: SystemTime,
+        ) -> Result<Option<Session>, StoreError> {
+            Ok(self.0.bind(id, jkt, seal, now).await?.map(rewrite))
+        }
+        async fn remember_proof(
+            &self,
+            key: &crate::dpop::ReplayKey,
+            expires_at: SystemTime,
+            now: SystemTime,
+        ) -> Result<bool, StoreError> {
+            self.0.remember_proof(key, expires_at, now).await
         }
     }
 

@@ -9,6 +9,7 @@
 //! version:1 (= 1) | session id:16
 //!   | len(subject):8 | subject | len(claims):8 | claims      lengths big-endian, in bytes
 //!   | created_at:8 (ms) | 0, or 1 | absolute_expires_at:8 (ms)
+//!   [ | 0x6a | len(jkt):8 | jkt ]                               only for a DPoP-bound session
 //! ```
 //!
 //! Every variable-length field is length-prefixed, so no two different sessions encode alike
@@ -111,9 +112,19 @@ fn feed(mac: &mut HmacSha256, session: &Session) {
             mac.update(&to_millis(at).to_be_bytes());
         }
     }
+    // A DPoP binding (docs/protocol.md §10) extends the encoding; an unbound session encodes
+    // as before, so the seals of sessions from before DPoP still verify. The encoding above
+    // has a fixed end, so a bound session never encodes like an unbound one.
+    if let Some(jkt) = &session.jkt {
+        mac.update(&[JKT]);
+        prefixed(mac, jkt.as_bytes());
+    }
 }
 
-fn mac_for(secret: &[u8]) -> HmacSha256 {
+/// The marker of a DPoP binding in the sealed encoding.
+const JKT: u8 = 0x6a;
+
+pub(crate) fn mac_for(secret: &[u8]) -> HmacSha256 {
     // HMAC takes a key of any length; `new_from_slice` cannot fail for it.
     match HmacSha256::new_from_slice(secret) {
         Ok(mac) => mac,
@@ -162,6 +173,7 @@ mod tests {
             expires_at: at(3_600_000),
             absolute_expires_at: Some(at(86_400_000)),
             seal: String::new(),
+            jkt: None,
             metadata: crate::session::SessionMetadata::new(),
         };
         s.seal = by.seal(&s);
@@ -184,7 +196,8 @@ mod tests {
     fn a_change_to_any_bound_field_is_refused() {
         let k = seal(1);
         let s = sealed(&k);
-        let edits: [(&str, Edit); 7] = [
+        let edits: [(&str, Edit); 8] = [
+            ("bound to a key", |s| s.jkt = Some("attacker".into())),
             ("id", |s| s.id = SessionId::random()),
             ("subject", |s| s.subject = "admin".into()),
             ("claims", |s| s.claims = r#"{"role":"admin"}"#.into()),
@@ -200,6 +213,25 @@ mod tests {
             edit(&mut tampered);
             assert!(!k.verify(&tampered), "{what} changed, still verifies");
         }
+    }
+
+    #[test]
+    fn a_binding_cannot_be_removed_or_moved_and_unbound_seals_are_unchanged() {
+        let k = seal(1);
+        let unbound = sealed(&k);
+        let mut bound = unbound.clone();
+        bound.jkt = Some("thumbprint".into());
+        // Sealing an unbound session is what it always was: old records keep verifying.
+        assert_eq!(k.seal(&unbound), unbound.seal);
+        bound.seal = k.seal(&bound);
+        assert_ne!(bound.seal, unbound.seal);
+        assert!(k.verify(&bound));
+        let mut unbound_by_writer = bound.clone();
+        unbound_by_writer.jkt = None;
+        assert!(!k.verify(&unbound_by_writer));
+        let mut moved = bound.clone();
+        moved.jkt = Some("another".into());
+        assert!(!k.verify(&moved));
     }
 
     #[test]

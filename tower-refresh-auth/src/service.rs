@@ -87,7 +87,7 @@ where
     }
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
-        match self.auth.decide(req.uri().path(), req.headers()) {
+        match self.auth.decide(req.method(), req.uri(), req.headers()) {
             Decision::Route(route) => {
                 let auth = self.auth.clone();
                 ResponseFuture::route(Box::pin(async move { auth.answer(route, req).await }))

@@ -97,6 +97,38 @@ impl<'de> serde::Deserialize<'de> for SessionId {
     }
 }
 
+/// A verified DPoP proof of a login request: the key's thumbprint, with the proof's `jti`
+/// already spent in the store. Made by [`RefreshAuth::verify_dpop`](crate::RefreshAuth::verify_dpop)
+/// (the adapters' login extractors call it), handed to
+/// [`issue_with`](crate::RefreshAuth::issue_with) through
+/// [`SessionMetadata::with_dpop`] to bind the new
+/// session to the key.
+///
+/// It cannot be made any other way, so a session is bound only to a key whose holder signed
+/// this very request.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct DpopProof {
+    jkt: String,
+}
+
+impl DpopProof {
+    pub(crate) fn new(jkt: String) -> Self {
+        Self { jkt }
+    }
+
+    /// The RFC 7638 SHA-256 thumbprint of the proof's key, base64url: what the session and its
+    /// access tokens (`cnf.jkt`) are bound to.
+    pub fn thumbprint(&self) -> &str {
+        &self.jkt
+    }
+}
+
+impl fmt::Debug for DpopProof {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DpopProof").field("jkt", &self.jkt).finish()
+    }
+}
+
 /// One login session, as a store keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
@@ -132,6 +164,12 @@ pub struct Session {
     /// as it was given, byte for byte; a record from before seals existed has an empty one,
     /// which never verifies.
     pub seal: String,
+    /// The RFC 7638 thumbprint of the DPoP key the session is bound to, if it is
+    /// (`docs/protocol.md` §10): its access tokens carry it as `cnf.jkt`, and its refreshes
+    /// need a proof by that key. Bound by the seal, so a store writer cannot unbind a session
+    /// (or bind it to their own key); set once, by a login with a proof or by
+    /// [`RefreshStore::bind`](crate::store::RefreshStore::bind), never cleared.
+    pub jkt: Option<String>,
     /// What the application recorded about the login (its user agent, a label), shown in
     /// session listings. Never part of a token, and not bound by the seal: a store writer
     /// could change how a session is described, not whose it is.
@@ -162,6 +200,9 @@ pub struct Session {
 pub struct SessionMetadata {
     user_agent: Option<String>,
     label: Option<String>,
+    /// The login's DPoP proof: bound into the session by `issue_with`, not stored as
+    /// metadata.
+    dpop: Option<DpopProof>,
 }
 
 impl SessionMetadata {
@@ -175,6 +216,7 @@ impl SessionMetadata {
         Self {
             user_agent: None,
             label: None,
+            dpop: None,
         }
     }
 
@@ -201,6 +243,25 @@ impl SessionMetadata {
     pub fn with_label(mut self, label: impl AsRef<str>) -> Self {
         self.label = bounded(label.as_ref(), Self::LABEL_MAX);
         self
+    }
+
+    /// Binds the session [`issue_with`](crate::RefreshAuth::issue_with) starts to the key of
+    /// the login request's verified DPoP `proof` (from
+    /// [`RefreshAuth::verify_dpop`](crate::RefreshAuth::verify_dpop)); `None` leaves it a
+    /// bearer session. Unlike the rest of the metadata, the binding is sealed with the
+    /// session (`docs/protocol.md` §10).
+    pub fn with_dpop(mut self, proof: Option<DpopProof>) -> Self {
+        self.dpop = proof;
+        self
+    }
+
+    /// The DPoP proof the session will be bound to, if any.
+    pub fn dpop(&self) -> Option<&DpopProof> {
+        self.dpop.as_ref()
+    }
+
+    pub(crate) fn take_dpop(&mut self) -> Option<DpopProof> {
+        self.dpop.take()
     }
 
     /// The user agent recorded at login.
@@ -334,6 +395,7 @@ mod tests {
             expires_at: t0 + Duration::from_secs(10),
             absolute_expires_at: None,
             seal: String::new(),
+            jkt: None,
             metadata: SessionMetadata::new(),
         };
         assert!(s.is_live(t0 + Duration::from_secs(9)));

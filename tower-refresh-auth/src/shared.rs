@@ -13,6 +13,7 @@ use http::HeaderValue;
 use crate::cache::TokenCache;
 use crate::clock::Clock;
 use crate::cookie::Transport;
+use crate::dpop::DpopSettings;
 use crate::error::AuthError;
 use crate::events::Events;
 use crate::guard::Guard;
@@ -44,6 +45,8 @@ pub(crate) struct Shared {
     pub(crate) renderer: Arc<Renderer>,
     pub(crate) cache: Option<TokenCache>,
     pub(crate) events: Events,
+    /// DPoP (`docs/protocol.md` §10); `None` when off.
+    pub(crate) dpop: Option<DpopSettings>,
 }
 
 impl Shared {

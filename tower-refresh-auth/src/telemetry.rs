@@ -75,6 +75,9 @@ pub(crate) enum Refresh {
     ReuseRevoked,
     /// Forged, unknown, expired or revoked.
     InvalidGrant,
+    /// A DPoP-bound session refreshed without a proof by its key, or any refresh without a
+    /// valid proof in required mode (the session is left alone).
+    InvalidDpopProof,
     /// The store failed (or held a record it could not have written): `503`.
     StoreError,
 }
@@ -84,6 +87,7 @@ impl Refresh {
     pub(crate) fn of(err: &AuthError) -> Self {
         match err {
             AuthError::InvalidGrant => Self::InvalidGrant,
+            AuthError::Dpop(_) => Self::InvalidDpopProof,
             _ => Self::StoreError,
         }
     }
@@ -97,6 +101,7 @@ pub(crate) fn refreshed(outcome: Refresh) {
         Refresh::GraceReplay => counter!(NAME, "outcome" => "grace_replay"),
         Refresh::RolledForward => counter!(NAME, "outcome" => "rolled_forward"),
         Refresh::ReuseRevoked => counter!(NAME, "outcome" => "reuse_revoked"),
+        Refresh::InvalidDpopProof => counter!(NAME, "outcome" => "invalid_dpop_proof"),
         Refresh::InvalidGrant => counter!(NAME, "outcome" => "invalid_grant"),
         Refresh::StoreError => counter!(NAME, "outcome" => "store_error"),
     }
@@ -134,6 +139,8 @@ pub(crate) enum StoreOp {
     Revoke,
     RevokeSubject,
     List,
+    Bind,
+    RememberProof,
 }
 
 /// Runs one store call and records how long it took, failed or not.
@@ -149,6 +156,8 @@ pub(crate) async fn timed<T>(op: StoreOp, call: impl Future<Output = T>) -> T {
         StoreOp::Revoke => histogram!(NAME, "op" => "revoke"),
         StoreOp::RevokeSubject => histogram!(NAME, "op" => "revoke_subject"),
         StoreOp::List => histogram!(NAME, "op" => "list"),
+        StoreOp::Bind => histogram!(NAME, "op" => "bind"),
+        StoreOp::RememberProof => histogram!(NAME, "op" => "remember_proof"),
     }
     .record(seconds);
     out

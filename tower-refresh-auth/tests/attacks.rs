@@ -1048,3 +1048,225 @@ async fn no_attack_reaches_the_inner_service_on_an_endpoint() {
     res.assert_error(415, "invalid_request");
     assert_ne!(res.status, StatusCode::INTERNAL_SERVER_ERROR);
 }
+
+/// DPoP (docs/protocol.md §10, RFC 9449 §4.3, §11): every way a proof can be wrong, on a
+/// protected request (`401 invalid_dpop_proof` with the DPoP challenge) and at the refresh
+/// endpoint (`400 invalid_dpop_proof`, the session untouched). One row per attack.
+mod dpop {
+    use super::*;
+    use tower_refresh_auth::dpop::DpopMode;
+    use tower_refresh_auth::session::SessionMetadata;
+    use tower_refresh_auth_test_support::dpop::{DpopKey, unsigned_or_hmac};
+
+    const ORIGIN: &str = "https://api.example.com";
+
+    fn iat(h: &Harness) -> u64 {
+        h.clock
+            .now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    }
+
+    /// The attacks, each a function from (key, harness, method, path, token) to the DPoP
+    /// header values to send.
+    type Attack = fn(&DpopKey, &Harness, &str, &str, Option<&str>) -> Vec<String>;
+
+    fn claims(k: &DpopKey, h: &Harness, method: &str, path: &str, token: Option<&str>) -> Value {
+        let mut c = k.claims(method, &format!("{ORIGIN}{path}"), token);
+        c["iat"] = json!(iat(h));
+        c
+    }
+
+    fn rows() -> Vec<(&'static str, Attack)> {
+        vec![
+            ("wrong htu (another host)", |k, h, m, p, t| {
+                let mut c = claims(k, h, m, p, t);
+                c["htu"] = json!(format!("https://evil.example.com{p}"));
+                vec![k.sign(&k.header(), &c)]
+            }),
+            ("wrong htu (another path)", |k, h, m, _, t| {
+                let c = claims(k, h, m, "/elsewhere", t);
+                vec![k.sign(&k.header(), &c)]
+            }),
+            ("wrong htm", |k, h, m, p, t| {
+                let c = claims(k, h, if m == "GET" { "POST" } else { "GET" }, p, t);
+                vec![k.sign(&k.header(), &c)]
+            }),
+            ("stale iat", |k, h, m, p, t| {
+                let mut c = claims(k, h, m, p, t);
+                c["iat"] = json!(iat(h) - 61);
+                vec![k.sign(&k.header(), &c)]
+            }),
+            ("iat in the future", |k, h, m, p, t| {
+                let mut c = claims(k, h, m, p, t);
+                c["iat"] = json!(iat(h) + 61);
+                vec![k.sign(&k.header(), &c)]
+            }),
+            ("ath of another token", |k, h, m, p, t| {
+                let mut c = claims(k, h, m, p, t);
+                c["ath"] = json!(tower_refresh_auth_test_support::dpop::ath("another token"));
+                vec![k.sign(&k.header(), &c)]
+            }),
+            ("embedded private key", |k, h, m, p, t| {
+                let mut header = k.header();
+                header["jwk"]["d"] = json!("c2VjcmV0IHNjYWxhcg");
+                vec![k.sign(&header, &claims(k, h, m, p, t))]
+            }),
+            ("alg none", |k, h, m, p, t| {
+                let mut header = k.header();
+                header["alg"] = json!("none");
+                vec![unsigned_or_hmac(&header, &claims(k, h, m, p, t), None)]
+            }),
+            ("HMAC proof with a symmetric jwk", |k, h, m, p, t| {
+                let secret = b"an attacker's symmetric key of 32+ bytes";
+                let header = json!({
+                    "typ": "dpop+jwt",
+                    "alg": "HS256",
+                    "jwk": { "kty": "oct", "k": B64.encode(secret) },
+                });
+                vec![unsigned_or_hmac(
+                    &header,
+                    &claims(k, h, m, p, t),
+                    Some(secret),
+                )]
+            }),
+            ("oversized proof", |k, h, m, p, t| {
+                let mut c = claims(k, h, m, p, t);
+                c["padding"] = json!("x".repeat(5000));
+                vec![k.sign(&k.header(), &c)]
+            }),
+            ("two DPoP headers", |k, h, m, p, t| {
+                vec![
+                    k.sign(&k.header(), &claims(k, h, m, p, t)),
+                    k.sign(&k.header(), &claims(k, h, m, p, t)),
+                ]
+            }),
+            ("typ other than dpop+jwt", |k, h, m, p, t| {
+                let mut header = k.header();
+                header["typ"] = json!("JWT");
+                vec![k.sign(&header, &claims(k, h, m, p, t))]
+            }),
+            ("no jwk header", |k, h, m, p, t| {
+                let mut header = k.header();
+                header.as_object_mut().unwrap().remove("jwk");
+                vec![k.sign(&header, &claims(k, h, m, p, t))]
+            }),
+            (
+                "the victim's jwk, signed by another key",
+                |k, h, m, p, t| {
+                    let thief = DpopKey::es256();
+                    vec![thief.sign(&k.header(), &claims(k, h, m, p, t))]
+                },
+            ),
+            ("a jwk that does not fit the alg", |k, h, m, p, t| {
+                let mut header = k.header();
+                header["alg"] = json!("EdDSA");
+                vec![k.sign(&header, &claims(k, h, m, p, t))]
+            }),
+            ("critical header extension", |k, h, m, p, t| {
+                let mut header = k.header();
+                header["crit"] = json!(["exp"]);
+                vec![k.sign(&header, &claims(k, h, m, p, t))]
+            }),
+            ("not a JWT", |_, _, _, _, _| vec!["garbage".into()]),
+            ("no jti", |k, h, m, p, t| {
+                let mut c = claims(k, h, m, p, t);
+                c.as_object_mut().unwrap().remove("jti");
+                vec![k.sign(&k.header(), &c)]
+            }),
+        ]
+    }
+
+    async fn bound_session(h: &Harness, key: &DpopKey) -> TokenPair {
+        let req = Request::post("/login")
+            .header("dpop", {
+                let c = claims(key, h, "POST", "/login", None);
+                key.sign(&key.header(), &c)
+            })
+            .body(())
+            .unwrap();
+        let proof = h
+            .auth
+            .verify_dpop(req.method(), req.uri(), req.headers())
+            .await
+            .unwrap();
+        assert!(proof.is_some());
+        h.auth
+            .issue_with("user1", admin(), SessionMetadata::new().with_dpop(proof))
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn every_bad_proof_is_refused_on_a_protected_request() {
+        let h = Harness::with(|b| b.dpop(DpopMode::Required).dpop_origin(ORIGIN));
+        let key = DpopKey::es256();
+        let pair = bound_session(&h, &key).await;
+        for (what, attack) in rows() {
+            let mut req = Request::get("/api/data")
+                .header("authorization", format!("DPoP {}", pair.access_token));
+            for value in attack(&key, &h, "GET", "/api/data", Some(&pair.access_token)) {
+                req = req.header("dpop", value);
+            }
+            let res = h.send(req.body(String::new()).unwrap()).await;
+            assert_eq!(res.status, 401, "{what}: {}", res.describe());
+            assert_eq!(res.json()["error"], "invalid_dpop_proof", "{what}");
+            assert!(
+                res.header("www-authenticate")
+                    .starts_with(r#"DPoP algs="ES256 EdDSA", error="invalid_dpop_proof""#),
+                "{what}: {}",
+                res.describe()
+            );
+        }
+        // A reused jti: the first use passes, the second is refused.
+        let once = {
+            let c = claims(&key, &h, "GET", "/api/data", Some(&pair.access_token));
+            key.sign(&key.header(), &c)
+        };
+        for (n, want) in [(1, 200), (2, 401)] {
+            let req = Request::get("/api/data")
+                .header("authorization", format!("DPoP {}", pair.access_token))
+                .header("dpop", &once)
+                .body(String::new())
+                .unwrap();
+            assert_eq!(h.send(req).await.status, want, "use {n} of one proof");
+        }
+        // A proof without ath on a protected request.
+        let mut c = claims(&key, &h, "GET", "/api/data", None);
+        c.as_object_mut().unwrap().remove("ath");
+        let req = Request::get("/api/data")
+            .header("authorization", format!("DPoP {}", pair.access_token))
+            .header("dpop", key.sign(&key.header(), &c))
+            .body(String::new())
+            .unwrap();
+        h.send(req).await.assert_error(401, "invalid_dpop_proof");
+    }
+
+    #[tokio::test]
+    async fn every_bad_proof_is_refused_at_the_refresh_endpoint_and_moves_nothing() {
+        let h = Harness::with(|b| b.dpop(DpopMode::Required).dpop_origin(ORIGIN));
+        let key = DpopKey::es256();
+        let pair = bound_session(&h, &key).await;
+        let mut rows = rows();
+        rows.retain(|(what, _)| !what.starts_with("ath"));
+        for (what, attack) in rows {
+            let mut req = Request::post("/token").header("content-type", "application/json");
+            for value in attack(&key, &h, "POST", "/token", None) {
+                req = req.header("dpop", value);
+            }
+            let res = h
+                .send(
+                    req.body(tower_refresh_auth_test_support::refresh_body(
+                        &pair.refresh_token,
+                    ))
+                    .unwrap(),
+                )
+                .await;
+            res.assert_error(400, "invalid_dpop_proof");
+            assert!(!res.headers.contains_key("www-authenticate"), "{what}");
+        }
+        assert_eq!(h.store.rotations(), 0);
+        assert_eq!(h.store.revocations(), 0);
+    }
+}

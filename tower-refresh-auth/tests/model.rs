@@ -17,6 +17,11 @@
 //! (see `backends` at the bottom). Subjects carry a per-case random prefix, so cases and runs
 //! sharing a database never meet, and each case revokes its sessions when it ends.
 //!
+//! Sessions may be DPoP-bound (docs/protocol.md §10): a login with a proof of its user's key,
+//! or a refresh with a proof of any key (the owner's or a thief's) of an unbound session. A
+//! bound session's refresh without its key's proof is `400 invalid_dpop_proof` and changes
+//! nothing; its access tokens are probed with the DPoP scheme and a proof of that key.
+//!
 //! A failure prints the shrunk `Vec<Op>` and the trace of what each step resolved to.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -34,9 +39,11 @@ use proptest::test_runner::TestCaseError;
 use sha2::Sha256;
 use tower::{ServiceBuilder, service_fn};
 use tower_refresh_auth::clock::{Clock, ManualClock};
-use tower_refresh_auth::session::{Session, SessionId};
-use tower_refresh_auth::store::{MemoryStore, RefreshStore, Rotation, StoreError};
+use tower_refresh_auth::dpop::DpopMode;
+use tower_refresh_auth::session::{Session, SessionId, SessionMetadata};
+use tower_refresh_auth::store::{MemoryStore, RefreshStore, ReplayKey, Rotation, StoreError};
 use tower_refresh_auth::{NoClaims, RefreshAuth};
+use tower_refresh_auth_test_support::dpop::DpopKey;
 use tower_refresh_auth_test_support::{Reply, Stack, subject_echo};
 
 const SECRET: &[u8] = b"model test secret, at least 32 bytes long";
@@ -57,11 +64,18 @@ enum User {
 /// (`0` is the newest), wrapping around, so small numbers shrink towards the live chain.
 #[derive(Debug, Clone)]
 enum Op {
-    /// The application's login handler calls `issue`.
-    Login(User),
+    /// The application's login handler calls `issue`; with `bind`, given a DPoP proof of
+    /// the user's key.
+    Login(User, bool),
     /// `POST /token` with a refresh token handed out earlier, as JSON or as a form, on the
-    /// first instance or on the second (whose clock may disagree).
-    Refresh { token: u8, form: bool, on_b: bool },
+    /// first instance or on the second (whose clock may disagree), with a DPoP proof by
+    /// `proof`'s key or none.
+    Refresh {
+        token: u8,
+        form: bool,
+        on_b: bool,
+        proof: ProofBy,
+    },
     /// `POST /token` with a forgery derived from a refresh token handed out earlier.
     RefreshForged { token: u8, forgery: Forgery },
     /// `POST /logout` with a refresh token handed out earlier.
@@ -77,6 +91,31 @@ enum Op {
     /// The store forgets the last `1 + writes % 3` rotations of the session of a refresh
     /// token handed out earlier: it holds that session as it was before them.
     Forget { token: u8, writes: u8 },
+}
+
+/// Whose key signs a refresh's DPoP proof.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ProofBy {
+    /// No proof.
+    Nobody,
+    /// The session's user's key.
+    Owner,
+    /// A key of someone who copied the refresh token.
+    Thief,
+}
+
+/// The thief's key among [`System::keys`]; the users' keys follow.
+const THIEF: usize = 0;
+
+impl User {
+    /// The user's key among [`System::keys`].
+    fn key(self) -> usize {
+        match self {
+            Self::Ann => 1,
+            Self::Bob => 2,
+            Self::Cid => 3,
+        }
+    }
 }
 
 /// How far the second instance's clock reads from the first's.
@@ -192,9 +231,14 @@ fn op() -> impl Strategy<Value = Op> {
         Just(Step::PastLifetime),
     ];
     prop_oneof![
-        3 => user().prop_map(Op::Login),
-        6 => (token_number(), any::<bool>(), prop::bool::weighted(0.3))
-            .prop_map(|(token, form, on_b)| Op::Refresh { token, form, on_b }),
+        3 => (user(), any::<bool>()).prop_map(|(user, bind)| Op::Login(user, bind)),
+        6 => (
+            token_number(),
+            any::<bool>(),
+            prop::bool::weighted(0.3),
+            prop_oneof![2 => Just(ProofBy::Nobody), 2 => Just(ProofBy::Owner), 1 => Just(ProofBy::Thief)],
+        )
+            .prop_map(|(token, form, on_b, proof)| Op::Refresh { token, form, on_b, proof }),
         2 => (token_number(), forgery).prop_map(|(token, forgery)| Op::RefreshForged { token, forgery }),
         2 => (token_number(), any::<bool>()).prop_map(|(token, form)| Op::Logout { token, form }),
         1 => user().prop_map(Op::LogoutEverywhere),
@@ -215,6 +259,8 @@ struct ModelSession {
     expires_ms: u64,
     absolute_ms: u64,
     revoked: bool,
+    /// The key the session is bound to, among [`System::keys`].
+    bound: Option<usize>,
 }
 
 impl ModelSession {
@@ -231,6 +277,8 @@ struct RefreshToken {
 
 struct AccessToken {
     session: usize,
+    /// The DPoP key the token is bound to (`cnf.jkt`), if any.
+    bound: Option<usize>,
     /// `iat`, in ms: before it the token is not valid yet.
     issued_ms: u64,
     expires_ms: u64,
@@ -261,6 +309,8 @@ enum Expect {
     Replayed(String),
     /// `400 invalid_grant`.
     InvalidGrant,
+    /// `400 invalid_dpop_proof`: a bound session without its key's proof; nothing changes.
+    InvalidDpopProof,
 }
 
 impl Model {
@@ -297,12 +347,20 @@ impl Model {
 
     /// The rotation policy: RFC 9700 §4.14.2 with the grace window of docs/protocol.md §3,
     /// at the clock of the instance that answers (§5b), and the roll-forward of §11.
-    fn refresh(&mut self, token: usize, now: u64) -> Expect {
+    /// With DPoP (§10) first: a bound session needs its key's proof, and the current token
+    /// of an unbound one with a proof binds it.
+    fn refresh(&mut self, token: usize, now: u64, proof: Option<usize>) -> Expect {
         let (s, presented) = (self.refresh[token].session, self.refresh[token].counter);
         let session = &mut self.sessions[s];
         if !session.live(now) {
-            Expect::InvalidGrant
-        } else if session.counter <= presented {
+            return Expect::InvalidGrant;
+        }
+        match session.bound {
+            Some(key) if proof != Some(key) => return Expect::InvalidDpopProof,
+            None if session.counter == presented => session.bound = proof,
+            _ => {}
+        }
+        if session.counter <= presented {
             // The current token rotates; one ahead of a store that forgot rotations rolls the
             // session forward past it (§11). Either way the successor is `presented + 1`.
             session.counter = presented + 1;
@@ -342,6 +400,7 @@ impl Model {
         let issued_ms = now / 1000 * 1000;
         self.access.push(AccessToken {
             session,
+            bound: self.sessions[session].bound,
             issued_ms,
             expires_ms: issued_ms + ACCESS_TTL.as_secs() * 1000,
             text,
@@ -439,6 +498,35 @@ impl RefreshStore for Forgetful {
     async fn list(&self, subject: &str, now: SystemTime) -> Result<Vec<Session>, StoreError> {
         self.inner.list(subject, now).await
     }
+    /// A binding is not one of the writes this store forgets: it is stamped on every state
+    /// remembered so far (the seal covers the key, not the counter), so that forgetting
+    /// rotations later gives back a bound session, as the model expects.
+    async fn bind(
+        &self,
+        id: &SessionId,
+        jkt: &str,
+        seal: &str,
+        now: SystemTime,
+    ) -> Result<Option<Session>, StoreError> {
+        let bound = self.inner.bind(id, jkt, seal, now).await?;
+        if let Some(session) = &bound {
+            if let Some(states) = self.history.lock().unwrap().get_mut(id) {
+                for state in states {
+                    state.jkt.clone_from(&session.jkt);
+                    state.seal.clone_from(&session.seal);
+                }
+            }
+        }
+        Ok(bound)
+    }
+    async fn remember_proof(
+        &self,
+        key: &ReplayKey,
+        expires_at: SystemTime,
+        now: SystemTime,
+    ) -> Result<bool, StoreError> {
+        self.inner.remember_proof(key, expires_at, now).await
+    }
 }
 
 /// The system under test: the layer in front of a handler that names the claims' subject.
@@ -454,7 +542,12 @@ struct System {
     clock_b: ManualClock,
     stack_b: Stack,
     prefix: String,
+    /// The DPoP keys: [`THIEF`]'s, then each user's ([`User::key`]).
+    keys: Vec<DpopKey>,
 }
+
+/// Where the model's instances say they are, for the proofs' `htu`.
+const ORIGIN: &str = "https://model.example";
 
 impl System {
     fn new(store: Arc<dyn RefreshStore>, config: Config) -> Self {
@@ -478,6 +571,8 @@ impl System {
                 .reuse_grace(GRACE)
                 .session_lifetime(LIFETIME)
                 .check_sessions(config.check_sessions)
+                .dpop(DpopMode::Optional)
+                .dpop_origin(ORIGIN)
                 .build()
                 .expect("a valid configuration")
         };
@@ -502,7 +597,23 @@ impl System {
             store,
             forgetful,
             prefix: URL_SAFE_NO_PAD.encode(rand::random::<[u8; 6]>()),
+            keys: (0..4).map(|_| DpopKey::es256()).collect(),
         }
+    }
+
+    /// A proof by key `key` for `method` at `path`, at the time `now_ms`.
+    fn proof(
+        &self,
+        key: usize,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        now_ms: u64,
+    ) -> String {
+        let key = &self.keys[key];
+        let mut claims = key.claims(method, &format!("{ORIGIN}{path}"), token);
+        claims["iat"] = serde_json::json!(now_ms / 1000);
+        key.sign(&key.header(), &claims)
     }
 
     fn subject(&self, user: User) -> String {
@@ -522,6 +633,17 @@ impl System {
     }
 
     async fn post_on(&self, stack: &Stack, path: &str, token: &str, form: bool) -> Reply {
+        self.post_with(stack, path, token, form, None).await
+    }
+
+    async fn post_with(
+        &self,
+        stack: &Stack,
+        path: &str,
+        token: &str,
+        form: bool,
+        dpop: Option<String>,
+    ) -> Reply {
         let (content_type, body) = match (path, form) {
             (_, false) => (
                 "application/json",
@@ -536,11 +658,28 @@ impl System {
                 format!("token={token}&token_type_hint=refresh_token"),
             ),
         };
-        stack.post(path, content_type, &body).await
+        let mut req = http::Request::post(path).header("content-type", content_type);
+        if let Some(dpop) = dpop {
+            req = req.header("dpop", dpop);
+        }
+        stack.send(req.body(body).unwrap()).await
     }
 
-    async fn protected(&self, access_token: &str) -> Reply {
-        self.stack.get("/api/dashboard", Some(access_token)).await
+    /// A protected request with `token`: a bound one with the DPoP scheme and a fresh proof
+    /// of its key, at the first instance's time `now_ms`.
+    async fn protected(&self, token: &AccessToken, now_ms: u64) -> Reply {
+        let Some(key) = token.bound else {
+            return self.stack.get("/api/dashboard", Some(&token.text)).await;
+        };
+        let req = http::Request::get("/api/dashboard")
+            .header("authorization", format!("DPoP {}", token.text))
+            .header(
+                "dpop",
+                self.proof(key, "GET", "/api/dashboard", Some(&token.text), now_ms),
+            )
+            .body(String::new())
+            .unwrap();
+        self.stack.send(req).await
     }
 }
 
@@ -640,13 +779,27 @@ async fn drive(sys: &System, config: Config, ops: &[Op]) -> Result<(), TestCaseE
     for (step, op) in ops.iter().enumerate() {
         let _ = write!(trace, "{step:>3}. {op:?}");
         match *op {
-            Op::Login(user) => {
-                let pair = sys
+            Op::Login(user, bind) => {
+                let now = model.now_ms;
+                let mut req = http::Request::post("/login");
+                if bind {
+                    req = req.header("dpop", sys.proof(user.key(), "POST", "/login", None, now));
+                }
+                let req = req.body(()).unwrap();
+                let proof = sys
                     .auth
-                    .issue(sys.subject(user), NoClaims {})
+                    .verify_dpop(req.method(), req.uri(), req.headers())
                     .await
                     .unwrap();
-                let now = model.now_ms;
+                let pair = sys
+                    .auth
+                    .issue_with(
+                        sys.subject(user),
+                        NoClaims {},
+                        SessionMetadata::new().with_dpop(proof),
+                    )
+                    .await
+                    .unwrap();
                 model.sessions.push(ModelSession {
                     user,
                     id: pair.session_id,
@@ -655,6 +808,7 @@ async fn drive(sys: &System, config: Config, ops: &[Op]) -> Result<(), TestCaseE
                     expires_ms: now + ms(REFRESH_TTL),
                     absolute_ms: now + ms(LIFETIME),
                     revoked: false,
+                    bound: bind.then_some(user.key()),
                 });
                 let s = model.sessions.len() - 1;
                 model.refresh.push(RefreshToken {
@@ -665,7 +819,12 @@ async fn drive(sys: &System, config: Config, ops: &[Op]) -> Result<(), TestCaseE
                 model.issued_access(s, pair.access_token, now);
                 let _ = write!(trace, " -> session {s}");
             }
-            Op::Refresh { token, form, on_b } => {
+            Op::Refresh {
+                token,
+                form,
+                on_b,
+                proof,
+            } => {
                 let Some(i) = pick(&model, token) else {
                     trace.push_str(" (no token yet)\n");
                     continue;
@@ -682,8 +841,14 @@ async fn drive(sys: &System, config: Config, ops: &[Op]) -> Result<(), TestCaseE
                     trace.push_str(" (skipped: the store may or may not have forgotten it)\n");
                     continue;
                 }
-                let expect = model.refresh(i, now);
-                let reply = sys.post_on(stack, "/token", &text, form).await;
+                let key = match proof {
+                    ProofBy::Nobody => None,
+                    ProofBy::Owner => Some(model.sessions[s].user.key()),
+                    ProofBy::Thief => Some(THIEF),
+                };
+                let expect = model.refresh(i, now, key);
+                let dpop = key.map(|key| sys.proof(key, "POST", "/token", None, now));
+                let reply = sys.post_with(stack, "/token", &text, form, dpop).await;
                 let _ = write!(trace, ": {expect:?}, got {}", reply.status);
                 let json = reply.try_json().unwrap_or_default();
                 let (access_field, refresh_field) = if form {
@@ -692,6 +857,19 @@ async fn drive(sys: &System, config: Config, ops: &[Op]) -> Result<(), TestCaseE
                     ("accessToken", "refreshToken")
                 };
                 match &expect {
+                    Expect::InvalidDpopProof => {
+                        if reply.status != StatusCode::BAD_REQUEST
+                            || json["error"] != "invalid_dpop_proof"
+                        {
+                            return Err(fail(
+                                &trace,
+                                format!(
+                                    "expected 400 invalid_dpop_proof, got {}",
+                                    reply.describe()
+                                ),
+                            ));
+                        }
+                    }
                     Expect::InvalidGrant => {
                         if reply.status != StatusCode::BAD_REQUEST
                             || json["error"] != "invalid_grant"
@@ -869,7 +1047,7 @@ async fn observe(sys: &System, model: &Model, trace: &str) -> Result<(), TestCas
         if model.check_sessions && model.ambiguous(token.session, model.now_ms) {
             continue;
         }
-        let reply = sys.protected(&token.text).await;
+        let reply = sys.protected(token, model.now_ms).await;
         let works = reply.status == StatusCode::OK;
         if works != model.access_works(token) {
             return Err(fail(
@@ -903,16 +1081,19 @@ async fn observe(sys: &System, model: &Model, trace: &str) -> Result<(), TestCas
             continue;
         }
         let stored = sys.store.load(&session.id, now).await.unwrap();
-        let want = session.live(model.now_ms).then_some(session.counter);
-        let got = stored.map(|s| s.counter);
+        let bound = |key: Option<usize>| key.map(|k| sys.keys[k].thumbprint());
+        let want = session
+            .live(model.now_ms)
+            .then(|| (session.counter, bound(session.bound)));
+        let got = stored.map(|s| (s.counter, s.jkt));
         if got != want {
             return Err(fail(
                 trace,
                 format!(
                     "session {i} ({:?}): the model says {}, the store holds {}",
                     session.user,
-                    want.map_or("gone".into(), |c| format!("live at counter {c}")),
-                    got.map_or("nothing live".into(), |c| format!("counter {c}")),
+                    want.map_or("gone".into(), |c| format!("live at counter {c:?}")),
+                    got.map_or("nothing live".into(), |c| format!("counter {c:?}")),
                 ),
             ));
         }
@@ -941,52 +1122,96 @@ proptest! {
     }
 }
 
+/// DPoP-bound sessions on a scenario worked out by hand: a thief with a copied refresh token
+/// and a key of its own gets nothing and ends nothing; the owner goes on; an unbound session
+/// is bound by the first refresh that carries a proof.
+#[test]
+fn bound_sessions_on_a_hand_written_scenario() {
+    use Op::*;
+    let refresh = |token, proof| Refresh {
+        token,
+        form: false,
+        on_b: false,
+        proof,
+    };
+    let ops = [
+        Login(User::Ann, true),
+        refresh(0, ProofBy::Nobody), // bound: invalid_dpop_proof, nothing moves
+        refresh(0, ProofBy::Thief),  // another key: the same
+        refresh(0, ProofBy::Owner),  // rotates, still bound
+        Advance(Step::PastGrace),
+        refresh(1, ProofBy::Thief), // a spent token and the wrong key: refused, no revocation
+        refresh(0, ProofBy::Owner), // the owner goes on
+        Login(User::Bob, false),
+        refresh(0, ProofBy::Nobody), // a bearer session rotates
+        refresh(0, ProofBy::Owner),  // and is bound by its first refresh with a proof
+        refresh(0, ProofBy::Nobody), // from then on it needs the key
+    ];
+    runtime()
+        .block_on(run(
+            Arc::new(MemoryStore::new()),
+            Config {
+                check_sessions: false,
+                cache: false,
+            },
+            &ops,
+        ))
+        .unwrap();
+}
+
 /// The model itself, on a scenario worked out by hand: if the model drifted from the SPEC,
 /// the property above would compare the layer with the wrong thing.
 #[test]
 fn the_model_follows_the_spec_on_a_hand_written_scenario() {
     use Op::*;
     let ops = [
-        Login(User::Ann),
+        Login(User::Ann, false),
         Refresh {
             token: 0,
             form: false,
             on_b: false,
+            proof: ProofBy::Nobody,
         }, // rotates: counter 1
         Advance(Step::Grace),
         Refresh {
             token: 1,
             form: true,
             on_b: false,
+            proof: ProofBy::Nobody,
         }, // the spent token, at the edge of the window: replay
         Advance(Step::Tick),
         Refresh {
             token: 1,
             form: false,
             on_b: false,
+            proof: ProofBy::Nobody,
         }, // now past the window: reuse, the family dies
         Refresh {
             token: 0,
             form: false,
             on_b: false,
+            proof: ProofBy::Nobody,
         }, // the live successor is dead too
         // A second login; the second instance's clock 30 s behind.
-        Login(User::Bob),
+        Login(User::Bob, false),
         SkewB(Skew::Behind),
         Refresh {
             token: 0,
             form: false,
             on_b: false,
+            proof: ProofBy::Nobody,
         }, // rotates on the first instance
         Refresh {
             token: 1,
             form: false,
             on_b: true,
+            proof: ProofBy::Nobody,
         }, // the spent token on the second: its clock is before the rotation, so reuse
         Refresh {
             token: 0,
             form: false,
             on_b: false,
+            proof: ProofBy::Nobody,
         }, // the family is dead
     ];
     runtime()
@@ -1014,6 +1239,7 @@ fn the_model_follows_the_spec_on_a_hand_written_scenario() {
             expires_ms: 100_000 + ms(REFRESH_TTL),
             absolute_ms: 100_000 + ms(LIFETIME),
             revoked: false,
+            bound: None,
         }],
         refresh: vec![RefreshToken {
             session: 0,
@@ -1022,7 +1248,7 @@ fn the_model_follows_the_spec_on_a_hand_written_scenario() {
         }],
         access: Vec::new(),
     };
-    assert_eq!(model.refresh(0, model.now_ms), Expect::Rotated);
+    assert_eq!(model.refresh(0, model.now_ms, None), Expect::Rotated);
     model.refresh.push(RefreshToken {
         session: 0,
         counter: 1,
@@ -1049,17 +1275,17 @@ fn the_model_follows_the_spec_on_a_hand_written_scenario() {
         access: Vec::new(),
         ..model
     };
-    assert_eq!(behind.refresh(0, 100_000 - 1), Expect::InvalidGrant);
+    assert_eq!(behind.refresh(0, 100_000 - 1, None), Expect::InvalidGrant);
     assert!(behind.sessions[0].revoked);
     model.now_ms = 100_000 + ms(GRACE);
     assert_eq!(
-        model.refresh(0, model.now_ms),
+        model.refresh(0, model.now_ms, None),
         Expect::Replayed("t1".into())
     );
     model.now_ms += 1;
-    assert_eq!(model.refresh(0, model.now_ms), Expect::InvalidGrant);
+    assert_eq!(model.refresh(0, model.now_ms, None), Expect::InvalidGrant);
     assert!(model.sessions[0].revoked);
-    assert_eq!(model.refresh(1, model.now_ms), Expect::InvalidGrant);
+    assert_eq!(model.refresh(1, model.now_ms, None), Expect::InvalidGrant);
 }
 
 /// The same model on the other backends: SQLite on a temporary file when the `sqlite` feature

@@ -426,3 +426,121 @@ fn hs384_and_hs512_round_trip_and_are_not_interchangeable() {
     assert!(hs384.verify(&b.access_token).is_err());
     assert!(hs512.verify(&a.access_token).is_err());
 }
+
+/// The DPoP proof parser on arbitrary input: it never panics, and nothing but a proof signed
+/// by the key in its header for this request is accepted.
+mod dpop_proofs {
+    use super::*;
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    use http::{HeaderValue, Request};
+    use tower_refresh_auth::NoClaims;
+    use tower_refresh_auth::dpop::DpopMode;
+    use tower_refresh_auth_test_support::dpop::DpopKey;
+
+    fn dpop_auth(clock: &ManualClock) -> RefreshAuth<NoClaims> {
+        RefreshAuth::builder()
+            .hs256(SECRET.to_vec())
+            .clock(clock.clone())
+            .dpop(DpopMode::Required)
+            .dpop_origin("https://api.example.com")
+            .build()
+            .unwrap()
+    }
+
+    /// Whether `value` as the `DPoP` header of a login request is accepted.
+    fn accepted(auth: &RefreshAuth<NoClaims>, value: &[u8]) -> Option<bool> {
+        let value = HeaderValue::from_bytes(value).ok()?;
+        let req = Request::post("/login")
+            .header("dpop", value)
+            .body(())
+            .unwrap();
+        let verified = runtime().block_on(auth.verify_dpop(req.method(), req.uri(), req.headers()));
+        Some(verified.is_ok())
+    }
+
+    fn json_value() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            ".{0,12}".prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::from),
+                prop::collection::btree_map(
+                    prop_oneof![
+                        Just("typ".to_owned()),
+                        Just("alg".to_owned()),
+                        Just("jwk".to_owned()),
+                        Just("kty".to_owned()),
+                        Just("crv".to_owned()),
+                        Just("x".to_owned()),
+                        Just("y".to_owned()),
+                        Just("jti".to_owned()),
+                        Just("htm".to_owned()),
+                        Just("htu".to_owned()),
+                        Just("iat".to_owned()),
+                        "[a-z]{1,4}",
+                    ],
+                    inner,
+                    0..6
+                )
+                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn arbitrary_bytes_never_panic_and_are_never_accepted(bytes in prop::collection::vec(any::<u8>(), 0..6000)) {
+            let clock = ManualClock::new(start());
+            let auth = dpop_auth(&clock);
+            prop_assert_ne!(accepted(&auth, &bytes), Some(true));
+        }
+
+        #[test]
+        fn arbitrary_json_parts_never_panic_and_are_never_accepted(
+            header in json_value(),
+            claims in json_value(),
+            signature in prop::collection::vec(any::<u8>(), 0..80),
+        ) {
+            let clock = ManualClock::new(start());
+            let auth = dpop_auth(&clock);
+            let proof = format!(
+                "{}.{}.{}",
+                B64.encode(serde_json::to_vec(&header).unwrap()),
+                B64.encode(serde_json::to_vec(&claims).unwrap()),
+                B64.encode(signature),
+            );
+            prop_assert_ne!(accepted(&auth, proof.as_bytes()), Some(true));
+        }
+
+        #[test]
+        fn any_single_byte_change_to_a_valid_proof_is_refused(pos in any::<prop::sample::Index>(), byte in 0x21u8..0x7f) {
+            let clock = ManualClock::new(start());
+            let auth = dpop_auth(&clock);
+            let key = DpopKey::es256();
+            let mut claims = key.claims("POST", "https://api.example.com/login", None);
+            claims["iat"] = serde_json::json!(1_800_000_000u64);
+            let proof = key.sign(&key.header(), &claims);
+            let mut bytes = proof.clone().into_bytes();
+            let i = pos.index(bytes.len());
+            prop_assume!(bytes[i] != byte);
+            bytes[i] = byte;
+            // A base64 change can decode to the same bytes (the unused low bits of the last
+            // character): only a proof that differs after decoding must be refused.
+            let same = |a: &[u8], b: &[u8]| {
+                a.split(|&c| c == b'.').map(|p| B64.decode(p).ok()).collect::<Vec<_>>()
+                    == b.split(|&c| c == b'.').map(|p| B64.decode(p).ok()).collect::<Vec<_>>()
+            };
+            prop_assume!(!same(&bytes, proof.as_bytes()));
+            prop_assert_ne!(accepted(&auth, &bytes), Some(true));
+            // The untouched proof passes (once).
+            prop_assert_eq!(accepted(&auth, proof.as_bytes()), Some(true));
+        }
+    }
+}

@@ -66,6 +66,6 @@ mod response;
 mod router;
 
 pub use self::extract::{AuthClaims, ClaimsRejection};
-pub use self::metadata::LoginMetadata;
+pub use self::metadata::{DpopLogin, LoginMetadata};
 pub use self::response::{ErrorResponse, TokenResponse};
 pub use self::router::RouterExt;

@@ -1,10 +1,15 @@
-//! [`LoginMetadata`]: what a login handler records about the device, from the request.
+//! [`LoginMetadata`]: what a login handler records about the device, from the request;
+//! [`DpopLogin`]: the same, with the request's DPoP proof verified, to bind the session.
 
 use std::convert::Infallible;
+use std::marker::PhantomData;
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRef, FromRequestParts};
 use http::request::Parts;
 use tower_refresh_auth::session::SessionMetadata;
+use tower_refresh_auth::{NoClaims, RefreshAuth};
+
+use crate::ErrorResponse;
 
 /// The [`SessionMetadata`] of the request — its `User-Agent`, bounded — for
 /// [`RefreshAuth::issue_with`](tower_refresh_auth::RefreshAuth::issue_with), so the session
@@ -32,6 +37,49 @@ impl<S: Send + Sync> FromRequestParts<S> for LoginMetadata {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         Ok(Self(SessionMetadata::from_headers(&parts.headers)))
+    }
+}
+
+/// [`LoginMetadata`] plus the login request's DPoP proof, verified (and spent) by
+/// [`RefreshAuth::login_metadata`]: [`issue_with`](RefreshAuth::issue_with) then binds the
+/// new session to the client's key (`docs/protocol.md` §10). Needs the `RefreshAuth<C>` in
+/// the router's state ([`FromRef`]).
+///
+/// Rejects an invalid or replayed proof — or none, in required mode — with `400
+/// invalid_dpop_proof`; with DPoP off it is [`LoginMetadata`].
+///
+/// ```
+/// use axum::extract::State;
+/// use tower_refresh_auth::{NoClaims, RefreshAuth};
+/// use tower_refresh_auth_axum::{DpopLogin, ErrorResponse, TokenResponse};
+///
+/// async fn login(
+///     State(auth): State<RefreshAuth>,
+///     DpopLogin(device, ..): DpopLogin,
+/// ) -> Result<TokenResponse, ErrorResponse> {
+///     // … check the user's credentials first …
+///     let pair = auth.issue_with("user1", NoClaims {}, device).await?;
+///     Ok(TokenResponse::new(&auth, &pair)) // `tokenType: "DPoP"` for a bound session
+/// }
+/// # let _: axum::Router<RefreshAuth> = axum::Router::new().route("/login", axum::routing::post(login));
+/// ```
+#[derive(Debug, Clone)]
+pub struct DpopLogin<C = NoClaims>(pub SessionMetadata, pub PhantomData<fn() -> C>);
+
+impl<S, C> FromRequestParts<S> for DpopLogin<C>
+where
+    S: Send + Sync,
+    RefreshAuth<C>: FromRef<S>,
+{
+    type Rejection = ErrorResponse;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let auth = RefreshAuth::<C>::from_ref(state);
+        let metadata = auth
+            .login_metadata(&parts.method, &parts.uri, &parts.headers)
+            .await
+            .map_err(|err| ErrorResponse::from(auth.rejection(err)))?;
+        Ok(Self(metadata, PhantomData))
     }
 }
 

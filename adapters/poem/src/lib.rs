@@ -69,6 +69,6 @@ pub mod openapi;
 mod response;
 
 pub use self::extract::{AuthClaims, ClaimsRejection, OptionalAuthClaims};
-pub use self::metadata::LoginMetadata;
+pub use self::metadata::{DpopLogin, LoginMetadata};
 pub use self::middleware::{RefreshAuthEndpoint, RefreshAuthMiddleware};
 pub use self::response::{ErrorResponse, TokenResponse};

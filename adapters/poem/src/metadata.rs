@@ -1,7 +1,13 @@
-//! [`LoginMetadata`]: what a login handler records about the device, from the request.
+//! [`LoginMetadata`]: what a login handler records about the device, from the request;
+//! [`DpopLogin`]: the same, with the request's DPoP proof verified, to bind the session.
+
+use std::marker::PhantomData;
 
 use poem::{FromRequest, Request, RequestBody};
 use tower_refresh_auth::session::SessionMetadata;
+use tower_refresh_auth::{NoClaims, RefreshAuth};
+
+use crate::ErrorResponse;
 
 /// The [`SessionMetadata`] of the request — its `User-Agent`, bounded — for
 /// [`RefreshAuth::issue_with`](tower_refresh_auth::RefreshAuth::issue_with), so the session
@@ -28,6 +34,48 @@ pub struct LoginMetadata(pub SessionMetadata);
 impl<'a> FromRequest<'a> for LoginMetadata {
     async fn from_request(req: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
         Ok(Self(SessionMetadata::from_headers(req.headers())))
+    }
+}
+
+/// [`LoginMetadata`] plus the login request's DPoP proof, verified (and spent) by
+/// [`RefreshAuth::login_metadata`]: [`issue_with`](RefreshAuth::issue_with) then binds the
+/// new session to the client's key (`docs/protocol.md` §10). Reads the `RefreshAuth<C>`
+/// from the endpoint's data (`.data(auth)`).
+///
+/// Rejects an invalid or replayed proof — or none, in required mode — with `400
+/// invalid_dpop_proof`; with DPoP off it is [`LoginMetadata`].
+///
+/// ```
+/// use poem::{handler, web::Data};
+/// use tower_refresh_auth::{NoClaims, RefreshAuth};
+/// use tower_refresh_auth_poem::{DpopLogin, ErrorResponse, TokenResponse};
+///
+/// #[handler]
+/// async fn login(
+///     auth: Data<&RefreshAuth>,
+///     DpopLogin(device, ..): DpopLogin,
+/// ) -> Result<TokenResponse, ErrorResponse> {
+///     // … check the user's credentials first …
+///     let pair = auth.issue_with("user1", NoClaims {}, device).await?;
+///     Ok(TokenResponse::new(&auth, &pair)) // `tokenType: "DPoP"` for a bound session
+/// }
+/// ```
+#[derive(Debug, Clone)]
+pub struct DpopLogin<C = NoClaims>(pub SessionMetadata, pub PhantomData<fn() -> C>);
+
+impl<'a, C: Send + Sync + 'static> FromRequest<'a> for DpopLogin<C> {
+    async fn from_request(req: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
+        let Some(auth) = req.data::<RefreshAuth<C>>() else {
+            return Err(poem::Error::from_string(
+                "DpopLogin needs the RefreshAuth in the endpoint's data: add `.data(auth.clone())`",
+                http::StatusCode::INTERNAL_SERVER_ERROR,
+            ));
+        };
+        let metadata = auth
+            .login_metadata(req.method(), req.uri(), req.headers())
+            .await
+            .map_err(|err| poem::Error::from(ErrorResponse::from(auth.rejection(err))))?;
+        Ok(Self(metadata, PhantomData))
     }
 }
 

@@ -91,7 +91,7 @@ where
 
     async fn call(&self, mut req: Request) -> poem::Result<Self::Output> {
         let auth = &self.auth;
-        let verdict = match auth.decide(req.uri().path(), req.headers()) {
+        let verdict = match auth.decide(req.method(), req.uri(), req.headers()) {
             Decision::Route(route) => {
                 let req: http::Request<BoxBody<Bytes, std::io::Error>> = req.into();
                 return Ok(from_core(auth.answer(route, req).await));

@@ -28,10 +28,9 @@ use dashboard_shared::{
 use tokio::net::TcpListener;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
-use tower_refresh_auth::session::SessionMetadata;
 use tower_refresh_auth::store::RefreshStore;
 use tower_refresh_auth::{AuthError, NoClaims, RefreshAuth, RefreshAuthBuilder, RefreshTransport};
-use tower_refresh_auth_axum::{AuthClaims, ErrorResponse, RouterExt, TokenResponse};
+use tower_refresh_auth_axum::{AuthClaims, DpopLogin, ErrorResponse, RouterExt, TokenResponse};
 
 /// The CSRF header of cookie mode (§5), sent by the pages' scripts.
 const CSRF_HEADER: HeaderName = HeaderName::from_static(dashboard_shared::CSRF_HEADER);
@@ -67,6 +66,8 @@ pub fn auth_builder(
     if let Some(lifetime) = settings.session_lifetime {
         builder = builder.session_lifetime(lifetime);
     }
+    // DPOP (§10): sessions bound to a key the browser holds.
+    builder = settings.apply_dpop(builder);
     if settings.token_cache > 0 {
         builder = builder.verified_token_cache(settings.token_cache);
     }
@@ -88,6 +89,13 @@ struct AppState {
     users: Users,
     /// Cookie mode: the login sets the refresh cookie, so it needs the CSRF header.
     cookie_mode: bool,
+}
+
+/// For the adapter's extractors that need the authority ([`DpopLogin`]).
+impl axum::extract::FromRef<AppState> for RefreshAuth {
+    fn from_ref(app: &AppState) -> Self {
+        app.auth.clone()
+    }
 }
 
 /// The document `GET /openapi.json` serves (feature `openapi`): the application's routes,
@@ -194,6 +202,9 @@ fn script(source: &'static str) -> impl IntoResponse {
 async fn login(
     State(app): State<AppState>,
     headers: HeaderMap,
+    // The user agent, for the session list, and with DPOP on the request's proof (checked,
+    // and spent) to bind the session to the browser's key.
+    DpopLogin(metadata, ..): DpopLogin,
     LoginForm(credentials): LoginForm,
 ) -> Result<Response, ErrorResponse> {
     // §5: in cookie mode this response sets the refresh cookie; without the header a
@@ -206,9 +217,7 @@ async fn login(
         tracing::info!(username = %LoggedName(&username), ?refusal, "login refused");
         return Ok(login_refused(refusal).into_response());
     }
-    // The user agent, for the session list; a store failure becomes
-    // `503 temporarily_unavailable` through `ErrorResponse`.
-    let metadata = SessionMetadata::from_headers(&headers);
+    // A store failure becomes `503 temporarily_unavailable` through `ErrorResponse`.
     let pair = app.auth.issue_with(username, NoClaims {}, metadata).await?;
     Ok(TokenResponse::new(&app.auth, &pair).into_response())
 }

@@ -8,6 +8,7 @@ const accessToken = () =>
 const RENEWED = 'lastRenewal';
 
 function storeTokens(pair) {
+  localStorage.setItem('tokenType', pair.tokenType || 'Bearer');
   if (pair.refreshToken) {
     localStorage.setItem('accessToken', pair.accessToken);
     localStorage.setItem('refreshToken', pair.refreshToken);
@@ -17,6 +18,7 @@ function storeTokens(pair) {
 }
 
 function forgetTokens() {
+  localStorage.removeItem('tokenType');
   localStorage.removeItem('accessToken');
   localStorage.removeItem('refreshToken');
   sessionStorage.removeItem('accessToken');
@@ -44,6 +46,13 @@ class Unavailable extends Error {
 async function send(url, request) {
   let response;
   try {
+    // Every call carries a DPoP proof for its method and URL (RFC 9449 §4), with the
+    // access token's hash when it carries one.
+    const method = request.method || 'GET';
+    request = Object.assign({}, request, {
+      headers: await Dpop.sign(method, url, request.headers || {}, request.accessToken),
+    });
+    delete request.accessToken;
     response = await fetch(url, request);
   } catch (e) {
     throw new Unavailable(null);
@@ -67,25 +76,32 @@ async function refresh() {
   return true;
 }
 
-const bearer = () => {
+// The access token with its scheme: `DPoP` for a session bound to this browser's key
+// (its proofs carry the token's hash), `Bearer` otherwise.
+const withAccessToken = (request) => {
   const token = accessToken();
-  return token ? { 'Authorization': 'Bearer ' + token } : {};
+  if (!token) return request;
+  const scheme = localStorage.getItem('tokenType') === 'DPoP' ? 'DPoP' : 'Bearer';
+  return Object.assign({}, request, {
+    headers: Object.assign({}, request.headers, { 'Authorization': scheme + ' ' + token }),
+    accessToken: scheme === 'DPoP' ? token : undefined,
+  });
 };
 
 function callApi() {
-  return send('/api/dashboard', { headers: bearer() });
+  return send('/api/dashboard', withAccessToken({ method: 'GET' }));
 }
 
 // A call with the access token that renews it once on a 401 and retries once; null when
 // the session cannot be renewed (the page has gone to the login page).
 async function withToken(url, method) {
-  let response = await send(url, { method, headers: bearer() });
+  let response = await send(url, withAccessToken({ method }));
   if (response.status === 401) {
     if (!(await refresh())) {
       toLogin();
       return null;
     }
-    response = await send(url, { method, headers: bearer() });
+    response = await send(url, withAccessToken({ method }));
   }
   return response;
 }

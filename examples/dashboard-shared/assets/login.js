@@ -2,6 +2,8 @@
 // cookie the page never sees (cookie). In cookie mode only the short-lived access token
 // is kept, and only for this tab.
 function storeTokens(pair) {
+  // `DPoP` when the server bound the session to this browser's key, else `Bearer`.
+  localStorage.setItem('tokenType', pair.tokenType || 'Bearer');
   if (pair.refreshToken) {
     localStorage.setItem('accessToken', pair.accessToken);
     localStorage.setItem('refreshToken', pair.refreshToken);
@@ -26,8 +28,10 @@ form.addEventListener('submit', async (event) => {
       method: 'POST',
       credentials: 'same-origin',
       // Required in cookie mode, where the login sets the refresh cookie: a cross-site form
-      // cannot send it, so no other site can sign this browser in (login CSRF).
-      headers: { 'Content-Type': 'application/json', 'X-Requested-With': 'XMLHttpRequest' },
+      // cannot send it, so no other site can sign this browser in (login CSRF). The proof
+      // binds the session to this browser's key when the server takes DPoP.
+      headers: await Dpop.sign('POST', '/login',
+        { 'Content-Type': 'application/json', 'X-Requested-With': 'XMLHttpRequest' }),
       body: JSON.stringify({
         username: document.getElementById('username').value,
         password: document.getElementById('password').value,

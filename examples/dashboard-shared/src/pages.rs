@@ -5,14 +5,22 @@
 pub const LOGIN_PAGE: &str = include_str!("../assets/login.html");
 
 /// The login page's script, served as `/login.js`: posts the form as JSON with the CSRF
-/// header and stores the tokens.
-pub const LOGIN_SCRIPT: &str = include_str!("../assets/login.js");
+/// header and a DPoP proof, and stores the tokens. It starts with `assets/dpop.js`, which
+/// keeps the browser's non-extractable DPoP key and signs proofs (docs/protocol.md §10).
+pub const LOGIN_SCRIPT: &str = concat!(
+    include_str!("../assets/dpop.js"),
+    include_str!("../assets/login.js")
+);
 
 /// The dashboard: `welcomeMessage` and `logoutButton`; refreshes the access token on a `401`.
 pub const DASHBOARD_PAGE: &str = include_str!("../assets/dashboard.html");
 
-/// The dashboard's script, served as `/dashboard.js`.
-pub const DASHBOARD_SCRIPT: &str = include_str!("../assets/dashboard.js");
+/// The dashboard's script, served as `/dashboard.js`, after `assets/dpop.js` too: every
+/// call carries a proof, and a `DPoP` token goes out with the `DPoP` scheme.
+pub const DASHBOARD_SCRIPT: &str = concat!(
+    include_str!("../assets/dpop.js"),
+    include_str!("../assets/dashboard.js")
+);
 
 /// The paths reachable without a token: the pages, their scripts and the login route.
 /// Everything else, `/api/…` and unknown paths included, needs one.

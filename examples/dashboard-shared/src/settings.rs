@@ -6,9 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rand::RngCore;
-use tower_refresh_auth::RefreshTransport;
+use tower_refresh_auth::dpop::DpopMode;
 use tower_refresh_auth::keys::SigningKey;
 use tower_refresh_auth::store::{MemoryStore, RefreshStore};
+use tower_refresh_auth::{RefreshAuthBuilder, RefreshTransport};
 
 /// How often the SQL stores delete expired sessions.
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
@@ -87,6 +88,13 @@ pub struct Settings {
     /// `CHECK_SESSIONS`: whether every access token must also belong to a live session, so a
     /// revoked session's tokens stop at once. Default `false`.
     pub check_sessions: bool,
+    /// `DPOP`: `off` (default), `optional` or `required` (docs/protocol.md §10). With DPoP on,
+    /// `htu` is compared with the request's `Host` and `http` (the demo serves plain HTTP;
+    /// behind TLS set `PUBLIC_URL`).
+    pub dpop: DpopMode,
+    /// `PUBLIC_URL`: the URL clients reach the server at (`https://app.example.com`), which
+    /// DPoP proofs' `htu` must name. Default: unset, the request's `Host` over `http`.
+    pub public_url: Option<String>,
     /// `METRICS_ADDR`: where Prometheus text metrics are served, at `GET /metrics`, on a
     /// listener of their own (never the application's port). Default: unset, no metrics.
     pub metrics_addr: Option<SocketAddr>,
@@ -114,6 +122,8 @@ impl std::fmt::Debug for Settings {
             .field("token_cache", &self.token_cache)
             .field("session_lifetime", &self.session_lifetime)
             .field("check_sessions", &self.check_sessions)
+            .field("dpop", &self.dpop)
+            .field("public_url", &self.public_url)
             .field("metrics_addr", &self.metrics_addr)
             .finish()
     }
@@ -135,6 +145,8 @@ impl Default for Settings {
             token_cache: 0,
             session_lifetime: None,
             check_sessions: false,
+            dpop: DpopMode::Off,
+            public_url: None,
             metrics_addr: None,
         }
     }
@@ -172,6 +184,9 @@ pub enum SettingsError {
     /// `CHECK_SESSIONS` is neither `true` nor `false`.
     #[error("CHECK_SESSIONS={0:?} is not a boolean: write `true` or `false`")]
     CheckSessions(String),
+    /// `DPOP` is not a mode.
+    #[error("DPOP={0:?} is not a DPoP mode: write `off`, `optional` or `required`")]
+    Dpop(String),
     /// `METRICS_ADDR` is not an address to listen on.
     #[error("METRICS_ADDR={0:?} is not an address to listen on: write e.g. `127.0.0.1:9100`")]
     MetricsAddr(String),
@@ -322,6 +337,11 @@ impl Settings {
                 Some("false") => false,
                 Some(other) => return Err(SettingsError::CheckSessions(other.to_owned())),
             },
+            dpop: match get("DPOP")? {
+                None => defaults.dpop,
+                Some(mode) => mode.parse().map_err(|_| SettingsError::Dpop(mode))?,
+            },
+            public_url: get("PUBLIC_URL")?.filter(|u| !u.trim().is_empty()),
             metrics_addr: match get("METRICS_ADDR")? {
                 None => None,
                 Some(addr) => Some(
@@ -334,6 +354,17 @@ impl Settings {
         // Fail on a URL that names no store, or a store not built in, before anything is bound.
         config.store_kind()?.ensure_built(&config.store_url)?;
         Ok(config)
+    }
+
+    /// `builder` with `DPOP` and `PUBLIC_URL` applied: the mode, and where proofs' `htu` is
+    /// compared from (`PUBLIC_URL`, else the request's `Host` over plain `http`, which is
+    /// what the demo serves; see the builder's warning on `dpop_origin_from_host`).
+    pub fn apply_dpop<C>(&self, builder: RefreshAuthBuilder<C>) -> RefreshAuthBuilder<C> {
+        let builder = builder.dpop(self.dpop);
+        match &self.public_url {
+            Some(url) => builder.dpop_origin(url.clone()),
+            None => builder.dpop_origin_from_host("http"),
+        }
     }
 
     /// The address to bind, `HOST:PORT`.
@@ -666,6 +697,14 @@ mod tests {
 
     #[test]
     fn sessions_settings_are_read_and_checked() {
+        let dpop = read(&[("DPOP", "required")]).unwrap();
+        assert_eq!(dpop.dpop, DpopMode::Required);
+        assert!(
+            read(&[("DPOP", "maybe")])
+                .unwrap_err()
+                .to_string()
+                .starts_with("DPOP=")
+        );
         let settings = read(&[("SESSION_LIFETIME", "30d"), ("CHECK_SESSIONS", "true")]).unwrap();
         assert_eq!(
             settings.session_lifetime,

@@ -28,10 +28,11 @@ use poem::{
     Server, get, handler,
 };
 use tokio::net::TcpListener;
-use tower_refresh_auth::session::SessionMetadata;
 use tower_refresh_auth::store::RefreshStore;
 use tower_refresh_auth::{AuthError, NoClaims, RefreshAuth, RefreshAuthBuilder, RefreshTransport};
-use tower_refresh_auth_poem::{AuthClaims, ErrorResponse, RefreshAuthMiddleware, TokenResponse};
+use tower_refresh_auth_poem::{
+    AuthClaims, DpopLogin, ErrorResponse, RefreshAuthMiddleware, TokenResponse,
+};
 
 /// The CSRF header of cookie mode (§5), sent by the pages' scripts.
 const CSRF_HEADER: HeaderName = HeaderName::from_static(dashboard_shared::CSRF_HEADER);
@@ -67,6 +68,8 @@ pub fn auth_builder(
     if let Some(lifetime) = settings.session_lifetime {
         builder = builder.session_lifetime(lifetime);
     }
+    // DPOP (§10): sessions bound to a key the browser holds.
+    builder = settings.apply_dpop(builder);
     if settings.token_cache > 0 {
         builder = builder.verified_token_cache(settings.token_cache);
     }
@@ -143,6 +146,8 @@ pub fn app(
     routes
         .catch_error(|_: NotFoundError| async { "not found".with_status(StatusCode::NOT_FOUND) })
         .data(state)
+        // For the adapter's extractors that need the authority (`DpopLogin`).
+        .data(auth.clone())
         .with(RefreshAuthMiddleware::new(auth))
         // Errors (an extractor's rejection) become their responses here, so that the headers
         // below are set on them too, as on every response, the middleware's refusals included.
@@ -229,6 +234,9 @@ fn dashboard_script() -> impl IntoResponse {
 async fn login(
     req: &Request,
     app: Data<&AppState>,
+    // The user agent, for the session list, and with DPOP on the request's proof (checked,
+    // and spent) to bind the session to the browser's key.
+    DpopLogin(metadata, ..): DpopLogin,
     LoginForm(credentials): LoginForm,
 ) -> Result<Response, ErrorResponse> {
     // §5: in cookie mode this response sets the refresh cookie; without the header a
@@ -241,9 +249,7 @@ async fn login(
         tracing::info!(username = %LoggedName(&username), ?refusal, "login refused");
         return Ok(from_http(login_refused(refusal)));
     }
-    // The user agent, for the session list; a store failure becomes
-    // `503 temporarily_unavailable` through `ErrorResponse`.
-    let metadata = SessionMetadata::from_headers(req.headers());
+    // A store failure becomes `503 temporarily_unavailable` through `ErrorResponse`.
     let pair = app.auth.issue_with(username, NoClaims {}, metadata).await?;
     Ok(TokenResponse::new(&app.auth, &pair).into_response())
 }

@@ -49,6 +49,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tower_refresh_auth::session::{Session, SessionId, SessionMetadata};
 use tower_refresh_auth::store::{RefreshStore, Rotation};
 
+pub mod dpop;
 pub mod fixtures;
 mod reply;
 mod stack;
@@ -174,6 +175,7 @@ pub fn session(subject: &str, t0: SystemTime) -> Session {
         expires_at: t0 + Duration::from_secs(3600),
         absolute_expires_at: None,
         seal: "a-seal-the-store-keeps-byte-for-byte".to_owned(),
+        jkt: None,
         metadata: SessionMetadata::new(),
     }
 }
@@ -221,7 +223,8 @@ macro_rules! conformance_suite {
     ($backend:ident, $fixture:path, two_instances $(, ignore = $reason:literal)? $(,)?) => {
         $crate::conformance_suite!(@module $backend, $fixture, [$(#[ignore = $reason])?];
             concurrent_rotations_across_instances_yield_one_winner,
-            second_instance_sees_first_instances_writes
+            second_instance_sees_first_instances_writes,
+            a_proof_remembered_by_one_instance_is_a_replay_on_the_other
         );
     };
     (@module $backend:ident, $fixture:path, $attrs:tt; $($extra:ident),*) => {
@@ -244,7 +247,11 @@ macro_rules! conformance_suite {
                 claims_and_subject_round_trip_byte_for_byte,
                 list_returns_the_live_sessions_of_one_subject,
                 list_leaves_out_dead_sessions,
-                concurrent_rotations_yield_one_winner
+                concurrent_rotations_yield_one_winner,
+                bind_sets_the_key_once_and_old_rows_read_unbound,
+                bind_of_a_dead_session_is_none,
+                remember_proof_is_set_if_absent_with_expiry,
+                concurrent_remember_proof_yields_one_winner
                 $(, $extra)*
             );
         }

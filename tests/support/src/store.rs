@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::SystemTime;
 
+use tower_refresh_auth::dpop::ReplayKey;
 use tower_refresh_auth::session::{Session, SessionId};
 use tower_refresh_auth::store::{MemoryStore, RefreshStore, Rotation, StoreError};
 
@@ -118,5 +119,26 @@ impl RefreshStore for TestStore {
     async fn list(&self, subject: &str, now: SystemTime) -> Result<Vec<Session>, StoreError> {
         self.enter()?;
         self.inner.list(subject, now).await
+    }
+
+    async fn bind(
+        &self,
+        id: &SessionId,
+        jkt: &str,
+        seal: &str,
+        now: SystemTime,
+    ) -> Result<Option<Session>, StoreError> {
+        self.enter()?;
+        self.inner.bind(id, jkt, seal, now).await
+    }
+
+    async fn remember_proof(
+        &self,
+        key: &ReplayKey,
+        expires_at: SystemTime,
+        now: SystemTime,
+    ) -> Result<bool, StoreError> {
+        self.enter()?;
+        self.inner.remember_proof(key, expires_at, now).await
     }
 }

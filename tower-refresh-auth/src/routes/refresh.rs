@@ -20,11 +20,16 @@ where
     B: http_body::Body,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    // RFC 9449 §5: the proof is checked (and spent) before the token is looked at.
+    let proof = shared
+        .grant_proof(req.method(), req.uri(), req.headers())
+        .await?;
+    let proof = proof.as_ref().map(|p| p.jkt.as_str());
     if let Transport::Cookie(cookie) = &shared.transport {
         let token = cookie
             .refresh_token(req.headers())?
             .ok_or_else(|| invalid_request("the refresh cookie is missing"))?;
-        let pair = shared.refresh(token).await?;
+        let pair = shared.refresh(token, proof).await?;
         return Ok(pair_response(shared, &pair, PairShape::CamelCase));
     }
     let (encoding, body) = body::read(shared.body_limit, req).await?;
@@ -41,7 +46,7 @@ where
             (token.to_owned(), PairShape::Oauth)
         }
     };
-    let pair = shared.refresh(&token).await?;
+    let pair = shared.refresh(&token, proof).await?;
     Ok(pair_response(shared, &pair, shape))
 }
 
@@ -93,7 +98,7 @@ pub(crate) fn pair_response(
             &CamelCasePair {
                 access_token: &pair.access_token,
                 refresh_token: in_body,
-                token_type: "Bearer",
+                token_type: pair.token_type(),
                 expires_in: pair.expires_in,
             },
         ),
@@ -101,7 +106,7 @@ pub(crate) fn pair_response(
             StatusCode::OK,
             &OauthPair {
                 access_token: &pair.access_token,
-                token_type: "Bearer",
+                token_type: pair.token_type(),
                 expires_in: pair.expires_in,
                 refresh_token: in_body,
             },
@@ -109,6 +114,13 @@ pub(crate) fn pair_response(
     };
     if let Transport::Cookie(cookie) = &shared.transport {
         cookie.set(res.headers_mut(), &pair.refresh_token);
+    }
+    // RFC 9449 §8.2: with server nonces on, every pair comes with the current nonce, so a
+    // client rarely needs a `use_dpop_nonce` round trip.
+    if let Some(nonces) = shared.dpop.as_ref().and_then(|d| d.rules.nonces.as_ref())
+        && let Ok(nonce) = http::HeaderValue::try_from(nonces.issue(shared.clock.now()))
+    {
+        res.headers_mut().insert(crate::response::DPOP_NONCE, nonce);
     }
     res
 }

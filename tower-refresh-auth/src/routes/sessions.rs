@@ -10,11 +10,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::header::{ALLOW, AUTHORIZATION};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri};
 use serde::Serialize;
 
+use crate::binding::Target as RequestTarget;
 use crate::cookie::Transport;
-use crate::credentials;
 use crate::error::{AuthError, invalid_token};
 use crate::response::{empty, json};
 use crate::session::{SessionId, SessionInfo};
@@ -55,7 +55,7 @@ pub(super) async fn answer<B>(shared: &Shared, req: Request<B>) -> Response<Byte
             .insert(ALLOW, HeaderValue::from_static(allow));
         return res;
     }
-    match respond(shared, target, req.method(), req.headers()).await {
+    match respond(shared, target, req.method(), req.uri(), req.headers()).await {
         Ok(res) => res,
         Err(err) => shared.renderer.render(&err),
     }
@@ -65,12 +65,13 @@ async fn respond(
     shared: &Shared,
     target: Target<'_>,
     method: &Method,
+    uri: &Uri,
     headers: &HeaderMap,
 ) -> Result<Response<Bytes>, AuthError> {
     if method == Method::DELETE {
         csrf(shared, headers)?;
     }
-    let claims = authenticate(shared, headers)?;
+    let claims = authenticate(shared, method, uri, headers).await?;
     match target {
         Target::All if method == Method::GET => {
             // One store call: the listing also tells whether the caller's session is live.
@@ -101,9 +102,21 @@ async fn respond(
 }
 
 /// The caller's verified access token (any claims of the application's are ignored).
-fn authenticate(shared: &Shared, headers: &HeaderMap) -> Result<Claims<NoClaims>, AuthError> {
-    let token = credentials::access_token(headers, shared.access_cookie.as_deref())?;
-    shared.access.verify(token, shared.clock.now())
+/// The caller's token, verified as on any guarded path (its DPoP proof too, spent).
+async fn authenticate(
+    shared: &Shared,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Result<Claims<NoClaims>, AuthError> {
+    let target = RequestTarget { method, uri };
+    let (claims, proof) = shared.verify_presented(target, headers, |token| {
+        shared.access.verify(token, shared.clock.now())
+    })?;
+    if let Some(proof) = &proof {
+        shared.spend_proof(proof, true).await?;
+    }
+    Ok(claims)
 }
 
 /// An access token that may have come from a cookie ends sessions only with the CSRF header

@@ -10,6 +10,7 @@ use dashmap::mapref::entry::Entry;
 use super::{RefreshStore, Rotation, StoreError};
 use crate::clock::to_millis;
 use crate::session::{Session, SessionId};
+use crate::store::ReplayKey;
 
 /// Sessions in memory, in a sharded concurrent map ([`dashmap`]).
 ///
@@ -37,6 +38,9 @@ pub struct MemoryStore {
 #[derive(Debug)]
 struct Inner {
     sessions: DashMap<SessionId, Session>,
+    /// Spent DPoP proofs, to the millisecond they may be forgotten.
+    proofs: DashMap<ReplayKey, u64>,
+    proofs_capacity: usize,
     sweep_interval_ms: u64,
     last_sweep_ms: AtomicU64,
 }
@@ -58,10 +62,45 @@ impl MemoryStore {
         Self {
             inner: Arc::new(Inner {
                 sessions: DashMap::new(),
+                proofs: DashMap::new(),
+                proofs_capacity: Self::DEFAULT_PROOFS_CAPACITY,
                 sweep_interval_ms: u64::try_from(interval.as_millis()).unwrap_or(u64::MAX),
                 last_sweep_ms: AtomicU64::new(0),
             }),
         }
+    }
+
+    /// How many spent DPoP proofs the store remembers at most, by default.
+    pub const DEFAULT_PROOFS_CAPACITY: usize = 100_000;
+
+    /// A new, empty store with this one's sweep interval, remembering at most `capacity`
+    /// spent DPoP proofs (default
+    /// [`DEFAULT_PROOFS_CAPACITY`](Self::DEFAULT_PROOFS_CAPACITY)). When full after dropping
+    /// the expired ones, a new proof is refused as if replayed (`invalid_dpop_proof`): the
+    /// store fails closed rather than forget a proof that may still be replayed.
+    ///
+    /// ```
+    /// use tower_refresh_auth::store::MemoryStore;
+    ///
+    /// let store = MemoryStore::new().with_proofs_capacity(10_000);
+    /// # let _ = store;
+    /// ```
+    pub fn with_proofs_capacity(self, capacity: usize) -> Self {
+        let inner = Inner {
+            sessions: DashMap::new(),
+            proofs: DashMap::new(),
+            proofs_capacity: capacity,
+            sweep_interval_ms: self.inner.sweep_interval_ms,
+            last_sweep_ms: AtomicU64::new(0),
+        };
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// How many spent DPoP proofs are remembered, expired or not yet swept.
+    pub fn proofs_len(&self) -> usize {
+        self.inner.proofs.len()
     }
 
     /// How many sessions are held, live or not yet swept.
@@ -74,10 +113,13 @@ impl MemoryStore {
         self.inner.sessions.is_empty()
     }
 
-    /// Drops every session that is not live at `now`. Returns how many were dropped.
+    /// Drops every session that is not live at `now`, and every spent DPoP proof past its
+    /// expiry. Returns how many sessions were dropped.
     pub fn purge_expired(&self, now: SystemTime) -> usize {
         let before = self.inner.sessions.len();
         self.inner.sessions.retain(|_, s| s.is_live(now));
+        let now_ms = to_millis(now);
+        self.inner.proofs.retain(|_, until| *until > now_ms);
         before.saturating_sub(self.inner.sessions.len())
     }
 
@@ -166,6 +208,60 @@ impl RefreshStore for MemoryStore {
         Ok(u64::try_from(before.saturating_sub(self.inner.sessions.len())).unwrap_or(u64::MAX))
     }
 
+    async fn bind(
+        &self,
+        id: &SessionId,
+        jkt: &str,
+        seal: &str,
+        now: SystemTime,
+    ) -> Result<Option<Session>, StoreError> {
+        // The entry holds the shard's write lock: the check and the binding are one step.
+        Ok(match self.inner.sessions.entry(*id) {
+            Entry::Vacant(_) => None,
+            Entry::Occupied(mut e) => {
+                let s = e.get_mut();
+                if !s.is_live(now) {
+                    e.remove();
+                    None
+                } else {
+                    if s.jkt.is_none() {
+                        s.jkt = Some(jkt.to_owned());
+                        s.seal = seal.to_owned();
+                    }
+                    Some(s.clone())
+                }
+            }
+        })
+    }
+
+    async fn remember_proof(
+        &self,
+        key: &ReplayKey,
+        expires_at: SystemTime,
+        now: SystemTime,
+    ) -> Result<bool, StoreError> {
+        let now_ms = to_millis(now);
+        let proofs = &self.inner.proofs;
+        if proofs.len() >= self.inner.proofs_capacity {
+            proofs.retain(|_, until| *until > now_ms);
+            if proofs.len() >= self.inner.proofs_capacity {
+                tracing::warn!("the memory store remembers as many DPoP proofs as it may; refused");
+                return Ok(false);
+            }
+        }
+        Ok(match proofs.entry(*key) {
+            Entry::Occupied(mut e) if *e.get() <= now_ms => {
+                e.insert(to_millis(expires_at));
+                true
+            }
+            Entry::Occupied(_) => false,
+            Entry::Vacant(e) => {
+                e.insert(to_millis(expires_at));
+                true
+            }
+        })
+    }
+
     /// A scan of every session: the memory store keeps no index by subject (it holds one
     /// process' sessions, and its sweep bounds them).
     async fn list(&self, subject: &str, now: SystemTime) -> Result<Vec<Session>, StoreError> {
@@ -195,6 +291,7 @@ mod tests {
             expires_at: t0 + Duration::from_secs(60),
             absolute_expires_at: None,
             seal: String::new(),
+            jkt: None,
             metadata: crate::session::SessionMetadata::new(),
         }
     }
@@ -226,6 +323,27 @@ mod tests {
         store.create(&bob).await.unwrap();
         assert_eq!(store.revoke_subject("alice").await.unwrap(), 3);
         assert!(store.load(&bob.id, t0).await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn a_full_proof_memory_refuses_rather_than_forgets() {
+        let store = MemoryStore::new().with_proofs_capacity(2);
+        let t0 = UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let until = t0 + Duration::from_secs(60);
+        let key = |b| ReplayKey::from_bytes([b; 16]);
+        assert!(store.remember_proof(&key(1), until, t0).await.unwrap());
+        assert!(store.remember_proof(&key(2), until, t0).await.unwrap());
+        // Full of live entries: a new proof is refused, as a replay would be.
+        assert!(!store.remember_proof(&key(3), until, t0).await.unwrap());
+        // Once they expire, they make room.
+        let later = until + Duration::from_secs(1);
+        assert!(
+            store
+                .remember_proof(&key(3), later + Duration::from_secs(60), later)
+                .await
+                .unwrap()
+        );
+        assert_eq!(store.proofs_len(), 1);
     }
 
     #[tokio::test]

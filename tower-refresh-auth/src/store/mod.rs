@@ -37,6 +37,7 @@ pub mod postgres;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub mod redis;
+mod replay;
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
 mod sql;
 #[cfg(feature = "sqlite")]
@@ -57,6 +58,7 @@ pub use self::postgres::PostgresStore;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use self::redis::RedisStore;
+pub use self::replay::ReplayKey;
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use self::sqlite::SqliteStore;
@@ -151,6 +153,35 @@ pub trait RefreshStore: fmt::Debug + Send + Sync + 'static {
     /// shows. Sessions of `subject` that are not live may be deleted on the way, so that a
     /// subject with many dead sessions costs no more, the next time, than its live ones.
     async fn list(&self, subject: &str, now: SystemTime) -> Result<Vec<Session>, StoreError>;
+
+    /// Binds the live session `id` to the DPoP key of thumbprint `jkt` (`docs/protocol.md`
+    /// §10), atomically and only if it is not bound yet: sets
+    /// [`jkt`](Session::jkt) and replaces the [`seal`](Session::seal) with `seal` (the seal
+    /// of the bound session), touching nothing else. A session already bound keeps its key.
+    ///
+    /// Returns the session as it is afterwards — bound to `jkt`, or to the key it was bound
+    /// to before — or `None` when no live session has that id at `now`.
+    async fn bind(
+        &self,
+        id: &SessionId,
+        jkt: &str,
+        seal: &str,
+        now: SystemTime,
+    ) -> Result<Option<Session>, StoreError>;
+
+    /// Remembers a spent DPoP proof until `expires_at`, atomically (one set-if-absent with
+    /// an expiry): `true` when `key` was not remembered (or its memory had expired at `now`),
+    /// `false` when it was — the proof is a replay. Instances sharing the store share the
+    /// memory, so a proof is good once across all of them.
+    ///
+    /// A backend bounds what it keeps: entries past `expires_at` may be dropped at any time,
+    /// and must not count as remembered.
+    async fn remember_proof(
+        &self,
+        key: &ReplayKey,
+        expires_at: SystemTime,
+        now: SystemTime,
+    ) -> Result<bool, StoreError>;
 }
 
 #[async_trait::async_trait]
@@ -182,5 +213,22 @@ impl<T: RefreshStore + ?Sized> RefreshStore for std::sync::Arc<T> {
     }
     async fn list(&self, subject: &str, now: SystemTime) -> Result<Vec<Session>, StoreError> {
         (**self).list(subject, now).await
+    }
+    async fn bind(
+        &self,
+        id: &SessionId,
+        jkt: &str,
+        seal: &str,
+        now: SystemTime,
+    ) -> Result<Option<Session>, StoreError> {
+        (**self).bind(id, jkt, seal, now).await
+    }
+    async fn remember_proof(
+        &self,
+        key: &ReplayKey,
+        expires_at: SystemTime,
+        now: SystemTime,
+    ) -> Result<bool, StoreError> {
+        (**self).remember_proof(key, expires_at, now).await
     }
 }

@@ -37,7 +37,8 @@
 //!     absolute_expires_at BIGINT,
 //!     seal                TEXT   NOT NULL DEFAULT '', -- see Session::seal
 //!     user_agent          TEXT,                      -- SessionMetadata, for listings
-//!     label               TEXT
+//!     label               TEXT,
+//!     jkt                 TEXT                       -- the DPoP key's thumbprint, if bound
 //! );
 //! -- A table made before sessions were sealed gets the column; its rows hold '', which
 //! -- never verifies, so those sessions are refused and their users log in again.
@@ -45,6 +46,13 @@
 //! -- A table made before sessions were listed gets the metadata columns.
 //! ALTER TABLE "refresh_sessions" ADD COLUMN IF NOT EXISTS user_agent TEXT;
 //! ALTER TABLE "refresh_sessions" ADD COLUMN IF NOT EXISTS label TEXT;
+//! -- A table made before DPoP gets the binding column; its rows are unbound sessions.
+//! ALTER TABLE "refresh_sessions" ADD COLUMN IF NOT EXISTS jkt TEXT;
+//! -- Spent DPoP proofs (RFC 9449 §11.1), remembered until they expire.
+//! CREATE TABLE IF NOT EXISTS "refresh_sessions_dpop_proofs" (
+//!     key        TEXT   PRIMARY KEY,  -- ReplayKey: a hash of the thumbprint and the jti
+//!     expires_at BIGINT NOT NULL
+//! );
 //! CREATE INDEX IF NOT EXISTS "refresh_sessions_subject_idx" ON "refresh_sessions" (subject);
 //! CREATE INDEX IF NOT EXISTS "refresh_sessions_expires_at_idx" ON "refresh_sessions" (expires_at);
 //! ```
@@ -88,6 +96,7 @@ use super::sql::{
 };
 use super::{RefreshStore, Rotation, StoreError};
 use crate::session::{Session, SessionId};
+use crate::store::ReplayKey;
 
 /// Sessions in a PostgreSQL table; see the [module docs](self) for the schema, round trips
 /// and outage behaviour.
@@ -114,6 +123,9 @@ struct Queries {
     revoke_subject: String,
     list: String,
     purge: String,
+    bind: String,
+    remember_proof: String,
+    purge_proofs: String,
 }
 
 impl Queries {
@@ -137,22 +149,28 @@ impl Queries {
     absolute_expires_at BIGINT,
     seal                TEXT   NOT NULL DEFAULT '',
     user_agent          TEXT,
-    label               TEXT
+    label               TEXT,
+    jkt                 TEXT
 );
 ALTER TABLE "{table}" ADD COLUMN IF NOT EXISTS seal TEXT NOT NULL DEFAULT '';
 ALTER TABLE "{table}" ADD COLUMN IF NOT EXISTS user_agent TEXT;
 ALTER TABLE "{table}" ADD COLUMN IF NOT EXISTS label TEXT;
+ALTER TABLE "{table}" ADD COLUMN IF NOT EXISTS jkt TEXT;
+CREATE TABLE IF NOT EXISTS "{table}_dpop_proofs" (
+    key        TEXT   PRIMARY KEY,
+    expires_at BIGINT NOT NULL
+);
 CREATE INDEX IF NOT EXISTS "{table}_subject_idx" ON "{table}" (subject);
 CREATE INDEX IF NOT EXISTS "{table}_expires_at_idx" ON "{table}" (expires_at);"#
             ),
             create: format!(
                 r#"INSERT INTO "{table}" (id, {COLUMNS})
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 ON CONFLICT (id) DO UPDATE SET subject = EXCLUDED.subject, claims = EXCLUDED.claims,
     counter = EXCLUDED.counter, created_at = EXCLUDED.created_at,
     rotated_at = EXCLUDED.rotated_at, expires_at = EXCLUDED.expires_at,
     absolute_expires_at = EXCLUDED.absolute_expires_at, seal = EXCLUDED.seal,
-    user_agent = EXCLUDED.user_agent, label = EXCLUDED.label"#
+    user_agent = EXCLUDED.user_agent, label = EXCLUDED.label, jkt = EXCLUDED.jkt"#
             ),
             load: format!(
                 r#"SELECT {COLUMNS} FROM "{table}" WHERE id = $1 AND {}"#,
@@ -176,6 +194,24 @@ SELECT FALSE, {COLUMNS} FROM cur WHERE NOT EXISTS (SELECT 1 FROM upd)"#,
             ),
             revoke: format!(r#"DELETE FROM "{table}" WHERE id = $1"#),
             reseal: format!(r#"UPDATE "{table}" SET seal = $2 WHERE id = $1"#),
+            // The row is locked by the UPDATE, or (already bound) read as it is.
+            bind: format!(
+                r#"WITH upd AS (
+    UPDATE "{table}" SET jkt = $2, seal = $3 WHERE id = $1 AND jkt IS NULL AND {live}
+    RETURNING {COLUMNS}
+)
+SELECT {COLUMNS} FROM upd
+UNION ALL
+SELECT {COLUMNS} FROM "{table}" WHERE id = $1 AND {live} AND NOT EXISTS (SELECT 1 FROM upd)"#,
+                live = live("$4")
+            ),
+            // Inserted, or an expired entry replaced: a row comes back. Remembered: none.
+            remember_proof: format!(
+                r#"INSERT INTO "{table}_dpop_proofs" AS p (key, expires_at) VALUES ($1, $2)
+ON CONFLICT (key) DO UPDATE SET expires_at = EXCLUDED.expires_at WHERE p.expires_at <= $3
+RETURNING 1"#
+            ),
+            purge_proofs: format!(r#"DELETE FROM "{table}_dpop_proofs" WHERE expires_at <= $1"#),
             revoke_subject: format!(r#"DELETE FROM "{table}" WHERE subject = $1"#),
             // The DELETE and the SELECT see the same snapshot; the SELECT's own liveness
             // test keeps out what the DELETE removes.
@@ -264,10 +300,13 @@ impl PostgresStore {
         .await
     }
 
-    /// Deletes every session that is not live at `now`. Returns how many.
+    /// Deletes every session that is not live at `now`, and every spent DPoP proof past
+    /// its expiry. Returns how many sessions.
     pub async fn purge_expired(&self, now: SystemTime) -> Result<u64, StoreError> {
         let query = sqlx::query(&self.queries.purge).bind(millis(now));
         let done = run(self.timeout, query.execute(&self.pool)).await?;
+        let proofs = sqlx::query(&self.queries.purge_proofs).bind(millis(now));
+        run(self.timeout, proofs.execute(&self.pool)).await?;
         Ok(done.rows_affected())
     }
 
@@ -299,7 +338,8 @@ impl RefreshStore for PostgresStore {
             .bind(session.absolute_expires_at.map(millis))
             .bind(&session.seal)
             .bind(session.metadata.user_agent())
-            .bind(session.metadata.label());
+            .bind(session.metadata.label())
+            .bind(session.jkt.as_deref());
         run(self.timeout, query.execute(&self.pool)).await?;
         Ok(())
     }
@@ -340,6 +380,7 @@ impl RefreshStore for PostgresStore {
             String,
             Option<String>,
             Option<String>,
+            Option<String>,
         );
         let query = sqlx::query_as::<_, Row>(&self.queries.rotate)
             .bind(&id.as_bytes()[..])
@@ -360,12 +401,13 @@ impl RefreshStore for PostgresStore {
             seal,
             ua,
             label,
+            jkt,
         )) = row
         else {
             return Ok(Rotation::NotFound);
         };
         let columns = (
-            subject, claims, counter, created, rotated_at, expires, absolute, seal, ua, label,
+            subject, claims, counter, created, rotated_at, expires, absolute, seal, ua, label, jkt,
         );
         let session = session_from_row(*id, columns)?;
         Ok(if rotated {
@@ -401,5 +443,44 @@ impl RefreshStore for PostgresStore {
             .bind(millis(now));
         let rows = run(self.timeout, query.fetch_all(&self.pool)).await?;
         rows.into_iter().map(from_list_row).collect()
+    }
+
+    async fn bind(
+        &self,
+        id: &SessionId,
+        jkt: &str,
+        seal: &str,
+        now: SystemTime,
+    ) -> Result<Option<Session>, StoreError> {
+        let query = sqlx::query_as::<_, Columns>(&self.queries.bind)
+            .bind(&id.as_bytes()[..])
+            .bind(jkt)
+            .bind(seal)
+            .bind(millis(now));
+        run(self.timeout, query.fetch_optional(&self.pool))
+            .await?
+            .map(|row| session_from_row(*id, row))
+            .transpose()
+    }
+
+    async fn remember_proof(
+        &self,
+        key: &ReplayKey,
+        expires_at: SystemTime,
+        now: SystemTime,
+    ) -> Result<bool, StoreError> {
+        let query = sqlx::query(&self.queries.remember_proof)
+            .bind(key.to_string())
+            .bind(millis(expires_at))
+            .bind(millis(now));
+        let row = run(self.timeout, query.fetch_optional(&self.pool)).await?;
+        // Lazy purge: one proof in 256 (by its hash) sweeps the expired ones.
+        if key.as_bytes()[0] == 0 {
+            let purge = sqlx::query(&self.queries.purge_proofs).bind(millis(now));
+            if let Err(err) = run(self.timeout, purge.execute(&self.pool)).await {
+                tracing::warn!(error = %err, "could not purge expired DPoP proofs");
+            }
+        }
+        Ok(row.is_some())
     }
 }

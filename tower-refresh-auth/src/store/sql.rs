@@ -85,7 +85,7 @@ pub(crate) fn millis(t: SystemTime) -> i64 {
 
 /// The columns of a session row after its id, in the order every query selects them:
 /// `subject, claims, counter, created_at, rotated_at, expires_at, absolute_expires_at, seal,
-/// user_agent, label`.
+/// user_agent, label, jkt`.
 pub(crate) type Columns = (
     String,
     String,
@@ -97,24 +97,37 @@ pub(crate) type Columns = (
     String,
     Option<String>,
     Option<String>,
+    Option<String>,
 );
 
 /// The SELECT list matching [`Columns`].
 pub(crate) const COLUMNS: &str = "subject, claims, counter, created_at, rotated_at, expires_at, \
-    absolute_expires_at, seal, user_agent, label";
+    absolute_expires_at, seal, user_agent, label, jkt";
 
 /// [`COLUMNS`] of the table aliased `t`, for a `RETURNING` list.
 pub(crate) const T_COLUMNS: &str = "t.subject, t.claims, t.counter, t.created_at, \
-    t.rotated_at, t.expires_at, t.absolute_expires_at, t.seal, t.user_agent, t.label";
+    t.rotated_at, t.expires_at, t.absolute_expires_at, t.seal, t.user_agent, t.label, t.jkt";
 
-/// The metadata columns (nullable `TEXT`), added after the first schema: `migrate` adds those
-/// a table lacks.
-pub(crate) const METADATA_COLUMNS: [&str; 2] = ["user_agent", "label"];
+/// The nullable `TEXT` columns added after the first schema — the metadata, then the DPoP
+/// binding (`docs/protocol.md` §10): `migrate` adds those a table lacks, and old rows read as
+/// unbound sessions without metadata.
+pub(crate) const METADATA_COLUMNS: [&str; 3] = ["user_agent", "label", "jkt"];
 
 /// Builds a [`Session`] from its row, refusing values the store could not have written.
 pub(crate) fn session_from_row(id: SessionId, row: Columns) -> Result<Session, StoreError> {
-    let (subject, claims, counter, created_at, rotated_at, expires_at, absolute, seal, ua, label) =
-        row;
+    let (
+        subject,
+        claims,
+        counter,
+        created_at,
+        rotated_at,
+        expires_at,
+        absolute,
+        seal,
+        ua,
+        label,
+        jkt,
+    ) = row;
     let corrupt = |what: &str| StoreError::Corrupt(format!("session {id}: negative {what}"));
     let time = |ms: i64, what: &str| {
         u64::try_from(ms)
@@ -134,6 +147,7 @@ pub(crate) fn session_from_row(id: SessionId, row: Columns) -> Result<Session, S
             .transpose()?,
         // A row from before seals existed holds `''`: it decodes, and fails its check.
         seal,
+        jkt,
         metadata: metadata(ua.as_deref(), label.as_deref()),
     })
 }
@@ -151,16 +165,18 @@ pub(crate) type ListRow = (
     String,
     Option<String>,
     Option<String>,
+    Option<String>,
 );
 
 /// Builds a [`Session`] from a row of a listing.
 pub(crate) fn from_list_row(row: ListRow) -> Result<Session, StoreError> {
-    let (id, subject, claims, counter, created, rotated, expires, absolute, seal, ua, label) = row;
+    let (id, subject, claims, counter, created, rotated, expires, absolute, seal, ua, label, jkt) =
+        row;
     let id: [u8; 16] = id
         .try_into()
         .map_err(|_| StoreError::Corrupt("a session id that is not 16 bytes".into()))?;
     let columns = (
-        subject, claims, counter, created, rotated, expires, absolute, seal, ua, label,
+        subject, claims, counter, created, rotated, expires, absolute, seal, ua, label, jkt,
     );
     session_from_row(SessionId::from_bytes(id), columns)
 }
@@ -244,9 +260,11 @@ mod tests {
                 seal,
                 ua,
                 None,
+                Some("thumbprint".to_owned()),
             )
         };
         let s = session_from_row(id, row(4, Some(5))).unwrap();
+        assert_eq!(s.jkt.as_deref(), Some("thumbprint"));
         assert_eq!(s.counter, 4);
         assert_eq!(s.seal, "a-seal");
         assert_eq!(s.metadata.user_agent(), Some("Firefox"));

@@ -40,7 +40,13 @@
 //!     absolute_expires_at INTEGER,
 //!     seal                TEXT    NOT NULL DEFAULT '', -- see Session::seal
 //!     user_agent          TEXT,                       -- SessionMetadata, for listings
-//!     label               TEXT
+//!     label               TEXT,
+//!     jkt                 TEXT                        -- the DPoP key's thumbprint, if bound
+//! );
+//! -- Spent DPoP proofs (RFC 9449 §11.1), remembered until they expire.
+//! CREATE TABLE IF NOT EXISTS "refresh_sessions_dpop_proofs" (
+//!     key        TEXT    PRIMARY KEY NOT NULL,  -- ReplayKey: a hash of the thumbprint and jti
+//!     expires_at INTEGER NOT NULL
 //! );
 //! CREATE INDEX IF NOT EXISTS "refresh_sessions_subject_idx" ON "refresh_sessions" (subject);
 //! CREATE INDEX IF NOT EXISTS "refresh_sessions_expires_at_idx" ON "refresh_sessions" (expires_at);
@@ -55,7 +61,7 @@
 //!
 //! Its rows then hold `''`, which never verifies: those sessions are refused and their users
 //! log in again. A table made before sessions were listed gets `user_agent` and `label` the
-//! same way.
+//! same way, and one made before DPoP gets `jkt` (its rows are unbound sessions).
 //!
 //! # Atomicity
 //!
@@ -94,6 +100,7 @@ use super::sql::{
 };
 use super::{RefreshStore, Rotation, StoreError};
 use crate::session::{Session, SessionId};
+use crate::store::ReplayKey;
 
 /// Sessions in an SQLite database; see the [module docs](self) for the schema, atomicity
 /// and failure behaviour.
@@ -128,6 +135,9 @@ struct Queries {
     list_dead: String,
     list: String,
     purge: String,
+    bind: String,
+    remember_proof: String,
+    purge_proofs: String,
 }
 
 impl Queries {
@@ -151,7 +161,12 @@ impl Queries {
     absolute_expires_at INTEGER,
     seal                TEXT    NOT NULL DEFAULT '',
     user_agent          TEXT,
-    label               TEXT
+    label               TEXT,
+    jkt                 TEXT
+);
+CREATE TABLE IF NOT EXISTS "{table}_dpop_proofs" (
+    key        TEXT    PRIMARY KEY NOT NULL,
+    expires_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS "{table}_subject_idx" ON "{table}" (subject);
 CREATE INDEX IF NOT EXISTS "{table}_expires_at_idx" ON "{table}" (expires_at);"#
@@ -159,7 +174,7 @@ CREATE INDEX IF NOT EXISTS "{table}_expires_at_idx" ON "{table}" (expires_at);"#
             add_seal: format!(r#"ALTER TABLE "{table}" ADD COLUMN seal TEXT NOT NULL DEFAULT ''"#),
             create: format!(
                 r#"INSERT OR REPLACE INTO "{table}" (id, {COLUMNS})
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"#
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"#
             ),
             load: format!(
                 r#"SELECT {COLUMNS} FROM "{table}" WHERE id = ?1 AND {}"#,
@@ -173,6 +188,17 @@ RETURNING {COLUMNS}"#,
             ),
             revoke: format!(r#"DELETE FROM "{table}" WHERE id = ?1"#),
             reseal: format!(r#"UPDATE "{table}" SET seal = ?2 WHERE id = ?1"#),
+            bind: format!(
+                r#"UPDATE "{table}" SET jkt = ?2, seal = ?3 WHERE id = ?1 AND jkt IS NULL AND {}"#,
+                live("?4")
+            ),
+            // Inserted, or an expired entry replaced: a row comes back. Remembered: none.
+            remember_proof: format!(
+                r#"INSERT INTO "{table}_dpop_proofs" AS p (key, expires_at) VALUES (?1, ?2)
+ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at WHERE p.expires_at <= ?3
+RETURNING 1"#
+            ),
+            purge_proofs: format!(r#"DELETE FROM "{table}_dpop_proofs" WHERE expires_at <= ?1"#),
             revoke_subject: format!(r#"DELETE FROM "{table}" WHERE subject = ?1"#),
             list_dead: format!(
                 r#"DELETE FROM "{table}" WHERE subject = ?1 AND NOT ({})"#,
@@ -279,10 +305,13 @@ impl SqliteStore {
         .await
     }
 
-    /// Deletes every session that is not live at `now`. Returns how many.
+    /// Deletes every session that is not live at `now`, and every spent DPoP proof past
+    /// its expiry. Returns how many sessions.
     pub async fn purge_expired(&self, now: SystemTime) -> Result<u64, StoreError> {
         let query = sqlx::query(&self.queries.purge).bind(millis(now));
         let done = run(self.timeout, query.execute(&self.pool)).await?;
+        let proofs = sqlx::query(&self.queries.purge_proofs).bind(millis(now));
+        run(self.timeout, proofs.execute(&self.pool)).await?;
         Ok(done.rows_affected())
     }
 
@@ -314,7 +343,8 @@ impl RefreshStore for SqliteStore {
             .bind(session.absolute_expires_at.map(millis))
             .bind(&session.seal)
             .bind(session.metadata.user_agent())
-            .bind(session.metadata.label());
+            .bind(session.metadata.label())
+            .bind(session.jkt.as_deref());
         run(self.timeout, query.execute(&self.pool)).await?;
         Ok(())
     }
@@ -417,5 +447,57 @@ impl RefreshStore for SqliteStore {
         })
         .await?;
         rows.into_iter().map(from_list_row).collect()
+    }
+
+    async fn bind(
+        &self,
+        id: &SessionId,
+        jkt: &str,
+        seal: &str,
+        now: SystemTime,
+    ) -> Result<Option<Session>, StoreError> {
+        let at = millis(now);
+        let row = run(self.timeout, async {
+            // IMMEDIATE: the UPDATE and the SELECT see one state of the row.
+            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            sqlx::query(&self.queries.bind)
+                .bind(&id.as_bytes()[..])
+                .bind(jkt)
+                .bind(seal)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+            let row = sqlx::query_as::<_, Columns>(&self.queries.load)
+                .bind(&id.as_bytes()[..])
+                .bind(at)
+                .fetch_optional(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(row)
+        })
+        .await?;
+        row.map(|row| session_from_row(*id, row)).transpose()
+    }
+
+    async fn remember_proof(
+        &self,
+        key: &ReplayKey,
+        expires_at: SystemTime,
+        now: SystemTime,
+    ) -> Result<bool, StoreError> {
+        let now = millis(now);
+        let query = sqlx::query(&self.queries.remember_proof)
+            .bind(key.to_string())
+            .bind(millis(expires_at))
+            .bind(now);
+        let row = run(self.timeout, query.fetch_optional(&self.pool)).await?;
+        // Lazy purge: one proof in 256 (by its hash) sweeps the expired ones.
+        if key.as_bytes()[0] == 0 {
+            let purge = sqlx::query(&self.queries.purge_proofs).bind(now);
+            if let Err(err) = run(self.timeout, purge.execute(&self.pool)).await {
+                tracing::warn!(error = %err, "could not purge expired DPoP proofs");
+            }
+        }
+        Ok(row.is_some())
     }
 }

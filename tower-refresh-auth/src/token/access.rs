@@ -91,6 +91,12 @@ impl std::fmt::Debug for Verifier {
     }
 }
 
+/// RFC 9449 §6.1: `cnf: {"jkt": …}` of a bound token.
+#[derive(Serialize)]
+struct Cnf<'a> {
+    jkt: &'a str,
+}
+
 /// The registered claims of a token being signed, with the application's beside them.
 #[derive(Serialize)]
 struct SignClaims<'a> {
@@ -103,6 +109,8 @@ struct SignClaims<'a> {
     iss: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     aud: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cnf: Option<Cnf<'a>>,
     #[serde(flatten)]
     custom: &'a Map<String, Value>,
 }
@@ -221,12 +229,13 @@ impl AccessTokens {
         }
     }
 
-    /// Signs a new access token.
+    /// Signs a new access token; bound to the DPoP key of thumbprint `jkt`, if given.
     pub(crate) fn sign(
         &self,
         subject: &str,
         session: &SessionId,
         custom: &Map<String, Value>,
+        jkt: Option<&str>,
         now: SystemTime,
     ) -> Result<String, AuthError> {
         let iat = to_secs(now);
@@ -239,6 +248,7 @@ impl AccessTokens {
             exp: iat.saturating_add(self.ttl.as_secs()),
             iss: self.rules.issuer.as_deref(),
             aud: self.rules.audience.as_deref(),
+            cnf: jkt.map(|jkt| Cnf { jkt }),
             custom,
         };
         let keys = self.keys.load();

@@ -48,9 +48,20 @@ pub struct Claims<C = NoClaims> {
     /// The audience, when one is configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aud: Option<String>,
+    /// The confirmation of a DPoP-bound token (RFC 9449 §6.1): the thumbprint of the key
+    /// whose proofs must come with it. `None` for a bearer token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
     /// The application's own claims.
     #[serde(flatten)]
     pub custom: C,
+}
+
+/// The `cnf` (confirmation) claim of a DPoP-bound access token (RFC 9449 §6.1, RFC 7800).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Confirmation {
+    /// The SHA-256 JWK thumbprint of the key the token is bound to.
+    pub jkt: String,
 }
 
 /// The application claims of a layer that has none of its own.
@@ -58,4 +69,6 @@ pub struct Claims<C = NoClaims> {
 pub struct NoClaims {}
 
 /// The claim names the layer writes itself; the application's claims may not use them.
-pub(crate) const REGISTERED: &[&str] = &["sub", "sid", "jti", "iat", "exp", "nbf", "iss", "aud"];
+pub(crate) const REGISTERED: &[&str] = &[
+    "sub", "sid", "jti", "iat", "exp", "nbf", "iss", "aud", "cnf",
+];

@@ -6,5 +6,5 @@ mod claims;
 mod pair;
 pub mod refresh;
 
-pub use self::claims::{Claims, NoClaims};
+pub use self::claims::{Claims, Confirmation, NoClaims};
 pub use self::pair::TokenPair;

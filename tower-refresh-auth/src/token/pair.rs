@@ -21,6 +21,21 @@ pub struct TokenPair {
     pub expires_in: u64,
     /// The session both tokens belong to.
     pub session_id: SessionId,
+    /// The thumbprint of the DPoP key the session is bound to (the access token's
+    /// `cnf.jkt`), if it is: the pair is then of [type](Self::token_type) `DPoP`.
+    pub dpop_jkt: Option<String>,
+}
+
+impl TokenPair {
+    /// `DPoP` for a pair bound to a key, `Bearer` otherwise: the `tokenType` / `token_type`
+    /// of the response (RFC 9449 §5).
+    pub fn token_type(&self) -> &'static str {
+        if self.dpop_jkt.is_some() {
+            "DPoP"
+        } else {
+            "Bearer"
+        }
+    }
 }
 
 impl fmt::Debug for TokenPair {
@@ -30,6 +45,7 @@ impl fmt::Debug for TokenPair {
             .field("refresh_token", &"<redacted>")
             .field("expires_in", &self.expires_in)
             .field("session_id", &self.session_id)
+            .field("dpop_jkt", &self.dpop_jkt)
             .finish()
     }
 }

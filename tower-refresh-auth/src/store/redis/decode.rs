@@ -7,19 +7,19 @@ use crate::session::{Session, SessionId, SessionMetadata};
 use crate::store::StoreError;
 
 /// The session hash's fields, in the order every script and `HMGET` uses.
-pub(super) const FIELDS: [&str; 10] = [
-    "sub", "claims", "ctr", "cat", "rat", "exp", "abs", "seal", "ua", "lbl",
+pub(super) const FIELDS: [&str; 11] = [
+    "sub", "claims", "ctr", "cat", "rat", "exp", "abs", "seal", "ua", "lbl", "jkt",
 ];
 
-/// Decodes the ten [`FIELDS`] of a session hash; `abs`, `ua` and `lbl` may be absent or
-/// empty.
+/// Decodes the eleven [`FIELDS`] of a session hash; `abs`, `ua`, `lbl` and `jkt` may be
+/// absent or empty (a hash from before DPoP is an unbound session).
 ///
 /// `seal` may be absent too: a hash written before sessions were sealed decodes with an
 /// empty seal, which fails its check, so the session is refused like an unknown one rather
 /// than answered as a store failure.
 pub(super) fn decode(id: SessionId, fields: Vec<Option<Vec<u8>>>) -> Result<Session, StoreError> {
     let corrupt = |what: &str| StoreError::Corrupt(format!("session {id}: {what}"));
-    let [sub, claims, ctr, cat, rat, exp, abs, seal, ua, lbl]: [Option<Vec<u8>>; 10] = fields
+    let [sub, claims, ctr, cat, rat, exp, abs, seal, ua, lbl, jkt]: [Option<Vec<u8>>; 11] = fields
         .try_into()
         .map_err(|_| corrupt("wrong number of fields"))?;
     let text = |field: Option<Vec<u8>>, name: &str| {
@@ -51,6 +51,11 @@ pub(super) fn decode(id: SessionId, fields: Vec<Option<Vec<u8>>>) -> Result<Sess
             None => String::new(),
             seal => text(seal, "seal")?,
         },
+        jkt: match jkt {
+            None => None,
+            Some(bytes) if bytes.is_empty() => None,
+            jkt => Some(text(jkt, "jkt")?),
+        },
         metadata: {
             let optional = |field: Option<Vec<u8>>, name: &str| match field {
                 None => Ok(None),
@@ -74,8 +79,8 @@ mod tests {
 
     fn fields(values: [&str; 8]) -> Vec<Option<Vec<u8>>> {
         let mut fields: Vec<_> = values.iter().map(|v| Some(v.as_bytes().to_vec())).collect();
-        // No user agent, no label.
-        fields.extend([None, None]);
+        // No user agent, no label, no DPoP binding.
+        fields.extend([None, None, None]);
         fields
     }
 

@@ -30,7 +30,8 @@
 //!
 //! | key | type | holds |
 //! |---|---|---|
-//! | `tra:s:{<session id>}` | hash | `sub`, `claims`, `ctr`, `cat`, `rat`, `exp`, `seal` and, if the session has them, `abs`, `ua` (user agent) and `lbl` (label) |
+//! | `tra:s:{<session id>}` | hash | `sub`, `claims`, `ctr`, `cat`, `rat`, `exp`, `seal` and, if the session has them, `abs`, `ua` (user agent), `lbl` (label) and `jkt` (its DPoP key's thumbprint) |
+//! | `tra:p:{<replay key>}` | string | `1`: a spent DPoP proof ([`ReplayKey`]), with an expiry ([`remember_proof`](RefreshStore::remember_proof): `SET … NX PX`) |
 //! | `tra:u:{<subject>}` | sorted set | the ids of the subject's sessions, scored by when they were added, for [`revoke_subject`](RefreshStore::revoke_subject) and [`list`](RefreshStore::list) |
 //!
 //! Times are integer milliseconds since the Unix epoch; the counter is a decimal integer;
@@ -137,6 +138,7 @@ use self::scripts::Scripts;
 use super::{RefreshStore, Rotation, StoreError};
 use crate::clock::to_millis;
 use crate::session::{Session, SessionId};
+use crate::store::ReplayKey;
 
 /// How long an operation may take before it fails with [`StoreError::Timeout`], by default.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -384,7 +386,8 @@ impl RefreshStore for RedisStore {
             .arg(&session.seal)
             .arg(to_millis(session.deadline()))
             .arg(session.metadata.user_agent().unwrap_or(""))
-            .arg(session.metadata.label().unwrap_or(""));
+            .arg(session.metadata.label().unwrap_or(""))
+            .arg(session.jkt.as_deref().unwrap_or(""));
         // The index first: if the session write is lost, a stale id in the index is
         // harmless; a session missing from its index would survive "log out everywhere".
         let calls = [
@@ -471,6 +474,45 @@ impl RefreshStore for RedisStore {
         let deleted: u64 =
             redis::from_redis_value(deleted).map_err(|err| StoreError::Corrupt(err.to_string()))?;
         Ok(deleted > 0)
+    }
+
+    async fn bind(
+        &self,
+        id: &SessionId,
+        jkt: &str,
+        seal: &str,
+        now: SystemTime,
+    ) -> Result<Option<Session>, StoreError> {
+        let mut conn = self.conn.clone();
+        let mut bind = self.scripts.bind.prepare_invoke();
+        bind.key(self.session_key(id))
+            .arg(jkt)
+            .arg(seal)
+            .arg(to_millis(now));
+        let reply: Vec<Vec<u8>> = self.run(bind.invoke_async(&mut conn)).await?;
+        if reply.is_empty() {
+            return Ok(None);
+        }
+        decode(*id, reply.into_iter().map(Some).collect()).map(Some)
+    }
+
+    /// One `SET key 1 NX PX ttl`: the key names the proof's hash only, in a slot of its own.
+    async fn remember_proof(
+        &self,
+        key: &ReplayKey,
+        expires_at: SystemTime,
+        now: SystemTime,
+    ) -> Result<bool, StoreError> {
+        let ttl = to_millis(expires_at).saturating_sub(to_millis(now)).max(1);
+        let mut conn = self.conn.clone();
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(format!("{}:p:{{{key}}}", self.prefix))
+            .arg(1)
+            .arg("NX")
+            .arg("PX")
+            .arg(ttl);
+        let set: Option<String> = self.run(cmd.query_async(&mut conn)).await?;
+        Ok(set.is_some())
     }
 
     async fn reseal(&self, id: &SessionId, seal: &str) -> Result<bool, StoreError> {

@@ -23,11 +23,11 @@ pub(super) struct Scripts {
     /// Writes a session, replacing any earlier one with the same id.
     ///
     /// KEYS[1] the session. ARGV: sub, claims, ctr, cat, rat, exp, abs ("" for none), seal,
-    /// deadline, ua ("" for none), lbl ("" for none).
+    /// deadline, ua ("" for none), lbl ("" for none), jkt ("" for none).
     pub(super) create: Script,
     /// The compare-and-swap. Returns `{}` when no live session exists, else
     /// `{'rotated' | 'conflict', sub, claims, ctr, cat, rat, exp, abs or '', seal or '',
-    /// ua or '', lbl or ''}`.
+    /// ua or '', lbl or '', jkt or ''}`.
     ///
     /// KEYS[1] the session. ARGV[1] the expected counter; ARGV[2] now; ARGV[3] the new sliding
     /// expiry; ARGV[4] the next counter (all decimal). Counters are compared and stored as
@@ -41,6 +41,11 @@ pub(super) struct Scripts {
     ///
     /// KEYS[1] the session. ARGV[1] the new seal.
     pub(super) reseal: Script,
+    /// Binds a live, unbound session to a DPoP key. Returns `{}` when no live session exists,
+    /// else its eleven fields after (FIELDS order, '' for absent ones).
+    ///
+    /// KEYS[1] the session. ARGV[1] the thumbprint; ARGV[2] the new seal; ARGV[3] now.
+    pub(super) bind: Script,
 }
 
 impl Scripts {
@@ -53,6 +58,7 @@ impl Scripts {
             rotate: Script::new(include_str!("scripts/rotate.lua")),
             revoke_of_subject: Script::new(include_str!("scripts/revoke_of_subject.lua")),
             reseal: Script::new(include_str!("scripts/reseal.lua")),
+            bind: Script::new(include_str!("scripts/bind.lua")),
         }
     }
 }

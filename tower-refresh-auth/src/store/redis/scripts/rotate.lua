@@ -1,11 +1,12 @@
 -- The compare-and-swap. Returns `{}` when no live session exists, else
 -- `{'rotated' | 'conflict', sub, claims, ctr, cat, rat, exp, abs or '', seal or '', ua or '',
--- lbl or ''}`
+-- lbl or '', jkt or ''}`
 -- (a hash from before sessions were sealed has no `seal`).
 --
 -- KEYS[1] the session. ARGV[1] the expected counter; ARGV[2] now; ARGV[3] the new sliding
--- expiry; ARGV[4] the next counter, larger than the expected one (all decimal). Counters are compared as strings, so they stay exact past 2^53.
-local s = redis.call('HMGET', KEYS[1], 'sub', 'claims', 'ctr', 'cat', 'rat', 'exp', 'abs', 'seal', 'ua', 'lbl')
+-- expiry; ARGV[4] the next counter, larger than the expected one (all decimal). Counters
+-- are compared as strings, so they stay exact past 2^53.
+local s = redis.call('HMGET', KEYS[1], 'sub', 'claims', 'ctr', 'cat', 'rat', 'exp', 'abs', 'seal', 'ua', 'lbl', 'jkt')
 if not s[3] then
   return {}
 end
@@ -24,7 +25,7 @@ if s[3] == ARGV[1] then
   -- Read back before the expiry: a deadline already past by the server's clock (an
   -- instance whose clock is behind the server's) deletes the key at once, and the rotation
   -- still happened.
-  s = redis.call('HMGET', KEYS[1], 'sub', 'claims', 'ctr', 'cat', 'rat', 'exp', 'abs', 'seal', 'ua', 'lbl')
+  s = redis.call('HMGET', KEYS[1], 'sub', 'claims', 'ctr', 'cat', 'rat', 'exp', 'abs', 'seal', 'ua', 'lbl', 'jkt')
   redis.call('PEXPIREAT', KEYS[1], deadline)
 end
-return {status, s[1], s[2], s[3], s[4], s[5], s[6], s[7] or '', s[8] or '', s[9] or '', s[10] or ''}
+return {status, s[1], s[2], s[3], s[4], s[5], s[6], s[7] or '', s[8] or '', s[9] or '', s[10] or '', s[11] or ''}

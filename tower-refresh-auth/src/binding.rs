@@ -1,0 +1,185 @@
+//! The DPoP policy of `docs/protocol.md` §10 at the layer's doors: a login's and a refresh's
+//! proof (RFC 9449 §5), spent in the store; the scheme, binding and proof of a protected
+//! request (§7). What a proof *is* and how it is checked lives in [`crate::dpop`].
+
+use http::{HeaderMap, Method, Uri};
+
+use crate::credentials::{self, Scheme};
+use crate::dpop::{DpopMode, Expected, ProofError, ProofRules, Verified};
+use crate::error::{AuthError, DpopCode, DpopError, invalid_token};
+use crate::shared::Shared;
+use crate::telemetry::{StoreOp, timed};
+use crate::token::Claims;
+
+/// `err` as a refusal of a login or refresh (`400`), or of a protected request (`401`).
+fn refusal(err: ProofError, resource: bool) -> AuthError {
+    let (code, description) = match err {
+        ProofError::Invalid(why) => (DpopCode::InvalidProof, why),
+        ProofError::UseNonce => (
+            DpopCode::UseNonce,
+            "the DPoP proof must carry the server's nonce",
+        ),
+    };
+    if resource {
+        DpopError::resource(code, description)
+    } else {
+        DpopError::grant(code, description)
+    }
+}
+
+impl Shared {
+    /// The verified proof of a login or refresh request, its `jti` spent; `None` when DPoP is
+    /// off, or optional and the request has no proof.
+    ///
+    /// # Errors
+    ///
+    /// `400 invalid_dpop_proof` for an invalid or replayed proof, or for none in required
+    /// mode; `use_dpop_nonce`; a store failure.
+    pub(crate) async fn grant_proof(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+    ) -> Result<Option<Verified>, AuthError> {
+        let Some(dpop) = &self.dpop else {
+            return Ok(None);
+        };
+        let Some(proof) = ProofRules::header(headers).map_err(|e| refusal(e, false))? else {
+            return match dpop.mode {
+                DpopMode::Required => Err(DpopError::grant(
+                    DpopCode::InvalidProof,
+                    "a DPoP proof is required",
+                )),
+                _ => Ok(None),
+            };
+        };
+        let expected = Expected {
+            method,
+            uri,
+            headers,
+            access_token: None,
+        };
+        let verified = dpop
+            .rules
+            .verify(proof, &expected, self.clock.now())
+            .map_err(|e| refusal(e, false))?;
+        self.spend_proof(&verified, false).await?;
+        Ok(Some(verified))
+    }
+
+    /// Remembers the proof's `jti` in the store; a proof seen before is refused.
+    pub(crate) async fn spend_proof(
+        &self,
+        proof: &Verified,
+        resource: bool,
+    ) -> Result<(), AuthError> {
+        let fresh = timed(
+            StoreOp::RememberProof,
+            self.store
+                .remember_proof(&proof.replay, proof.expires_at, self.clock.now()),
+        )
+        .await?;
+        if fresh {
+            Ok(())
+        } else {
+            tracing::warn!("DPoP proof replayed; refused");
+            Err(refusal(
+                ProofError::Invalid("the DPoP proof has been used before"),
+                resource,
+            ))
+        }
+    }
+
+    /// In required mode, a session must be bound: refuses a grant without a proof.
+    pub(crate) fn require_proof(&self, proof: Option<&str>) -> Result<(), AuthError> {
+        match (&self.dpop, proof) {
+            (Some(dpop), None) if dpop.mode == DpopMode::Required => Err(DpopError::grant(
+                DpopCode::InvalidProof,
+                "a DPoP proof is required",
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The request's method and URL, for the proof's `htm` and `htu`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Target<'a> {
+    pub(crate) method: &'a Method,
+    pub(crate) uri: &'a Uri,
+}
+
+impl Shared {
+    /// Reads the request's access token, verifies it with `verify`, and with DPoP on, the
+    /// scheme and the proof: a bound token needs `Authorization: DPoP` and a proof by its key
+    /// (returned, its `jti` still to be spent), an unbound one needs `Bearer`.
+    pub(crate) fn verify_presented<C>(
+        &self,
+        target: Target<'_>,
+        headers: &HeaderMap,
+        verify: impl FnOnce(&str) -> Result<Claims<C>, AuthError>,
+    ) -> Result<(Claims<C>, Option<Verified>), AuthError> {
+        let cookie = self.access_cookie.as_deref();
+        let Some(dpop) = &self.dpop else {
+            let claims = verify(credentials::access_token(headers, cookie)?)?;
+            if claims.cnf.is_some() {
+                // Bound elsewhere (or before DPoP was turned off): without a proof it is a
+                // stolen token as far as anyone can tell.
+                return Err(invalid_token("the token is DPoP-bound, and DPoP is off"));
+            }
+            return Ok((claims, None));
+        };
+        match credentials::presented(headers, cookie, true)? {
+            (Scheme::Bearer, _) if dpop.mode == DpopMode::Required => Err(DpopError::resource(
+                DpopCode::InvalidToken,
+                "DPoP is required: send the token as `Authorization: DPoP` with a proof",
+            )),
+            (Scheme::Bearer, token) => {
+                let claims = verify(token)?;
+                if claims.cnf.is_some() {
+                    // RFC 9449 §7.2: a bound token is no bearer token.
+                    return Err(invalid_token(
+                        "the token is DPoP-bound: send it as `Authorization: DPoP` with a proof",
+                    ));
+                }
+                Ok((claims, None))
+            }
+            (Scheme::Dpop, token) => {
+                let claims = verify(token).map_err(|err| match err {
+                    AuthError::InvalidToken(why) => {
+                        DpopError::resource(DpopCode::InvalidToken, why)
+                    }
+                    other => other,
+                })?;
+                let Some(cnf) = &claims.cnf else {
+                    return Err(DpopError::resource(
+                        DpopCode::InvalidToken,
+                        "the token is not DPoP-bound: send it as `Authorization: Bearer`",
+                    ));
+                };
+                let proof = ProofRules::header(headers)
+                    .map_err(|e| refusal(e, true))?
+                    .ok_or_else(|| {
+                        refusal(ProofError::Invalid("the request has no DPoP proof"), true)
+                    })?;
+                let expected = Expected {
+                    method: target.method,
+                    uri: target.uri,
+                    headers,
+                    access_token: Some(token),
+                };
+                let verified = dpop
+                    .rules
+                    .verify(proof, &expected, self.clock.now())
+                    .map_err(|e| refusal(e, true))?;
+                if verified.jkt != cnf.jkt {
+                    return Err(refusal(
+                        ProofError::Invalid("the DPoP proof is not by the token's key"),
+                        true,
+                    ));
+                }
+                Ok((claims, Some(verified)))
+            }
+        }
+    }
+}

@@ -1,0 +1,492 @@
+//! DPoP end to end through the layer (docs/protocol.md §10, RFC 9449): binding at login and
+//! at refresh, the DPoP scheme on protected requests, challenges, replay across instances,
+//! server nonces.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use common::{Harness, Role, admin, t0};
+use http::{Method, Request};
+use serde_json::json;
+use tower::{ServiceBuilder, service_fn};
+use tower_refresh_auth::dpop::DpopMode;
+use tower_refresh_auth::session::SessionMetadata;
+use tower_refresh_auth::{AuthError, DpopCode, RefreshAuth, RefreshAuthBuilder, TokenPair};
+use tower_refresh_auth_test_support::dpop::DpopKey;
+use tower_refresh_auth_test_support::{Reply, Stack, refresh_body};
+
+const ORIGIN: &str = "https://api.example.com";
+
+fn with_dpop(mode: DpopMode) -> impl FnOnce(RefreshAuthBuilder<Role>) -> RefreshAuthBuilder<Role> {
+    move |b| b.dpop(mode).dpop_origin(ORIGIN)
+}
+
+fn iat() -> u64 {
+    t0().duration_since(UNIX_EPOCH).unwrap().as_secs()
+}
+
+/// A proof by `key` for `method` at `path`, at the harness clock's time.
+fn proof(key: &DpopKey, method: &str, path: &str, token: Option<&str>) -> String {
+    let mut claims = key.claims(method, &format!("{ORIGIN}{path}"), token);
+    claims["iat"] = json!(iat());
+    key.sign(&key.header(), &claims)
+}
+
+/// A login as the application's handler does it: the proof verified, the session bound.
+async fn login(h: &Harness, key: Option<&DpopKey>) -> TokenPair {
+    let mut req = Request::post("/login");
+    if let Some(key) = key {
+        req = req.header("dpop", proof(key, "POST", "/login", None));
+    }
+    let req = req.body(()).unwrap();
+    let proof = h
+        .auth
+        .verify_dpop(req.method(), req.uri(), req.headers())
+        .await
+        .unwrap();
+    h.auth
+        .issue_with("user1", admin(), SessionMetadata::new().with_dpop(proof))
+        .await
+        .unwrap()
+}
+
+async fn get(h: &Stack, scheme: &str, token: &str, dpop: Option<String>) -> Reply {
+    let mut req = Request::get("/api/data").header("authorization", format!("{scheme} {token}"));
+    if let Some(dpop) = dpop {
+        req = req.header("dpop", dpop);
+    }
+    h.send(req.body(String::new()).unwrap()).await
+}
+
+async fn refresh(h: &Stack, token: &str, dpop: Option<String>) -> Reply {
+    let mut req = Request::post("/token").header("content-type", "application/json");
+    if let Some(dpop) = dpop {
+        req = req.header("dpop", dpop);
+    }
+    h.send(req.body(refresh_body(token)).unwrap()).await
+}
+
+fn cnf_jkt(access_token: &str) -> Option<String> {
+    use base64::Engine as _;
+    let payload = access_token.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    claims["cnf"]["jkt"].as_str().map(str::to_owned)
+}
+
+#[tokio::test]
+async fn a_login_with_a_proof_binds_the_session_and_its_tokens() {
+    let h = Harness::with(with_dpop(DpopMode::Optional));
+    let key = DpopKey::es256();
+    let pair = login(&h, Some(&key)).await;
+    assert_eq!(pair.token_type(), "DPoP");
+    assert_eq!(pair.dpop_jkt.as_deref(), Some(key.thumbprint().as_str()));
+    assert_eq!(cnf_jkt(&pair.access_token), Some(key.thumbprint()));
+
+    // The DPoP scheme with a proof of the key: through.
+    let ok = get(
+        &h,
+        "DPoP",
+        &pair.access_token,
+        Some(proof(&key, "GET", "/api/data", Some(&pair.access_token))),
+    )
+    .await;
+    assert_eq!(ok.status, 200, "{}", ok.describe());
+    assert!(ok.text().starts_with("claims sub=user1"));
+
+    // The same token as a bearer token: refused, and the challenge says so.
+    let bearer = get(&h, "Bearer", &pair.access_token, None).await;
+    bearer.assert_error(401, "invalid_token");
+    assert!(bearer.error_description().contains("DPoP-bound"));
+
+    // Without a proof, or with a proof of another key: refused with the DPoP challenge.
+    let none = get(&h, "DPoP", &pair.access_token, None).await;
+    none.assert_error(401, "invalid_dpop_proof");
+    let challenges = none.headers("www-authenticate");
+    assert_eq!(challenges[0], r#"Bearer realm="api""#);
+    assert!(
+        challenges[1].starts_with(r#"DPoP algs="ES256 EdDSA", error="invalid_dpop_proof""#),
+        "{challenges:?}"
+    );
+    let thief = DpopKey::es256();
+    let other = get(
+        &h,
+        "DPoP",
+        &pair.access_token,
+        Some(proof(&thief, "GET", "/api/data", Some(&pair.access_token))),
+    )
+    .await;
+    other.assert_error(401, "invalid_dpop_proof");
+    assert!(other.error_description().contains("not by the token's key"));
+}
+
+#[tokio::test]
+async fn a_bound_session_refreshes_only_with_its_key_and_a_wrong_key_revokes_nothing() {
+    let h = Harness::with(with_dpop(DpopMode::Optional));
+    let key = DpopKey::es256();
+    let pair = login(&h, Some(&key)).await;
+
+    // A thief with the refresh token but not the key: refused, nothing moves.
+    let no_proof = refresh(&h, &pair.refresh_token, None).await;
+    no_proof.assert_error(400, "invalid_dpop_proof");
+    let thief = DpopKey::es256();
+    let wrong = refresh(
+        &h,
+        &pair.refresh_token,
+        Some(proof(&thief, "POST", "/token", None)),
+    )
+    .await;
+    wrong.assert_error(400, "invalid_dpop_proof");
+    assert_eq!(h.store.revocations(), 0);
+    assert_eq!(h.store.rotations(), 0);
+
+    // The owner refreshes as if nothing happened.
+    let renewed = refresh(
+        &h,
+        &pair.refresh_token,
+        Some(proof(&key, "POST", "/token", None)),
+    )
+    .await;
+    assert_eq!(renewed.status, 200, "{}", renewed.describe());
+    assert_eq!(renewed.field("tokenType"), "DPoP");
+    assert_eq!(cnf_jkt(&renewed.access_token()), Some(key.thumbprint()));
+
+    // The form shape says it too (RFC 6749 §5.1 names).
+    let form = h
+        .send(
+            Request::post("/token")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("dpop", proof(&key, "POST", "/token", None))
+                .body(format!(
+                    "grant_type=refresh_token&refresh_token={}",
+                    renewed.refresh_token()
+                ))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(form.status, 200, "{}", form.describe());
+    assert_eq!(form.field("token_type"), "DPoP");
+}
+
+#[tokio::test]
+async fn a_refresh_with_a_proof_binds_a_bearer_session() {
+    let h = Harness::with(with_dpop(DpopMode::Optional));
+    let pair = login(&h, None).await;
+    assert_eq!(pair.token_type(), "Bearer");
+    assert_eq!(cnf_jkt(&pair.access_token), None);
+    let ok = get(&h, "Bearer", &pair.access_token, None).await;
+    assert_eq!(ok.status, 200);
+    // An unbound token with the DPoP scheme is refused.
+    let key = DpopKey::ed25519();
+    let unbound = get(
+        &h,
+        "DPoP",
+        &pair.access_token,
+        Some(proof(&key, "GET", "/api/data", Some(&pair.access_token))),
+    )
+    .await;
+    unbound.assert_error(401, "invalid_token");
+
+    let bound = refresh(
+        &h,
+        &pair.refresh_token,
+        Some(proof(&key, "POST", "/token", None)),
+    )
+    .await;
+    assert_eq!(bound.status, 200, "{}", bound.describe());
+    assert_eq!(bound.field("tokenType"), "DPoP");
+    let access = bound.access_token();
+    assert_eq!(cnf_jkt(&access), Some(key.thumbprint()));
+    // EdDSA proofs work on protected requests too.
+    let ok = get(
+        &h,
+        "DPoP",
+        &access,
+        Some(proof(&key, "GET", "/api/data", Some(&access))),
+    )
+    .await;
+    assert_eq!(ok.status, 200, "{}", ok.describe());
+
+    // From now on the session needs the key.
+    refresh(&h, &bound.refresh_token(), None)
+        .await
+        .assert_error(400, "invalid_dpop_proof");
+}
+
+#[tokio::test]
+async fn required_mode_refuses_logins_and_refreshes_without_a_proof() {
+    let h = Harness::with(with_dpop(DpopMode::Required));
+    let err = h.auth.issue("user1", admin()).await.unwrap_err();
+    assert!(
+        matches!(&err, AuthError::Dpop(e) if e.code() == DpopCode::InvalidProof && !e.is_resource()),
+        "{err:?}"
+    );
+    assert_eq!(err.status(), 400);
+    let req = Request::post("/login").body(()).unwrap();
+    assert!(
+        h.auth
+            .verify_dpop(req.method(), req.uri(), req.headers())
+            .await
+            .is_err()
+    );
+
+    let key = DpopKey::es256();
+    let pair = login(&h, Some(&key)).await;
+    refresh(&h, &pair.refresh_token, None)
+        .await
+        .assert_error(400, "invalid_dpop_proof");
+    // Protected requests: only the DPoP challenge, and a bearer token is refused.
+    let missing = h.get("/api/data", None).await;
+    assert_eq!(missing.status, 401);
+    assert_eq!(
+        missing.headers("www-authenticate"),
+        [r#"DPoP algs="ES256 EdDSA""#]
+    );
+    let bearer = get(&h, "Bearer", &pair.access_token, None).await;
+    bearer.assert_error(401, "invalid_token");
+    assert!(
+        bearer.header("www-authenticate").starts_with("DPoP algs="),
+        "{}",
+        bearer.describe()
+    );
+}
+
+#[tokio::test]
+async fn a_proof_is_good_once_on_every_instance_sharing_the_store() {
+    let h = Harness::with(with_dpop(DpopMode::Optional));
+    // A second layer on the same store, as a second server would be.
+    let second = RefreshAuth::<Role>::builder()
+        .hs256(common::SECRET.to_vec())
+        .clock(h.clock.clone())
+        .store(h.store.clone())
+        .dpop(DpopMode::Optional)
+        .dpop_origin(ORIGIN)
+        .build()
+        .unwrap();
+    let second = Stack::new(
+        ServiceBuilder::new()
+            .layer(second.layer())
+            .service(service_fn(|_req: Request<String>| async {
+                Ok::<_, std::convert::Infallible>(http::Response::new(String::from("second")))
+            })),
+    );
+    let key = DpopKey::es256();
+    let pair = login(&h, Some(&key)).await;
+    let one = proof(&key, "GET", "/api/data", Some(&pair.access_token));
+    assert_eq!(
+        get(&h, "DPoP", &pair.access_token, Some(one.clone()))
+            .await
+            .status,
+        200
+    );
+    let replay = get(&second, "DPoP", &pair.access_token, Some(one.clone())).await;
+    replay.assert_error(401, "invalid_dpop_proof");
+    assert!(replay.error_description().contains("used before"));
+    get(&h, "DPoP", &pair.access_token, Some(one))
+        .await
+        .assert_error(401, "invalid_dpop_proof");
+    // A fresh proof goes through on the second instance.
+    let fresh = proof(&key, "GET", "/api/data", Some(&pair.access_token));
+    assert_eq!(
+        get(&second, "DPoP", &pair.access_token, Some(fresh))
+            .await
+            .status,
+        200
+    );
+
+    // A refresh proof is spent too.
+    let refresh_proof = proof(&key, "POST", "/token", None);
+    let renewed = refresh(&h, &pair.refresh_token, Some(refresh_proof.clone())).await;
+    assert_eq!(renewed.status, 200);
+    refresh(&second, &renewed.refresh_token(), Some(refresh_proof))
+        .await
+        .assert_error(400, "invalid_dpop_proof");
+}
+
+#[tokio::test]
+async fn proofs_outside_the_window_are_refused_and_the_window_is_configurable() {
+    let h = Harness::with(|b| with_dpop(DpopMode::Optional)(b).dpop_window(Duration::from_secs(5)));
+    let key = DpopKey::es256();
+    let pair = login(&h, Some(&key)).await;
+    let stale = |offset: i64| {
+        let mut claims = key.claims(
+            "GET",
+            &format!("{ORIGIN}/api/data"),
+            Some(&pair.access_token),
+        );
+        claims["iat"] = json!(iat().checked_add_signed(offset).unwrap());
+        key.sign(&key.header(), &claims)
+    };
+    for offset in [-6, 6, -3600] {
+        get(&h, "DPoP", &pair.access_token, Some(stale(offset)))
+            .await
+            .assert_error(401, "invalid_dpop_proof");
+    }
+    for offset in [-5, 5] {
+        assert_eq!(
+            get(&h, "DPoP", &pair.access_token, Some(stale(offset)))
+                .await
+                .status,
+            200
+        );
+    }
+}
+
+#[tokio::test]
+async fn server_nonces_are_asked_for_and_then_accepted() {
+    let h =
+        Harness::with(|b| with_dpop(DpopMode::Required)(b).dpop_nonces(Duration::from_secs(60)));
+    let key = DpopKey::es256();
+    // The login proof has no nonce: the server hands one out (RFC 9449 §8).
+    let req = Request::post("/login")
+        .header("dpop", proof(&key, "POST", "/login", None))
+        .body(())
+        .unwrap();
+    let err = h
+        .auth
+        .verify_dpop(req.method(), req.uri(), req.headers())
+        .await
+        .unwrap_err();
+    let res = h.auth.rejection(err).into_response();
+    assert_eq!(res.status(), 400);
+    let nonce = res.headers()["dpop-nonce"].to_str().unwrap().to_owned();
+    assert!(String::from_utf8_lossy(res.body()).contains("use_dpop_nonce"));
+
+    let with_nonce = |method: &str, path: &str, token: Option<&str>| {
+        let mut claims = key.claims(method, &format!("{ORIGIN}{path}"), token);
+        claims["iat"] = json!(iat());
+        claims["nonce"] = json!(nonce);
+        key.sign(&key.header(), &claims)
+    };
+    let req = Request::post("/login")
+        .header("dpop", with_nonce("POST", "/login", None))
+        .body(())
+        .unwrap();
+    let proof_ok = h
+        .auth
+        .verify_dpop(req.method(), req.uri(), req.headers())
+        .await
+        .unwrap();
+    let pair = h
+        .auth
+        .issue_with("user1", admin(), SessionMetadata::new().with_dpop(proof_ok))
+        .await
+        .unwrap();
+    // A protected request without the nonce: 401 use_dpop_nonce, a nonce in the header.
+    let asked = get(
+        &h,
+        "DPoP",
+        &pair.access_token,
+        Some(proof(&key, "GET", "/api/data", Some(&pair.access_token))),
+    )
+    .await;
+    asked.assert_error(401, "use_dpop_nonce");
+    assert!(
+        asked
+            .header("www-authenticate")
+            .contains(r#"error="use_dpop_nonce""#)
+    );
+    assert!(!asked.header("dpop-nonce").is_empty());
+    let ok = get(
+        &h,
+        "DPoP",
+        &pair.access_token,
+        Some(with_nonce("GET", "/api/data", Some(&pair.access_token))),
+    )
+    .await;
+    assert_eq!(ok.status, 200, "{}", ok.describe());
+    // A pair comes with the current nonce (RFC 9449 §8.2), the login's too.
+    assert_eq!(
+        h.auth.token_response(&pair).headers()["dpop-nonce"]
+            .to_str()
+            .unwrap(),
+        nonce
+    );
+    let renewed = refresh(
+        &h,
+        &pair.refresh_token,
+        Some(with_nonce("POST", "/token", None)),
+    )
+    .await;
+    assert_eq!(renewed.status, 200, "{}", renewed.describe());
+    assert_eq!(renewed.header("dpop-nonce"), nonce);
+}
+
+#[tokio::test]
+async fn the_cache_and_session_checking_still_need_a_fresh_proof_every_time() {
+    let h = Harness::with(|b| {
+        with_dpop(DpopMode::Optional)(b)
+            .verified_token_cache(100)
+            .check_sessions(true)
+    });
+    let key = DpopKey::es256();
+    let pair = login(&h, Some(&key)).await;
+    let one = proof(&key, "GET", "/api/data", Some(&pair.access_token));
+    assert_eq!(
+        get(&h, "DPoP", &pair.access_token, Some(one.clone()))
+            .await
+            .status,
+        200
+    );
+    // The token is cached now; the proof is still checked, and spent.
+    get(&h, "DPoP", &pair.access_token, Some(one))
+        .await
+        .assert_error(401, "invalid_dpop_proof");
+    get(&h, "DPoP", &pair.access_token, None)
+        .await
+        .assert_error(401, "invalid_dpop_proof");
+    // A logout ends the session: its bound token is refused by the session check.
+    h.logout(&pair.refresh_token).await;
+    let after = get(
+        &h,
+        "DPoP",
+        &pair.access_token,
+        Some(proof(&key, "GET", "/api/data", Some(&pair.access_token))),
+    )
+    .await;
+    assert_eq!(after.status, 401, "{}", after.describe());
+}
+
+#[tokio::test]
+async fn dpop_off_ignores_the_scheme_and_refuses_bound_tokens() {
+    // A token bound by a DPoP layer, presented to one with DPoP off (same keys).
+    let on = Harness::with(with_dpop(DpopMode::Optional));
+    let key = DpopKey::es256();
+    let pair = login(&on, Some(&key)).await;
+    let off = Harness::with(|b| b);
+    let dpop = get(&off, "DPoP", &pair.access_token, None).await;
+    assert_eq!(dpop.status, 401);
+    assert_eq!(dpop.header("www-authenticate"), r#"Bearer realm="api""#);
+    get(&off, "Bearer", &pair.access_token, None)
+        .await
+        .assert_challenge(401, "invalid_token");
+    let _ = Method::GET;
+}
+
+#[tokio::test]
+async fn a_store_writer_cannot_unbind_a_session() {
+    use tower_refresh_auth::store::RefreshStore as _;
+    let h = Harness::with(with_dpop(DpopMode::Optional));
+    let key = DpopKey::es256();
+    let pair = login(&h, Some(&key)).await;
+    // Someone with write access to the database clears the binding.
+    let mut record = h.store.load(&pair.session_id, t0()).await.unwrap().unwrap();
+    assert_eq!(record.jkt.as_deref(), Some(key.thumbprint().as_str()));
+    record.jkt = None;
+    h.store.create(&record).await.unwrap();
+    // The record fails its seal: refused like an unknown session, with or without the key.
+    refresh(&h, &pair.refresh_token, None)
+        .await
+        .assert_error(400, "invalid_grant");
+    refresh(
+        &h,
+        &pair.refresh_token,
+        Some(proof(&key, "POST", "/token", None)),
+    )
+    .await
+    .assert_error(400, "invalid_grant");
+}
