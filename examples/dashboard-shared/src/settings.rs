@@ -240,8 +240,8 @@ pub enum SettingsError {
     },
     /// `STORE_URL` is not a URL of a known store.
     #[error(
-        "STORE_URL={0:?} is not a store URL: use `memory://`, `redis://…`, `postgres://…` or \
-         `sqlite://…`"
+        "STORE_URL={0:?} is not a store URL: use `memory://`, `redis://…` (or `rediss://…`, \
+         `redis+cluster://HOST:PORT,…`), `postgres://…` or `sqlite://…`"
     )]
     UnknownStore(String),
 }
