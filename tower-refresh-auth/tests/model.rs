@@ -509,12 +509,12 @@ impl RefreshStore for Forgetful {
         now: SystemTime,
     ) -> Result<Option<Session>, StoreError> {
         let bound = self.inner.bind(id, jkt, seal, now).await?;
-        if let Some(session) = &bound {
-            if let Some(states) = self.history.lock().unwrap().get_mut(id) {
-                for state in states {
-                    state.jkt.clone_from(&session.jkt);
-                    state.seal.clone_from(&session.seal);
-                }
+        if let Some(session) = &bound
+            && let Some(states) = self.history.lock().unwrap().get_mut(id)
+        {
+            for state in states {
+                state.jkt.clone_from(&session.jkt);
+                state.seal.clone_from(&session.seal);
             }
         }
         Ok(bound)
