@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 #[cfg(feature = "redis")]
 use std::process::Child;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+#[cfg(feature = "redis")]
+use std::time::Instant;
 
 use tempfile::TempDir;
 use tower_refresh_auth_test_support::require_program;

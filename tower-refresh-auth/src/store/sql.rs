@@ -105,12 +105,14 @@ pub(crate) const COLUMNS: &str = "subject, claims, counter, created_at, rotated_
     absolute_expires_at, seal, user_agent, label, jkt";
 
 /// [`COLUMNS`] of the table aliased `t`, for a `RETURNING` list.
+#[cfg(feature = "postgres")]
 pub(crate) const T_COLUMNS: &str = "t.subject, t.claims, t.counter, t.created_at, \
     t.rotated_at, t.expires_at, t.absolute_expires_at, t.seal, t.user_agent, t.label, t.jkt";
 
 /// The nullable `TEXT` columns added after the first schema — the metadata, then the DPoP
 /// binding (`docs/protocol.md` §10): `migrate` adds those a table lacks, and old rows read as
 /// unbound sessions without metadata.
+#[cfg(feature = "sqlite")]
 pub(crate) const METADATA_COLUMNS: [&str; 3] = ["user_agent", "label", "jkt"];
 
 /// Builds a [`Session`] from its row, refusing values the store could not have written.
