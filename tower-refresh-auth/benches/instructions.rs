@@ -75,7 +75,7 @@ fn main() {
     ))
     .unwrap();
     let bearer = HeaderValue::try_from(format!("Bearer {}", pair.access_token)).unwrap();
-    let key = DecodingKey::from_secret(SECRET);
+    let key = DecodingKey::from_secret(SECRET).expect("a non-empty secret");
     let validation = Validation::new(Algorithm::HS256);
     for path in paths {
         match path {
@@ -107,7 +107,7 @@ fn main() {
                 }
             }
             "encode" => {
-                let enc = EncodingKey::from_secret(SECRET);
+                let enc = EncodingKey::from_secret(SECRET).expect("a non-empty secret");
                 let header = Header::new(Algorithm::HS256);
                 for _ in 0..n {
                     black_box(
