@@ -189,6 +189,7 @@ mod cookie;
 mod guard;
 // Tokens: reading them from requests, minting and verifying them, their keys.
 mod credentials;
+mod crypto_backend;
 pub mod keys;
 pub mod token;
 // Sessions and where they live.

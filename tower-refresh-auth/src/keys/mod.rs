@@ -81,6 +81,7 @@ impl SigningKey {
         private_pem: &[u8],
         public_pem: &[u8],
     ) -> Result<Self, ConfigError> {
+        crate::crypto_backend::ensure()?;
         let invalid = |source| ConfigError::InvalidKey {
             what: "private",
             source,
@@ -146,6 +147,7 @@ impl VerifyingKey {
 
     /// An asymmetric public key from SubjectPublicKeyInfo PEM (RSA also as PKCS#1).
     pub fn from_pem(alg: Algorithm, public_pem: &[u8]) -> Result<Self, ConfigError> {
+        crate::crypto_backend::ensure()?;
         let invalid = |source| ConfigError::InvalidKey {
             what: "public",
             source,
