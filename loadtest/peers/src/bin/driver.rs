@@ -388,6 +388,9 @@ struct Row {
     p50_ms: f64,
     p99_ms: f64,
     cpu_us: f64,
+    /// `none`'s server CPU per request over this one's: the throughput ratio a server that
+    /// had its cores to itself would see.
+    cpu_ratio: f64,
     hwm_kib: u64,
 }
 
@@ -397,6 +400,12 @@ fn summarize(
 ) -> Vec<Row> {
     let mut rows = Vec::new();
     for &alg in ALGS {
+        let none_cpu = median(
+            runs[&(alg, "none")]
+                .iter()
+                .map(|r| r.cpu_us_per_request)
+                .collect(),
+        );
         for &(system, _, _) in SYSTEMS {
             let r = &runs[&(alg, system)];
             let m = |f: fn(&Run) -> f64| median(r.iter().map(f).collect());
@@ -408,6 +417,7 @@ fn summarize(
                 p50_ms: m(|r| r.p50_ms),
                 p99_ms: m(|r| r.p99_ms),
                 cpu_us: m(|r| r.cpu_us_per_request),
+                cpu_ratio: none_cpu / m(|r| r.cpu_us_per_request),
                 hwm_kib: r.iter().map(|r| r.hwm_kib).max().unwrap_or(0),
             });
         }
@@ -421,12 +431,12 @@ fn print_tables(s: &Settings, rows: &[Row], refresh: &BTreeMap<&str, Vec<Run>>) 
         s.connections, s.duration, s.rounds, s.pin
     );
     println!(
-        "| alg | system | requests/s | ÷ none | p50 ms | p99 ms | server CPU µs/request | peak RSS (VmHWM) |"
+        "| alg | system | requests/s | ÷ none | p50 ms | p99 ms | server CPU µs/request | CPU: none ÷ this | peak RSS (VmHWM) |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for r in rows {
         println!(
-            "| {} | {} | {:.0} | {:.2} | {:.3} | {:.3} | {:.1} | {:.1} MiB |",
+            "| {} | {} | {:.0} | {:.2} | {:.3} | {:.3} | {:.1} | {:.2} | {:.1} MiB |",
             r.alg,
             r.system,
             r.rps,
@@ -434,6 +444,7 @@ fn print_tables(s: &Settings, rows: &[Row], refresh: &BTreeMap<&str, Vec<Run>>) 
             r.p50_ms,
             r.p99_ms,
             r.cpu_us,
+            r.cpu_ratio,
             r.hwm_kib as f64 / 1024.0
         );
     }
@@ -463,6 +474,7 @@ fn write_json(s: &Settings, rows: &[Row], refresh: &BTreeMap<&str, Vec<Run>>) ->
             serde_json::json!({
                 "alg": r.alg, "system": r.system, "requests_per_s": r.rps, "ratio_to_none": r.ratio,
                 "p50_ms": r.p50_ms, "p99_ms": r.p99_ms, "server_cpu_us_per_request": r.cpu_us,
+                "cpu_ratio_none_over_this": r.cpu_ratio,
                 "peak_rss_kib": r.hwm_kib,
             })
         })
@@ -563,6 +575,7 @@ fn bars(
     chart
         .configure_mesh()
         .disable_x_mesh()
+        .light_line_style(WHITE)
         .x_label_formatter(&|v| match v {
             SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => {
                 SHORT.get(*i).copied().unwrap_or("").to_owned()
