@@ -25,6 +25,7 @@ fn server(vars: &[(&str, &str)]) -> Command {
         "METRICS_ADDR",
         "JWT_PRIVATE_KEY_FILE",
         "REFRESH_TOKEN_SECRET",
+        "LOADTEST_CEILING",
     ] {
         cmd.env_remove(var);
     }
@@ -412,6 +413,36 @@ fn pages_are_served_with_a_content_security_policy() {
         assert_eq!(js.header("content-type"), Some("text/javascript; charset=utf-8"));
         assert_eq!(js.header("x-content-type-options"), Some("nosniff"));
     }
+}
+
+/// `LOADTEST_CEILING=1`, loadtest/run.sh's ceiling: the dashboard's API route and handler with
+/// the real route's headers but no authentication, said so on stderr; nothing else is served;
+/// and a server bound off loopback refuses to start that way.
+#[test]
+fn the_load_test_ceiling_serves_the_dashboard_route_only_on_loopback() {
+    let ceiling = Running::start(&[("LOADTEST_CEILING", "1")]);
+    let answer = ceiling.send("GET", "/api/dashboard", &[], "");
+    assert_eq!(answer.status, 200);
+    assert!(
+        answer.body.contains("Welcome to your dashboard, user1!"),
+        "{}",
+        answer.body
+    );
+    assert_eq!(answer.header("cache-control"), Some("no-store"));
+    assert_eq!(answer.header("x-content-type-options"), Some("nosniff"));
+    assert_eq!(ceiling.send("GET", "/login.html", &[], "").status, 404);
+    assert!(ceiling.log_with("WITHOUT authentication").contains("WITHOUT authentication"));
+    let refused = server(&[
+        ("HOST", "0.0.0.0"),
+        ("PORT", "0"),
+        ("JWT_SECRET", SECRET),
+        ("LOADTEST_CEILING", "1"),
+    ])
+    .output()
+    .unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("loopback only"), "{stderr}");
 }
 
 /// A login body neither JSON nor a form, or without the two fields, or too large: refused

@@ -8,11 +8,13 @@
 #                                            # (tests/redis-cluster.sh start), same run
 #
 # For each framework and store it measures, against one server in release mode:
-#   - GET /                 the unauthenticated ceiling (a public route of the same server);
+#   - the ceiling: GET /api/dashboard on the same server program started with
+#     LOADTEST_CEILING=1 — the same route, handler and response layers, no authentication
+#     layer (a fixed user's claims where the layer would put the verified ones);
 #   - GET /api/dashboard    with a valid bearer token, verified-token cache off and on;
 #   - POST /token           every connection rotating its own session (refresh.lua);
-# and prints requests/s, p50/p99 latency, the ratios to the ceiling, and the server's RSS
-# after the run. Needs wrk (`apt-get install wrk`) and curl. Traffic goes to 127.0.0.1 only.
+# and prints requests/s, p50/p99 latency, the ratios to the ceiling, and the server's peak RSS
+# (VmHWM) so far. Needs wrk (`apt-get install wrk`) and curl. Traffic goes to 127.0.0.1 only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,11 +40,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Starts an example server; sets $server_pid and $base.
+# Starts an example server; sets $server_pid and $base. A fourth argument 1: the ceiling.
 start_server() {
-  local framework=$1 store=$2 cache=$3
+  local framework=$1 store=$2 cache=$3 ceiling=${4:-0}
   JWT_SECRET="load test secret, at least 32 bytes long" ACCESS_TOKEN_TTL=1h PORT=0 \
-    STORE_URL="$store" VERIFIED_TOKEN_CACHE="$cache" RUST_LOG=warn \
+    STORE_URL="$store" VERIFIED_TOKEN_CACHE="$cache" RUST_LOG=warn LOADTEST_CEILING="$ceiling" \
     "$target_dir/release/$framework-dashboard" >"$work/out" 2>"$work/err" &
   server_pid=$!
   for _ in $(seq 100); do
@@ -68,7 +70,7 @@ login() {
 
 field() { python3 -c "import json, sys; print(json.load(sys.stdin)['$1'])"; }
 
-rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$server_pid/status"; }
+hwm_kib() { awk '/^VmHWM/ {print $2}' "/proc/$server_pid/status"; }
 
 # Runs wrk; prints "requests/s p50 p99 non-2xx".
 measure() {
@@ -86,24 +88,26 @@ print(f"{rps:.0f} {pct(50):.3f} {pct(99):.3f} {bad.group(1) if bad else 0}")
 PY
 }
 
-printf '| framework | store | route | requests/s | p50 ms | p99 ms | ÷ ceiling | non-2xx | RSS after |\n'
+printf '| framework | store | route | requests/s | p50 ms | p99 ms | ÷ ceiling | non-2xx | peak RSS (VmHWM) |\n'
 printf '|---|---|---|---|---|---|---|---|---|\n'
 for framework in $FRAMEWORKS; do
   for store in $STORES; do
+    # The ceiling first, then the layer with the cache off and on, each its own server.
+    start_server "$framework" "$store" 0 1
+    read -r ceiling p50 p99 bad < <(measure -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" \
+      "$base/api/dashboard")
+    printf '| %s | %s | GET /api/dashboard, no layer (ceiling) | %s | %s | %s | 1.00 | %s | %s KiB |\n' \
+      "$framework" "$store" "$ceiling" "$p50" "$p99" "$bad" "$(hwm_kib)"
+    stop_server
     for cache in 0 10000; do
       start_server "$framework" "$store" "$cache"
       token=$(login | field accessToken)
-      if [ "$cache" = 0 ]; then
-        read -r ceiling p50 p99 bad < <(measure -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" "$base/")
-        printf '| %s | %s | GET / (ceiling) | %s | %s | %s | 1.00 | %s | %s KiB |\n' \
-          "$framework" "$store" "$ceiling" "$p50" "$p99" "$bad" "$(rss_kib)"
-      fi
       read -r rps p50 p99 bad < <(measure -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" \
         -H "Authorization: Bearer $token" "$base/api/dashboard")
       label="GET /api/dashboard, cache $([ "$cache" = 0 ] && echo off || echo on)"
       printf '| %s | %s | %s | %s | %s | %s | %.2f | %s | %s KiB |\n' \
         "$framework" "$store" "$label" "$rps" "$p50" "$p99" \
-        "$(python3 -c "print($rps / $ceiling)")" "$bad" "$(rss_kib)"
+        "$(python3 -c "print($rps / $ceiling)")" "$bad" "$(hwm_kib)"
       if [ "$cache" = 0 ]; then
         : >"$work/tokens"
         for _ in $(seq "$REFRESH_CONNECTIONS"); do
@@ -112,7 +116,7 @@ for framework in $FRAMEWORKS; do
         read -r rps p50 p99 bad < <(TOKENS="$work/tokens" measure -t"$REFRESH_CONNECTIONS" \
           -c"$REFRESH_CONNECTIONS" -d"$DURATION" -s loadtest/refresh.lua "$base/token")
         printf '| %s | %s | POST /token (rotating) | %s | %s | %s | — | %s | %s KiB |\n' \
-          "$framework" "$store" "$rps" "$p50" "$p99" "$bad" "$(rss_kib)"
+          "$framework" "$store" "$rps" "$p50" "$p99" "$bad" "$(hwm_kib)"
       fi
       stop_server
     done

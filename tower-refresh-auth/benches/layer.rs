@@ -73,7 +73,7 @@ fn setups() -> Vec<Setup> {
             name: "HS256",
             alg: Algorithm::HS256,
             signing: SigningKey::hmac(Algorithm::HS256, SECRET.to_vec()),
-            decoding: DecodingKey::from_secret(SECRET),
+            decoding: DecodingKey::from_secret(SECRET).expect("a non-empty secret"),
         },
         pem(
             Algorithm::ES256,
@@ -310,7 +310,7 @@ fn bench_refresh(c: &mut Criterion) {
         exp: u64,
         role: &'a str,
     }
-    let key = EncodingKey::from_secret(SECRET);
+    let key = EncodingKey::from_secret(SECRET).expect("a non-empty secret");
     let mut header = Header::new(Algorithm::HS256);
     header.typ = Some("at+jwt".into());
     header.kid = Some("k".into());

@@ -638,9 +638,11 @@ impl<C> RefreshAuthBuilder<C> {
     ///
     /// # Errors
     ///
-    /// A [`ConfigError`] that says how to fix it: no or a weak key, zero durations, a grace
+    /// A [`ConfigError`] that says how to fix it: no crypto backend (see the `aws-lc` and
+    /// `rust-crypto` features), no or a weak key, zero durations, a grace
     /// window as long as a refresh token's life, clashing paths, bad names.
     pub fn build(self) -> Result<RefreshAuth<C>, ConfigError> {
+        crate::crypto_backend::ensure()?;
         let signing = self.signing.ok_or(ConfigError::MissingSigningKey)?;
 
         for (name, d) in [

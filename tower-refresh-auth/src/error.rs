@@ -18,6 +18,14 @@ use crate::store::StoreError;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
+    /// No crypto backend: neither the `aws-lc` nor the `rust-crypto` feature is on, and no
+    /// jsonwebtoken `CryptoProvider` was installed.
+    #[error(
+        "no JWT crypto backend: enable the `aws-lc` (default) or `rust-crypto` (pure Rust, no C \
+         toolchain) feature of tower-refresh-auth, or install one with \
+         `jsonwebtoken::crypto::CryptoProvider::install_default` before building the layer"
+    )]
+    NoCryptoBackend,
     /// No signing key was configured.
     #[error(
         "no signing key: call `.hs256(secret)` (or `.signing_key(SigningKey::…)`) on the builder"

@@ -190,6 +190,7 @@ mod guard;
 // Tokens: reading them from requests, minting and verifying them, their keys.
 mod binding;
 mod credentials;
+mod crypto_backend;
 pub mod dpop;
 pub mod keys;
 pub mod token;

@@ -250,8 +250,20 @@ impl AuthError {
 
 /// A JSON response with `Cache-Control: no-store`.
 pub(crate) fn json<T: Serialize>(status: StatusCode, body: &T) -> Response<Bytes> {
+    json_sized(status, body, 128)
+}
+
+/// [`json`] into a buffer of `capacity` bytes, sized once by a caller that knows the length.
+pub(crate) fn json_sized<T: Serialize>(
+    status: StatusCode,
+    body: &T,
+    capacity: usize,
+) -> Response<Bytes> {
+    let mut bytes = Vec::with_capacity(capacity);
     // Serializing our own plain structs cannot fail; an empty object is the safe fallback.
-    let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
+    if serde_json::to_writer(&mut bytes, body).is_err() {
+        bytes = b"{}".to_vec();
+    }
     let mut res = Response::new(Bytes::from(bytes));
     *res.status_mut() = status;
     res.headers_mut().insert(header::CONTENT_TYPE, JSON);

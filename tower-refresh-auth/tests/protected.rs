@@ -21,7 +21,7 @@ fn forge(
     let mut header = Header::new(alg);
     header.typ = typ.map(str::to_owned);
     header.kid = kid.map(str::to_owned);
-    jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(secret)).unwrap()
+    jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(secret).unwrap()).unwrap()
 }
 
 /// The kid and claims of a genuine token, to build near-copies of it.

@@ -157,6 +157,31 @@ pub fn app(auth: RefreshAuth, users: Users, transport: RefreshTransport) -> Rout
         .layer(TraceLayer::new_for_http())
 }
 
+/// The load test's ceiling (`loadtest/run.sh`, with `LOADTEST_CEILING=1`): `GET /api/dashboard`
+/// with the same handler and the same response layers as [`app`], but without the
+/// authentication layer. The claims the layer would verify are those of one token issued by
+/// `auth` at start-up, put into every request as they are; every other path is `404`.
+///
+/// # Errors
+///
+/// A store failure while issuing that token.
+pub async fn ceiling_app(auth: &RefreshAuth) -> Result<Router, AuthError> {
+    let pair = auth.issue("user1", NoClaims {}).await?;
+    let claims = auth.verify(&pair.access_token)?;
+    Ok(Router::new()
+        .route("/api/dashboard", get(api_dashboard))
+        .layer(axum::Extension(claims))
+        .layer(SetResponseHeaderLayer::overriding(
+            CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(dashboard_shared::CONTENT_SECURITY_POLICY),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(TraceLayer::new_for_http()))
+}
+
 /// The `METRICS_ADDR` listener's one route: `GET /metrics`, the Prometheus text of every
 /// metric the library (and anything else in the process) recorded. Served on its own
 /// address, never on the application's port.

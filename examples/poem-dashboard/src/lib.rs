@@ -164,6 +164,35 @@ pub fn app(
         .map_to_response()
 }
 
+/// The load test's ceiling (`loadtest/run.sh`, with `LOADTEST_CEILING=1`): `GET /api/dashboard`
+/// with the same handler and the same middleware as [`app`], but without the authentication
+/// middleware. The claims it would verify are those of one token issued by `auth` at
+/// start-up, put into every request as they are; every other path is `404`.
+///
+/// # Errors
+///
+/// A store failure while issuing that token.
+pub async fn ceiling_app(
+    auth: &RefreshAuth,
+) -> Result<impl Endpoint<Output = Response> + use<>, AuthError> {
+    let pair = auth.issue("user1", NoClaims {}).await?;
+    let claims = auth.verify(&pair.access_token)?;
+    Ok(Route::new()
+        .at("/api/dashboard", get(api_dashboard))
+        .data(claims)
+        .catch_all_error(|err| async move { err.into_response() })
+        .with(
+            SetHeader::new()
+                .overriding(
+                    CONTENT_SECURITY_POLICY,
+                    dashboard_shared::CONTENT_SECURITY_POLICY,
+                )
+                .overriding(X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        )
+        .with(Tracing)
+        .map_to_response())
+}
+
 /// The `METRICS_ADDR` listener's one route: `GET /metrics`, the Prometheus text of every
 /// metric the library (and anything else in the process) recorded. Served on its own
 /// address, never on the application's port.

@@ -116,7 +116,7 @@ pub fn unsigned_or_hmac(header: &Value, claims: &Value, secret: Option<&[u8]>) -
     match secret {
         None => format!("{message}."),
         Some(secret) => {
-            let key = EncodingKey::from_secret(secret);
+            let key = EncodingKey::from_secret(secret).unwrap();
             let signature =
                 jsonwebtoken::crypto::sign(message.as_bytes(), &key, Algorithm::HS256).unwrap();
             format!("{message}.{signature}")

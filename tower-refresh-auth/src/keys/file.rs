@@ -64,6 +64,7 @@ impl SigningKey {
     /// [`ConfigError::KeyFile`], naming the file: unreadable, a certificate or a public key, an
     /// encrypted key, an unsupported curve or key type, a short RSA key.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
+        crate::crypto_backend::ensure()?;
         let path = path.as_ref();
         let origin = || path.display().to_string();
         let bytes = std::fs::read(path).map_err(|e| ConfigError::KeyFile {
@@ -91,6 +92,7 @@ impl SigningKey {
     ///
     /// [`ConfigError::KeyFile`], as for [`from_file`](Self::from_file).
     pub fn from_private_key_pem(pem: &[u8]) -> Result<Self, ConfigError> {
+        crate::crypto_backend::ensure()?;
         from_pem(pem)
             .and_then(Found::into_signing_key)
             .map_err(|problem| ConfigError::KeyFile {
@@ -106,6 +108,7 @@ impl SigningKey {
     ///
     /// [`ConfigError::KeyFile`], as for [`from_file`](Self::from_file).
     pub fn from_private_key_der(der: &[u8]) -> Result<Self, ConfigError> {
+        crate::crypto_backend::ensure()?;
         from_der(der)
             .and_then(Found::into_signing_key)
             .map_err(|problem| ConfigError::KeyFile {

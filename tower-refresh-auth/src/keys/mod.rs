@@ -64,7 +64,8 @@ impl SigningKey {
     pub fn hmac(alg: Algorithm, secret: impl Into<Vec<u8>>) -> Self {
         let secret = secret.into();
         Self {
-            encoding: EncodingKey::from_secret(&secret),
+            encoding: EncodingKey::from_secret(&secret)
+                .unwrap_or_else(|_| EncodingKey::from_secret(&unknown_secret()).expect(NON_EMPTY)),
             verifying: VerifyingKey::hmac(alg, secret),
         }
     }
@@ -80,6 +81,7 @@ impl SigningKey {
         private_pem: &[u8],
         public_pem: &[u8],
     ) -> Result<Self, ConfigError> {
+        crate::crypto_backend::ensure()?;
         let invalid = |source| ConfigError::InvalidKey {
             what: "private",
             source,
@@ -137,13 +139,15 @@ impl VerifyingKey {
         Self {
             alg,
             kid: derive_kid(alg, &secret),
-            decoding: DecodingKey::from_secret(&secret),
+            decoding: DecodingKey::from_secret(&secret)
+                .unwrap_or_else(|_| DecodingKey::from_secret(&unknown_secret()).expect(NON_EMPTY)),
             hmac_secret: Some(secret),
         }
     }
 
     /// An asymmetric public key from SubjectPublicKeyInfo PEM (RSA also as PKCS#1).
     pub fn from_pem(alg: Algorithm, public_pem: &[u8]) -> Result<Self, ConfigError> {
+        crate::crypto_backend::ensure()?;
         let invalid = |source| ConfigError::InvalidKey {
             what: "public",
             source,
@@ -238,6 +242,16 @@ pub(crate) fn public_jwk(key: &VerifyingKey) -> Option<Jwk> {
     Some(jwk)
 }
 
+/// jsonwebtoken refuses an empty HMAC secret where these constructors cannot fail; such a
+/// key is refused by [`VerifyingKey::validate`] when the layer is built, and until then it
+/// holds this stand-in instead: 32 random bytes nobody knows, so even a key that slipped past
+/// the check would verify nothing and sign nothing anyone else accepts.
+fn unknown_secret() -> [u8; 32] {
+    rand::random()
+}
+
+const NON_EMPTY: &str = "a 32-byte secret is not empty";
+
 /// A stable key id: the first 72 bits of a domain-separated SHA-256 of the key material.
 /// For an HMAC secret of at least 256 bits this reveals nothing usable about it.
 fn derive_kid(alg: Algorithm, material: &[u8]) -> String {
@@ -288,6 +302,24 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    #[test]
+    fn an_empty_hmac_secret_is_refused_and_signs_nothing_verifiable() {
+        let key = SigningKey::hmac(Algorithm::HS256, Vec::new());
+        let err = key.verifying.validate().unwrap_err();
+        assert!(err.to_string().contains("at least 32 bytes"), "{err}");
+        // The stand-in secret is unknown: a token signed with the empty secret's key does not
+        // verify under a key made the same way.
+        let header = jsonwebtoken::Header::new(Algorithm::HS256);
+        let claims = serde_json::json!({ "sub": "a", "exp": u32::MAX });
+        let token = jsonwebtoken::encode(&header, &claims, &key.encoding).unwrap();
+        let other = VerifyingKey::hmac(Algorithm::HS256, Vec::new());
+        let validation = jsonwebtoken::Validation::new(Algorithm::HS256);
+        assert!(
+            jsonwebtoken::decode::<serde_json::Value>(&token, &other.decoding, &validation)
+                .is_err()
+        );
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! Reading the body of a refresh or logout request: its encoding, its size, its fields.
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 use http::Request;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
@@ -57,13 +59,14 @@ where
 }
 
 #[derive(Deserialize)]
-struct JsonToken {
-    #[serde(rename = "refreshToken")]
-    refresh_token: Option<String>,
+struct JsonToken<'a> {
+    /// Borrowed from the body unless the JSON string has escapes (a genuine token has none).
+    #[serde(rename = "refreshToken", borrow)]
+    refresh_token: Option<Cow<'a, str>>,
 }
 
-/// The `refreshToken` of a JSON body.
-pub(crate) fn json_token(body: &[u8]) -> Result<String, AuthError> {
+/// The `refreshToken` of a JSON body, borrowed from it.
+pub(crate) fn json_token(body: &[u8]) -> Result<Cow<'_, str>, AuthError> {
     let not_an_object =
         || invalid_request("the body must be a JSON object with a string refreshToken");
     // A derived struct also deserializes from a JSON array (`["<token>"]`); only an object is
@@ -75,7 +78,7 @@ pub(crate) fn json_token(body: &[u8]) -> Result<String, AuthError> {
     {
         return Err(not_an_object());
     }
-    let parsed: JsonToken = serde_json::from_slice(body).map_err(|_| not_an_object())?;
+    let parsed: JsonToken<'_> = serde_json::from_slice(body).map_err(|_| not_an_object())?;
     parsed
         .refresh_token
         .filter(|t| !t.is_empty())

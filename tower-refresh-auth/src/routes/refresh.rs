@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::body::{self, Encoding, Form};
 use crate::cookie::Transport;
 use crate::error::{AuthError, invalid_request};
-use crate::response::json;
+use crate::response::json_sized;
 use crate::shared::Shared;
 use crate::token::TokenPair;
 
@@ -33,8 +33,13 @@ where
         return Ok(pair_response(shared, &pair, PairShape::CamelCase));
     }
     let (encoding, body) = body::read(shared.body_limit, req).await?;
-    let (token, shape) = match encoding {
-        Encoding::Json => (body::json_token(&body)?, PairShape::CamelCase),
+    // The token is borrowed from the body (or the parsed form) for the rotation.
+    match encoding {
+        Encoding::Json => {
+            let token = body::json_token(&body)?;
+            let pair = shared.refresh(&token, proof).await?;
+            Ok(pair_response(shared, &pair, PairShape::CamelCase))
+        }
         Encoding::Form => {
             let form = Form::parse(&body)?;
             match form.get("grant_type") {
@@ -43,11 +48,10 @@ where
                 Some(_) => return Err(AuthError::UnsupportedGrantType),
             }
             let token = form.require("refresh_token", "refresh_token is missing")?;
-            (token.to_owned(), PairShape::Oauth)
+            let pair = shared.refresh(token, proof).await?;
+            Ok(pair_response(shared, &pair, PairShape::Oauth))
         }
-    };
-    let pair = shared.refresh(&token, proof).await?;
-    Ok(pair_response(shared, &pair, shape))
+    }
 }
 
 /// The field names of a token pair response.
@@ -92,8 +96,10 @@ pub(crate) fn pair_response(
         Transport::Body => Some(pair.refresh_token.as_str()),
         Transport::Cookie(_) => None,
     };
+    // The two tokens and at most ~90 bytes of names and punctuation: one allocation.
+    let capacity = pair.access_token.len() + in_body.map_or(0, str::len) + 96;
     let mut res = match shape {
-        PairShape::CamelCase => json(
+        PairShape::CamelCase => json_sized(
             StatusCode::OK,
             &CamelCasePair {
                 access_token: &pair.access_token,
@@ -101,8 +107,9 @@ pub(crate) fn pair_response(
                 token_type: pair.token_type(),
                 expires_in: pair.expires_in,
             },
+            capacity,
         ),
-        PairShape::Oauth => json(
+        PairShape::Oauth => json_sized(
             StatusCode::OK,
             &OauthPair {
                 access_token: &pair.access_token,
@@ -110,6 +117,7 @@ pub(crate) fn pair_response(
                 expires_in: pair.expires_in,
                 refresh_token: in_body,
             },
+            capacity,
         ),
     };
     if let Transport::Cookie(cookie) = &shared.transport {
