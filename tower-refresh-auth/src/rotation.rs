@@ -168,76 +168,76 @@ impl Shared {
                     .rotate(&id, expected, next, now, now + self.refresh_ttl),
             )
             .await?;
-            match rotation {
-                // A record that fails its seal was written by someone else: refused like an
-                // unknown session, before anything is signed or decided from it. (Not even a
-                // revocation on reuse: a writer who can break the seal can delete the record.)
-                Rotation::Rotated(session) | Rotation::Conflict(session)
-                    if !self.is_sealed(&session) =>
-                {
-                    return Err(AuthError::InvalidGrant.into());
-                }
-                Rotation::Rotated(session) if expected == presented => {
-                    self.reseal_if_old(&session).await;
-                    break (session, Renewed::Rotated);
-                }
-                Rotation::Rotated(session) => {
-                    let generations = presented - expected;
-                    tracing::warn!(
-                        presented,
-                        store = expected,
-                        "the session store was behind a genuine refresh token; rolled forward"
-                    );
-                    self.events.emit(|| SecurityEvent::RolledForward {
+            let (session, swapped) = match rotation {
+                Rotation::Rotated(session) => (session, true),
+                Rotation::Conflict(session) => (session, false),
+                Rotation::NotFound => return Err(AuthError::InvalidGrant.into()),
+            };
+            // A record that fails its seal was written by someone else: refused like an
+            // unknown session, before anything is signed or decided from it. (Not even a
+            // revocation on reuse: a writer who can break the seal can delete the record.)
+            // The seal is checked once per refresh: its state also decides the reseal.
+            let sealed = self.seal_state(&session);
+            if sealed == Sealed::Broken {
+                return Err(AuthError::InvalidGrant.into());
+            }
+            if swapped && expected == presented {
+                self.reseal_if_old(&session, sealed).await;
+                break (session, Renewed::Rotated);
+            }
+            if swapped {
+                let generations = presented - expected;
+                tracing::warn!(
+                    presented,
+                    store = expected,
+                    "the session store was behind a genuine refresh token; rolled forward"
+                );
+                self.events.emit(|| SecurityEvent::RolledForward {
+                    session: id,
+                    subject: session.subject.clone(),
+                    generations,
+                });
+                self.reseal_if_old(&session, sealed).await;
+                break (session, Renewed::RolledForward);
+            }
+            match classify(&session, presented, now, self.grace) {
+                Replay::InsideGrace => {
+                    tracing::debug!("spent refresh token replayed inside the grace window");
+                    self.events.emit(|| SecurityEvent::GraceReplay {
                         session: id,
                         subject: session.subject.clone(),
-                        generations,
                     });
-                    self.reseal_if_old(&session).await;
-                    break (session, Renewed::RolledForward);
+                    break (session, Renewed::InsideGrace);
                 }
-                Rotation::Conflict(session) => {
-                    match classify(&session, presented, now, self.grace) {
-                        Replay::InsideGrace => {
-                            tracing::debug!("spent refresh token replayed inside the grace window");
-                            self.events.emit(|| SecurityEvent::GraceReplay {
-                                session: id,
-                                subject: session.subject.clone(),
-                            });
-                            break (session, Renewed::InsideGrace);
-                        }
-                        Replay::Reuse => {
-                            // The legitimate user logs in again.
-                            let revoked = timed(StoreOp::Revoke, self.store.revoke(&id)).await?;
-                            tracing::warn!(
-                                presented,
-                                current = session.counter,
-                                "refresh token reuse detected; session revoked"
-                            );
-                            self.events.emit(|| SecurityEvent::ReuseDetected {
-                                session: id,
-                                subject: session.subject.clone(),
-                            });
-                            if revoked {
-                                self.revoked(&id, Some(&session.subject), RevocationReason::Reuse);
-                            }
-                            return Err(Refused::Reuse);
-                        }
-                        // The store is behind: swap from what it has to past the token.
-                        Replay::Ahead if attempts < ROLL_FORWARD_ATTEMPTS => {
-                            expected = session.counter;
-                        }
-                        // The counter kept moving under us: the client may retry.
-                        Replay::Ahead => {
-                            return Err(StoreError::unavailable(
-                                "the session's counter kept moving during a roll-forward",
-                            )
-                            .into());
-                        }
-                        Replay::Unknown => return Err(AuthError::InvalidGrant.into()),
+                Replay::Reuse => {
+                    // The legitimate user logs in again.
+                    let revoked = timed(StoreOp::Revoke, self.store.revoke(&id)).await?;
+                    tracing::warn!(
+                        presented,
+                        current = session.counter,
+                        "refresh token reuse detected; session revoked"
+                    );
+                    self.events.emit(|| SecurityEvent::ReuseDetected {
+                        session: id,
+                        subject: session.subject.clone(),
+                    });
+                    if revoked {
+                        self.revoked(&id, Some(&session.subject), RevocationReason::Reuse);
                     }
+                    return Err(Refused::Reuse);
                 }
-                Rotation::NotFound => return Err(AuthError::InvalidGrant.into()),
+                // The store is behind: swap from what it has to past the token.
+                Replay::Ahead if attempts < ROLL_FORWARD_ATTEMPTS => {
+                    expected = session.counter;
+                }
+                // The counter kept moving under us: the client may retry.
+                Replay::Ahead => {
+                    return Err(StoreError::unavailable(
+                        "the session's counter kept moving during a roll-forward",
+                    )
+                    .into());
+                }
+                Replay::Unknown => return Err(AuthError::InvalidGrant.into()),
             }
         };
         // A binding made by a concurrent refresh between the check and the rotation.
@@ -412,8 +412,8 @@ impl Shared {
     /// A session sealed under an older secret is sealed again under the newest, so that
     /// removing the old secret later logs out no active session. Best effort: the refresh has
     /// happened, a failure here only means another try at the next one.
-    async fn reseal_if_old(&self, session: &Session) {
-        if self.refresh_keys.check_seal(session) != Sealed::Previous {
+    async fn reseal_if_old(&self, session: &Session, sealed: Sealed) {
+        if sealed != Sealed::Previous {
             return;
         }
         match self
@@ -435,8 +435,14 @@ impl Shared {
     /// Whether the store's record of a session carries its own seal; logs at `error` when
     /// it does not (the session id only: the record holds no token, the log no key).
     fn is_sealed(&self, session: &Session) -> bool {
-        let sealed = self.refresh_keys.check_seal(session) != Sealed::Broken;
-        if !sealed {
+        self.seal_state(session) != Sealed::Broken
+    }
+
+    /// What a session's seal says, logged at `error` when the record is not the layer's
+    /// (the session id only: the record holds no token, the log no key).
+    fn seal_state(&self, session: &Session) -> Sealed {
+        let sealed = self.refresh_keys.check_seal(session);
+        if sealed == Sealed::Broken {
             tracing::error!(
                 session = %session.id,
                 "session record failed its integrity check; refused"

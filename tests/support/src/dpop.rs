@@ -29,18 +29,16 @@ impl std::fmt::Debug for DpopKey {
 impl DpopKey {
     /// A fresh P-256 key (ES256), as a browser's WebCrypto makes.
     pub fn es256() -> Self {
-        use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
-        let rng = aws_lc_rs::rand::SystemRandom::new();
-        let der = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
-        Self::from_key(EncodingKey::from_ec_der(der.as_ref()), Algorithm::ES256)
+        let der = jwt_simple::algorithms::ES256KeyPair::generate()
+            .to_der()
+            .unwrap();
+        Self::from_key(EncodingKey::from_ec_der(&der), Algorithm::ES256)
     }
 
     /// A fresh Ed25519 key (EdDSA).
     pub fn ed25519() -> Self {
-        use aws_lc_rs::signature::Ed25519KeyPair;
-        let rng = aws_lc_rs::rand::SystemRandom::new();
-        let der = Ed25519KeyPair::generate_pkcs8v1(&rng).unwrap();
-        Self::from_key(EncodingKey::from_ed_der(der.as_ref()), Algorithm::EdDSA)
+        let der = jwt_simple::algorithms::Ed25519KeyPair::generate().to_der();
+        Self::from_key(EncodingKey::from_ed_der(&der), Algorithm::EdDSA)
     }
 
     fn from_key(key: EncodingKey, alg: Algorithm) -> Self {
@@ -142,9 +140,7 @@ fn b64_json(value: &Value) -> String {
 }
 
 fn rand_bytes() -> [u8; 16] {
-    let mut out = [0u8; 16];
-    aws_lc_rs::rand::fill(&mut out).unwrap();
-    out
+    rand::random()
 }
 
 fn alg_name(alg: Algorithm) -> &'static str {
