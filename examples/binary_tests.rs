@@ -9,7 +9,12 @@ use std::time::{Duration, Instant};
 const SECRET: &str = "an example secret of at least 32 bytes";
 
 fn server(vars: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new(BIN);
+    program(BIN, vars)
+}
+
+/// The program `bin`, with the test's settings only.
+fn program(bin: &str, vars: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(bin);
     for var in [
         "HOST",
         "PORT",
@@ -25,7 +30,6 @@ fn server(vars: &[(&str, &str)]) -> Command {
         "METRICS_ADDR",
         "JWT_PRIVATE_KEY_FILE",
         "REFRESH_TOKEN_SECRET",
-        "LOADTEST_CEILING",
     ] {
         cmd.env_remove(var);
     }
@@ -151,9 +155,13 @@ struct Running {
 
 impl Running {
     fn start(vars: &[(&str, &str)]) -> Self {
+        Self::start_program(BIN, vars)
+    }
+
+    fn start_program(bin: &str, vars: &[(&str, &str)]) -> Self {
         let mut all = vec![("PORT", "0"), ("JWT_SECRET", SECRET), ("RUST_LOG", "info")];
         all.extend_from_slice(vars);
-        let mut child = server(&all).spawn().unwrap();
+        let mut child = program(bin, &all).spawn().unwrap();
         let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
         let stderr = child.stderr.take().unwrap();
         let sink = std::sync::Arc::clone(&log);
@@ -415,12 +423,12 @@ fn pages_are_served_with_a_content_security_policy() {
     }
 }
 
-/// `LOADTEST_CEILING=1`, loadtest/run.sh's ceiling: the dashboard's API route and handler with
-/// the real route's headers but no authentication, said so on stderr; nothing else is served;
-/// and a server bound off loopback refuses to start that way.
+/// The `*-dashboard-ceiling` program, loadtest/run.sh's ceiling: the dashboard's API route and
+/// handler with the real route's headers but no authentication, said so on stderr; nothing
+/// else is served; and bound off loopback it refuses to start.
 #[test]
 fn the_load_test_ceiling_serves_the_dashboard_route_only_on_loopback() {
-    let ceiling = Running::start(&[("LOADTEST_CEILING", "1")]);
+    let ceiling = Running::start_program(CEILING_BIN, &[]);
     let answer = ceiling.send("GET", "/api/dashboard", &[], "");
     assert_eq!(answer.status, 200);
     assert!(
@@ -432,12 +440,10 @@ fn the_load_test_ceiling_serves_the_dashboard_route_only_on_loopback() {
     assert_eq!(answer.header("x-content-type-options"), Some("nosniff"));
     assert_eq!(ceiling.send("GET", "/login.html", &[], "").status, 404);
     assert!(ceiling.log_with("WITHOUT authentication").contains("WITHOUT authentication"));
-    let refused = server(&[
-        ("HOST", "0.0.0.0"),
-        ("PORT", "0"),
-        ("JWT_SECRET", SECRET),
-        ("LOADTEST_CEILING", "1"),
-    ])
+    let refused = program(
+        CEILING_BIN,
+        &[("HOST", "0.0.0.0"), ("PORT", "0"), ("JWT_SECRET", SECRET)],
+    )
     .output()
     .unwrap();
     assert!(!refused.status.success());

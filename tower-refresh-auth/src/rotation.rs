@@ -200,7 +200,11 @@ impl Shared {
                 self.reseal_if_old(&session, sealed).await;
                 break (session, Renewed::RolledForward);
             }
-            match classify(&session, presented, now, self.grace) {
+            // The window is judged by the clock read *after* the swap that found the token
+            // spent: `now` was read before it, and a concurrent refresh on this very instance
+            // (a second tab) can have read a later time and rotated in between, which would
+            // make `now` look earlier than the rotation and a benign race look like a reuse.
+            match classify(&session, presented, self.clock.now(), self.grace) {
                 Replay::InsideGrace => {
                     tracing::debug!("spent refresh token replayed inside the grace window");
                     self.events.emit(|| SecurityEvent::GraceReplay {
@@ -611,6 +615,117 @@ mod tests {
         ) -> Result<bool, StoreError> {
             self.0.remember_proof(key, expires_at, now).await
         }
+    }
+
+    /// A store that, on the first `rotate` through it, lets another instance refresh the same
+    /// token first, with the clock a millisecond later: two tabs of one browser, the second
+    /// request read the time first but reached the store last.
+    #[derive(Debug, Clone)]
+    struct Overtaken {
+        inner: MemoryStore,
+        clock: ManualClock,
+        /// The other instance and the token it refreshes first, taken by the first `rotate`.
+        first: std::sync::Arc<std::sync::Mutex<Option<Overtaker>>>,
+        overtaker_got: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+    }
+
+    type Overtaker = (RefreshAuth<NoClaims>, String);
+
+    #[async_trait::async_trait]
+    impl RefreshStore for Overtaken {
+        async fn create(&self, session: &Session) -> Result<(), StoreError> {
+            self.inner.create(session).await
+        }
+        async fn load(
+            &self,
+            id: &SessionId,
+            now: SystemTime,
+        ) -> Result<Option<Session>, StoreError> {
+            self.inner.load(id, now).await
+        }
+        async fn rotate(
+            &self,
+            id: &SessionId,
+            expected: u64,
+            next: u64,
+            now: SystemTime,
+            expires_at: SystemTime,
+        ) -> Result<Rotation, StoreError> {
+            let overtaker = self.first.lock().unwrap().take();
+            if let Some((auth, token)) = overtaker {
+                self.clock.advance(Duration::from_millis(1));
+                let pair = auth.refresh(&token).await.unwrap();
+                *self.overtaker_got.lock().unwrap() = Some(pair.refresh_token);
+            }
+            self.inner.rotate(id, expected, next, now, expires_at).await
+        }
+        async fn revoke(&self, id: &SessionId) -> Result<bool, StoreError> {
+            self.inner.revoke(id).await
+        }
+        async fn reseal(&self, id: &SessionId, seal: &str) -> Result<bool, StoreError> {
+            self.inner.reseal(id, seal).await
+        }
+        async fn revoke_subject(&self, subject: &str) -> Result<u64, StoreError> {
+            self.inner.revoke_subject(subject).await
+        }
+        async fn list(&self, subject: &str, now: SystemTime) -> Result<Vec<Session>, StoreError> {
+            self.inner.list(subject, now).await
+        }
+        async fn bind(
+            &self,
+            id: &SessionId,
+            jkt: &str,
+            seal: &str,
+            now: SystemTime,
+        ) -> Result<Option<Session>, StoreError> {
+            self.inner.bind(id, jkt, seal, now).await
+        }
+        async fn remember_proof(
+            &self,
+            key: &crate::dpop::ReplayKey,
+            expires_at: SystemTime,
+            now: SystemTime,
+        ) -> Result<bool, StoreError> {
+            self.inner.remember_proof(key, expires_at, now).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_tab_overtaken_by_another_on_the_same_instance_is_inside_the_window() {
+        let inner = MemoryStore::new();
+        let clock = ManualClock::default();
+        let first = RefreshAuth::<NoClaims>::builder()
+            .hs256(SECRET.to_vec())
+            .store(inner.clone())
+            .clock(clock.clone())
+            .build()
+            .unwrap();
+        let pair = first.issue("alice", NoClaims {}).await.unwrap();
+        let store = Overtaken {
+            inner: inner.clone(),
+            clock: clock.clone(),
+            first: std::sync::Arc::new(std::sync::Mutex::new(Some((
+                first.clone(),
+                pair.refresh_token.clone(),
+            )))),
+            overtaker_got: std::sync::Arc::default(),
+        };
+        let second = RefreshAuth::<NoClaims>::builder()
+            .hs256(SECRET.to_vec())
+            .store(store.clone())
+            .clock(clock.clone())
+            .build()
+            .unwrap();
+
+        // This request reads the time, then the other tab rotates (a millisecond later), then
+        // this request's swap finds the token spent: a race inside the window, not a theft.
+        let late = second.refresh(&pair.refresh_token).await.unwrap();
+        let early = store.overtaker_got.lock().unwrap().clone().unwrap();
+        assert_eq!(
+            late.refresh_token, early,
+            "both tabs hold the same successor"
+        );
+        assert!(first.refresh(&early).await.is_ok(), "the session lives on");
     }
 
     /// A writer that keeps what the subscriber wrote.

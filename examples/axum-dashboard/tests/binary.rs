@@ -3,5 +3,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 const BIN: &str = env!("CARGO_BIN_EXE_axum-dashboard");
+const CEILING_BIN: &str = env!("CARGO_BIN_EXE_axum-dashboard-ceiling");
 
 include!("../../binary_tests.rs");

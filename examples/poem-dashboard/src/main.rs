@@ -17,7 +17,6 @@
 use std::process::ExitCode;
 
 use dashboard_shared::{Settings, Users, init_tracing, shutdown_signal};
-use poem::EndpointExt as _;
 use tokio::net::TcpListener;
 
 #[tokio::main]
@@ -44,17 +43,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     }
     let store = settings.connect_store().await?;
     let auth = poem_dashboard::auth_builder(&settings, store).build()?;
-    // loadtest/run.sh's ceiling: the dashboard's route and handler without the middleware.
-    let app = if std::env::var_os("LOADTEST_CEILING").is_some_and(|v| v == "1") {
-        let addr = settings.bind_addr().parse::<std::net::SocketAddr>();
-        if !addr.is_ok_and(|a| a.ip().is_loopback()) {
-            return Err("LOADTEST_CEILING=1 serves without authentication: loopback only".into());
-        }
-        eprintln!("poem-dashboard: LOADTEST_CEILING=1: GET /api/dashboard WITHOUT authentication");
-        poem_dashboard::ceiling_app(&auth).await?.boxed()
-    } else {
-        poem_dashboard::app(auth, Users::demo(), settings.transport).boxed()
-    };
+    let app = poem_dashboard::app(auth, Users::demo(), settings.transport);
     let listener = TcpListener::bind(settings.bind_addr())
         .await
         .map_err(|err| format!("cannot listen on {}: {err}", settings.bind_addr()))?;
