@@ -1,4 +1,5 @@
-//! Every store runs the same conformance suite; a new backend is one line here.
+//! Every store runs the same conformance suite (the core's `conformance` feature), one group
+//! per capability it offers; a new backend is one line here.
 //!
 //! The Redis and PostgreSQL backends need a server, so their tests are `#[ignore]`d: run them
 //! with `REDIS_URL=redis://127.0.0.1:6379 DATABASE_URL=postgres://postgres@127.0.0.1/test
@@ -7,27 +8,31 @@
 
 use tower_refresh_auth_test_support::{conformance_suite, fixtures};
 
-conformance_suite!(memory, fixtures::memory);
+conformance_suite!(memory, fixtures::memory, [subject_index, dpop]);
 #[cfg(feature = "sqlite")]
-conformance_suite!(sqlite, fixtures::sqlite, two_instances);
+conformance_suite!(
+    sqlite,
+    fixtures::sqlite,
+    [subject_index, dpop, two_instances]
+);
 #[cfg(feature = "redis")]
 conformance_suite!(
     redis,
     fixtures::redis,
-    two_instances,
+    [subject_index, dpop, two_instances],
     ignore = "needs REDIS_URL (see tests/support/README.md)"
 );
 #[cfg(feature = "redis")]
 conformance_suite!(
     redis_cluster,
     fixtures::redis_cluster,
-    two_instances,
+    [subject_index, dpop, two_instances],
     ignore = "needs REDIS_CLUSTER_URL (tests/redis-cluster.sh start; see tests/support/README.md)"
 );
 #[cfg(feature = "postgres")]
 conformance_suite!(
     postgres,
     fixtures::postgres,
-    two_instances,
+    [subject_index, dpop, two_instances],
     ignore = "needs DATABASE_URL (see tests/support/README.md)"
 );

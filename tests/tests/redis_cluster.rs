@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use tower_refresh_auth::clock::SystemClock;
 use tower_refresh_auth::session::SessionId;
-use tower_refresh_auth::store::{RedisStore, RefreshStore, StoreError};
+use tower_refresh_auth::store::{RedisStore, RefreshStore, StoreError, SubjectIndex};
 use tower_refresh_auth::{AuthError, NoClaims, RefreshAuth, SecurityEvent};
 use tower_refresh_auth_test_support::{Reply, expect_rotated, now_ms, service_url, session};
 use tower_refresh_auth_tests::app::{App, SECRET};

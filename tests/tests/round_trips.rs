@@ -21,7 +21,7 @@ mod redis_store {
     use std::time::Duration;
 
     use redis::aio::MultiplexedConnection;
-    use tower_refresh_auth::store::{RedisStore, RefreshStore};
+    use tower_refresh_auth::store::{RedisStore, RefreshStore, SubjectIndex};
     use tower_refresh_auth_test_support::fixtures::DeleteKeysOnDrop;
     use tower_refresh_auth_test_support::{expect_rotated, now_ms, run_id, session};
     use tower_refresh_auth_tests::flights::FlightCounter;
@@ -201,7 +201,7 @@ mod postgres_store {
     use std::time::Duration;
 
     use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-    use tower_refresh_auth::store::{PostgresStore, RefreshStore};
+    use tower_refresh_auth::store::{PostgresStore, RefreshStore, SubjectIndex};
     use tower_refresh_auth_test_support::fixtures::{DropTableOnDrop, table_name};
     use tower_refresh_auth_test_support::{expect_rotated, now_ms, service_url, session};
     use tower_refresh_auth_tests::flights::{FlightCounter, PG_SYNC};

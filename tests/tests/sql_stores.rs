@@ -10,11 +10,11 @@
 use std::time::{Duration, SystemTime};
 
 use tower_refresh_auth::session::SessionId;
-use tower_refresh_auth::store::RefreshStore;
+use tower_refresh_auth::store::{RefreshStore, SubjectIndex};
 use tower_refresh_auth_test_support::{create, now_ms, session};
 
 /// What both SQL stores offer beyond [`RefreshStore`].
-trait Purge: RefreshStore + Clone {
+trait Purge: RefreshStore + SubjectIndex + Clone {
     async fn purge(&self, now: SystemTime) -> u64;
     fn spawn_purge(&self, every: Duration) -> tokio::task::JoinHandle<()>;
 }

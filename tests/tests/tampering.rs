@@ -24,7 +24,9 @@ use serde::{Deserialize, Serialize};
 use tower::util::BoxCloneSyncService;
 use tower::{ServiceBuilder, ServiceExt, service_fn};
 use tower_refresh_auth::session::{Session, SessionId};
-use tower_refresh_auth::store::{MemoryStore, RefreshStore, Rotation, StoreError};
+use tower_refresh_auth::store::{
+    DpopStore, MemoryStore, RefreshStore, Rotation, StoreError, SubjectIndex,
+};
 use tower_refresh_auth::{Claims, RefreshAuth, ResponseBody, TokenPair};
 
 const SECRET: &[u8] = b"the tampering test secret, of 32+ bytes";
@@ -218,13 +220,12 @@ impl Tampered {
                     .await
                     .unwrap()
                     .unwrap();
-                session = Session {
-                    id: session.id,
-                    counter: session.counter,
-                    rotated_at: session.rotated_at,
-                    expires_at: session.expires_at,
-                    ..donor
-                };
+                let mut swapped = donor;
+                swapped.id = session.id;
+                swapped.counter = session.counter;
+                swapped.rotated_at = session.rotated_at;
+                swapped.expires_at = session.expires_at;
+                session = swapped;
             }
             Some(Tamper::Unseal) => session.seal.clear(),
         }
@@ -237,12 +238,14 @@ impl RefreshStore for Tampered {
     async fn create(&self, session: &Session) -> Result<(), StoreError> {
         self.inner.create(session).await
     }
+
     async fn load(&self, id: &SessionId, now: SystemTime) -> Result<Option<Session>, StoreError> {
         match self.inner.load(id, now).await? {
             Some(session) => Ok(Some(self.apply(session).await)),
             None => Ok(None),
         }
     }
+
     async fn rotate(
         &self,
         id: &SessionId,
@@ -263,15 +266,30 @@ impl RefreshStore for Tampered {
             },
         )
     }
+
     async fn revoke(&self, id: &SessionId) -> Result<bool, StoreError> {
         self.inner.revoke(id).await
     }
+
     async fn reseal(&self, id: &SessionId, seal: &str) -> Result<bool, StoreError> {
         self.inner.reseal(id, seal).await
     }
+
+    fn subject_index(&self) -> Option<&dyn SubjectIndex> {
+        Some(self)
+    }
+
+    fn dpop(&self) -> Option<&dyn DpopStore> {
+        Some(self)
+    }
+}
+
+#[async_trait::async_trait]
+impl SubjectIndex for Tampered {
     async fn revoke_subject(&self, subject: &str) -> Result<u64, StoreError> {
         self.inner.revoke_subject(subject).await
     }
+
     async fn list(&self, subject: &str, now: SystemTime) -> Result<Vec<Session>, StoreError> {
         let mut listed = Vec::new();
         for session in self.inner.list(subject, now).await? {
@@ -279,6 +297,10 @@ impl RefreshStore for Tampered {
         }
         Ok(listed)
     }
+}
+
+#[async_trait::async_trait]
+impl DpopStore for Tampered {
     async fn bind(
         &self,
         id: &SessionId,
@@ -291,6 +313,7 @@ impl RefreshStore for Tampered {
             None => Ok(None),
         }
     }
+
     async fn remember_proof(
         &self,
         key: &tower_refresh_auth::dpop::ReplayKey,

@@ -75,7 +75,7 @@ impl Shared {
     ) -> Result<(), AuthError> {
         let fresh = timed(
             StoreOp::RememberProof,
-            self.store
+            self.dpop_store()?
                 .remember_proof(&proof.replay, proof.expires_at, self.clock.now()),
         )
         .await?;

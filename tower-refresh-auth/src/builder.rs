@@ -574,7 +574,7 @@ impl<C> RefreshAuthBuilder<C> {
     /// [`dpop_origin`](Self::dpop_origin) or [`dpop_origin_from_host`](Self::dpop_origin_from_host).
     ///
     /// Refreshes then read the session first (one more store call) to check its binding, and
-    /// every proof costs a signature check and one [`remember_proof`](RefreshStore::remember_proof).
+    /// every proof costs a signature check and one [`remember_proof`](crate::store::DpopStore::remember_proof).
     pub fn dpop(mut self, mode: DpopMode) -> Self {
         self.dpop = mode;
         self
@@ -815,6 +815,19 @@ impl<C> RefreshAuthBuilder<C> {
             Some(store) => store,
             None => default_store()?,
         };
+        // What the configuration needs of the store beyond its five core operations.
+        if self.guard.sessions_path.is_some() && store.subject_index().is_none() {
+            return Err(ConfigError::MissingCapability {
+                needed_by: "`sessions_route()`",
+                capability: "SubjectIndex",
+            });
+        }
+        if self.dpop.is_on() && store.dpop().is_none() {
+            return Err(ConfigError::MissingCapability {
+                needed_by: "DPoP",
+                capability: "DpopStore",
+            });
+        }
 
         let access = AccessTokens::new(
             signing,

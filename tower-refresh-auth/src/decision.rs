@@ -120,7 +120,7 @@ impl<C> std::fmt::Debug for SessionCheck<C> {
 
 impl<C> SessionCheck<C> {
     /// Asks the store: spends the DPoP proof's `jti`
-    /// ([`remember_proof`](crate::store::RefreshStore::remember_proof)), then, with session
+    /// ([`remember_proof`](crate::store::DpopStore::remember_proof)), then, with session
     /// checking on, whether the token's session is still live
     /// ([`load`](crate::store::RefreshStore::load)).
     pub async fn run(self) -> Verdict<C> {

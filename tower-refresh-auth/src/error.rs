@@ -119,6 +119,19 @@ pub enum ConfigError {
         "no session store: call `.store(…)` on the builder, or enable the `memory-store` feature"
     )]
     MissingStore,
+    /// The configuration needs a store capability the configured store does not offer.
+    #[error(
+        "{needed_by} needs a store that implements `tower_refresh_auth::store::{capability}`, \
+         and this one does not: use a store that does (every store of this crate does), or \
+         implement it for yours and return `Some(self)` from `RefreshStore::{method}`",
+        method = capability_method(capability)
+    )]
+    MissingCapability {
+        /// What needs it: "sessions_route()", "DPoP".
+        needed_by: &'static str,
+        /// The capability trait's name.
+        capability: &'static str,
+    },
     /// A lifetime that must be at least one second is shorter.
     #[error("`{0}` must be at least one second (token lifetimes are whole seconds)")]
     ZeroDuration(&'static str),
@@ -317,6 +330,11 @@ pub enum AuthError {
     /// A bug in the application, never caused by a client.
     #[error("the application's claims are unusable: {0}")]
     Claims(Cow<'static, str>),
+    /// The application called something its store cannot do (the store does not implement
+    /// the named capability trait, e.g. `SubjectIndex`): `500 server_error`. The builder
+    /// refuses the configurations that would need it, so only a direct library call can.
+    #[error("the session store does not implement `{0}`")]
+    MissingCapability(&'static str),
 }
 
 impl AuthError {
@@ -335,7 +353,7 @@ impl AuthError {
             Self::Dpop(e) if e.resource => StatusCode::UNAUTHORIZED,
             Self::Dpop(_) => StatusCode::BAD_REQUEST,
             Self::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Claims(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Claims(_) | Self::MissingCapability(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -357,7 +375,7 @@ impl AuthError {
             Self::UnsupportedGrantType => "unsupported_grant_type",
             Self::Dpop(e) => e.code.as_str(),
             Self::Store(_) => "temporarily_unavailable",
-            Self::Claims(_) => "server_error",
+            Self::Claims(_) | Self::MissingCapability(_) => "server_error",
         })
     }
 
@@ -390,7 +408,7 @@ impl AuthError {
             }
             // The store's own error text stays in the logs.
             Self::Store(_) => "the session store is unavailable; retry shortly".into(),
-            Self::Claims(_) => "internal error".into(),
+            Self::Claims(_) | Self::MissingCapability(_) => "internal error".into(),
         }
     }
 }
@@ -476,4 +494,12 @@ pub(crate) fn invalid_request(reason: &'static str) -> AuthError {
 /// Why credentials could not be read; becomes [`AuthError::MalformedCredentials`].
 pub(crate) fn malformed(reason: &'static str) -> AuthError {
     AuthError::MalformedCredentials(Cow::Borrowed(reason))
+}
+
+/// The [`RefreshStore`](crate::store::RefreshStore) method that hands out `capability`.
+fn capability_method(capability: &str) -> &'static str {
+    match capability {
+        "SubjectIndex" => "subject_index",
+        _ => "dpop",
+    }
 }

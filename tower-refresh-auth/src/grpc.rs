@@ -57,7 +57,7 @@ fn code(err: &AuthError) -> u16 {
         AuthError::MethodNotAllowed => 12,  // UNIMPLEMENTED
         AuthError::MissingCsrfHeader(_) => 7, // PERMISSION_DENIED
         AuthError::Store(_) => 14,          // UNAVAILABLE: the client may retry
-        AuthError::Claims(_) => 13,         // INTERNAL
+        AuthError::Claims(_) | AuthError::MissingCapability(_) => 13, // INTERNAL
     }
 }
 

@@ -267,7 +267,7 @@ impl Shared {
     /// only with a proof by its key, and is otherwise left exactly as it was (no rotation, so
     /// no reuse detection either: a thief without the key cannot log its owner out); an
     /// unbound session presented with its current token and a proof is bound to the proof's
-    /// key, atomically ([`RefreshStore::bind`](crate::store::RefreshStore::bind)); required
+    /// key, atomically ([`DpopStore::bind`](crate::store::DpopStore::bind)); required
     /// mode refuses a refresh without a proof.
     async fn check_binding(
         &self,
@@ -298,7 +298,7 @@ impl Shared {
                 let mut bound = session;
                 bound.jkt = Some(jkt.to_owned());
                 let seal = self.refresh_keys.seal(&bound);
-                match timed(StoreOp::Bind, self.store.bind(&id, jkt, &seal, now)).await? {
+                match timed(StoreOp::Bind, self.dpop_store()?.bind(&id, jkt, &seal, now)).await? {
                     None => Err(AuthError::InvalidGrant.into()),
                     Some(after) if after.jkt.as_deref() == Some(jkt) => {
                         tracing::debug!("session bound to a DPoP key");
@@ -361,7 +361,8 @@ impl Shared {
 
     /// Revokes every session of `subject` ("log out everywhere"). Returns how many.
     pub(crate) async fn revoke_subject(&self, subject: &str) -> Result<u64, AuthError> {
-        let n = timed(StoreOp::RevokeSubject, self.store.revoke_subject(subject)).await?;
+        let index = self.subject_index()?;
+        let n = timed(StoreOp::RevokeSubject, index.revoke_subject(subject)).await?;
         if n > 0 {
             if let Some(cache) = &self.cache {
                 cache.forget_subject(subject);
@@ -380,7 +381,8 @@ impl Shared {
     /// the store lists under the wrong subject) is left out.
     pub(crate) async fn sessions(&self, subject: &str) -> Result<Vec<SessionInfo>, AuthError> {
         let now = self.clock.now();
-        let mut sessions = timed(StoreOp::List, self.store.list(subject, now)).await?;
+        let index = self.subject_index()?;
+        let mut sessions = timed(StoreOp::List, index.list(subject, now)).await?;
         sessions.retain(|s| s.subject == subject && s.is_live(now) && self.is_sealed(s));
         sessions.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
         Ok(sessions.into_iter().map(SessionInfo::from).collect())
@@ -468,7 +470,7 @@ fn wrong_key() -> AuthError {
 mod tests {
     use super::*;
     use crate::clock::{Clock, ManualClock};
-    use crate::store::{MemoryStore, RefreshStore};
+    use crate::store::{DpopStore, MemoryStore, RefreshStore, SubjectIndex};
     use crate::{NoClaims, RefreshAuth};
 
     const GRACE: Duration = Duration::from_secs(10);
@@ -542,7 +544,7 @@ mod tests {
 
     const SECRET: &[u8] = b"a rotation test secret of at least 32 bytes";
 
-    /// A store that hands every record back with its subject changed, as someone with write
+    /// A store that hands every record it loads or rotates back with its subject changed, as someone with write
     /// access to the database would leave it; what it keeps stays intact.
     #[derive(Debug, Clone, Default)]
     struct Rewriting(MemoryStore);
@@ -586,34 +588,11 @@ mod tests {
         async fn reseal(&self, id: &SessionId, seal: &str) -> Result<bool, StoreError> {
             self.0.reseal(id, seal).await
         }
-        async fn revoke_subject(&self, subject: &str) -> Result<u64, StoreError> {
-            self.0.revoke_subject(subject).await
+        fn subject_index(&self) -> Option<&dyn SubjectIndex> {
+            self.0.subject_index()
         }
-        async fn list(&self, subject: &str, now: SystemTime) -> Result<Vec<Session>, StoreError> {
-            Ok(self
-                .0
-                .list(subject, now)
-                .await?
-                .into_iter()
-                .map(rewrite)
-                .collect())
-        }
-        async fn bind(
-            &self,
-            id: &SessionId,
-            jkt: &str,
-            seal: &str,
-            now: SystemTime,
-        ) -> Result<Option<Session>, StoreError> {
-            Ok(self.0.bind(id, jkt, seal, now).await?.map(rewrite))
-        }
-        async fn remember_proof(
-            &self,
-            key: &crate::dpop::ReplayKey,
-            expires_at: SystemTime,
-            now: SystemTime,
-        ) -> Result<bool, StoreError> {
-            self.0.remember_proof(key, expires_at, now).await
+        fn dpop(&self) -> Option<&dyn DpopStore> {
+            self.0.dpop()
         }
     }
 
@@ -665,28 +644,11 @@ mod tests {
         async fn reseal(&self, id: &SessionId, seal: &str) -> Result<bool, StoreError> {
             self.inner.reseal(id, seal).await
         }
-        async fn revoke_subject(&self, subject: &str) -> Result<u64, StoreError> {
-            self.inner.revoke_subject(subject).await
+        fn subject_index(&self) -> Option<&dyn SubjectIndex> {
+            self.inner.subject_index()
         }
-        async fn list(&self, subject: &str, now: SystemTime) -> Result<Vec<Session>, StoreError> {
-            self.inner.list(subject, now).await
-        }
-        async fn bind(
-            &self,
-            id: &SessionId,
-            jkt: &str,
-            seal: &str,
-            now: SystemTime,
-        ) -> Result<Option<Session>, StoreError> {
-            self.inner.bind(id, jkt, seal, now).await
-        }
-        async fn remember_proof(
-            &self,
-            key: &crate::dpop::ReplayKey,
-            expires_at: SystemTime,
-            now: SystemTime,
-        ) -> Result<bool, StoreError> {
-            self.inner.remember_proof(key, expires_at, now).await
+        fn dpop(&self) -> Option<&dyn DpopStore> {
+            self.inner.dpop()
         }
     }
 

@@ -130,7 +130,25 @@ impl fmt::Debug for DpopProof {
 }
 
 /// One login session, as a store keeps it.
+///
+/// A store keeps every field as it was given and hands the record back as it was stored. A
+/// store outside this crate makes one with [`Session::new`] and sets the other fields, which
+/// are all public; the struct is `#[non_exhaustive]`, so a field added later is not a breaking
+/// change for stores (a store that does not know it loses it, and the seal then tells).
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use tower_refresh_auth::session::{Session, SessionId};
+///
+/// // What a store reads back from its rows, field by field.
+/// let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+/// let mut session = Session::new(SessionId::random(), "user1", "{}", t0, t0 + Duration::from_secs(3600), "seal");
+/// session.counter = 3;
+/// session.rotated_at = t0 + Duration::from_secs(60);
+/// assert!(session.is_live(t0 + Duration::from_secs(61)));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Session {
     /// The session's id.
     pub id: SessionId,
@@ -168,7 +186,7 @@ pub struct Session {
     /// (`docs/protocol.md` §10): its access tokens carry it as `cnf.jkt`, and its refreshes
     /// need a proof by that key. Bound by the seal, so a store writer cannot unbind a session
     /// (or bind it to their own key); set once, by a login with a proof or by
-    /// [`RefreshStore::bind`](crate::store::RefreshStore::bind), never cleared.
+    /// [`DpopStore::bind`](crate::store::DpopStore::bind), never cleared.
     pub jkt: Option<String>,
     /// What the application recorded about the login (its user agent, a label), shown in
     /// session listings. Never part of a token, and not bound by the seal: a store writer
@@ -319,6 +337,32 @@ impl From<Session> for SessionInfo {
 }
 
 impl Session {
+    /// A session as created at `created_at` with sliding expiry `expires_at`, sealed with
+    /// `seal`: counter `0`, `rotated_at == created_at`, no absolute expiry, not bound to a
+    /// DPoP key, no metadata. Set the other fields (all public) to what the store kept.
+    pub fn new(
+        id: SessionId,
+        subject: impl Into<String>,
+        claims: impl Into<String>,
+        created_at: SystemTime,
+        expires_at: SystemTime,
+        seal: impl Into<String>,
+    ) -> Self {
+        Self {
+            id,
+            subject: subject.into(),
+            claims: claims.into(),
+            counter: 0,
+            created_at,
+            rotated_at: created_at,
+            expires_at,
+            absolute_expires_at: None,
+            seal: seal.into(),
+            jkt: None,
+            metadata: SessionMetadata::new(),
+        }
+    }
+
     /// Whether the session is live at `now` (see the [module docs](self)).
     pub fn is_live(&self, now: SystemTime) -> bool {
         now < self.expires_at && self.absolute_expires_at.is_none_or(|abs| now < abs)

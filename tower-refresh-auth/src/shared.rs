@@ -19,7 +19,7 @@ use crate::events::Events;
 use crate::guard::Guard;
 use crate::rejection::AuthRejection;
 use crate::response::Renderer;
-use crate::store::RefreshStore;
+use crate::store::{DpopStore, RefreshStore, SubjectIndex};
 use crate::token::access::AccessTokens;
 use crate::token::refresh::RefreshKeys;
 
@@ -50,6 +50,21 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// The store's [`SubjectIndex`]. The builder refuses a configuration whose routes need one
+    /// the store lacks, so this fails only for a library call the application makes itself.
+    pub(crate) fn subject_index(&self) -> Result<&dyn SubjectIndex, AuthError> {
+        self.store
+            .subject_index()
+            .ok_or(AuthError::MissingCapability("SubjectIndex"))
+    }
+
+    /// The store's [`DpopStore`]; the builder refuses DPoP with a store that lacks it.
+    pub(crate) fn dpop_store(&self) -> Result<&dyn DpopStore, AuthError> {
+        self.store
+            .dpop()
+            .ok_or(AuthError::MissingCapability("DpopStore"))
+    }
+
     /// `err` as a refusal this authority renders.
     pub(crate) fn rejection(&self, err: AuthError) -> AuthRejection {
         AuthRejection::new(err, Arc::clone(&self.renderer))

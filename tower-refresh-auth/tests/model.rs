@@ -41,7 +41,9 @@ use tower::{ServiceBuilder, service_fn};
 use tower_refresh_auth::clock::{Clock, ManualClock};
 use tower_refresh_auth::dpop::DpopMode;
 use tower_refresh_auth::session::{Session, SessionId, SessionMetadata};
-use tower_refresh_auth::store::{MemoryStore, RefreshStore, ReplayKey, Rotation, StoreError};
+use tower_refresh_auth::store::{
+    DpopStore, MemoryStore, RefreshStore, ReplayKey, Rotation, StoreError, SubjectIndex,
+};
 use tower_refresh_auth::{NoClaims, RefreshAuth};
 use tower_refresh_auth_test_support::dpop::DpopKey;
 use tower_refresh_auth_test_support::{Reply, Stack, subject_echo};
@@ -432,6 +434,18 @@ struct Forgetful {
 }
 
 impl Forgetful {
+    /// The wrapped store's index: every store these tests wrap keeps one.
+    fn index(&self) -> &dyn SubjectIndex {
+        self.inner
+            .subject_index()
+            .expect("the wrapped store keeps a subject index")
+    }
+
+    /// The wrapped store's DPoP memory: every store these tests wrap has it.
+    fn dpop_store(&self) -> &dyn DpopStore {
+        self.inner.dpop().expect("the wrapped store offers DPoP")
+    }
+
     fn remember(&self, session: &Session) {
         let mut history = self.history.lock().unwrap();
         history.entry(session.id).or_default().push(session.clone());
@@ -461,9 +475,11 @@ impl RefreshStore for Forgetful {
         self.remember(session);
         Ok(())
     }
+
     async fn load(&self, id: &SessionId, now: SystemTime) -> Result<Option<Session>, StoreError> {
         self.inner.load(id, now).await
     }
+
     async fn rotate(
         &self,
         id: &SessionId,
@@ -481,23 +497,42 @@ impl RefreshStore for Forgetful {
         }
         Ok(rotation)
     }
+
     async fn revoke(&self, id: &SessionId) -> Result<bool, StoreError> {
         self.history.lock().unwrap().remove(id);
         self.inner.revoke(id).await
     }
+
     async fn reseal(&self, id: &SessionId, seal: &str) -> Result<bool, StoreError> {
         self.inner.reseal(id, seal).await
     }
+
+    fn subject_index(&self) -> Option<&dyn SubjectIndex> {
+        Some(self)
+    }
+
+    fn dpop(&self) -> Option<&dyn DpopStore> {
+        Some(self)
+    }
+}
+
+#[async_trait::async_trait]
+impl SubjectIndex for Forgetful {
     async fn revoke_subject(&self, subject: &str) -> Result<u64, StoreError> {
         self.history
             .lock()
             .unwrap()
             .retain(|_, states| states.first().is_none_or(|s| s.subject != subject));
-        self.inner.revoke_subject(subject).await
+        self.index().revoke_subject(subject).await
     }
+
     async fn list(&self, subject: &str, now: SystemTime) -> Result<Vec<Session>, StoreError> {
-        self.inner.list(subject, now).await
+        self.index().list(subject, now).await
     }
+}
+
+#[async_trait::async_trait]
+impl DpopStore for Forgetful {
     /// A binding is not one of the writes this store forgets: it is stamped on every state
     /// remembered so far (the seal covers the key, not the counter), so that forgetting
     /// rotations later gives back a bound session, as the model expects.
@@ -508,7 +543,7 @@ impl RefreshStore for Forgetful {
         seal: &str,
         now: SystemTime,
     ) -> Result<Option<Session>, StoreError> {
-        let bound = self.inner.bind(id, jkt, seal, now).await?;
+        let bound = self.dpop_store().bind(id, jkt, seal, now).await?;
         if let Some(session) = &bound
             && let Some(states) = self.history.lock().unwrap().get_mut(id)
         {
@@ -519,13 +554,14 @@ impl RefreshStore for Forgetful {
         }
         Ok(bound)
     }
+
     async fn remember_proof(
         &self,
         key: &ReplayKey,
         expires_at: SystemTime,
         now: SystemTime,
     ) -> Result<bool, StoreError> {
-        self.inner.remember_proof(key, expires_at, now).await
+        self.dpop_store().remember_proof(key, expires_at, now).await
     }
 }
 

@@ -6,7 +6,9 @@ use std::time::SystemTime;
 
 use tower_refresh_auth::dpop::ReplayKey;
 use tower_refresh_auth::session::{Session, SessionId};
-use tower_refresh_auth::store::{MemoryStore, RefreshStore, Rotation, StoreError};
+use tower_refresh_auth::store::{
+    DpopStore, MemoryStore, RefreshStore, Rotation, StoreError, SubjectIndex,
+};
 
 /// A [`MemoryStore`] that can be taken down and that counts what it is asked.
 ///
@@ -111,6 +113,17 @@ impl RefreshStore for TestStore {
         Ok(revoked)
     }
 
+    fn subject_index(&self) -> Option<&dyn SubjectIndex> {
+        Some(self)
+    }
+
+    fn dpop(&self) -> Option<&dyn DpopStore> {
+        Some(self)
+    }
+}
+
+#[async_trait::async_trait]
+impl SubjectIndex for TestStore {
     async fn revoke_subject(&self, subject: &str) -> Result<u64, StoreError> {
         self.enter()?;
         self.inner.revoke_subject(subject).await
@@ -120,7 +133,10 @@ impl RefreshStore for TestStore {
         self.enter()?;
         self.inner.list(subject, now).await
     }
+}
 
+#[async_trait::async_trait]
+impl DpopStore for TestStore {
     async fn bind(
         &self,
         id: &SessionId,

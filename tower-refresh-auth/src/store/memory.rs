@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 
-use super::{RefreshStore, Rotation, StoreError};
+use super::{DpopStore, RefreshStore, Rotation, StoreError, SubjectIndex};
 use crate::clock::to_millis;
 use crate::session::{Session, SessionId};
 use crate::store::ReplayKey;
@@ -202,12 +202,38 @@ impl RefreshStore for MemoryStore {
         })
     }
 
+    fn subject_index(&self) -> Option<&dyn SubjectIndex> {
+        Some(self)
+    }
+
+    fn dpop(&self) -> Option<&dyn DpopStore> {
+        Some(self)
+    }
+}
+
+#[async_trait::async_trait]
+impl SubjectIndex for MemoryStore {
     async fn revoke_subject(&self, subject: &str) -> Result<u64, StoreError> {
         let before = self.inner.sessions.len();
         self.inner.sessions.retain(|_, s| s.subject != subject);
         Ok(u64::try_from(before.saturating_sub(self.inner.sessions.len())).unwrap_or(u64::MAX))
     }
 
+    /// A scan of every session: the memory store keeps no index by subject (it holds one
+    /// process' sessions, and its sweep bounds them).
+    async fn list(&self, subject: &str, now: SystemTime) -> Result<Vec<Session>, StoreError> {
+        Ok(self
+            .inner
+            .sessions
+            .iter()
+            .filter(|s| s.subject == subject && s.is_live(now))
+            .map(|s| s.value().clone())
+            .collect())
+    }
+}
+
+#[async_trait::async_trait]
+impl DpopStore for MemoryStore {
     async fn bind(
         &self,
         id: &SessionId,
@@ -260,18 +286,6 @@ impl RefreshStore for MemoryStore {
                 true
             }
         })
-    }
-
-    /// A scan of every session: the memory store keeps no index by subject (it holds one
-    /// process' sessions, and its sweep bounds them).
-    async fn list(&self, subject: &str, now: SystemTime) -> Result<Vec<Session>, StoreError> {
-        Ok(self
-            .inner
-            .sessions
-            .iter()
-            .filter(|s| s.subject == subject && s.is_live(now))
-            .map(|s| s.value().clone())
-            .collect())
     }
 }
 

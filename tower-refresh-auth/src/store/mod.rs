@@ -14,9 +14,13 @@
 //!
 //! # Writing a backend
 //!
-//! Implement its methods with `#[async_trait]`, convert the backend's errors into
-//! [`StoreError`], and run the conformance suite in `tests/` against it. The
-//! [`MemoryStore`] is the reference implementation.
+//! Implement the five methods of [`RefreshStore`] with `#[async_trait]`, converting the
+//! backend's errors into [`StoreError`]; then, if the store can, the capabilities
+//! [`SubjectIndex`] (session lists, "log out everywhere") and [`DpopStore`] (DPoP), each
+//! announced by returning `Some(self)` from [`RefreshStore::subject_index`] or
+//! [`RefreshStore::dpop`]. Run the conformance suite (the `conformance` feature:
+//! [`conformance_suite!`](crate::conformance_suite)) against it, one group per capability.
+//! The [`MemoryStore`] is the reference implementation.
 //!
 //! Keep every field of a [`Session`] as it was given, [`seal`](Session::seal) included:
 //! the layer refuses a record whose seal does not match its id, subject, claims and fixed
@@ -29,6 +33,9 @@
 //! assert_dyn(&store); // every store is usable as `dyn RefreshStore`
 //! ```
 
+#[cfg(feature = "conformance")]
+#[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
+pub mod conformance;
 #[cfg(feature = "memory-store")]
 mod memory;
 #[cfg(feature = "postgres")]
@@ -102,10 +109,24 @@ impl StoreError {
     }
 }
 
-/// A refresh-session store. See the [module docs](self) for the contract.
+/// A refresh-session store: the five operations every store does atomically. See the
+/// [module docs](self) for the contract.
 ///
 /// All times are passed in by the caller (from the layer's [`Clock`](crate::clock::Clock)),
 /// so a store never reads a clock of its own to decide liveness.
+///
+/// What some configurations need beyond these five is a capability of its own, which a store
+/// offers by implementing the capability trait and returning itself from the matching
+/// method here (both default to `None`):
+///
+/// - [`SubjectIndex`] ([`subject_index`](Self::subject_index)): a user's session list and
+///   "log out everywhere", for the sessions routes and
+///   [`RefreshAuth::revoke_subject`](crate::RefreshAuth::revoke_subject);
+/// - [`DpopStore`] ([`dpop`](Self::dpop)): binding a session to a DPoP key and the memory of
+///   spent proofs, for DPoP.
+///
+/// [`RefreshAuthBuilder::build`](crate::RefreshAuthBuilder::build) refuses a configuration
+/// that needs a capability its store does not offer, naming the trait.
 #[async_trait::async_trait]
 pub trait RefreshStore: fmt::Debug + Send + Sync + 'static {
     /// Stores a new session. Its id is fresh and random, so it never collides in practice;
@@ -146,6 +167,27 @@ pub trait RefreshStore: fmt::Debug + Send + Sync + 'static {
     /// an older secret. Returns whether the session was there.
     async fn reseal(&self, id: &SessionId, seal: &str) -> Result<bool, StoreError>;
 
+    /// This store's per-subject index, if it keeps one: `Some(self)` in a store that
+    /// implements [`SubjectIndex`].
+    fn subject_index(&self) -> Option<&dyn SubjectIndex> {
+        None
+    }
+
+    /// What DPoP needs of this store, if it offers it: `Some(self)` in a store that
+    /// implements [`DpopStore`].
+    fn dpop(&self) -> Option<&dyn DpopStore> {
+        None
+    }
+}
+
+/// A store capability: the sessions of one subject, for a user's session list (`GET
+/// /sessions`) and "log out everywhere" (`DELETE /sessions`,
+/// [`RefreshAuth::revoke_subject`](crate::RefreshAuth::revoke_subject)).
+///
+/// A store offers it by implementing this trait and
+/// [`RefreshStore::subject_index`] as `Some(self)`.
+#[async_trait::async_trait]
+pub trait SubjectIndex: Send + Sync {
     /// Deletes every session of `subject` ("log out everywhere"). Returns how many.
     async fn revoke_subject(&self, subject: &str) -> Result<u64, StoreError>;
 
@@ -153,7 +195,15 @@ pub trait RefreshStore: fmt::Debug + Send + Sync + 'static {
     /// shows. Sessions of `subject` that are not live may be deleted on the way, so that a
     /// subject with many dead sessions costs no more, the next time, than its live ones.
     async fn list(&self, subject: &str, now: SystemTime) -> Result<Vec<Session>, StoreError>;
+}
 
+/// A store capability: what DPoP (`docs/protocol.md` §10) needs of a store — binding a
+/// session to a key, and the memory of spent proofs that makes each proof good once across
+/// every instance sharing the store.
+///
+/// A store offers it by implementing this trait and [`RefreshStore::dpop`] as `Some(self)`.
+#[async_trait::async_trait]
+pub trait DpopStore: Send + Sync {
     /// Binds the live session `id` to the DPoP key of thumbprint `jkt` (`docs/protocol.md`
     /// §10), atomically and only if it is not bound yet: sets
     /// [`jkt`](Session::jkt) and replaces the [`seal`](Session::seal) with `seal` (the seal
@@ -208,27 +258,10 @@ impl<T: RefreshStore + ?Sized> RefreshStore for std::sync::Arc<T> {
     async fn reseal(&self, id: &SessionId, seal: &str) -> Result<bool, StoreError> {
         (**self).reseal(id, seal).await
     }
-    async fn revoke_subject(&self, subject: &str) -> Result<u64, StoreError> {
-        (**self).revoke_subject(subject).await
+    fn subject_index(&self) -> Option<&dyn SubjectIndex> {
+        (**self).subject_index()
     }
-    async fn list(&self, subject: &str, now: SystemTime) -> Result<Vec<Session>, StoreError> {
-        (**self).list(subject, now).await
-    }
-    async fn bind(
-        &self,
-        id: &SessionId,
-        jkt: &str,
-        seal: &str,
-        now: SystemTime,
-    ) -> Result<Option<Session>, StoreError> {
-        (**self).bind(id, jkt, seal, now).await
-    }
-    async fn remember_proof(
-        &self,
-        key: &ReplayKey,
-        expires_at: SystemTime,
-        now: SystemTime,
-    ) -> Result<bool, StoreError> {
-        (**self).remember_proof(key, expires_at, now).await
+    fn dpop(&self) -> Option<&dyn DpopStore> {
+        (**self).dpop()
     }
 }

@@ -7,7 +7,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 
 /// What a store remembers a spent DPoP proof by
-/// ([`RefreshStore::remember_proof`](crate::store::RefreshStore::remember_proof)): 128 bits
+/// ([`DpopStore::remember_proof`](crate::store::DpopStore::remember_proof)): 128 bits
 /// of SHA-256 over the key's thumbprint and the proof's `jti`, so the store never holds
 /// client input, and two keys' `jti`s never collide.
 ///

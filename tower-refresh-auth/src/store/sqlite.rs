@@ -98,7 +98,7 @@ use super::sql::{
     COLUMNS, Columns, DEFAULT_TABLE, DEFAULT_TIMEOUT, ListRow, METADATA_COLUMNS, counter_column,
     from_list_row, millis, run, session_from_row, validate_table_name,
 };
-use super::{RefreshStore, Rotation, StoreError};
+use super::{DpopStore, RefreshStore, Rotation, StoreError, SubjectIndex};
 use crate::session::{Session, SessionId};
 use crate::store::ReplayKey;
 
@@ -422,6 +422,17 @@ impl RefreshStore for SqliteStore {
         Ok(done.rows_affected() > 0)
     }
 
+    fn subject_index(&self) -> Option<&dyn SubjectIndex> {
+        Some(self)
+    }
+
+    fn dpop(&self) -> Option<&dyn DpopStore> {
+        Some(self)
+    }
+}
+
+#[async_trait::async_trait]
+impl SubjectIndex for SqliteStore {
     async fn revoke_subject(&self, subject: &str) -> Result<u64, StoreError> {
         let query = sqlx::query(&self.queries.revoke_subject).bind(subject);
         let done = run(self.timeout, query.execute(&self.pool)).await?;
@@ -448,7 +459,10 @@ impl RefreshStore for SqliteStore {
         .await?;
         rows.into_iter().map(from_list_row).collect()
     }
+}
 
+#[async_trait::async_trait]
+impl DpopStore for SqliteStore {
     async fn bind(
         &self,
         id: &SessionId,

@@ -31,8 +31,8 @@
 //! | key | type | holds |
 //! |---|---|---|
 //! | `tra:s:{<session id>}` | hash | `sub`, `claims`, `ctr`, `cat`, `rat`, `exp`, `seal` and, if the session has them, `abs`, `ua` (user agent), `lbl` (label) and `jkt` (its DPoP key's thumbprint) |
-//! | `tra:p:{<replay key>}` | string | `1`: a spent DPoP proof ([`ReplayKey`]), with an expiry ([`remember_proof`](RefreshStore::remember_proof): `SET … NX PX`) |
-//! | `tra:u:{<subject>}` | sorted set | the ids of the subject's sessions, scored by when they were added, for [`revoke_subject`](RefreshStore::revoke_subject) and [`list`](RefreshStore::list) |
+//! | `tra:p:{<replay key>}` | string | `1`: a spent DPoP proof ([`ReplayKey`]), with an expiry ([`remember_proof`](DpopStore::remember_proof): `SET … NX PX`) |
+//! | `tra:u:{<subject>}` | sorted set | the ids of the subject's sessions, scored by when they were added, for [`revoke_subject`](SubjectIndex::revoke_subject) and [`list`](SubjectIndex::list) |
 //!
 //! Times are integer milliseconds since the Unix epoch; the counter is a decimal integer;
 //! `seal` is the session's [seal](crate::session::Session::seal). A hash written before
@@ -93,8 +93,8 @@
 //! The subject's index cannot share a slot with its sessions, so it cannot follow their
 //! expiry exactly. It expires at the latest absolute expiry of its sessions when they all
 //! have one, and never otherwise. Ids of sessions that expired or were revoked one by one
-//! stay in it until the next [`list`](RefreshStore::list) or
-//! [`revoke_subject`](RefreshStore::revoke_subject) of the subject, or until a
+//! stay in it until the next [`list`](SubjectIndex::list) or
+//! [`revoke_subject`](SubjectIndex::revoke_subject) of the subject, or until a
 //! `create` finds the index grown to a power of two of at least 32 ids and prunes the ids
 //! whose session is gone (three more round trips, amortised over as many logins). A stale
 //! id is harmless: it names a key that no longer exists.
@@ -135,7 +135,7 @@ use self::decode::{FIELDS, decode};
 use self::durability::Durability;
 use self::scripts::Scripts;
 
-use super::{RefreshStore, Rotation, StoreError};
+use super::{DpopStore, RefreshStore, Rotation, StoreError, SubjectIndex};
 use crate::clock::to_millis;
 use crate::session::{Session, SessionId};
 use crate::store::ReplayKey;
@@ -476,45 +476,6 @@ impl RefreshStore for RedisStore {
         Ok(deleted > 0)
     }
 
-    async fn bind(
-        &self,
-        id: &SessionId,
-        jkt: &str,
-        seal: &str,
-        now: SystemTime,
-    ) -> Result<Option<Session>, StoreError> {
-        let mut conn = self.conn.clone();
-        let mut bind = self.scripts.bind.prepare_invoke();
-        bind.key(self.session_key(id))
-            .arg(jkt)
-            .arg(seal)
-            .arg(to_millis(now));
-        let reply: Vec<Vec<u8>> = self.run(bind.invoke_async(&mut conn)).await?;
-        if reply.is_empty() {
-            return Ok(None);
-        }
-        decode(*id, reply.into_iter().map(Some).collect()).map(Some)
-    }
-
-    /// One `SET key 1 NX PX ttl`: the key names the proof's hash only, in a slot of its own.
-    async fn remember_proof(
-        &self,
-        key: &ReplayKey,
-        expires_at: SystemTime,
-        now: SystemTime,
-    ) -> Result<bool, StoreError> {
-        let ttl = to_millis(expires_at).saturating_sub(to_millis(now)).max(1);
-        let mut conn = self.conn.clone();
-        let mut cmd = redis::cmd("SET");
-        cmd.arg(format!("{}:p:{{{key}}}", self.prefix))
-            .arg(1)
-            .arg("NX")
-            .arg("PX")
-            .arg(ttl);
-        let set: Option<String> = self.run(cmd.query_async(&mut conn)).await?;
-        Ok(set.is_some())
-    }
-
     async fn reseal(&self, id: &SessionId, seal: &str) -> Result<bool, StoreError> {
         let mut conn = self.conn.clone();
         let mut reseal = self.scripts.reseal.prepare_invoke();
@@ -523,6 +484,17 @@ impl RefreshStore for RedisStore {
         Ok(done > 0)
     }
 
+    fn subject_index(&self) -> Option<&dyn SubjectIndex> {
+        Some(self)
+    }
+
+    fn dpop(&self) -> Option<&dyn DpopStore> {
+        Some(self)
+    }
+}
+
+#[async_trait::async_trait]
+impl SubjectIndex for RedisStore {
     async fn revoke_subject(&self, subject: &str) -> Result<u64, StoreError> {
         let index = self.subject_key(subject);
         let mut conn = self.conn.clone();
@@ -607,6 +579,48 @@ impl RefreshStore for RedisStore {
             }
         }
         Ok(live)
+    }
+}
+
+#[async_trait::async_trait]
+impl DpopStore for RedisStore {
+    async fn bind(
+        &self,
+        id: &SessionId,
+        jkt: &str,
+        seal: &str,
+        now: SystemTime,
+    ) -> Result<Option<Session>, StoreError> {
+        let mut conn = self.conn.clone();
+        let mut bind = self.scripts.bind.prepare_invoke();
+        bind.key(self.session_key(id))
+            .arg(jkt)
+            .arg(seal)
+            .arg(to_millis(now));
+        let reply: Vec<Vec<u8>> = self.run(bind.invoke_async(&mut conn)).await?;
+        if reply.is_empty() {
+            return Ok(None);
+        }
+        decode(*id, reply.into_iter().map(Some).collect()).map(Some)
+    }
+
+    /// One `SET key 1 NX PX ttl`: the key names the proof's hash only, in a slot of its own.
+    async fn remember_proof(
+        &self,
+        key: &ReplayKey,
+        expires_at: SystemTime,
+        now: SystemTime,
+    ) -> Result<bool, StoreError> {
+        let ttl = to_millis(expires_at).saturating_sub(to_millis(now)).max(1);
+        let mut conn = self.conn.clone();
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(format!("{}:p:{{{key}}}", self.prefix))
+            .arg(1)
+            .arg("NX")
+            .arg("PX")
+            .arg(ttl);
+        let set: Option<String> = self.run(cmd.query_async(&mut conn)).await?;
+        Ok(set.is_some())
     }
 }
 
