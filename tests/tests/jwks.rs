@@ -349,7 +349,7 @@ async fn a_kidless_token_from_another_library_verifies_when_one_key_could_have_s
     // During a rotation two HS256 keys could have signed it: which one is unknowable.
     let two_keys = RefreshAuth::<Value>::builder()
         .hs256(secret)
-        .verifying_key(VerifyingKey::hmac(Algorithm::HS256, vec![7; 32]).with_kid("old"))
+        .previous_key(VerifyingKey::hmac(Algorithm::HS256, vec![7; 32]).with_kid("old"))
         .build()
         .unwrap();
     match two_keys.verify(&kidless) {

@@ -56,13 +56,12 @@ struct Setup {
 }
 
 fn setups() -> Vec<Setup> {
-    let pem = |alg, private: &str, public: &str, decoding: DecodingKey| Setup {
-        name: match alg {
-            Algorithm::ES256 => "ES256",
-            Algorithm::EdDSA => "EdDSA",
-            _ => "RS256",
-        },
-        alg,
+    let pem = |alg: tower_refresh_auth::Algorithm,
+               private: &str,
+               public: &str,
+               decoding: DecodingKey| Setup {
+        name: alg.as_str(),
+        alg: alg.as_str().parse().unwrap(),
         signing: SigningKey::from_pem(alg, private.as_bytes(), public.as_bytes()).unwrap(),
         decoding,
     };
@@ -72,23 +71,23 @@ fn setups() -> Vec<Setup> {
         Setup {
             name: "HS256",
             alg: Algorithm::HS256,
-            signing: SigningKey::hmac(Algorithm::HS256, SECRET.to_vec()),
+            signing: SigningKey::hmac(tower_refresh_auth::Algorithm::HS256, SECRET.to_vec()),
             decoding: DecodingKey::from_secret(SECRET).expect("a non-empty secret"),
         },
         pem(
-            Algorithm::ES256,
+            tower_refresh_auth::Algorithm::ES256,
             &read("es256.pem"),
             &read("es256.pub.pem"),
             DecodingKey::from_ec_pem(read("es256.pub.pem").as_bytes()).unwrap(),
         ),
         pem(
-            Algorithm::EdDSA,
+            tower_refresh_auth::Algorithm::EdDSA,
             &read("ed25519.pem"),
             &read("ed25519.pub.pem"),
             DecodingKey::from_ed_pem(read("ed25519.pub.pem").as_bytes()).unwrap(),
         ),
         pem(
-            Algorithm::RS256,
+            tower_refresh_auth::Algorithm::RS256,
             &read("rsa.pem"),
             &read("rsa.pub.pem"),
             DecodingKey::from_rsa_pem(read("rsa.pub.pem").as_bytes()).unwrap(),

@@ -18,6 +18,7 @@ use crate::clock::to_millis;
 use crate::dpop::{DpopMode, DpopProof, Verified};
 use crate::error::AuthError;
 use crate::events::RevocationReason;
+use crate::keyring::KeyRing;
 use crate::rejection::AuthRejection;
 use crate::routes::refresh::{PairShape, pair_response};
 use crate::session::{Session, SessionId, SessionInfo, SessionMetadata};
@@ -76,6 +77,11 @@ impl<C> std::fmt::Debug for RefreshAuth<C> {
 }
 
 impl<C> RefreshAuth<C> {
+    /// The handle that rotates this authority's keys at run time; see [`KeyRing`].
+    pub fn keys(&self) -> KeyRing {
+        KeyRing::new(Arc::clone(&self.shared))
+    }
+
     pub(crate) fn from_shared(shared: Shared) -> Self {
         Self {
             shared: Arc::new(shared),

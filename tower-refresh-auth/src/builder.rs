@@ -8,22 +8,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderName, HeaderValue};
-use jsonwebtoken::Algorithm;
 
 use crate::authority::RefreshAuth;
 use crate::cache::TokenCache;
 use crate::clock::{Clock, SystemClock};
-use crate::cookie::{CookieSettings, RefreshTransport, Transport};
 use crate::dpop::{DpopMode, DpopSettings, Nonces, Origin, ProofRules, SUPPORTED as DPOP_ALGS};
+use crate::error::ErrorBody;
 use crate::error::{AuthError, ConfigError};
 use crate::events::{EventFn, Events, SecurityEvent};
 use crate::guard::{DEFAULT_JWKS_PATH, Guard};
+use crate::keys::Algorithm;
 use crate::keys::{SigningKey, VerifyingKey};
-use crate::response::{DpopChallenge, ErrorBody, ErrorBodyFn, Renderer};
+use crate::response::{DpopChallenge, ErrorBodyFn, Renderer};
 use crate::shared::Shared;
 use crate::store::RefreshStore;
 use crate::token::access::AccessTokens;
 use crate::token::refresh::RefreshKeys;
+use crate::transport::{CookieSettings, RefreshTransport, Transport};
 
 impl<C> RefreshAuth<C> {
     /// A builder with the defaults of the protocol document: access tokens for 1 minute,
@@ -184,7 +185,7 @@ impl<C> RefreshAuthBuilder<C> {
     /// [previous refresh secret](Self::previous_refresh_secret), a session refreshed while
     /// the old key is listed here moves to the new one, and removing it ends only the
     /// sessions that were not refreshed meanwhile.
-    pub fn verifying_key(mut self, key: VerifyingKey) -> Self {
+    pub fn previous_key(mut self, key: VerifyingKey) -> Self {
         self.verifying.push(key);
         self
     }
@@ -385,7 +386,7 @@ impl<C> RefreshAuthBuilder<C> {
     /// build fails.
     ///
     /// The route is public. It lists the current signing key and every key that still
-    /// verifies (keys retired by a [`KeyRing`](crate::KeyRing) rotation until removed, keys
+    /// verifies (keys retired by a [`KeyRing`](crate::keyring::KeyRing) rotation until removed, keys
     /// published ahead), with `Cache-Control: public, max-age=N`; see
     /// [`jwks_max_age`](Self::jwks_max_age).
     ///
@@ -430,14 +431,14 @@ impl<C> RefreshAuthBuilder<C> {
     /// overlap, so a cache never holds a key set that lacks a key still signing.
     ///
     /// A new key is seen by every verifier at most this long after it is published: in a
-    /// fleet, publish a key this long before it signs (see [`KeyRing`](crate::KeyRing)).
+    /// fleet, publish a key this long before it signs (see [`KeyRing`](crate::keyring::KeyRing)).
     pub fn jwks_max_age(mut self, max_age: Duration) -> Self {
         self.jwks_max_age = Some(max_age);
         self
     }
 
-    /// How long a signing key retired by [`KeyRing::rotate`](crate::KeyRing::rotate) keeps
-    /// verifying and stays published before [`KeyRing::prune`](crate::KeyRing::prune) drops
+    /// How long a signing key retired by [`KeyRing::rotate`](crate::keyring::KeyRing::rotate) keeps
+    /// verifying and stays published before [`KeyRing::prune`](crate::keyring::KeyRing::prune) drops
     /// it. Default, and the least accepted: one access-token lifetime plus the
     /// [leeway](Self::leeway), the longest a token it signed can live.
     pub fn key_overlap(mut self, overlap: Duration) -> Self {
@@ -525,7 +526,7 @@ impl<C> RefreshAuthBuilder<C> {
     /// the body and its content type. gRPC refusals carry no body and are not passed to it.
     ///
     /// ```
-    /// use tower_refresh_auth::{AuthError, ErrorBody, NoClaims, RefreshAuth};
+    /// use tower_refresh_auth::{AuthError, error::ErrorBody, NoClaims, RefreshAuth};
     ///
     /// let auth = RefreshAuth::<NoClaims>::builder()
     ///     .hs256(b"an example secret of at least 32 bytes".to_vec())
@@ -555,7 +556,7 @@ impl<C> RefreshAuthBuilder<C> {
 
     /// Calls `callback` on every [`SecurityEvent`]: a refresh token reused after the grace
     /// window, a replay inside it, a session revoked (with its
-    /// [`RevocationReason`](crate::RevocationReason)). An event names the session and its
+    /// [`RevocationReason`](crate::events::RevocationReason)). An event names the session and its
     /// subject, never a token. See the [`SecurityEvent`] docs for an example.
     ///
     /// The callback runs on the request's task, after the store has answered and before the
@@ -848,7 +849,11 @@ impl<C> RefreshAuthBuilder<C> {
             if self.dpop_window < Duration::from_secs(1) || self.dpop_window > MAX_DPOP_WINDOW {
                 return Err(ConfigError::DpopWindow(self.dpop_window));
             }
-            if let Some(alg) = self.dpop_algs.iter().find(|a| !DPOP_ALGS.contains(a)) {
+            if let Some(alg) = self
+                .dpop_algs
+                .iter()
+                .find(|a| !DPOP_ALGS.contains(&a.to_jwt()))
+            {
                 return Err(ConfigError::DpopAlgorithm(*alg));
             }
             if self.dpop_algs.is_empty() {
@@ -867,7 +872,7 @@ impl<C> RefreshAuthBuilder<C> {
                 DpopSettings {
                     mode: self.dpop,
                     rules: ProofRules {
-                        algs: self.dpop_algs.clone(),
+                        algs: self.dpop_algs.iter().map(|a| a.to_jwt()).collect(),
                         window: self.dpop_window,
                         origin,
                         nonces: nonces.clone(),
@@ -1088,7 +1093,7 @@ mod tests {
         refused(
             builder()
                 .signing_key(SigningKey::hmac(Algorithm::HS256, SECRET.to_vec()).with_kid("k"))
-                .verifying_key(VerifyingKey::hmac(Algorithm::HS256, vec![2; 32]).with_kid("k")),
+                .previous_key(VerifyingKey::hmac(Algorithm::HS256, vec![2; 32]).with_kid("k")),
             "share the kid",
         );
     }
@@ -1141,7 +1146,7 @@ mod tests {
         refused(
             es256()
                 .jwks_route()
-                .verifying_key(VerifyingKey::hmac(Algorithm::HS256, vec![2; 32])),
+                .previous_key(VerifyingKey::hmac(Algorithm::HS256, vec![2; 32])),
             "is an HMAC secret",
         );
         refused(es256().jwks_path("jwks.json"), "must start with '/'");

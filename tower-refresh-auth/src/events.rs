@@ -17,7 +17,7 @@ use crate::session::SessionId;
 ///
 /// ```
 /// use std::sync::{Arc, Mutex};
-/// use tower_refresh_auth::{NoClaims, RefreshAuth, RevocationReason, SecurityEvent};
+/// use tower_refresh_auth::{NoClaims, RefreshAuth, events::RevocationReason, SecurityEvent};
 ///
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
 /// let seen = Arc::new(Mutex::new(Vec::new()));

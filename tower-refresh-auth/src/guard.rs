@@ -3,7 +3,7 @@
 /// One of the routes the layer answers itself, without calling the inner service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Route {
+pub enum Endpoint {
     /// `POST /token` (by default): trades a refresh token for a new pair (RFC 6749 §6).
     Refresh,
     /// `POST /logout` (by default): revokes the session of a refresh token (RFC 7009).
@@ -56,20 +56,20 @@ impl Default for Guard {
 
 impl Guard {
     /// The layer's own route at `path`, if any.
-    pub(crate) fn route(&self, path: &str) -> Option<Route> {
+    pub(crate) fn route(&self, path: &str) -> Option<Endpoint> {
         if path == self.refresh_path {
-            Some(Route::Refresh)
+            Some(Endpoint::Refresh)
         } else if path == self.logout_path {
-            Some(Route::Logout)
+            Some(Endpoint::Logout)
         } else if self.jwks_path.as_deref() == Some(path) {
-            Some(Route::Jwks)
+            Some(Endpoint::Jwks)
         } else if self.sessions_path.as_deref().is_some_and(|base| {
             path == base
                 || path
                     .strip_prefix(base)
                     .is_some_and(|rest| rest.starts_with('/'))
         }) {
-            Some(Route::Sessions)
+            Some(Endpoint::Sessions)
         } else {
             None
         }
@@ -112,8 +112,8 @@ mod tests {
     #[test]
     fn the_routes_are_found_by_exact_path() {
         let guard = Guard::default();
-        assert_eq!(guard.route("/token"), Some(Route::Refresh));
-        assert_eq!(guard.route("/logout"), Some(Route::Logout));
+        assert_eq!(guard.route("/token"), Some(Endpoint::Refresh));
+        assert_eq!(guard.route("/logout"), Some(Endpoint::Logout));
         assert_eq!(guard.route("/token/"), None);
         assert_eq!(guard.route("/api"), None);
         assert_eq!(guard.route(DEFAULT_JWKS_PATH), None);
@@ -121,14 +121,14 @@ mod tests {
             jwks_path: Some(DEFAULT_JWKS_PATH.into()),
             ..Guard::default()
         };
-        assert_eq!(guard.route("/.well-known/jwks.json"), Some(Route::Jwks));
+        assert_eq!(guard.route("/.well-known/jwks.json"), Some(Endpoint::Jwks));
         assert_eq!(guard.route(DEFAULT_SESSIONS_PATH), None, "off by default");
         let guard = Guard {
             sessions_path: Some(DEFAULT_SESSIONS_PATH.into()),
             ..Guard::default()
         };
-        assert_eq!(guard.route("/sessions"), Some(Route::Sessions));
-        assert_eq!(guard.route("/sessions/abc"), Some(Route::Sessions));
+        assert_eq!(guard.route("/sessions"), Some(Endpoint::Sessions));
+        assert_eq!(guard.route("/sessions/abc"), Some(Endpoint::Sessions));
         assert_eq!(guard.route("/sessionsx"), None);
     }
 }

@@ -7,25 +7,15 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use crate::authority::RefreshAuth;
 use crate::error::ConfigError;
 use crate::keys::{SigningKey, VerifyingKey};
 use crate::shared::Shared;
 use crate::token::access::{KeySet, KeyStatus};
 use crate::token::refresh::RefreshKeys;
 
-impl<C> RefreshAuth<C> {
-    /// The handle that rotates this authority's keys at run time; see [`KeyRing`].
-    pub fn keys(&self) -> KeyRing {
-        KeyRing {
-            shared: Arc::clone(&self.shared),
-        }
-    }
-}
-
-/// Rotates the keys of a [`RefreshAuth`] while it serves: signing keys, the keys published
+/// Rotates the keys of a [`RefreshAuth`](crate::RefreshAuth) while it serves: signing keys, the keys published
 /// at the [JWKS route](crate::RefreshAuthBuilder::jwks_route), and the refresh-token MAC
-/// secrets. Get one with [`RefreshAuth::keys`]; cheap to clone, `Send + Sync`.
+/// secrets. Get one with [`RefreshAuth::keys`](crate::RefreshAuth::keys); cheap to clone, `Send + Sync`.
 ///
 /// - [`rotate`](Self::rotate) makes a key the signing key at once; the previous one is
 ///   retired: it keeps verifying (and stays published) for the
@@ -112,6 +102,13 @@ pub struct KeyRing {
     shared: Arc<Shared>,
 }
 
+impl KeyRing {
+    /// The ring of the authority behind `shared`.
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        Self { shared }
+    }
+}
+
 /// What [`KeyRing::prune`] removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -196,7 +193,7 @@ impl KeyRing {
     /// Drops the keys whose overlap has passed, by the layer's clock: access-token keys
     /// retired more than the [key overlap](crate::RefreshAuthBuilder::key_overlap) ago, and
     /// refresh secrets retired more than one refresh-token TTL ago. Keys given to the builder
-    /// as [verifying keys](crate::RefreshAuthBuilder::verifying_key) or
+    /// as [verifying keys](crate::RefreshAuthBuilder::previous_key) or
     /// [previous refresh secrets](crate::RefreshAuthBuilder::previous_refresh_secret) are
     /// never pruned (remove them by kid, or restart without them).
     pub fn prune(&self) -> Pruned {

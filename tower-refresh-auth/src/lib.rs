@@ -124,9 +124,9 @@
 //! # Frameworks that are not tower-based
 //!
 //! What the layer does with a request is one function, [`RefreshAuth::decide`]: one of its
-//! own routes (answered by [`RefreshAuth::answer`]), a [`Verdict`] on the token, or a
-//! [`SessionCheck`] still to run. The tower service and the poem adapter are each a short
-//! `match` over it; an adapter for another framework is too (see [`Decision`]).
+//! own routes (answered by [`RefreshAuth::answer`]), a verdict on the token, or a store check
+//! still to run. The tower service and the poem adapter are each a short `match` over it; an
+//! adapter for another framework is too: everything it needs is in [`adapter`].
 //!
 //! # gRPC
 //!
@@ -171,22 +171,22 @@ mod body;
 pub mod future;
 mod layer;
 mod service;
-// What a request is, and the routes the layer answers itself.
-mod decision;
+// What a request is (for every framework), and the routes the layer answers itself.
+pub mod adapter;
 mod routes;
 // The authority and its policy.
 mod authority;
 mod builder;
-mod keyring;
+pub mod keyring;
 mod rotation;
 mod seal;
 mod shared;
 // What the authority reports: security events to the application, metrics to a recorder.
-mod events;
+pub mod events;
 mod telemetry;
-// Configuration read per request: guarded paths, cookie transport.
-mod cookie;
+// Configuration read per request: guarded paths, the refresh token's transport.
 mod guard;
+pub mod transport;
 // Tokens: reading them from requests, minting and verifying them, their keys.
 mod binding;
 mod credentials;
@@ -211,16 +211,10 @@ mod response;
 pub use self::authority::RefreshAuth;
 pub use self::body::ResponseBody;
 pub use self::builder::RefreshAuthBuilder;
-pub use self::cookie::{ParseTransportError, RefreshTransport};
-pub use self::decision::{Decision, SessionCheck, Verdict};
-pub use self::error::{AuthError, ConfigError, DpopCode, DpopError};
-pub use self::events::{RevocationReason, SecurityEvent};
-pub use self::guard::Route;
-pub use self::keyring::{KeyRing, Pruned};
+pub use self::error::{AuthError, ConfigError};
+pub use self::events::SecurityEvent;
+pub use self::keys::Algorithm;
 pub use self::layer::RefreshAuthLayer;
 pub use self::rejection::AuthRejection;
-pub use self::response::ErrorBody;
 pub use self::service::RefreshAuthService;
-pub use self::session::SessionId;
 pub use self::token::{Claims, NoClaims, TokenPair};
-pub use jsonwebtoken::Algorithm;

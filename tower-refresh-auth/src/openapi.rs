@@ -28,8 +28,8 @@
 use serde_json::{Map, Value, json};
 
 use crate::authority::RefreshAuth;
-use crate::cookie::Transport;
 use crate::shared::Shared;
+use crate::transport::Transport;
 
 /// The security scheme's name in `components.securitySchemes`.
 pub const SECURITY_SCHEME: &str = "bearerAuth";

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::clock::Clock;
 use crate::dpop::Nonces;
-use crate::error::{AuthError, DpopCode};
+use crate::error::{AuthError, DpopCode, ErrorBody};
 
 /// `Cache-Control: no-store` on everything that carries a token or an error (RFC 6749 §5.1).
 const NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
@@ -27,76 +27,6 @@ pub(crate) const RETRY_AFTER_SECS: HeaderValue = HeaderValue::from_static("1");
 pub(crate) const DPOP_NONCE: http::HeaderName = http::HeaderName::from_static("dpop-nonce");
 /// The realm of a layer built without `.realm(…)`.
 pub(crate) const DEFAULT_REALM: &str = "api";
-
-/// The body of an error response, as an application renders it: a content type and bytes.
-///
-/// Made by the function given to
-/// [`RefreshAuthBuilder::error_body`](crate::RefreshAuthBuilder::error_body); the layer keeps
-/// the status and the headers the RFCs require and uses this body.
-///
-/// ```
-/// use tower_refresh_auth::{AuthError, ErrorBody};
-///
-/// let body = ErrorBody::json(&serde_json::json!({ "code": AuthError::InvalidGrant.status().as_u16() }));
-/// assert_eq!(body.content_type(), "application/json");
-/// assert_eq!(body.bytes().as_ref(), br#"{"code":400}"#);
-/// ```
-#[derive(Debug, Clone)]
-pub struct ErrorBody {
-    content_type: HeaderValue,
-    bytes: Bytes,
-}
-
-impl ErrorBody {
-    /// A body of `content_type`.
-    pub fn new(content_type: HeaderValue, bytes: impl Into<Bytes>) -> Self {
-        Self {
-            content_type,
-            bytes: bytes.into(),
-        }
-    }
-
-    /// `value` serialized as JSON (`application/json`); `{}` if it cannot be serialized.
-    pub fn json<T: Serialize + ?Sized>(value: &T) -> Self {
-        let bytes = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
-        Self::new(JSON, bytes)
-    }
-
-    /// Plain text (`text/plain; charset=utf-8`).
-    pub fn text(text: impl Into<String>) -> Self {
-        Self::new(
-            HeaderValue::from_static("text/plain; charset=utf-8"),
-            text.into(),
-        )
-    }
-
-    /// The protocol's own body: `{"error": "…", "error_description": "…"}`.
-    pub fn standard(error: &AuthError) -> Self {
-        let description = error.description();
-        Self::json(&StandardBody {
-            // RFC 6750 §3.1 forbids an error code in the challenge when credentials are
-            // absent; the body still names the problem.
-            error: error.error_code().unwrap_or("unauthorized"),
-            error_description: &description,
-        })
-    }
-
-    /// The `Content-Type` of the body.
-    pub fn content_type(&self) -> &HeaderValue {
-        &self.content_type
-    }
-
-    /// The body's bytes.
-    pub fn bytes(&self) -> &Bytes {
-        &self.bytes
-    }
-}
-
-#[derive(Serialize)]
-struct StandardBody<'a> {
-    error: &'a str,
-    error_description: &'a str,
-}
 
 /// The function an application renders error bodies with.
 pub(crate) type ErrorBodyFn = dyn Fn(&AuthError) -> ErrorBody + Send + Sync;

@@ -7,9 +7,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tower_service::Service;
 
+use crate::adapter::Decision;
 use crate::authority::RefreshAuth;
 use crate::body::ResponseBody;
-use crate::decision::Decision;
 use crate::future::ResponseFuture;
 
 /// The middleware made by [`RefreshAuthLayer`](crate::RefreshAuthLayer).
@@ -88,7 +88,7 @@ where
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         match self.auth.decide(req.method(), req.uri(), req.headers()) {
-            Decision::Route(route) => {
+            Decision::Endpoint(route) => {
                 let auth = self.auth.clone();
                 ResponseFuture::route(Box::pin(async move { auth.answer(route, req).await }))
             }
@@ -96,7 +96,7 @@ where
                 Ok(()) => ResponseFuture::inner(self.inner.call(req)),
                 Err(refused) => ResponseFuture::refused(refused.response_to(req.headers())),
             },
-            Decision::CheckSession(check) => {
+            Decision::StoreCheck(check) => {
                 // The store decides whether the request goes on, so the ready service is
                 // moved into the future and a fresh clone is left behind (tower's advice for
                 // services used after an await).

@@ -2,7 +2,7 @@
 //! layer, its services and the adapters behind one `Arc`.
 //!
 //! The builder fills it once; nothing in it changes afterwards but the key sets, which a
-//! [`KeyRing`](crate::KeyRing) swaps whole (see [`AccessTokens`] and [`RefreshKeys`], which
+//! [`KeyRing`](crate::keyring::KeyRing) swaps whole (see [`AccessTokens`] and [`RefreshKeys`], which
 //! also holds the session seal keys).
 
 use std::sync::Arc;
@@ -12,7 +12,6 @@ use http::HeaderValue;
 
 use crate::cache::TokenCache;
 use crate::clock::Clock;
-use crate::cookie::Transport;
 use crate::dpop::DpopSettings;
 use crate::error::AuthError;
 use crate::events::Events;
@@ -22,6 +21,7 @@ use crate::response::Renderer;
 use crate::store::{DpopStore, RefreshStore, SubjectIndex};
 use crate::token::access::AccessTokens;
 use crate::token::refresh::RefreshKeys;
+use crate::transport::Transport;
 
 /// The configuration and state of one authority.
 #[derive(Debug)]

@@ -28,7 +28,7 @@ use tower_refresh_auth::clock::Clock;
 use tower_refresh_auth::keys::{SigningKey, VerifyingKey};
 use tower_refresh_auth::session::SessionId;
 use tower_refresh_auth::store::RefreshStore;
-use tower_refresh_auth::{Algorithm, RefreshTransport, TokenPair};
+use tower_refresh_auth::{Algorithm, TokenPair, transport::RefreshTransport};
 use tower_refresh_auth_test_support::Reply;
 
 // ---------------------------------------------------------------------------------------
@@ -193,7 +193,7 @@ async fn hs256_signed_with_the_public_key_is_refused() {
 async fn unknown_huge_and_path_kids_are_refused() {
     let h = Harness::new();
     let rotated = Harness::with(|b| {
-        b.verifying_key(VerifyingKey::hmac(Algorithm::HS256, vec![7; 32]).with_kid("old"))
+        b.previous_key(VerifyingKey::hmac(Algorithm::HS256, vec![7; 32]).with_kid("old"))
     });
     for h in [&h, &rotated] {
         let pair = h.login().await;

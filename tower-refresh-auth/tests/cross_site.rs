@@ -10,7 +10,7 @@ mod common;
 
 use common::Harness;
 use http::Request;
-use tower_refresh_auth::{NoClaims, RefreshAuth, RefreshTransport};
+use tower_refresh_auth::{NoClaims, RefreshAuth, transport::RefreshTransport};
 
 fn harness() -> Harness {
     Harness::with(|b| b.transport(RefreshTransport::Cookie))

@@ -13,7 +13,7 @@ use serde_json::json;
 use tower::{ServiceBuilder, service_fn};
 use tower_refresh_auth::dpop::DpopMode;
 use tower_refresh_auth::session::SessionMetadata;
-use tower_refresh_auth::{AuthError, DpopCode, RefreshAuth, RefreshAuthBuilder, TokenPair};
+use tower_refresh_auth::{AuthError, RefreshAuth, RefreshAuthBuilder, TokenPair, error::DpopCode};
 use tower_refresh_auth_test_support::dpop::DpopKey;
 use tower_refresh_auth_test_support::{Reply, Stack, refresh_body};
 

@@ -9,8 +9,8 @@ mod common;
 use common::Harness;
 use http::Request;
 use serde_json::Value;
-use tower_refresh_auth::RefreshTransport;
 use tower_refresh_auth::keys::SigningKey;
+use tower_refresh_auth::transport::RefreshTransport;
 use tower_refresh_auth_test_support::Reply;
 
 /// Checks that `reply` to `method path` is described in `doc`, and that its JSON body

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::{Harness, admin};
 use http::Request;
-use tower_refresh_auth::{RefreshAuth, RefreshTransport};
+use tower_refresh_auth::{RefreshAuth, transport::RefreshTransport};
 
 #[tokio::test]
 async fn json_refresh_returns_a_new_camel_case_pair() {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::{Harness, admin};
 use http::Request;
 use tower_refresh_auth::session::SessionMetadata;
-use tower_refresh_auth::{RevocationReason, SecurityEvent, TokenPair};
+use tower_refresh_auth::{SecurityEvent, TokenPair, events::RevocationReason};
 
 const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0";
 
@@ -174,7 +174,7 @@ async fn someone_elses_session_and_an_unknown_one_are_the_same_404() {
     let h = harness();
     let mine = h.login().await;
     let theirs = login_with(&h, "user2", None).await;
-    let unknown = tower_refresh_auth::SessionId::random();
+    let unknown = tower_refresh_auth::session::SessionId::random();
     let answers: Vec<_> = [
         theirs.session_id.to_string(),
         unknown.to_string(),

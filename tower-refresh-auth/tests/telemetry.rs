@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use common::{Harness, admin};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
-use tower_refresh_auth::{RevocationReason, SecurityEvent};
+use tower_refresh_auth::{SecurityEvent, events::RevocationReason};
 
 /// Runs `scenario` on this thread with a fresh recorder; hands it what the recorder saw.
 fn recorded<F: Future<Output = ()>>(scenario: impl FnOnce(Metrics) -> F) {

@@ -53,7 +53,7 @@ pub fn document<C>(auth: &RefreshAuth<C>) -> OpenApi {
 #[cfg(test)]
 mod tests {
     use tower_refresh_auth::keys::SigningKey;
-    use tower_refresh_auth::{NoClaims, RefreshTransport};
+    use tower_refresh_auth::{NoClaims, transport::RefreshTransport};
 
     use super::*;
 

@@ -77,7 +77,7 @@ mod tests {
 
     use axum::body::to_bytes;
     use http::{StatusCode, header};
-    use tower_refresh_auth::{NoClaims, RefreshTransport};
+    use tower_refresh_auth::{NoClaims, transport::RefreshTransport};
 
     use super::*;
 

@@ -230,7 +230,7 @@ mod tests {
             .hs256(b"an example secret of at least 32 bytes".to_vec())
             .public_path("/public")
             .error_body(|err: &tower_refresh_auth::AuthError| {
-                tower_refresh_auth::ErrorBody::new(
+                tower_refresh_auth::error::ErrorBody::new(
                     http::HeaderValue::from_static("application/problem+json"),
                     format!(
                         r#"{{"status":{},"title":"{}"}}"#,

@@ -5,7 +5,7 @@ use http_body_util::combinators::BoxBody;
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tower_refresh_auth::{Decision, RefreshAuth};
+use tower_refresh_auth::{RefreshAuth, adapter::Decision};
 
 use crate::response::from_core;
 
@@ -92,12 +92,12 @@ where
     async fn call(&self, mut req: Request) -> poem::Result<Self::Output> {
         let auth = &self.auth;
         let verdict = match auth.decide(req.method(), req.uri(), req.headers()) {
-            Decision::Route(route) => {
+            Decision::Endpoint(route) => {
                 let req: http::Request<BoxBody<Bytes, std::io::Error>> = req.into();
                 return Ok(from_core(auth.answer(route, req).await));
             }
             Decision::Verdict(verdict) => verdict,
-            Decision::CheckSession(check) => check.run().await,
+            Decision::StoreCheck(check) => check.run().await,
         };
         if let Err(refused) = verdict.admit(req.extensions_mut()) {
             return Ok(from_core(refused.response_to(req.headers())));
@@ -263,7 +263,7 @@ mod tests {
             .hs256(b"an example secret of at least 32 bytes".to_vec())
             .public_path("/public")
             .error_body(|err: &tower_refresh_auth::AuthError| {
-                tower_refresh_auth::ErrorBody::new(
+                tower_refresh_auth::error::ErrorBody::new(
                     http::HeaderValue::from_static("application/problem+json"),
                     format!(
                         r#"{{"status":{},"title":"{}"}}"#,

@@ -61,7 +61,7 @@ use poem_openapi::registry::{MetaApi, MetaOperation, MetaPath, Registry};
 use poem_openapi::{ApiExtractor, ApiRequest, ApiResponse, Object, OpenApi, SecurityScheme, Union};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tower_refresh_auth::{RefreshAuth, Route};
+use tower_refresh_auth::{RefreshAuth, adapter::Endpoint};
 
 use crate::response::from_core;
 
@@ -184,7 +184,10 @@ where
     }
 
     fn add_routes(self, table: &mut HashMap<String, HashMap<Method, BoxEndpoint<'static>>>) {
-        for (path, route) in [(REFRESH_PATH, Route::Refresh), (LOGOUT_PATH, Route::Logout)] {
+        for (path, route) in [
+            (REFRESH_PATH, Endpoint::Refresh),
+            (LOGOUT_PATH, Endpoint::Logout),
+        ] {
             table
                 .entry(path.to_owned())
                 .or_default()
@@ -220,7 +223,7 @@ where
         table
             .entry(JWKS_PATH.to_owned())
             .or_default()
-            .insert(Method::GET, answered_by(&self.auth, Route::Jwks));
+            .insert(Method::GET, answered_by(&self.auth, Endpoint::Jwks));
     }
 }
 
@@ -255,7 +258,7 @@ fn operation(
 }
 
 /// An endpoint answering `route` exactly as the layer does.
-fn answered_by<C>(auth: &RefreshAuth<C>, route: Route) -> BoxEndpoint<'static>
+fn answered_by<C>(auth: &RefreshAuth<C>, route: Endpoint) -> BoxEndpoint<'static>
 where
     C: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
 {
@@ -504,7 +507,7 @@ mod tests {
     use poem_openapi::OpenApiService;
     use serde_json::Value;
     use tower_refresh_auth::keys::SigningKey;
-    use tower_refresh_auth::{NoClaims, RefreshTransport};
+    use tower_refresh_auth::{NoClaims, transport::RefreshTransport};
 
     use super::*;
     use crate::RefreshAuthMiddleware;

@@ -116,7 +116,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use http::header;
-    use tower_refresh_auth::{NoClaims, RefreshTransport};
+    use tower_refresh_auth::{NoClaims, transport::RefreshTransport};
 
     use super::*;
 

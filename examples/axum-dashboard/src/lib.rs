@@ -29,7 +29,9 @@ use tokio::net::TcpListener;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use tower_refresh_auth::store::RefreshStore;
-use tower_refresh_auth::{AuthError, NoClaims, RefreshAuth, RefreshAuthBuilder, RefreshTransport};
+use tower_refresh_auth::{
+    AuthError, NoClaims, RefreshAuth, RefreshAuthBuilder, transport::RefreshTransport,
+};
 use tower_refresh_auth_axum::{AuthClaims, DpopLogin, ErrorResponse, RouterExt, TokenResponse};
 
 /// The CSRF header of cookie mode (§5), sent by the pages' scripts.

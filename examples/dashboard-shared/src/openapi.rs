@@ -8,7 +8,7 @@
 //! `bearerAuth` scheme), which the merge brings in.
 
 use serde_json::{Value, json};
-use tower_refresh_auth::RefreshTransport;
+use tower_refresh_auth::transport::RefreshTransport;
 use utoipa::openapi::OpenApi;
 
 /// Where the servers serve their document. A public path.

@@ -9,7 +9,7 @@ use rand::RngCore;
 use tower_refresh_auth::dpop::DpopMode;
 use tower_refresh_auth::keys::SigningKey;
 use tower_refresh_auth::store::{MemoryStore, RefreshStore};
-use tower_refresh_auth::{RefreshAuthBuilder, RefreshTransport};
+use tower_refresh_auth::{RefreshAuthBuilder, transport::RefreshTransport};
 
 /// How often the SQL stores delete expired sessions.
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
@@ -211,7 +211,7 @@ pub enum SettingsError {
     },
     /// `REFRESH_TRANSPORT` is neither `body` nor `cookie`.
     #[error("REFRESH_TRANSPORT: {0}")]
-    Transport(#[from] tower_refresh_auth::ParseTransportError),
+    Transport(#[from] tower_refresh_auth::transport::ParseTransportError),
     /// The store `STORE_URL` names could not be reached or set up.
     #[error(
         "STORE_URL={url}: the session store is unreachable ({source}); start it, fix the URL, \

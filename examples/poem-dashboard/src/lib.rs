@@ -29,7 +29,9 @@ use poem::{
 };
 use tokio::net::TcpListener;
 use tower_refresh_auth::store::RefreshStore;
-use tower_refresh_auth::{AuthError, NoClaims, RefreshAuth, RefreshAuthBuilder, RefreshTransport};
+use tower_refresh_auth::{
+    AuthError, NoClaims, RefreshAuth, RefreshAuthBuilder, transport::RefreshTransport,
+};
 use tower_refresh_auth_poem::{
     AuthClaims, DpopLogin, ErrorResponse, RefreshAuthMiddleware, TokenResponse,
 };

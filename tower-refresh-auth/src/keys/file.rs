@@ -9,12 +9,12 @@
 use std::path::Path;
 
 use jsonwebtoken::jwk::{Jwk, ThumbprintHash};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+use jsonwebtoken::{DecodingKey, EncodingKey};
 use pkcs8::der::asn1::AnyRef;
 use pkcs8::der::{Decode as _, Encode as _};
 use pkcs8::{AlgorithmIdentifierRef, ObjectIdentifier, PrivateKeyInfo};
 
-use super::{SigningKey, VerifyingKey};
+use super::{Algorithm, SigningKey, VerifyingKey};
 use crate::error::{ConfigError, KeyFileProblem};
 
 const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
@@ -127,8 +127,8 @@ impl Found {
             Algorithm::EdDSA => EncodingKey::from_ed_der(&self.der),
             _ => EncodingKey::from_ec_der(&self.der),
         };
-        let jwk =
-            Jwk::from_encoding_key(&encoding, self.alg).map_err(|_| KeyFileProblem::Refused)?;
+        let jwk = Jwk::from_encoding_key(&encoding, self.alg.to_jwt())
+            .map_err(|_| KeyFileProblem::Refused)?;
         let decoding = DecodingKey::from_jwk(&jwk).map_err(|_| KeyFileProblem::Refused)?;
         let kid = jwk
             .thumbprint(ThumbprintHash::SHA256)
@@ -297,12 +297,12 @@ mod tests {
 
     fn signs_and_verifies(key: &SigningKey) {
         let token = jsonwebtoken::encode(
-            &jsonwebtoken::Header::new(key.algorithm()),
+            &jsonwebtoken::Header::new(key.algorithm().to_jwt()),
             &serde_json::json!({"sub": "a"}),
             &key.encoding,
         )
         .expect("signs");
-        let mut validation = jsonwebtoken::Validation::new(key.algorithm());
+        let mut validation = jsonwebtoken::Validation::new(key.algorithm().to_jwt());
         validation.required_spec_claims.clear();
         validation.validate_exp = false;
         jsonwebtoken::decode::<serde_json::Value>(&token, &key.verifying.decoding, &validation)

@@ -2,7 +2,7 @@
 //!
 //! One [`SigningKey`] signs every new access token; any number of older
 //! [`VerifyingKey`]s keep the tokens they signed valid until those expire, so a key can be
-//! rotated without logging anyone out (at run time, with [`KeyRing`](crate::KeyRing)). Each
+//! rotated without logging anyone out (at run time, with [`KeyRing`](crate::keyring::KeyRing)). Each
 //! key has a `kid` (key id) that goes into the token header; when none is given one is
 //! derived from the key itself, so it is stable across restarts and instances: the RFC 7638
 //! thumbprint of an asymmetric key, a domain-separated hash of an HMAC secret.
@@ -11,7 +11,7 @@
 //! PKCS#1), which reads the algorithm from the key.
 //!
 //! ```
-//! use jsonwebtoken::Algorithm;
+//! use tower_refresh_auth::Algorithm;
 //! use tower_refresh_auth::keys::{SigningKey, VerifyingKey};
 //!
 //! let new = SigningKey::hmac(Algorithm::HS256, b"a-new-secret-of-at-least-32-bytes!!".to_vec())
@@ -22,6 +22,7 @@
 //! assert_eq!(old.kid(), "2026-10");
 //! ```
 
+mod algorithm;
 mod file;
 
 use std::fmt;
@@ -29,9 +30,10 @@ use std::fmt;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::{Jwk, PublicKeyUse, ThumbprintHash};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+use jsonwebtoken::{DecodingKey, EncodingKey};
 use sha2::{Digest, Sha256};
 
+pub use self::algorithm::{Algorithm, ParseAlgorithmError};
 use crate::error::ConfigError;
 pub use crate::error::KeyFileProblem;
 
@@ -82,6 +84,7 @@ impl SigningKey {
         public_pem: &[u8],
     ) -> Result<Self, ConfigError> {
         crate::crypto_backend::ensure()?;
+        let public_alg = alg;
         let invalid = |source| ConfigError::InvalidKey {
             what: "private",
             source,
@@ -105,7 +108,7 @@ impl SigningKey {
         };
         Ok(Self {
             encoding,
-            verifying: VerifyingKey::from_pem(alg, public_pem)?,
+            verifying: VerifyingKey::from_pem(public_alg, public_pem)?,
         })
     }
 
@@ -236,7 +239,7 @@ pub(crate) fn public_jwk(key: &VerifyingKey) -> Option<Jwk> {
     if key.hmac_secret.is_some() {
         return None;
     }
-    let mut jwk = Jwk::from_decoding_key(&key.decoding, Some(key.alg)).ok()?;
+    let mut jwk = Jwk::from_decoding_key(&key.decoding, Some(key.alg.to_jwt())).ok()?;
     jwk.common.key_id = Some(key.kid.clone());
     jwk.common.public_key_use = Some(PublicKeyUse::Signature);
     Some(jwk)
@@ -311,11 +314,11 @@ mod tests {
         assert!(err.to_string().contains("at least 32 bytes"), "{err}");
         // The stand-in secret is unknown: a token signed with the empty secret's key does not
         // verify under a key made the same way.
-        let header = jsonwebtoken::Header::new(Algorithm::HS256);
+        let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
         let claims = serde_json::json!({ "sub": "a", "exp": u32::MAX });
         let token = jsonwebtoken::encode(&header, &claims, &key.encoding).unwrap();
         let other = VerifyingKey::hmac(Algorithm::HS256, Vec::new());
-        let validation = jsonwebtoken::Validation::new(Algorithm::HS256);
+        let validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
         assert!(
             jsonwebtoken::decode::<serde_json::Value>(&token, &other.decoding, &validation)
                 .is_err()

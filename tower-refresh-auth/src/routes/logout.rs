@@ -4,10 +4,10 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 
 use super::body::{self, Encoding, Form};
-use crate::cookie::Transport;
 use crate::error::AuthError;
 use crate::response::empty;
 use crate::shared::Shared;
+use crate::transport::Transport;
 
 pub(super) async fn answer<B>(
     shared: &Shared,

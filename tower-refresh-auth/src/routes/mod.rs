@@ -12,24 +12,24 @@ mod sessions;
 use bytes::Bytes;
 use http::{Method, Request, Response};
 
-use crate::cookie::Transport;
 use crate::error::AuthError;
-use crate::guard::Route;
+use crate::guard::Endpoint;
 use crate::shared::Shared;
+use crate::transport::Transport;
 
 /// Answers a request for one of the layer's routes; never fails, every error becomes its
 /// response.
-pub(crate) async fn answer<B>(shared: &Shared, route: Route, req: Request<B>) -> Response<Bytes>
+pub(crate) async fn answer<B>(shared: &Shared, route: Endpoint, req: Request<B>) -> Response<Bytes>
 where
     B: http_body::Body,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let result = match route {
-        Route::Jwks => return jwks::answer(shared, req.method()),
-        Route::Sessions => return sessions::answer(shared, req).await,
+        Endpoint::Jwks => return jwks::answer(shared, req.method()),
+        Endpoint::Sessions => return sessions::answer(shared, req).await,
         _ if req.method() != Method::POST => Err(AuthError::MethodNotAllowed),
-        Route::Refresh => refresh::answer(shared, req).await,
-        Route::Logout => logout::answer(shared, req).await,
+        Endpoint::Refresh => refresh::answer(shared, req).await,
+        Endpoint::Logout => logout::answer(shared, req).await,
     };
     result.unwrap_or_else(|err| {
         let mut res = shared.renderer.render(&err);

@@ -6,11 +6,11 @@ use http::{Request, Response, StatusCode};
 use serde::Serialize;
 
 use super::body::{self, Encoding, Form};
-use crate::cookie::Transport;
 use crate::error::{AuthError, invalid_request};
 use crate::response::json_sized;
 use crate::shared::Shared;
 use crate::token::TokenPair;
+use crate::transport::Transport;
 
 pub(super) async fn answer<B>(
     shared: &Shared,

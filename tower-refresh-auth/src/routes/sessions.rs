@@ -14,12 +14,12 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, Status
 use serde::Serialize;
 
 use crate::binding::Target as RequestTarget;
-use crate::cookie::Transport;
 use crate::error::{AuthError, invalid_token};
 use crate::response::{empty, json};
 use crate::session::{SessionId, SessionInfo};
 use crate::shared::Shared;
 use crate::token::{Claims, NoClaims};
+use crate::transport::Transport;
 
 /// What a request names: the caller's sessions, or one of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 //!
 //! Everything that can be prepared is prepared when a key set is made: the header, the
 //! per-key `Validation`, the key list, the published JWKS. A key set is immutable; a rotation
-//! ([`KeyRing`](crate::KeyRing)) makes a new one and swaps it in whole, so verification is one
+//! ([`KeyRing`](crate::keyring::KeyRing)) makes a new one and swaps it in whole, so verification is one
 //! lock-free `ArcSwap::load` and one short function on the hot path.
 
 use std::borrow::Cow;
@@ -358,7 +358,7 @@ impl Rules {
             });
         }
         let jwks = self.publish.then(|| render_jwks(&verifiers)).transpose()?;
-        let mut header = Header::new(signing.verifying.alg);
+        let mut header = Header::new(signing.verifying.alg.to_jwt());
         header.typ = Some(TYP.to_owned());
         header.kid = Some(signing.verifying.kid.clone());
         Ok(KeySet {
@@ -370,7 +370,7 @@ impl Rules {
     }
 
     fn validation(&self, key: &VerifyingKey) -> Validation {
-        let mut validation = Validation::new(key.alg);
+        let mut validation = Validation::new(key.alg.to_jwt());
         // Expiry is checked against the layer's clock, in `verify`.
         validation.validate_exp = false;
         validation.validate_nbf = false;

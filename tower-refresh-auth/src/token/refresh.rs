@@ -51,7 +51,7 @@ pub(crate) struct RefreshToken {
 /// The MAC keys: the first mints new tokens, every one verifies (for key rotation).
 ///
 /// Like the access-token keys, the set is immutable and swapped whole by a rotation
-/// ([`KeyRing::rotate_refresh_secret`](crate::KeyRing::rotate_refresh_secret)): minting and
+/// ([`KeyRing::rotate_refresh_secret`](crate::keyring::KeyRing::rotate_refresh_secret)): minting and
 /// verifying take one lock-free load.
 pub(crate) struct RefreshKeys {
     set: ArcSwap<Vec<MacKey>>,

@@ -1,14 +1,17 @@
-//! What a request is, decided once for every framework: one of the layer's own routes, a
-//! verified token (with or without a session check still to do), an anonymous pass, or a
-//! refusal.
+//! For adapter authors: what a request is, decided once for every framework — one of the
+//! layer's own [`Endpoint`]s, a verified token (with or without a [`StoreCheck`] still to
+//! do), an anonymous pass, or a refusal.
 //!
-//! The tower [`RefreshAuthService`](crate::RefreshAuthService) and the poem adapter are each a
-//! short `match` over [`RefreshAuth::decide`]:
+//! An application never needs this module: it installs the layer (or a framework adapter)
+//! and reads [`Claims`](crate::Claims) in its handlers. A middleware for a framework that is
+//! not tower-based is a short `match` over [`RefreshAuth::decide`], as the tower
+//! [`RefreshAuthService`](crate::RefreshAuthService) and the poem adapter are:
 //!
 //! ```
 //! use bytes::Bytes;
 //! use http::{Request, Response};
-//! use tower_refresh_auth::{Decision, NoClaims, RefreshAuth};
+//! use tower_refresh_auth::adapter::Decision;
+//! use tower_refresh_auth::{NoClaims, RefreshAuth};
 //!
 //! /// What a middleware for any framework does with a request.
 //! async fn handle(
@@ -17,9 +20,9 @@
 //!     next: impl AsyncFnOnce(Request<String>) -> Response<Bytes>,
 //! ) -> Response<Bytes> {
 //!     let verdict = match auth.decide(req.method(), req.uri(), req.headers()) {
-//!         Decision::Route(route) => return auth.answer(route, req).await,
+//!         Decision::Endpoint(route) => return auth.answer(route, req).await,
 //!         Decision::Verdict(verdict) => verdict,
-//!         Decision::CheckSession(check) => check.run().await,
+//!         Decision::StoreCheck(check) => check.run().await,
 //!     };
 //!     match verdict.admit(req.extensions_mut()) {
 //!         Ok(()) => next(req).await,
@@ -43,7 +46,7 @@ use serde::de::DeserializeOwned;
 use crate::authority::RefreshAuth;
 use crate::dpop::Verified;
 use crate::error::AuthError;
-use crate::guard::Route;
+pub use crate::guard::Endpoint;
 use crate::rejection::AuthRejection;
 use crate::routes;
 use crate::shared::Shared;
@@ -55,12 +58,12 @@ use crate::token::Claims;
 pub enum Decision<C> {
     /// One of the layer's own routes: answer it with [`RefreshAuth::answer`]; the inner
     /// service is not called.
-    Route(Route),
+    Endpoint(Endpoint),
     /// The request goes on or is refused, as the verdict says.
     Verdict(Verdict<C>),
-    /// The token verified and session checking is on: the store must confirm the session
-    /// first. [`SessionCheck::run`] gives the verdict.
-    CheckSession(SessionCheck<C>),
+    /// The token verified, and the store must still be asked (session checking, a DPoP
+    /// proof to spend): [`StoreCheck::run`] gives the verdict.
+    StoreCheck(StoreCheck<C>),
 }
 
 /// Whether a request goes on, and with what in its extensions.
@@ -102,23 +105,23 @@ impl<C: Clone + Send + Sync + 'static> Verdict<C> {
 /// DPoP proof is fresh (a `DPoP` request, [`dpop`](crate::RefreshAuthBuilder::dpop)). Made
 /// by [`RefreshAuth::decide`]; owns what it needs, so its future can outlive the request's
 /// borrow.
-pub struct SessionCheck<C> {
+pub struct StoreCheck<C> {
     claims: Claims<C>,
     proof: Option<Verified>,
     public: bool,
     shared: Arc<Shared>,
 }
 
-impl<C> std::fmt::Debug for SessionCheck<C> {
+impl<C> std::fmt::Debug for StoreCheck<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SessionCheck")
+        f.debug_struct("StoreCheck")
             .field("session", &self.claims.sid)
             .field("public", &self.public)
             .finish_non_exhaustive()
     }
 }
 
-impl<C> SessionCheck<C> {
+impl<C> StoreCheck<C> {
     /// Asks the store: spends the DPoP proof's `jti`
     /// ([`remember_proof`](crate::store::DpopStore::remember_proof)), then, with session
     /// checking on, whether the token's session is still live
@@ -155,16 +158,16 @@ where
 {
     /// Decides what a request (its method, URI and headers) is. Synchronous and without a
     /// store call: a session check or a DPoP replay check, when one is needed, is left to
-    /// [`SessionCheck::run`].
+    /// [`StoreCheck::run`].
     pub fn decide(&self, method: &Method, uri: &Uri, headers: &HeaderMap) -> Decision<C> {
         let shared = &self.shared;
         let path = uri.path();
         if let Some(route) = shared.guard.route(path) {
-            return Decision::Route(route);
+            return Decision::Endpoint(route);
         }
         match self.verify_request(method, uri, headers) {
             Ok((claims, proof)) if shared.check_sessions || proof.is_some() => {
-                Decision::CheckSession(SessionCheck {
+                Decision::StoreCheck(StoreCheck {
                     claims,
                     proof,
                     public: shared.guard.is_public(path),
@@ -190,7 +193,7 @@ where
 impl<C> RefreshAuth<C> {
     /// Answers a request for one of the layer's routes exactly as the layer does (every error
     /// rendered as its response). For adapters of frameworks that are not tower-based.
-    pub async fn answer<B>(&self, route: Route, req: Request<B>) -> Response<Bytes>
+    pub async fn answer<B>(&self, route: Endpoint, req: Request<B>) -> Response<Bytes>
     where
         B: http_body::Body,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,

@@ -1,5 +1,7 @@
-//! Cookie transport: the refresh token in an `HttpOnly` cookie instead of the body
-//! (`docs/protocol.md` §5).
+//! How the refresh token travels between client and server: in the request and response
+//! bodies ([`RefreshTransport::Body`], the default), or in an `HttpOnly` cookie with a CSRF
+//! header (`docs/protocol.md` §5), chosen with
+//! [`transport`](crate::RefreshAuthBuilder::transport).
 
 use std::str::FromStr;
 use std::time::Duration;
