@@ -250,6 +250,7 @@ macro_rules! conformance_suite {
                 concurrent_rotations_yield_one_winner,
                 bind_sets_the_key_once_and_old_rows_read_unbound,
                 bind_of_a_dead_session_is_none,
+                rotate_unbound_leaves_a_bound_session_alone,
                 remember_proof_is_set_if_absent_with_expiry,
                 concurrent_remember_proof_yields_one_winner
                 $(, $extra)*

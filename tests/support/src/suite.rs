@@ -560,6 +560,49 @@ pub async fn bind_of_a_dead_session_is_none<S: RefreshStore + Clone>(fx: &Fixtur
     );
 }
 
+/// `rotate_unbound` swaps an unbound session as `rotate` does, and leaves a bound one
+/// exactly as it was, reporting a conflict with the session (issue 24: a bound session is
+/// never rotated by a request without its key, whatever the instance's DPoP mode).
+pub async fn rotate_unbound_leaves_a_bound_session_alone<S: RefreshStore + Clone>(fx: &Fixture<S>) {
+    let t0 = now_ms();
+    let later = t0 + Duration::from_secs(3600);
+    let s = session("alice", t0);
+    create(&fx.store, &s).await;
+    let rotated = expect_rotated(
+        fx.store
+            .rotate_unbound(&s.id, 0, 1, t0, later)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(rotated.counter, 1);
+    fx.store
+        .bind(&s.id, "thumbprint-1", "seal-bound", t0)
+        .await
+        .unwrap()
+        .expect("a live session binds");
+    let before = fx.store.load(&s.id, t0).await.unwrap().unwrap();
+    match fx
+        .store
+        .rotate_unbound(&s.id, 1, 2, t0, later)
+        .await
+        .unwrap()
+    {
+        Rotation::Conflict(session) => assert_eq!(session, before),
+        other => panic!("a bound session was swapped: {other:?}"),
+    }
+    assert_eq!(fx.store.load(&s.id, t0).await.unwrap(), Some(before));
+    assert_eq!(
+        fx.store
+            .rotate_unbound(&SessionId::random(), 0, 1, t0, later)
+            .await
+            .unwrap(),
+        Rotation::NotFound
+    );
+    // The plain swap still rotates it (a request with the key).
+    let rotated = expect_rotated(fx.store.rotate(&s.id, 1, 2, t0, later).await.unwrap());
+    assert_eq!(rotated.jkt.as_deref(), Some("thumbprint-1"));
+}
+
 /// `remember_proof` is a set-if-absent: `true` the first time, `false` while remembered,
 /// `true` again once expired; keys are independent.
 pub async fn remember_proof_is_set_if_absent_with_expiry<S: RefreshStore + Clone>(fx: &Fixture<S>) {
