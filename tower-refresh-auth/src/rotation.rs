@@ -155,6 +155,8 @@ impl Shared {
         proof: Option<&Verified>,
     ) -> Result<(TokenPair, Renewed), Refused> {
         let now = self.clock.now();
+        // With DPoP off a proof means nothing here (and `verify_dpop` makes none).
+        let proof = proof.filter(|_| self.dpop.is_some());
         if self.dpop.is_some() {
             self.check_binding(id, presented, proof, now).await?;
         }
