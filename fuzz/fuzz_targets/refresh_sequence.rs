@@ -67,11 +67,7 @@ fuzz_target!(|data: &[u8]| {
             4 => now_ms = now_ms.saturating_sub(u64::from(a) * 100),
             2 => {
                 let session = &mut sessions[s];
-                let token = session
-                    .chain
-                    .last()
-                    .expect("a chain is never empty")
-                    .clone();
+                let token = session.chain.last().expect("a chain is never empty").clone();
                 block_on(a_auth.logout(&token)).expect("the memory store never fails");
                 session.revoked = true;
             }
@@ -108,36 +104,21 @@ fuzz_target!(|data: &[u8]| {
                 // The model (docs/protocol.md §3, §5b).
                 let elapsed = at_ms.checked_sub(session.rotated_ms);
                 if session.revoked {
-                    assert!(
-                        matches!(answer, Err(AuthError::InvalidGrant)),
-                        "a revoked session refreshed"
-                    );
+                    assert!(matches!(answer, Err(AuthError::InvalidGrant)), "a revoked session refreshed");
                 } else if k == current {
                     let pair = answer.expect("the current token must rotate");
-                    assert!(
-                        !session.chain.contains(&pair.refresh_token),
-                        "a successor seen before"
-                    );
+                    assert!(!session.chain.contains(&pair.refresh_token), "a successor seen before");
                     session.chain.push(pair.refresh_token);
                     session.rotated_ms = at_ms;
                 } else if k + 1 == current && elapsed.is_some_and(|e| e <= GRACE_MS) {
                     let pair = answer.expect("a replay inside the window must succeed");
-                    assert_eq!(
-                        pair.refresh_token, session.chain[current],
-                        "another successor"
-                    );
+                    assert_eq!(pair.refresh_token, session.chain[current], "another successor");
                 } else {
-                    assert!(
-                        matches!(answer, Err(AuthError::InvalidGrant)),
-                        "reuse was accepted"
-                    );
+                    assert!(matches!(answer, Err(AuthError::InvalidGrant)), "reuse was accepted");
                     session.revoked = true;
                     // The whole family is dead: the current token no longer refreshes.
                     let latest = session.chain[current].clone();
-                    assert!(matches!(
-                        block_on(a_auth.refresh(&latest)),
-                        Err(AuthError::InvalidGrant)
-                    ));
+                    assert!(matches!(block_on(a_auth.refresh(&latest)), Err(AuthError::InvalidGrant)));
                 }
             }
         }

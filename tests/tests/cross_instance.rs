@@ -5,6 +5,7 @@
 //! cargo test -p tower-refresh-auth-tests --test cross_instance -- --include-ignored` (the
 //! Redis and PostgreSQL tests are `#[ignore]`d without it).
 #![cfg(any(feature = "redis", feature = "postgres", feature = "sqlite"))]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
 
