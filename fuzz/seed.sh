@@ -50,6 +50,34 @@ seed $t skewed-instance '\x00\x01\x00\x05\x01\x1e'
 seed $t step-back '\x00\x02\x00\x04\x32\x00\x00\x02\x01'
 seed $t garbled-logout '\x01\x00\x07\x02\x00\x00\x00\x00\x00'
 
+t=dpop_proof
+# Byte 0: bit 0 the protected request (else POST /token), bit 1 `header\ncomponents` signed
+# by the world's key (else the DPoP header's value itself).
+H='{"typ":"dpop+jwt","alg":"ES256","jwk":@JWK@}'
+seed $t genuine-grant '\x00@PROOF@'
+seed $t genuine-protected '\x01@PROOF@'
+seed $t two-proofs '\x00@PROOF@.@PROOF@'
+seed $t trailing-space '\x00@PROOF@ '
+seed $t signed-grant "\\x02$H\\n{\"jti\":\"j1\",\"htm\":\"POST\",\"htu\":\"@HTU@\",\"iat\":@NOW@}"
+seed $t signed-protected "\\x03$H\\n{\"jti\":\"j1\",\"htm\":\"GET\",\"htu\":\"@HTU@\",\"iat\":@NOW@,\"ath\":\"@ATH@\"}"
+seed $t no-ath "\\x03$H\\n{\"jti\":\"j1\",\"htm\":\"GET\",\"htu\":\"@HTU@\",\"iat\":@NOW@}"
+seed $t fractional-iat "\\x02$H\\n{\"jti\":\"j1\",\"htm\":\"POST\",\"htu\":\"@HTU@\",\"iat\":@NOW@.9}"
+seed $t stale-iat "\\x02$H\\n{\"jti\":\"j1\",\"htm\":\"POST\",\"htu\":\"@HTU@\",\"iat\":1}"
+seed $t wrong-htm "\\x02$H\\n{\"jti\":\"j1\",\"htm\":\"GET\",\"htu\":\"@HTU@\",\"iat\":@NOW@}"
+seed $t htu-query "\\x02$H\\n{\"jti\":\"j1\",\"htm\":\"POST\",\"htu\":\"@HTU@?a=b\",\"iat\":@NOW@}"
+seed $t htu-case '\x02{"typ":"dpop+jwt","alg":"ES256","jwk":@JWK@}\n{"jti":"j1","htm":"POST","htu":"HTTPS://API.EXAMPLE.COM:443/./token","iat":@NOW@}'
+seed $t empty-jti "\\x02$H\\n{\"jti\":\"\",\"htm\":\"POST\",\"htu\":\"@HTU@\",\"iat\":@NOW@}"
+seed $t typ-jwt '\x02{"typ":"JWT","alg":"ES256","jwk":@JWK@}\n{"jti":"j1","htm":"POST","htu":"@HTU@","iat":@NOW@}'
+seed $t alg-none '\x02{"typ":"dpop+jwt","alg":"none","jwk":@JWK@}\n{"jti":"j1","htm":"POST","htu":"@HTU@","iat":@NOW@}'
+seed $t alg-hs256 '\x02{"typ":"dpop+jwt","alg":"HS256","jwk":{"kty":"oct","k":"c2VjcmV0"}}\n{"jti":"j1","htm":"POST","htu":"@HTU@","iat":@NOW@}'
+seed $t alg-eddsa-ec-key '\x02{"typ":"dpop+jwt","alg":"EdDSA","jwk":@JWK@}\n{"jti":"j1","htm":"POST","htu":"@HTU@","iat":@NOW@}'
+seed $t crit '\x02{"typ":"dpop+jwt","alg":"ES256","jwk":@JWK@,"crit":["exp"]}\n{"jti":"j1","htm":"POST","htu":"@HTU@","iat":@NOW@}'
+seed $t no-jwk '\x02{"typ":"dpop+jwt","alg":"ES256"}\n{"jti":"j1","htm":"POST","htu":"@HTU@","iat":@NOW@}'
+seed $t other-key '\x02{"typ":"dpop+jwt","alg":"ES256","jwk":{"kty":"EC","crv":"P-256","x":"WKn-ZIGevcwGIyyrzFoZNBdaq9_TsqzGl96oc0CWuis","y":"y77t-RvAHRKTsSGdIYUfweuOvwrvDD-Q3Hv5J0fSKbE"}}\n{"jti":"j1","htm":"POST","htu":"@HTU@","iat":@NOW@}'
+seed $t private-d '\x02{"typ":"dpop+jwt","alg":"ES256","jwk":{"kty":"EC","crv":"P-256","x":"WKn-ZIGevcwGIyyrzFoZNBdaq9_TsqzGl96oc0CWuis","y":"y77t-RvAHRKTsSGdIYUfweuOvwrvDD-Q3Hv5J0fSKbE","d":"AAAA"}}\n{"jti":"j1","htm":"POST","htu":"@HTU@","iat":@NOW@}'
+seed $t not-json '\x02{"typ":"dpop+jwt"\n}{'
+seed $t garbage '\x00eyJ.eyJ.sig'
+
 for t in refresh_body logout_body; do
   seed $t json-genuine '\x00{"refreshToken":"@RT@"}'
   seed $t json-charset '\x0a{"refreshToken":"@RT@"}'

@@ -23,9 +23,20 @@ use crate::rejection::AuthRejection;
 use crate::routes::refresh::{PairShape, pair_response};
 use crate::session::{Session, SessionId, SessionInfo, SessionMetadata};
 use crate::shared::Shared;
+use crate::store::ReplayKey;
 use crate::telemetry::{self, StoreOp, timed};
 use crate::token::access::AccessTokens;
 use crate::token::{Claims, NoClaims, TokenPair};
+
+/// The verified proof a [`DpopProof`] was made from.
+fn verified(proof: &DpopProof) -> Verified {
+    let (partition, replay, expires_at) = proof.replay_parts();
+    Verified {
+        jkt: proof.thumbprint().to_owned(),
+        replay: ReplayKey::from_parts(partition, replay),
+        expires_at,
+    }
+}
 
 /// The configured refresh-token authority: build one with [`RefreshAuth::builder`], install
 /// its [`layer`](Self::layer), and call [`issue`](Self::issue) from the login handler.
@@ -107,28 +118,33 @@ impl<C> RefreshAuth<C> {
     /// # Errors
     ///
     /// As [`refresh`](Self::refresh), and [`AuthError::Dpop`] (`400 invalid_dpop_proof`)
-    /// when the session is bound to another key, or required mode and no proof; the session
-    /// is then left as it was.
+    /// when the session is bound to another key, required mode and no proof, or the proof
+    /// was spent before; the session is then left as it was. The proof is spent here, once
+    /// the refresh token has verified and its session is known.
     pub async fn refresh_with_proof(
         &self,
         refresh_token: &str,
         proof: Option<&DpopProof>,
     ) -> Result<TokenPair, AuthError> {
-        self.shared
-            .refresh(refresh_token, proof.map(DpopProof::thumbprint))
-            .await
+        let verified = proof.map(verified);
+        self.shared.refresh(refresh_token, verified.as_ref()).await
     }
 
     /// The request's DPoP proof, verified for a login or refresh at `method` and `uri` (no
-    /// `ath`), its `jti` spent in the store: hand it to
-    /// [`issue_with`](Self::issue_with) through
+    /// `ath`): hand it to [`issue_with`](Self::issue_with) through
     /// [`SessionMetadata::with_dpop`] to bind the new session to the key. `None` with DPoP
-    /// off, or optional and no proof. The adapters' `LoginMetadata` extractors call this.
+    /// off, or optional and no proof. The adapters' `DpopLogin` extractors call this.
+    ///
+    /// Its `jti` is **not** spent here: [`issue_with`](Self::issue_with) spends it once the
+    /// application has checked the credentials and starts the session (and
+    /// [`refresh_with_proof`](Self::refresh_with_proof) once the refresh token verified), so
+    /// a request with a wrong password, or with nothing but a proof, takes no room in the
+    /// store's replay memory. A replayed proof is refused there.
     ///
     /// # Errors
     ///
-    /// [`AuthError::Dpop`] (`400 invalid_dpop_proof`) for an invalid or replayed proof, or
-    /// none in required mode; `use_dpop_nonce` with server nonces on; [`AuthError::Store`].
+    /// [`AuthError::Dpop`] (`400 invalid_dpop_proof`) for an invalid proof, or none in
+    /// required mode; `use_dpop_nonce` with server nonces on.
     pub async fn verify_dpop(
         &self,
         method: &Method,
@@ -136,7 +152,14 @@ impl<C> RefreshAuth<C> {
         headers: &HeaderMap,
     ) -> Result<Option<DpopProof>, AuthError> {
         let verified = self.shared.grant_proof(method, uri, headers).await?;
-        Ok(verified.map(|v| DpopProof::new(v.jkt)))
+        Ok(verified.map(|v| {
+            DpopProof::new(
+                v.jkt,
+                *v.replay.partition(),
+                *v.replay.as_bytes(),
+                v.expires_at,
+            )
+        }))
     }
 
     /// The metadata of a login request, for [`issue_with`](Self::issue_with): its user
@@ -281,7 +304,9 @@ where
     ///
     /// # Errors
     ///
-    /// As [`issue`](Self::issue).
+    /// As [`issue`](Self::issue); [`AuthError::Dpop`] (`400 invalid_dpop_proof`) when the
+    /// metadata's DPoP proof was spent before (a replayed login request), or required mode
+    /// and no proof.
     pub async fn issue_with(
         &self,
         subject: impl Into<String>,
@@ -290,11 +315,16 @@ where
     ) -> Result<TokenPair, AuthError> {
         let subject = subject.into();
         // docs/protocol.md §10: a login with a proof binds the session to its key.
-        let jkt = metadata
-            .take_dpop()
-            .map(|proof| proof.thumbprint().to_owned());
+        let proof = metadata.take_dpop();
+        let jkt = proof.as_ref().map(|p| p.thumbprint().to_owned());
         self.shared.require_proof(jkt.as_deref())?;
         let custom = AccessTokens::custom_claims(&claims)?;
+        // Spent now, when the application has accepted the login, not when the request came
+        // in: an anonymous request (a wrong password, no account) takes no slot of the replay
+        // memory. Before the session is stored, so a replayed login starts nothing.
+        if let Some(proof) = &proof {
+            self.shared.spend_proof(&verified(proof), false).await?;
+        }
         let shared = &self.shared;
         let now = shared.clock.now();
         let id = SessionId::random();

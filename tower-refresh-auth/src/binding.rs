@@ -1,15 +1,22 @@
 //! The DPoP policy of `docs/protocol.md` §10 at the layer's doors: a login's and a refresh's
-//! proof (RFC 9449 §5), spent in the store; the scheme, binding and proof of a protected
+//! proof (RFC 9449 §5), checked first and spent in the store only once the request has shown
+//! it is worth remembering; the scheme, binding and proof of a protected
 //! request (§7). What a proof *is* and how it is checked lives in [`crate::dpop`].
+
+use std::time::Duration;
 
 use http::{HeaderMap, Method, Uri};
 
+use crate::clock::Throttled;
 use crate::credentials::{self, Scheme};
 use crate::dpop::{DpopMode, Expected, ProofError, ProofRules, Verified};
 use crate::error::{AuthError, DpopCode, DpopError, invalid_token};
 use crate::shared::Shared;
 use crate::telemetry::{StoreOp, timed};
 use crate::token::Claims;
+
+/// The log line of a refused proof, process-wide.
+static REFUSED_LOG: Throttled = Throttled::new(Duration::from_secs(10));
 
 /// `err` as a refusal of a login or refresh (`400`), or of a protected request (`401`).
 fn refusal(err: ProofError, resource: bool) -> AuthError {
@@ -28,13 +35,18 @@ fn refusal(err: ProofError, resource: bool) -> AuthError {
 }
 
 impl Shared {
-    /// The verified proof of a login or refresh request, its `jti` spent; `None` when DPoP is
-    /// off, or optional and the request has no proof.
+    /// The verified proof of a login or refresh request, its `jti` **not yet spent**; `None`
+    /// when DPoP is off, or optional and the request has no proof.
+    ///
+    /// The proof is spent ([`spend_proof`](Self::spend_proof)) only once the request has
+    /// shown it is worth remembering — a refresh token whose MAC verified, a login the
+    /// application accepted — so a request from nobody (a key made for the purpose, no
+    /// token, no password) costs a signature check and never a slot of the replay memory.
     ///
     /// # Errors
     ///
-    /// `400 invalid_dpop_proof` for an invalid or replayed proof, or for none in required
-    /// mode; `use_dpop_nonce`; a store failure.
+    /// `400 invalid_dpop_proof` for an invalid proof, or for none in required mode;
+    /// `use_dpop_nonce`.
     pub(crate) async fn grant_proof(
         &self,
         method: &Method,
@@ -63,26 +75,44 @@ impl Shared {
             .rules
             .verify(proof, &expected, self.clock.now())
             .map_err(|e| refusal(e, false))?;
-        self.spend_proof(&verified, false).await?;
         Ok(Some(verified))
     }
 
-    /// Remembers the proof's `jti` in the store; a proof seen before is refused.
+    /// Remembers the proof's `jti` in the store; a proof seen before is refused (so is one
+    /// past its key's share of the memory, `docs/protocol.md` §10).
+    ///
+    /// It is remembered past the last second this instance accepts it by the skew the
+    /// deployment tolerates between instances (the acceptance window again): an instance
+    /// whose clock lags this one's by up to the window still accepts the proof's `iat`, and
+    /// must still find it spent.
     pub(crate) async fn spend_proof(
         &self,
         proof: &Verified,
         resource: bool,
     ) -> Result<(), AuthError> {
+        let skew = self
+            .dpop
+            .as_ref()
+            .map_or(Duration::ZERO, |d| d.rules.window);
+        let now = self.clock.now();
         let fresh = timed(
             StoreOp::RememberProof,
             self.dpop_store()?
-                .remember_proof(&proof.replay, proof.expires_at, self.clock.now()),
+                .remember_proof(&proof.replay, proof.expires_at + skew, now),
         )
         .await?;
         if fresh {
             Ok(())
         } else {
-            tracing::warn!("DPoP proof replayed; refused");
+            // One line per interval however many are refused: a flood of replays (or of a
+            // key over its share) must not become a flood of log lines.
+            if let Some(suppressed) = REFUSED_LOG.allow(crate::clock::to_millis(now)) {
+                tracing::warn!(
+                    suppressed,
+                    "DPoP proof replayed (or its key over its share of the replay memory); \
+                     refused (at most one such line per 10 s)"
+                );
+            }
             Err(refusal(
                 ProofError::Invalid("the DPoP proof has been used before"),
                 resource,

@@ -96,3 +96,61 @@ pub(crate) fn to_secs(t: SystemTime) -> u64 {
         .map(|d| d.as_secs())
         .unwrap_or(0)
 }
+
+/// A log line that may be written at most once per interval, whatever the rate of what it
+/// reports: a flood of refused requests costs the log one line per interval, with the
+/// count of those it left out.
+#[derive(Debug)]
+pub(crate) struct Throttled {
+    interval_ms: u64,
+    /// When the line was last allowed, in ms since the epoch (`u64::MAX`: never).
+    last_ms: std::sync::atomic::AtomicU64,
+    /// How many were left out since.
+    suppressed: std::sync::atomic::AtomicU64,
+}
+
+impl Throttled {
+    pub(crate) const fn new(interval: std::time::Duration) -> Self {
+        Self {
+            // `as`: a const fn cannot call `try_from`; an interval past u64 ms is no interval.
+            interval_ms: interval.as_millis() as u64,
+            last_ms: std::sync::atomic::AtomicU64::new(u64::MAX),
+            suppressed: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// `Some(how many were left out since the last one)` when the line may be written at
+    /// `now_ms`, else `None` (and this one is counted as left out).
+    pub(crate) fn allow(&self, now_ms: u64) -> Option<u64> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let last = self.last_ms.load(Relaxed);
+        let due = last == u64::MAX || now_ms.saturating_sub(last) >= self.interval_ms;
+        if due
+            && self
+                .last_ms
+                .compare_exchange(last, now_ms, Relaxed, Relaxed)
+                .is_ok()
+        {
+            Some(self.suppressed.swap(0, Relaxed))
+        } else {
+            self.suppressed.fetch_add(1, Relaxed);
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_throttled_line_is_allowed_once_per_interval() {
+        let line = Throttled::new(std::time::Duration::from_secs(10));
+        assert_eq!(line.allow(1_000), Some(0));
+        for t in 1_001..1_100 {
+            assert_eq!(line.allow(t), None);
+        }
+        assert_eq!(line.allow(11_000), Some(99));
+        assert_eq!(line.allow(11_001), None);
+    }
+}

@@ -81,9 +81,12 @@ pub enum SecurityEvent {
     SessionRevoked {
         /// The session.
         session: SessionId,
-        /// Its user, when the layer knew it without asking the store: known for a reuse,
-        /// unknown for a logout (whose refresh token names only its session) and for
-        /// [`revoke_session`](crate::RefreshAuth::revoke_session).
+        /// Its user. Always named when the session was live: a logout's refresh token and
+        /// [`revoke_session`](crate::RefreshAuth::revoke_session) name only the session, so
+        /// with a callback installed the layer reads the record first (one more store call,
+        /// only then, best effort). `None` only when there was no live, intact record to
+        /// read it from (a session that had just expired, a record that failed its seal, a
+        /// store that failed that read).
         subject: Option<String>,
         /// Why.
         reason: RevocationReason,
@@ -144,6 +147,11 @@ pub(crate) struct Events(Option<Arc<EventFn>>);
 impl Events {
     pub(crate) fn new(callback: Option<Arc<EventFn>>) -> Self {
         Self(callback)
+    }
+
+    /// Whether a callback is installed: what is worth a store call only to be reported.
+    pub(crate) fn is_listening(&self) -> bool {
+        self.0.is_some()
     }
 
     /// Hands the event made by `event` to the callback; without one, the event is not even

@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 
 use tracing::Instrument;
 
+use crate::dpop::Verified;
 use crate::error::{AuthError, DpopCode, DpopError, invalid_token};
 use crate::events::{RevocationReason, SecurityEvent};
 use crate::seal::Sealed;
@@ -104,11 +105,12 @@ impl From<StoreError> for Refused {
 
 impl Shared {
     /// Trades a refresh token for its successor and a new access token; `proof` is the
-    /// thumbprint of the request's verified (and spent) DPoP proof, if it had one.
+    /// request's verified DPoP proof, if it had one, spent here once the token has verified
+    /// and its session is known.
     pub(crate) async fn refresh(
         &self,
         token: &str,
-        proof: Option<&str>,
+        proof: Option<&Verified>,
     ) -> Result<TokenPair, AuthError> {
         // A forged or garbled token costs a MAC, never a store round trip.
         let Some(presented) = self.refresh_keys.verify(token) else {
@@ -150,24 +152,33 @@ impl Shared {
         &self,
         id: SessionId,
         presented: u64,
-        proof: Option<&str>,
+        proof: Option<&Verified>,
     ) -> Result<(TokenPair, Renewed), Refused> {
         let now = self.clock.now();
+        // With DPoP off a proof means nothing here (and `verify_dpop` makes none).
+        let proof = proof.filter(|_| self.dpop.is_some());
         if self.dpop.is_some() {
             self.check_binding(id, presented, proof, now).await?;
         }
+        let proof = proof.map(|p| p.jkt.as_str());
         // At `u64::MAX` there is no successor: the store reports a conflict.
         let next = presented.saturating_add(1);
         let mut expected = presented;
         let mut attempts = 0;
         let (session, renewed) = loop {
             attempts += 1;
-            let rotation = timed(
-                StoreOp::Rotate,
-                self.store
-                    .rotate(&id, expected, next, now, now + self.refresh_ttl),
-            )
-            .await?;
+            let expires_at = now + self.refresh_ttl;
+            // Whatever this instance's own DPoP mode, a request without a proof swaps only a
+            // session bound to no key, in the same atomic step as the counter: a copied
+            // refresh token of a bound session moves nothing, even through an instance with
+            // DPoP off (a rolling deploy, a canary) or right after a concurrent bind.
+            let swap = match proof {
+                None => self
+                    .store
+                    .rotate_unbound(&id, expected, next, now, expires_at),
+                Some(_) => self.store.rotate(&id, expected, next, now, expires_at),
+            };
+            let rotation = timed(StoreOp::Rotate, swap).await?;
             let (session, swapped) = match rotation {
                 Rotation::Rotated(session) => (session, true),
                 Rotation::Conflict(session) => (session, false),
@@ -180,6 +191,14 @@ impl Shared {
             let sealed = self.seal_state(&session);
             if sealed == Sealed::Broken {
                 return Err(AuthError::InvalidGrant.into());
+            }
+            // Bound (by another instance, or a moment ago), and this request has no proof:
+            // refused, and nothing moved — no rotation, no reuse detection.
+            if !swapped && session.jkt.is_some() && proof.is_none() {
+                tracing::warn!(
+                    "refresh of a DPoP-bound session without a proof by its key; refused"
+                );
+                return Err(wrong_key().into());
             }
             if swapped && expected == presented {
                 self.reseal_if_old(&session, sealed).await;
@@ -263,25 +282,41 @@ impl Shared {
         Ok((pair, renewed))
     }
 
-    /// DPoP on (`docs/protocol.md` §10), before anything moves: a bound session refreshes
-    /// only with a proof by its key, and is otherwise left exactly as it was (no rotation, so
-    /// no reuse detection either: a thief without the key cannot log its owner out); an
-    /// unbound session presented with its current token and a proof is bound to the proof's
-    /// key, atomically ([`DpopStore::bind`](crate::store::DpopStore::bind)); required
-    /// mode refuses a refresh without a proof.
+    /// The binding (`docs/protocol.md` §10), before anything moves, on every instance
+    /// whatever its own DPoP mode: a bound session refreshes only with a proof by its key,
+    /// and is otherwise left exactly as it was (no rotation, so no reuse detection either: a
+    /// thief without the key cannot log its owner out, even through an instance with DPoP
+    /// off); an unbound session presented with its current token and a proof is bound to the
+    /// proof's key, atomically ([`DpopStore::bind`](crate::store::DpopStore::bind));
+    /// required mode refuses a refresh without a proof.
+    ///
+    /// The proof's `jti` is spent here, once the token's MAC has verified and the session is
+    /// live and may take this key: a proof with a forged token, of an unknown session, or by
+    /// the wrong key takes no room in the replay memory. It is spent before the bind and the
+    /// rotation, so a replayed proof moves nothing.
     async fn check_binding(
         &self,
         id: SessionId,
         presented: u64,
-        proof: Option<&str>,
+        proof: Option<&Verified>,
         now: SystemTime,
     ) -> Result<(), Refused> {
+        let verified = proof;
+        let proof = verified.map(|p| p.jkt.as_str());
         self.require_proof(proof)?;
         let Some(session) = timed(StoreOp::Load, self.store.load(&id, now)).await? else {
             return Err(AuthError::InvalidGrant.into());
         };
         if !self.is_sealed(&session) {
             return Err(AuthError::InvalidGrant.into());
+        }
+        if let Some(verified) = verified
+            && session
+                .jkt
+                .as_deref()
+                .is_none_or(|bound| bound == verified.jkt)
+        {
+            self.spend_proof(verified, false).await?;
         }
         match (session.jkt.as_deref(), proof) {
             (Some(bound), Some(jkt)) if bound == jkt => Ok(()),
@@ -338,6 +373,22 @@ impl Shared {
         subject: Option<&str>,
         reason: RevocationReason,
     ) -> Result<bool, AuthError> {
+        // A logout's token and a revocation by id name only the session: every event names
+        // its subject, so with someone listening the record is read first (and only then).
+        // Best effort, for the report only: a failed read leaves the subject unknown and the
+        // revocation goes ahead (nor is it counted among the request's store operations).
+        let loaded = match subject {
+            None if self.events.is_listening() => self
+                .store
+                .load(id, self.clock.now())
+                .await
+                .ok()
+                .flatten()
+                .filter(|s| self.is_sealed(s))
+                .map(|s| s.subject),
+            _ => None,
+        };
+        let subject = subject.or(loaded.as_deref());
         let existed = timed(StoreOp::Revoke, self.store.revoke(id)).await?;
         if existed {
             self.revoked(id, subject, reason);

@@ -97,23 +97,45 @@ impl<'de> serde::Deserialize<'de> for SessionId {
     }
 }
 
-/// A verified DPoP proof of a login request: the key's thumbprint, with the proof's `jti`
-/// already spent in the store. Made by [`RefreshAuth::verify_dpop`](crate::RefreshAuth::verify_dpop)
-/// (the adapters' login extractors call it), handed to
-/// [`issue_with`](crate::RefreshAuth::issue_with) through
-/// [`SessionMetadata::with_dpop`] to bind the new
-/// session to the key.
+/// A verified DPoP proof of a login (or refresh) request: the key's thumbprint, and the
+/// proof's `jti`, **not yet spent**. Made by
+/// [`RefreshAuth::verify_dpop`](crate::RefreshAuth::verify_dpop) (the adapters' login
+/// extractors call it), handed to [`issue_with`](crate::RefreshAuth::issue_with) through
+/// [`SessionMetadata::with_dpop`] to bind the new session to the key.
+///
+/// The `jti` is spent in the store by [`issue_with`](crate::RefreshAuth::issue_with) (or
+/// [`refresh_with_proof`](crate::RefreshAuth::refresh_with_proof)), that is once the
+/// application has accepted the login: a proof sent with a wrong password, or by nobody at
+/// all, never takes a slot of the store's replay memory (`docs/protocol.md` §10). A proof
+/// is good for one session: a second `issue_with` with it (or with a replay of the request)
+/// is refused as a replay.
 ///
 /// It cannot be made any other way, so a session is bound only to a key whose holder signed
 /// this very request.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct DpopProof {
     jkt: String,
+    /// The proof's replay key ([`crate::store::ReplayKey`]) as its partition and bytes, and
+    /// until when it must be remembered: what spending it needs. (Raw here, so that this
+    /// module needs neither the store's nor the proofs' module.)
+    partition: [u8; 8],
+    replay: [u8; 16],
+    expires_at: SystemTime,
 }
 
 impl DpopProof {
-    pub(crate) fn new(jkt: String) -> Self {
-        Self { jkt }
+    pub(crate) fn new(
+        jkt: String,
+        partition: [u8; 8],
+        replay: [u8; 16],
+        expires_at: SystemTime,
+    ) -> Self {
+        Self {
+            jkt,
+            partition,
+            replay,
+            expires_at,
+        }
     }
 
     /// The RFC 7638 SHA-256 thumbprint of the proof's key, base64url: what the session and its
@@ -121,11 +143,18 @@ impl DpopProof {
     pub fn thumbprint(&self) -> &str {
         &self.jkt
     }
+
+    /// The replay key's partition and bytes, and until when the proof is accepted.
+    pub(crate) fn replay_parts(&self) -> ([u8; 8], [u8; 16], SystemTime) {
+        (self.partition, self.replay, self.expires_at)
+    }
 }
 
 impl fmt::Debug for DpopProof {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DpopProof").field("jkt", &self.jkt).finish()
+        f.debug_struct("DpopProof")
+            .field("jkt", &self.jkt)
+            .finish_non_exhaustive()
     }
 }
 

@@ -1269,4 +1269,86 @@ mod dpop {
         assert_eq!(h.store.rotations(), 0);
         assert_eq!(h.store.revocations(), 0);
     }
+
+    /// Issue 24: requests from nobody — a valid proof by a key made for the purpose, and no
+    /// credential that passes — are refused as before and take no room in the replay memory,
+    /// whatever they carry besides; one row per shape. Before, each spent its proof, and about
+    /// 100 000 of them filled the memory store and locked every DPoP client out.
+    #[tokio::test]
+    async fn a_proof_with_no_credential_behind_it_is_never_remembered() {
+        let h = Harness::with(|b| b.dpop(DpopMode::Optional).dpop_origin(ORIGIN));
+        let owner = DpopKey::es256();
+        let pair = bound_session(&h, &owner).await;
+        let spent_before = h.store.inner.proofs_len();
+        type Shape = fn(&str) -> (&'static str, String);
+        let shapes: [(&str, Shape); 5] = [
+            ("no body", |_| ("application/json", String::new())),
+            ("garbage JSON", |_| ("application/json", "{".into())),
+            ("a forged token", |_| {
+                (
+                    "application/json",
+                    r#"{"refreshToken":"forged.token"}"#.into(),
+                )
+            }),
+            ("a token with its MAC flipped", |rt| {
+                let mut forged = rt.to_owned();
+                let last = forged
+                    .pop()
+                    .map_or('A', |c| if c == 'A' { 'B' } else { 'A' });
+                forged.push(last);
+                (
+                    "application/json",
+                    format!(r#"{{"refreshToken":"{forged}"}}"#),
+                )
+            }),
+            ("a form with the wrong grant", |rt| {
+                (
+                    "application/x-www-form-urlencoded",
+                    format!("grant_type=password&refresh_token={rt}"),
+                )
+            }),
+        ];
+        for (what, shape) in shapes {
+            let nobody = DpopKey::es256();
+            let (content_type, body) = shape(&pair.refresh_token);
+            let c = claims(&nobody, &h, "POST", "/token", None);
+            let req = Request::post("/token")
+                .header("content-type", content_type)
+                .header("dpop", nobody.sign(&nobody.header(), &c))
+                .body(body)
+                .unwrap();
+            let res = h.send(req).await;
+            assert_eq!(res.status, 400, "{what}: {}", res.describe());
+            // A login whose password the application refuses: the proof is checked by the
+            // extractor, and `issue_with` never runs.
+            let c = claims(&nobody, &h, "POST", "/login", None);
+            let login = Request::post("/login")
+                .header("dpop", nobody.sign(&nobody.header(), &c))
+                .body(())
+                .unwrap();
+            assert!(
+                h.auth
+                    .login_metadata(login.method(), login.uri(), login.headers())
+                    .await
+                    .is_ok(),
+                "{what}"
+            );
+            assert_eq!(h.store.inner.proofs_len(), spent_before, "{what}");
+        }
+        // A thief with the bound session's genuine refresh token and a key of its own: the
+        // token passes its MAC, but the session refuses the key before the proof is spent.
+        let thief = DpopKey::es256();
+        let c = claims(&thief, &h, "POST", "/token", None);
+        let req = Request::post("/token")
+            .header("content-type", "application/json")
+            .header("dpop", thief.sign(&thief.header(), &c))
+            .body(tower_refresh_auth_test_support::refresh_body(
+                &pair.refresh_token,
+            ))
+            .unwrap();
+        h.send(req).await.assert_error(400, "invalid_dpop_proof");
+        assert_eq!(h.store.inner.proofs_len(), spent_before);
+        assert_eq!(h.store.rotations(), 0);
+        assert_eq!(h.store.revocations(), 0);
+    }
 }

@@ -198,12 +198,19 @@ struct Config {
     /// `verified_token_cache(16)`: verified tokens are cached (and must still expire and be
     /// dropped on revocation exactly as without it).
     cache: bool,
+    /// The second instance runs with DPoP off (a rolling deploy, a canary): it ignores
+    /// proofs, so it refreshes as if none were sent — and, like the first, must leave a bound
+    /// session exactly as it was (issue 24).
+    b_dpop_off: bool,
 }
 
 fn config() -> impl Strategy<Value = Config> {
-    (any::<bool>(), any::<bool>()).prop_map(|(check_sessions, cache)| Config {
-        check_sessions,
-        cache,
+    (any::<bool>(), any::<bool>(), any::<bool>()).prop_map(|(check_sessions, cache, b_dpop_off)| {
+        Config {
+            check_sessions,
+            cache,
+            b_dpop_off,
+        }
     })
 }
 
@@ -577,6 +584,8 @@ struct System {
     /// A second instance on the same store, with a clock of its own.
     clock_b: ManualClock,
     stack_b: Stack,
+    /// Whether the second instance has DPoP off.
+    b_dpop_off: bool,
     prefix: String,
     /// The DPoP keys: [`THIEF`]'s, then each user's ([`User::key`]).
     keys: Vec<DpopKey>,
@@ -593,10 +602,13 @@ impl System {
         });
         let store: Arc<dyn RefreshStore> = Arc::clone(&forgetful) as _;
         let start = start_time();
-        let instance = |clock: &ManualClock| {
+        let instance = |clock: &ManualClock, dpop: DpopMode| {
             let mut builder = RefreshAuth::<NoClaims>::builder();
             if config.cache {
                 builder = builder.verified_token_cache(16);
+            }
+            if dpop.is_on() {
+                builder = builder.dpop(dpop).dpop_origin(ORIGIN);
             }
             builder
                 .hs256(SECRET.to_vec())
@@ -607,8 +619,6 @@ impl System {
                 .reuse_grace(GRACE)
                 .session_lifetime(LIFETIME)
                 .check_sessions(config.check_sessions)
-                .dpop(DpopMode::Optional)
-                .dpop_origin(ORIGIN)
                 .build()
                 .expect("a valid configuration")
         };
@@ -621,12 +631,20 @@ impl System {
         };
         let clock = ManualClock::new(start);
         let clock_b = ManualClock::new(start);
-        let auth = instance(&clock);
-        let auth_b = instance(&clock_b);
+        let auth = instance(&clock, DpopMode::Optional);
+        let auth_b = instance(
+            &clock_b,
+            if config.b_dpop_off {
+                DpopMode::Off
+            } else {
+                DpopMode::Optional
+            },
+        );
         Self {
             start,
             stack: stack(&auth),
             stack_b: stack(&auth_b),
+            b_dpop_off: config.b_dpop_off,
             auth,
             clock,
             clock_b,
@@ -878,6 +896,8 @@ async fn drive(sys: &System, config: Config, ops: &[Op]) -> Result<(), TestCaseE
                     continue;
                 }
                 let key = match proof {
+                    // An instance with DPoP off ignores proofs: as if none were sent.
+                    _ if on_b && sys.b_dpop_off => None,
                     ProofBy::Nobody => None,
                     ProofBy::Owner => Some(model.sessions[s].user.key()),
                     ProofBy::Thief => Some(THIEF),
@@ -1189,6 +1209,7 @@ fn bound_sessions_on_a_hand_written_scenario() {
             Config {
                 check_sessions: false,
                 cache: false,
+                b_dpop_off: false,
             },
             &ops,
         ))
@@ -1256,6 +1277,7 @@ fn the_model_follows_the_spec_on_a_hand_written_scenario() {
             Config {
                 check_sessions: true,
                 cache: true,
+                b_dpop_off: false,
             },
             &ops,
         ))
@@ -1322,6 +1344,43 @@ fn the_model_follows_the_spec_on_a_hand_written_scenario() {
     assert_eq!(model.refresh(0, model.now_ms, None), Expect::InvalidGrant);
     assert!(model.sessions[0].revoked);
     assert_eq!(model.refresh(1, model.now_ms, None), Expect::InvalidGrant);
+}
+
+/// Issue 24, item 2: a thief with a copied refresh token of a bound session, refreshing on a
+/// second instance with DPoP off, is refused and moves nothing — with the current token or a
+/// spent one, inside the grace window or after it — and the owner goes on on the first.
+#[test]
+fn an_instance_with_dpop_off_never_spends_a_bound_session() {
+    use Op::*;
+    let refresh = |token, on_b, proof| Refresh {
+        token,
+        form: false,
+        on_b,
+        proof,
+    };
+    let ops = [
+        Login(User::Ann, true),
+        refresh(0, true, ProofBy::Nobody), // the thief, on the DPoP-off instance: refused
+        refresh(0, true, ProofBy::Thief),  // a proof, ignored there: the same
+        Advance(Step::PastGrace),
+        refresh(0, false, ProofBy::Owner), // the owner, after the window: rotates
+        Advance(Step::PastGrace),
+        refresh(0, true, ProofBy::Nobody), // a spent token there: no reuse detection
+        refresh(1, false, ProofBy::Owner), // the owner goes on
+        Login(User::Bob, false),
+        refresh(3, true, ProofBy::Nobody), // a bearer session rotates there as anywhere
+    ];
+    runtime()
+        .block_on(run(
+            Arc::new(MemoryStore::new()),
+            Config {
+                check_sessions: false,
+                cache: false,
+                b_dpop_off: true,
+            },
+            &ops,
+        ))
+        .unwrap();
 }
 
 /// The same model on the other backends: SQLite on a temporary file when the `sqlite` feature

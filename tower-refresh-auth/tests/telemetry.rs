@@ -304,12 +304,12 @@ fn logouts_and_revocations_are_counted_by_reason() {
             [
                 SecurityEvent::SessionRevoked {
                     session: first.session_id,
-                    subject: None,
+                    subject: Some("user1".into()),
                     reason: RevocationReason::Logout
                 },
                 SecurityEvent::SessionRevoked {
                     session: second.session_id,
-                    subject: None,
+                    subject: Some("user1".into()),
                     reason: RevocationReason::Session
                 },
                 SecurityEvent::SubjectRevoked {

@@ -40,13 +40,16 @@ impl<S: Send + Sync> FromRequestParts<S> for LoginMetadata {
     }
 }
 
-/// [`LoginMetadata`] plus the login request's DPoP proof, verified (and spent) by
+/// [`LoginMetadata`] plus the login request's DPoP proof, verified (not yet spent) by
 /// [`RefreshAuth::login_metadata`]: [`issue_with`](RefreshAuth::issue_with) then binds the
 /// new session to the client's key (`docs/protocol.md` §10). Needs the `RefreshAuth<C>` in
 /// the router's state ([`FromRef`]).
 ///
-/// Rejects an invalid or replayed proof — or none, in required mode — with `400
-/// invalid_dpop_proof`; with DPoP off it is [`LoginMetadata`].
+/// Rejects an invalid proof — or none, in required mode — with `400 invalid_dpop_proof`;
+/// with DPoP off it is [`LoginMetadata`]. The proof is spent by
+/// [`issue_with`](RefreshAuth::issue_with), once the handler has checked the credentials,
+/// so a login with a wrong password takes no room in the store's replay memory; a replayed
+/// login proof is refused there (`400 invalid_dpop_proof`, `docs/protocol.md` §10).
 ///
 /// ```
 /// use axum::extract::State;

@@ -99,6 +99,25 @@ impl RefreshStore for TestStore {
         Ok(rotation)
     }
 
+    async fn rotate_unbound(
+        &self,
+        id: &SessionId,
+        expected: u64,
+        next: u64,
+        now: SystemTime,
+        expires_at: SystemTime,
+    ) -> Result<Rotation, StoreError> {
+        self.enter()?;
+        let rotation = self
+            .inner
+            .rotate_unbound(id, expected, next, now, expires_at)
+            .await?;
+        if matches!(rotation, Rotation::Rotated(_)) {
+            self.rotations.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(rotation)
+    }
+
     async fn reseal(&self, id: &SessionId, seal: &str) -> Result<bool, StoreError> {
         self.enter()?;
         self.inner.reseal(id, seal).await

@@ -47,7 +47,7 @@ pub(crate) struct Expected<'a> {
 }
 
 /// A proof that passed every check but the replay check, which needs the store.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct Verified {
     /// The key's RFC 7638 SHA-256 thumbprint.
     pub(crate) jkt: String,

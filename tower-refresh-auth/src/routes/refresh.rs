@@ -20,11 +20,13 @@ where
     B: http_body::Body,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    // RFC 9449 §5: the proof is checked (and spent) before the token is looked at.
+    // RFC 9449 §5: the proof is checked before the token is looked at; it is spent only once
+    // the token has verified (`Shared::refresh`), so a request with a proof and nothing else
+    // takes no room in the replay memory (docs/protocol.md §10).
     let proof = shared
         .grant_proof(req.method(), req.uri(), req.headers())
         .await?;
-    let proof = proof.as_ref().map(|p| p.jkt.as_str());
+    let proof = proof.as_ref();
     if let Transport::Cookie(cookie) = &shared.transport {
         let token = cookie
             .refresh_token(req.headers())?

@@ -1,16 +1,18 @@
 //! [`MemoryStore`]: sessions in a sharded in-process map.
 
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 
 use super::{DpopStore, RefreshStore, Rotation, StoreError, SubjectIndex};
+use crate::clock::Throttled;
 use crate::clock::to_millis;
 use crate::session::{Session, SessionId};
-use crate::store::ReplayKey;
+use crate::store::{DEFAULT_PROOFS_PER_KEY, ReplayKey};
 
 /// Sessions in memory, in a sharded concurrent map ([`dashmap`]).
 ///
@@ -38,9 +40,7 @@ pub struct MemoryStore {
 #[derive(Debug)]
 struct Inner {
     sessions: DashMap<SessionId, Session>,
-    /// Spent DPoP proofs, to the millisecond they may be forgotten.
-    proofs: DashMap<ReplayKey, u64>,
-    proofs_capacity: usize,
+    proofs: Proofs,
     sweep_interval_ms: u64,
     last_sweep_ms: AtomicU64,
 }
@@ -62,8 +62,7 @@ impl MemoryStore {
         Self {
             inner: Arc::new(Inner {
                 sessions: DashMap::new(),
-                proofs: DashMap::new(),
-                proofs_capacity: Self::DEFAULT_PROOFS_CAPACITY,
+                proofs: Proofs::new(Self::DEFAULT_PROOFS_CAPACITY, DEFAULT_PROOFS_PER_KEY),
                 sweep_interval_ms: u64::try_from(interval.as_millis()).unwrap_or(u64::MAX),
                 last_sweep_ms: AtomicU64::new(0),
             }),
@@ -74,10 +73,16 @@ impl MemoryStore {
     pub const DEFAULT_PROOFS_CAPACITY: usize = 100_000;
 
     /// A new, empty store with this one's sweep interval, remembering at most `capacity`
-    /// spent DPoP proofs (default
-    /// [`DEFAULT_PROOFS_CAPACITY`](Self::DEFAULT_PROOFS_CAPACITY)). When full after dropping
-    /// the expired ones, a new proof is refused as if replayed (`invalid_dpop_proof`): the
-    /// store fails closed rather than forget a proof that may still be replayed.
+    /// spent DPoP proofs in all (default
+    /// [`DEFAULT_PROOFS_CAPACITY`](Self::DEFAULT_PROOFS_CAPACITY)), and this one's limit per
+    /// DPoP key. When full after dropping the expired ones (at most once a second), a new
+    /// proof is refused as if replayed (`invalid_dpop_proof`): the store fails closed rather
+    /// than forget a proof that may still be replayed.
+    ///
+    /// Only requests that proved something are remembered (a genuine refresh token or
+    /// access token, a login the application accepted), and one key holds at most
+    /// [`with_proofs_per_key`](Self::with_proofs_per_key) of them, so filling the memory
+    /// takes many keys, each with a credential of its own.
     ///
     /// ```
     /// use tower_refresh_auth::store::MemoryStore;
@@ -86,10 +91,30 @@ impl MemoryStore {
     /// # let _ = store;
     /// ```
     pub fn with_proofs_capacity(self, capacity: usize) -> Self {
+        let per_key = self.inner.proofs.per_key;
+        self.with_proofs(Proofs::new(capacity, per_key))
+    }
+
+    /// A new, empty store with this one's settings, remembering at most `per_key` spent DPoP
+    /// proofs of one key (default [`DEFAULT_PROOFS_PER_KEY`]). A key past it has its further
+    /// proofs refused as replays until its older ones expire; no other key is affected: the
+    /// memory is partitioned by key ([`ReplayKey::partition`]).
+    ///
+    /// ```
+    /// use tower_refresh_auth::store::MemoryStore;
+    ///
+    /// let store = MemoryStore::new().with_proofs_per_key(256);
+    /// # let _ = store;
+    /// ```
+    pub fn with_proofs_per_key(self, per_key: u32) -> Self {
+        let capacity = self.inner.proofs.capacity;
+        self.with_proofs(Proofs::new(capacity, per_key))
+    }
+
+    fn with_proofs(self, proofs: Proofs) -> Self {
         let inner = Inner {
             sessions: DashMap::new(),
-            proofs: DashMap::new(),
-            proofs_capacity: capacity,
+            proofs,
             sweep_interval_ms: self.inner.sweep_interval_ms,
             last_sweep_ms: AtomicU64::new(0),
         };
@@ -100,7 +125,7 @@ impl MemoryStore {
 
     /// How many spent DPoP proofs are remembered, expired or not yet swept.
     pub fn proofs_len(&self) -> usize {
-        self.inner.proofs.len()
+        self.inner.proofs.total.load(Ordering::Relaxed)
     }
 
     /// How many sessions are held, live or not yet swept.
@@ -118,9 +143,44 @@ impl MemoryStore {
     pub fn purge_expired(&self, now: SystemTime) -> usize {
         let before = self.inner.sessions.len();
         self.inner.sessions.retain(|_, s| s.is_live(now));
-        let now_ms = to_millis(now);
-        self.inner.proofs.retain(|_, until| *until > now_ms);
+        self.inner.proofs.purge(to_millis(now));
         before.saturating_sub(self.inner.sessions.len())
+    }
+
+    /// The compare-and-swap of [`rotate`](RefreshStore::rotate), and of
+    /// [`rotate_unbound`](RefreshStore::rotate_unbound) when `unbound_only`.
+    fn swap(
+        &self,
+        id: &SessionId,
+        expected: u64,
+        next: u64,
+        now: SystemTime,
+        expires_at: SystemTime,
+        unbound_only: bool,
+    ) -> Rotation {
+        // The entry holds the shard's write lock: the check and the swap are one step.
+        match self.inner.sessions.entry(*id) {
+            Entry::Vacant(_) => Rotation::NotFound,
+            Entry::Occupied(mut e) => {
+                let s = e.get_mut();
+                if !s.is_live(now) {
+                    e.remove();
+                    Rotation::NotFound
+                } else if s.counter != expected
+                    || next <= expected
+                    || (unbound_only && s.jkt.is_some())
+                {
+                    // A counter only moves forward (and one at its largest not at all); a bound
+                    // session is not swapped by a request without its key.
+                    Rotation::Conflict(s.clone())
+                } else {
+                    s.counter = next;
+                    s.rotated_at = now;
+                    s.expires_at = expires_at;
+                    Rotation::Rotated(s.clone())
+                }
+            }
+        }
     }
 
     fn maybe_sweep(&self, now: SystemTime) {
@@ -167,25 +227,19 @@ impl RefreshStore for MemoryStore {
         now: SystemTime,
         expires_at: SystemTime,
     ) -> Result<Rotation, StoreError> {
-        // The entry holds the shard's write lock: the check and the swap are one step.
-        Ok(match self.inner.sessions.entry(*id) {
-            Entry::Vacant(_) => Rotation::NotFound,
-            Entry::Occupied(mut e) => {
-                let s = e.get_mut();
-                if !s.is_live(now) {
-                    e.remove();
-                    Rotation::NotFound
-                } else if s.counter != expected || next <= expected {
-                    // A counter only moves forward (and one at its largest not at all).
-                    Rotation::Conflict(s.clone())
-                } else {
-                    s.counter = next;
-                    s.rotated_at = now;
-                    s.expires_at = expires_at;
-                    Rotation::Rotated(s.clone())
-                }
-            }
-        })
+        Ok(self.swap(id, expected, next, now, expires_at, false))
+    }
+
+    /// The binding is checked under the same lock as the counter: one step.
+    async fn rotate_unbound(
+        &self,
+        id: &SessionId,
+        expected: u64,
+        next: u64,
+        now: SystemTime,
+        expires_at: SystemTime,
+    ) -> Result<Rotation, StoreError> {
+        Ok(self.swap(id, expected, next, now, expires_at, true))
     }
 
     async fn revoke(&self, id: &SessionId) -> Result<bool, StoreError> {
@@ -266,26 +320,143 @@ impl DpopStore for MemoryStore {
         expires_at: SystemTime,
         now: SystemTime,
     ) -> Result<bool, StoreError> {
-        let now_ms = to_millis(now);
-        let proofs = &self.inner.proofs;
-        if proofs.len() >= self.inner.proofs_capacity {
-            proofs.retain(|_, until| *until > now_ms);
-            if proofs.len() >= self.inner.proofs_capacity {
-                tracing::warn!("the memory store remembers as many DPoP proofs as it may; refused");
-                return Ok(false);
+        Ok(self
+            .inner
+            .proofs
+            .remember(key, to_millis(expires_at), to_millis(now)))
+    }
+}
+
+/// Spent DPoP proofs, partitioned by key ([`ReplayKey::partition`]): each partition holds
+/// at most `per_key` entries, all of them together at most `capacity`. An insert costs O(1)
+/// amortised, full or not: expired entries leave a partition from its front as it is used,
+/// and a full memory is swept at most once a second, not on every refused proof.
+#[derive(Debug)]
+struct Proofs {
+    partitions: DashMap<[u8; 8], Partition>,
+    /// How many entries all partitions hold (expired ones not yet dropped included).
+    total: AtomicUsize,
+    capacity: usize,
+    per_key: u32,
+    /// When the last sweep of a full memory ran, in ms.
+    last_purge_ms: AtomicU64,
+    /// The log line for refused proofs, at most one per interval.
+    refused: Throttled,
+}
+
+/// The spent proofs of one key.
+#[derive(Debug, Default)]
+struct Partition {
+    /// Each remembered key, to the millisecond it may be forgotten.
+    until: HashMap<ReplayKey, u64>,
+    /// The same entries in the order they were remembered. Expiries follow that order
+    /// closely (each is the proof's `iat` plus a fixed lifetime, and `iat` is within the
+    /// window of the time it was spent), so popping expired entries from the front frees
+    /// nearly everything that has expired; what it misses waits for the next sweep, and
+    /// counts meanwhile (erring towards refusing, never towards forgetting).
+    order: VecDeque<(ReplayKey, u64)>,
+}
+
+impl Partition {
+    /// Drops the entries at the front that have expired at `now_ms`; returns how many.
+    fn pop_expired(&mut self, now_ms: u64) -> usize {
+        let mut dropped = 0;
+        while let Some(&(key, until)) = self.order.front() {
+            if until > now_ms {
+                break;
+            }
+            self.order.pop_front();
+            // A key remembered again since keeps its newer entry.
+            if self.until.get(&key) == Some(&until) {
+                self.until.remove(&key);
+            }
+            dropped += 1;
+        }
+        dropped
+    }
+
+    /// Drops every expired entry; returns how many.
+    fn purge(&mut self, now_ms: u64) -> usize {
+        let before = self.order.len();
+        self.order.retain(|(_, until)| *until > now_ms);
+        self.until.retain(|_, until| *until > now_ms);
+        before - self.order.len()
+    }
+}
+
+impl Proofs {
+    fn new(capacity: usize, per_key: u32) -> Self {
+        Self {
+            partitions: DashMap::new(),
+            total: AtomicUsize::new(0),
+            capacity,
+            per_key,
+            last_purge_ms: AtomicU64::new(0),
+            refused: Throttled::new(Duration::from_secs(10)),
+        }
+    }
+
+    fn remember(&self, key: &ReplayKey, until_ms: u64, now_ms: u64) -> bool {
+        if self.total.load(Ordering::Relaxed) >= self.capacity {
+            // A sweep of everything, at most once a second: never one per refused proof.
+            let last = self.last_purge_ms.load(Ordering::Relaxed);
+            if now_ms.saturating_sub(last) >= 1_000
+                && self
+                    .last_purge_ms
+                    .compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_ok()
+            {
+                self.purge(now_ms);
+            }
+            if self.total.load(Ordering::Relaxed) >= self.capacity {
+                self.refuse(
+                    "the memory store remembers as many DPoP proofs as it may",
+                    now_ms,
+                );
+                return false;
             }
         }
-        Ok(match proofs.entry(*key) {
-            Entry::Occupied(mut e) if *e.get() <= now_ms => {
-                e.insert(to_millis(expires_at));
-                true
-            }
-            Entry::Occupied(_) => false,
-            Entry::Vacant(e) => {
-                e.insert(to_millis(expires_at));
-                true
-            }
-        })
+        // The entry holds its shard's write lock: the check and the insert are one step.
+        let mut partition = self.partitions.entry(*key.partition()).or_default();
+        let dropped = partition.pop_expired(now_ms);
+        self.total.fetch_sub(dropped, Ordering::Relaxed);
+        if partition
+            .until
+            .get(key)
+            .is_some_and(|until| *until > now_ms)
+        {
+            return false;
+        }
+        if partition.until.len() >= self.per_key as usize {
+            drop(partition);
+            self.refuse(
+                "a DPoP key has spent as many proofs as the store remembers per key",
+                now_ms,
+            );
+            return false;
+        }
+        partition.until.insert(*key, until_ms);
+        partition.order.push_back((*key, until_ms));
+        self.total.fetch_add(1, Ordering::Relaxed);
+        true
+    }
+
+    /// Drops every expired entry, and every partition left empty.
+    fn purge(&self, now_ms: u64) {
+        self.partitions.retain(|_, partition| {
+            let dropped = partition.purge(now_ms);
+            self.total.fetch_sub(dropped, Ordering::Relaxed);
+            !partition.order.is_empty()
+        });
+    }
+
+    fn refuse(&self, why: &'static str, now_ms: u64) {
+        if let Some(suppressed) = self.refused.allow(now_ms) {
+            tracing::warn!(
+                suppressed,
+                "{why}; refused (at most one such line per 10 s)"
+            );
+        }
     }
 }
 

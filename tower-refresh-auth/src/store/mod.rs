@@ -65,7 +65,7 @@ pub use self::postgres::PostgresStore;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use self::redis::RedisStore;
-pub use self::replay::ReplayKey;
+pub use self::replay::{DEFAULT_PROOFS_PER_KEY, ReplayKey};
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use self::sqlite::SqliteStore;
@@ -159,6 +159,32 @@ pub trait RefreshStore: fmt::Debug + Send + Sync + 'static {
         expires_at: SystemTime,
     ) -> Result<Rotation, StoreError>;
 
+    /// [`rotate`](Self::rotate), except that a session bound to a DPoP key
+    /// ([`Session::jkt`]) is never swapped: it is reported as [`Rotation::Conflict`],
+    /// unchanged, whatever its counter. The layer uses it for every refresh that carries no
+    /// proof, so that a copied refresh token of a bound session moves nothing — also on an
+    /// instance with DPoP off, and also when the session was bound a moment ago by a
+    /// concurrent refresh (`docs/protocol.md` §10).
+    ///
+    /// The default loads the session and then rotates it: two round trips, and a bind that
+    /// lands between them goes unseen. Every backend of this crate overrides it with one
+    /// atomic step (the condition joins the compare-and-swap); a backend of your own should
+    /// too.
+    async fn rotate_unbound(
+        &self,
+        id: &SessionId,
+        expected: u64,
+        next: u64,
+        now: SystemTime,
+        expires_at: SystemTime,
+    ) -> Result<Rotation, StoreError> {
+        match self.load(id, now).await? {
+            None => Ok(Rotation::NotFound),
+            Some(session) if session.jkt.is_some() => Ok(Rotation::Conflict(session)),
+            Some(_) => self.rotate(id, expected, next, now, expires_at).await,
+        }
+    }
+
     /// Deletes a session. Returns whether one was there.
     async fn revoke(&self, id: &SessionId) -> Result<bool, StoreError>;
 
@@ -225,7 +251,14 @@ pub trait DpopStore: Send + Sync {
     /// memory, so a proof is good once across all of them.
     ///
     /// A backend bounds what it keeps: entries past `expires_at` may be dropped at any time,
-    /// and must not count as remembered.
+    /// and must not count as remembered. It bounds them **per partition**
+    /// ([`ReplayKey::partition`], one per DPoP key): when a partition already holds its
+    /// share of live entries ([`DEFAULT_PROOFS_PER_KEY`] unless the backend is configured
+    /// otherwise), the new proof is refused (`false`) — never another partition's entry
+    /// forgotten — so the proofs of one key can neither fill the memory nor push out
+    /// another key's. The layer calls this only for a request that showed it is worth
+    /// remembering (a verified refresh token, access token, or a login the application
+    /// accepted), never for an anonymous one (`docs/protocol.md` §10).
     async fn remember_proof(
         &self,
         key: &ReplayKey,
@@ -251,6 +284,18 @@ impl<T: RefreshStore + ?Sized> RefreshStore for std::sync::Arc<T> {
         expires_at: SystemTime,
     ) -> Result<Rotation, StoreError> {
         (**self).rotate(id, expected, next, now, expires_at).await
+    }
+    async fn rotate_unbound(
+        &self,
+        id: &SessionId,
+        expected: u64,
+        next: u64,
+        now: SystemTime,
+        expires_at: SystemTime,
+    ) -> Result<Rotation, StoreError> {
+        (**self)
+            .rotate_unbound(id, expected, next, now, expires_at)
+            .await
     }
     async fn revoke(&self, id: &SessionId) -> Result<bool, StoreError> {
         (**self).revoke(id).await

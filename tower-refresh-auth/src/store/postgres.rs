@@ -184,7 +184,7 @@ ON CONFLICT (id) DO UPDATE SET subject = EXCLUDED.subject, claims = EXCLUDED.cla
     SELECT id, {COLUMNS} FROM "{table}" WHERE id = $1 AND {live} FOR UPDATE
 ), upd AS (
     UPDATE "{table}" AS t SET counter = $5, rotated_at = $3, expires_at = $4
-    FROM cur WHERE t.id = cur.id AND cur.counter = $2
+    FROM cur WHERE t.id = cur.id AND cur.counter = $2 AND (NOT $6::BOOLEAN OR cur.jkt IS NULL)
     RETURNING {T_COLUMNS}
 )
 SELECT TRUE, {COLUMNS} FROM upd
@@ -300,6 +300,72 @@ impl PostgresStore {
         .await
     }
 
+    /// The compare-and-swap of `rotate`, and of `rotate_unbound` when `unbound_only`.
+    async fn swap(
+        &self,
+        id: &SessionId,
+        expected: u64,
+        next: u64,
+        now: SystemTime,
+        expires_at: SystemTime,
+        unbound_only: bool,
+    ) -> Result<Rotation, StoreError> {
+        // A counter past i64::MAX cannot be stored, and a counter only moves forward: such a
+        // swap matches nothing, as an expected counter of -1 never does.
+        let (expected, next) = match (i64::try_from(expected), i64::try_from(next)) {
+            (Ok(expected), Ok(next)) if next > expected => (expected, next),
+            _ => (-1, 0),
+        };
+        type Row = (
+            bool,
+            String,
+            String,
+            i64,
+            i64,
+            i64,
+            i64,
+            Option<i64>,
+            String,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        );
+        let query = sqlx::query_as::<_, Row>(&self.queries.rotate)
+            .bind(&id.as_bytes()[..])
+            .bind(expected)
+            .bind(millis(now))
+            .bind(millis(expires_at))
+            .bind(next)
+            .bind(unbound_only);
+        let row = run(self.timeout, query.fetch_optional(&self.pool)).await?;
+        let Some((
+            rotated,
+            subject,
+            claims,
+            counter,
+            created,
+            rotated_at,
+            expires,
+            absolute,
+            seal,
+            ua,
+            label,
+            jkt,
+        )) = row
+        else {
+            return Ok(Rotation::NotFound);
+        };
+        let columns = (
+            subject, claims, counter, created, rotated_at, expires, absolute, seal, ua, label, jkt,
+        );
+        let session = session_from_row(*id, columns)?;
+        Ok(if rotated {
+            Rotation::Rotated(session)
+        } else {
+            Rotation::Conflict(session)
+        })
+    }
+
     /// Deletes every session that is not live at `now`, and every spent DPoP proof past
     /// its expiry. Returns how many sessions.
     pub async fn purge_expired(&self, now: SystemTime) -> Result<u64, StoreError> {
@@ -362,59 +428,19 @@ impl RefreshStore for PostgresStore {
         now: SystemTime,
         expires_at: SystemTime,
     ) -> Result<Rotation, StoreError> {
-        // A counter past i64::MAX cannot be stored, and a counter only moves forward: such a
-        // swap matches nothing, as an expected counter of -1 never does.
-        let (expected, next) = match (i64::try_from(expected), i64::try_from(next)) {
-            (Ok(expected), Ok(next)) if next > expected => (expected, next),
-            _ => (-1, 0),
-        };
-        type Row = (
-            bool,
-            String,
-            String,
-            i64,
-            i64,
-            i64,
-            i64,
-            Option<i64>,
-            String,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-        );
-        let query = sqlx::query_as::<_, Row>(&self.queries.rotate)
-            .bind(&id.as_bytes()[..])
-            .bind(expected)
-            .bind(millis(now))
-            .bind(millis(expires_at))
-            .bind(next);
-        let row = run(self.timeout, query.fetch_optional(&self.pool)).await?;
-        let Some((
-            rotated,
-            subject,
-            claims,
-            counter,
-            created,
-            rotated_at,
-            expires,
-            absolute,
-            seal,
-            ua,
-            label,
-            jkt,
-        )) = row
-        else {
-            return Ok(Rotation::NotFound);
-        };
-        let columns = (
-            subject, claims, counter, created, rotated_at, expires, absolute, seal, ua, label, jkt,
-        );
-        let session = session_from_row(*id, columns)?;
-        Ok(if rotated {
-            Rotation::Rotated(session)
-        } else {
-            Rotation::Conflict(session)
-        })
+        self.swap(id, expected, next, now, expires_at, false).await
+    }
+
+    /// The same statement with the binding in its condition: one round trip.
+    async fn rotate_unbound(
+        &self,
+        id: &SessionId,
+        expected: u64,
+        next: u64,
+        now: SystemTime,
+        expires_at: SystemTime,
+    ) -> Result<Rotation, StoreError> {
+        self.swap(id, expected, next, now, expires_at, true).await
     }
 
     async fn revoke(&self, id: &SessionId) -> Result<bool, StoreError> {

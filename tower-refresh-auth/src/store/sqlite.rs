@@ -182,7 +182,7 @@ VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"#
             ),
             rotate: format!(
                 r#"UPDATE "{table}" SET counter = ?5, rotated_at = ?3, expires_at = ?4
-WHERE id = ?1 AND counter = ?2 AND {}
+WHERE id = ?1 AND counter = ?2 AND (?6 = 0 OR jkt IS NULL) AND {}
 RETURNING {COLUMNS}"#,
                 live("?3")
             ),
@@ -305,6 +305,58 @@ impl SqliteStore {
         .await
     }
 
+    /// The compare-and-swap of `rotate`, and of `rotate_unbound` when `unbound_only`.
+    async fn swap(
+        &self,
+        id: &SessionId,
+        expected: u64,
+        next: u64,
+        now: SystemTime,
+        expires_at: SystemTime,
+        unbound_only: bool,
+    ) -> Result<Rotation, StoreError> {
+        // A counter past i64::MAX cannot be stored, and a counter only moves forward: such a
+        // swap matches nothing, as an expected counter of -1 never does.
+        let (expected, next) = match (i64::try_from(expected), i64::try_from(next)) {
+            (Ok(expected), Ok(next)) if next > expected => (expected, next),
+            _ => (-1, 0),
+        };
+        let now = millis(now);
+        let (rotated, row) = run(self.timeout, async {
+            // IMMEDIATE takes the write lock up front, so the fallback SELECT sees exactly
+            // what the UPDATE left and concurrent rotations queue on the busy timeout.
+            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            let updated = sqlx::query_as::<_, Columns>(&self.queries.rotate)
+                .bind(&id.as_bytes()[..])
+                .bind(expected)
+                .bind(now)
+                .bind(millis(expires_at))
+                .bind(next)
+                .bind(unbound_only)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let found = match updated {
+                Some(row) => (true, Some(row)),
+                None => {
+                    let current = sqlx::query_as::<_, Columns>(&self.queries.load)
+                        .bind(&id.as_bytes()[..])
+                        .bind(now)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    (false, current)
+                }
+            };
+            tx.commit().await?;
+            Ok(found)
+        })
+        .await?;
+        Ok(match (rotated, row) {
+            (_, None) => Rotation::NotFound,
+            (true, Some(row)) => Rotation::Rotated(session_from_row(*id, row)?),
+            (false, Some(row)) => Rotation::Conflict(session_from_row(*id, row)?),
+        })
+    }
+
     /// Deletes every session that is not live at `now`, and every spent DPoP proof past
     /// its expiry. Returns how many sessions.
     pub async fn purge_expired(&self, now: SystemTime) -> Result<u64, StoreError> {
@@ -367,45 +419,19 @@ impl RefreshStore for SqliteStore {
         now: SystemTime,
         expires_at: SystemTime,
     ) -> Result<Rotation, StoreError> {
-        // A counter past i64::MAX cannot be stored, and a counter only moves forward: such a
-        // swap matches nothing, as an expected counter of -1 never does.
-        let (expected, next) = match (i64::try_from(expected), i64::try_from(next)) {
-            (Ok(expected), Ok(next)) if next > expected => (expected, next),
-            _ => (-1, 0),
-        };
-        let now = millis(now);
-        let (rotated, row) = run(self.timeout, async {
-            // IMMEDIATE takes the write lock up front, so the fallback SELECT sees exactly
-            // what the UPDATE left and concurrent rotations queue on the busy timeout.
-            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-            let updated = sqlx::query_as::<_, Columns>(&self.queries.rotate)
-                .bind(&id.as_bytes()[..])
-                .bind(expected)
-                .bind(now)
-                .bind(millis(expires_at))
-                .bind(next)
-                .fetch_optional(&mut *tx)
-                .await?;
-            let found = match updated {
-                Some(row) => (true, Some(row)),
-                None => {
-                    let current = sqlx::query_as::<_, Columns>(&self.queries.load)
-                        .bind(&id.as_bytes()[..])
-                        .bind(now)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                    (false, current)
-                }
-            };
-            tx.commit().await?;
-            Ok(found)
-        })
-        .await?;
-        Ok(match (rotated, row) {
-            (_, None) => Rotation::NotFound,
-            (true, Some(row)) => Rotation::Rotated(session_from_row(*id, row)?),
-            (false, Some(row)) => Rotation::Conflict(session_from_row(*id, row)?),
-        })
+        self.swap(id, expected, next, now, expires_at, false).await
+    }
+
+    /// The same statement with the binding in its condition: one round trip.
+    async fn rotate_unbound(
+        &self,
+        id: &SessionId,
+        expected: u64,
+        next: u64,
+        now: SystemTime,
+        expires_at: SystemTime,
+    ) -> Result<Rotation, StoreError> {
+        self.swap(id, expected, next, now, expires_at, true).await
     }
 
     async fn revoke(&self, id: &SessionId) -> Result<bool, StoreError> {

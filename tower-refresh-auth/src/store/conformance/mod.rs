@@ -196,7 +196,8 @@ macro_rules! conformance_suite {
                 revoke_deletes_one_session,
                 reseal_replaces_the_seal_only,
                 claims_and_subject_round_trip_byte_for_byte,
-                concurrent_rotations_yield_one_winner
+                concurrent_rotations_yield_one_winner,
+                rotate_unbound_leaves_a_bound_session_alone
             );
         }
     };

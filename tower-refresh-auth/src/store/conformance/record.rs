@@ -367,3 +367,45 @@ async fn race<S: RefreshStore + Clone>(a: &S, b: &S) {
     assert_eq!(stored.counter, 1, "the counter moved by exactly one");
     assert_eq!(&stored, winner);
 }
+
+/// `rotate_unbound` swaps an unbound session as `rotate` does, and leaves a session bound to a
+/// DPoP key exactly as it was, reporting a conflict with the session: a bound session is never
+/// rotated by a request without its key, whatever the instance's DPoP mode.
+pub async fn rotate_unbound_leaves_a_bound_session_alone<S: RefreshStore + Clone>(fx: &Fixture<S>) {
+    let t0 = now_ms();
+    let later = t0 + Duration::from_secs(3600);
+    let s = session("alice", t0);
+    create(&fx.store, &s).await;
+    let rotated = expect_rotated(
+        fx.store
+            .rotate_unbound(&s.id, 0, 1, t0, later)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(rotated.counter, 1);
+
+    let mut bound = session("alice", t0);
+    bound.jkt = Some("thumbprint-1".into());
+    create(&fx.store, &bound).await;
+    let before = fx.store.load(&bound.id, t0).await.unwrap().unwrap();
+    match fx
+        .store
+        .rotate_unbound(&bound.id, 0, 1, t0, later)
+        .await
+        .unwrap()
+    {
+        Rotation::Conflict(session) => assert_eq!(session, before),
+        other => panic!("a bound session was swapped: {other:?}"),
+    }
+    assert_eq!(fx.store.load(&bound.id, t0).await.unwrap(), Some(before));
+    assert_eq!(
+        fx.store
+            .rotate_unbound(&SessionId::random(), 0, 1, t0, later)
+            .await
+            .unwrap(),
+        Rotation::NotFound
+    );
+    // The plain swap still rotates it (a request with the key).
+    let rotated = expect_rotated(fx.store.rotate(&bound.id, 0, 1, t0, later).await.unwrap());
+    assert_eq!(rotated.jkt.as_deref(), Some("thumbprint-1"));
+}

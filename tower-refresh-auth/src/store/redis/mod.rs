@@ -31,7 +31,7 @@
 //! | key | type | holds |
 //! |---|---|---|
 //! | `tra:s:{<session id>}` | hash | `sub`, `claims`, `ctr`, `cat`, `rat`, `exp`, `seal` and, if the session has them, `abs`, `ua` (user agent), `lbl` (label) and `jkt` (its DPoP key's thumbprint) |
-//! | `tra:p:{<replay key>}` | string | `1`: a spent DPoP proof ([`ReplayKey`]), with an expiry ([`remember_proof`](DpopStore::remember_proof): `SET … NX PX`) |
+//! | `tra:pk:{<partition>}` | sorted set | the spent DPoP proofs of one key ([`ReplayKey`], by its [partition](ReplayKey::partition)), each scored by when it may be forgotten, at most [`with_proofs_per_key`](RedisStore::with_proofs_per_key) of them; the set expires with its last proof ([`remember_proof`](DpopStore::remember_proof): one script) |
 //! | `tra:u:{<subject>}` | sorted set | the ids of the subject's sessions, scored by when they were added, for [`revoke_subject`](SubjectIndex::revoke_subject) and [`list`](SubjectIndex::list) |
 //!
 //! Times are integer milliseconds since the Unix epoch; the counter is a decimal integer;
@@ -67,6 +67,7 @@
 //! | `load` | 1 | `HMGET`; liveness is checked against the caller's `now` |
 //! | `rotate` | 1 | one script: the compare-and-swap |
 //! | `revoke` | 1 | `DEL` |
+//! | `remember_proof` | 1 | one script on the key's partition: drop its expired proofs, refuse a replay or a full partition, else add |
 //! | `revoke_subject` | 2 (3 on a cluster) | `ZRANGE` of the subject's index, then one pipeline: a script per session (each in its own slot) and one on the index |
 //! | `list` | 2, or 3 | `ZRANGE` of the subject's index, then one pipeline of `HMGET`s (on a cluster, one `HMGET` per slot, at once); a third, only when some ids in the index name no live session, drops them |
 //!
@@ -138,7 +139,7 @@ use self::scripts::Scripts;
 use super::{DpopStore, RefreshStore, Rotation, StoreError, SubjectIndex};
 use crate::clock::to_millis;
 use crate::session::{Session, SessionId};
-use crate::store::ReplayKey;
+use crate::store::{DEFAULT_PROOFS_PER_KEY, ReplayKey};
 
 /// How long an operation may take before it fails with [`StoreError::Timeout`], by default.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -165,6 +166,7 @@ pub struct RedisStore {
     timeout: Duration,
     durability: Option<Durability>,
     scripts: Arc<Scripts>,
+    proofs_per_key: u32,
 }
 
 impl fmt::Debug for RedisStore {
@@ -174,6 +176,7 @@ impl fmt::Debug for RedisStore {
             .field("prefix", &self.prefix)
             .field("timeout", &self.timeout)
             .field("durability", &self.durability)
+            .field("proofs_per_key", &self.proofs_per_key)
             .finish_non_exhaustive()
     }
 }
@@ -264,7 +267,17 @@ impl RedisStore {
             timeout: DEFAULT_TIMEOUT,
             durability: None,
             scripts: Arc::new(Scripts::new()),
+            proofs_per_key: DEFAULT_PROOFS_PER_KEY,
         }
+    }
+
+    /// Sets how many spent DPoP proofs of one key the store remembers at once (default
+    /// [`DEFAULT_PROOFS_PER_KEY`]): a key past it has its further proofs refused as replays
+    /// until its older ones expire, and no other key is affected. With it, what one key can
+    /// make Redis hold is bounded (about 60 bytes a proof); before, nothing was.
+    pub fn with_proofs_per_key(mut self, per_key: u32) -> Self {
+        self.proofs_per_key = per_key;
+        self
     }
 
     /// Makes every `create`, `rotate` and `revoke` wait, before it is acknowledged, until
@@ -311,6 +324,48 @@ impl RedisStore {
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
+    }
+
+    /// The compare-and-swap of `rotate`, and of `rotate_unbound` when `unbound_only`.
+    async fn swap(
+        &self,
+        id: &SessionId,
+        expected: u64,
+        next: u64,
+        now: SystemTime,
+        expires_at: SystemTime,
+        unbound_only: bool,
+    ) -> Result<Rotation, StoreError> {
+        let mut rotate = self.scripts.rotate.prepare_invoke();
+        // A counter only moves forward: a swap that would not is sent with an expected
+        // counter of "", which no stored counter equals, so it reports a conflict.
+        let expected = if next > expected {
+            expected.to_string()
+        } else {
+            String::new()
+        };
+        rotate
+            .key(self.session_key(id))
+            .arg(expected)
+            .arg(to_millis(now))
+            .arg(to_millis(expires_at))
+            .arg(next)
+            .arg(if unbound_only { "1" } else { "" });
+        let reply = self.invoke_write(&self.scripts.rotate, rotate).await?;
+        let mut reply: Vec<Vec<u8>> =
+            redis::from_redis_value(reply).map_err(|err| StoreError::Corrupt(err.to_string()))?;
+        if reply.is_empty() {
+            return Ok(Rotation::NotFound);
+        }
+        let status = reply.remove(0);
+        let session = decode(*id, reply.into_iter().map(Some).collect())?;
+        match status.as_slice() {
+            b"rotated" => Ok(Rotation::Rotated(session)),
+            b"conflict" => Ok(Rotation::Conflict(session)),
+            _ => Err(StoreError::Corrupt(format!(
+                "session {id}: unexpected rotate status"
+            ))),
+        }
     }
 
     fn session_key(&self, id: &(impl fmt::Display + ?Sized)) -> String {
@@ -436,35 +491,19 @@ impl RefreshStore for RedisStore {
         now: SystemTime,
         expires_at: SystemTime,
     ) -> Result<Rotation, StoreError> {
-        let mut rotate = self.scripts.rotate.prepare_invoke();
-        // A counter only moves forward: a swap that would not is sent with an expected
-        // counter of "", which no stored counter equals, so it reports a conflict.
-        let expected = if next > expected {
-            expected.to_string()
-        } else {
-            String::new()
-        };
-        rotate
-            .key(self.session_key(id))
-            .arg(expected)
-            .arg(to_millis(now))
-            .arg(to_millis(expires_at))
-            .arg(next);
-        let reply = self.invoke_write(&self.scripts.rotate, rotate).await?;
-        let mut reply: Vec<Vec<u8>> =
-            redis::from_redis_value(reply).map_err(|err| StoreError::Corrupt(err.to_string()))?;
-        if reply.is_empty() {
-            return Ok(Rotation::NotFound);
-        }
-        let status = reply.remove(0);
-        let session = decode(*id, reply.into_iter().map(Some).collect())?;
-        match status.as_slice() {
-            b"rotated" => Ok(Rotation::Rotated(session)),
-            b"conflict" => Ok(Rotation::Conflict(session)),
-            _ => Err(StoreError::Corrupt(format!(
-                "session {id}: unexpected rotate status"
-            ))),
-        }
+        self.swap(id, expected, next, now, expires_at, false).await
+    }
+
+    /// The same script with the binding in its condition: one round trip.
+    async fn rotate_unbound(
+        &self,
+        id: &SessionId,
+        expected: u64,
+        next: u64,
+        now: SystemTime,
+        expires_at: SystemTime,
+    ) -> Result<Rotation, StoreError> {
+        self.swap(id, expected, next, now, expires_at, true).await
     }
 
     async fn revoke(&self, id: &SessionId) -> Result<bool, StoreError> {
@@ -604,23 +643,25 @@ impl DpopStore for RedisStore {
         decode(*id, reply.into_iter().map(Some).collect()).map(Some)
     }
 
-    /// One `SET key 1 NX PX ttl`: the key names the proof's hash only, in a slot of its own.
+    /// One script on the key's partition (`tra:pk:{<partition>}`, one slot): every proof of
+    /// one DPoP key lives in one sorted set, bounded by
+    /// [`with_proofs_per_key`](Self::with_proofs_per_key).
     async fn remember_proof(
         &self,
         key: &ReplayKey,
         expires_at: SystemTime,
         now: SystemTime,
     ) -> Result<bool, StoreError> {
-        let ttl = to_millis(expires_at).saturating_sub(to_millis(now)).max(1);
         let mut conn = self.conn.clone();
-        let mut cmd = redis::cmd("SET");
-        cmd.arg(format!("{}:p:{{{key}}}", self.prefix))
-            .arg(1)
-            .arg("NX")
-            .arg("PX")
-            .arg(ttl);
-        let set: Option<String> = self.run(cmd.query_async(&mut conn)).await?;
-        Ok(set.is_some())
+        let mut remember = self.scripts.remember_proof.prepare_invoke();
+        remember
+            .key(format!("{}:pk:{{{}}}", self.prefix, key.partition_text()))
+            .arg(key.to_string())
+            .arg(to_millis(expires_at))
+            .arg(to_millis(now))
+            .arg(self.proofs_per_key);
+        let outcome: i64 = self.run(remember.invoke_async(&mut conn)).await?;
+        Ok(outcome == 1)
     }
 }
 

@@ -30,8 +30,9 @@ pub(super) struct Scripts {
     /// ua or '', lbl or '', jkt or ''}`.
     ///
     /// KEYS[1] the session. ARGV[1] the expected counter; ARGV[2] now; ARGV[3] the new sliding
-    /// expiry; ARGV[4] the next counter (all decimal). Counters are compared and stored as
-    /// strings, so they stay exact past 2^53.
+    /// expiry; ARGV[4] the next counter (all decimal); ARGV[5] `1` to leave a DPoP-bound
+    /// session alone (a conflict), else empty. Counters are compared and stored as strings,
+    /// so they stay exact past 2^53.
     pub(super) rotate: Script,
     /// Deletes a session if it belongs to the subject; returns how many were deleted.
     ///
@@ -46,6 +47,12 @@ pub(super) struct Scripts {
     ///
     /// KEYS[1] the session. ARGV[1] the thumbprint; ARGV[2] the new seal; ARGV[3] now.
     pub(super) bind: Script,
+    /// Remembers a spent DPoP proof in its key's partition, bounded per partition. Returns
+    /// 1 when remembered now, 0 for a replay, -1 when the partition is full.
+    ///
+    /// KEYS[1] the partition (a sorted set). ARGV[1] the replay key; ARGV[2] until (ms);
+    /// ARGV[3] now (ms); ARGV[4] the most one partition holds.
+    pub(super) remember_proof: Script,
 }
 
 impl Scripts {
@@ -59,6 +66,7 @@ impl Scripts {
             revoke_of_subject: Script::new(include_str!("scripts/revoke_of_subject.lua")),
             reseal: Script::new(include_str!("scripts/reseal.lua")),
             bind: Script::new(include_str!("scripts/bind.lua")),
+            remember_proof: Script::new(include_str!("scripts/remember_proof.lua")),
         }
     }
 }

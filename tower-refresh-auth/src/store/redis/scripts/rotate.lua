@@ -4,8 +4,9 @@
 -- (a hash from before sessions were sealed has no `seal`).
 --
 -- KEYS[1] the session. ARGV[1] the expected counter; ARGV[2] now; ARGV[3] the new sliding
--- expiry; ARGV[4] the next counter, larger than the expected one (all decimal). Counters
--- are compared as strings, so they stay exact past 2^53.
+-- expiry; ARGV[4] the next counter, larger than the expected one (all decimal); ARGV[5] '1'
+-- to swap only a session bound to no DPoP key (a bound one is a conflict, unchanged), else
+-- ''. Counters are compared as strings, so they stay exact past 2^53.
 local s = redis.call('HMGET', KEYS[1], 'sub', 'claims', 'ctr', 'cat', 'rat', 'exp', 'abs', 'seal', 'ua', 'lbl', 'jkt')
 if not s[3] then
   return {}
@@ -15,7 +16,8 @@ if not (now < tonumber(s[6]) and (not s[7] or now < tonumber(s[7]))) then
   return {}
 end
 local status = 'conflict'
-if s[3] == ARGV[1] then
+local bound = s[11] and s[11] ~= ''
+if s[3] == ARGV[1] and not (ARGV[5] == '1' and bound) then
   status = 'rotated'
   redis.call('HSET', KEYS[1], 'ctr', ARGV[4], 'rat', ARGV[2], 'exp', ARGV[3])
   local deadline = ARGV[3]
