@@ -247,6 +247,7 @@ macro_rules! conformance_suite {
                 claims_and_subject_round_trip_byte_for_byte,
                 list_returns_the_live_sessions_of_one_subject,
                 list_leaves_out_dead_sessions,
+                list_page_pages_newest_first_once_each,
                 concurrent_rotations_yield_one_winner,
                 bind_sets_the_key_once_and_old_rows_read_unbound,
                 bind_of_a_dead_session_is_none,

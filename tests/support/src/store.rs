@@ -6,7 +6,9 @@ use std::time::SystemTime;
 
 use tower_refresh_auth::dpop::ReplayKey;
 use tower_refresh_auth::session::{Session, SessionId};
-use tower_refresh_auth::store::{MemoryStore, RefreshStore, Rotation, StoreError};
+use tower_refresh_auth::store::{
+    MemoryStore, PageCursor, RefreshStore, Rotation, SessionPage, StoreError,
+};
 
 /// A [`MemoryStore`] that can be taken down and that counts what it is asked.
 ///
@@ -119,6 +121,17 @@ impl RefreshStore for TestStore {
     async fn list(&self, subject: &str, now: SystemTime) -> Result<Vec<Session>, StoreError> {
         self.enter()?;
         self.inner.list(subject, now).await
+    }
+
+    async fn list_page(
+        &self,
+        subject: &str,
+        now: SystemTime,
+        limit: usize,
+        after: Option<&PageCursor>,
+    ) -> Result<SessionPage, StoreError> {
+        self.enter()?;
+        self.inner.list_page(subject, now, limit, after).await
     }
 
     async fn bind(
