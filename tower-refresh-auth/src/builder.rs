@@ -64,6 +64,7 @@ pub struct RefreshAuthBuilder<C> {
     refresh_ttl: Duration,
     grace: Duration,
     session_lifetime: Option<Duration>,
+    max_sessions: usize,
     leeway: Duration,
     issuer: Option<String>,
     audience: Option<String>,
@@ -122,6 +123,7 @@ impl<C> RefreshAuthBuilder<C> {
             refresh_ttl: Duration::from_secs(7 * 24 * 3600),
             grace: Duration::from_secs(10),
             session_lifetime: None,
+            max_sessions: DEFAULT_MAX_SESSIONS_PER_SUBJECT,
             leeway: Duration::ZERO,
             issuer: None,
             audience: None,
@@ -245,6 +247,44 @@ impl<C> RefreshAuthBuilder<C> {
     /// An absolute limit on a session's life, however often it is refreshed. Off by default.
     pub fn session_lifetime(mut self, lifetime: Duration) -> Self {
         self.session_lifetime = Some(lifetime);
+        self
+    }
+
+    /// The most live sessions one subject (user) keeps at once. Default
+    /// [`DEFAULT_MAX_SESSIONS_PER_SUBJECT`] (100); from 1 to [`MAX_SESSIONS_PER_SUBJECT`]
+    /// (10 000), anything else is refused when built.
+    ///
+    /// A login ([`issue`](RefreshAuth::issue)) that takes its subject past the limit ends
+    /// that subject's *oldest* live sessions (by creation time), never the one it starts, and
+    /// reports each as [`SecurityEvent::SessionRevoked`] with
+    /// [`RevocationReason::SessionLimit`](crate::RevocationReason::SessionLimit) naming the
+    /// subject (counted as `refresh_auth_sessions_revoked_total{reason="session_limit"}`).
+    /// Logins racing on one subject may leave it a session or two over the limit until its
+    /// next login. The check is best effort: if the store fails during it, the login still
+    /// succeeds (logged at `warn`), and the next login ends what is over.
+    ///
+    /// The cost: every login reads one page of the subject's newest sessions, up to the limit
+    /// ([`RefreshStore::list_page`]), and ends each session past it with one
+    /// [`RefreshStore::revoke`].
+    ///
+    /// ```
+    /// use tower_refresh_auth::{NoClaims, RefreshAuth};
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let auth = RefreshAuth::<NoClaims>::builder()
+    ///     .hs256(b"an example secret of at least 32 bytes".to_vec())
+    ///     .max_sessions_per_subject(2)
+    ///     .build()?;
+    /// let first = auth.issue("user1", NoClaims {}).await?;
+    /// auth.issue("user1", NoClaims {}).await?;
+    /// auth.issue("user1", NoClaims {}).await?; // the third login ends the first session
+    /// assert_eq!(auth.sessions("user1").await?.len(), 2);
+    /// assert!(auth.refresh(&first.refresh_token).await.is_err());
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn max_sessions_per_subject(mut self, max: usize) -> Self {
+        self.max_sessions = max;
         self
     }
 
@@ -674,6 +714,9 @@ impl<C> RefreshAuthBuilder<C> {
         if self.grace >= self.refresh_ttl {
             return Err(ConfigError::GraceTooLong(self.grace));
         }
+        if !(1..=MAX_SESSIONS_PER_SUBJECT).contains(&self.max_sessions) {
+            return Err(ConfigError::SessionLimit(self.max_sessions));
+        }
         if let Some(lifetime) = self.session_lifetime
             && lifetime < self.refresh_ttl
         {
@@ -887,6 +930,7 @@ impl<C> RefreshAuthBuilder<C> {
             refresh_ttl: self.refresh_ttl,
             grace: self.grace,
             session_lifetime: self.session_lifetime,
+            max_sessions: self.max_sessions,
             guard: self.guard,
             check_sessions: self.check_sessions,
             body_limit: self.body_limit,
@@ -899,6 +943,14 @@ impl<C> RefreshAuthBuilder<C> {
         }))
     }
 }
+
+/// How many live sessions one subject keeps unless
+/// [`max_sessions_per_subject`](RefreshAuthBuilder::max_sessions_per_subject) says otherwise.
+pub const DEFAULT_MAX_SESSIONS_PER_SUBJECT: usize = 100;
+
+/// The largest [`max_sessions_per_subject`](RefreshAuthBuilder::max_sessions_per_subject):
+/// every login reads that many sessions of its subject.
+pub const MAX_SESSIONS_PER_SUBJECT: usize = 10_000;
 
 /// The longest DPoP proof window and nonce period.
 const MAX_DPOP_WINDOW: Duration = Duration::from_secs(300);
@@ -1055,6 +1107,16 @@ mod tests {
             "`reuse_grace` is longer than",
         );
         refused(builder().session_lifetime(beyond), "`session_lifetime`");
+        refused(
+            builder().max_sessions_per_subject(0),
+            "`max_sessions_per_subject(0)` is out of bounds: it must be from 1 to 10000",
+        );
+        refused(
+            builder().max_sessions_per_subject(10_001),
+            "leave it unset for the default of 100",
+        );
+        assert!(builder().max_sessions_per_subject(1).build().is_ok());
+        assert!(builder().max_sessions_per_subject(10_000).build().is_ok());
         refused(builder().leeway(beyond), "`leeway`");
         refused(
             builder().refresh_ttl(Duration::from_secs(300_000_000_000 * 31_557_600)),

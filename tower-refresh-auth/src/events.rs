@@ -81,8 +81,9 @@ pub enum SecurityEvent {
     SessionRevoked {
         /// The session.
         session: SessionId,
-        /// Its user, when the layer knew it without asking the store: known for a reuse,
-        /// unknown for a logout (whose refresh token names only its session) and for
+        /// Its user, when the layer knew it without asking the store: known for a reuse and
+        /// for [`RevocationReason::SessionLimit`], unknown for a logout (whose refresh token
+        /// names only its session) and for
         /// [`revoke_session`](crate::RefreshAuth::revoke_session).
         subject: Option<String>,
         /// Why.
@@ -114,16 +115,22 @@ pub enum RevocationReason {
     /// It was revoked by id
     /// ([`RefreshAuth::revoke_session`](crate::RefreshAuth::revoke_session)).
     Session,
+    /// It was its user's oldest live session when a login took the user past the
+    /// [limit of sessions per subject](crate::RefreshAuthBuilder::max_sessions_per_subject);
+    /// the event names the subject.
+    SessionLimit,
 }
 
 impl RevocationReason {
-    /// The reason as the metric label names it: `logout`, `reuse`, `subject` or `session`.
+    /// The reason as the metric label names it: `logout`, `reuse`, `subject`, `session` or
+    /// `session_limit`.
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Logout => "logout",
             Self::Reuse => "reuse",
             Self::Subject => "subject",
             Self::Session => "session",
+            Self::SessionLimit => "session_limit",
         }
     }
 }

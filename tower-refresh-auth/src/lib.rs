@@ -210,7 +210,9 @@ mod response;
 
 pub use self::authority::RefreshAuth;
 pub use self::body::ResponseBody;
-pub use self::builder::RefreshAuthBuilder;
+pub use self::builder::{
+    DEFAULT_MAX_SESSIONS_PER_SUBJECT, MAX_SESSIONS_PER_SUBJECT, RefreshAuthBuilder,
+};
 pub use self::cookie::{ParseTransportError, RefreshTransport};
 pub use self::decision::{Decision, SessionCheck, Verdict};
 pub use self::error::{AuthError, ConfigError, DpopCode, DpopError};

@@ -306,6 +306,18 @@ pub struct SessionInfo {
     pub metadata: SessionMetadata,
 }
 
+/// One page of a subject's live sessions, newest first: what
+/// [`RefreshAuth::sessions_page`](crate::RefreshAuth::sessions_page) returns and
+/// `GET /sessions` answers with (`docs/protocol.md` §8).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SessionInfoPage {
+    /// At most a page of sessions, newest first.
+    pub sessions: Vec<SessionInfo>,
+    /// Where the next page starts, or `None` on the last page.
+    pub next: Option<crate::store::PageCursor>,
+}
+
 impl From<Session> for SessionInfo {
     fn from(session: Session) -> Self {
         Self {

@@ -37,6 +37,8 @@ pub(crate) struct Shared {
     pub(crate) refresh_ttl: Duration,
     pub(crate) grace: Duration,
     pub(crate) session_lifetime: Option<Duration>,
+    /// The most live sessions one subject keeps: a login past it ends the oldest.
+    pub(crate) max_sessions: usize,
     pub(crate) guard: Guard,
     pub(crate) check_sessions: bool,
     pub(crate) body_limit: usize,
