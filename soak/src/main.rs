@@ -1,19 +1,33 @@
-//! Soak harness for the example servers (SPEC §6).
+//! Soak harness for the example servers (`docs/protocol.md` §6).
 //!
 //! Run with:
 //!
 //! ```text
-//! cargo build --release -p axum-dashboard            # or poem-dashboard
+//! cargo build --release -p axum-dashboard -p poem-dashboard --features \
+//!     axum-dashboard/redis,axum-dashboard/postgres,poem-dashboard/redis,poem-dashboard/postgres
+//! REDIS_URL=redis://127.0.0.1:6379 DATABASE_URL=postgres://postgres@127.0.0.1:5432/test \
 //! cargo run --release -p tower-refresh-auth-soak -- \
-//!     --server target/release/axum-dashboard [--secs 30] [--clients 32] \
+//!     --server target/release/axum-dashboard --server target/release/poem-dashboard \
+//!     [--stores auto|memory,redis,postgres,cluster] [--secs 30] [--clients 32] \
 //!     [--max-requests 5000000] [--settle 0]
 //! ```
 //!
-//! It starts the server binary on 127.0.0.1 with an ephemeral port and short lifetimes
-//! (access tokens 2 s, refresh tokens 6 s, grace window 1 s, the memory store), drives it
-//! with `--clients` concurrent clients for `--secs` seconds (or `--max-requests` requests),
-//! and prints the number of requests, the unexpected statuses (which must be 0), p50/p99
-//! latency and the server's resident memory (`VmRSS` from `/proc/<pid>/status`) over time.
+//! For each `--server` and each store, it starts the server binary on 127.0.0.1 with an
+//! ephemeral port and short lifetimes (access tokens 2 s, refresh tokens 6 s, grace window
+//! 1 s), drives it with `--clients` concurrent clients for `--secs` seconds (or
+//! `--max-requests` requests), and prints the number of requests, the flows of each scenario,
+//! the statuses the server answered to shed load (`503` and `429`, with `Retry-After`), the
+//! unexpected statuses (which must be 0), p50/p99 latency and the server's resident memory
+//! (`VmRSS` from `/proc/<pid>/status`) over time.
+//!
+//! The stores (`--stores`, default `auto`): `memory` always, one instance; `redis` with
+//! `REDIS_URL`, `postgres` with `DATABASE_URL`, `cluster` with `REDIS_CLUSTER_URL`
+//! (`redis+cluster://…`), each with **two instances** of the server sharing the store, every
+//! client's requests alternating between them (a race's two refreshes go one to each). `auto`
+//! is memory and every store whose variable is set; a store named but unreachable fails the
+//! run. The two demo users hold far more than 100 sessions at once under this load, so the
+//! servers run with `MAX_SESSIONS_PER_USER=10000`: the limit would end sessions a flow still
+//! uses (`docs/protocol.md` §8), which is right, but not what this harness checks.
 //!
 //! Each client loops over four scenarios:
 //!
@@ -24,6 +38,12 @@
 //! - **thief**: replay a spent token after the grace window: refused, and the whole session
 //!   with it;
 //! - **abandon**: log in and walk away, leaving the session to expire in the store.
+//!
+//! A `503 temporarily_unavailable` (the examples' bounded password checker, or a store that
+//! failed) and a `429` (the login throttle) are correct answers under load: the client waits
+//! the `Retry-After` they carry (at most 5 s; 1 s when absent) and sends the request again,
+//! and they are counted apart, never as unexpected. A request still refused after 30 such
+//! waits is unexpected.
 //!
 //! With `--settle N` the harness then waits N seconds without load (long enough for every
 //! session to expire and the memory store's once-a-minute sweep to become due: 70 is
@@ -39,7 +59,7 @@
 //! any status was unexpected.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -55,31 +75,96 @@ const REFRESH_TTL: Duration = Duration::from_secs(6);
 const GRACE: Duration = Duration::from_secs(1);
 const SECRET: &str = "the soak harness's secret, at least 32 bytes long";
 const USERS: [(&str, &str); 2] = [("user1", "password1"), ("user2", "password2")];
+/// The longest `Retry-After` honoured, and the wait when a shed answer names none.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(5);
+const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
+/// How many shed answers in a row one request may get before it counts as unexpected.
+const MAX_RETRIES: u32 = 30;
+
+/// A store the servers can run on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Store {
+    name: &'static str,
+    /// The servers' `STORE_URL`.
+    url: String,
+    /// How many server instances share it.
+    instances: usize,
+}
 
 #[derive(Debug)]
 struct Settings {
-    server: PathBuf,
+    servers: Vec<PathBuf>,
+    stores: Vec<Store>,
     secs: u64,
     clients: usize,
     max_requests: u64,
     settle: u64,
 }
 
+/// The stores `spec` names (`auto`, or a comma-separated list), with their URLs from the
+/// environment.
+fn stores(spec: &str) -> Result<Vec<Store>, String> {
+    let shared = [
+        ("redis", "REDIS_URL"),
+        ("postgres", "DATABASE_URL"),
+        ("cluster", "REDIS_CLUSTER_URL"),
+    ];
+    let url = |var: &str| std::env::var(var).ok().filter(|u| !u.trim().is_empty());
+    let memory = Store {
+        name: "memory",
+        url: "memory://".into(),
+        instances: 1,
+    };
+    if spec == "auto" {
+        let mut all = vec![memory];
+        for (name, var) in shared {
+            if let Some(url) = url(var) {
+                all.push(Store {
+                    name,
+                    url,
+                    instances: 2,
+                });
+            }
+        }
+        return Ok(all);
+    }
+    spec.split(',')
+        .map(str::trim)
+        .map(|name| {
+            if name == "memory" {
+                return Ok(memory.clone());
+            }
+            let (name, var) = shared.iter().find(|(n, _)| *n == name).ok_or_else(|| {
+                format!("unknown store {name:?}: memory, redis, postgres or cluster")
+            })?;
+            let url = url(var).ok_or_else(|| format!("--stores {name} needs {var}"))?;
+            Ok(Store {
+                name,
+                url,
+                instances: 2,
+            })
+        })
+        .collect()
+}
+
 impl Settings {
     fn from_args() -> Result<Self, String> {
         let mut settings = Self {
-            server: PathBuf::new(),
+            servers: Vec::new(),
+            stores: Vec::new(),
             secs: 30,
             clients: 32,
             max_requests: 5_000_000,
             settle: 0,
         };
+        let mut spec = "auto".to_owned();
         let mut args = std::env::args().skip(1);
         while let Some(arg) = args.next() {
             let mut value = || args.next().ok_or(format!("{arg} needs a value"));
             let number = |v: String| v.parse::<u64>().map_err(|e| format!("{arg}: {e}"));
             match arg.as_str() {
-                "--server" => settings.server = value()?.into(),
+                "--server" => settings.servers.push(value()?.into()),
+                "--stores" => spec = value()?,
                 "--secs" => settings.secs = number(value()?)?,
                 "--clients" => {
                     settings.clients = usize::try_from(number(value()?)?)
@@ -90,69 +175,92 @@ impl Settings {
                 other => return Err(format!("unknown argument {other:?}")),
             }
         }
-        if settings.server.as_os_str().is_empty() {
+        if settings.servers.is_empty() {
             return Err("--server PATH (an example server binary) is required".into());
         }
         if settings.clients == 0 || settings.secs == 0 {
             return Err("--clients and --secs must be at least 1".into());
         }
+        settings.stores = stores(&spec)?;
         Ok(settings)
     }
 }
 
-/// The server process, killed when dropped.
+/// A server process, killed when dropped.
 struct Server {
     child: Child,
     addr: SocketAddr,
 }
 
 impl Server {
-    fn start(binary: &PathBuf) -> Result<Self, String> {
+    fn start(binary: &Path, store: &Store) -> Result<Self, String> {
         use std::io::{BufRead, BufReader};
         let mut cmd = Command::new(binary);
-        for var in ["STORE_URL", "REFRESH_TRANSPORT"] {
+        for var in [
+            "REFRESH_TRANSPORT",
+            "DPOP",
+            "CHECK_SESSIONS",
+            "SESSION_LIFETIME",
+        ] {
             cmd.env_remove(var);
         }
         cmd.env("HOST", "127.0.0.1")
             .env("PORT", "0")
             .env("JWT_SECRET", SECRET)
+            .env("STORE_URL", &store.url)
+            .env("MAX_SESSIONS_PER_USER", "10000")
             .env("ACCESS_TOKEN_TTL", format!("{}s", ACCESS_TTL.as_secs()))
             .env("REFRESH_TOKEN_TTL", format!("{}s", REFRESH_TTL.as_secs()))
             .env("REFRESH_REUSE_GRACE", format!("{}s", GRACE.as_secs()))
             .env("RUST_LOG", "error")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null());
+            .stderr(Stdio::piped());
         let mut child = cmd
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
         let stdout = child.stdout.take().ok_or("no stdout")?;
+        let stderr = child.stderr.take().ok_or("no stderr")?;
         let mut reader = BufReader::new(stdout);
         let mut line = String::new();
         reader
             .read_line(&mut line)
             .map_err(|e| format!("reading the listening line: {e}"))?;
-        // Keep draining stdout so the server never blocks on a full pipe.
+        // Keep draining both pipes so the server never blocks on a full one.
         std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
-        let addr: SocketAddr = line
+        let addr: Option<SocketAddr> = line
             .trim()
             .strip_prefix("listening on http://")
-            .and_then(|a| a.parse().ok())
-            .ok_or_else(|| format!("unexpected first line {line:?}"))?;
+            .and_then(|a| a.parse().ok());
+        let Some(addr) = addr else {
+            let mut why = String::new();
+            let _ = std::io::Read::read_to_string(&mut BufReader::new(stderr), &mut why);
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!(
+                "{} on {} did not start (first line {line:?}): {}",
+                binary.display(),
+                store.name,
+                why.trim()
+            ));
+        };
+        std::thread::spawn(move || {
+            std::io::copy(&mut BufReader::new(stderr), &mut std::io::sink())
+        });
         if !addr.ip().is_loopback() {
             return Err(format!("the server listens on {addr}, not on loopback"));
         }
         Ok(Self { child, addr })
     }
+}
 
-    /// The server's resident set size in KiB.
-    fn rss_kib(&self) -> Option<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-    }
+/// The resident set size in KiB of process `pid`.
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 impl Drop for Server {
@@ -180,13 +288,38 @@ struct Stats {
     latencies_us: [Vec<u32>; 4],
     unexpected: Vec<String>,
     scenarios: [u64; 4],
+    /// `503` answers (load shed, with `Retry-After`), by [`Kind`].
+    unavailable: [u64; 4],
+    /// `429` answers (the login throttle), by [`Kind`].
+    throttled: [u64; 4],
 }
 
-/// One client's flows against the server, counting what it sends.
+impl Stats {
+    fn add(&mut self, other: Self) {
+        for (a, b) in self.latencies_us.iter_mut().zip(other.latencies_us) {
+            a.extend(b);
+        }
+        self.unexpected.extend(other.unexpected);
+        for (a, b) in self.scenarios.iter_mut().zip(other.scenarios) {
+            *a += b;
+        }
+        for (a, b) in self.unavailable.iter_mut().zip(other.unavailable) {
+            *a += b;
+        }
+        for (a, b) in self.throttled.iter_mut().zip(other.throttled) {
+            *a += b;
+        }
+    }
+}
+
+/// One client's flows against the servers, counting what it sends.
 struct Flow<'a> {
     client: &'a Client,
-    base: &'a str,
+    /// The instances; requests go to each in turn.
+    bases: &'a [String],
+    turn: usize,
     budget: &'a AtomicU64,
+    deadline: Instant,
     stats: &'a mut Stats,
 }
 
@@ -212,29 +345,84 @@ async fn read(res: reqwest::Response) -> Option<Reply> {
     Some(Reply::new(status, headers, res.bytes().await.ok()?))
 }
 
+/// Whether `status` is an answer that sheds load and asks to come back later.
+fn is_shed(status: StatusCode) -> bool {
+    status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::TOO_MANY_REQUESTS
+}
+
+/// How long a shed answer asks to wait (`Retry-After` in seconds), bounded.
+fn retry_after(reply: &Reply) -> Duration {
+    reply
+        .headers
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map_or(DEFAULT_RETRY_AFTER, Duration::from_secs)
+        .clamp(Duration::from_millis(100), MAX_RETRY_AFTER)
+}
+
 impl Flow<'_> {
-    /// Sends one request; `None` once the request budget is spent.
-    async fn send(&mut self, kind: Kind, req: reqwest::RequestBuilder) -> Option<Answer> {
+    /// The next instance's base URL.
+    fn base(&mut self) -> String {
+        let base = self.bases[self.turn % self.bases.len()].clone();
+        self.turn += 1;
+        base
+    }
+
+    /// Takes one request from the budget; `false` once it is spent.
+    fn spend(&self) -> bool {
         if self.budget.fetch_sub(1, Ordering::Relaxed) == 0 {
             self.budget.store(0, Ordering::Relaxed);
-            return None;
+            return false;
         }
-        let sent = Instant::now();
-        let reply = match req.send().await {
-            Ok(res) => read(res).await,
-            Err(e) => {
-                self.stats.unexpected.push(format!("transport error: {e}"));
+        true
+    }
+
+    /// Sends the request `make` builds for an instance, waiting out and sending again each
+    /// `503`/`429` (counted apart); `None` once the budget or the time is spent, or the
+    /// transport failed.
+    async fn send(
+        &mut self,
+        kind: Kind,
+        make: impl Fn(&str) -> reqwest::RequestBuilder,
+    ) -> Option<Answer> {
+        let mut retries = 0;
+        loop {
+            if !self.spend() {
                 return None;
             }
-        };
-        let Some(reply) = reply else {
-            self.stats.unexpected.push("transport error: body".into());
-            return None;
-        };
-        let us = u32::try_from(sent.elapsed().as_micros()).unwrap_or(u32::MAX);
-        self.stats.latencies_us[kind as usize].push(us);
-        let json = reply.try_json().unwrap_or(Value::Null);
-        Some(Answer { reply, json, sent })
+            let base = self.base();
+            let sent = Instant::now();
+            let reply = match make(&base).send().await {
+                Ok(res) => read(res).await,
+                Err(e) => {
+                    self.stats.unexpected.push(format!("transport error: {e}"));
+                    return None;
+                }
+            };
+            let Some(reply) = reply else {
+                self.stats.unexpected.push("transport error: body".into());
+                return None;
+            };
+            let us = u32::try_from(sent.elapsed().as_micros()).unwrap_or(u32::MAX);
+            self.stats.latencies_us[kind as usize].push(us);
+            if is_shed(reply.status) && retries < MAX_RETRIES {
+                if reply.status == StatusCode::SERVICE_UNAVAILABLE {
+                    self.stats.unavailable[kind as usize] += 1;
+                } else {
+                    self.stats.throttled[kind as usize] += 1;
+                }
+                let wait = retry_after(&reply);
+                if Instant::now() + wait >= self.deadline {
+                    return None;
+                }
+                tokio::time::sleep(wait).await;
+                retries += 1;
+                continue;
+            }
+            let json = reply.try_json().unwrap_or(Value::Null);
+            return Some(Answer { reply, json, sent });
+        }
     }
 
     fn unexpected(&mut self, what: &str, reply: &Answer) {
@@ -245,11 +433,13 @@ impl Flow<'_> {
 
     async fn login(&mut self, n: usize) -> Option<(String, String, Instant)> {
         let (username, password) = USERS[n % USERS.len()];
-        let req = self
-            .client
-            .post(format!("{}/login", self.base))
-            .json(&json!({ "username": username, "password": password }));
-        let reply = self.send(Kind::Login, req).await?;
+        let body = json!({ "username": username, "password": password });
+        let client = self.client;
+        let reply = self
+            .send(Kind::Login, |base| {
+                client.post(format!("{base}/login")).json(&body)
+            })
+            .await?;
         match pair(&reply) {
             Some((at, rt)) if reply.status == StatusCode::OK => Some((at, rt, reply.sent)),
             _ => {
@@ -259,25 +449,29 @@ impl Flow<'_> {
         }
     }
 
-    /// A `POST` of `token` in a JSON body to `path` (`/token` or `/logout`).
-    fn token_request(&self, path: &str, token: &str) -> reqwest::RequestBuilder {
-        self.client
-            .post(format!("{}{path}", self.base))
+    /// A `POST` of `token` in a JSON body to `path` (`/token` or `/logout`) on `base`.
+    fn token_request(
+        client: &Client,
+        base: &str,
+        path: &str,
+        token: &str,
+    ) -> reqwest::RequestBuilder {
+        client
+            .post(format!("{base}{path}"))
             .header("content-type", "application/json")
             .body(refresh_body(token))
     }
 
-    fn refresh_request(&self, token: &str) -> reqwest::RequestBuilder {
-        self.token_request("/token", token)
-    }
-
     /// A protected call; a `401` is expected only once the token may have expired.
     async fn call(&mut self, access: &str, issued: Instant) -> Option<bool> {
-        let req = self
-            .client
-            .get(format!("{}/api/dashboard", self.base))
-            .bearer_auth(access);
-        let reply = self.send(Kind::Api, req).await?;
+        let client = self.client;
+        let reply = self
+            .send(Kind::Api, |base| {
+                client
+                    .get(format!("{base}/api/dashboard"))
+                    .bearer_auth(access)
+            })
+            .await?;
         // `exp` is whole seconds after a truncated `iat`: a token lives at least TTL - 1 s.
         let may_have_expired =
             reply.sent.duration_since(issued) + Duration::from_secs(1) >= ACCESS_TTL;
@@ -294,8 +488,12 @@ impl Flow<'_> {
     /// A refresh of the pair issued at `issued`: it must succeed unless the session may have
     /// expired meanwhile (a server so loaded that a flow idled for a refresh-token lifetime).
     async fn refresh(&mut self, token: &str, issued: Instant) -> Option<(String, String, Instant)> {
-        let req = self.refresh_request(token);
-        let reply = self.send(Kind::Refresh, req).await?;
+        let client = self.client;
+        let reply = self
+            .send(Kind::Refresh, |base| {
+                Self::token_request(client, base, "/token", token)
+            })
+            .await?;
         let may_have_expired =
             reply.sent.duration_since(issued) + Duration::from_secs(1) >= REFRESH_TTL;
         match pair(&reply) {
@@ -310,8 +508,12 @@ impl Flow<'_> {
 
     /// A refresh that must be refused with `invalid_grant`.
     async fn refused(&mut self, what: &str, token: &str) -> Option<()> {
-        let req = self.refresh_request(token);
-        let reply = self.send(Kind::Refresh, req).await?;
+        let client = self.client;
+        let reply = self
+            .send(Kind::Refresh, |base| {
+                Self::token_request(client, base, "/token", token)
+            })
+            .await?;
         if reply.status != StatusCode::BAD_REQUEST || reply.json["error"] != "invalid_grant" {
             self.unexpected(what, &reply);
         }
@@ -319,8 +521,12 @@ impl Flow<'_> {
     }
 
     async fn logout(&mut self, token: &str) -> Option<()> {
-        let req = self.token_request("/logout", token);
-        let reply = self.send(Kind::Logout, req).await?;
+        let client = self.client;
+        let reply = self
+            .send(Kind::Logout, |base| {
+                Self::token_request(client, base, "/logout", token)
+            })
+            .await?;
         if reply.status != StatusCode::NO_CONTENT {
             self.unexpected("logout", &reply);
         }
@@ -345,17 +551,21 @@ impl Flow<'_> {
         self.refused("refresh after logout", &refresh).await
     }
 
+    /// Two refreshes with one token at once, one to each instance when there are two.
     async fn race(&mut self, n: usize) -> Option<()> {
         let (_, token, _) = self.login(n).await?;
+        if !(self.spend() && self.spend()) {
+            return None;
+        }
+        let (first, second) = (self.base(), self.base());
         let started = Instant::now();
         let (a, b) = tokio::join!(
-            self.refresh_request(&token).send(),
-            self.refresh_request(&token).send(),
+            Self::token_request(self.client, &first, "/token", &token).send(),
+            Self::token_request(self.client, &second, "/token", &token).send(),
         );
         let elapsed = started.elapsed();
         let mut successors = Vec::new();
         for res in [a, b] {
-            self.budget.fetch_sub(1, Ordering::Relaxed);
             let us = u32::try_from(elapsed.as_micros()).unwrap_or(u32::MAX);
             self.stats.latencies_us[Kind::Refresh as usize].push(us);
             let reply = match res {
@@ -366,6 +576,11 @@ impl Flow<'_> {
                 self.stats.unexpected.push("race: transport error".into());
                 return None;
             };
+            if reply.status == StatusCode::SERVICE_UNAVAILABLE {
+                // A store that shed the load: the race says nothing then.
+                self.stats.unavailable[Kind::Refresh as usize] += 1;
+                return Some(());
+            }
             let successor = reply
                 .try_json()
                 .and_then(|json| json["refreshToken"].as_str().map(str::to_owned));
@@ -413,28 +628,30 @@ fn pair(reply: &Answer) -> Option<(String, String)> {
 async fn client_loop(
     id: usize,
     client: Client,
-    base: Arc<str>,
+    bases: Arc<[String]>,
     deadline: Instant,
     budget: Arc<AtomicU64>,
 ) -> Stats {
     let mut stats = Stats::default();
-    let mut session = Flow {
+    let mut flow = Flow {
         client: &client,
-        base: &base,
+        bases: &bases,
+        turn: id,
         budget: &budget,
+        deadline,
         stats: &mut stats,
     };
     let mut n = id;
     while Instant::now() < deadline && budget.load(Ordering::Relaxed) > 0 {
         let scenario = n % 8;
         let outcome = match scenario {
-            0..=4 => session.normal(n).await,
-            5 => session.race(n).await,
-            6 => session.thief(n).await,
-            _ => session.abandon(n).await,
+            0..=4 => flow.normal(n).await,
+            5 => flow.race(n).await,
+            6 => flow.thief(n).await,
+            _ => flow.abandon(n).await,
         };
         if outcome.is_some() {
-            session.stats.scenarios[scenario.saturating_sub(4).min(3)] += 1;
+            flow.stats.scenarios[scenario.saturating_sub(4).min(3)] += 1;
         }
         n += 1;
     }
@@ -454,18 +671,35 @@ fn percentile(sorted: &[u32], p: f64) -> Duration {
     Duration::from_micros(u64::from(sorted[i]))
 }
 
-async fn soak(settings: Settings) -> Result<u64, String> {
-    let server = Server::start(&settings.server)?;
-    let base: Arc<str> = format!("http://{}", server.addr).into();
+/// One soak of `binary` on `store`; returns how many statuses were unexpected.
+async fn soak(settings: &Settings, binary: &Path, store: &Store) -> Result<u64, String> {
+    let servers = (0..store.instances)
+        .map(|_| Server::start(binary, store))
+        .collect::<Result<Vec<_>, _>>()?;
+    let bases: Arc<[String]> = servers
+        .iter()
+        .map(|s| format!("http://{}", s.addr))
+        .collect();
+    let pids: Vec<u32> = servers.iter().map(|s| s.child.id()).collect();
     let client = Client::builder()
         .pool_max_idle_per_host(settings.clients)
         .build()
         .map_err(|e| e.to_string())?;
-    let rss_start = server.rss_kib();
+    let kib = |v: Option<u64>| v.map_or("?".to_owned(), |v| format!("{v} KiB"));
+    let rss_all = || {
+        pids.iter()
+            .map(|&pid| kib(rss_kib(pid)))
+            .collect::<Vec<_>>()
+            .join(" + ")
+    };
+    let rss_start = rss_all();
     println!(
-        "soak: {} on {} for {} s with {} clients (access {:?}, refresh {:?}, grace {:?})",
-        settings.server.display(),
-        server.addr,
+        "\nsoak: {} on {} ({} instance{} at {}) for {} s with {} clients (access {:?}, refresh {:?}, grace {:?})",
+        binary.display(),
+        store.name,
+        store.instances,
+        if store.instances == 1 { "" } else { "s" },
+        bases.join(", "),
         settings.secs,
         settings.clients,
         ACCESS_TTL,
@@ -481,7 +715,7 @@ async fn soak(settings: Settings) -> Result<u64, String> {
             tokio::spawn(client_loop(
                 id,
                 client.clone(),
-                Arc::clone(&base),
+                Arc::clone(&bases),
                 deadline,
                 Arc::clone(&budget),
             ))
@@ -492,19 +726,11 @@ async fn soak(settings: Settings) -> Result<u64, String> {
     let samples = Arc::new(Mutex::new(Vec::new()));
     let sampler = {
         let samples = Arc::clone(&samples);
-        let pid = server.child.id();
+        let pids = pids.clone();
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(Duration::from_secs(5)).await;
-                let rss = std::fs::read_to_string(format!("/proc/{pid}/status"))
-                    .ok()
-                    .and_then(|s| {
-                        s.lines()
-                            .find_map(|l| l.strip_prefix("VmRSS:"))
-                            .and_then(|v| {
-                                v.trim().trim_end_matches("kB").trim().parse::<u64>().ok()
-                            })
-                    });
+                let rss: Vec<Option<u64>> = pids.iter().map(|&pid| rss_kib(pid)).collect();
                 samples
                     .lock()
                     .await
@@ -515,30 +741,39 @@ async fn soak(settings: Settings) -> Result<u64, String> {
 
     let mut all = Stats::default();
     for task in tasks {
-        let stats = task.await.map_err(|e| format!("a client panicked: {e}"))?;
-        for (a, b) in all.latencies_us.iter_mut().zip(stats.latencies_us) {
-            a.extend(b);
-        }
-        all.unexpected.extend(stats.unexpected);
-        for (a, b) in all.scenarios.iter_mut().zip(stats.scenarios) {
-            *a += b;
-        }
+        all.add(task.await.map_err(|e| format!("a client panicked: {e}"))?);
     }
     let elapsed = started.elapsed();
     sampler.abort();
-    let rss_end = server.rss_kib();
+    let rss_end = rss_all();
 
     let mut every: Vec<u32> = all.latencies_us.iter().flatten().copied().collect();
     every.sort_unstable();
     let requests = every.len();
     println!(
-        "requests: {requests} in {:.1} s ({:.0}/s); scenarios: {} normal, {} race, {} thief, {} abandon",
+        "requests: {requests} in {:.1} s ({:.0}/s); flows: {} normal, {} race, {} thief, {} abandon",
         elapsed.as_secs_f64(),
         f64::from(u32::try_from(requests).unwrap_or(u32::MAX)) / elapsed.as_secs_f64(),
         all.scenarios[0],
         all.scenarios[1],
         all.scenarios[2],
         all.scenarios[3],
+    );
+    let by_kind = |counts: &[u64; 4]| {
+        KINDS
+            .iter()
+            .zip(counts)
+            .filter(|(_, n)| **n > 0)
+            .map(|(kind, n)| format!("{} {n}", format!("{kind:?}").to_lowercase()))
+            .collect::<Vec<_>>()
+    };
+    let (unavailable, throttled) = (by_kind(&all.unavailable), by_kind(&all.throttled));
+    println!(
+        "shed, waited out (Retry-After) and sent again: 503 {} [{}]; 429 {} [{}]",
+        all.unavailable.iter().sum::<u64>(),
+        unavailable.join(", "),
+        all.throttled.iter().sum::<u64>(),
+        throttled.join(", "),
     );
     let line = |name: &str, sorted: &[u32]| {
         println!(
@@ -554,39 +789,42 @@ async fn soak(settings: Settings) -> Result<u64, String> {
         latencies.sort_unstable();
         line(&format!("{kind:?}").to_lowercase(), latencies);
     }
-    let kib = |v: Option<u64>| v.map_or("?".to_owned(), |v| format!("{v} KiB"));
     let series: Vec<String> = samples
         .lock()
         .await
         .iter()
-        .map(|(t, rss)| format!("{t}s {}", kib(*rss)))
+        .map(|(t, rss)| {
+            let each: Vec<String> = rss.iter().map(|r| kib(*r)).collect();
+            format!("{t}s {}", each.join(" + "))
+        })
         .collect();
     println!(
-        "server RSS: start {}, end {}; every 5 s: {}",
-        kib(rss_start),
-        kib(rss_end),
+        "server RSS: start {rss_start}, end {rss_end}; every 5 s: {}",
         series.join(", ")
     );
 
     if settings.settle > 0 {
         tokio::time::sleep(Duration::from_secs(settings.settle)).await;
-        let before = server.rss_kib();
+        let before = rss_all();
         // A login creates a session, which lets the memory store sweep the expired ones.
-        let budget = AtomicU64::new(1);
+        let budget = AtomicU64::new(store.instances as u64 * MAX_RETRIES as u64);
         let mut stats = Stats::default();
-        let mut session = Flow {
+        let mut flow = Flow {
             client: &client,
-            base: &base,
+            bases: &bases,
+            turn: 0,
             budget: &budget,
+            deadline: Instant::now() + MAX_RETRY_AFTER * MAX_RETRIES,
             stats: &mut stats,
         };
-        session.login(0).await;
+        for n in 0..store.instances {
+            flow.login(n).await;
+        }
         tokio::time::sleep(Duration::from_secs(1)).await;
         println!(
-            "after {} s idle: RSS {}; after one login (sweep): {}",
+            "after {} s idle: RSS {before}; after one login each (sweep): {}",
             settings.settle,
-            kib(before),
-            kib(server.rss_kib())
+            rss_all()
         );
         all.unexpected.extend(stats.unexpected);
     }
@@ -596,6 +834,36 @@ async fn soak(settings: Settings) -> Result<u64, String> {
         println!("  {line}");
     }
     Ok(u64::try_from(all.unexpected.len()).unwrap_or(u64::MAX))
+}
+
+/// Every server on every store, in turn; the number of runs with unexpected statuses.
+async fn soak_all(settings: Settings) -> Result<u64, String> {
+    let mut failed = Vec::new();
+    for server in &settings.servers {
+        for store in &settings.stores {
+            match soak(&settings, server, store).await {
+                Ok(0) => {}
+                Ok(n) => failed.push(format!(
+                    "{} on {}: {n} unexpected",
+                    server.display(),
+                    store.name
+                )),
+                Err(e) => failed.push(format!("{} on {}: {e}", server.display(), store.name)),
+            }
+        }
+    }
+    println!();
+    if failed.is_empty() {
+        println!(
+            "soak passed: {} server(s) × {} store(s), no unexpected status",
+            settings.servers.len(),
+            settings.stores.len()
+        );
+    }
+    for f in &failed {
+        println!("soak FAILED: {f}");
+    }
+    Ok(u64::try_from(failed.len()).unwrap_or(u64::MAX))
 }
 
 fn main() -> ExitCode {
@@ -617,7 +885,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(soak(settings)) {
+    match runtime.block_on(soak_all(settings)) {
         Ok(0) => ExitCode::SUCCESS,
         Ok(_) => ExitCode::FAILURE,
         Err(e) => {

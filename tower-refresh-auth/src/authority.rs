@@ -21,8 +21,9 @@ use crate::events::RevocationReason;
 use crate::keyring::KeyRing;
 use crate::rejection::AuthRejection;
 use crate::routes::refresh::{PairShape, pair_response};
-use crate::session::{Session, SessionId, SessionInfo, SessionMetadata};
+use crate::session::{Session, SessionId, SessionInfo, SessionInfoPage, SessionMetadata};
 use crate::shared::Shared;
+use crate::store::PageCursor;
 use crate::store::ReplayKey;
 use crate::telemetry::{self, StoreOp, timed};
 use crate::token::access::AccessTokens;
@@ -236,14 +237,50 @@ impl<C> RefreshAuth<C> {
         self.shared.revoke_subject(subject).await
     }
 
-    /// The live sessions of `subject`, newest first: what `GET /sessions` lists. A record
-    /// that fails its seal is left out (and logged at `error`).
+    /// Every live session of `subject`, newest first (at most the
+    /// [limit per subject](crate::RefreshAuthBuilder::max_sessions_per_subject), give or take
+    /// logins racing); `GET /sessions` lists them a [page](Self::sessions_page) at a time. A
+    /// record that fails its seal is left out (and logged at `error`).
     ///
     /// # Errors
     ///
     /// [`AuthError::Store`] when the store failed.
     pub async fn sessions(&self, subject: &str) -> Result<Vec<SessionInfo>, AuthError> {
         self.shared.sessions(subject).await
+    }
+
+    /// One page of the live sessions of `subject`, newest first: at most `limit` (at least
+    /// one), those after `after` (the [`next`](SessionInfoPage::next) of the page before), or
+    /// from the newest when `None`. What `GET /sessions` answers with (`docs/protocol.md` §8).
+    /// A record that fails its seal is left out (and logged at `error`), so a page may hold
+    /// fewer than `limit` with more to come.
+    ///
+    /// ```
+    /// use tower_refresh_auth::{NoClaims, RefreshAuth};
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let auth = RefreshAuth::<NoClaims>::builder().hs256(b"an example secret of at least 32 bytes".to_vec()).build()?;
+    /// for _ in 0..3 {
+    ///     auth.issue("user1", NoClaims {}).await?;
+    /// }
+    /// let first = auth.sessions_page("user1", 2, None).await?;
+    /// assert_eq!(first.sessions.len(), 2);
+    /// let rest = auth.sessions_page("user1", 2, first.next.as_ref()).await?;
+    /// assert_eq!((rest.sessions.len(), rest.next), (1, None));
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`AuthError::Store`] when the store failed.
+    pub async fn sessions_page(
+        &self,
+        subject: &str,
+        limit: usize,
+        after: Option<&PageCursor>,
+    ) -> Result<SessionInfoPage, AuthError> {
+        self.shared.sessions_page(subject, limit, after).await
     }
 
     /// The response for a login: the pair as JSON (`accessToken`, `refreshToken`,
@@ -350,6 +387,7 @@ where
         timed(StoreOp::Create, shared.store.create(&session)).await?;
         telemetry::session_started();
         tracing::debug!(session = %id, "session started");
+        shared.limit_sessions(&session.subject, &id).await;
         Ok(TokenPair {
             access_token,
             refresh_token: shared.refresh_keys.mint(&id, 0),

@@ -20,6 +20,7 @@ use crate::guard::{DEFAULT_JWKS_PATH, Guard};
 use crate::keys::Algorithm;
 use crate::keys::{SigningKey, VerifyingKey};
 use crate::response::{DpopChallenge, ErrorBodyFn, Renderer};
+use crate::session::{DEFAULT_MAX_SESSIONS_PER_SUBJECT, MAX_SESSIONS_PER_SUBJECT};
 use crate::shared::Shared;
 use crate::store::RefreshStore;
 use crate::token::access::AccessTokens;
@@ -65,6 +66,8 @@ pub struct RefreshAuthBuilder<C> {
     refresh_ttl: Duration,
     grace: Duration,
     session_lifetime: Option<Duration>,
+    /// `None`: the default, when the store keeps a subject index.
+    max_sessions: Option<usize>,
     leeway: Duration,
     issuer: Option<String>,
     audience: Option<String>,
@@ -123,6 +126,7 @@ impl<C> RefreshAuthBuilder<C> {
             refresh_ttl: Duration::from_secs(7 * 24 * 3600),
             grace: Duration::from_secs(10),
             session_lifetime: None,
+            max_sessions: None,
             leeway: Duration::ZERO,
             issuer: None,
             audience: None,
@@ -246,6 +250,46 @@ impl<C> RefreshAuthBuilder<C> {
     /// An absolute limit on a session's life, however often it is refreshed. Off by default.
     pub fn session_lifetime(mut self, lifetime: Duration) -> Self {
         self.session_lifetime = Some(lifetime);
+        self
+    }
+
+    /// The most live sessions one subject (user) keeps at once, for a store that keeps a
+    /// [`SubjectIndex`](crate::store::SubjectIndex) (every store of this crate does): without
+    /// one the limit is off unless set here, and setting it is refused when built. Default
+    /// [`DEFAULT_MAX_SESSIONS_PER_SUBJECT`](crate::session::DEFAULT_MAX_SESSIONS_PER_SUBJECT) (100); from 1 to [`MAX_SESSIONS_PER_SUBJECT`](crate::session::MAX_SESSIONS_PER_SUBJECT)
+    /// (10 000), anything else is refused when built.
+    ///
+    /// A login ([`issue`](RefreshAuth::issue)) that takes its subject past the limit ends
+    /// that subject's *oldest* live sessions (by creation time), never the one it starts, and
+    /// reports each as [`SecurityEvent::SessionRevoked`] with
+    /// [`RevocationReason::SessionLimit`](crate::events::RevocationReason::SessionLimit) naming the
+    /// subject (counted as `refresh_auth_sessions_revoked_total{reason="session_limit"}`).
+    /// Logins racing on one subject may leave it a session or two over the limit until its
+    /// next login. The check is best effort: if the store fails during it, the login still
+    /// succeeds (logged at `warn`), and the next login ends what is over.
+    ///
+    /// The cost: every login reads one page of the subject's newest sessions, up to the limit
+    /// ([`RefreshStore::list_page`]), and ends each session past it with one
+    /// [`RefreshStore::revoke`].
+    ///
+    /// ```
+    /// use tower_refresh_auth::{NoClaims, RefreshAuth};
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let auth = RefreshAuth::<NoClaims>::builder()
+    ///     .hs256(b"an example secret of at least 32 bytes".to_vec())
+    ///     .max_sessions_per_subject(2)
+    ///     .build()?;
+    /// let first = auth.issue("user1", NoClaims {}).await?;
+    /// auth.issue("user1", NoClaims {}).await?;
+    /// auth.issue("user1", NoClaims {}).await?; // the third login ends the first session
+    /// assert_eq!(auth.sessions("user1").await?.len(), 2);
+    /// assert!(auth.refresh(&first.refresh_token).await.is_err());
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn max_sessions_per_subject(mut self, max: usize) -> Self {
+        self.max_sessions = Some(max);
         self
     }
 
@@ -675,6 +719,11 @@ impl<C> RefreshAuthBuilder<C> {
         if self.grace >= self.refresh_ttl {
             return Err(ConfigError::GraceTooLong(self.grace));
         }
+        if let Some(max) = self.max_sessions
+            && !(1..=MAX_SESSIONS_PER_SUBJECT).contains(&max)
+        {
+            return Err(ConfigError::SessionLimit(max));
+        }
         if let Some(lifetime) = self.session_lifetime
             && lifetime < self.refresh_ttl
         {
@@ -823,6 +872,18 @@ impl<C> RefreshAuthBuilder<C> {
                 capability: "SubjectIndex",
             });
         }
+        // The limit of sessions per subject reads the subject's sessions: on by default where
+        // the store keeps an index, refused where it was asked for and the store has none.
+        let max_sessions = match (self.max_sessions, store.subject_index().is_some()) {
+            (max, true) => Some(max.unwrap_or(DEFAULT_MAX_SESSIONS_PER_SUBJECT)),
+            (None, false) => None,
+            (Some(_), false) => {
+                return Err(ConfigError::MissingCapability {
+                    needed_by: "`max_sessions_per_subject(…)`",
+                    capability: "SubjectIndex",
+                });
+            }
+        };
         if self.dpop.is_on() && store.dpop().is_none() {
             return Err(ConfigError::MissingCapability {
                 needed_by: "DPoP",
@@ -905,6 +966,7 @@ impl<C> RefreshAuthBuilder<C> {
             refresh_ttl: self.refresh_ttl,
             grace: self.grace,
             session_lifetime: self.session_lifetime,
+            max_sessions,
             guard: self.guard,
             check_sessions: self.check_sessions,
             body_limit: self.body_limit,
@@ -1073,6 +1135,16 @@ mod tests {
             "`reuse_grace` is longer than",
         );
         refused(builder().session_lifetime(beyond), "`session_lifetime`");
+        refused(
+            builder().max_sessions_per_subject(0),
+            "`max_sessions_per_subject(0)` is out of bounds: it must be from 1 to 10000",
+        );
+        refused(
+            builder().max_sessions_per_subject(10_001),
+            "leave it unset for the default of 100",
+        );
+        assert!(builder().max_sessions_per_subject(1).build().is_ok());
+        assert!(builder().max_sessions_per_subject(10_000).build().is_ok());
         refused(builder().leeway(beyond), "`leeway`");
         refused(
             builder().refresh_ttl(Duration::from_secs(300_000_000_000 * 31_557_600)),

@@ -134,6 +134,15 @@ pub enum ConfigError {
         /// The capability trait's name.
         capability: &'static str,
     },
+    /// The limit of live sessions per subject is zero, or larger than a login may read.
+    #[error(
+        "`max_sessions_per_subject({0})` is out of bounds: it must be from 1 to {max}; leave it \
+         unset for the default of {default}, or raise it for accounts that log in from many \
+         devices at once",
+        max = crate::session::MAX_SESSIONS_PER_SUBJECT,
+        default = crate::session::DEFAULT_MAX_SESSIONS_PER_SUBJECT
+    )]
+    SessionLimit(usize),
     /// A lifetime that must be at least one second is shorter.
     #[error("`{0}` must be at least one second (token lifetimes are whole seconds)")]
     ZeroDuration(&'static str),

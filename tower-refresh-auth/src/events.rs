@@ -81,7 +81,8 @@ pub enum SecurityEvent {
     SessionRevoked {
         /// The session.
         session: SessionId,
-        /// Its user. Always named when the session was live: a logout's refresh token and
+        /// Its user. Always named when the session was live: a reuse and
+        /// [`RevocationReason::SessionLimit`] know it; a logout's refresh token and
         /// [`revoke_session`](crate::RefreshAuth::revoke_session) name only the session, so
         /// with a callback installed the layer reads the record first (one more store call,
         /// only then, best effort). `None` only when there was no live, intact record to
@@ -117,16 +118,22 @@ pub enum RevocationReason {
     /// It was revoked by id
     /// ([`RefreshAuth::revoke_session`](crate::RefreshAuth::revoke_session)).
     Session,
+    /// It was its user's oldest live session when a login took the user past the
+    /// [limit of sessions per subject](crate::RefreshAuthBuilder::max_sessions_per_subject);
+    /// the event names the subject.
+    SessionLimit,
 }
 
 impl RevocationReason {
-    /// The reason as the metric label names it: `logout`, `reuse`, `subject` or `session`.
+    /// The reason as the metric label names it: `logout`, `reuse`, `subject`, `session` or
+    /// `session_limit`.
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Logout => "logout",
             Self::Reuse => "reuse",
             Self::Subject => "subject",
             Self::Session => "session",
+            Self::SessionLimit => "session_limit",
         }
     }
 }

@@ -263,8 +263,11 @@ fn jwks_operation() -> Value {
 /// `GET /sessions` (docs/protocol.md §8).
 fn list_sessions() -> Value {
     let mut responses = sessions_responses();
+    responses["400"]["description"] = json!(
+        "Credentials that cannot be a bearer token, or a `limit` or `cursor` that is not one (`invalid_request`)."
+    );
     responses["200"] = json!({
-        "description": "The caller's live sessions, newest first.",
+        "description": "One page of the caller's live sessions, newest first, and `next` when a page follows.",
         "headers": {"Cache-Control": no_store()},
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/RefreshAuthSessionList"}}},
     });
@@ -272,6 +275,22 @@ fn list_sessions() -> Value {
         "tags": ["auth"],
         "operationId": "refreshAuthListSessions",
         "summary": "The caller's sessions",
+        "parameters": [
+            {
+                "name": "limit",
+                "in": "query",
+                "required": false,
+                "description": format!("How many sessions at most; more than {} lists {}.", crate::routes::MAX_PAGE, crate::routes::MAX_PAGE),
+                "schema": {"type": "integer", "minimum": 1, "default": crate::routes::DEFAULT_PAGE},
+            },
+            {
+                "name": "cursor",
+                "in": "query",
+                "required": false,
+                "description": "The `next` of the page before: the page after it.",
+                "schema": {"type": "string"},
+            },
+        ],
         "security": [{(SECURITY_SCHEME): []}],
         "responses": responses,
     })
@@ -458,7 +477,10 @@ fn schemas(limit: usize) -> Value {
             "type": "object",
             "required": ["sessions"],
             "additionalProperties": false,
-            "properties": {"sessions": {"type": "array", "items": {"$ref": "#/components/schemas/RefreshAuthSession"}}},
+            "properties": {
+                "sessions": {"type": "array", "items": {"$ref": "#/components/schemas/RefreshAuthSession"}},
+                "next": {"type": "string", "description": "Present when a page follows: pass it as `?cursor=` for that page."},
+            },
         },
         "RefreshAuthSession": {
             "type": "object",

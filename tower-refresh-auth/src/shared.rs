@@ -37,6 +37,10 @@ pub(crate) struct Shared {
     pub(crate) refresh_ttl: Duration,
     pub(crate) grace: Duration,
     pub(crate) session_lifetime: Option<Duration>,
+    /// The most live sessions one subject keeps: a login past it ends the oldest.
+    /// The limit of live sessions per subject; `None` when the store keeps no subject index
+    /// and the application set none.
+    pub(crate) max_sessions: Option<usize>,
     pub(crate) guard: Guard,
     pub(crate) check_sessions: bool,
     pub(crate) body_limit: usize,

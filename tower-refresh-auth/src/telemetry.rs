@@ -11,7 +11,7 @@
 //! | `refresh_auth_refreshes_total` | `outcome`: `rotated`, `grace_replay`, `reuse_revoked`, `invalid_grant`, `store_error` |
 //! | `refresh_auth_logouts_total` | |
 //! | `refresh_auth_sessions_started_total` | |
-//! | `refresh_auth_sessions_revoked_total` | `reason`: `logout`, `reuse`, `subject`, `session` |
+//! | `refresh_auth_sessions_revoked_total` | `reason`: `logout`, `reuse`, `subject`, `session`, `session_limit` |
 //! | `refresh_auth_store_duration_seconds` (histogram) | `op`: `create`, `load`, `rotate`, `revoke`, `revoke_subject`, `list` |
 
 use std::future::Future;
@@ -126,6 +126,7 @@ pub(crate) fn sessions_revoked(reason: RevocationReason, n: u64) {
         RevocationReason::Reuse => counter!(NAME, "reason" => "reuse"),
         RevocationReason::Subject => counter!(NAME, "reason" => "subject"),
         RevocationReason::Session => counter!(NAME, "reason" => "session"),
+        RevocationReason::SessionLimit => counter!(NAME, "reason" => "session_limit"),
     }
     .increment(n);
 }
@@ -185,6 +186,7 @@ mod tests {
             refreshed(Refresh::GraceReplay);
             refreshed(Refresh::ReuseRevoked);
             sessions_revoked(RevocationReason::Reuse, 1);
+            sessions_revoked(RevocationReason::SessionLimit, 1);
             logged_out();
             session_started();
         });

@@ -301,3 +301,127 @@ async fn a_store_failure_is_503() {
         .await
         .assert_error(503, "temporarily_unavailable");
 }
+
+/// The ids of a listing's page, in order, and its `next`.
+fn page_of(res: &tower_refresh_auth_test_support::Reply) -> (Vec<String>, Option<String>) {
+    let body = res.json();
+    let ids = body["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_owned())
+        .collect();
+    (ids, body["next"].as_str().map(str::to_owned))
+}
+
+#[tokio::test]
+async fn get_lists_a_page_at_a_time_with_a_cursor() {
+    let h = Harness::with(|b| {
+        b.sessions_route()
+            .access_ttl(Duration::from_secs(3600))
+            .max_sessions_per_subject(200)
+    });
+    let mut pairs = Vec::new();
+    for _ in 0..7 {
+        pairs.push(h.login().await);
+        h.clock.advance(Duration::from_secs(1));
+    }
+    let newest_first: Vec<String> = pairs
+        .iter()
+        .rev()
+        .map(|p| p.session_id.to_string())
+        .collect();
+    let caller = &pairs[0].access_token;
+
+    let mut seen = Vec::new();
+    let mut path = "/sessions?limit=3".to_owned();
+    let mut sizes = Vec::new();
+    loop {
+        let res = h.get(&path, Some(caller)).await;
+        assert_eq!(res.status, 200, "{}", res.text());
+        let (ids, next) = page_of(&res);
+        sizes.push(ids.len());
+        seen.extend(ids);
+        match next {
+            Some(cursor) => path = format!("/sessions?limit=3&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(sizes, [3, 3, 1]);
+    assert_eq!(seen, newest_first, "every session once, newest first");
+
+    // Without `?limit=`, a page of 50; a larger `limit` is capped at 100.
+    for _ in 0..113 {
+        h.login().await;
+    }
+    let res = h.get("/sessions", Some(caller)).await;
+    let (ids, next) = page_of(&res);
+    assert_eq!(ids.len(), 50);
+    assert!(next.is_some());
+    let res = h.get("/sessions?limit=100000", Some(caller)).await;
+    assert_eq!(page_of(&res).0.len(), 100);
+    // The caller's session is on none of these pages; the listing still answers.
+    assert!(!res.text().contains(&pairs[0].session_id.to_string()));
+
+    for bad in [
+        "/sessions?limit=0",
+        "/sessions?limit=-1",
+        "/sessions?limit=ten",
+        "/sessions?limit=1&limit=2",
+        "/sessions?cursor=nonsense",
+        "/sessions?cursor=",
+    ] {
+        h.get(bad, Some(caller))
+            .await
+            .assert_error(400, "invalid_request");
+    }
+}
+
+#[tokio::test]
+async fn a_login_past_the_limit_ends_the_oldest_sessions() {
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&events);
+    let h = Harness::with(|b| {
+        b.sessions_route()
+            .max_sessions_per_subject(3)
+            .on_security_event(move |e: &SecurityEvent| sink.lock().unwrap().push(e.clone()))
+    });
+    let other = login_with(&h, "user2", None).await;
+    let mut pairs = Vec::new();
+    for _ in 0..5 {
+        pairs.push(h.login().await);
+        h.clock.advance(Duration::from_secs(1));
+    }
+    let want: Vec<_> = pairs[..2]
+        .iter()
+        .map(|p| SecurityEvent::SessionRevoked {
+            session: p.session_id,
+            subject: Some("user1".into()),
+            reason: RevocationReason::SessionLimit,
+        })
+        .collect();
+    assert_eq!(*events.lock().unwrap(), want);
+    for old in &pairs[..2] {
+        h.refresh(&old.refresh_token)
+            .await
+            .assert_error(400, "invalid_grant");
+    }
+    let listed: Vec<_> = h
+        .auth
+        .sessions("user1")
+        .await
+        .unwrap()
+        .iter()
+        .map(|s| s.id)
+        .collect();
+    let newest: Vec<_> = pairs[2..].iter().rev().map(|p| p.session_id).collect();
+    assert_eq!(listed, newest);
+    for pair in &pairs[2..] {
+        assert_eq!(h.refresh(&pair.refresh_token).await.status, 200);
+    }
+    assert_eq!(
+        h.refresh(&other.refresh_token).await.status,
+        200,
+        "another user's"
+    );
+}

@@ -97,6 +97,8 @@ fn a_race_inside_the_grace_window_is_a_grace_replay_and_a_replay_after_it_a_reus
             &[
                 ("refresh_auth_sessions_started_total", 1),
                 ("refresh_auth_store_duration_seconds{op=create}", 1),
+                // The login reads its user's newest sessions: is it past the limit?
+                ("refresh_auth_store_duration_seconds{op=list}", 1),
             ],
         );
 
@@ -295,6 +297,7 @@ fn logouts_and_revocations_are_counted_by_reason() {
                 ("refresh_auth_sessions_revoked_total{reason=subject}", 2),
                 ("refresh_auth_sessions_started_total", 4),
                 ("refresh_auth_store_duration_seconds{op=create}", 4),
+                ("refresh_auth_store_duration_seconds{op=list}", 4),
                 ("refresh_auth_store_duration_seconds{op=revoke_subject}", 1),
                 ("refresh_auth_store_duration_seconds{op=revoke}", 3),
             ],
@@ -317,6 +320,42 @@ fn logouts_and_revocations_are_counted_by_reason() {
                     sessions: 2
                 },
             ]
+        );
+    });
+}
+
+#[test]
+fn a_login_past_the_limit_counts_session_limit_and_names_the_subject() {
+    recorded(|metrics| async move {
+        let (events, callback) = subscribed();
+        let h = Harness::with(|b| b.max_sessions_per_subject(2).on_security_event(callback));
+        let oldest = h.login().await;
+        h.clock.advance(Duration::from_secs(1));
+        h.login().await;
+        h.clock.advance(Duration::from_secs(1));
+        metrics.since_last();
+        h.login().await;
+        assert_counts(
+            &metrics.since_last(),
+            &[
+                (
+                    "refresh_auth_sessions_revoked_total{reason=session_limit}",
+                    1,
+                ),
+                ("refresh_auth_sessions_started_total", 1),
+                ("refresh_auth_store_duration_seconds{op=create}", 1),
+                // The newest two, then the page past them.
+                ("refresh_auth_store_duration_seconds{op=list}", 2),
+                ("refresh_auth_store_duration_seconds{op=revoke}", 1),
+            ],
+        );
+        assert_eq!(
+            taken(&events),
+            [SecurityEvent::SessionRevoked {
+                session: oldest.session_id,
+                subject: Some("user1".into()),
+                reason: RevocationReason::SessionLimit,
+            }]
         );
     });
 }

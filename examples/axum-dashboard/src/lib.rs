@@ -56,6 +56,7 @@ pub fn auth_builder(
         .transport(settings.transport)
         .csrf_header(CSRF_HEADER.as_str())
         .check_sessions(settings.check_sessions)
+        .max_sessions_per_subject(settings.max_sessions_per_user)
         // `GET /sessions`, `DELETE /sessions/{id}`, `DELETE /sessions` (§8).
         .sessions_route()
         // Reuse at `warn` with the user and the session, grace replays at `debug`.

@@ -154,11 +154,20 @@ function renderSessions(sessions) {
   }
 }
 
+// GET /sessions answers a page at a time (§8): follow `next` to the last one (bounded, in case
+// a server never stops answering one).
 async function loadSessions() {
-  const response = await withToken('/sessions', 'GET');
-  if (response === null) return;
-  if (!response.ok) return toLogin();
-  renderSessions((await response.json()).sessions);
+  const sessions = [];
+  let path = '/sessions?limit=100';
+  for (let pages = 0; path !== null && pages < 100; pages++) {
+    const response = await withToken(path, 'GET');
+    if (response === null) return;
+    if (!response.ok) return toLogin();
+    const page = await response.json();
+    sessions.push(...page.sessions);
+    path = page.next ? '/sessions?limit=100&cursor=' + encodeURIComponent(page.next) : null;
+  }
+  renderSessions(sessions);
 }
 
 async function endSession(id) {

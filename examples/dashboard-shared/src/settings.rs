@@ -85,6 +85,9 @@ pub struct Settings {
     /// `SESSION_LIFETIME`: how long a session lives at most, whatever its refreshes.
     /// Default: unset, no limit but the refresh-token TTL.
     pub session_lifetime: Option<Duration>,
+    /// `MAX_SESSIONS_PER_USER`: the most live sessions one user keeps; a login past it ends
+    /// the user's oldest (docs/protocol.md §8). Default 100; from 1 to 10 000.
+    pub max_sessions_per_user: usize,
     /// `CHECK_SESSIONS`: whether every access token must also belong to a live session, so a
     /// revoked session's tokens stop at once. Default `false`.
     pub check_sessions: bool,
@@ -121,6 +124,7 @@ impl std::fmt::Debug for Settings {
             .field("transport", &self.transport)
             .field("token_cache", &self.token_cache)
             .field("session_lifetime", &self.session_lifetime)
+            .field("max_sessions_per_user", &self.max_sessions_per_user)
             .field("check_sessions", &self.check_sessions)
             .field("dpop", &self.dpop)
             .field("public_url", &self.public_url)
@@ -144,6 +148,7 @@ impl Default for Settings {
             transport: RefreshTransport::Body,
             token_cache: 0,
             session_lifetime: None,
+            max_sessions_per_user: tower_refresh_auth::session::DEFAULT_MAX_SESSIONS_PER_SUBJECT,
             check_sessions: false,
             dpop: DpopMode::Off,
             public_url: None,
@@ -162,6 +167,13 @@ pub enum SettingsError {
     /// `VERIFIED_TOKEN_CACHE` is not a number.
     #[error("VERIFIED_TOKEN_CACHE={0:?} is not a number of entries (0 turns the cache off)")]
     TokenCache(String),
+    /// `MAX_SESSIONS_PER_USER` is not a number from 1 to 10 000.
+    #[error(
+        "MAX_SESSIONS_PER_USER={0:?} is not a number of sessions from 1 to {max} (default {default})",
+        max = tower_refresh_auth::session::MAX_SESSIONS_PER_SUBJECT,
+        default = tower_refresh_auth::session::DEFAULT_MAX_SESSIONS_PER_SUBJECT
+    )]
+    MaxSessions(String),
     /// `PORT` is not a port number.
     #[error("PORT={0:?} is not a port number (0-65535)")]
     Port(String),
@@ -330,6 +342,18 @@ impl Settings {
             session_lifetime: match get("SESSION_LIFETIME")? {
                 None => None,
                 Some(_) => Some(duration("SESSION_LIFETIME", Duration::ZERO)?),
+            },
+            max_sessions_per_user: match get("MAX_SESSIONS_PER_USER")? {
+                None => defaults.max_sessions_per_user,
+                Some(n) => match n.trim().parse::<usize>() {
+                    Ok(max)
+                        if (1..=tower_refresh_auth::session::MAX_SESSIONS_PER_SUBJECT)
+                            .contains(&max) =>
+                    {
+                        max
+                    }
+                    _ => return Err(SettingsError::MaxSessions(n)),
+                },
             },
             check_sessions: match get("CHECK_SESSIONS")?.as_deref().map(str::trim) {
                 None => defaults.check_sessions,
@@ -588,6 +612,20 @@ mod tests {
         assert!(err.to_string().contains("REFRESH_TRANSPORT"), "{err}");
         let err = read(&[("PORT", "http")]).unwrap_err();
         assert!(matches!(err, SettingsError::Port(_)), "{err}");
+        for bad in ["0", "10001", "many", "-1"] {
+            let err = read(&[("MAX_SESSIONS_PER_USER", bad)]).unwrap_err();
+            assert!(matches!(err, SettingsError::MaxSessions(_)), "{err}");
+            assert!(
+                err.to_string().starts_with("MAX_SESSIONS_PER_USER="),
+                "{err}"
+            );
+        }
+        assert_eq!(
+            read(&[("MAX_SESSIONS_PER_USER", "10000")])
+                .unwrap()
+                .max_sessions_per_user,
+            10_000
+        );
         let err = read(&[("VERIFIED_TOKEN_CACHE", "lots")]).unwrap_err();
         assert!(matches!(err, SettingsError::TokenCache(_)), "{err}");
         assert_eq!(

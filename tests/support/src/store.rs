@@ -7,7 +7,8 @@ use std::time::SystemTime;
 use tower_refresh_auth::dpop::ReplayKey;
 use tower_refresh_auth::session::{Session, SessionId};
 use tower_refresh_auth::store::{
-    DpopStore, MemoryStore, RefreshStore, Rotation, StoreError, SubjectIndex,
+    DpopStore, MemoryStore, PageCursor, RefreshStore, Rotation, SessionPage, StoreError,
+    SubjectIndex,
 };
 
 /// A [`MemoryStore`] that can be taken down and that counts what it is asked.
@@ -151,6 +152,17 @@ impl SubjectIndex for TestStore {
     async fn list(&self, subject: &str, now: SystemTime) -> Result<Vec<Session>, StoreError> {
         self.enter()?;
         self.inner.list(subject, now).await
+    }
+
+    async fn list_page(
+        &self,
+        subject: &str,
+        now: SystemTime,
+        limit: usize,
+        after: Option<&PageCursor>,
+    ) -> Result<SessionPage, StoreError> {
+        self.enter()?;
+        self.inner.list_page(subject, now, limit, after).await
     }
 }
 

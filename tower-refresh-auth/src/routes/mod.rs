@@ -9,6 +9,9 @@ pub(crate) mod logout;
 pub(crate) mod refresh;
 mod sessions;
 
+#[cfg(feature = "openapi")]
+pub(crate) use self::sessions::{DEFAULT_PAGE, MAX_PAGE};
+
 use bytes::Bytes;
 use http::{Method, Request, Response};
 

@@ -5,21 +5,32 @@
 //! be live in the store, whatever the session-checking setting, so a device whose session
 //! has ended cannot end anyone else's. A session of someone else and an unknown id get the
 //! same `404`: the answer is no oracle.
+//!
+//! `GET` answers a page at a time, newest first: at most [`DEFAULT_PAGE`] sessions, or
+//! `?limit=` (capped at [`MAX_PAGE`]), and the cursor of the next page as `next`, which
+//! `?cursor=` takes back.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::header::{ALLOW, AUTHORIZATION};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::binding::Target as RequestTarget;
-use crate::error::{AuthError, invalid_token};
+use crate::error::AuthError;
 use crate::response::{empty, json};
-use crate::session::{SessionId, SessionInfo};
+use crate::session::{SessionId, SessionInfoPage};
 use crate::shared::Shared;
+use crate::store::PageCursor;
 use crate::token::{Claims, NoClaims};
 use crate::transport::Transport;
+
+/// How many sessions `GET /sessions` lists without `?limit=`.
+pub(crate) const DEFAULT_PAGE: usize = 50;
+
+/// The most sessions one `GET /sessions` lists, whatever `?limit=` asks.
+pub(crate) const MAX_PAGE: usize = 100;
 
 /// What a request names: the caller's sessions, or one of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,12 +85,16 @@ async fn respond(
     let claims = authenticate(shared, method, uri, headers).await?;
     match target {
         Target::All if method == Method::GET => {
-            // One store call: the listing also tells whether the caller's session is live.
-            let sessions = shared.sessions(&claims.sub).await?;
-            if !sessions.iter().any(|s| s.id == claims.sid) {
-                return Err(invalid_token("the session has been revoked"));
+            let (limit, cursor) = page_query(uri)?;
+            let page = shared
+                .sessions_page(&claims.sub, limit, cursor.as_ref())
+                .await?;
+            // A page holding the caller's session tells it is live; any other page needs a
+            // second store call to tell.
+            if !page.sessions.iter().any(|s| s.id == claims.sid) {
+                shared.check_session(&claims.sid).await?;
             }
-            Ok(json(StatusCode::OK, &Listing::new(&sessions, claims.sid)))
+            Ok(json(StatusCode::OK, &Listing::new(&page, claims.sid)))
         }
         Target::All => {
             shared.check_session(&claims.sid).await?;
@@ -137,6 +152,34 @@ fn csrf(shared: &Shared, headers: &HeaderMap) -> Result<(), AuthError> {
     }
 }
 
+/// `?limit=` and `?cursor=` of a listing; any other parameter is ignored.
+#[derive(Deserialize)]
+struct PageQuery {
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+/// The page a listing asks for: its size (default [`DEFAULT_PAGE`], capped at [`MAX_PAGE`])
+/// and where it starts.
+fn page_query(uri: &Uri) -> Result<(usize, Option<PageCursor>), AuthError> {
+    let bad = |what: &'static str| AuthError::InvalidRequest(what.into());
+    let query: PageQuery = serde_urlencoded::from_str(uri.query().unwrap_or_default())
+        .map_err(|_| bad("the query string is not one `limit` and one `cursor`"))?;
+    let limit = match query.limit.as_deref() {
+        None => DEFAULT_PAGE,
+        Some(limit) => match limit.parse::<usize>() {
+            Ok(0) | Err(_) => return Err(bad("`limit` must be a whole number of at least 1")),
+            Ok(n) => n.min(MAX_PAGE),
+        },
+    };
+    let cursor = query
+        .cursor
+        .map(|c| c.parse::<PageCursor>())
+        .transpose()
+        .map_err(|_| bad("`cursor` must be the `next` of an earlier page"))?;
+    Ok((limit, cursor))
+}
+
 /// The same answer for an unknown session and for someone else's.
 fn not_found() -> Response<Bytes> {
     json(
@@ -145,10 +188,12 @@ fn not_found() -> Response<Bytes> {
     )
 }
 
-/// `{"sessions": [...]}`, newest first.
+/// `{"sessions": [...], "next": "…"}`, newest first; `next` only when a page follows.
 #[derive(Serialize)]
 struct Listing<'a> {
     sessions: Vec<Entry<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -166,9 +211,11 @@ struct Entry<'a> {
 }
 
 impl<'a> Listing<'a> {
-    fn new(sessions: &'a [SessionInfo], current: SessionId) -> Self {
+    fn new(page: &'a SessionInfoPage, current: SessionId) -> Self {
         Self {
-            sessions: sessions
+            next: page.next.map(|c| c.to_string()),
+            sessions: page
+                .sessions
                 .iter()
                 .map(|s| Entry {
                     id: s.id,

@@ -8,7 +8,8 @@ use std::time::{Duration, SystemTime};
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 
-use super::{DpopStore, RefreshStore, Rotation, StoreError, SubjectIndex};
+use super::page::order_key;
+use super::{DpopStore, PageCursor, RefreshStore, Rotation, SessionPage, StoreError, SubjectIndex};
 use crate::clock::Throttled;
 use crate::clock::to_millis;
 use crate::session::{Session, SessionId};
@@ -21,6 +22,11 @@ use crate::store::{DEFAULT_PROOFS_PER_KEY, ReplayKey};
 /// [interval](Self::with_sweep_interval) (default one minute), piggy-backed on
 /// [`create`](RefreshStore::create), so memory stays bounded under churn without a background
 /// task.
+///
+/// Each subject's sessions are also indexed by subject, in the order of a listing, so
+/// [`list`](RefreshStore::list), [`list_page`](RefreshStore::list_page) and
+/// [`revoke_subject`](RefreshStore::revoke_subject) cost what that subject's sessions cost
+/// (a page, for `list_page`), however many other users there are.
 ///
 /// Sessions do not survive a restart and are not shared between processes: use a Redis,
 /// PostgreSQL or SQLite store for that. Cloning a `MemoryStore` shares its sessions.
@@ -40,6 +46,12 @@ pub struct MemoryStore {
 #[derive(Debug)]
 struct Inner {
     sessions: DashMap<SessionId, Session>,
+    /// Each subject's sessions, sorted by [`order_key`] (a sorted `Vec`: a login appends, and
+    /// a subject holds at most its limit of sessions, so it costs 24 bytes a session where a
+    /// tree would cost a node): an entry is added after its session and dropped after it. A
+    /// guard of this map is never held while `sessions` is touched (nor the other way round),
+    /// so the two maps' shard locks cannot deadlock.
+    subjects: DashMap<String, Vec<PageCursor>>,
     proofs: Proofs,
     sweep_interval_ms: u64,
     last_sweep_ms: AtomicU64,
@@ -62,6 +74,7 @@ impl MemoryStore {
         Self {
             inner: Arc::new(Inner {
                 sessions: DashMap::new(),
+                subjects: DashMap::new(),
                 proofs: Proofs::new(Self::DEFAULT_PROOFS_CAPACITY, DEFAULT_PROOFS_PER_KEY),
                 sweep_interval_ms: u64::try_from(interval.as_millis()).unwrap_or(u64::MAX),
                 last_sweep_ms: AtomicU64::new(0),
@@ -114,6 +127,7 @@ impl MemoryStore {
     fn with_proofs(self, proofs: Proofs) -> Self {
         let inner = Inner {
             sessions: DashMap::new(),
+            subjects: DashMap::new(),
             proofs,
             sweep_interval_ms: self.inner.sweep_interval_ms,
             last_sweep_ms: AtomicU64::new(0),
@@ -141,10 +155,101 @@ impl MemoryStore {
     /// Drops every session that is not live at `now`, and every spent DPoP proof past its
     /// expiry. Returns how many sessions were dropped.
     pub fn purge_expired(&self, now: SystemTime) -> usize {
-        let before = self.inner.sessions.len();
-        self.inner.sessions.retain(|_, s| s.is_live(now));
+        let mut dead = Vec::new();
+        self.inner.sessions.retain(|_, s| {
+            let live = s.is_live(now);
+            if !live {
+                dead.push((s.subject.clone(), order_key(s.created_at, s.id)));
+            }
+            live
+        });
+        for (subject, key) in &dead {
+            self.unindex(subject, key);
+        }
         self.inner.proofs.purge(to_millis(now));
-        before.saturating_sub(self.inner.sessions.len())
+        dead.len()
+    }
+
+    /// Adds a stored session to its subject's index.
+    fn index(&self, session: &Session) {
+        let key = order_key(session.created_at, session.id);
+        let insert = |keys: &mut Vec<PageCursor>| {
+            if let Err(at) = keys.binary_search(&key) {
+                keys.insert(at, key);
+            }
+        };
+        match self.inner.subjects.get_mut(session.subject.as_str()) {
+            Some(mut keys) => insert(&mut keys),
+            None => insert(
+                &mut self
+                    .inner
+                    .subjects
+                    .entry(session.subject.clone())
+                    .or_default(),
+            ),
+        }
+    }
+
+    /// Drops a session from its subject's index, and the index once empty.
+    fn unindex(&self, subject: &str, key: &PageCursor) {
+        let empty = match self.inner.subjects.get_mut(subject) {
+            Some(mut keys) => {
+                if let Ok(at) = keys.binary_search(key) {
+                    keys.remove(at);
+                }
+                keys.is_empty()
+            }
+            None => false,
+        };
+        if empty {
+            self.inner
+                .subjects
+                .remove_if(subject, |_, keys| keys.is_empty());
+        }
+    }
+
+    /// The live sessions of `subject` after `after`, newest first: `limit + 1` at most (the
+    /// extra one tells that a next page exists). Reads the subject's index a chunk at a time,
+    /// dropping the entries of sessions that are gone or dead on the way.
+    fn page(
+        &self,
+        subject: &str,
+        now: SystemTime,
+        limit: usize,
+        after: Option<&PageCursor>,
+    ) -> Vec<Session> {
+        let want = limit.saturating_add(1);
+        let mut bound = after.copied();
+        let mut live = Vec::new();
+        let mut stale = Vec::new();
+        while live.len() < want {
+            let missing = want - live.len();
+            // The index guard is dropped before `sessions` is read.
+            let keys: Vec<PageCursor> = match self.inner.subjects.get(subject) {
+                None => break,
+                Some(all) => {
+                    let end = bound.map_or(all.len(), |b| all.partition_point(|k| *k < b));
+                    all[..end].iter().rev().take(missing).copied().collect()
+                }
+            };
+            let Some(last) = keys.last() else {
+                break;
+            };
+            bound = Some(*last);
+            for key in keys {
+                match self.inner.sessions.get(key.id()) {
+                    Some(s) if s.subject == subject && s.is_live(now) => live.push(s.clone()),
+                    _ => stale.push(key),
+                }
+            }
+        }
+        for key in &stale {
+            self.inner
+                .sessions
+                .remove_if(key.id(), |_, s| s.subject == subject && !s.is_live(now));
+            self.unindex(subject, key);
+        }
+        live
     }
 
     /// The compare-and-swap of [`rotate`](RefreshStore::rotate), and of
@@ -159,12 +264,13 @@ impl MemoryStore {
         unbound_only: bool,
     ) -> Rotation {
         // The entry holds the shard's write lock: the check and the swap are one step.
-        match self.inner.sessions.entry(*id) {
+        let mut dead = None;
+        let rotation = match self.inner.sessions.entry(*id) {
             Entry::Vacant(_) => Rotation::NotFound,
             Entry::Occupied(mut e) => {
                 let s = e.get_mut();
                 if !s.is_live(now) {
-                    e.remove();
+                    dead = Some(e.remove());
                     Rotation::NotFound
                 } else if s.counter != expected
                     || next <= expected
@@ -180,7 +286,12 @@ impl MemoryStore {
                     Rotation::Rotated(s.clone())
                 }
             }
+        };
+        // The index guard is taken only once the session's shard lock is released.
+        if let Some(dead) = dead {
+            self.unindex(&dead.subject, &order_key(dead.created_at, dead.id));
         }
+        rotation
     }
 
     fn maybe_sweep(&self, now: SystemTime) {
@@ -206,7 +317,12 @@ impl MemoryStore {
 impl RefreshStore for MemoryStore {
     async fn create(&self, session: &Session) -> Result<(), StoreError> {
         self.maybe_sweep(session.created_at);
-        self.inner.sessions.insert(session.id, session.clone());
+        // The session first, then its index entry: an indexed id always names a stored
+        // session (or one being revoked), so none escapes `revoke_subject` for good.
+        if let Some(old) = self.inner.sessions.insert(session.id, session.clone()) {
+            self.unindex(&old.subject, &order_key(old.created_at, old.id));
+        }
+        self.index(session);
         Ok(())
     }
 
@@ -243,7 +359,13 @@ impl RefreshStore for MemoryStore {
     }
 
     async fn revoke(&self, id: &SessionId) -> Result<bool, StoreError> {
-        Ok(self.inner.sessions.remove(id).is_some())
+        Ok(match self.inner.sessions.remove(id) {
+            Some((_, s)) => {
+                self.unindex(&s.subject, &order_key(s.created_at, s.id));
+                true
+            }
+            None => false,
+        })
     }
 
     async fn reseal(&self, id: &SessionId, seal: &str) -> Result<bool, StoreError> {
@@ -268,21 +390,40 @@ impl RefreshStore for MemoryStore {
 #[async_trait::async_trait]
 impl SubjectIndex for MemoryStore {
     async fn revoke_subject(&self, subject: &str) -> Result<u64, StoreError> {
-        let before = self.inner.sessions.len();
-        self.inner.sessions.retain(|_, s| s.subject != subject);
-        Ok(u64::try_from(before.saturating_sub(self.inner.sessions.len())).unwrap_or(u64::MAX))
+        let Some((_, keys)) = self.inner.subjects.remove(subject) else {
+            return Ok(0);
+        };
+        let revoked = keys
+            .iter()
+            .filter(|key| {
+                self.inner
+                    .sessions
+                    .remove_if(key.id(), |_, s| s.subject == subject)
+                    .is_some()
+            })
+            .count();
+        Ok(u64::try_from(revoked).unwrap_or(u64::MAX))
     }
 
-    /// A scan of every session: the memory store keeps no index by subject (it holds one
-    /// process' sessions, and its sweep bounds them).
+    /// The subject's index, not a scan of every session; newest first.
     async fn list(&self, subject: &str, now: SystemTime) -> Result<Vec<Session>, StoreError> {
-        Ok(self
-            .inner
-            .sessions
-            .iter()
-            .filter(|s| s.subject == subject && s.is_live(now))
-            .map(|s| s.value().clone())
-            .collect())
+        Ok(self.page(subject, now, usize::MAX, None))
+    }
+
+    /// The page's entries of the subject's index, and one more: O(page), plus the entries of
+    /// dead sessions it drops on the way.
+    async fn list_page(
+        &self,
+        subject: &str,
+        now: SystemTime,
+        limit: usize,
+        after: Option<&PageCursor>,
+    ) -> Result<SessionPage, StoreError> {
+        let limit = limit.max(1);
+        Ok(SessionPage::from_ordered(
+            self.page(subject, now, limit, after),
+            limit,
+        ))
     }
 }
 
@@ -296,12 +437,13 @@ impl DpopStore for MemoryStore {
         now: SystemTime,
     ) -> Result<Option<Session>, StoreError> {
         // The entry holds the shard's write lock: the check and the binding are one step.
-        Ok(match self.inner.sessions.entry(*id) {
+        let mut dead = None;
+        let bound = match self.inner.sessions.entry(*id) {
             Entry::Vacant(_) => None,
             Entry::Occupied(mut e) => {
                 let s = e.get_mut();
                 if !s.is_live(now) {
-                    e.remove();
+                    dead = Some(e.remove());
                     None
                 } else {
                     if s.jkt.is_none() {
@@ -311,7 +453,11 @@ impl DpopStore for MemoryStore {
                     Some(s.clone())
                 }
             }
-        })
+        };
+        if let Some(dead) = dead {
+            self.unindex(&dead.subject, &order_key(dead.created_at, dead.id));
+        }
+        Ok(bound)
     }
 
     async fn remember_proof(
@@ -508,6 +654,72 @@ mod tests {
         store.create(&bob).await.unwrap();
         assert_eq!(store.revoke_subject("alice").await.unwrap(), 3);
         assert!(store.load(&bob.id, t0).await.unwrap().is_some());
+    }
+
+    /// How many subjects the index holds (a test of the index's housekeeping).
+    fn indexed_subjects(store: &MemoryStore) -> usize {
+        store.inner.subjects.len()
+    }
+
+    #[tokio::test]
+    async fn the_subject_index_follows_every_removal() {
+        let store = MemoryStore::with_sweep_interval(Duration::from_secs(10));
+        let t0 = UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let a = session("a", t0);
+        let b = session("b", t0);
+        let c = session("c", t0);
+        for s in [&a, &b, &c] {
+            store.create(s).await.unwrap();
+        }
+        assert_eq!(indexed_subjects(&store), 3);
+        assert!(store.revoke(&a.id).await.unwrap());
+        assert_eq!(store.revoke_subject("b").await.unwrap(), 1);
+        assert_eq!(indexed_subjects(&store), 1);
+        // A dead session found by a rotation, a listing or the sweep leaves the index too.
+        let later = t0 + Duration::from_secs(61);
+        assert_eq!(
+            store.rotate(&c.id, 0, 1, later, later).await.unwrap(),
+            Rotation::NotFound
+        );
+        assert_eq!(indexed_subjects(&store), 0);
+        let d = session("d", t0);
+        store.create(&d).await.unwrap();
+        assert!(store.list("d", later).await.unwrap().is_empty());
+        assert_eq!((indexed_subjects(&store), store.len()), (0, 0));
+        let e = session("e", t0);
+        store.create(&e).await.unwrap();
+        store
+            .create(&session("f", later + Duration::from_secs(60)))
+            .await
+            .unwrap();
+        assert_eq!((indexed_subjects(&store), store.len()), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn listing_one_subject_reads_only_its_sessions() {
+        let store = MemoryStore::new();
+        let t0 = UNIX_EPOCH + Duration::from_secs(1_000_000);
+        for i in 0..200 {
+            store.create(&session(&format!("u{i}"), t0)).await.unwrap();
+        }
+        let mine: Vec<_> = (0..5u64)
+            .map(|i| session("me", t0 + Duration::from_millis(i)))
+            .collect();
+        for s in &mine {
+            store.create(s).await.unwrap();
+        }
+        let page = store.list_page("me", t0, 3, None).await.unwrap();
+        let ids: Vec<_> = page.sessions.iter().map(|s| s.id).collect();
+        assert_eq!(ids, [mine[4].id, mine[3].id, mine[2].id]);
+        let rest = store
+            .list_page("me", t0, 3, page.next.as_ref())
+            .await
+            .unwrap();
+        let ids: Vec<_> = rest.sessions.iter().map(|s| s.id).collect();
+        assert_eq!(ids, [mine[1].id, mine[0].id]);
+        assert_eq!(rest.next, None);
+        assert_eq!(store.revoke_subject("me").await.unwrap(), 5);
+        assert_eq!(store.len(), 200);
     }
 
     #[tokio::test]

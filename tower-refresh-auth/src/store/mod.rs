@@ -38,6 +38,7 @@
 pub mod conformance;
 #[cfg(feature = "memory-store")]
 mod memory;
+mod page;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub mod postgres;
@@ -59,6 +60,7 @@ use crate::session::{Session, SessionId};
 #[cfg(feature = "memory-store")]
 #[cfg_attr(docsrs, doc(cfg(feature = "memory-store")))]
 pub use self::memory::MemoryStore;
+pub use self::page::{PageCursor, ParsePageCursorError, SessionPage};
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use self::postgres::PostgresStore;
@@ -221,6 +223,27 @@ pub trait SubjectIndex: Send + Sync {
     /// shows. Sessions of `subject` that are not live may be deleted on the way, so that a
     /// subject with many dead sessions costs no more, the next time, than its live ones.
     async fn list(&self, subject: &str, now: SystemTime) -> Result<Vec<Session>, StoreError>;
+
+    /// One page of the live sessions of `subject` at `now`: at most `limit` (at least 1) of
+    /// them, newest first in the order of [`PageCursor`] (creation time in milliseconds, then
+    /// id), those strictly after `after` when it is given; and the cursor of the next page
+    /// when a live session of `subject` follows the last one returned. What `GET /sessions`
+    /// shows, and how the layer finds the sessions past a subject's
+    /// [limit](crate::RefreshAuthBuilder::max_sessions_per_subject).
+    ///
+    /// The provided method reads every session with [`list`](Self::list) and cuts the page
+    /// out of them: correct for any store, but as costly as the whole listing. Every backend
+    /// of this crate reads only what the page needs (see each one's docs).
+    async fn list_page(
+        &self,
+        subject: &str,
+        now: SystemTime,
+        limit: usize,
+        after: Option<&PageCursor>,
+    ) -> Result<SessionPage, StoreError> {
+        let all = self.list(subject, now).await?;
+        Ok(SessionPage::from_unordered(all, limit, after))
+    }
 }
 
 /// A store capability: what DPoP (`docs/protocol.md` §10) needs of a store — binding a

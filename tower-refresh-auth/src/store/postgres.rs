@@ -65,7 +65,9 @@
 //! statement: it locks the row, swaps the counter if it matches, and returns either the new
 //! state or the current one, so two instances racing on one session get exactly one
 //! `Rotated`, and the loser sees the winner's counter. `list` is one statement too: it deletes
-//! the subject's dead rows and selects its live ones (through the subject index). (sqlx also checks each connection
+//! the subject's dead rows and selects its live ones (through the subject index); so is
+//! `list_page`, which sorts them and stops after the page (`ORDER BY created_at DESC, id DESC
+//! LIMIT`, after the cursor). (sqlx also checks each connection
 //! with a `Sync` as it goes back to the pool, after the caller has its answer.)
 //!
 //! # Expiry
@@ -94,7 +96,7 @@ use super::sql::{
     COLUMNS, Columns, DEFAULT_TABLE, DEFAULT_TIMEOUT, ListRow, T_COLUMNS, counter_column,
     from_list_row, millis, run, session_from_row, validate_table_name,
 };
-use super::{DpopStore, RefreshStore, Rotation, StoreError, SubjectIndex};
+use super::{DpopStore, PageCursor, RefreshStore, Rotation, SessionPage, StoreError, SubjectIndex};
 use crate::session::{Session, SessionId};
 use crate::store::ReplayKey;
 
@@ -122,6 +124,7 @@ struct Queries {
     reseal: String,
     revoke_subject: String,
     list: String,
+    list_page: String,
     purge: String,
     bind: String,
     remember_proof: String,
@@ -220,6 +223,17 @@ RETURNING 1"#
     DELETE FROM "{table}" WHERE subject = $1 AND NOT ({live})
 )
 SELECT id, {COLUMNS} FROM "{table}" WHERE subject = $1 AND {live}"#,
+                live = live("$2")
+            ),
+            // As `list`, one page of it: newest first, after the cursor ($4, $5) if any.
+            list_page: format!(
+                r#"WITH dead AS (
+    DELETE FROM "{table}" WHERE subject = $1 AND NOT ({live})
+)
+SELECT id, {COLUMNS} FROM "{table}" WHERE subject = $1 AND {live}
+    AND ($4::BIGINT IS NULL OR (created_at, id) < ($4::BIGINT, $5::BYTEA))
+ORDER BY created_at DESC, id DESC
+LIMIT $3"#,
                 live = live("$2")
             ),
             purge: format!(
@@ -480,6 +494,30 @@ impl SubjectIndex for PostgresStore {
             .bind(millis(now));
         let rows = run(self.timeout, query.fetch_all(&self.pool)).await?;
         rows.into_iter().map(from_list_row).collect()
+    }
+
+    /// One statement: `ORDER BY created_at DESC, id DESC LIMIT limit + 1` on the subject
+    /// index, after the cursor.
+    async fn list_page(
+        &self,
+        subject: &str,
+        now: SystemTime,
+        limit: usize,
+        after: Option<&PageCursor>,
+    ) -> Result<SessionPage, StoreError> {
+        let limit = limit.max(1);
+        let query = sqlx::query_as::<_, ListRow>(&self.queries.list_page)
+            .bind(subject)
+            .bind(millis(now))
+            .bind(i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX))
+            .bind(after.map(|c| i64::try_from(c.created_at_ms()).unwrap_or(i64::MAX)))
+            .bind(after.map(|c| c.id().as_bytes().to_vec()));
+        let rows = run(self.timeout, query.fetch_all(&self.pool)).await?;
+        let sessions = rows
+            .into_iter()
+            .map(from_list_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(SessionPage::from_ordered(sessions, limit))
     }
 }
 

@@ -70,7 +70,8 @@
 //! `UPDATE … RETURNING` and, when that changed nothing, a `SELECT` of the current state.
 //! The transaction is `BEGIN IMMEDIATE`: it holds the database's write lock from the start,
 //! so the two statements see the same state and concurrent rotations serialise. `list` is a
-//! transaction too: it deletes the subject's dead rows, then selects its live ones. There is no network: a "round trip" is a call
+//! transaction too: it deletes the subject's dead rows, then selects its live ones
+//! (`list_page` only a page of them, sorted and cut by the `SELECT`). There is no network: a "round trip" is a call
 //! into the library on the pool's worker thread.
 //!
 //! # Expiry
@@ -98,7 +99,7 @@ use super::sql::{
     COLUMNS, Columns, DEFAULT_TABLE, DEFAULT_TIMEOUT, ListRow, METADATA_COLUMNS, counter_column,
     from_list_row, millis, run, session_from_row, validate_table_name,
 };
-use super::{DpopStore, RefreshStore, Rotation, StoreError, SubjectIndex};
+use super::{DpopStore, PageCursor, RefreshStore, Rotation, SessionPage, StoreError, SubjectIndex};
 use crate::session::{Session, SessionId};
 use crate::store::ReplayKey;
 
@@ -134,6 +135,7 @@ struct Queries {
     revoke_subject: String,
     list_dead: String,
     list: String,
+    list_page: String,
     purge: String,
     bind: String,
     remember_proof: String,
@@ -206,6 +208,14 @@ RETURNING 1"#
             ),
             list: format!(
                 r#"SELECT id, {COLUMNS} FROM "{table}" WHERE subject = ?1 AND {}"#,
+                live("?2")
+            ),
+            // As `list`, one page of it: newest first, after the cursor (?4, ?5) if any.
+            list_page: format!(
+                r#"SELECT id, {COLUMNS} FROM "{table}" WHERE subject = ?1 AND {}
+    AND (?4 IS NULL OR (created_at, id) < (?4, ?5))
+ORDER BY created_at DESC, id DESC
+LIMIT ?3"#,
                 live("?2")
             ),
             purge: format!(
@@ -484,6 +494,43 @@ impl SubjectIndex for SqliteStore {
         })
         .await?;
         rows.into_iter().map(from_list_row).collect()
+    }
+
+    /// A transaction as for `list`, whose `SELECT` sorts and stops after the page
+    /// (`ORDER BY created_at DESC, id DESC LIMIT`, after the cursor).
+    async fn list_page(
+        &self,
+        subject: &str,
+        now: SystemTime,
+        limit: usize,
+        after: Option<&PageCursor>,
+    ) -> Result<SessionPage, StoreError> {
+        let limit = limit.max(1);
+        let now = millis(now);
+        let rows = run(self.timeout, async {
+            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            sqlx::query(&self.queries.list_dead)
+                .bind(subject)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            let rows = sqlx::query_as::<_, ListRow>(&self.queries.list_page)
+                .bind(subject)
+                .bind(now)
+                .bind(i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX))
+                .bind(after.map(|c| i64::try_from(c.created_at_ms()).unwrap_or(i64::MAX)))
+                .bind(after.map(|c| c.id().as_bytes().to_vec()))
+                .fetch_all(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(rows)
+        })
+        .await?;
+        let sessions = rows
+            .into_iter()
+            .map(from_list_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(SessionPage::from_ordered(sessions, limit))
     }
 }
 

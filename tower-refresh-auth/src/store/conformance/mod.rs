@@ -208,7 +208,8 @@ macro_rules! conformance_suite {
             $crate::conformance_suite!(@tests $fixture, $attrs, subject_index;
                 revoke_subject_spares_other_subjects,
                 list_returns_the_live_sessions_of_one_subject,
-                list_leaves_out_dead_sessions
+                list_leaves_out_dead_sessions,
+                list_page_pages_newest_first_once_each
             );
         }
     };

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::session::SessionMetadata;
+use crate::session::{Session, SessionMetadata};
 use crate::store::RefreshStore;
 
 use super::{Fixture, create, expect_rotated, index, now_ms, session};
@@ -113,4 +113,89 @@ pub async fn list_leaves_out_dead_sessions<S: RefreshStore + Clone>(fx: &Fixture
     // Past the long one's expiry too: nothing.
     let gone = t0 + Duration::from_secs(7200);
     assert_eq!(index(&fx.store).list("carol", gone).await.unwrap(), []);
+}
+
+/// `list_page` pages a subject's live sessions newest first (by creation time in ms, then id
+/// bytes, ties included), every one exactly once, `next` only when one follows; a cursor
+/// whose session has ended since still finds the rest.
+pub async fn list_page_pages_newest_first_once_each<S: RefreshStore + Clone>(fx: &Fixture<S>) {
+    let t0 = now_ms();
+    // Three sessions in one millisecond, two in the next, two in the one after: ties are
+    // told apart by id.
+    let dora: Vec<_> = [0u64, 0, 0, 1, 1, 2, 2]
+        .iter()
+        .map(|&ms| session("dora", t0 + Duration::from_millis(ms)))
+        .collect();
+    let mut dead = session("dora", t0 + Duration::from_millis(3));
+    dead.expires_at = t0 + Duration::from_secs(1);
+    let revoked = session("dora", t0 + Duration::from_millis(4));
+    let others = [session("dora2", t0), session("Dora", t0)];
+    for s in dora.iter().chain([&dead, &revoked]).chain(&others) {
+        create(&fx.store, s).await;
+    }
+    assert!(fx.store.revoke(&revoked.id).await.unwrap());
+    let now = t0 + Duration::from_secs(2);
+    // A rotation moves no session in the order.
+    let rotated = expect_rotated(
+        fx.store
+            .rotate(&dora[0].id, 0, 1, now, now + Duration::from_secs(3600))
+            .await
+            .unwrap(),
+    );
+    let mut want: Vec<Session> = dora.clone();
+    want[0] = rotated;
+    want.sort_by_key(|s| std::cmp::Reverse((s.created_at, *s.id.as_bytes())));
+
+    for limit in [1, 2, 3, 7, 8, 100] {
+        let mut seen = Vec::new();
+        let mut after = None;
+        let mut pages = 0;
+        loop {
+            let page = index(&fx.store)
+                .list_page("dora", now, limit, after.as_ref())
+                .await
+                .unwrap();
+            pages += 1;
+            assert!(page.sessions.len() <= limit, "limit {limit}");
+            assert!(
+                !page.sessions.is_empty() || seen.is_empty(),
+                "an empty page after a cursor"
+            );
+            seen.extend(page.sessions);
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+            assert!(pages <= want.len(), "limit {limit}: pages never end");
+        }
+        assert_eq!(seen, want, "limit {limit}");
+        assert_eq!(
+            pages,
+            want.len().div_ceil(limit),
+            "limit {limit}: `next` only when one follows"
+        );
+    }
+
+    // The session a cursor names ends before the next page is asked for: the rest still come.
+    let first = index(&fx.store)
+        .list_page("dora", now, 3, None)
+        .await
+        .unwrap();
+    assert!(fx.store.revoke(&first.sessions[2].id).await.unwrap());
+    let rest = index(&fx.store)
+        .list_page("dora", now, 100, first.next.as_ref())
+        .await
+        .unwrap();
+    assert_eq!(
+        rest.sessions,
+        want[3..],
+        "after a cursor whose session has ended"
+    );
+    assert_eq!(rest.next, None);
+
+    let nobody = index(&fx.store)
+        .list_page("nobody", now, 10, None)
+        .await
+        .unwrap();
+    assert_eq!((nobody.sessions.len(), nobody.next), (0, None));
 }

@@ -70,6 +70,7 @@
 //! | `remember_proof` | 1 | one script on the key's partition: drop its expired proofs, refuse a replay or a full partition, else add |
 //! | `revoke_subject` | 2 (3 on a cluster) | `ZRANGE` of the subject's index, then one pipeline: a script per session (each in its own slot) and one on the index |
 //! | `list` | 2, or 3 | `ZRANGE` of the subject's index, then one pipeline of `HMGET`s (on a cluster, one `HMGET` per slot, at once); a third, only when some ids in the index name no live session, drops them |
+//! | `list_page` | 3, or 4 | as `list`, but the first pipeline reads only `sub`, `cat`, `exp` and `abs` of each session (to sort them and judge them live), and a second reads the page's sessions whole |
 //!
 //! With [durability](RedisStore::with_durability) on, `WAIT` joins the pipeline of `create`,
 //! `rotate` and `revoke`: no extra round trip, but the reply waits for the replicas.
@@ -136,7 +137,7 @@ use self::decode::{FIELDS, decode};
 use self::durability::Durability;
 use self::scripts::Scripts;
 
-use super::{DpopStore, RefreshStore, Rotation, StoreError, SubjectIndex};
+use super::{DpopStore, PageCursor, RefreshStore, Rotation, SessionPage, StoreError, SubjectIndex};
 use crate::clock::to_millis;
 use crate::session::{Session, SessionId};
 use crate::store::{DEFAULT_PROOFS_PER_KEY, ReplayKey};
@@ -376,6 +377,21 @@ impl RedisStore {
         subject_key(&self.prefix, subject)
     }
 
+    /// Drops `stale` ids from the subject's `index`. Bounded: what is dropped now costs
+    /// nothing next time. Only ids a minute old go (see the module docs); housekeeping, so a
+    /// failure is logged, not the caller's.
+    async fn forget_stale(&self, index: &str, stale: &[&String]) {
+        if stale.is_empty() {
+            return;
+        }
+        let mut conn = self.conn.clone();
+        let mut forget = self.scripts.index_forget.prepare_invoke();
+        forget.key(index).arg(INDEX_MIN_AGE_MS).arg(stale);
+        if let Err(err) = self.run(forget.invoke_async::<u64>(&mut conn)).await {
+            tracing::warn!(error = %err, "redis store could not prune a subject's index");
+        }
+    }
+
     /// Drops from `subject`'s index the ids, a minute old or more, whose session is gone.
     async fn prune_subject(&self, subject: &str) -> Result<(), RedisError> {
         let mut conn = self.conn.clone();
@@ -608,16 +624,103 @@ impl SubjectIndex for RedisStore {
                 stale.push(text);
             }
         }
-        if !stale.is_empty() {
-            // Bounded: what is dropped now costs nothing next time. Only ids a minute old go
-            // (see the module docs); housekeeping, so a failure is not the caller's.
-            let mut forget = self.scripts.index_forget.prepare_invoke();
-            forget.key(&index).arg(INDEX_MIN_AGE_MS).arg(&stale);
-            if let Err(err) = self.run(forget.invoke_async::<u64>(&mut conn)).await {
-                tracing::warn!(error = %err, "redis store could not prune a subject's index");
+        self.forget_stale(&index, &stale).await;
+        Ok(live)
+    }
+
+    /// Three round trips (four when it finds stale ids): the subject's index; the four small
+    /// fields each session is sorted and judged live by (`sub`, `cat`, `exp`, `abs`), in one
+    /// pipeline; the whole of the page's sessions only, in another.
+    async fn list_page(
+        &self,
+        subject: &str,
+        now: SystemTime,
+        limit: usize,
+        after: Option<&PageCursor>,
+    ) -> Result<SessionPage, StoreError> {
+        const HEAD: [&str; 4] = ["sub", "cat", "exp", "abs"];
+        let limit = limit.max(1);
+        let index = self.subject_key(subject);
+        let mut conn = self.conn.clone();
+        let mut members = redis::cmd("ZRANGE");
+        members.arg(&index).arg(0).arg(-1);
+        let ids: Vec<String> = self.run(members.query_async(&mut conn)).await?;
+        if ids.is_empty() {
+            return Ok(SessionPage::default());
+        }
+        let mut heads = redis::pipe();
+        for id in &ids {
+            heads.cmd("HMGET").arg(self.session_key(id)).arg(&HEAD[..]);
+        }
+        let replies = self.run(self.query_all(&heads)).await?;
+        let replies: Vec<Vec<Option<String>>> = redis::from_redis_value(Value::Array(replies))
+            .map_err(|err| StoreError::Corrupt(err.to_string()))?;
+        let now_ms = to_millis(now);
+        let mut stale = Vec::new();
+        let mut candidates = Vec::new();
+        for (text, head) in ids.iter().zip(replies) {
+            let Ok(id) = text.parse::<SessionId>() else {
+                stale.push(text);
+                continue;
+            };
+            let [sub, cat, exp, abs]: [Option<String>; 4] = head.try_into().map_err(|_| {
+                StoreError::Corrupt(format!("session {id}: wrong number of fields"))
+            })?;
+            let ms = |field: Option<String>, name: &str| {
+                field.and_then(|v| v.parse::<u64>().ok()).ok_or_else(|| {
+                    StoreError::Corrupt(format!("session {id}: `{name}` is not an integer"))
+                })
+            };
+            // A missing key reads as all-nil fields.
+            let Some(sub) = sub else {
+                stale.push(text);
+                continue;
+            };
+            let created = ms(cat, "cat")?;
+            let live = now_ms < ms(exp, "exp")?
+                && match abs.filter(|a| !a.is_empty()) {
+                    None => true,
+                    abs => now_ms < ms(abs, "abs")?,
+                };
+            if sub != subject || !live {
+                stale.push(text);
+                continue;
+            }
+            let cursor = PageCursor::new(created, id);
+            if after.is_none_or(|after| cursor < *after) {
+                candidates.push(cursor);
             }
         }
-        Ok(live)
+        self.forget_stale(&index, &stale).await;
+        candidates.sort_unstable_by(|a, b| b.cmp(a));
+        // The next page is known from the heads: a session of this page that ends before it
+        // is read makes the page shorter, never the listing.
+        let next = (candidates.len() > limit).then(|| candidates[limit - 1]);
+        candidates.truncate(limit);
+        if candidates.is_empty() {
+            return Ok(SessionPage::default());
+        }
+        let mut reads = redis::pipe();
+        for cursor in &candidates {
+            reads
+                .cmd("HMGET")
+                .arg(self.session_key(cursor.id()))
+                .arg(&FIELDS[..]);
+        }
+        let replies = self.run(self.query_all(&reads)).await?;
+        let replies: Vec<Vec<Option<Vec<u8>>>> = redis::from_redis_value(Value::Array(replies))
+            .map_err(|err| StoreError::Corrupt(err.to_string()))?;
+        let mut sessions = Vec::with_capacity(candidates.len());
+        for (cursor, fields) in candidates.iter().zip(replies) {
+            if fields.iter().all(Option::is_none) {
+                continue;
+            }
+            let session = decode(*cursor.id(), fields)?;
+            if session.subject == subject && session.is_live(now) {
+                sessions.push(session);
+            }
+        }
+        Ok(SessionPage { sessions, next })
     }
 }
 
