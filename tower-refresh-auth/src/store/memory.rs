@@ -8,10 +8,10 @@ use std::time::{Duration, SystemTime};
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 
-use super::page::order_key;
 use super::{DpopStore, PageCursor, RefreshStore, Rotation, SessionPage, StoreError, SubjectIndex};
 use crate::clock::Throttled;
 use crate::clock::to_millis;
+use crate::session::order_key;
 use crate::session::{Session, SessionId};
 use crate::store::{DEFAULT_PROOFS_PER_KEY, ReplayKey};
 

@@ -60,7 +60,7 @@ use crate::session::{Session, SessionId};
 #[cfg(feature = "memory-store")]
 #[cfg_attr(docsrs, doc(cfg(feature = "memory-store")))]
 pub use self::memory::MemoryStore;
-pub use self::page::{PageCursor, ParsePageCursorError, SessionPage};
+pub use self::page::SessionPage;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use self::postgres::PostgresStore;
@@ -71,6 +71,7 @@ pub use self::replay::{DEFAULT_PROOFS_PER_KEY, ReplayKey};
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use self::sqlite::SqliteStore;
+pub use crate::session::{PageCursor, ParsePageCursorError};
 
 /// The boxed error type a backend wraps its own errors in.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
