@@ -8,9 +8,9 @@
 #                                            # (tests/redis-cluster.sh start), same run
 #
 # For each framework and store it measures, against one server in release mode:
-#   - the ceiling: GET /api/dashboard on the example's `<framework>-dashboard-ceiling`
-#     program — the same route, handler and response layers, no authentication layer (a
-#     fixed user's claims where the layer would put the verified ones);
+#   - the ceiling: GET /api/dashboard on `no-auth-ceiling <framework>` (loadtest/ceiling) —
+#     the example's route, handler and response layers, no authentication layer (a fixed
+#     user's claims where the layer would put the verified ones);
 #   - GET /api/dashboard    with a valid bearer token, verified-token cache off and on;
 #   - POST /token           every connection rotating its own session (refresh.lua);
 # and prints requests/s, p50/p99 latency, the ratios to the ceiling, and the server's peak RSS
@@ -29,7 +29,8 @@ command -v wrk >/dev/null || { echo "wrk is not installed: apt-get install wrk" 
 command -v curl >/dev/null || { echo "curl is not installed" >&2; exit 1; }
 
 # Every store compiled in, so that STORES can name any of them.
-cargo build --release -q -p axum-dashboard -p poem-dashboard --features redis,postgres,sqlite
+cargo build --release -q -p axum-dashboard -p poem-dashboard -p loadtest-ceiling \
+  --features redis,postgres,sqlite
 target_dir=$(cargo metadata --format-version 1 --no-deps |
   python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 work=$(mktemp -d)
@@ -42,11 +43,12 @@ trap cleanup EXIT
 
 # Starts an example server; sets $server_pid and $base. A fourth argument 1: the ceiling.
 start_server() {
-  local framework=$1 store=$2 cache=$3 ceiling=${4:-0} program=$1-dashboard
-  [ "$ceiling" = 1 ] && program=$framework-dashboard-ceiling
+  local framework=$1 store=$2 cache=$3 ceiling=${4:-0}
+  local program=("$target_dir/release/$framework-dashboard")
+  [ "$ceiling" = 1 ] && program=("$target_dir/release/no-auth-ceiling" "$framework")
   JWT_SECRET="load test secret, at least 32 bytes long" ACCESS_TOKEN_TTL=1h PORT=0 \
     STORE_URL="$store" VERIFIED_TOKEN_CACHE="$cache" RUST_LOG=warn \
-    "$target_dir/release/$program" >"$work/out" 2>"$work/err" &
+    "${program[@]}" >"$work/out" 2>"$work/err" &
   server_pid=$!
   for _ in $(seq 100); do
     base=$(sed -n 's/^listening on //p' "$work/out")

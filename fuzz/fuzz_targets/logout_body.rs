@@ -14,8 +14,8 @@ fuzz_target!(|data: &[u8]| {
     let (is_json, json_object) = (req.is_json(), req.json_object);
     let reply = world.send(req.request);
     match reply.status.as_u16() {
-        // RFC 7009 §2.2 for forms, SPEC §4 for JSON: success whether or not the token was
-        // known, so the answer is no oracle; 204 for a JSON object, 200 for a form.
+        // RFC 7009 §2.2 for forms, docs/protocol.md §4 for JSON: success whether or not the
+        // token was known, so the answer is no oracle; 204 for a JSON object, 200 for a form.
         200 | 204 => {
             assert_eq!(reply.status == 204, is_json, "{reply:?}");
             assert!(

@@ -15,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
     let (is_json, json_object) = (req.is_json(), req.json_object);
     let reply = world.send(req.request);
     if reply.status == 200 {
-        // SPEC §3: a JSON body is an object.
+        // docs/protocol.md §3: a JSON body is an object.
         assert!(
             !is_json || json_object,
             "a JSON body that is not an object: {reply:?}"

@@ -1,5 +1,5 @@
 //! One application instance: the layer over a trivial service, on a given store, with
-//! helpers that speak the wire contract (SPEC §1, §3, §4).
+//! helpers that speak the wire contract (docs/protocol.md §1, §3, §4).
 //!
 //! Several instances built with the same secret over one shared store stand for several
 //! servers behind a load balancer.
@@ -82,7 +82,7 @@ impl App {
     }
 }
 
-/// SPEC §3–§4 across two instances `a` and `b` sharing one store (and secret).
+/// docs/protocol.md §3–§4 across two instances `a` and `b` sharing one store (and secret).
 ///
 /// Logs in on A, refreshes on B, replays the spent token on A inside the grace window (B's
 /// successor comes back), logs out on B, and checks A refuses every token of the session.

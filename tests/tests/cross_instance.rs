@@ -1,5 +1,5 @@
 //! Two application instances, each with its own connections, on one shared store: a
-//! session started on one refreshes, replays and logs out on the other (SPEC §3, §4).
+//! session started on one refreshes, replays and logs out on the other (docs/protocol.md §3, §4).
 //!
 //! Run with `REDIS_URL=redis://127.0.0.1:6379 DATABASE_URL=postgres://postgres@127.0.0.1/test
 //! cargo test -p tower-refresh-auth-tests --test cross_instance -- --include-ignored` (the

@@ -1,6 +1,6 @@
-//! The example servers on every `STORE_URL` (SPEC §6): the store is connected and migrated
-//! from the URL exactly as at start, and the login → dashboard → refresh → logout flow works
-//! on each, for both frameworks. SQLite always runs; Redis, Redis Cluster and PostgreSQL when
+//! The example servers on every `STORE_URL` (docs/protocol.md §6): the store is connected and
+//! migrated from the URL exactly as at start, and the login → dashboard → refresh → logout flow
+//! works on each, for both frameworks. SQLite always runs; Redis, Redis Cluster and PostgreSQL when
 //! `REDIS_URL` / `REDIS_CLUSTER_URL` / `DATABASE_URL` are set (always under `CI=true`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

@@ -1,9 +1,9 @@
-//! Independent verifiers given only the JWKS URL (SPEC §7): an app with the layer and the
-//! JWKS route served over real TCP; our access tokens verified by `jsonwebtoken` from the JWK
-//! fetched over HTTP, and by `jwt-simple`, a second JOSE implementation that shares no code
-//! with it (pure Rust: RustCrypto's `p256`/`p384`/`ed25519-compact`/`rsa`, where jsonwebtoken
-//! here runs on aws-lc). Tokens minted by `jwt-simple` with our key are accepted; with a
-//! foreign key they are refused.
+//! Independent verifiers given only the JWKS URL (docs/protocol.md §7): an app with the layer
+//! and the JWKS route served over real TCP; our access tokens verified by `jsonwebtoken` from
+//! the JWK fetched over HTTP, and by `jwt-simple`, a second JOSE implementation that shares no
+//! code with it (pure Rust: RustCrypto's `p256`/`p384`/`ed25519-compact`/`rsa`, where
+//! jsonwebtoken here runs on aws-lc). Tokens minted by `jwt-simple` with our key are accepted;
+//! with a foreign key they are refused.
 //!
 //! Run with `cargo test -p tower-refresh-auth-tests --test jwks`.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]

@@ -1,4 +1,4 @@
-//! The store goes down under a running layer, and comes back (SPEC §3, §4).
+//! The store goes down under a running layer, and comes back (docs/protocol.md §3, §4).
 //!
 //! Each test starts its own server on a spare port (`redis-server`, or a PostgreSQL cluster
 //! made with `initdb` and run with `pg_ctl` as the `postgres` user), stops it while the layer

@@ -1,5 +1,5 @@
-//! `RedisStore` on a Redis Cluster (SPEC §11): failover, a failover that loses a write, TLS,
-//! and durable writes.
+//! `RedisStore` on a Redis Cluster (docs/protocol.md §11): failover, a failover that loses a
+//! write, TLS, and durable writes.
 //!
 //! The failover, lost-write and TLS tests start clusters of their own with
 //! `tests/redis-cluster.sh` on ports of their own (7200, 7300, 7400 and up), so killing a

@@ -1,5 +1,5 @@
-//! Integrity at rest (SPEC §2), on every store: whoever can write to the store can end a
-//! session, but cannot change whose session it is or what claims it carries.
+//! Integrity at rest (docs/protocol.md §2), on every store: whoever can write to the store can
+//! end a session, but cannot change whose session it is or what claims it carries.
 //!
 //! Each test logs in through the layer, rewrites the session's record behind the layer's
 //! back as a writer with database access would (`UPDATE … SET subject = 'admin'`,

@@ -308,6 +308,14 @@ pub enum AuthError {
     /// A bearer token that did not verify: `401 invalid_token` with a challenge.
     #[error("invalid access token: {0}")]
     InvalidToken(Cow<'static, str>),
+    /// The application's own login refused the user's credentials (unknown user or wrong
+    /// password): `401 invalid_credentials`, with no challenge (the login is no bearer-token
+    /// request). The core never returns it: a login handler answers with it, through its
+    /// adapter (`ErrorResponse::invalid_credentials`) or
+    /// [`RefreshAuth::rejection`](crate::RefreshAuth::rejection), so the application's error
+    /// body applies. One answer for both cases, so it is no oracle for which names exist.
+    #[error("invalid credentials")]
+    InvalidCredentials,
     /// A bad request to the refresh or logout endpoint: `400 invalid_request`.
     #[error("invalid request: {0}")]
     InvalidRequest(Cow<'static, str>),
@@ -352,7 +360,9 @@ impl AuthError {
     /// The HTTP status this error is answered with.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::MissingCredentials | Self::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            Self::MissingCredentials | Self::InvalidToken(_) | Self::InvalidCredentials => {
+                StatusCode::UNAUTHORIZED
+            }
             Self::MalformedCredentials(_)
             | Self::InvalidRequest(_)
             | Self::InvalidGrant
@@ -383,6 +393,7 @@ impl AuthError {
             | Self::MissingCsrfHeader(_) => "invalid_request",
             Self::InvalidToken(_) => "invalid_token",
             Self::InvalidGrant => "invalid_grant",
+            Self::InvalidCredentials => "invalid_credentials",
             Self::UnsupportedGrantType => "unsupported_grant_type",
             Self::Dpop(e) => e.code.as_str(),
             Self::Store(_) => "temporarily_unavailable",
@@ -408,6 +419,7 @@ impl AuthError {
             }
             Self::Dpop(e) => e.description.clone(),
             Self::InvalidGrant => "the refresh token is invalid, expired or revoked".into(),
+            Self::InvalidCredentials => "unknown user or wrong password".into(),
             Self::UnsupportedGrantType => "grant_type must be refresh_token".into(),
             Self::PayloadTooLarge(limit) => format!("request body over {limit} bytes").into(),
             Self::UnsupportedMediaType => {

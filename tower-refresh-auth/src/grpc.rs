@@ -49,6 +49,7 @@ fn code(err: &AuthError) -> u16 {
         | AuthError::MalformedCredentials(_)
         | AuthError::InvalidToken(_)
         | AuthError::InvalidGrant
+        | AuthError::InvalidCredentials
         | AuthError::Dpop(_) => 16, // UNAUTHENTICATED
         AuthError::InvalidRequest(_)
         | AuthError::UnsupportedGrantType

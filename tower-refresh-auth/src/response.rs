@@ -256,6 +256,20 @@ mod tests {
     }
 
     #[test]
+    fn a_refused_login_is_401_invalid_credentials_without_a_challenge() {
+        let res = standard().render(&AuthError::InvalidCredentials);
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        // A login is no bearer-token request: nothing to challenge.
+        assert!(!res.headers().contains_key(header::WWW_AUTHENTICATE));
+        assert_eq!(res.headers()[header::CACHE_CONTROL], "no-store");
+        assert_eq!(res.headers()[header::CONTENT_TYPE], "application/json");
+        assert_eq!(
+            res.body().as_ref(),
+            br#"{"error":"invalid_credentials","error_description":"unknown user or wrong password"}"#
+        );
+    }
+
+    #[test]
     fn a_custom_body_keeps_the_status_and_the_protocol_headers() {
         let renderer = Renderer::new(
             "app",

@@ -7,7 +7,8 @@
 //! - [`AuthClaims`] reads the [`Claims`](tower_refresh_auth::Claims) the layer verified, and
 //!   `Option<AuthClaims<C>>` is the form for routes where a token is optional;
 //! - [`TokenResponse`] answers a login with the token pair (and the refresh cookie in cookie
-//!   mode); [`ErrorResponse`] turns the core's errors into their wire responses, so `?` works;
+//!   mode); [`ErrorResponse`] turns the core's errors into their wire responses, so `?`
+//!   works, and [`ErrorResponse::invalid_credentials`] answers a refused login;
 //! - [`RouterExt::refresh_auth`] installs the layer on a router, fallback included;
 //! - with the `openapi` feature, `openapi::document` describes the layer's routes and its
 //!   bearer scheme as a `utoipa` document, to merge into the application's.

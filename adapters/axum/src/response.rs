@@ -47,6 +47,31 @@ impl IntoResponse for TokenResponse {
 pub struct ErrorResponse(Response);
 
 impl ErrorResponse {
+    /// The answer to a refused login — an unknown user or a wrong password, one answer for
+    /// both: `401 {"error": "invalid_credentials", "error_description": …}` with
+    /// `Cache-Control: no-store` and no `WWW-Authenticate` challenge, in `auth`'s error format
+    /// (its [`error_body`](tower_refresh_auth::RefreshAuthBuilder::error_body), when the
+    /// application set one).
+    ///
+    /// Not [`AuthError::InvalidGrant`]: that is the refresh endpoint's `400 invalid_grant`.
+    ///
+    /// ```
+    /// use axum::extract::State;
+    /// use tower_refresh_auth::{NoClaims, RefreshAuth};
+    /// use tower_refresh_auth_axum::{ErrorResponse, TokenResponse};
+    ///
+    /// async fn login(State(auth): State<RefreshAuth>, password: String) -> Result<TokenResponse, ErrorResponse> {
+    ///     if password != "password1" {
+    ///         return Err(ErrorResponse::invalid_credentials(&auth));
+    ///     }
+    ///     let pair = auth.issue("user1", NoClaims {}).await?;
+    ///     Ok(TokenResponse::new(&auth, &pair))
+    /// }
+    /// ```
+    pub fn invalid_credentials<C>(auth: &RefreshAuth<C>) -> Self {
+        Self::from(auth.rejection(AuthError::InvalidCredentials))
+    }
+
     /// The HTTP status of the response.
     pub fn status(&self) -> http::StatusCode {
         self.0.status()
@@ -113,6 +138,37 @@ mod tests {
         let body = to_bytes(res.into_body(), usize::MAX).await.unwrap();
         let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert!(json.get("refreshToken").is_none());
+    }
+
+    #[tokio::test]
+    async fn a_refused_login_is_401_invalid_credentials_in_the_applications_format() {
+        let res = ErrorResponse::invalid_credentials(&auth(RefreshTransport::Body)).into_response();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(res.headers()[header::CACHE_CONTROL], "no-store");
+        assert!(!res.headers().contains_key(header::WWW_AUTHENTICATE));
+        let body = to_bytes(res.into_body(), usize::MAX).await.unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(json["error"], "invalid_credentials");
+        assert_eq!(json["error_description"], "unknown user or wrong password");
+
+        // The application's own error format applies.
+        let auth = RefreshAuth::<NoClaims>::builder()
+            .hs256(b"an example secret of at least 32 bytes".to_vec())
+            .error_body(|err: &AuthError| {
+                tower_refresh_auth::error::ErrorBody::json(
+                    &serde_json::json!({ "code": err.error_code(), "status": err.status().as_u16() }),
+                )
+            })
+            .build()
+            .unwrap();
+        let res = ErrorResponse::invalid_credentials(&auth).into_response();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(res.headers()[header::CACHE_CONTROL], "no-store");
+        let body = to_bytes(res.into_body(), usize::MAX).await.unwrap();
+        assert_eq!(
+            body.as_ref(),
+            br#"{"code":"invalid_credentials","status":401}"#
+        );
     }
 
     #[tokio::test]

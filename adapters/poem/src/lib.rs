@@ -9,7 +9,8 @@
 //! - [`AuthClaims`] reads the [`Claims`](tower_refresh_auth::Claims) the middleware
 //!   verified; [`OptionalAuthClaims`] is the form for routes where a token is optional;
 //! - [`TokenResponse`] answers a login with the token pair (and the refresh cookie in cookie
-//!   mode); [`ErrorResponse`] turns the core's errors into their wire responses;
+//!   mode); [`ErrorResponse`] turns the core's errors into their wire responses, and
+//!   [`ErrorResponse::invalid_credentials`] answers a refused login;
 //! - with the `openapi` feature, `openapi::RefreshAuthApi` and `openapi::JwksApi` describe
 //!   the layer's routes in the application's `poem-openapi` document.
 //!

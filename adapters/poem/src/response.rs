@@ -78,6 +78,34 @@ impl ErrorResponse {
     }
 }
 
+impl ErrorResponse {
+    /// The answer to a refused login — an unknown user or a wrong password, one answer for
+    /// both: `401 {"error": "invalid_credentials", "error_description": …}` with
+    /// `Cache-Control: no-store` and no `WWW-Authenticate` challenge, in `auth`'s error format
+    /// (its [`error_body`](tower_refresh_auth::RefreshAuthBuilder::error_body), when the
+    /// application set one).
+    ///
+    /// Not [`AuthError::InvalidGrant`]: that is the refresh endpoint's `400 invalid_grant`.
+    ///
+    /// ```
+    /// use poem::{handler, web::Data};
+    /// use tower_refresh_auth::{NoClaims, RefreshAuth};
+    /// use tower_refresh_auth_poem::{ErrorResponse, TokenResponse};
+    ///
+    /// #[handler]
+    /// async fn login(auth: Data<&RefreshAuth>, password: String) -> Result<TokenResponse, ErrorResponse> {
+    ///     if password != "password1" {
+    ///         return Err(ErrorResponse::invalid_credentials(&auth));
+    ///     }
+    ///     let pair = auth.issue("user1", NoClaims {}).await?;
+    ///     Ok(TokenResponse::new(&auth, &pair))
+    /// }
+    /// ```
+    pub fn invalid_credentials<C>(auth: &RefreshAuth<C>) -> Self {
+        Self::from(auth.rejection(AuthError::InvalidCredentials))
+    }
+}
+
 impl From<AuthError> for ErrorResponse {
     fn from(err: AuthError) -> Self {
         Self::new(err.to_string(), err.into_response())
@@ -164,6 +192,37 @@ mod tests {
         let res = TokenResponse::new(&auth, &pair).into_response();
         assert_eq!(res.headers().get_all(header::SET_COOKIE).iter().count(), 2);
         assert!(json(res).await.get("refreshToken").is_none());
+    }
+
+    #[tokio::test]
+    async fn a_refused_login_is_401_invalid_credentials_in_the_applications_format() {
+        let err = ErrorResponse::invalid_credentials(&auth(RefreshTransport::Body));
+        // Through poem's own error type, as a handler's `Err` travels.
+        let res = poem::Error::from(err).into_response();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(res.headers()[header::CACHE_CONTROL], "no-store");
+        assert!(!res.headers().contains_key(header::WWW_AUTHENTICATE));
+        let json = json(res).await;
+        assert_eq!(json["error"], "invalid_credentials");
+        assert_eq!(json["error_description"], "unknown user or wrong password");
+
+        // The application's own error format applies.
+        let auth = RefreshAuth::<NoClaims>::builder()
+            .hs256(b"an example secret of at least 32 bytes".to_vec())
+            .error_body(|err: &AuthError| {
+                tower_refresh_auth::error::ErrorBody::json(
+                    &serde_json::json!({ "code": err.error_code(), "status": err.status().as_u16() }),
+                )
+            })
+            .build()
+            .unwrap();
+        let res = ErrorResponse::invalid_credentials(&auth).as_response();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        let body = res.into_body().into_bytes().await.unwrap();
+        assert_eq!(
+            body.as_ref(),
+            br#"{"code":"invalid_credentials","status":401}"#
+        );
     }
 
     #[tokio::test]

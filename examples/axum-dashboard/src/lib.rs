@@ -22,8 +22,9 @@ use axum::{Form, Json};
 use dashboard_shared::openapi::OPENAPI_PATH;
 use dashboard_shared::{
     Credentials, DASHBOARD_PAGE, DASHBOARD_SCRIPT, JAVASCRIPT, LOGIN_BODY_LIMIT, LOGIN_PAGE,
-    LOGIN_SCRIPT, LoggedName, LoginBody, PROMETHEUS_TEXT, PUBLIC_PATHS, PrometheusHandle, Settings,
-    Users, Welcome, log_security_event, login_refused, malformed_login,
+    LOGIN_SCRIPT, LoggedName, LoggedPath, LoginBody, PROMETHEUS_TEXT, PUBLIC_PATHS,
+    PrometheusHandle, Refusal, Settings, Users, Welcome, log_security_event, login_refused,
+    malformed_login,
 };
 use tokio::net::TcpListener;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -157,7 +158,7 @@ pub fn app(auth: RefreshAuth, users: Users, transport: RefreshTransport) -> Rout
             X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
 }
 
 /// The load test's ceiling (`loadtest/run.sh`, through the `axum-dashboard-ceiling`
@@ -183,7 +184,7 @@ pub async fn ceiling_app(auth: &RefreshAuth) -> Result<Router, AuthError> {
             X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ))
-        .layer(TraceLayer::new_for_http()))
+        .layer(TraceLayer::new_for_http().make_span_with(request_span)))
 }
 
 /// The `METRICS_ADDR` listener's one route: `GET /metrics`, the Prometheus text of every
@@ -215,6 +216,18 @@ pub async fn serve(
         .await
 }
 
+/// The span tower-http's `TraceLayer` logs each request in (at `DEBUG`), as its default one
+/// but with the path escaped and truncated ([`LoggedPath`]) and no query string: a raw
+/// control character in a request path cannot forge or recolour a log line.
+fn request_span(req: &Request) -> tracing::Span {
+    tracing::debug_span!(
+        "request",
+        method = %req.method(),
+        path = %LoggedPath(req.uri().path()),
+        version = ?req.version(),
+    )
+}
+
 async fn login_page() -> Html<&'static str> {
     Html(LOGIN_PAGE)
 }
@@ -244,7 +257,12 @@ async fn login(
     let Credentials { username, password } = credentials;
     if let Err(refusal) = app.users.verify(&username, password).await {
         tracing::info!(username = %LoggedName(&username), ?refusal, "login refused");
-        return Ok(login_refused(refusal).into_response());
+        // A wrong password or an unknown user: the adapter's `401 invalid_credentials`, in the
+        // layer's error format; a throttle or a busy checker: this demo's own `429`/`503`.
+        return match refusal {
+            Refusal::InvalidCredentials => Err(ErrorResponse::invalid_credentials(&app.auth)),
+            Refusal::Busy | Refusal::Throttled { .. } => Ok(login_refused(refusal).into_response()),
+        };
     }
     // A store failure becomes `503 temporarily_unavailable` through `ErrorResponse`.
     let pair = app.auth.issue_with(username, NoClaims {}, metadata).await?;

@@ -25,7 +25,7 @@ pub use self::responses::{
 pub use self::settings::{Settings, SettingsError, StoreKind};
 pub use self::shutdown::shutdown_signal;
 pub use self::telemetry::{PROMETHEUS_TEXT, install_prometheus, log_security_event};
-pub use self::users::{LoggedName, Refusal, USERNAME_LOG_LIMIT, Users};
+pub use self::users::{LoggedName, LoggedPath, PATH_LOG_LIMIT, Refusal, USERNAME_LOG_LIMIT, Users};
 pub use metrics_exporter_prometheus::PrometheusHandle;
 
 /// Installs the `tracing` subscriber: `RUST_LOG` as an `EnvFilter`, `info` when unset.

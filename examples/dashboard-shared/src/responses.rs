@@ -3,6 +3,7 @@
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
 use serde::{Deserialize, Serialize};
+use tower_refresh_auth::AuthError;
 
 use crate::users::Refusal;
 
@@ -82,13 +83,15 @@ pub fn malformed_login(status: StatusCode) -> Response<String> {
 /// The answer to a refused login: `401 invalid_credentials` (one answer for an unknown user
 /// and a wrong password), `503 temporarily_unavailable` or `429 too_many_requests`, the last
 /// two with `Retry-After`.
+///
+/// The servers answer the first with their adapter's `ErrorResponse::invalid_credentials`
+/// (in the layer's error format); here it is the library's standard rendering of
+/// [`AuthError::InvalidCredentials`], the same bytes.
 pub fn login_refused(refusal: Refusal) -> Response<String> {
     match refusal {
-        Refusal::InvalidCredentials => json(
-            StatusCode::UNAUTHORIZED,
-            "invalid_credentials",
-            "unknown user or wrong password",
-        ),
+        Refusal::InvalidCredentials => AuthError::InvalidCredentials
+            .into_response()
+            .map(|body| String::from_utf8_lossy(&body).into_owned()),
         Refusal::Busy => retry_after(
             json(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -219,5 +222,10 @@ mod tests {
         let wrong = login_refused(Refusal::InvalidCredentials);
         assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
         assert!(wrong.headers().get(RETRY_AFTER).is_none());
+        assert_eq!(
+            wrong.body(),
+            r#"{"error":"invalid_credentials","error_description":"unknown user or wrong password"}"#
+        );
+        assert_eq!(wrong.headers()[CACHE_CONTROL], "no-store");
     }
 }

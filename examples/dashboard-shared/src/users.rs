@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use argon2::password_hash::{Output, PasswordHash};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
-use governor::clock::{Clock, DefaultClock};
-use governor::middleware::StateInformationMiddleware;
+use governor::clock::{Clock, DefaultClock, Reference};
+use governor::middleware::{NoOpMiddleware, StateInformationMiddleware};
+use governor::nanos::Nanos;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
 use tokio::sync::oneshot;
@@ -48,8 +49,9 @@ const FAILURES_PER_MINUTE: NonZeroU32 = match NonZeroU32::new(10) {
 /// How often a failure's cell comes back: a minute over [`FAILURES_PER_MINUTE`].
 const REPLENISHED_EVERY: Duration = Duration::from_secs(60 / FAILURES_PER_MINUTE.get() as u64);
 
-/// Above this many throttled names, the ones whose minute has passed are forgotten.
-const TRACKED_NAMES: usize = 10_000;
+/// How often the throttle forgets the names whose failures no longer count (at the next
+/// failure after this long).
+const PRUNE_EVERY: Duration = Duration::from_secs(10);
 
 /// The longest part of a username used as a throttle key or written to the log, in characters.
 pub const USERNAME_LOG_LIMIT: usize = 64;
@@ -202,33 +204,63 @@ impl Users {
 /// a proxy); it counts failures only, so a genuine user's sign-ins never use it up; and it
 /// never locks a name out for good: the cells come back on their own, so an attacker can keep
 /// an account's login answering `429` only while attacking, and its sessions keep working.
-struct FailedLogins {
-    limiter: RateLimiter<
-        String,
-        DefaultKeyedStateStore<String>,
-        DefaultClock,
-        StateInformationMiddleware,
-    >,
-    /// Names whose cells are spent, and when the next attempt is taken.
-    spent: Mutex<HashMap<String, std::time::Instant>>,
+///
+/// Bounded: at most every [`PRUNE_EVERY`], a failure first forgets every name whose state is
+/// back to fresh (`governor`'s `retain_recent`, then `shrink_to_fit`) and every throttle that
+/// has run out, so what is kept is the names that failed in the last minute or so — bounded by
+/// how many password checks the checkers can run in that time, however many distinct names
+/// an attacker tries.
+struct FailedLogins<C: Clock = DefaultClock> {
+    limiter: RateLimiter<String, DefaultKeyedStateStore<String>, C, StateInformationMiddleware>,
+    clock: C,
+    spent: Mutex<Spent<C::Instant>>,
+}
+
+/// The names whose cells are spent, when the next attempt of each is taken, and when the
+/// state was last pruned.
+struct Spent<I> {
+    until: HashMap<String, I>,
+    pruned: I,
 }
 
 impl FailedLogins {
     fn new() -> Self {
+        Self::with_clock(DefaultClock::default())
+    }
+}
+
+impl<C: Clock + Clone> FailedLogins<C> {
+    fn with_clock(clock: C) -> Self {
+        let limiter = RateLimiter::<
+            String,
+            DefaultKeyedStateStore<String>,
+            C,
+            NoOpMiddleware<C::Instant>,
+        >::new(
+            Quota::per_minute(FAILURES_PER_MINUTE),
+            DefaultKeyedStateStore::default(),
+            clock.clone(),
+        )
+        .with_middleware::<StateInformationMiddleware>();
+        let pruned = clock.now();
         Self {
-            limiter: RateLimiter::keyed(Quota::per_minute(FAILURES_PER_MINUTE))
-                .with_middleware::<StateInformationMiddleware>(),
-            spent: Mutex::new(HashMap::new()),
+            limiter,
+            clock,
+            spent: Mutex::new(Spent {
+                until: HashMap::new(),
+                pruned,
+            }),
         }
     }
 
     /// How long `name` must wait, if its failures are used up.
     fn throttled(&self, name: &str) -> Option<Duration> {
         let spent = self.spent.lock().ok()?;
-        let until = *spent.get(name)?;
-        let now = std::time::Instant::now();
+        let until = *spent.until.get(name)?;
+        let now = self.clock.now();
         // Whole seconds for `Retry-After`, rounded up.
-        (until > now).then(|| Duration::from_secs((until - now).as_secs() + 1))
+        (until > now)
+            .then(|| Duration::from_secs(Duration::from(until.duration_since(now)).as_secs() + 1))
     }
 
     /// Counts a failure of `name`. `Some(wait)` when it was one past the allowance (failures
@@ -239,30 +271,37 @@ impl FailedLogins {
             Ok(state) if state.remaining_burst_capacity() > 0 => (None, false),
             // The last cell: this failure is answered as usual, the next attempt waits.
             Ok(_) => (Some(REPLENISHED_EVERY), false),
-            Err(not_until) => (
-                Some(not_until.wait_time_from(DefaultClock::default().now())),
-                true,
-            ),
+            Err(not_until) => (Some(not_until.wait_time_from(self.clock.now())), true),
         };
         let mut spent = self.spent.lock().ok()?;
-        let now = std::time::Instant::now();
-        if spent.len() > TRACKED_NAMES {
-            spent.retain(|_, until| *until > now);
+        let now = self.clock.now();
+        if now.duration_since(spent.pruned) >= Nanos::from(PRUNE_EVERY) {
+            spent.until.retain(|_, until| *until > now);
+            spent.until.shrink_to_fit();
             self.limiter.retain_recent();
+            self.limiter.shrink_to_fit();
+            spent.pruned = now;
         }
         match wait {
             Some(wait) => {
-                spent.insert(key, now + wait);
+                spent.until.insert(key, now + Nanos::from(wait));
                 // Whole seconds for `Retry-After`, rounded up.
                 over.then(|| {
                     Duration::from_secs(wait.as_secs() + u64::from(wait.subsec_nanos() > 0))
                 })
             }
             None => {
-                spent.remove(&key);
+                spent.until.remove(&key);
                 None
             }
         }
+    }
+
+    /// How many names the throttle holds state for.
+    #[cfg(test)]
+    fn tracked(&self) -> usize {
+        let spent = self.spent.lock().map_or(0, |spent| spent.until.len());
+        self.limiter.len().max(spent)
     }
 }
 
@@ -385,18 +424,39 @@ pub struct LoggedName<'a>(pub &'a str);
 
 impl std::fmt::Display for LoggedName<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        use std::fmt::Write;
-        let mut chars = self.0.chars();
-        for c in chars.by_ref().take(USERNAME_LOG_LIMIT) {
-            for escaped in c.escape_debug() {
-                f.write_char(escaped)?;
-            }
-        }
-        if chars.next().is_some() {
-            f.write_char('…')?;
-        }
-        Ok(())
+        write_escaped(f, self.0, USERNAME_LOG_LIMIT)
     }
+}
+
+/// The longest part of a request path written to the log, in characters.
+pub const PATH_LOG_LIMIT: usize = 128;
+
+/// A request path as the log may show it, escaped and truncated as [`LoggedName`] is (at most
+/// [`PATH_LOG_LIMIT`] characters): a path may carry raw C1 controls (U+009B is a one-character
+/// CSI), U+0085 or U+2028, which the HTTP parsers let through as UTF-8.
+#[derive(Debug, Clone, Copy)]
+pub struct LoggedPath<'a>(pub &'a str);
+
+impl std::fmt::Display for LoggedPath<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write_escaped(f, self.0, PATH_LOG_LIMIT)
+    }
+}
+
+/// `text` with every character `char::escape_debug` escapes escaped, cut after `limit`
+/// characters with `…`.
+fn write_escaped(f: &mut std::fmt::Formatter<'_>, text: &str, limit: usize) -> std::fmt::Result {
+    use std::fmt::Write;
+    let mut chars = text.chars();
+    for c in chars.by_ref().take(limit) {
+        for escaped in c.escape_debug() {
+            f.write_char(escaped)?;
+        }
+    }
+    if chars.next().is_some() {
+        f.write_char('…')?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -544,6 +604,48 @@ mod tests {
         assert_eq!(users.verify("someone", "right".into()).await, Ok(()));
     }
 
+    /// Many distinct names failing once each (no throttle ever reached) are forgotten once
+    /// their failure no longer counts: the state stays bounded by the names of the last
+    /// minute or so, not by every name ever tried.
+    #[test]
+    fn names_that_failed_once_are_forgotten() {
+        let clock = governor::clock::FakeRelativeClock::default();
+        let failures = FailedLogins::with_clock(clock.clone());
+        for i in 0..5_000 {
+            assert_eq!(failures.failed(&format!("name{i}")), None);
+            if i % 1_000 == 999 {
+                clock.advance(Duration::from_secs(1));
+            }
+        }
+        assert_eq!(failures.tracked(), 5_000);
+        // A name whose failures are used up is throttled, then forgotten too.
+        for _ in 0..FAILURES_PER_MINUTE.get() {
+            failures.failed("victim");
+        }
+        assert!(failures.throttled("victim").is_some());
+        // Then 100 new names a second for a minute: once the burst has aged out, what is kept
+        // is the names of the last 12 s (until each one's cell is back) and up to a prune
+        // interval more, not every name ever tried.
+        for second in 1..=60 {
+            clock.advance(Duration::from_secs(1));
+            for i in 0..100 {
+                failures.failed(&format!("second{second}-{i}"));
+            }
+            if second > 30 {
+                assert!(
+                    failures.tracked() <= 2_500,
+                    "{} names tracked after {second} s",
+                    failures.tracked()
+                );
+            }
+        }
+        assert!(failures.tracked() >= 100);
+        clock.advance(Duration::from_secs(120));
+        failures.failed("last");
+        assert_eq!(failures.tracked(), 1);
+        assert!(failures.throttled("victim").is_none());
+    }
+
     #[test]
     fn names_are_logged_escaped_and_truncated() {
         let forged = "evil\n2026-01-01T00:00:00Z  INFO forged line \u{1b}[31mred\"";
@@ -560,5 +662,20 @@ mod tests {
             format!("{}…", "x".repeat(USERNAME_LOG_LIMIT))
         );
         assert_eq!(LoggedName("user1").to_string(), "user1");
+    }
+
+    #[test]
+    fn paths_are_logged_escaped_and_truncated() {
+        let path = "/a\u{9b}31mred\u{85}b\u{2028}c\nd";
+        let logged = LoggedPath(path).to_string();
+        for raw in ['\u{9b}', '\u{85}', '\u{2028}', '\n'] {
+            assert!(!logged.contains(raw), "{raw:?} in {logged:?}");
+        }
+        assert_eq!(logged, r"/a\u{9b}31mred\u{85}b\u{2028}c\nd");
+        let long = format!("/{}", "p".repeat(1000));
+        let logged = LoggedPath(&long).to_string();
+        assert_eq!(logged.chars().count(), PATH_LOG_LIMIT + 1, "{logged}");
+        assert!(logged.ends_with('…'));
+        assert_eq!(LoggedPath("/api/dashboard").to_string(), "/api/dashboard");
     }
 }

@@ -14,14 +14,15 @@ use std::sync::Arc;
 use dashboard_shared::openapi::OPENAPI_PATH;
 use dashboard_shared::{
     Credentials, DASHBOARD_PAGE, DASHBOARD_SCRIPT, JAVASCRIPT, LOGIN_BODY_LIMIT, LOGIN_PAGE,
-    LOGIN_SCRIPT, LoggedName, LoginBody, PROMETHEUS_TEXT, PUBLIC_PATHS, PrometheusHandle, Settings,
-    Users, Welcome, log_security_event, login_refused, malformed_login,
+    LOGIN_SCRIPT, LoggedName, LoggedPath, LoginBody, PROMETHEUS_TEXT, PUBLIC_PATHS,
+    PrometheusHandle, Refusal, Settings, Users, Welcome, log_security_event, login_refused,
+    malformed_login,
 };
 use poem::error::{NotFoundError, ResponseError};
 use poem::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, X_CONTENT_TYPE_OPTIONS};
 use poem::http::{HeaderName, StatusCode};
 use poem::listener::TcpAcceptor;
-use poem::middleware::{SetHeader, Tracing};
+use poem::middleware::SetHeader;
 use poem::web::{Data, Form, Html, Json, Redirect};
 use poem::{
     Body, Endpoint, EndpointExt, FromRequest, IntoResponse, Request, RequestBody, Response, Route,
@@ -35,6 +36,7 @@ use tower_refresh_auth::{
 use tower_refresh_auth_poem::{
     AuthClaims, DpopLogin, ErrorResponse, RefreshAuthMiddleware, TokenResponse,
 };
+use tracing::Instrument;
 
 /// The CSRF header of cookie mode (§5), sent by the pages' scripts.
 const CSRF_HEADER: HeaderName = HeaderName::from_static(dashboard_shared::CSRF_HEADER);
@@ -163,7 +165,7 @@ pub fn app(
                 )
                 .overriding(X_CONTENT_TYPE_OPTIONS, "nosniff"),
         )
-        .with(Tracing)
+        .around(traced)
         .map_to_response()
 }
 
@@ -192,7 +194,7 @@ pub async fn ceiling_app(
                 )
                 .overriding(X_CONTENT_TYPE_OPTIONS, "nosniff"),
         )
-        .with(Tracing)
+        .around(traced)
         .map_to_response())
 }
 
@@ -234,6 +236,39 @@ fn from_http(res: http::Response<String>) -> Response {
         .body(Body::from_string(body));
     *res.headers_mut() = parts.headers;
     res
+}
+
+/// What poem's `Tracing` middleware logs at `INFO` — a `request` span with the peer, the
+/// method and the path, a `response` or `error` event with the status and the duration — but
+/// with the path escaped and truncated ([`LoggedPath`]) and no query string: poem's own logs
+/// the URI as it came, so a raw control character in a request path (U+009B, U+0085,
+/// U+2028) reached the log.
+async fn traced<E: Endpoint>(next: Arc<E>, req: Request) -> poem::Result<Response> {
+    let span = tracing::info_span!(
+        "request",
+        remote_addr = %req.remote_addr(),
+        version = ?req.version(),
+        method = %req.method(),
+        path = %LoggedPath(req.uri().path()),
+    );
+    async move {
+        let started = std::time::Instant::now();
+        let res = next.call(req).await;
+        let duration = started.elapsed();
+        match res {
+            Ok(res) => {
+                let res = res.into_response();
+                tracing::info!(status = %res.status(), ?duration, "response");
+                Ok(res)
+            }
+            Err(err) => {
+                tracing::info!(status = %err.status(), error = %err, ?duration, "error");
+                Err(err)
+            }
+        }
+    }
+    .instrument(span)
+    .await
 }
 
 #[handler]
@@ -279,7 +314,12 @@ async fn login(
     let Credentials { username, password } = credentials;
     if let Err(refusal) = app.users.verify(&username, password).await {
         tracing::info!(username = %LoggedName(&username), ?refusal, "login refused");
-        return Ok(from_http(login_refused(refusal)));
+        // A wrong password or an unknown user: the adapter's `401 invalid_credentials`, in the
+        // layer's error format; a throttle or a busy checker: this demo's own `429`/`503`.
+        return match refusal {
+            Refusal::InvalidCredentials => Err(ErrorResponse::invalid_credentials(&app.auth)),
+            Refusal::Busy | Refusal::Throttled { .. } => Ok(from_http(login_refused(refusal))),
+        };
     }
     // A store failure becomes `503 temporarily_unavailable` through `ErrorResponse`.
     let pair = app.auth.issue_with(username, NoClaims {}, metadata).await?;

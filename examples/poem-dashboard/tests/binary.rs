@@ -1,8 +1,5 @@
 //! The built `poem-dashboard` binary: the `listening on` line, a clean exit on SIGTERM and
-//! SIGINT, and a clear refusal of bad settings.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! SIGINT, a clear refusal of bad settings, and the rest of
+//! `examples_test_support::dashboard`.
 
-const BIN: &str = env!("CARGO_BIN_EXE_poem-dashboard");
-const CEILING_BIN: &str = env!("CARGO_BIN_EXE_poem-dashboard-ceiling");
-
-include!("../../binary_tests.rs");
+examples_test_support::dashboard_binary_tests!(env!("CARGO_BIN_EXE_poem-dashboard"));
