@@ -256,3 +256,47 @@ async fn scripts_are_reloaded_after_the_server_forgets_them() {
     flush().exec_async(&mut conn).await.unwrap();
     assert_eq!(store.revoke_subject("erin").await.unwrap(), 1); // ZRANGE, then scripts
 }
+
+/// Issue 24: the spent DPoP proofs of one key live in one sorted set on one slot, capped per
+/// key: a key past its share is refused, another key is not, a replay is refused, and the set
+/// expires with its last proof. (Before, each proof was a key of its own, without bound.)
+#[tokio::test]
+#[ignore = "needs REDIS_URL (see tests/support/README.md)"]
+async fn spent_proofs_are_one_capped_set_per_key() {
+    use tower_refresh_auth::store::ReplayKey;
+    let (store, mut conn, prefix, _guard) = setup("proofs_per_key").await;
+    let store = store.with_proofs_per_key(4);
+    let t0 = now_ms();
+    let until = t0 + Duration::from_secs(120);
+    let partition = *b"attacker";
+    let mine = |n: u8| ReplayKey::from_parts(partition, [n; 16]);
+    for n in 0..4 {
+        assert!(store.remember_proof(&mine(n), until, t0).await.unwrap());
+    }
+    assert!(
+        !store.remember_proof(&mine(0), until, t0).await.unwrap(),
+        "a replay"
+    );
+    assert!(
+        !store.remember_proof(&mine(9), until, t0).await.unwrap(),
+        "over its share"
+    );
+    let other = ReplayKey::from_parts(*b"victim!!", [1; 16]);
+    assert!(
+        store.remember_proof(&other, until, t0).await.unwrap(),
+        "another key"
+    );
+    let set = format!("{prefix}:pk:{{{}}}", mine(0).partition_text());
+    assert_eq!(zcard(&mut conn, &set).await, 4);
+    let ttl = pttl(&mut conn, &set).await;
+    assert!((110_000..=120_000).contains(&ttl), "{ttl}");
+    // Once its proofs have expired (by the caller's clock), the key has room again.
+    let later = until + Duration::from_secs(1);
+    assert!(
+        store
+            .remember_proof(&mine(5), later + Duration::from_secs(60), later)
+            .await
+            .unwrap()
+    );
+    assert_eq!(zcard(&mut conn, &set).await, 1);
+}
