@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
-use tower_refresh_auth::store::{RedisStore, RefreshStore, SubjectIndex};
+use tower_refresh_auth::store::{DpopStore, RedisStore, RefreshStore, SubjectIndex};
 use tower_refresh_auth_test_support::fixtures::DeleteKeysOnDrop;
 use tower_refresh_auth_test_support::{
     create, expect_rotated, now_ms, run_id, service_url, session,
