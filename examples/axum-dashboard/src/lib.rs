@@ -161,11 +161,11 @@ pub fn app(auth: RefreshAuth, users: Users, transport: RefreshTransport) -> Rout
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
 }
 
-/// The load test's ceiling (`loadtest/run.sh`, through the `axum-dashboard-ceiling`
-/// program): `GET /api/dashboard` with the same handler and the same response layers as
-/// [`app`], but without the authentication layer. The claims it would verify are those of
-/// one token issued by `auth` at start-up, put into every request as they are; every other
-/// path is `404`.
+/// The load test's ceiling (`loadtest/run.sh`, through `no-auth-ceiling axum` in
+/// `loadtest/ceiling`): `GET /api/dashboard` with the same handler and the same response
+/// layers as [`app`], but without the authentication layer. The claims it would verify are
+/// those of one token issued by `auth` at start-up, put into every request as they are;
+/// every other path is `404`.
 ///
 /// # Errors
 ///

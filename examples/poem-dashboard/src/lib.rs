@@ -169,10 +169,11 @@ pub fn app(
         .map_to_response()
 }
 
-/// The load test's ceiling (`loadtest/run.sh`, through the `poem-dashboard-ceiling`
-/// program): `GET /api/dashboard` with the same handler and the same middleware as [`app`],
-/// but without the authentication middleware. The claims it would verify are those of one token issued
-/// by `auth` at start-up, put into every request as they are; every other path is `404`.
+/// The load test's ceiling (`loadtest/run.sh`, through `no-auth-ceiling poem` in
+/// `loadtest/ceiling`): `GET /api/dashboard` with the same handler and the same middleware as
+/// [`app`], but without the authentication middleware. The claims it would verify are those
+/// of one token issued by `auth` at start-up, put into every request as they are; every
+/// other path is `404`.
 ///
 /// # Errors
 ///
