@@ -20,6 +20,7 @@ use crate::events::{EventFn, Events, SecurityEvent};
 use crate::guard::{DEFAULT_JWKS_PATH, Guard};
 use crate::keys::{SigningKey, VerifyingKey};
 use crate::response::{DpopChallenge, ErrorBody, ErrorBodyFn, Renderer};
+use crate::session::{DEFAULT_MAX_SESSIONS_PER_SUBJECT, MAX_SESSIONS_PER_SUBJECT};
 use crate::shared::Shared;
 use crate::store::RefreshStore;
 use crate::token::access::AccessTokens;
@@ -943,14 +944,6 @@ impl<C> RefreshAuthBuilder<C> {
         }))
     }
 }
-
-/// How many live sessions one subject keeps unless
-/// [`max_sessions_per_subject`](RefreshAuthBuilder::max_sessions_per_subject) says otherwise.
-pub const DEFAULT_MAX_SESSIONS_PER_SUBJECT: usize = 100;
-
-/// The largest [`max_sessions_per_subject`](RefreshAuthBuilder::max_sessions_per_subject):
-/// every login reads that many sessions of its subject.
-pub const MAX_SESSIONS_PER_SUBJECT: usize = 10_000;
 
 /// The longest DPoP proof window and nonce period.
 const MAX_DPOP_WINDOW: Duration = Duration::from_secs(300);

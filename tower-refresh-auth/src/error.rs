@@ -124,8 +124,8 @@ pub enum ConfigError {
         "`max_sessions_per_subject({0})` is out of bounds: it must be from 1 to {max}; leave it \
          unset for the default of {default}, or raise it for accounts that log in from many \
          devices at once",
-        max = crate::builder::MAX_SESSIONS_PER_SUBJECT,
-        default = crate::builder::DEFAULT_MAX_SESSIONS_PER_SUBJECT
+        max = crate::session::MAX_SESSIONS_PER_SUBJECT,
+        default = crate::session::DEFAULT_MAX_SESSIONS_PER_SUBJECT
     )]
     SessionLimit(usize),
     /// A lifetime that must be at least one second is shorter.

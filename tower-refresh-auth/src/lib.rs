@@ -210,9 +210,7 @@ mod response;
 
 pub use self::authority::RefreshAuth;
 pub use self::body::ResponseBody;
-pub use self::builder::{
-    DEFAULT_MAX_SESSIONS_PER_SUBJECT, MAX_SESSIONS_PER_SUBJECT, RefreshAuthBuilder,
-};
+pub use self::builder::RefreshAuthBuilder;
 pub use self::cookie::{ParseTransportError, RefreshTransport};
 pub use self::decision::{Decision, SessionCheck, Verdict};
 pub use self::error::{AuthError, ConfigError, DpopCode, DpopError};
@@ -223,6 +221,6 @@ pub use self::layer::RefreshAuthLayer;
 pub use self::rejection::AuthRejection;
 pub use self::response::ErrorBody;
 pub use self::service::RefreshAuthService;
-pub use self::session::SessionId;
+pub use self::session::{DEFAULT_MAX_SESSIONS_PER_SUBJECT, MAX_SESSIONS_PER_SUBJECT, SessionId};
 pub use self::token::{Claims, NoClaims, TokenPair};
 pub use jsonwebtoken::Algorithm;

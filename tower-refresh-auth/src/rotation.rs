@@ -12,9 +12,9 @@ use tracing::Instrument;
 use crate::error::{AuthError, DpopCode, DpopError, invalid_token};
 use crate::events::{RevocationReason, SecurityEvent};
 use crate::seal::Sealed;
-use crate::session::{Session, SessionId, SessionInfo, SessionInfoPage};
+use crate::session::{Session, SessionId, SessionInfo};
 use crate::shared::Shared;
-use crate::store::{PageCursor, Rotation, StoreError};
+use crate::store::{PageCursor, Rotation, SessionInfoPage, StoreError};
 use crate::telemetry::{self, Refresh, StoreOp, timed};
 use crate::token::TokenPair;
 

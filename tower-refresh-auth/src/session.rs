@@ -306,17 +306,14 @@ pub struct SessionInfo {
     pub metadata: SessionMetadata,
 }
 
-/// One page of a subject's live sessions, newest first: what
-/// [`RefreshAuth::sessions_page`](crate::RefreshAuth::sessions_page) returns and
-/// `GET /sessions` answers with (`docs/protocol.md` §8).
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct SessionInfoPage {
-    /// At most a page of sessions, newest first.
-    pub sessions: Vec<SessionInfo>,
-    /// Where the next page starts, or `None` on the last page.
-    pub next: Option<crate::store::PageCursor>,
-}
+/// How many live sessions one subject keeps unless
+/// [`max_sessions_per_subject`](crate::RefreshAuthBuilder::max_sessions_per_subject) says
+/// otherwise.
+pub const DEFAULT_MAX_SESSIONS_PER_SUBJECT: usize = 100;
+
+/// The largest [`max_sessions_per_subject`](crate::RefreshAuthBuilder::max_sessions_per_subject):
+/// every login reads that many sessions of its subject.
+pub const MAX_SESSIONS_PER_SUBJECT: usize = 10_000;
 
 impl From<Session> for SessionInfo {
     fn from(session: Session) -> Self {

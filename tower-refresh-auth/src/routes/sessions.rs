@@ -21,9 +21,9 @@ use crate::binding::Target as RequestTarget;
 use crate::cookie::Transport;
 use crate::error::AuthError;
 use crate::response::{empty, json};
-use crate::session::{SessionId, SessionInfoPage};
+use crate::session::SessionId;
 use crate::shared::Shared;
-use crate::store::PageCursor;
+use crate::store::{PageCursor, SessionInfoPage};
 use crate::token::{Claims, NoClaims};
 
 /// How many sessions `GET /sessions` lists without `?limit=`.

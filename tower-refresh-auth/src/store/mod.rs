@@ -53,7 +53,7 @@ use crate::session::{Session, SessionId};
 #[cfg(feature = "memory-store")]
 #[cfg_attr(docsrs, doc(cfg(feature = "memory-store")))]
 pub use self::memory::MemoryStore;
-pub use self::page::{PageCursor, ParsePageCursorError, SessionPage};
+pub use self::page::{PageCursor, ParsePageCursorError, SessionInfoPage, SessionPage};
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use self::postgres::PostgresStore;

@@ -15,7 +15,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::clock::to_millis;
-use crate::session::{Session, SessionId};
+use crate::session::{Session, SessionId, SessionInfo};
 
 /// Where the next page of a listing starts: just after the session with this creation time
 /// and id. Its text form (for `?cursor=`) is 32 characters of base64url, opaque to clients.
@@ -149,6 +149,18 @@ impl SessionPage {
         };
         Self { sessions, next }
     }
+}
+
+/// One page of a subject's live sessions, newest first: what
+/// [`RefreshAuth::sessions_page`](crate::RefreshAuth::sessions_page) returns and
+/// `GET /sessions` answers with (`docs/protocol.md` §8).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SessionInfoPage {
+    /// At most a page of sessions, newest first.
+    pub sessions: Vec<SessionInfo>,
+    /// Where the next page starts, or `None` on the last page.
+    pub next: Option<PageCursor>,
 }
 
 /// `t` as the key a session sorts by, with `id`: creation in ms, then id.
