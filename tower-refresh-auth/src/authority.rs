@@ -21,9 +21,10 @@ use crate::events::RevocationReason;
 use crate::keyring::KeyRing;
 use crate::rejection::AuthRejection;
 use crate::routes::refresh::{PairShape, pair_response};
-use crate::session::{Session, SessionId, SessionInfo, SessionInfoPage, SessionMetadata};
+use crate::session::{
+    PageCursor, Session, SessionId, SessionInfo, SessionInfoPage, SessionMetadata,
+};
 use crate::shared::Shared;
-use crate::store::PageCursor;
 use crate::store::ReplayKey;
 use crate::telemetry::{self, StoreOp, timed};
 use crate::token::access::AccessTokens;

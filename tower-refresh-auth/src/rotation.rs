@@ -13,9 +13,9 @@ use crate::dpop::Verified;
 use crate::error::{AuthError, DpopCode, DpopError, invalid_token};
 use crate::events::{RevocationReason, SecurityEvent};
 use crate::seal::Sealed;
-use crate::session::{Session, SessionId, SessionInfo, SessionInfoPage};
+use crate::session::{PageCursor, Session, SessionId, SessionInfo, SessionInfoPage};
 use crate::shared::Shared;
-use crate::store::{PageCursor, Rotation, StoreError};
+use crate::store::{Rotation, StoreError};
 use crate::telemetry::{self, Refresh, StoreOp, timed};
 use crate::token::TokenPair;
 

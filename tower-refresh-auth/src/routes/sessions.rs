@@ -20,9 +20,8 @@ use serde::{Deserialize, Serialize};
 use crate::binding::Target as RequestTarget;
 use crate::error::AuthError;
 use crate::response::{empty, json};
-use crate::session::{SessionId, SessionInfoPage};
+use crate::session::{PageCursor, SessionId, SessionInfoPage};
 use crate::shared::Shared;
-use crate::store::PageCursor;
 use crate::token::{Claims, NoClaims};
 use crate::transport::Transport;
 

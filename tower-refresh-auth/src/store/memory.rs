@@ -185,7 +185,8 @@ impl MemoryStore {
                     .inner
                     .subjects
                     .entry(session.subject.clone())
-                    .or_default(),
+                    // Most users hold one session: room for one, grown on a second login.
+                    .or_insert_with(|| Vec::with_capacity(1)),
             ),
         }
     }
