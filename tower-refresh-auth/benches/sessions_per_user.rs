@@ -21,7 +21,7 @@ use http::Request;
 use http_body_util::BodyExt;
 use tower::{Layer, ServiceExt, service_fn};
 use tower_refresh_auth::session::{Session, SessionId, SessionMetadata};
-use tower_refresh_auth::store::{MemoryStore, RefreshStore};
+use tower_refresh_auth::store::{MemoryStore, RefreshStore, SubjectIndex};
 use tower_refresh_auth::{NoClaims, RefreshAuth};
 
 const SUBJECTS: usize = 10_000;
@@ -31,19 +31,16 @@ const SECRET: &[u8] = b"sessions-per-user bench secret, 32+ bytes";
 const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0";
 
 fn session(subject: &str, t0: SystemTime) -> Session {
-    Session {
-        id: SessionId::random(),
-        subject: subject.to_owned(),
-        claims: "{}".to_owned(),
-        counter: 0,
-        created_at: t0,
-        rotated_at: t0,
-        expires_at: t0 + Duration::from_secs(3600),
-        absolute_expires_at: None,
-        seal: "a-seal".to_owned(),
-        jkt: None,
-        metadata: SessionMetadata::new().with_user_agent(FIREFOX),
-    }
+    let mut session = Session::new(
+        SessionId::random(),
+        subject,
+        "{}",
+        t0,
+        t0 + Duration::from_secs(3600),
+        "a-seal",
+    );
+    session.metadata = SessionMetadata::new().with_user_agent(FIREFOX);
+    session
 }
 
 /// The median of `f`'s durations over `ROUNDS` runs, each given the round's number.
