@@ -24,7 +24,7 @@ use crate::session::{DEFAULT_MAX_SESSIONS_PER_SUBJECT, MAX_SESSIONS_PER_SUBJECT}
 use crate::shared::Shared;
 use crate::store::RefreshStore;
 use crate::token::access::AccessTokens;
-use crate::token::refresh::RefreshKeys;
+use crate::token::refresh::SessionKeys;
 use crate::transport::{CookieSettings, RefreshTransport, Transport};
 
 impl<C> RefreshAuth<C> {
@@ -832,7 +832,7 @@ impl<C> RefreshAuthBuilder<C> {
                             .iter()
                             .filter_map(|k| k.hmac_secret.as_deref()),
                     )
-                    .map(|s| RefreshKeys::derive(s).to_vec())
+                    .map(|s| SessionKeys::derive(s).to_vec())
                     .collect()
             }
         };
@@ -955,7 +955,7 @@ impl<C> RefreshAuthBuilder<C> {
 
         Ok(RefreshAuth::from_shared(Shared {
             access,
-            refresh_keys: RefreshKeys::new(
+            refresh_keys: SessionKeys::new(
                 refresh_secrets.iter().map(Vec::as_slice),
                 refresh_derived,
             ),

@@ -11,7 +11,7 @@ use crate::error::ConfigError;
 use crate::keys::{SigningKey, VerifyingKey};
 use crate::shared::Shared;
 use crate::token::access::{KeySet, KeyStatus};
-use crate::token::refresh::RefreshKeys;
+use crate::token::refresh::SessionKeys;
 
 /// Rotates the keys of a [`RefreshAuth`](crate::RefreshAuth) while it serves: signing keys, the keys published
 /// at the [JWKS route](crate::RefreshAuthBuilder::jwks_route), and the refresh-token MAC
@@ -157,7 +157,7 @@ impl KeyRing {
         {
             shared
                 .refresh_keys
-                .rotate(&RefreshKeys::derive(secret), now);
+                .rotate(&SessionKeys::derive(secret), now);
         }
         Ok(())
     }

@@ -1,7 +1,10 @@
-//! The rotation policy (RFC 9700 §4.14.2): every refresh spends its token, a spent token
-//! replayed inside the grace window gets the same successor, one replayed later revokes the
-//! session. A genuine token *ahead* of the store, which lost rotations, rolls the session
-//! forward. It is decided here, once; a store only does the compare-and-swap.
+//! The session lifecycle after login: refresh, logout, revocation, listing and the session
+//! check, each decided here once (a store only does the atomic operations).
+//!
+//! A refresh follows the rotation policy (RFC 9700 §4.14.2): every refresh spends its token, a
+//! spent token replayed inside the grace window gets the same successor, one replayed later
+//! revokes the session. A genuine token *ahead* of the store, which lost rotations, rolls the
+//! session forward.
 
 use std::time::{Duration, SystemTime};
 

@@ -2,7 +2,7 @@
 //! layer, its services and the adapters behind one `Arc`.
 //!
 //! The builder fills it once; nothing in it changes afterwards but the key sets, which a
-//! [`KeyRing`](crate::keyring::KeyRing) swaps whole (see [`AccessTokens`] and [`RefreshKeys`], which
+//! [`KeyRing`](crate::keyring::KeyRing) swaps whole (see [`AccessTokens`] and [`SessionKeys`], which
 //! also holds the session seal keys).
 
 use std::sync::Arc;
@@ -20,14 +20,14 @@ use crate::rejection::AuthRejection;
 use crate::response::Renderer;
 use crate::store::{DpopStore, RefreshStore, SubjectIndex};
 use crate::token::access::AccessTokens;
-use crate::token::refresh::RefreshKeys;
+use crate::token::refresh::SessionKeys;
 use crate::transport::Transport;
 
 /// The configuration and state of one authority.
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) access: AccessTokens,
-    pub(crate) refresh_keys: RefreshKeys,
+    pub(crate) refresh_keys: SessionKeys,
     /// How long a retired access-token key keeps verifying (and stays published).
     pub(crate) key_overlap: Duration,
     /// `public, max-age=N` for the JWKS route.

@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 
-use super::body::{self, Encoding, Form};
+use super::request::{self, Encoding, Form};
 use crate::error::AuthError;
 use crate::response::empty;
 use crate::shared::Shared;
@@ -25,10 +25,10 @@ where
         cookie.clear(res.headers_mut());
         return Ok(res);
     }
-    let (encoding, body) = body::read(shared.body_limit, req).await?;
+    let (encoding, body) = request::read(shared.body_limit, req).await?;
     match encoding {
         Encoding::Json => {
-            shared.logout(&body::json_token(&body)?).await?;
+            shared.logout(&request::json_token(&body)?).await?;
             Ok(empty(StatusCode::NO_CONTENT))
         }
         Encoding::Form => {

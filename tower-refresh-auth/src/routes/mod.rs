@@ -3,10 +3,10 @@
 //! /.well-known/jwks.json`, RFC 7517) and the caller's sessions (`/sessions`,
 //! `docs/protocol.md` §8), one file each; [`body`] reads the bodies of the first two.
 
-mod body;
 mod jwks;
 pub(crate) mod logout;
 pub(crate) mod refresh;
+mod request;
 mod sessions;
 
 #[cfg(feature = "openapi")]

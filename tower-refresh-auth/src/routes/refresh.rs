@@ -5,7 +5,7 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use serde::Serialize;
 
-use super::body::{self, Encoding, Form};
+use super::request::{self, Encoding, Form};
 use crate::error::{AuthError, invalid_request};
 use crate::response::json_sized;
 use crate::shared::Shared;
@@ -34,11 +34,11 @@ where
         let pair = shared.refresh(token, proof).await?;
         return Ok(pair_response(shared, &pair, PairShape::CamelCase));
     }
-    let (encoding, body) = body::read(shared.body_limit, req).await?;
+    let (encoding, body) = request::read(shared.body_limit, req).await?;
     // The token is borrowed from the body (or the parsed form) for the rotation.
     match encoding {
         Encoding::Json => {
-            let token = body::json_token(&body)?;
+            let token = request::json_token(&body)?;
             let pair = shared.refresh(&token, proof).await?;
             Ok(pair_response(shared, &pair, PairShape::CamelCase))
         }

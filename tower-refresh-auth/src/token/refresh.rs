@@ -48,12 +48,13 @@ pub(crate) struct RefreshToken {
     pub(crate) counter: u64,
 }
 
-/// The MAC keys: the first mints new tokens, every one verifies (for key rotation).
+/// The session keys: the refresh-token MAC keys (the first mints new tokens, every one
+/// verifies, for key rotation) and the session seal keys derived beside them.
 ///
 /// Like the access-token keys, the set is immutable and swapped whole by a rotation
 /// ([`KeyRing::rotate_refresh_secret`](crate::keyring::KeyRing::rotate_refresh_secret)): minting and
 /// verifying take one lock-free load.
-pub(crate) struct RefreshKeys {
+pub(crate) struct SessionKeys {
     set: ArcSwap<Vec<MacKey>>,
     /// Whether the secrets are derived from the HMAC signing secrets (no refresh secret was
     /// configured), so that rotating an HMAC signing key rotates them too.
@@ -71,16 +72,16 @@ struct MacKey {
     retired: Option<SystemTime>,
 }
 
-impl std::fmt::Debug for RefreshKeys {
+impl std::fmt::Debug for SessionKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RefreshKeys")
+        f.debug_struct("SessionKeys")
             .field("keys", &self.set.load().len())
             .field("derived", &self.derived)
             .finish_non_exhaustive()
     }
 }
 
-impl RefreshKeys {
+impl SessionKeys {
     /// Keys from raw secrets, newest first. `secrets` must not be empty and each secret must
     /// already have been checked for length.
     pub(crate) fn new<'a>(secrets: impl IntoIterator<Item = &'a [u8]>, derived: bool) -> Self {
@@ -231,8 +232,8 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn keys(seed: u8) -> RefreshKeys {
-        RefreshKeys::new([[seed; 32].as_slice()], false)
+    fn keys(seed: u8) -> SessionKeys {
+        SessionKeys::new([[seed; 32].as_slice()], false)
     }
 
     #[test]
@@ -269,7 +270,7 @@ mod tests {
     fn older_keys_still_verify() {
         let old = keys(1);
         let t = old.mint(&SessionId::random(), 3);
-        let rotated = RefreshKeys::new([[2u8; 32].as_slice(), [1u8; 32].as_slice()], false);
+        let rotated = SessionKeys::new([[2u8; 32].as_slice(), [1u8; 32].as_slice()], false);
         assert!(rotated.verify(&t).is_some());
         assert!(keys(2).verify(&t).is_none());
     }
