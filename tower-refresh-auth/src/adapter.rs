@@ -3,7 +3,7 @@
 //! do), an anonymous pass, or a refusal.
 //!
 //! An application never needs this module: it installs the layer (or a framework adapter)
-//! and reads [`Claims`](crate::Claims) in its handlers. A middleware for a framework that is
+//! and reads [`Claims`] in its handlers. A middleware for a framework that is
 //! not tower-based is a short `match` over [`RefreshAuth::decide`], as the tower
 //! [`RefreshAuthService`](crate::RefreshAuthService) and the poem adapter are:
 //!

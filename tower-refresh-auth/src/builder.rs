@@ -269,7 +269,7 @@ impl<C> RefreshAuthBuilder<C> {
     /// succeeds (logged at `warn`), and the next login ends what is over.
     ///
     /// The cost: every login reads one page of the subject's newest sessions, up to the limit
-    /// ([`RefreshStore::list_page`]), and ends each session past it with one
+    /// ([`SubjectIndex::list_page`](crate::store::SubjectIndex::list_page)), and ends each session past it with one
     /// [`RefreshStore::revoke`].
     ///
     /// ```

@@ -1,7 +1,7 @@
 //! The tests of a built dashboard binary (`axum-dashboard`, `poem-dashboard`): the
 //! `listening on` line, a clean exit on SIGTERM and SIGINT, a clear refusal of bad settings,
 //! the login's throttle and bounds, the pages' headers, metrics, sessions, key files, the API
-//! document. Each is a function of the binary's path; [`dashboard_binary_tests!`] makes them
+//! document. Each is a function of the binary's path; [`dashboard_binary_tests!`](crate::dashboard_binary_tests) makes them
 //! the `#[test]`s of the calling package.
 
 use std::io::{BufRead, BufReader, Read, Write};

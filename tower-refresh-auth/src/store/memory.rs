@@ -24,8 +24,8 @@ use crate::store::{DEFAULT_PROOFS_PER_KEY, ReplayKey};
 /// task.
 ///
 /// Each subject's sessions are also indexed by subject, in the order of a listing, so
-/// [`list`](RefreshStore::list), [`list_page`](RefreshStore::list_page) and
-/// [`revoke_subject`](RefreshStore::revoke_subject) cost what that subject's sessions cost
+/// [`list`](SubjectIndex::list), [`list_page`](SubjectIndex::list_page) and
+/// [`revoke_subject`](SubjectIndex::revoke_subject) cost what that subject's sessions cost
 /// (a page, for `list_page`), however many other users there are.
 ///
 /// Sessions do not survive a restart and are not shared between processes: use a Redis,

@@ -1,5 +1,5 @@
 //! [`SessionPage`] and [`PageCursor`]: a subject's sessions a page at a time, newest first
-//! ([`RefreshStore::list_page`](super::RefreshStore::list_page); `docs/protocol.md` §8).
+//! ([`SubjectIndex::list_page`](super::SubjectIndex::list_page); `docs/protocol.md` §8).
 //!
 //! The order is by creation time in milliseconds (the precision every store keeps), newest
 //! first, and among sessions created in the same millisecond by id, largest first (the 16
@@ -10,7 +10,7 @@
 use crate::session::{PageCursor, Session};
 
 /// One page of a subject's live sessions, newest first, as
-/// [`RefreshStore::list_page`](super::RefreshStore::list_page) returns it.
+/// [`SubjectIndex::list_page`](super::SubjectIndex::list_page) returns it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SessionPage {
     /// At most the page's limit of sessions, newest first.

@@ -21,9 +21,9 @@
 //!
 //! - always, [`record`]: create, load, the compare-and-swap rotation (including 256 racing
 //!   tasks, one winner), revoke, reseal, expiry;
-//! - `subject_index`: [`SubjectIndex`](crate::store::SubjectIndex), tested through
+//! - `subject_index`: [`SubjectIndex`], tested through
 //!   [`RefreshStore::subject_index`], so a store that forgets to return `Some(self)` fails;
-//! - `dpop`: [`DpopStore`](crate::store::DpopStore), likewise through [`RefreshStore::dpop`];
+//! - `dpop`: [`DpopStore`], likewise through [`RefreshStore::dpop`];
 //! - `two_instances`: the record tests that need [`Fixture::second`], a second instance on
 //!   the same data with its own connections (as a second server has), and with `dpop` the
 //!   replay memory shared between them. Leave it out for a store that cannot be shared.
