@@ -529,6 +529,7 @@ impl FromStr for PageCursor {
 }
 
 /// `t` as the key a session sorts by, with `id`: creation in ms, then id.
+#[cfg(feature = "memory-store")]
 pub(crate) fn order_key(created_at: SystemTime, id: SessionId) -> PageCursor {
     PageCursor::new(to_millis(created_at), id)
 }
