@@ -269,19 +269,28 @@ impl<C> RefreshAuthBuilder<C> {
     /// succeeds (logged at `warn`), and the next login ends what is over.
     ///
     /// The cost: every login reads one page of the subject's newest sessions, up to the limit
-    /// ([`SubjectIndex::list_page`](crate::store::SubjectIndex::list_page)), and ends each session past it with one
-    /// [`RefreshStore::revoke`].
+    /// ([`SubjectIndex::list_page`](crate::store::SubjectIndex::list_page)), and ends each
+    /// session past it with one [`RefreshStore::revoke`].
+    ///
+    /// Sessions are ordered by their creation time to the millisecond (then by id): the logins
+    /// below are a millisecond apart, as a person's are.
     ///
     /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use tower_refresh_auth::clock::ManualClock;
     /// use tower_refresh_auth::{NoClaims, RefreshAuth};
     ///
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let clock = ManualClock::new(SystemTime::now());
     /// let auth = RefreshAuth::<NoClaims>::builder()
     ///     .hs256(b"an example secret of at least 32 bytes".to_vec())
     ///     .max_sessions_per_subject(2)
+    ///     .clock(clock.clone())
     ///     .build()?;
     /// let first = auth.issue("user1", NoClaims {}).await?;
+    /// clock.advance(Duration::from_millis(1));
     /// auth.issue("user1", NoClaims {}).await?;
+    /// clock.advance(Duration::from_millis(1));
     /// auth.issue("user1", NoClaims {}).await?; // the third login ends the first session
     /// assert_eq!(auth.sessions("user1").await?.len(), 2);
     /// assert!(auth.refresh(&first.refresh_token).await.is_err());
