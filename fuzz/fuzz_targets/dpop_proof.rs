@@ -20,6 +20,7 @@
 //! once — the second use of the same proof is refused as a replay.
 #![no_main]
 
+use tower_refresh_auth::dpop::Dpop;
 use std::sync::OnceLock;
 
 use base64::Engine as _;
@@ -27,7 +28,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::{HeaderMap, HeaderValue, Method, Uri};
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Value, json};
-use tower_refresh_auth::dpop::DpopMode;
 use tower_refresh_auth::session::SessionMetadata;
 use tower_refresh_auth::{AuthError, NoClaims};
 use tower_refresh_auth_fuzz::{World, block_on, t0};
@@ -84,7 +84,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let protected = mode & 1 == 1;
     let signed = mode & 2 == 2;
-    let world = World::with(|b| b.dpop(DpopMode::Optional).dpop_origin(ORIGIN));
+    let world = World::with(|b| b.dpop(Dpop::optional().origin(ORIGIN)));
     let k = key();
 
     // The session bound to K, from a genuine login.

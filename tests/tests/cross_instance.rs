@@ -59,7 +59,7 @@ mod dpop_instances {
     use http::{HeaderMap, HeaderValue, Method, Uri};
     use serde_json::json;
     use tower_refresh_auth::clock::{Clock, ManualClock};
-    use tower_refresh_auth::dpop::DpopMode;
+    use tower_refresh_auth::dpop::{Dpop, DpopMode};
     use tower_refresh_auth::session::SessionMetadata;
     use tower_refresh_auth::store::RefreshStore;
     use tower_refresh_auth::{AuthError, NoClaims, RefreshAuth};
@@ -78,10 +78,13 @@ mod dpop_instances {
             .hs256(SECRET.to_vec())
             .clock(clock.clone())
             .store(store)
-            .reuse_grace(Duration::from_secs(1))
-            .dpop_window(Duration::from_secs(2));
+            .reuse_grace(Duration::from_secs(1));
         if mode.is_on() {
-            builder = builder.dpop(mode).dpop_origin(ORIGIN);
+            builder = builder.dpop(
+                Dpop::new(mode)
+                    .origin(ORIGIN)
+                    .window(Duration::from_secs(2)),
+            );
         }
         builder.build().unwrap()
     }

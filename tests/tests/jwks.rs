@@ -9,6 +9,7 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
+use tower_refresh_auth::keys::Jwks;
 
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
@@ -57,7 +58,7 @@ async fn serve(key: &str) -> Server {
         .signing_key(SigningKey::from_file(key_file(key)).unwrap())
         .refresh_secret(b"the refresh-token secret, 32 bytes or more".to_vec())
         .public_path("/login")
-        .jwks_route()
+        .jwks(Jwks::new())
         .build()
         .unwrap();
     let login = {

@@ -10,6 +10,7 @@ use std::hint::black_box;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tower_refresh_auth::dpop::Dpop;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use http::header::AUTHORIZATION;
@@ -468,7 +469,6 @@ fn bench_metrics(c: &mut Criterion) {
 /// `jti` spent in the memory store) against a bearer request, for tokens and proofs of the
 /// same algorithm. The proofs are signed before each measured call, as a client would.
 fn bench_dpop(c: &mut Criterion) {
-    use tower_refresh_auth::dpop::DpopMode;
     use tower_refresh_auth::session::SessionMetadata;
     use tower_refresh_auth::store::MemoryStore;
     use tower_refresh_auth_test_support::dpop::DpopKey;
@@ -487,7 +487,7 @@ fn bench_dpop(c: &mut Criterion) {
                 // Room for every proof of the run: a full store refuses new proofs.
                 .store(MemoryStore::new().with_proofs_capacity(50_000_000));
             if dpop {
-                b = b.dpop(DpopMode::Optional).dpop_origin(ORIGIN);
+                b = b.dpop(Dpop::optional().origin(ORIGIN));
             }
             b.build().unwrap()
         };

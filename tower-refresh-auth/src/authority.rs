@@ -170,14 +170,13 @@ impl<C> RefreshAuth<C> {
     /// adapters' `DpopLogin` extractors call this.
     ///
     /// ```
-    /// use tower_refresh_auth::dpop::DpopMode;
+    /// use tower_refresh_auth::dpop::Dpop;
     /// use tower_refresh_auth::{NoClaims, RefreshAuth};
     ///
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
     /// let auth = RefreshAuth::<NoClaims>::builder()
     ///     .hs256(b"an example secret of at least 32 bytes".to_vec())
-    ///     .dpop(DpopMode::Required)
-    ///     .dpop_origin("https://app.example.com")
+    ///     .dpop(Dpop::required().origin("https://app.example.com"))
     ///     .build()?;
     /// // A login request without a proof: refused with `400 invalid_dpop_proof`.
     /// let req = http::Request::post("/login").body(())?;

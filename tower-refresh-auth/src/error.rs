@@ -83,7 +83,7 @@ pub enum ConfigError {
     #[error(
         "the JWKS route publishes public keys, but the key {kid:?} is an HMAC secret: sign with an \
          asymmetric key (`SigningKey::from_file(\"jwt.pem\")` with an ES256, EdDSA or RS256 key) \
-         or turn the route off (no `.jwks_route()`)"
+         or turn the route off (no `.jwks(…)`)"
     )]
     SymmetricKeyPublished {
         /// The HMAC key's `kid`.
@@ -105,7 +105,7 @@ pub enum ConfigError {
     /// The JWKS may be cached longer than a retired key stays published.
     #[error(
         "the JWKS max-age ({max_age:?}) is longer than the key overlap ({overlap:?}): lower \
-         `.jwks_max_age(…)` or raise `.key_overlap(…)`"
+         `Jwks::max_age(…)` or raise `.key_overlap(…)`"
     )]
     JwksMaxAgeTooLong {
         /// The configured max-age.
@@ -197,8 +197,9 @@ pub enum ConfigError {
     /// DPoP is on, but the layer has no way to know the URL clients call it at (the proof's
     /// `htu` is compared with it).
     #[error(
-        "DPoP needs the service's public URL: call `.dpop_origin(\"https://api.example.com\")`, or \
-         `.dpop_origin_from_host(\"https\")` to trust the request's Host header (read its warning)"
+        "DPoP needs the service's public URL: add `.origin(\"https://api.example.com\")` to the \
+         `Dpop` settings, or `.origin_from_host(\"https\")` to trust the request's Host header \
+         (read its warning)"
     )]
     MissingDpopOrigin,
     /// The DPoP origin is not an `http(s)://host[:port][/path]` URL.

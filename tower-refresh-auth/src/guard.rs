@@ -1,5 +1,7 @@
 //! Which paths are the layer's own routes, and which it serves without a token.
 
+use crate::error::ConfigError;
+
 /// One of the routes the layer answers itself, without calling the inner service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -14,16 +16,13 @@ pub enum Endpoint {
     /// access token.
     Sessions,
     /// `GET /.well-known/jwks.json` (by default, when enabled with
-    /// [`jwks_route`](crate::RefreshAuthBuilder::jwks_route)): the public keys that verify
+    /// [`jwks`](crate::RefreshAuthBuilder::jwks)): the public keys that verify
     /// access tokens (RFC 7517). Public: no token needed.
     Jwks,
 }
 
 /// The sessions route's path unless another is given.
 pub(crate) const DEFAULT_SESSIONS_PATH: &str = "/sessions";
-
-/// The JWKS route's path unless another is given.
-pub(crate) const DEFAULT_JWKS_PATH: &str = "/.well-known/jwks.json";
 
 /// The paths of the layer's routes and the paths it does not guard.
 #[derive(Debug, Clone)]
@@ -90,11 +89,44 @@ impl Guard {
     pub(crate) fn cookie_paths(&self) -> [&str; 2] {
         [&self.refresh_path, &self.logout_path]
     }
+
+    /// Refuses paths that do not start with `/`, and routes that share a path.
+    pub(crate) fn check(&self) -> Result<(), ConfigError> {
+        for path in [&self.refresh_path, &self.logout_path]
+            .into_iter()
+            .chain(&self.jwks_path)
+            .chain(&self.public_paths)
+            .chain(&self.public_prefixes)
+        {
+            if !path.starts_with('/') {
+                return Err(ConfigError::InvalidPath(path.clone()));
+            }
+        }
+        if self.refresh_path == self.logout_path {
+            return Err(ConfigError::InvalidPath(self.logout_path.clone()));
+        }
+        if let Some(sessions) = &self.sessions_path
+            && (!sessions.starts_with('/')
+                || sessions.ends_with('/')
+                || *sessions == self.refresh_path
+                || *sessions == self.logout_path
+                || self.jwks_path.as_ref() == Some(sessions))
+        {
+            return Err(ConfigError::InvalidPath(sessions.clone()));
+        }
+        if let Some(jwks) = &self.jwks_path
+            && (*jwks == self.refresh_path || *jwks == self.logout_path)
+        {
+            return Err(ConfigError::InvalidPath(jwks.clone()));
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keys::DEFAULT_JWKS_PATH;
 
     #[test]
     fn public_paths_match_exactly_and_prefixes_by_prefix() {

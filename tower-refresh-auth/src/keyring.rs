@@ -14,7 +14,7 @@ use crate::token::access::{KeySet, KeyStatus};
 use crate::token::refresh::SessionKeys;
 
 /// Rotates the keys of a [`RefreshAuth`](crate::RefreshAuth) while it serves: signing keys, the keys published
-/// at the [JWKS route](crate::RefreshAuthBuilder::jwks_route), and the refresh-token MAC
+/// at the [JWKS route](crate::RefreshAuthBuilder::jwks), and the refresh-token MAC
 /// secrets. Get one with [`RefreshAuth::keys`](crate::RefreshAuth::keys); cheap to clone, `Send + Sync`.
 ///
 /// - [`rotate`](Self::rotate) makes a key the signing key at once; the previous one is
@@ -47,7 +47,7 @@ use crate::token::refresh::SessionKeys;
 ///     .refresh_secret(b"the first refresh secret, 32+ bytes".to_vec())
 ///     .access_ttl(Duration::from_secs(60))
 ///     .clock(clock.clone())
-///     .jwks_route()
+///     .jwks(Jwks::new())
 ///     .build()?;
 /// let keys = auth.keys();
 /// let before = auth.issue("user1", NoClaims {}).await?;
@@ -78,7 +78,7 @@ use crate::token::refresh::SessionKeys;
 ///
 /// # Rotating every N days on a fleet
 ///
-/// Verifiers cache the JWKS for up to its [max-age](crate::RefreshAuthBuilder::jwks_max_age),
+/// Verifiers cache the JWKS for up to its [max-age](crate::keys::Jwks::max_age),
 /// and the instances of a fleet do not rotate at the same instant. So a new key is published
 /// first and signs later:
 ///

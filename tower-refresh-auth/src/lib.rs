@@ -96,7 +96,7 @@
 //! Access tokens are signed with an HMAC secret ([`hs256`](RefreshAuthBuilder::hs256)) or an
 //! asymmetric key read from a file ([`keys::SigningKey::from_file`]: ES256, ES384, EdDSA or
 //! RS256, in PEM or DER, PKCS#8, SEC1 or PKCS#1). With an asymmetric key the layer can publish
-//! its public keys ([`jwks_route`](RefreshAuthBuilder::jwks_route)), and a [`KeyRing`](keyring::KeyRing)
+//! its public keys ([`jwks`](RefreshAuthBuilder::jwks)), and a [`KeyRing`](keyring::KeyRing)
 //! ([`RefreshAuth::keys`]) rotates the signing key and the refresh-token MAC secret while the
 //! layer serves — without a lock on the request path, and without logging anyone out.
 //!

@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use crate::clock::Clock;
 use crate::dpop::Nonces;
-use crate::error::{AuthError, DpopCode, ErrorBody};
+use crate::error::{AuthError, ConfigError, DpopCode, ErrorBody};
 
 /// `Cache-Control: no-store` on everything that carries a token or an error (RFC 6749 §5.1).
 const NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
@@ -68,6 +68,21 @@ impl Renderer {
             body,
             dpop: None,
         }
+    }
+
+    /// A renderer for a realm as configured: refused when the realm cannot be written as a
+    /// quoted string.
+    pub(crate) fn checked(
+        realm: String,
+        body: Option<Arc<ErrorBodyFn>>,
+    ) -> Result<Self, ConfigError> {
+        if realm
+            .chars()
+            .any(|c| c == '"' || c == '\\' || c.is_control())
+        {
+            return Err(ConfigError::InvalidRealm(realm));
+        }
+        Ok(Self::new(realm, body))
     }
 
     /// The same, with DPoP challenges.

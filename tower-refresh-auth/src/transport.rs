@@ -1,6 +1,6 @@
 //! How the refresh token travels between client and server: in the request and response
 //! bodies ([`RefreshTransport::Body`], the default), or in an `HttpOnly` cookie with a CSRF
-//! header (`docs/protocol.md` §5), chosen with
+//! header ([`RefreshTransport::cookie()`], `docs/protocol.md` §5), given to
 //! [`transport`](crate::RefreshAuthBuilder::transport).
 
 use std::str::FromStr;
@@ -11,10 +11,34 @@ use http::header::SET_COOKIE;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::credentials::single_cookie;
-use crate::error::{AuthError, invalid_request};
+use crate::error::{AuthError, ConfigError, invalid_request};
 
 /// How the refresh token travels between client and server.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+///
+/// ```
+/// use tower_refresh_auth::transport::{CookieTransport, RefreshTransport};
+/// use tower_refresh_auth::{NoClaims, RefreshAuth};
+///
+/// let auth = RefreshAuth::<NoClaims>::builder()
+///     .hs256(b"an example secret of at least 32 bytes".to_vec())
+///     .transport(CookieTransport::new().name("rt").csrf_header("X-CSRF"))
+///     .build()?;
+/// # let _ = auth;
+///
+/// // Parsed from `body` or `cookie` (the examples' `REFRESH_TRANSPORT`).
+/// let transport: RefreshTransport = "cookie".parse()?;
+/// assert!(transport.is_cookie());
+///
+/// // A CSRF header a browser sends by itself proves nothing: refused when built.
+/// let err = RefreshAuth::<NoClaims>::builder()
+///     .hs256(b"an example secret of at least 32 bytes".to_vec())
+///     .transport(CookieTransport::new().csrf_header("Origin"))
+///     .build()
+///     .unwrap_err();
+/// assert!(err.to_string().contains("sent by browsers"));
+/// # Ok::<_, Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RefreshTransport {
     /// In the JSON (or form) body of the login, refresh and logout requests and responses.
@@ -23,7 +47,40 @@ pub enum RefreshTransport {
     Body,
     /// In an `HttpOnly; Secure; SameSite=Strict` cookie scoped to the refresh and logout
     /// paths; requests that carry it must also carry the CSRF header.
-    Cookie,
+    Cookie(CookieTransport),
+}
+
+impl RefreshTransport {
+    /// Cookie mode with the default [`CookieTransport`].
+    #[must_use]
+    pub fn cookie() -> Self {
+        Self::Cookie(CookieTransport::new())
+    }
+
+    /// Whether the refresh token travels in a cookie.
+    #[must_use]
+    pub fn is_cookie(&self) -> bool {
+        matches!(self, Self::Cookie(_))
+    }
+
+    /// The transport as the layer runs it; cookies are scoped to `paths` (refresh, logout)
+    /// and live `max_age`.
+    pub(crate) fn check(
+        self,
+        paths: [&str; 2],
+        max_age: Duration,
+    ) -> Result<Transport, ConfigError> {
+        match self {
+            Self::Body => Ok(Transport::Body),
+            Self::Cookie(cookie) => cookie.check(paths, max_age).map(Transport::Cookie),
+        }
+    }
+}
+
+impl From<CookieTransport> for RefreshTransport {
+    fn from(cookie: CookieTransport) -> Self {
+        Self::Cookie(cookie)
+    }
 }
 
 /// The text was neither `body` nor `cookie`.
@@ -34,13 +91,145 @@ pub struct ParseTransportError(String);
 impl FromStr for RefreshTransport {
     type Err = ParseTransportError;
 
+    /// `body`, or `cookie` with the default [`CookieTransport`].
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.trim().to_ascii_lowercase().as_str() {
             "body" => Ok(Self::Body),
-            "cookie" => Ok(Self::Cookie),
+            "cookie" => Ok(Self::cookie()),
             _ => Err(ParseTransportError(s.to_owned())),
         }
     }
+}
+
+/// Cookie mode's settings: the cookie's name, whether it is `Secure`, and the CSRF header
+/// every request that sets or clears it must carry. Checked when the layer is built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use = "give it to `RefreshAuthBuilder::transport`"]
+pub struct CookieTransport {
+    name: String,
+    secure: bool,
+    csrf_header: String,
+}
+
+impl Default for CookieTransport {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl CookieTransport {
+    /// The defaults: a `Secure` cookie named `refresh_token`, and `X-Requested-With` as the
+    /// CSRF header.
+    pub fn new() -> Self {
+        Self {
+            name: "refresh_token".into(),
+            secure: true,
+            csrf_header: "x-requested-with".into(),
+        }
+    }
+
+    /// The refresh cookie's name. Default `refresh_token`; letters, digits, `-` and `_`.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Whether the refresh cookie is marked `Secure`. Default `true`.
+    ///
+    /// # Warning
+    ///
+    /// Without `Secure` the refresh token can travel over plain HTTP. Browsers accept
+    /// `Secure` cookies from `http://localhost`, so turning this off is rarely needed.
+    pub fn secure(mut self, secure: bool) -> Self {
+        self.secure = secure;
+        self
+    }
+
+    /// The header every cookie-mode refresh and logout must carry (CSRF defence): a
+    /// cross-site form cannot send a custom header without a CORS preflight. Default
+    /// `X-Requested-With`. A header that browsers send on simple cross-site requests, or set
+    /// themselves (`Content-Type`, `Origin`, `Sec-…`), is refused when the layer is built.
+    pub fn csrf_header(mut self, name: impl Into<String>) -> Self {
+        self.csrf_header = name.into();
+        self
+    }
+
+    fn check(self, paths: [&str; 2], max_age: Duration) -> Result<CookieSettings, ConfigError> {
+        check_cookie_name("cookie", &self.name)?;
+        if is_sent_by_browsers(&self.csrf_header) {
+            return Err(ConfigError::CsrfHeaderSentByBrowsers(self.csrf_header));
+        }
+        let csrf_header = HeaderName::try_from(self.csrf_header.as_str()).map_err(|_| {
+            ConfigError::InvalidName {
+                what: "CSRF header",
+                name: self.csrf_header.clone(),
+            }
+        })?;
+        Ok(CookieSettings {
+            name: self.name,
+            secure: self.secure,
+            csrf_header,
+            paths: paths.map(str::to_owned),
+            max_age,
+        })
+    }
+}
+
+/// Refuses a cookie name that is not a token of letters, digits, `-` and `_`.
+pub(crate) fn check_cookie_name(what: &'static str, name: &str) -> Result<(), ConfigError> {
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(ConfigError::InvalidName {
+            what,
+            name: name.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// Whether browsers send `name` on simple cross-site requests, or set it themselves: such a
+/// header proves nothing about where a request came from.
+fn is_sent_by_browsers(name: &str) -> bool {
+    const SAFELISTED: &[&str] = &[
+        "accept",
+        "accept-language",
+        "content-language",
+        "content-type",
+        "range",
+    ];
+    const FORBIDDEN: &[&str] = &[
+        "accept-charset",
+        "accept-encoding",
+        "access-control-request-headers",
+        "access-control-request-method",
+        "connection",
+        "content-length",
+        "cookie",
+        "cookie2",
+        "date",
+        "dnt",
+        "expect",
+        "host",
+        "keep-alive",
+        "origin",
+        "priority",
+        "referer",
+        "set-cookie",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "user-agent",
+        "via",
+    ];
+    let name = name.trim().to_ascii_lowercase();
+    SAFELISTED.contains(&name.as_str())
+        || FORBIDDEN.contains(&name.as_str())
+        || name.starts_with("proxy-")
+        || name.starts_with("sec-")
 }
 
 /// The transport as built: cookie mode carries its settings.
@@ -128,7 +317,7 @@ mod tests {
         );
         assert_eq!(
             " Cookie ".parse::<RefreshTransport>().unwrap(),
-            RefreshTransport::Cookie
+            RefreshTransport::cookie()
         );
         assert!("header".parse::<RefreshTransport>().is_err());
     }

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
+use tower_refresh_auth::dpop::Dpop;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -982,7 +983,7 @@ async fn tokens_never_stand_in_for_each_other() {
 
 #[tokio::test]
 async fn cookie_mode_refuses_a_refresh_without_the_csrf_header() {
-    let h = Harness::with(|b| b.transport(RefreshTransport::Cookie));
+    let h = Harness::with(|b| b.transport(RefreshTransport::cookie()));
     let (pair, before) = victim(&h).await;
     for path in ["/token", "/logout"] {
         let req = Request::post(path)
@@ -996,7 +997,7 @@ async fn cookie_mode_refuses_a_refresh_without_the_csrf_header() {
 
 #[tokio::test]
 async fn cookie_mode_is_not_blinded_by_a_non_utf8_sibling_cookie() {
-    let h = Harness::with(|b| b.transport(RefreshTransport::Cookie));
+    let h = Harness::with(|b| b.transport(RefreshTransport::cookie()));
     let (pair, _) = victim(&h).await;
     let cookie = [
         b"tracking=\xe9\xff; refresh_token=".as_slice(),
@@ -1054,7 +1055,6 @@ async fn no_attack_reaches_the_inner_service_on_an_endpoint() {
 /// endpoint (`400 invalid_dpop_proof`, the session untouched). One row per attack.
 mod dpop {
     use super::*;
-    use tower_refresh_auth::dpop::DpopMode;
     use tower_refresh_auth::session::SessionMetadata;
     use tower_refresh_auth_test_support::dpop::{DpopKey, unsigned_or_hmac};
 
@@ -1200,7 +1200,7 @@ mod dpop {
 
     #[tokio::test]
     async fn every_bad_proof_is_refused_on_a_protected_request() {
-        let h = Harness::with(|b| b.dpop(DpopMode::Required).dpop_origin(ORIGIN));
+        let h = Harness::with(|b| b.dpop(Dpop::required().origin(ORIGIN)));
         let key = DpopKey::es256();
         let pair = bound_session(&h, &key).await;
         for (what, attack) in rows() {
@@ -1245,7 +1245,7 @@ mod dpop {
 
     #[tokio::test]
     async fn every_bad_proof_is_refused_at_the_refresh_endpoint_and_moves_nothing() {
-        let h = Harness::with(|b| b.dpop(DpopMode::Required).dpop_origin(ORIGIN));
+        let h = Harness::with(|b| b.dpop(Dpop::required().origin(ORIGIN)));
         let key = DpopKey::es256();
         let pair = bound_session(&h, &key).await;
         let mut rows = rows();
@@ -1276,7 +1276,7 @@ mod dpop {
     /// 100 000 of them filled the memory store and locked every DPoP client out.
     #[tokio::test]
     async fn a_proof_with_no_credential_behind_it_is_never_remembered() {
-        let h = Harness::with(|b| b.dpop(DpopMode::Optional).dpop_origin(ORIGIN));
+        let h = Harness::with(|b| b.dpop(Dpop::optional().origin(ORIGIN)));
         let owner = DpopKey::es256();
         let pair = bound_session(&h, &owner).await;
         let spent_before = h.store.inner.proofs_len();

@@ -10,10 +10,11 @@ mod common;
 
 use common::Harness;
 use http::Request;
+use tower_refresh_auth::transport::CookieTransport;
 use tower_refresh_auth::{NoClaims, RefreshAuth, transport::RefreshTransport};
 
 fn harness() -> Harness {
-    Harness::with(|b| b.transport(RefreshTransport::Cookie))
+    Harness::with(|b| b.transport(RefreshTransport::cookie()))
 }
 
 fn post(path: &str, cookie: Option<&str>, csrf: bool) -> Request<String> {
@@ -99,8 +100,7 @@ fn csrf_header_names_browsers_send_are_refused_when_built() {
     ] {
         let err = RefreshAuth::<NoClaims>::builder()
             .hs256(common::SECRET.to_vec())
-            .transport(RefreshTransport::Cookie)
-            .csrf_header(name)
+            .transport(CookieTransport::new().csrf_header(name))
             .build()
             .unwrap_err()
             .to_string();
@@ -110,8 +110,7 @@ fn csrf_header_names_browsers_send_are_refused_when_built() {
     assert!(
         RefreshAuth::<NoClaims>::builder()
             .hs256(common::SECRET.to_vec())
-            .transport(RefreshTransport::Cookie)
-            .csrf_header("X-CSRF-Token")
+            .transport(CookieTransport::new().csrf_header("X-CSRF-Token"))
             .build()
             .is_ok()
     );

@@ -6,6 +6,7 @@
 mod common;
 
 use std::time::{Duration, UNIX_EPOCH};
+use tower_refresh_auth::dpop::Dpop;
 
 use common::{Harness, Role, admin, t0};
 use http::{Method, Request};
@@ -21,7 +22,11 @@ use tower_refresh_auth_test_support::{Reply, Stack, refresh_body};
 const ORIGIN: &str = "https://api.example.com";
 
 fn with_dpop(mode: DpopMode) -> impl FnOnce(RefreshAuthBuilder<Role>) -> RefreshAuthBuilder<Role> {
-    move |b| b.dpop(mode).dpop_origin(ORIGIN)
+    with(Dpop::new(mode))
+}
+
+fn with(dpop: Dpop) -> impl FnOnce(RefreshAuthBuilder<Role>) -> RefreshAuthBuilder<Role> {
+    move |b| b.dpop(dpop.origin(ORIGIN))
 }
 
 fn iat() -> u64 {
@@ -264,8 +269,7 @@ async fn a_proof_is_good_once_on_every_instance_sharing_the_store() {
         .hs256(common::SECRET.to_vec())
         .clock(h.clock.clone())
         .store(h.store.clone())
-        .dpop(DpopMode::Optional)
-        .dpop_origin(ORIGIN)
+        .dpop(Dpop::optional().origin(ORIGIN))
         .build()
         .unwrap();
     let second = Stack::new(
@@ -310,7 +314,7 @@ async fn a_proof_is_good_once_on_every_instance_sharing_the_store() {
 
 #[tokio::test]
 async fn proofs_outside_the_window_are_refused_and_the_window_is_configurable() {
-    let h = Harness::with(|b| with_dpop(DpopMode::Optional)(b).dpop_window(Duration::from_secs(5)));
+    let h = Harness::with(|b| with(Dpop::optional().window(Duration::from_secs(5)))(b));
     let key = DpopKey::es256();
     let pair = login(&h, Some(&key)).await;
     let stale = |offset: i64| {
@@ -339,8 +343,7 @@ async fn proofs_outside_the_window_are_refused_and_the_window_is_configurable() 
 
 #[tokio::test]
 async fn server_nonces_are_asked_for_and_then_accepted() {
-    let h =
-        Harness::with(|b| with_dpop(DpopMode::Required)(b).dpop_nonces(Duration::from_secs(60)));
+    let h = Harness::with(|b| with(Dpop::required().nonces(Duration::from_secs(60)))(b));
     let key = DpopKey::es256();
     // The login proof has no nonce: the server hands one out (RFC 9449 §8).
     let req = Request::post("/login")
@@ -505,7 +508,7 @@ fn instance(
         .store(store)
         .reuse_grace(Duration::from_secs(10));
     if mode.is_on() {
-        builder = builder.dpop(mode).dpop_origin(ORIGIN);
+        builder = builder.dpop(Dpop::new(mode).origin(ORIGIN));
     }
     let auth = builder.build().unwrap();
     let stack = Stack::new(

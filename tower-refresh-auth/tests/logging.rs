@@ -7,6 +7,7 @@
 mod common;
 
 use std::time::Duration;
+use tower_refresh_auth::dpop::Dpop;
 
 use common::Harness;
 
@@ -67,7 +68,6 @@ async fn reuse_is_logged_with_the_session_and_never_the_token() {
 async fn refused_proofs_are_logged_once_per_interval_not_once_each() {
     use http::Request;
     use serde_json::json;
-    use tower_refresh_auth::dpop::DpopMode;
     use tower_refresh_auth_test_support::dpop::DpopKey;
 
     let logs = Captured::default();
@@ -81,7 +81,7 @@ async fn refused_proofs_are_logged_once_per_interval_not_once_each() {
     tracing::callsite::rebuild_interest_cache();
 
     const ORIGIN: &str = "https://api.example.com";
-    let h = Harness::with(|b| b.dpop(DpopMode::Optional).dpop_origin(ORIGIN));
+    let h = Harness::with(|b| b.dpop(Dpop::optional().origin(ORIGIN)));
     let iat = common::t0()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

@@ -29,6 +29,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tower_refresh_auth::dpop::Dpop;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -608,12 +609,12 @@ impl System {
                 builder = builder.verified_token_cache(16);
             }
             if dpop.is_on() {
-                builder = builder.dpop(dpop).dpop_origin(ORIGIN);
+                builder = builder.dpop(Dpop::new(dpop).origin(ORIGIN));
             }
             builder
                 .hs256(SECRET.to_vec())
                 .clock(clock.clone())
-                .store_arc(Arc::clone(&store))
+                .store(Arc::clone(&store))
                 .access_ttl(ACCESS_TTL)
                 .refresh_ttl(REFRESH_TTL)
                 .reuse_grace(GRACE)

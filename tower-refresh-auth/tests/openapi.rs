@@ -9,6 +9,7 @@ mod common;
 use common::Harness;
 use http::Request;
 use serde_json::Value;
+use tower_refresh_auth::keys::Jwks;
 use tower_refresh_auth::keys::SigningKey;
 use tower_refresh_auth::transport::RefreshTransport;
 use tower_refresh_auth_test_support::Reply;
@@ -144,7 +145,7 @@ async fn every_answer_of_the_body_transport_is_described() {
                 .unwrap(),
         )
         .refresh_secret(b"the refresh-token secret, 32 bytes or more".to_vec())
-        .jwks_route()
+        .jwks(Jwks::new())
         .body_limit(1024)
     });
     let doc = h.auth.openapi();
@@ -277,7 +278,7 @@ async fn every_answer_of_the_body_transport_is_described() {
 #[tokio::test]
 async fn every_answer_of_the_cookie_transport_is_described() {
     let h = Harness::with(|b| {
-        b.transport(RefreshTransport::Cookie)
+        b.transport(RefreshTransport::cookie())
             .refresh_path("/auth/token")
     });
     let doc = h.auth.openapi();

@@ -438,15 +438,14 @@ mod dpop_proofs {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
     use http::{HeaderValue, Request};
     use tower_refresh_auth::NoClaims;
-    use tower_refresh_auth::dpop::DpopMode;
+    use tower_refresh_auth::dpop::Dpop;
     use tower_refresh_auth_test_support::dpop::DpopKey;
 
     fn dpop_auth(clock: &ManualClock) -> RefreshAuth<NoClaims> {
         RefreshAuth::builder()
             .hs256(SECRET.to_vec())
             .clock(clock.clone())
-            .dpop(DpopMode::Required)
-            .dpop_origin("https://api.example.com")
+            .dpop(Dpop::required().origin("https://api.example.com"))
             .build()
             .unwrap()
     }

@@ -437,7 +437,7 @@ mod cookie_mode {
     use super::*;
 
     fn harness() -> Harness {
-        Harness::with(|b| b.transport(RefreshTransport::Cookie))
+        Harness::with(|b| b.transport(RefreshTransport::cookie()))
     }
 
     fn cookie_pair(res: &tower_refresh_auth_test_support::Reply) -> (String, Vec<String>) {

@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tower_refresh_auth::keys::Jwks;
 
 use common::{Harness, admin};
 use http::Request;
@@ -24,7 +25,7 @@ fn key(name: &str) -> SigningKey {
 fn published(b: RefreshAuthBuilder<common::Role>) -> RefreshAuthBuilder<common::Role> {
     b.signing_key(key("es256.pem"))
         .refresh_secret(REFRESH_SECRET.to_vec())
-        .jwks_route()
+        .jwks(Jwks::new())
 }
 
 fn kid_of(token: &str) -> String {
@@ -94,7 +95,7 @@ async fn the_jwks_route_is_off_unless_enabled_and_moves_with_its_path() {
     // Off: an ordinary guarded path.
     assert_eq!(h.get(JWKS, None).await.status, 401);
 
-    let h = Harness::with(|b| published(b).jwks_path("/keys"));
+    let h = Harness::with(|b| published(b).jwks(Jwks::new().path("/keys")));
     assert_eq!(h.get(JWKS, None).await.status, 401);
     let res = h.get("/keys", None).await;
     assert_eq!(res.status, 200);

@@ -52,7 +52,7 @@ pub fn document<C>(auth: &RefreshAuth<C>) -> OpenApi {
 
 #[cfg(test)]
 mod tests {
-    use tower_refresh_auth::keys::SigningKey;
+    use tower_refresh_auth::keys::{Jwks, SigningKey};
     use tower_refresh_auth::{NoClaims, transport::RefreshTransport};
 
     use super::*;
@@ -73,13 +73,13 @@ mod tests {
             RefreshAuth::<NoClaims>::builder()
                 .signing_key(key())
                 .refresh_secret(secret.clone())
-                .jwks_route()
+                .jwks(Jwks::new())
                 .build()
                 .unwrap(),
             RefreshAuth::<NoClaims>::builder()
                 .signing_key(key())
                 .refresh_secret(secret.clone())
-                .transport(RefreshTransport::Cookie)
+                .transport(RefreshTransport::cookie())
                 .refresh_path("/auth/token")
                 .build()
                 .unwrap(),

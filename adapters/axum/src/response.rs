@@ -130,7 +130,7 @@ mod tests {
 
     #[tokio::test]
     async fn in_cookie_mode_the_refresh_token_is_a_cookie() {
-        let auth = auth(RefreshTransport::Cookie);
+        let auth = auth(RefreshTransport::cookie());
         let pair = auth.issue("user1", NoClaims {}).await.unwrap();
         let res = TokenResponse::new(&auth, &pair).into_response();
         let cookies: Vec<_> = res.headers().get_all(header::SET_COOKIE).iter().collect();

@@ -506,7 +506,7 @@ mod tests {
     use poem::test::TestClient;
     use poem_openapi::OpenApiService;
     use serde_json::Value;
-    use tower_refresh_auth::keys::SigningKey;
+    use tower_refresh_auth::keys::{Jwks, SigningKey};
     use tower_refresh_auth::{NoClaims, transport::RefreshTransport};
 
     use super::*;
@@ -522,7 +522,7 @@ mod tests {
                 .unwrap(),
             )
             .refresh_secret(b"a refresh-token secret of 32+ bytes".to_vec())
-            .jwks_route()
+            .jwks(Jwks::new())
             .build()
             .unwrap()
     }
@@ -678,7 +678,10 @@ mod tests {
             RefreshAuth::<NoClaims>::builder()
                 .hs256(b"an example secret of at least 32 bytes".to_vec())
         };
-        let cookie = base().transport(RefreshTransport::Cookie).build().unwrap();
+        let cookie = base()
+            .transport(RefreshTransport::cookie())
+            .build()
+            .unwrap();
         let err = RefreshAuthApi::new(cookie).unwrap_err().to_string();
         assert!(err.contains("the refresh route"), "{err}");
         let moved = base().logout_path("/auth/logout").build().unwrap();

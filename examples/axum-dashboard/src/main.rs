@@ -43,7 +43,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     }
     let store = settings.connect_store().await?;
     let auth = axum_dashboard::auth_builder(&settings, store).build()?;
-    let app = axum_dashboard::app(auth, Users::demo(), settings.transport);
+    let app = axum_dashboard::app(auth, Users::demo(), settings.transport.clone());
     let listener = TcpListener::bind(settings.bind_addr())
         .await
         .map_err(|err| format!("cannot listen on {}: {err}", settings.bind_addr()))?;

@@ -23,7 +23,7 @@ pub fn document(transport: RefreshTransport) -> OpenApi {
 }
 
 fn json_document(transport: RefreshTransport) -> Value {
-    let cookie = transport == RefreshTransport::Cookie;
+    let cookie = transport.is_cookie();
     let no_store = json!({"description": "`no-store`", "schema": {"type": "string"}});
     let retry_after = json!({"description": "Seconds to wait.", "schema": {"type": "integer"}});
     let error = |description: &str| {
@@ -146,9 +146,9 @@ mod tests {
     /// utoipa reads the document without losing a word of it, in both transports.
     #[test]
     fn the_document_survives_utoipa_whole() {
-        for transport in [RefreshTransport::Body, RefreshTransport::Cookie] {
-            let read = serde_json::to_value(document(transport)).unwrap();
-            assert_eq!(read, json_document(transport), "{transport:?}");
+        for transport in [RefreshTransport::Body, RefreshTransport::cookie()] {
+            let read = serde_json::to_value(document(transport.clone())).unwrap();
+            assert_eq!(read, json_document(transport.clone()), "{transport:?}");
         }
     }
 }

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use tower_refresh_auth::dpop::Dpop;
 
 use rand::RngCore;
 use tower_refresh_auth::dpop::DpopMode;
@@ -382,13 +383,13 @@ impl Settings {
 
     /// `builder` with `DPOP` and `PUBLIC_URL` applied: the mode, and where proofs' `htu` is
     /// compared from (`PUBLIC_URL`, else the request's `Host` over plain `http`, which is
-    /// what the demo serves; see the builder's warning on `dpop_origin_from_host`).
+    /// what the demo serves; see the warning on `Dpop::origin_from_host`).
     pub fn apply_dpop<C>(&self, builder: RefreshAuthBuilder<C>) -> RefreshAuthBuilder<C> {
-        let builder = builder.dpop(self.dpop);
-        match &self.public_url {
-            Some(url) => builder.dpop_origin(url.clone()),
-            None => builder.dpop_origin_from_host("http"),
-        }
+        let dpop = Dpop::new(self.dpop);
+        builder.dpop(match &self.public_url {
+            Some(url) => dpop.origin(url.clone()),
+            None => dpop.origin_from_host("http"),
+        })
     }
 
     /// The address to bind, `HOST:PORT`.
@@ -591,7 +592,7 @@ mod tests {
         assert_eq!(config.access_ttl, Duration::from_secs(2));
         assert_eq!(config.refresh_ttl, Duration::from_secs(5400));
         assert_eq!(config.reuse_grace, Duration::from_millis(500));
-        assert_eq!(config.transport, RefreshTransport::Cookie);
+        assert_eq!(config.transport, RefreshTransport::cookie());
     }
 
     #[test]

@@ -9,6 +9,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use tower_refresh_auth::keys::Jwks;
 
 #[cfg(feature = "openapi")]
 use dashboard_shared::openapi::OPENAPI_PATH;
@@ -50,22 +51,28 @@ pub fn auth_builder(
     // JWT_PRIVATE_KEY_FILE: tokens signed with an asymmetric key, whose public half the
     // layer serves at `GET /.well-known/jwks.json` (public, like `/token`); else HS256.
     let mut builder = match &settings.jwt_private_key {
-        Some(key) => RefreshAuth::builder().signing_key(key.clone()).jwks_route(),
+        Some(key) => RefreshAuth::builder()
+            .signing_key(key.clone())
+            .jwks(Jwks::new()),
         None => RefreshAuth::builder().hs256(settings.jwt_secret_or_random()),
     };
     builder = builder
         .access_ttl(settings.access_ttl)
         .refresh_ttl(settings.refresh_ttl)
         .reuse_grace(settings.reuse_grace)
-        .transport(settings.transport)
-        .csrf_header(CSRF_HEADER.as_str())
+        .transport(match &settings.transport {
+            RefreshTransport::Cookie(cookie) => {
+                RefreshTransport::from(cookie.clone().csrf_header(CSRF_HEADER.as_str()))
+            }
+            body => body.clone(),
+        })
         .check_sessions(settings.check_sessions)
         .max_sessions_per_subject(settings.max_sessions_per_user)
         // `GET /sessions`, `DELETE /sessions/{id}`, `DELETE /sessions` (§8).
         .sessions_route()
         // Reuse at `warn` with the user and the session, grace replays at `debug`.
         .on_security_event(log_security_event)
-        .store_arc(store);
+        .store(store);
     // REFRESH_TOKEN_SECRET; needed with a key file, derived from JWT_SECRET otherwise.
     if let Some(secret) = settings.refresh_secret() {
         builder = builder.refresh_secret(secret);
@@ -125,7 +132,7 @@ pub fn app(
     let state = AppState {
         auth: auth.clone(),
         users,
-        cookie_mode: transport == RefreshTransport::Cookie,
+        cookie_mode: transport.is_cookie(),
     };
     let routes = Route::new()
         .at("/", get(root))

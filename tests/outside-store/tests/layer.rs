@@ -2,9 +2,10 @@
 //! capability the configuration needs.
 
 use std::time::Duration;
+use tower_refresh_auth::dpop::Dpop;
 
 use outside_store::{CoreOnly, MapStore};
-use tower_refresh_auth::dpop::DpopMode;
+
 use tower_refresh_auth::{AuthError, NoClaims, RefreshAuth};
 
 const SECRET: &[u8] = b"an outside store test secret of 32+ bytes";
@@ -51,8 +52,7 @@ fn the_sessions_routes_need_a_subject_index_and_the_builder_says_so() {
 fn dpop_needs_a_dpop_store_and_the_builder_says_so() {
     let err = RefreshAuth::<NoClaims>::builder()
         .hs256(SECRET.to_vec())
-        .dpop(DpopMode::Optional)
-        .dpop_origin("https://api.example.com")
+        .dpop(Dpop::optional().origin("https://api.example.com"))
         .store(CoreOnly::default())
         .build()
         .expect_err("a store without DpopStore cannot do DPoP");

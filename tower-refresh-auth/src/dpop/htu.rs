@@ -4,9 +4,9 @@
 //!
 //! A server behind a proxy does not see the URL its clients used, so where the layer's
 //! public URL comes from is configured: a fixed origin
-//! ([`dpop_origin`](crate::RefreshAuthBuilder::dpop_origin)), or the request's own `Host`
+//! ([`Dpop::origin`](super::Dpop::origin)), or the request's own `Host`
 //! (or HTTP/2 `:authority`) with a configured scheme
-//! ([`dpop_origin_from_host`](crate::RefreshAuthBuilder::dpop_origin_from_host)).
+//! ([`Dpop::origin_from_host`](super::Dpop::origin_from_host)).
 
 use http::header::HOST;
 use http::{HeaderMap, Uri};

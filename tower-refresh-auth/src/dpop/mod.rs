@@ -1,7 +1,7 @@
 //! Sender-constrained sessions: DPoP (RFC 9449), `docs/protocol.md` §10.
 //!
-//! With [`DpopMode::Optional`] or [`DpopMode::Required`] set on the builder
-//! ([`dpop`](crate::RefreshAuthBuilder::dpop)), a client proves on every call that it holds a
+//! With [`DpopMode::Optional`] or [`DpopMode::Required`] given to the builder as [`Dpop`]
+//! settings ([`dpop`](crate::RefreshAuthBuilder::dpop)), a client proves on every call that it holds a
 //! private key, by signing a short JWT — the *proof* — sent in the `DPoP` header:
 //!
 //! - a login (the application's [`issue_with`](crate::RefreshAuth::issue_with), given the
@@ -19,14 +19,13 @@
 //!   good once, on every instance sharing the store.
 //!
 //! ```
-//! use tower_refresh_auth::dpop::DpopMode;
+//! use tower_refresh_auth::dpop::{Dpop, DpopMode};
 //! use tower_refresh_auth::{NoClaims, RefreshAuth};
 //!
 //! let auth = RefreshAuth::<NoClaims>::builder()
 //!     .hs256(b"an example secret of at least 32 bytes".to_vec())
-//!     .dpop(DpopMode::Required)
 //!     // the URL clients reach this service at: `htu` is compared with it
-//!     .dpop_origin("https://api.example.com")
+//!     .dpop(Dpop::required().origin("https://api.example.com"))
 //!     .build()?;
 //! # let _ = auth;
 //!
@@ -36,7 +35,7 @@
 //!     .dpop(DpopMode::Optional)
 //!     .build()
 //!     .unwrap_err();
-//! assert!(err.to_string().contains("dpop_origin"));
+//! assert!(err.to_string().contains(".origin(\"https://api.example.com\")"));
 //! # Ok::<_, tower_refresh_auth::ConfigError>(())
 //! ```
 //!
@@ -46,12 +45,13 @@
 //! public key only (a private `d` is refused), the signature under that key (by
 //! `jsonwebtoken`), `htm`, `htu` (scheme, host, port and path, normalised; no query or
 //! fragment), `iat` within the window (default ±60 s), `ath` on protected requests, an
-//! unused `jti`, and — when [server nonces](crate::RefreshAuthBuilder::dpop_nonces) are on —
+//! unused `jti`, and — when [server nonces](Dpop::nonces) are on —
 //! a current `nonce`.
 
 mod htu;
 mod nonce;
 mod proof;
+mod settings;
 
 use std::fmt;
 use std::str::FromStr;
@@ -59,6 +59,7 @@ use std::str::FromStr;
 pub(crate) use self::htu::Origin;
 pub(crate) use self::nonce::Nonces;
 pub(crate) use self::proof::{Expected, ProofError, ProofRules, SUPPORTED, Verified};
+pub use self::settings::Dpop;
 pub use crate::session::DpopProof;
 pub use crate::store::ReplayKey;
 pub use crate::token::Confirmation;

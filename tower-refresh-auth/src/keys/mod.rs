@@ -24,6 +24,7 @@
 
 mod algorithm;
 mod file;
+mod jwks;
 
 use std::fmt;
 
@@ -34,6 +35,9 @@ use jsonwebtoken::{DecodingKey, EncodingKey};
 use sha2::{Digest, Sha256};
 
 pub use self::algorithm::{Algorithm, ParseAlgorithmError};
+#[cfg(test)]
+pub(crate) use self::jwks::DEFAULT_PATH as DEFAULT_JWKS_PATH;
+pub use self::jwks::Jwks;
 use crate::error::ConfigError;
 pub use crate::error::KeyFileProblem;
 
