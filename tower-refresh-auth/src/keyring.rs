@@ -36,7 +36,7 @@ use crate::token::refresh::SessionKeys;
 /// ```
 /// use std::time::{Duration, SystemTime};
 /// use tower_refresh_auth::clock::ManualClock;
-/// use tower_refresh_auth::keys::SigningKey;
+/// use tower_refresh_auth::keys::{Jwks, SigningKey};
 /// use tower_refresh_auth::{NoClaims, RefreshAuth};
 ///
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
