@@ -106,10 +106,7 @@ impl<'a> Config<'a> {
 fn document(config: &Config<'_>) -> Value {
     let guard = config.guard;
     let mut paths = Map::new();
-    paths.insert(
-        guard.refresh_path.clone(),
-        json!({"post": refresh(config)}),
-    );
+    paths.insert(guard.refresh_path.clone(), json!({"post": refresh(config)}));
     paths.insert(guard.logout_path.clone(), json!({"post": logout(config)}));
     if let Some(jwks) = &guard.jwks_path {
         paths.insert(jwks.clone(), json!({"get": jwks_operation()}));
@@ -421,9 +418,8 @@ fn end_sessions(config: &Config<'_>, operation: &str) -> Value {
     let mut responses = sessions_responses(config);
     responses["204"] = json!({"description": "Ended."});
     if config.access_cookie.is_some() {
-        responses["403"] = error(
-            "`invalid_request`: the access token came in a cookie without the CSRF header.",
-        );
+        responses["403"] =
+            error("`invalid_request`: the access token came in a cookie without the CSRF header.");
     }
     let mut operation = json!({
         "tags": ["auth"],
@@ -581,7 +577,8 @@ fn no_store() -> Value {
 
 fn challenge_header(config: &Config<'_>) -> Value {
     let description = match config.dpop {
-        None => "`Bearer realm=\"…\"`, with `error` and `error_description` when a token was sent.".to_owned(),
+        None => "`Bearer realm=\"…\"`, with `error` and `error_description` when a token was sent."
+            .to_owned(),
         Some(DpopMode::Required) => format!(
             "`DPoP algs=\"{}\"`, with `error` and `error_description` when a token was sent (RFC 9449 §7.1).",
             config.dpop_algs
