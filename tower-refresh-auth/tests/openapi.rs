@@ -612,6 +612,34 @@ async fn the_document_describes_exactly_the_mounted_routes() {
             })
             .collect();
         assert_eq!(answered, operations, "{name}: documented and not answered");
+        every_reference_resolves(&doc, name);
+    }
+}
+
+/// Every `$ref` in `doc` names a component it has.
+#[track_caller]
+fn every_reference_resolves(doc: &Value, name: &str) {
+    fn refs<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::String(target)) = map.get("$ref") {
+                    out.push(target);
+                }
+                map.values().for_each(|v| refs(v, out));
+            }
+            Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    refs(doc, &mut found);
+    assert!(!found.is_empty(), "{name}");
+    for target in found {
+        let pointer = target.strip_prefix('#').unwrap_or(target);
+        assert!(
+            doc.pointer(pointer).is_some(),
+            "{name}: {target} does not resolve"
+        );
     }
 }
 

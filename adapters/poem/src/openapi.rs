@@ -201,8 +201,8 @@ mod tests {
             let res = TestClient::new(app).get("/openapi.json").send().await;
             res.assert_status_is_ok();
             res.assert_content_type("application/json");
-            let served: Value = serde_json::from_str(&res.0.into_body().into_string().await.unwrap())
-                .unwrap();
+            let served: Value =
+                serde_json::from_str(&res.0.into_body().into_string().await.unwrap()).unwrap();
             assert_eq!(served, document);
 
             let core = auth.openapi();
@@ -212,7 +212,10 @@ mod tests {
             }
             for (kind, named) in core["components"].as_object().unwrap() {
                 for (name, component) in named.as_object().unwrap() {
-                    assert_eq!(&served["components"][kind][name], component, "{kind} {name}");
+                    assert_eq!(
+                        &served["components"][kind][name], component,
+                        "{kind} {name}"
+                    );
                 }
             }
             // Nothing else is added, and the application's own operation is kept.
@@ -221,7 +224,10 @@ mod tests {
             expected.extend(own["paths"].as_object().unwrap().keys());
             expected.sort();
             assert_eq!(served_paths, expected);
-            assert_eq!(served["paths"]["/api/dashboard"], own["paths"]["/api/dashboard"]);
+            assert_eq!(
+                served["paths"]["/api/dashboard"],
+                own["paths"]["/api/dashboard"]
+            );
             assert_eq!(served["openapi"], own["openapi"]);
             assert_eq!(served["info"], own["info"]);
         }
