@@ -62,6 +62,31 @@ impl<C> RefreshAuth<C> {
     ///
     /// With a custom [`error_body`](crate::RefreshAuthBuilder::error_body) the error schemas
     /// describe the standard body, not the application's.
+    ///
+    /// The document follows the configuration:
+    ///
+    /// ```
+    /// use tower_refresh_auth::dpop::DpopMode;
+    /// use tower_refresh_auth::openapi::DPOP_SECURITY_SCHEME;
+    /// use tower_refresh_auth::{NoClaims, RefreshAuth};
+    ///
+    /// let auth = RefreshAuth::<NoClaims>::builder()
+    ///     .hs256(b"an example secret of at least 32 bytes".to_vec())
+    ///     .refresh_path("/auth/token")
+    ///     .sessions_path("/me/sessions")
+    ///     .dpop(DpopMode::Required)
+    ///     .dpop_origin("https://api.example.com")
+    ///     .build()?;
+    /// let doc = auth.openapi();
+    /// assert!(doc["paths"]["/token"].is_null());
+    /// let refresh = &doc["paths"]["/auth/token"]["post"];
+    /// assert_eq!(refresh["parameters"][0]["name"], "DPoP");
+    /// assert_eq!(refresh["parameters"][0]["required"], true);
+    /// let list = &doc["paths"]["/me/sessions"]["get"];
+    /// assert!(list["security"][0][DPOP_SECURITY_SCHEME].is_array());
+    /// assert!(doc["paths"]["/me/sessions/{id}"]["delete"].is_object());
+    /// # Ok::<_, tower_refresh_auth::ConfigError>(())
+    /// ```
     pub fn openapi(&self) -> Value {
         document(&Config::of(&self.shared))
     }
