@@ -141,8 +141,9 @@
 //! - `redis`: `store::RedisStore`, sessions in Redis.
 //! - `postgres`: `store::PostgresStore`, sessions in a PostgreSQL table.
 //! - `sqlite`: `store::SqliteStore`, sessions in an SQLite file.
-//! - `openapi`: `RefreshAuth::openapi`, the layer's routes as an OpenAPI 3.1 document (the
-//!   axum adapter's `openapi` feature turns it into a `utoipa` one).
+//! - `openapi`: `RefreshAuth::openapi`, the one OpenAPI description of the layer's routes,
+//!   made from the built configuration (the axum adapter's `openapi` feature reads it as a
+//!   `utoipa` document, the poem adapter's merges it into a `poem-openapi` one).
 //!
 //! # See also
 //!

@@ -6,13 +6,20 @@
 
 mod common;
 
-use common::Harness;
-use http::Request;
-use serde_json::Value;
-use tower_refresh_auth::keys::Jwks;
-use tower_refresh_auth::keys::SigningKey;
-use tower_refresh_auth::transport::RefreshTransport;
+use std::collections::BTreeSet;
+use std::time::{Duration, UNIX_EPOCH};
+
+use common::{Harness, Role, admin, t0};
+use http::{Method, Request};
+use serde_json::{Value, json};
+use tower_refresh_auth::RefreshAuthBuilder;
+use tower_refresh_auth::adapter::Decision;
+use tower_refresh_auth::dpop::Dpop;
+use tower_refresh_auth::keys::{Jwks, SigningKey};
+use tower_refresh_auth::session::SessionMetadata;
+use tower_refresh_auth::transport::{CookieTransport, RefreshTransport};
 use tower_refresh_auth_test_support::Reply;
+use tower_refresh_auth_test_support::dpop::DpopKey;
 
 /// Checks that `reply` to `method path` is described in `doc`, and that its JSON body
 /// validates against the described schema.
@@ -31,8 +38,10 @@ fn described(doc: &Value, method: &str, path: &str, reply: &Reply) {
         .flat_map(|h| h.keys())
     {
         // Headers described as always there are there (Set-Cookie on a 400 only with
-        // invalid_grant).
-        if name != "Set-Cookie" || status != "400" {
+        // invalid_grant, DPoP-Nonce on a refusal only with use_dpop_nonce).
+        let sometimes = (name == "Set-Cookie" && status == "400")
+            || (name == "DPoP-Nonce" && (status == "400" || status == "401"));
+        if !sometimes {
             assert!(
                 reply.headers.contains_key(name.as_str()),
                 "{method} {path} {status}: no {name} header"
@@ -429,5 +438,312 @@ async fn every_answer_of_the_session_routes_is_described() {
             (one, 405),
             (one, 503),
         ]
+    );
+}
+
+const ORIGIN: &str = "https://api.example.com";
+
+fn es256() -> SigningKey {
+    SigningKey::from_file(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/keys/es256.pem")).unwrap()
+}
+
+type Configure = fn(RefreshAuthBuilder<Role>) -> RefreshAuthBuilder<Role>;
+
+/// Path configurations the document must follow: the defaults, every route moved, the
+/// cookies, DPoP with nonces, DPoP beside bearer tokens.
+const CONFIGURATIONS: [(&str, Configure); 5] = [
+    ("defaults", |b| b),
+    ("every route, moved", |b| {
+        b.signing_key(es256())
+            .refresh_secret(b"the refresh-token secret, 32 bytes or more".to_vec())
+            .refresh_path("/auth/token")
+            .logout_path("/auth/logout")
+            .sessions_path("/me/sessions")
+            .jwks(Jwks::new().path("/auth/keys"))
+    }),
+    ("cookies", |b| {
+        b.signing_key(es256())
+            .refresh_secret(b"the refresh-token secret, 32 bytes or more".to_vec())
+            .transport(CookieTransport::new().name("rt").csrf_header("x-csrf"))
+            .access_token_cookie("at")
+            .sessions_route()
+            .jwks(Jwks::new())
+    }),
+    ("DPoP required, nonces", |b| {
+        b.dpop(
+            Dpop::required()
+                .origin(ORIGIN)
+                .nonces(Duration::from_secs(60)),
+        )
+        .sessions_path("/api/sessions")
+    }),
+    ("DPoP optional", |b| {
+        b.dpop(Dpop::optional().origin(ORIGIN))
+            .sessions_route()
+            .logout_path("/sessions-end")
+    }),
+];
+
+/// The documented path `path` falls under: itself, or a template whose `{id}` takes the
+/// rest of the path (the layer hands everything under a sessions path to that route).
+fn template_of<'a>(doc: &'a Value, path: &str) -> Option<&'a str> {
+    let paths = doc["paths"].as_object()?;
+    paths.keys().map(String::as_str).find(|template| {
+        *template == path
+            || template
+                .strip_suffix("{id}")
+                .is_some_and(|base| path.starts_with(base))
+    })
+}
+
+fn documented_methods(doc: &Value, template: &str) -> BTreeSet<String> {
+    doc["paths"][template]
+        .as_object()
+        .into_iter()
+        .flat_map(|item| item.keys())
+        .map(|method| method.to_ascii_uppercase())
+        .collect()
+}
+
+/// The document describes exactly the routes the layer mounts, under every configuration:
+/// each documented path and method is answered by the layer itself (not `404`, not `405`,
+/// with an answer the document describes), and every request the layer answers itself is
+/// at a documented path, with a documented method or a `405` whose `Allow` lists exactly
+/// the documented ones.
+#[tokio::test]
+async fn the_document_describes_exactly_the_mounted_routes() {
+    let docs: Vec<Value> = CONFIGURATIONS
+        .iter()
+        .map(|(_, configure)| Harness::with(*configure).auth.openapi())
+        .collect();
+    // Every path any configuration documents or moves away from, and near misses.
+    let mut probes: BTreeSet<String> = [
+        "/token",
+        "/logout",
+        "/.well-known/jwks.json",
+        "/sessions",
+        "/sessions/",
+        "/sessions/a/b",
+        "/token/",
+        "/sessionsx",
+        "/api/data",
+        "/login",
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .collect();
+    for doc in &docs {
+        for template in doc["paths"].as_object().unwrap().keys() {
+            probes.insert(template.replace("{id}", "0123456789abcdef"));
+        }
+    }
+    let methods = [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::PATCH,
+    ];
+    for (name, configure) in CONFIGURATIONS {
+        let h = Harness::with(configure);
+        let doc = h.auth.openapi();
+        let mut answered = BTreeSet::new();
+        for path in &probes {
+            for method in &methods {
+                let req = Request::builder()
+                    .method(method.clone())
+                    .uri(path.as_str())
+                    .body(String::new())
+                    .unwrap();
+                let mounted = matches!(
+                    h.auth.decide(req.method(), req.uri(), req.headers()),
+                    Decision::Endpoint(_)
+                );
+                let template = template_of(&doc, path);
+                if !mounted {
+                    assert!(
+                        template.is_none(),
+                        "{name}: {path} is documented as {template:?} and not mounted"
+                    );
+                    continue;
+                }
+                let Some(template) = template else {
+                    panic!("{name}: the layer answers {method} {path}, which is not documented");
+                };
+                let reply = h.send(req).await;
+                let documented = documented_methods(&doc, template);
+                if reply.status == 405 {
+                    let allow: BTreeSet<String> = reply
+                        .header("allow")
+                        .split(',')
+                        .map(|m| m.trim().to_owned())
+                        .collect();
+                    assert_eq!(allow, documented, "{name}: {method} {path}");
+                    assert!(
+                        !documented.contains(method.as_str()),
+                        "{name}: {method} {path}"
+                    );
+                } else {
+                    assert!(
+                        documented.contains(method.as_str()),
+                        "{name}: the layer answers {method} {path} with {}, not documented",
+                        reply.status
+                    );
+                    assert_ne!(reply.status, 404, "{name}: {method} {path}");
+                    described(
+                        &doc,
+                        &method.as_str().to_ascii_lowercase(),
+                        template,
+                        &reply,
+                    );
+                    answered.insert((template.to_owned(), method.to_string()));
+                }
+            }
+        }
+        let operations: BTreeSet<(String, String)> = doc["paths"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .flat_map(|template| {
+                documented_methods(&doc, template)
+                    .into_iter()
+                    .map(move |method| (template.clone(), method))
+            })
+            .collect();
+        assert_eq!(answered, operations, "{name}: documented and not answered");
+        every_reference_resolves(&doc, name);
+    }
+}
+
+/// Every `$ref` in `doc` names a component it has.
+#[track_caller]
+fn every_reference_resolves(doc: &Value, name: &str) {
+    fn refs<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::String(target)) = map.get("$ref") {
+                    out.push(target);
+                }
+                map.values().for_each(|v| refs(v, out));
+            }
+            Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    refs(doc, &mut found);
+    assert!(!found.is_empty(), "{name}");
+    for target in found {
+        let pointer = target.strip_prefix('#').unwrap_or(target);
+        assert!(
+            doc.pointer(pointer).is_some(),
+            "{name}: {target} does not resolve"
+        );
+    }
+}
+
+/// With DPoP (required, with server nonces), the proof's refusals, the nonce and the bound
+/// pair are described, on the refresh route and on the session routes.
+#[tokio::test]
+async fn every_dpop_answer_is_described() {
+    let h = Harness::with(CONFIGURATIONS[3].1);
+    let doc = h.auth.openapi();
+    let key = DpopKey::es256();
+    let iat = t0().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let proof = |method: &str, path: &str, token: Option<&str>, nonce: Option<&str>| {
+        let mut claims = key.claims(method, &format!("{ORIGIN}{path}"), token);
+        claims["iat"] = json!(iat);
+        if let Some(nonce) = nonce {
+            claims["nonce"] = json!(nonce);
+        }
+        key.sign(&key.header(), &claims)
+    };
+    let post = |dpop: Option<String>, token: &str| {
+        let mut req = Request::post("/token").header("content-type", "application/json");
+        if let Some(dpop) = dpop {
+            req = req.header("dpop", dpop);
+        }
+        req.body(format!(r#"{{"refreshToken":"{token}"}}"#))
+            .unwrap()
+    };
+    let mut answers = Vec::new();
+
+    // No proof, then a proof without a nonce: the nonce comes back in `DPoP-Nonce`.
+    answers.push(("post", "/token", h.send(post(None, "x")).await));
+    let asked = h
+        .send(post(Some(proof("POST", "/token", None, None)), "x"))
+        .await;
+    asked.assert_error(400, "use_dpop_nonce");
+    let nonce = asked.header("dpop-nonce").to_owned();
+    answers.push(("post", "/token", asked));
+
+    let login = Request::post("/login")
+        .header("dpop", proof("POST", "/login", None, Some(&nonce)))
+        .body(())
+        .unwrap();
+    let verified = h
+        .auth
+        .verify_dpop(login.method(), login.uri(), login.headers())
+        .await
+        .unwrap();
+    let pair = h
+        .auth
+        .issue_with("user1", admin(), SessionMetadata::new().with_dpop(verified))
+        .await
+        .unwrap();
+    let renewed = h
+        .send(post(
+            Some(proof("POST", "/token", None, Some(&nonce))),
+            &pair.refresh_token,
+        ))
+        .await;
+    assert_eq!(renewed.json()["tokenType"], "DPoP");
+    let access = renewed.json()["accessToken"].as_str().unwrap().to_owned();
+    answers.push(("post", "/token", renewed));
+
+    let sessions = "/api/sessions";
+    let get = |scheme: &str, dpop: Option<String>| {
+        let mut req = Request::get(sessions).header("authorization", format!("{scheme} {access}"));
+        if let Some(dpop) = dpop {
+            req = req.header("dpop", dpop);
+        }
+        req.body(String::new()).unwrap()
+    };
+    let listed = h
+        .send(get(
+            "DPoP",
+            Some(proof("GET", sessions, Some(&access), Some(&nonce))),
+        ))
+        .await;
+    assert_eq!(listed.status, 200, "{}", listed.describe());
+    answers.push(("get", sessions, listed));
+    let no_nonce = h
+        .send(get(
+            "DPoP",
+            Some(proof("GET", sessions, Some(&access), None)),
+        ))
+        .await;
+    no_nonce.assert_error(401, "use_dpop_nonce");
+    answers.push(("get", sessions, no_nonce));
+    answers.push(("get", sessions, h.send(get("DPoP", None)).await));
+    answers.push(("get", sessions, h.send(get("Bearer", None)).await));
+
+    let mut statuses = Vec::new();
+    for (method, path, reply) in &answers {
+        described(&doc, method, path, reply);
+        statuses.push(reply.status.as_u16());
+    }
+    assert_eq!(statuses, [400, 400, 200, 200, 401, 401, 401]);
+    let refresh = &doc["paths"]["/token"]["post"];
+    let dpop_header = refresh["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["in"] == "header" && p["name"] == "DPoP")
+        .unwrap();
+    assert_eq!(dpop_header["required"], true);
+    assert_eq!(
+        doc["paths"][sessions]["get"]["security"],
+        json!([{"dpopAuth": []}])
     );
 }

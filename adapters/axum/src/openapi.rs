@@ -1,9 +1,12 @@
 //! The layer's routes in the application's OpenAPI document, with [`utoipa`] (feature
 //! `openapi`).
 //!
-//! [`document`] describes the refresh, logout and (when enabled) JWKS routes of a
-//! [`RefreshAuth`] — at its configured paths, in its configured transport, with every answer
-//! of the protocol document and its schema — and the `bearerAuth` security scheme. Merge it
+//! [`document`] is the core's one description of the layer's routes,
+//! [`RefreshAuth::openapi`], read as a utoipa document: the refresh, logout and (when
+//! enabled) JWKS and session routes of a [`RefreshAuth`] — at its configured paths, in its
+//! configured transport, with its cookies and DPoP, with every answer of the protocol
+//! document and its schema — and the security schemes (`bearerAuth`, and `dpopAuth` /
+//! `accessTokenCookie` when configured). The poem adapter serves the same document. Merge it
 //! into the application's own document; its protected operations name the scheme and the
 //! shared `RefreshAuthUnauthorized` response:
 //!
@@ -52,13 +55,17 @@ pub fn document<C>(auth: &RefreshAuth<C>) -> OpenApi {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use tower_refresh_auth::dpop::Dpop;
     use tower_refresh_auth::keys::{Jwks, SigningKey};
     use tower_refresh_auth::{NoClaims, transport::RefreshTransport};
 
     use super::*;
 
-    /// utoipa reads the core's document without losing a word of it: every path, operation,
-    /// status, header, schema and the security scheme survive the round trip.
+    /// utoipa reads the core's document without losing a word of it — every path,
+    /// operation, status, header, schema and security scheme survives the round trip —
+    /// under every configuration that changes it: moved routes, the cookies, DPoP.
     #[test]
     fn the_document_survives_utoipa_whole() {
         let key = || {
@@ -69,21 +76,35 @@ mod tests {
             .unwrap()
         };
         let secret = b"a refresh-token secret of 32+ bytes".to_vec();
-        for auth in [
+        let base = || {
             RefreshAuth::<NoClaims>::builder()
                 .signing_key(key())
                 .refresh_secret(secret.clone())
-                .jwks(Jwks::new())
-                .build()
-                .unwrap(),
-            RefreshAuth::<NoClaims>::builder()
-                .signing_key(key())
-                .refresh_secret(secret.clone())
+        };
+        for builder in [
+            base().jwks(Jwks::new()),
+            base()
                 .transport(RefreshTransport::cookie())
+                .refresh_path("/auth/token"),
+            base()
                 .refresh_path("/auth/token")
-                .build()
-                .unwrap(),
+                .logout_path("/auth/logout")
+                .sessions_path("/me/sessions")
+                .jwks(Jwks::new().path("/auth/keys"))
+                .access_token_cookie("at"),
+            base()
+                .dpop(
+                    Dpop::required()
+                        .origin("https://api.example.com")
+                        .nonces(Duration::from_secs(60)),
+                )
+                .sessions_route(),
+            base()
+                .dpop(Dpop::optional().origin("https://api.example.com"))
+                .access_token_cookie("at")
+                .sessions_route(),
         ] {
+            let auth = builder.build().unwrap();
             let core = auth.openapi();
             let utoipa = serde_json::to_value(document(&auth)).unwrap();
             assert_eq!(utoipa["paths"], core["paths"]);

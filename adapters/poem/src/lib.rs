@@ -11,8 +11,9 @@
 //! - [`TokenResponse`] answers a login with the token pair (and the refresh cookie in cookie
 //!   mode); [`ErrorResponse`] turns the core's errors into their wire responses, and
 //!   [`ErrorResponse::invalid_credentials`] answers a refused login;
-//! - with the `openapi` feature, `openapi::RefreshAuthApi` and `openapi::JwksApi` describe
-//!   the layer's routes in the application's `poem-openapi` document.
+//! - with the `openapi` feature, `openapi::merge` adds the layer's routes — the core's one
+//!   description, `RefreshAuth::openapi` — to the application's `poem-openapi` document,
+//!   and `openapi::spec_endpoint` serves it.
 //!
 //! # Example
 //!

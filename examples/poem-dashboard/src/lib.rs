@@ -110,10 +110,10 @@ struct AppState {
 #[cfg(feature = "openapi")]
 pub fn openapi(auth: &RefreshAuth, transport: RefreshTransport) -> utoipa::openapi::OpenApi {
     let mut api = dashboard_shared::openapi::document(transport);
-    // The layer's routes, from the core's document read as a utoipa one (what the axum
-    // adapter's `openapi::document` does), so both servers serve the same document. The poem
-    // adapter's poem-openapi description covers the body transport only, and this server
-    // runs in cookie mode too.
+    // The layer's routes: the core's one description of them, read as a utoipa document
+    // (what the axum adapter's `openapi::document` does), so both servers serve the same
+    // document. (An application describing its own routes with poem-openapi merges it with
+    // the poem adapter's `openapi::merge` instead.)
     api.merge(
         serde_json::from_value(auth.openapi())
             .expect("the layer's OpenAPI document is a valid utoipa document"),

@@ -10,7 +10,7 @@ mod request;
 mod sessions;
 
 #[cfg(feature = "openapi")]
-pub(crate) use self::sessions::{DEFAULT_PAGE, MAX_PAGE};
+pub(crate) use self::sessions::{DEFAULT_PAGE, MAX_PAGE, csrf_header};
 
 use bytes::Bytes;
 use http::{Method, Request, Response};

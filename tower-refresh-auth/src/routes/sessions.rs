@@ -136,18 +136,24 @@ async fn authenticate(
 /// An access token that may have come from a cookie ends sessions only with the CSRF header
 /// (`docs/protocol.md` §5): a cross-site form cannot send it.
 fn csrf(shared: &Shared, headers: &HeaderMap) -> Result<(), AuthError> {
-    const DEFAULT: HeaderName = HeaderName::from_static("x-requested-with");
     if shared.access_cookie.is_none() || headers.contains_key(AUTHORIZATION) {
         return Ok(());
     }
-    let header = match &shared.transport {
-        Transport::Cookie(cookie) => &cookie.csrf_header,
-        Transport::Body => &DEFAULT,
-    };
+    let header = csrf_header(shared);
     if headers.contains_key(header) {
         Ok(())
     } else {
         Err(AuthError::MissingCsrfHeader(header.clone()))
+    }
+}
+
+/// The header a `DELETE` whose access token came in a cookie must carry: cookie mode's CSRF
+/// header, or `X-Requested-With` in body transport.
+pub(crate) fn csrf_header(shared: &Shared) -> &HeaderName {
+    static DEFAULT: HeaderName = HeaderName::from_static("x-requested-with");
+    match &shared.transport {
+        Transport::Cookie(cookie) => &cookie.csrf_header,
+        Transport::Body => &DEFAULT,
     }
 }
 
