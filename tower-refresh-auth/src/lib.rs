@@ -194,8 +194,10 @@ mod crypto_backend;
 pub mod dpop;
 pub mod keys;
 pub mod token;
-// Sessions and where they live.
+// Sessions and where they live; how fresh their authentication is.
+mod reauthentication;
 pub mod session;
+pub mod step_up;
 pub mod store;
 // Leaves everyone may use.
 mod cache;
