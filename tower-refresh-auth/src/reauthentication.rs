@@ -90,3 +90,102 @@ impl Shared {
         Ok(next)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::time::Duration;
+
+    use super::*;
+    use crate::clock::{Clock, ManualClock};
+    use crate::store::{MemoryStore, RefreshStore};
+    use crate::{NoClaims, RefreshAuth};
+
+    /// A session sealed before `auth_time` existed: its claims hold the application's only.
+    /// It keeps working — its tokens say it authenticated when it was created — and a
+    /// re-authentication raises it like any other.
+    #[tokio::test]
+    async fn a_session_from_before_auth_time_refreshes_with_its_creation_time() {
+        let store = MemoryStore::new();
+        let clock = ManualClock::default();
+        let auth = RefreshAuth::<serde_json::Value>::builder()
+            .hs256(b"a secret of at least thirty-two bytes!".to_vec())
+            .store(store.clone())
+            .clock(clock.clone())
+            .build()
+            .unwrap();
+        let created = clock.now();
+        let pair = auth
+            .issue("alice", serde_json::json!({ "role": "admin" }))
+            .await
+            .unwrap();
+        // The record as the previous version wrote it, sealed by the previous version.
+        let mut old = store.load(&pair.session_id, created).await.unwrap().unwrap();
+        old.claims = r#"{"role":"admin"}"#.into();
+        old.seal = auth.shared.refresh_keys.seal(&old);
+        store.create(&old).await.unwrap();
+
+        clock.advance(Duration::from_secs(90));
+        let refreshed = auth.refresh(&pair.refresh_token).await.unwrap();
+        let claims = auth.verify(&refreshed.access_token).unwrap();
+        assert_eq!(claims.auth_time, Some(to_secs(created)));
+        assert_eq!((claims.acr, claims.amr.len()), (None, 0));
+        assert_eq!(claims.custom, serde_json::json!({ "role": "admin" }));
+
+        let how = Authentication::new().acr("urn:example:mfa");
+        let raised = auth.reauthenticate(&pair.session_id, how).await.unwrap();
+        let claims = auth.verify(&raised.access_token).unwrap();
+        assert_eq!(claims.auth_time, Some(to_secs(clock.now())));
+        assert_eq!(claims.acr.as_deref(), Some("urn:example:mfa"));
+        assert_eq!(claims.custom, serde_json::json!({ "role": "admin" }));
+    }
+
+    /// A store that lost the capability: a direct call says which trait is missing.
+    #[tokio::test]
+    async fn a_store_without_the_capability_is_named() {
+        #[derive(Debug, Default)]
+        struct CoreOnly(MemoryStore);
+        #[async_trait::async_trait]
+        impl RefreshStore for CoreOnly {
+            async fn create(&self, s: &Session) -> Result<(), StoreError> {
+                self.0.create(s).await
+            }
+            async fn load(
+                &self,
+                id: &SessionId,
+                now: std::time::SystemTime,
+            ) -> Result<Option<Session>, StoreError> {
+                self.0.load(id, now).await
+            }
+            async fn rotate(
+                &self,
+                id: &SessionId,
+                expected: u64,
+                next: u64,
+                now: std::time::SystemTime,
+                expires_at: std::time::SystemTime,
+            ) -> Result<crate::store::Rotation, StoreError> {
+                self.0.rotate(id, expected, next, now, expires_at).await
+            }
+            async fn revoke(&self, id: &SessionId) -> Result<bool, StoreError> {
+                self.0.revoke(id).await
+            }
+            async fn reseal(&self, id: &SessionId, seal: &str) -> Result<bool, StoreError> {
+                self.0.reseal(id, seal).await
+            }
+        }
+        let auth = RefreshAuth::<NoClaims>::builder()
+            .hs256(b"a secret of at least thirty-two bytes!".to_vec())
+            .store(CoreOnly::default())
+            .build()
+            .unwrap();
+        let pair = auth.issue("alice", NoClaims {}).await.unwrap();
+        let err = auth
+            .reauthenticate(&pair.session_id, Authentication::new())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, AuthError::MissingCapability("ReauthStore")));
+        assert_eq!(err.status(), 500);
+    }
+}
