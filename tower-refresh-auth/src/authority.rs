@@ -462,9 +462,10 @@ where
         // docs/protocol.md §15: the login is the session's first authentication.
         let auth = AuthenticationClaims::new(to_secs(now), authentication);
         // Signed before the session is stored, so a claims error stores nothing.
-        let access_token = shared
-            .access
-            .sign(&subject, &id, &custom, &auth, jkt.as_deref(), now)?;
+        let access_token =
+            shared
+                .access
+                .sign(&subject, &id, &custom, &auth, jkt.as_deref(), now)?;
         // Stored among the claims, so the seal binds how the user authenticated too.
         let mut stored = custom;
         auth.put_into(&mut stored);

@@ -73,7 +73,8 @@ impl Shared {
         now: std::time::SystemTime,
     ) -> Result<Session, AuthError> {
         let mut claims: serde_json::Map<String, serde_json::Value> =
-            serde_json::from_str(&current.claims).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            serde_json::from_str(&current.claims)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         // The old authentication goes; the application's claims stay as they were.
         AuthenticationClaims::take_from(&mut claims, to_secs(current.created_at));
         AuthenticationClaims::new(to_secs(now), how).put_into(&mut claims);
@@ -121,7 +122,11 @@ mod tests {
             .await
             .unwrap();
         // The record as the previous version wrote it, sealed by the previous version.
-        let mut old = store.load(&pair.session_id, created).await.unwrap().unwrap();
+        let mut old = store
+            .load(&pair.session_id, created)
+            .await
+            .unwrap()
+            .unwrap();
         old.claims = r#"{"role":"admin"}"#.into();
         old.seal = auth.shared.refresh_keys.seal(&old);
         store.create(&old).await.unwrap();

@@ -547,7 +547,10 @@ impl ReauthStore for Forgetful {
         next: &Session,
         now: SystemTime,
     ) -> Result<Option<Session>, StoreError> {
-        let store = self.inner.reauth().expect("the wrapped store re-authenticates");
+        let store = self
+            .inner
+            .reauth()
+            .expect("the wrapped store re-authenticates");
         let after = store.reauthenticate(current, next, now).await?;
         if let Some(session) = &after {
             self.history
@@ -1122,10 +1125,16 @@ async fn drive(sys: &System, config: Config, ops: &[Op]) -> Result<(), TestCaseE
                     }
                 } else {
                     let Ok(pair) = result else {
-                        return Err(fail(&trace, format!("re-authentication failed: {result:?}")));
+                        return Err(fail(
+                            &trace,
+                            format!("re-authentication failed: {result:?}"),
+                        ));
                     };
                     if pair.session_id != session.id {
-                        return Err(fail(&trace, "re-authentication started another session".into()));
+                        return Err(fail(
+                            &trace,
+                            "re-authentication started another session".into(),
+                        ));
                     }
                     let counter = session.counter + 1;
                     session.counter = counter;
@@ -1134,7 +1143,11 @@ async fn drive(sys: &System, config: Config, ops: &[Op]) -> Result<(), TestCaseE
                     session.auth_time = now / 1000;
                     let _ = write!(trace, ": counter {counter}, auth_time {}", now / 1000);
                     // As a rotation: the successor is a function of session and counter.
-                    match model.refresh.iter().find(|t| t.session == s && t.counter == counter) {
+                    match model
+                        .refresh
+                        .iter()
+                        .find(|t| t.session == s && t.counter == counter)
+                    {
                         Some(minted) if minted.text != pair.refresh_token => {
                             return Err(fail(&trace, "another token for a minted counter".into()));
                         }

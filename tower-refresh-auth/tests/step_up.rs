@@ -72,7 +72,6 @@ async fn every_token_carries_auth_time_and_a_refresh_never_changes_it() {
 
 #[tokio::test]
 async fn the_application_cannot_set_the_authentication_claims_itself() {
-    let h = Harness::new();
     for name in ["auth_time", "acr", "amr"] {
         let custom = serde_json::json!({ name: 1 });
         let auth = tower_refresh_auth::RefreshAuth::<serde_json::Value>::builder()
@@ -82,7 +81,6 @@ async fn the_application_cannot_set_the_authentication_claims_itself() {
         let err = auth.issue("user1", custom).await.unwrap_err();
         assert!(matches!(err, AuthError::Claims(_)), "{name}: {err:?}");
     }
-    drop(h);
 }
 
 /// One of the core's responses, read whole.
@@ -103,7 +101,11 @@ async fn a_stale_login_is_refused_with_the_rfc_9470_challenge_and_the_json_body(
     let h = Harness::new();
     let login = h.login().await;
     let five_minutes = StepUp::max_age(Duration::from_secs(300));
-    assert!(h.auth.step_up(&claims(&h, &login.access_token), &five_minutes).is_ok());
+    assert!(
+        h.auth
+            .step_up(&claims(&h, &login.access_token), &five_minutes)
+            .is_ok()
+    );
 
     // Five minutes to the second is still fresh; one second more is not.
     h.clock.advance(Duration::from_secs(300));
@@ -142,10 +144,17 @@ async fn an_acr_requirement_names_its_values_and_both_parts_are_in_one_challenge
         .unwrap_err();
     let reply = read(refusal.into_response());
     let c = challenge(&reply);
-    assert_eq!(c.param("acr_values"), Some("urn:example:mfa urn:example:hwk"));
+    assert_eq!(
+        c.param("acr_values"),
+        Some("urn:example:mfa urn:example:hwk")
+    );
     assert_eq!(c.param("max_age"), Some("600"));
     let with_mfa = login_with(&h, mfa()).await;
-    assert!(h.auth.step_up(&claims(&h, &with_mfa.access_token), &strong).is_ok());
+    assert!(
+        h.auth
+            .step_up(&claims(&h, &with_mfa.access_token), &strong)
+            .is_ok()
+    );
     // The right class, too old.
     h.clock.advance(Duration::from_secs(601));
     let later = h.refresh(&with_mfa.refresh_token).await.access_token();
@@ -156,7 +165,9 @@ async fn an_acr_requirement_names_its_values_and_both_parts_are_in_one_challenge
 async fn the_applications_error_body_and_realm_apply_and_grpc_gets_unauthenticated() {
     let h = Harness::with(|b| {
         b.realm("dashboard").error_body(|err: &AuthError| {
-            ErrorBody::json(&serde_json::json!({ "code": err.error_code(), "status": err.status().as_u16() }))
+            ErrorBody::json(
+                &serde_json::json!({ "code": err.error_code(), "status": err.status().as_u16() }),
+            )
         })
     });
     let login = h.login().await;
@@ -201,9 +212,17 @@ async fn reauthentication_raises_auth_time_and_keeps_the_session() {
     h.clock.advance(Duration::from_secs(3600));
     let step_up = StepUp::max_age(Duration::from_secs(300)).with_acr_values(["urn:example:mfa"]);
     let stale = h.refresh(&login.refresh_token).await;
-    assert!(h.auth.step_up(&claims(&h, &stale.access_token()), &step_up).is_err());
+    assert!(
+        h.auth
+            .step_up(&claims(&h, &stale.access_token()), &step_up)
+            .is_err()
+    );
 
-    let pair = h.auth.reauthenticate(&login.session_id, mfa()).await.unwrap();
+    let pair = h
+        .auth
+        .reauthenticate(&login.session_id, mfa())
+        .await
+        .unwrap();
     assert_eq!(pair.session_id, login.session_id);
     let fresh = claims(&h, &pair.access_token);
     assert_eq!(fresh.sid, login.session_id);
@@ -266,7 +285,13 @@ async fn a_store_writer_cannot_raise_auth_time() {
     let login = h.login().await;
     h.clock.advance(Duration::from_secs(3600));
     // Someone with write access to the store makes the login look recent and strong.
-    let mut record = h.store.inner.load(&login.session_id, t0()).await.unwrap().unwrap();
+    let mut record = h
+        .store
+        .inner
+        .load(&login.session_id, t0())
+        .await
+        .unwrap()
+        .unwrap();
     let mut claims_json: serde_json::Value = serde_json::from_str(&record.claims).unwrap();
     assert_eq!(claims_json["auth_time"], T0_SECS);
     claims_json["auth_time"] = (T0_SECS + 3600).into();

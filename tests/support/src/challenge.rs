@@ -115,15 +115,25 @@ impl Parser<'_> {
                 Some(b'\\') => {
                     let escaped = self.s.get(self.i + 1).copied();
                     match escaped {
-                        Some(c) if c == b'\t' || c == b' ' || (0x21..=0x7e).contains(&c) || c >= 0x80 => {
+                        Some(c)
+                            if c == b'\t'
+                                || c == b' '
+                                || (0x21..=0x7e).contains(&c)
+                                || c >= 0x80 =>
+                        {
                             out.push(c);
                             self.i += 2;
                         }
                         _ => return Err(self.error("a quoted-pair")),
                     }
                 }
-                Some(c) if c == b'\t' || c == b' ' || c == 0x21 || (0x23..=0x5b).contains(&c)
-                    || (0x5d..=0x7e).contains(&c) || c >= 0x80 =>
+                Some(c)
+                    if c == b'\t'
+                        || c == b' '
+                        || c == 0x21
+                        || (0x23..=0x5b).contains(&c)
+                        || (0x5d..=0x7e).contains(&c)
+                        || c >= 0x80 =>
                 {
                     out.push(c);
                     self.i += 1;
@@ -135,7 +145,9 @@ impl Parser<'_> {
     /// `token68 / #auth-param`, up to the next challenge.
     fn params_or_token68(&mut self, challenge: &mut Challenge) -> Result<(), String> {
         let start = self.i;
-        let name = self.token().ok_or_else(|| self.error("an auth-param or token68"))?;
+        let name = self
+            .token()
+            .ok_or_else(|| self.error("an auth-param or token68"))?;
         let after_name = self.i;
         self.spaces();
         if self.peek() != Some(b'=') {
@@ -152,8 +164,11 @@ impl Parser<'_> {
             }
             self.spaces();
             if matches!(self.peek(), None | Some(b',')) {
-                challenge.token68 =
-                    Some(String::from_utf8_lossy(&self.s[start..self.i]).trim_end().to_owned());
+                challenge.token68 = Some(
+                    String::from_utf8_lossy(&self.s[start..self.i])
+                        .trim_end()
+                        .to_owned(),
+                );
                 return Ok(());
             }
             self.i = before_value;
@@ -163,7 +178,9 @@ impl Parser<'_> {
         loop {
             let value = match self.peek() {
                 Some(b'"') => self.quoted_string()?,
-                _ => self.token().ok_or_else(|| self.error("a token or quoted-string"))?,
+                _ => self
+                    .token()
+                    .ok_or_else(|| self.error("a token or quoted-string"))?,
             };
             let key = name.to_ascii_lowercase();
             // RFC 9110 §11.2: each parameter name only once per challenge.
@@ -183,7 +200,11 @@ impl Parser<'_> {
             self.skip_ows_and_commas();
             let next_start = self.i;
             let Some(next) = self.token() else {
-                return if self.done() { Ok(()) } else { Err(self.error("an auth-param")) };
+                return if self.done() {
+                    Ok(())
+                } else {
+                    Err(self.error("an auth-param"))
+                };
             };
             self.spaces();
             if self.peek() == Some(b'=') {

@@ -243,7 +243,11 @@ impl AccessTokens {
     ///
     /// [`StoreError::Corrupt`] when the stored claims are not a JSON object (the seal was
     /// checked before, so the layer wrote them: this is a store that garbled them).
-    pub(crate) fn sign_session(&self, session: &Session, now: SystemTime) -> Result<String, AuthError> {
+    pub(crate) fn sign_session(
+        &self,
+        session: &Session,
+        now: SystemTime,
+    ) -> Result<String, AuthError> {
         let mut custom: Map<String, Value> = serde_json::from_str(&session.claims)
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let auth = AuthenticationClaims::take_from(&mut custom, to_secs(session.created_at));

@@ -88,7 +88,18 @@ pub struct NoClaims {}
 
 /// The claim names the layer writes itself; the application's claims may not use them.
 pub(crate) const REGISTERED: &[&str] = &[
-    "sub", "sid", "jti", "iat", "exp", "nbf", "iss", "aud", "cnf", "auth_time", "acr", "amr",
+    "sub",
+    "sid",
+    "jti",
+    "iat",
+    "exp",
+    "nbf",
+    "iss",
+    "aud",
+    "cnf",
+    "auth_time",
+    "acr",
+    "amr",
 ];
 
 /// How the user authenticated, as a session holds it inside its sealed claims
@@ -106,7 +117,11 @@ impl AuthenticationClaims {
     /// An authentication at `auth_time` (seconds).
     pub(crate) fn new(auth_time: u64, how: Authentication) -> Self {
         let (acr, amr) = how.into_parts();
-        Self { auth_time, acr, amr }
+        Self {
+            auth_time,
+            acr,
+            amr,
+        }
     }
 
     /// Takes the authentication out of a session's stored claims, leaving the application's.

@@ -57,9 +57,7 @@ pub async fn reauthenticate_swaps_counter_claims_and_seal_only<S: RefreshStore +
 
 /// Nothing changes when the session moved since it was read (another counter, another seal),
 /// when the next counter does not move forward, or when the session is unknown or dead.
-pub async fn reauthenticate_of_a_moved_or_dead_session_changes_nothing<
-    S: RefreshStore + Clone,
->(
+pub async fn reauthenticate_of_a_moved_or_dead_session_changes_nothing<S: RefreshStore + Clone>(
     fx: &Fixture<S>,
 ) {
     let t0 = now_ms();
@@ -74,8 +72,18 @@ pub async fn reauthenticate_of_a_moved_or_dead_session_changes_nothing<
     let mut backwards = reauthenticated(&s);
     backwards.counter = 0;
     let cases = [
-        ("another counter", rotated_since.clone(), reauthenticated(&rotated_since), t0),
-        ("another seal", resealed_since.clone(), reauthenticated(&resealed_since), t0),
+        (
+            "another counter",
+            rotated_since.clone(),
+            reauthenticated(&rotated_since),
+            t0,
+        ),
+        (
+            "another seal",
+            resealed_since.clone(),
+            reauthenticated(&resealed_since),
+            t0,
+        ),
         ("no move forward", s.clone(), backwards, t0),
         ("dead", s.clone(), reauthenticated(&s), s.expires_at),
     ];
@@ -85,7 +93,11 @@ pub async fn reauthenticate_of_a_moved_or_dead_session_changes_nothing<
             None,
             "{what}"
         );
-        assert_eq!(fx.store.load(&s.id, t0).await.unwrap(), Some(s.clone()), "{what}");
+        assert_eq!(
+            fx.store.load(&s.id, t0).await.unwrap(),
+            Some(s.clone()),
+            "{what}"
+        );
     }
     let unknown = session("alice", t0);
     assert_eq!(

@@ -581,7 +581,9 @@ impl ReauthStore for RedisStore {
             .arg(to_millis(next.expires_at))
             .arg(&next.claims)
             .arg(&next.seal);
-        let reply = self.invoke_write(&self.scripts.reauthenticate, swap).await?;
+        let reply = self
+            .invoke_write(&self.scripts.reauthenticate, swap)
+            .await?;
         let reply: Vec<Vec<u8>> =
             redis::from_redis_value(reply).map_err(|err| StoreError::Corrupt(err.to_string()))?;
         if reply.is_empty() {
