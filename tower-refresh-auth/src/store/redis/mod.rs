@@ -580,7 +580,8 @@ impl ReauthStore for RedisStore {
             .arg(to_millis(now))
             .arg(to_millis(next.expires_at))
             .arg(&next.claims)
-            .arg(&next.seal);
+            .arg(&next.seal)
+            .arg(to_millis(next.rotated_at));
         let reply = self
             .invoke_write(&self.scripts.reauthenticate, swap)
             .await?;

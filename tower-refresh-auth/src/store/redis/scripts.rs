@@ -53,7 +53,7 @@ pub(super) struct Scripts {
     ///
     /// KEYS[1] the session. ARGV[1] the expected counter; ARGV[2] the expected seal; ARGV[3]
     /// the next counter; ARGV[4] now; ARGV[5] the new sliding expiry; ARGV[6] the claims;
-    /// ARGV[7] the seal.
+    /// ARGV[7] the seal; ARGV[8] the new `rotated_at`.
     pub(super) reauthenticate: Script,
     /// Remembers a spent DPoP proof in its key's partition, bounded per partition. Returns
     /// 1 when remembered now, 0 for a replay, -1 when the partition is full.
