@@ -70,16 +70,15 @@ impl Server {
             let _ = rx.await;
         };
         let users = Users::demo();
-        let transport = settings.transport;
         let task = match framework {
             Framework::Axum => tokio::spawn(axum_dashboard::serve(
                 listener,
-                axum_dashboard::app(auth, users, transport),
+                axum_dashboard::app(auth, users, &settings),
                 shutdown,
             )),
             Framework::Poem => tokio::spawn(poem_dashboard::serve(
                 listener,
-                poem_dashboard::app(auth, users, transport),
+                poem_dashboard::app(auth, users, &settings),
                 shutdown,
             )),
         };

@@ -2,7 +2,9 @@
 //! a `chromedriver` this test starts, signs in, is greeted, silently refreshes its expired
 //! access token on a reload, signs out, and is sent back to the login page; and rides out a
 //! session-store outage without losing its session or pretending to sign out; lists the
-//! account's sessions and ends another browser's, which is sent to the login page — against
+//! account's sessions and ends another browser's, which is sent to the login page; does a
+//! sensitive action, and once its login is old confirms the password without signing in
+//! again (docs/protocol.md §15) — against
 //! both servers and both refresh-token transports. The servers run in-process with a
 //! manual clock, which the test moves past the access token's lifetime.
 //!
@@ -35,6 +37,9 @@ const PATIENCE: Duration = Duration::from_secs(15);
 /// The access-token lifetime the servers run with; the test moves their clock past it.
 const ACCESS_TOKEN_TTL: Duration = Duration::from_secs(2);
 
+/// `STEP_UP_MAX_AGE`: how fresh the login must be for the sensitive action (§15).
+const STEP_UP_MAX_AGE: Duration = Duration::from_secs(60);
+
 /// Runs each scenario against both servers and both transports: `axum::body::<name>`,
 /// `axum::cookie::<name>`, `poem::body::<name>` and `poem::cookie::<name>`.
 macro_rules! for_both_servers_and_transports {
@@ -65,7 +70,12 @@ macro_rules! for_both_servers_and_transports {
     };
 }
 
-for_both_servers_and_transports!(sign_in_refresh_sign_out, store_outage, end_another_session);
+for_both_servers_and_transports!(
+    sign_in_refresh_sign_out,
+    store_outage,
+    end_another_session,
+    a_sensitive_action_asks_for_the_password_again,
+);
 
 /// The DPoP scenario, on both servers with `DPOP=required` (body transport: the refresh
 /// token is in the page's reach, which is what the scenario steals).
@@ -232,11 +242,13 @@ impl Transport {
 async fn setup(framework: Framework, transport: Transport) -> (Browser, Server) {
     require_browser();
     let ttl = format!("{}s", ACCESS_TOKEN_TTL.as_secs());
+    let step_up = format!("{}s", STEP_UP_MAX_AGE.as_secs());
     let server = Server::start(
         framework,
         &[
             ("ACCESS_TOKEN_TTL", ttl.as_str()),
             ("REFRESH_TRANSPORT", transport.as_str()),
+            ("STEP_UP_MAX_AGE", step_up.as_str()),
         ],
     )
     .await;
@@ -458,6 +470,112 @@ async fn end_another_session(framework: Framework, transport: Transport) {
     second.close().await;
     first.close().await;
     server.stop().await;
+}
+
+/// §15 in the page: the sensitive action is done at once after signing in; once the login is
+/// older than `STEP_UP_MAX_AGE` (and the access token expired too), the page renews the
+/// token, meets the RFC 9470 challenge, and asks for the password; a wrong one is refused, the
+/// right one gets a new pair for the same session (one session listed, no new sign-in) and
+/// the action is done.
+async fn a_sensitive_action_asks_for_the_password_again(
+    framework: Framework,
+    transport: Transport,
+) {
+    let (browser, server) = setup(framework, transport).await;
+    let page = &browser.client;
+    let (user, password) = transport.account();
+    sign_in(page, &server, user, password).await;
+    let session = session_list(page, 1).await.remove(0).id;
+    click(page, "sensitiveButton").await;
+    wait_for_text(page, "sensitiveResult", "Done.").await;
+    assert!(!reauth_form_shown(page).await);
+
+    server.advance(STEP_UP_MAX_AGE + Duration::from_secs(1));
+    click(page, "sensitiveButton").await;
+    wait_for_text(page, "sensitiveResult", "confirm your password").await;
+    assert!(reauth_form_shown(page).await);
+    let rotations = server.rotations();
+
+    type_into(page, "reauthPassword", "not the password").await;
+    submit_reauth(page).await;
+    wait_for_text(page, "sensitiveResult", "Wrong password.").await;
+    assert!(reauth_form_shown(page).await);
+    assert_eq!(
+        server.rotations(),
+        rotations,
+        "a wrong password rotated the session"
+    );
+
+    page.find(Locator::Id("reauthPassword"))
+        .await
+        .unwrap()
+        .clear()
+        .await
+        .unwrap();
+    type_into(page, "reauthPassword", password).await;
+    submit_reauth(page).await;
+    wait_for_text(page, "sensitiveResult", "Done.").await;
+    assert!(!reauth_form_shown(page).await);
+    assert_eq!(
+        server.rotations(),
+        rotations + 1,
+        "one rotation: the re-authentication"
+    );
+    assert_eq!(current_path(page).await, "/dashboard.html");
+
+    // Still the one session: reloaded, the page lists it, with the same id.
+    page.refresh().await.unwrap();
+    assert_greets(page, user).await;
+    let sessions = session_list(page, 1).await;
+    assert_eq!(sessions[0].id, session);
+    assert_eq!(server.revocations(), 0);
+
+    browser.close().await;
+    server.stop().await;
+}
+
+async fn click(page: &Client, id: &str) {
+    page.find(Locator::Id(id))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn type_into(page: &Client, id: &str, text: &str) {
+    page.find(Locator::Id(id))
+        .await
+        .unwrap()
+        .send_keys(text)
+        .await
+        .unwrap();
+}
+
+async fn submit_reauth(page: &Client) {
+    page.find(Locator::Css("#reauthForm button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn reauth_form_shown(page: &Client) -> bool {
+    page.find(Locator::Id("reauthForm"))
+        .await
+        .unwrap()
+        .is_displayed()
+        .await
+        .unwrap()
+}
+
+async fn wait_for_text(page: &Client, id: &str, needle: &str) {
+    eventually(&format!("#{id} to say {needle:?}"), || async {
+        let text = page.find(Locator::Id(id)).await.ok()?.text().await.ok()?;
+        text.contains(needle).then_some(())
+    })
+    .await;
 }
 
 /// One entry of the dashboard's session list.

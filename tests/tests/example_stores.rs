@@ -42,12 +42,12 @@ async fn flow(framework: Framework, store_url: &str) {
     let task = match framework {
         Framework::Axum => tokio::spawn(axum_dashboard::serve(
             listener,
-            axum_dashboard::app(auth, users, settings.transport),
+            axum_dashboard::app(auth, users, &settings),
             shutdown,
         )),
         Framework::Poem => tokio::spawn(poem_dashboard::serve(
             listener,
-            poem_dashboard::app(auth, users, settings.transport),
+            poem_dashboard::app(auth, users, &settings),
             shutdown,
         )),
     };

@@ -161,9 +161,13 @@ where
         match what {
             Tamper::Subject => assert_eq!(record.subject, "admin"),
             Tamper::Claims => assert_eq!(record.claims, ADMIN_CLAIMS),
-            Tamper::Graft { .. } => {
+            Tamper::Graft { from } => {
                 assert_eq!((record.subject.as_str(), record.id), ("admin", id));
-                assert_eq!(record.claims, ADMIN_CLAIMS);
+                // The admin's own claims: the role, and when the admin logged in (§15).
+                let admins = store.load(&from, SystemTime::now()).await.unwrap().unwrap();
+                assert_eq!(record.claims, admins.claims);
+                let claims: serde_json::Value = serde_json::from_str(&record.claims).unwrap();
+                assert_eq!(claims["role"], "admin");
             }
             Tamper::Unseal => assert_eq!(record.seal, "", "{what:?}"),
         }

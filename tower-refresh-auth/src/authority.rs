@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::binding::Target;
-use crate::clock::to_millis;
+use crate::clock::{to_millis, to_secs};
 use crate::dpop::{DpopMode, DpopProof, Verified};
 use crate::error::AuthError;
 use crate::events::RevocationReason;
@@ -22,13 +22,14 @@ use crate::keyring::KeyRing;
 use crate::rejection::AuthRejection;
 use crate::routes::refresh::{PairShape, pair_response};
 use crate::session::{
-    PageCursor, Session, SessionId, SessionInfo, SessionInfoPage, SessionMetadata,
+    Authentication, PageCursor, Session, SessionId, SessionInfo, SessionInfoPage, SessionMetadata,
 };
 use crate::shared::Shared;
+use crate::step_up::StepUp;
 use crate::store::ReplayKey;
 use crate::telemetry::{self, StoreOp, timed};
 use crate::token::access::AccessTokens;
-use crate::token::{Claims, NoClaims, TokenPair};
+use crate::token::{AuthenticationClaims, Claims, NoClaims, TokenPair};
 
 /// The verified proof a [`DpopProof`] was made from.
 fn verified(proof: &DpopProof) -> Verified {
@@ -295,6 +296,97 @@ impl<C> RefreshAuth<C> {
     pub fn rejection(&self, error: AuthError) -> AuthRejection {
         self.shared.rejection(error)
     }
+
+    /// Checks a request's verified claims against a [step-up requirement](StepUp) with the
+    /// layer's clock: `Ok` when the user authenticated recently enough (and with an accepted
+    /// `acr`), else the refusal as this layer renders it — `401`,
+    /// `WWW-Authenticate: Bearer … error="insufficient_user_authentication", …, max_age=N`
+    /// (RFC 9470 §3), and the JSON body of `docs/protocol.md` §1 or the application's
+    /// [error body](crate::RefreshAuthBuilder::error_body). The function for tower services
+    /// and tonic; the adapters' `StepUpClaims` extractors call it. A refusal's
+    /// [`response_to`](AuthRejection::response_to) answers a gRPC call with `Unauthenticated`
+    /// and the challenge in its metadata.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_refresh_auth::step_up::StepUp;
+    /// use tower_refresh_auth::{Claims, NoClaims, RefreshAuth};
+    ///
+    /// // In a handler behind the layer, with the claims from the request extensions:
+    /// fn delete_account(auth: &RefreshAuth, claims: &Claims) -> http::Response<bytes::Bytes> {
+    ///     if let Err(refusal) = auth.step_up(claims, &StepUp::max_age(Duration::from_secs(300))) {
+    ///         return refusal.into_response();
+    ///     }
+    ///     http::Response::new("deleted".into())
+    /// }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let auth = RefreshAuth::<NoClaims>::builder().hs256(b"an example secret of at least 32 bytes".to_vec()).build()?;
+    /// # let claims = auth.verify(&auth.issue("user1", NoClaims {}).await?.access_token)?;
+    /// assert_eq!(delete_account(&auth, &claims).status(), 200);
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// An [`AuthRejection`] of [`AuthError::InsufficientUserAuthentication`] when the claims
+    /// do not meet `requirement`.
+    pub fn step_up(&self, claims: &Claims<C>, requirement: &StepUp) -> Result<(), AuthRejection> {
+        requirement
+            .check(claims, self.shared.clock.now())
+            .map_err(|err| self.shared.rejection(err))
+    }
+
+    /// Re-authenticates session `session` after the application checked the user again (a
+    /// password prompt, a second factor): raises the session's `auth_time` to now and sets
+    /// its `acr`/`amr` to `how`, rotates it as a refresh does, and returns a new pair for the
+    /// same session (`docs/protocol.md` §15). The session list still shows one session.
+    ///
+    /// The refresh token the client held is spent by it: replayed inside the grace window it
+    /// gets this same successor, later it counts as a reuse and revokes the session. The
+    /// swap is atomic ([`ReauthStore`](crate::store::ReauthStore)): a concurrent refresh is
+    /// either before it (and this call rotates from there) or after it.
+    ///
+    /// Call it from a route the layer guards, with the `sid` of the request's verified
+    /// claims, and only once the credentials are checked: it trusts the caller to have done
+    /// so.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_refresh_auth::session::Authentication;
+    /// use tower_refresh_auth::step_up::StepUp;
+    /// use tower_refresh_auth::{NoClaims, RefreshAuth};
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let auth = RefreshAuth::<NoClaims>::builder().hs256(b"an example secret of at least 32 bytes".to_vec()).build()?;
+    /// let login = auth.issue("user1", NoClaims {}).await?;
+    /// let mfa = StepUp::acr_values(["urn:example:mfa"]);
+    /// assert!(auth.step_up(&auth.verify(&login.access_token)?, &mfa).is_err());
+    ///
+    /// // … the user typed a one-time code, and the application checked it …
+    /// let how = Authentication::new().acr("urn:example:mfa").amr(["pwd", "otp"]);
+    /// let pair = auth.reauthenticate(&login.session_id, how).await?;
+    /// assert_eq!(pair.session_id, login.session_id);
+    /// assert!(auth.step_up(&auth.verify(&pair.access_token)?, &mfa).is_ok());
+    /// assert_eq!(auth.sessions("user1").await?.len(), 1);
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`AuthError::InvalidToken`] "the session has been revoked" when no live session has
+    /// that id (or its record fails its seal); [`AuthError::Store`] when the store failed, or
+    /// the session kept moving under concurrent refreshes (the client may retry);
+    /// [`AuthError::MissingCapability`] when the store does not implement
+    /// [`ReauthStore`](crate::store::ReauthStore).
+    pub async fn reauthenticate(
+        &self,
+        session: &SessionId,
+        how: Authentication,
+    ) -> Result<TokenPair, AuthError> {
+        self.shared.reauthenticate(session, how).await
+    }
 }
 
 impl<C> RefreshAuth<C>
@@ -353,6 +445,7 @@ where
         let subject = subject.into();
         // docs/protocol.md §10: a login with a proof binds the session to its key.
         let proof = metadata.take_dpop();
+        let authentication = metadata.take_authentication();
         let jkt = proof.as_ref().map(|p| p.thumbprint().to_owned());
         self.shared.require_proof(jkt.as_deref())?;
         let custom = AccessTokens::custom_claims(&claims)?;
@@ -365,13 +458,19 @@ where
         let shared = &self.shared;
         let now = shared.clock.now();
         let id = SessionId::random();
+        // docs/protocol.md §15: the login is the session's first authentication.
+        let auth = AuthenticationClaims::new(to_secs(now), authentication);
         // Signed before the session is stored, so a claims error stores nothing.
-        let access_token = shared
-            .access
-            .sign(&subject, &id, &custom, jkt.as_deref(), now)?;
+        let access_token =
+            shared
+                .access
+                .sign(&subject, &id, &custom, &auth, jkt.as_deref(), now)?;
+        // Stored among the claims, so the seal binds how the user authenticated too.
+        let mut stored = custom;
+        auth.put_into(&mut stored);
         let mut session = Session {
             id,
-            claims: Value::Object(custom).to_string(),
+            claims: Value::Object(stored).to_string(),
             subject,
             counter: 0,
             created_at: now,

@@ -350,6 +350,13 @@ pub enum AuthError {
     /// A bug in the application, never caused by a client.
     #[error("the application's claims are unusable: {0}")]
     Claims(Cow<'static, str>),
+    /// The access token is good, but the login behind it is older, or of another class,
+    /// than the request needs (a [step-up requirement](crate::step_up::StepUp), RFC 9470):
+    /// `401 insufficient_user_authentication`, with a challenge that says what would do
+    /// (`max_age`, `acr_values`). The client has the user authenticate again
+    /// ([`reauthenticate`](crate::RefreshAuth::reauthenticate)) and retries.
+    #[error(transparent)]
+    InsufficientUserAuthentication(StepUpError),
     /// The application called something its store cannot do (the store does not implement
     /// the named capability trait, e.g. `SubjectIndex`): `500 server_error`. The builder
     /// refuses the configurations that would need it, so only a direct library call can.
@@ -361,9 +368,10 @@ impl AuthError {
     /// The HTTP status this error is answered with.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::MissingCredentials | Self::InvalidToken(_) | Self::InvalidCredentials => {
-                StatusCode::UNAUTHORIZED
-            }
+            Self::MissingCredentials
+            | Self::InvalidToken(_)
+            | Self::InvalidCredentials
+            | Self::InsufficientUserAuthentication(_) => StatusCode::UNAUTHORIZED,
             Self::MalformedCredentials(_)
             | Self::InvalidRequest(_)
             | Self::InvalidGrant
@@ -395,6 +403,7 @@ impl AuthError {
             Self::InvalidToken(_) => "invalid_token",
             Self::InvalidGrant => "invalid_grant",
             Self::InvalidCredentials => "invalid_credentials",
+            Self::InsufficientUserAuthentication(_) => "insufficient_user_authentication",
             Self::UnsupportedGrantType => "unsupported_grant_type",
             Self::Dpop(e) => e.code.as_str(),
             Self::Store(_) => "temporarily_unavailable",
@@ -407,7 +416,10 @@ impl AuthError {
     pub fn is_challenge(&self) -> bool {
         matches!(
             self,
-            Self::MissingCredentials | Self::MalformedCredentials(_) | Self::InvalidToken(_)
+            Self::MissingCredentials
+                | Self::MalformedCredentials(_)
+                | Self::InvalidToken(_)
+                | Self::InsufficientUserAuthentication(_)
         ) || matches!(self, Self::Dpop(e) if e.resource)
     }
 
@@ -419,6 +431,7 @@ impl AuthError {
                 d.clone()
             }
             Self::Dpop(e) => e.description.clone(),
+            Self::InsufficientUserAuthentication(e) => e.description.clone(),
             Self::InvalidGrant => "the refresh token is invalid, expired or revoked".into(),
             Self::InvalidCredentials => "unknown user or wrong password".into(),
             Self::UnsupportedGrantType => "grant_type must be refresh_token".into(),
@@ -502,6 +515,43 @@ impl DpopError {
     /// or a refresh (`400`).
     pub fn is_resource(&self) -> bool {
         self.resource
+    }
+}
+
+/// A step-up refusal ([`AuthError::InsufficientUserAuthentication`], RFC 9470 §3): what the
+/// request needs of the authentication, as its challenge says it. Made by
+/// [`StepUp::check`](crate::step_up::StepUp::check) when the login does not meet it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("insufficient user authentication: {description}")]
+pub struct StepUpError {
+    max_age: Option<u64>,
+    acr_values: Option<String>,
+    description: Cow<'static, str>,
+}
+
+impl StepUpError {
+    pub(crate) fn new(
+        max_age: Option<u64>,
+        acr_values: Option<String>,
+        description: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        Self {
+            max_age,
+            acr_values,
+            description: description.into(),
+        }
+    }
+
+    /// The challenge's `max_age`: the most seconds since the user authenticated that the
+    /// request accepts, if it sets a limit.
+    pub fn max_age(&self) -> Option<u64> {
+        self.max_age
+    }
+
+    /// The challenge's `acr_values`: the classes of authentication the request accepts,
+    /// space-separated, in the order of preference, if it names any.
+    pub fn acr_values(&self) -> Option<&str> {
+        self.acr_values.as_deref()
     }
 }
 

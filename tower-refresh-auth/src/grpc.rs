@@ -50,6 +50,7 @@ fn code(err: &AuthError) -> u16 {
         | AuthError::InvalidToken(_)
         | AuthError::InvalidGrant
         | AuthError::InvalidCredentials
+        | AuthError::InsufficientUserAuthentication(_)
         | AuthError::Dpop(_) => 16, // UNAUTHENTICATED
         AuthError::InvalidRequest(_)
         | AuthError::UnsupportedGrantType

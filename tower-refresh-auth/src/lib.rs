@@ -13,6 +13,9 @@
 //!   ([`sessions_route`](RefreshAuthBuilder::sessions_route));
 //! - when enabled, `GET /.well-known/jwks.json`, the public keys that verify access tokens
 //!   (RFC 7517), for gateways and services in other languages;
+//! - `auth_time` (and the application's `acr`/`amr`) in every access token, unchanged by
+//!   refreshes; [step-up requirements](step_up::StepUp) that refuse an old login with RFC 9470's
+//!   challenge, and [re-authentication](RefreshAuth::reauthenticate) without a new session;
 //! - a pluggable [`RefreshStore`](store::RefreshStore), in memory by default.
 //!
 //! # Quickstart
@@ -195,8 +198,10 @@ mod crypto_backend;
 pub mod dpop;
 pub mod keys;
 pub mod token;
-// Sessions and where they live.
+// Sessions and where they live; how fresh their authentication is.
+mod reauthentication;
 pub mod session;
+pub mod step_up;
 pub mod store;
 // Leaves everyone may use.
 mod cache;

@@ -117,6 +117,7 @@ impl Renderer {
                 ", error=\"{code}\", error_description=\"{}\"",
                 quoted_string_safe(&err.description())
             ));
+            push_step_up(&mut value, err);
         }
         out.extend(HeaderValue::try_from(value).ok());
         out
@@ -174,12 +175,30 @@ pub(crate) fn challenge(err: &AuthError, realm: &str) -> Option<HeaderValue> {
     }
     let challenge = match err.error_code() {
         None => format!("Bearer realm=\"{realm}\""),
-        Some(code) => format!(
-            "Bearer realm=\"{realm}\", error=\"{code}\", error_description=\"{}\"",
-            quoted_string_safe(&err.description())
-        ),
+        Some(code) => {
+            let mut challenge = format!(
+                "Bearer realm=\"{realm}\", error=\"{code}\", error_description=\"{}\"",
+                quoted_string_safe(&err.description())
+            );
+            push_step_up(&mut challenge, err);
+            challenge
+        }
     };
     HeaderValue::try_from(challenge).ok()
+}
+
+/// RFC 9470 §3: a step-up refusal's challenge says what would do — `max_age` (a token, the
+/// seconds) and `acr_values` (a quoted string, space-separated).
+fn push_step_up(challenge: &mut String, err: &AuthError) {
+    let AuthError::InsufficientUserAuthentication(step_up) = err else {
+        return;
+    };
+    if let Some(values) = step_up.acr_values() {
+        challenge.push_str(&format!(", acr_values=\"{}\"", quoted_string_safe(values)));
+    }
+    if let Some(max_age) = step_up.max_age() {
+        challenge.push_str(&format!(", max_age={max_age}"));
+    }
 }
 
 impl AuthError {

@@ -8,8 +8,6 @@
 
 use std::time::{Duration, SystemTime};
 
-use serde_json::{Map, Value};
-
 use tracing::Instrument;
 
 use crate::dpop::Verified;
@@ -270,11 +268,7 @@ impl Shared {
         if session.jkt.is_some() && session.jkt.as_deref() != proof {
             return Err(wrong_key().into());
         }
-        let custom: Map<String, Value> = serde_json::from_str(&session.claims)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let access_token =
-            self.access
-                .sign(&session.subject, &id, &custom, session.jkt.as_deref(), now)?;
+        let access_token = self.access.sign_session(&session, now)?;
         let pair = TokenPair {
             access_token,
             refresh_token: self.refresh_keys.mint(&id, session.counter),
@@ -579,7 +573,7 @@ impl Shared {
 
     /// Whether the store's record of a session carries its own seal; logs at `error` when
     /// it does not (the session id only: the record holds no token, the log no key).
-    fn is_sealed(&self, session: &Session) -> bool {
+    pub(crate) fn is_sealed(&self, session: &Session) -> bool {
         self.seal_state(session) != Sealed::Broken
     }
 

@@ -22,6 +22,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::clock::to_millis;
 
+mod authentication;
+
+pub use self::authentication::Authentication;
+
 /// A login session's identifier: 128 random bits.
 ///
 /// It appears in access tokens (the `sid` claim) and inside refresh tokens. It is not a
@@ -185,8 +189,12 @@ pub struct Session {
     pub id: SessionId,
     /// The user it belongs to (the access token's `sub`).
     pub subject: String,
-    /// The application's own claims, as a JSON object, copied into every access token the
-    /// session is refreshed into.
+    /// The session's claims, as a JSON object, copied into every access token the session
+    /// is refreshed into: the application's own, and how the user authenticated —
+    /// `auth_time` (seconds since the Unix epoch), and `acr`/`amr` when the application set
+    /// them (`docs/protocol.md` §15). The application cannot set those three names itself,
+    /// so they are never its claims. A session from before they existed has none:
+    /// its tokens carry `auth_time` = `created_at`.
     pub claims: String,
     /// The counter of the one refresh token that can currently be spent. Starts at `0`;
     /// each rotation adds one.
@@ -252,6 +260,9 @@ pub struct SessionMetadata {
     /// The login's DPoP proof: bound into the session by `issue_with`, not stored as
     /// metadata.
     dpop: Option<DpopProof>,
+    /// How the user authenticated: sealed into the session by `issue_with`, not stored as
+    /// metadata.
+    authentication: Authentication,
 }
 
 impl SessionMetadata {
@@ -266,6 +277,7 @@ impl SessionMetadata {
             user_agent: None,
             label: None,
             dpop: None,
+            authentication: Authentication::new(),
         }
     }
 
@@ -311,6 +323,45 @@ impl SessionMetadata {
 
     pub(crate) fn take_dpop(&mut self) -> Option<DpopProof> {
         self.dpop.take()
+    }
+
+    /// Records how the user authenticated at this login — its `acr` and `amr`
+    /// (`docs/protocol.md` §15) — for [`issue_with`](crate::RefreshAuth::issue_with) to seal
+    /// into the session; every access token of the session carries them, with `auth_time`,
+    /// until a [re-authentication](crate::RefreshAuth::reauthenticate) replaces them. Like
+    /// the DPoP binding and unlike the rest of the metadata, they are sealed, so a store
+    /// writer cannot raise them.
+    ///
+    /// ```
+    /// use tower_refresh_auth::session::{Authentication, SessionMetadata};
+    /// use tower_refresh_auth::{NoClaims, RefreshAuth};
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let auth = RefreshAuth::<NoClaims>::builder().hs256(b"an example secret of at least 32 bytes".to_vec()).build()?;
+    /// let how = Authentication::new().acr("urn:example:mfa").amr(["pwd", "otp"]);
+    /// let pair = auth
+    ///     .issue_with("user1", NoClaims {}, SessionMetadata::new().with_authentication(how))
+    ///     .await?;
+    /// let claims = auth.verify(&pair.access_token)?;
+    /// assert_eq!(claims.acr.as_deref(), Some("urn:example:mfa"));
+    /// assert_eq!(claims.amr, ["pwd", "otp"]);
+    /// assert!(claims.auth_time.is_some());
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn with_authentication(mut self, authentication: Authentication) -> Self {
+        self.authentication = authentication;
+        self
+    }
+
+    /// How the user authenticated, as given to
+    /// [`with_authentication`](Self::with_authentication).
+    pub fn authentication(&self) -> &Authentication {
+        &self.authentication
+    }
+
+    pub(crate) fn take_authentication(&mut self) -> Authentication {
+        std::mem::take(&mut self.authentication)
     }
 
     /// The user agent recorded at login.

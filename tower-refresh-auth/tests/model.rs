@@ -41,9 +41,10 @@ use sha2::Sha256;
 use tower::{ServiceBuilder, service_fn};
 use tower_refresh_auth::clock::{Clock, ManualClock};
 use tower_refresh_auth::dpop::DpopMode;
-use tower_refresh_auth::session::{Session, SessionId, SessionMetadata};
+use tower_refresh_auth::session::{Authentication, Session, SessionId, SessionMetadata};
 use tower_refresh_auth::store::{
-    DpopStore, MemoryStore, RefreshStore, ReplayKey, Rotation, StoreError, SubjectIndex,
+    DpopStore, MemoryStore, ReauthStore, RefreshStore, ReplayKey, Rotation, StoreError,
+    SubjectIndex,
 };
 use tower_refresh_auth::{NoClaims, RefreshAuth};
 use tower_refresh_auth_test_support::dpop::DpopKey;
@@ -94,6 +95,10 @@ enum Op {
     /// The store forgets the last `1 + writes % 3` rotations of the session of a refresh
     /// token handed out earlier: it holds that session as it was before them.
     Forget { token: u8, writes: u8 },
+    /// The application re-authenticates the session of a refresh token handed out earlier
+    /// (docs/protocol.md §15): `auth_time` rises to now, the session rotates, and a new
+    /// pair for the same session comes back.
+    Reauthenticate { token: u8 },
 }
 
 /// Whose key signs a refresh's DPoP proof.
@@ -256,6 +261,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => step.prop_map(Op::StepBack),
         1 => prop_oneof![Just(Skew::None), Just(Skew::Behind), Just(Skew::Ahead)].prop_map(Op::SkewB),
         1 => (token_number(), any::<u8>()).prop_map(|(token, writes)| Op::Forget { token, writes }),
+        2 => token_number().prop_map(|token| Op::Reauthenticate { token }),
     ]
 }
 
@@ -271,6 +277,9 @@ struct ModelSession {
     revoked: bool,
     /// The key the session is bound to, among [`System::keys`].
     bound: Option<usize>,
+    /// When the user last authenticated (the login or a re-authentication), in seconds:
+    /// every access token of the session carries it as `auth_time`.
+    auth_time: u64,
 }
 
 impl ModelSession {
@@ -521,6 +530,36 @@ impl RefreshStore for Forgetful {
 
     fn dpop(&self) -> Option<&dyn DpopStore> {
         Some(self)
+    }
+
+    fn reauth(&self) -> Option<&dyn ReauthStore> {
+        Some(self)
+    }
+}
+
+#[async_trait::async_trait]
+impl ReauthStore for Forgetful {
+    /// A re-authentication is not one of the writes this store forgets: the states before
+    /// it (other claims, another seal) are dropped from the history, so `forget` never goes
+    /// back past it.
+    async fn reauthenticate(
+        &self,
+        current: &Session,
+        next: &Session,
+        now: SystemTime,
+    ) -> Result<Option<Session>, StoreError> {
+        let store = self
+            .inner
+            .reauth()
+            .expect("the wrapped store re-authenticates");
+        let after = store.reauthenticate(current, next, now).await?;
+        if let Some(session) = &after {
+            self.history
+                .lock()
+                .unwrap()
+                .insert(session.id, vec![session.clone()]);
+        }
+        Ok(after)
     }
 }
 
@@ -864,6 +903,7 @@ async fn drive(sys: &System, config: Config, ops: &[Op]) -> Result<(), TestCaseE
                     absolute_ms: now + ms(LIFETIME),
                     revoked: false,
                     bound: bind.then_some(user.key()),
+                    auth_time: now / 1000,
                 });
                 let s = model.sessions.len() - 1;
                 model.refresh.push(RefreshToken {
@@ -871,6 +911,7 @@ async fn drive(sys: &System, config: Config, ops: &[Op]) -> Result<(), TestCaseE
                     counter: 0,
                     text: pair.refresh_token,
                 });
+                check_auth_time(&model, s, &pair.access_token, &trace)?;
                 model.issued_access(s, pair.access_token, now);
                 let _ = write!(trace, " -> session {s}");
             }
@@ -969,6 +1010,7 @@ async fn drive(sys: &System, config: Config, ops: &[Op]) -> Result<(), TestCaseE
                             }),
                             _ => {}
                         }
+                        check_auth_time(&model, s, access, &trace)?;
                         model.issued_access(s, access.to_owned(), now);
                     }
                 }
@@ -1062,6 +1104,68 @@ async fn drive(sys: &System, config: Config, ops: &[Op]) -> Result<(), TestCaseE
                 model.set_clocks(model.now_ms, skew.offset_ms());
                 sys.follow(&model);
             }
+            Op::Reauthenticate { token } => {
+                let Some(i) = pick(&model, token) else {
+                    trace.push_str(" (no token yet)\n");
+                    continue;
+                };
+                let _ = write!(trace, " -> {}", describe(&model, i));
+                let s = model.refresh[i].session;
+                let now = model.now_ms;
+                if model.ambiguous(s, now) {
+                    trace.push_str(" (skipped: the store may or may not have forgotten it)\n");
+                    continue;
+                }
+                let how = Authentication::new().acr("urn:example:model").amr(["pwd"]);
+                let result = sys.auth.reauthenticate(&model.sessions[s].id, how).await;
+                let session = &mut model.sessions[s];
+                if !session.live(now) {
+                    let _ = write!(trace, ": expected the session gone, got {result:?}");
+                    if !matches!(result, Err(tower_refresh_auth::AuthError::InvalidToken(_))) {
+                        return Err(fail(&trace, "a dead session was re-authenticated".into()));
+                    }
+                } else {
+                    let Ok(pair) = result else {
+                        return Err(fail(
+                            &trace,
+                            format!("re-authentication failed: {result:?}"),
+                        ));
+                    };
+                    if pair.session_id != session.id {
+                        return Err(fail(
+                            &trace,
+                            "re-authentication started another session".into(),
+                        ));
+                    }
+                    let counter = session.counter + 1;
+                    session.counter = counter;
+                    session.rotated_ms = now;
+                    session.expires_ms = now + ms(REFRESH_TTL);
+                    session.auth_time = now / 1000;
+                    let _ = write!(trace, ": counter {counter}, auth_time {}", now / 1000);
+                    // As a rotation: the successor is a function of session and counter.
+                    match model
+                        .refresh
+                        .iter()
+                        .find(|t| t.session == s && t.counter == counter)
+                    {
+                        Some(minted) if minted.text != pair.refresh_token => {
+                            return Err(fail(&trace, "another token for a minted counter".into()));
+                        }
+                        Some(_) => {}
+                        None if model.refresh.iter().any(|t| t.text == pair.refresh_token) => {
+                            return Err(fail(&trace, "a token seen before".into()));
+                        }
+                        None => model.refresh.push(RefreshToken {
+                            session: s,
+                            counter,
+                            text: pair.refresh_token,
+                        }),
+                    }
+                    check_auth_time(&model, s, &pair.access_token, &trace)?;
+                    model.issued_access(s, pair.access_token, now);
+                }
+            }
             Op::Forget { token, writes } => {
                 let Some(i) = pick(&model, token) else {
                     trace.push_str(" (no token yet)\n");
@@ -1092,6 +1196,27 @@ async fn drive(sys: &System, config: Config, ops: &[Op]) -> Result<(), TestCaseE
         }
         trace.push('\n');
         observe(sys, &model, &trace).await?;
+    }
+    Ok(())
+}
+
+/// Checks that an access token just handed out for session `s` carries the session's
+/// `auth_time` (docs/protocol.md §15): the login's, or the latest re-authentication's, never
+/// the refresh's.
+fn check_auth_time(model: &Model, s: usize, token: &str, trace: &str) -> Result<(), TestCaseError> {
+    let payload = token.split('.').nth(1).unwrap_or_default();
+    let claims: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap_or_default())
+            .unwrap_or_default();
+    let want = model.sessions[s].auth_time;
+    if claims["auth_time"].as_u64() != Some(want) {
+        return Err(fail(
+            trace,
+            format!(
+                "an access token of session {s} carries auth_time {}, the model says {want}",
+                claims["auth_time"]
+            ),
+        ));
     }
     Ok(())
 }
@@ -1299,6 +1424,7 @@ fn the_model_follows_the_spec_on_a_hand_written_scenario() {
             absolute_ms: 100_000 + ms(LIFETIME),
             revoked: false,
             bound: None,
+            auth_time: 100,
         }],
         refresh: vec![RefreshToken {
             session: 0,

@@ -9,6 +9,8 @@ use proptest::prelude::*;
 use serde::{Deserialize, Serialize};
 use tower_refresh_auth::clock::ManualClock;
 use tower_refresh_auth::keys::SigningKey;
+use tower_refresh_auth::session::{Authentication, SessionMetadata};
+use tower_refresh_auth::step_up::StepUp;
 use tower_refresh_auth::{AuthError, RefreshAuth};
 use tower_refresh_auth_test_support::TestStore;
 
@@ -91,6 +93,55 @@ proptest! {
         // …and survive a refresh, which rebuilds them from the store.
         let renewed = runtime().block_on(auth.refresh(&pair.refresh_token)).unwrap();
         prop_assert_eq!(auth.verify(&renewed.access_token).unwrap().custom, claims);
+    }
+
+    /// docs/protocol.md §15: whatever the application's claims and whatever `acr`/`amr` it
+    /// gives, a refresh keeps the authentication exactly and a re-authentication replaces it
+    /// (and only it), for the same session; a step-up by age holds exactly up to `max_age`.
+    #[test]
+    fn authentication_claims_survive_refreshes_and_only_reauthentication_changes_them(
+        claims in app_claims(),
+        acr in prop::option::of("[ -~]{1,24}"),
+        amr in prop::collection::vec("[a-z]{1,8}", 0..4),
+        new_acr in "[a-z:]{1,24}",
+        refreshes in 1usize..4,
+        wait_secs in 0u64..900,
+    ) {
+        let clock = ManualClock::new(start());
+        let auth = auth(&clock);
+        let mut how = Authentication::new().amr(amr.clone());
+        if let Some(acr) = &acr {
+            how = how.acr(acr.clone());
+        }
+        let rt = runtime();
+        let metadata = SessionMetadata::new().with_authentication(how);
+        let login = rt.block_on(auth.issue_with("user1", claims.clone(), metadata)).unwrap();
+        let first = auth.verify(&login.access_token).unwrap();
+        prop_assert_eq!(first.auth_time, Some(1_800_000_000));
+        prop_assert_eq!(&first.acr, &acr);
+        prop_assert_eq!(&first.amr, &amr);
+        let mut token = login.refresh_token;
+        for _ in 0..refreshes {
+            clock.advance(Duration::from_secs(wait_secs));
+            let renewed = rt.block_on(auth.refresh(&token)).unwrap();
+            let c = auth.verify(&renewed.access_token).unwrap();
+            prop_assert_eq!((c.auth_time, &c.acr, &c.amr), (first.auth_time, &acr, &amr));
+            prop_assert_eq!(&c.custom, &claims);
+            let elapsed = c.iat - 1_800_000_000;
+            let step_up = StepUp::max_age(Duration::from_secs(wait_secs));
+            prop_assert_eq!(auth.step_up(&c, &step_up).is_ok(), elapsed <= wait_secs);
+            token = renewed.refresh_token;
+        }
+        let raised = rt
+            .block_on(auth.reauthenticate(&login.session_id, Authentication::new().acr(new_acr.clone())))
+            .unwrap();
+        prop_assert_eq!(raised.session_id, login.session_id);
+        let c = auth.verify(&raised.access_token).unwrap();
+        prop_assert_eq!(c.auth_time, Some(c.iat));
+        prop_assert_eq!(&c.acr, &Some(new_acr));
+        prop_assert!(c.amr.is_empty());
+        prop_assert_eq!(&c.custom, &claims);
+        prop_assert!(auth.step_up(&c, &StepUp::max_age(Duration::ZERO)).is_ok());
     }
 
     #[test]

@@ -68,6 +68,11 @@ pub enum ClaimsRejection {
     /// Neither claims nor a refusal are in the extensions: the layer did not run for this
     /// request (or runs with another claims type). A bug in the application: `500`.
     LayerMissing,
+    /// [`StepUpClaims`](crate::StepUpClaims) found no [`StepUp`] requirement in the
+    /// extensions: the route has none installed. A bug in the application: `500`.
+    ///
+    /// [`StepUp`]: tower_refresh_auth::step_up::StepUp
+    StepUpMissing,
 }
 
 impl std::fmt::Display for ClaimsRejection {
@@ -75,6 +80,7 @@ impl std::fmt::Display for ClaimsRejection {
         match self {
             Self::Refused(rejection) => rejection.fmt(f),
             Self::LayerMissing => f.write_str(LAYER_MISSING),
+            Self::StepUpMissing => f.write_str(STEP_UP_MISSING),
         }
     }
 }
@@ -83,7 +89,7 @@ impl std::error::Error for ClaimsRejection {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::Refused(rejection) => Some(rejection),
-            Self::LayerMissing => None,
+            Self::LayerMissing | Self::StepUpMissing => None,
         }
     }
 }
@@ -92,17 +98,23 @@ const LAYER_MISSING: &str = "no verified claims and no refusal in the request ex
      is the RefreshAuthLayer installed? It must wrap this route (see \
      `RouterExt::refresh_auth`) and be built for the claims type the extractor asks for.";
 
+const STEP_UP_MISSING: &str = "no step-up requirement in the request extensions: install \
+     one on the route, `.route_layer(Extension(StepUp::max_age(…)))`, for StepUpClaims to \
+     check.";
+
 impl IntoResponse for ClaimsRejection {
     fn into_response(self) -> Response {
-        match self {
-            Self::Refused(rejection) => rejection.into_response().map(Body::from),
-            Self::LayerMissing => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-                LAYER_MISSING,
-            )
-                .into_response(),
-        }
+        let message = match self {
+            Self::Refused(rejection) => return rejection.into_response().map(Body::from),
+            Self::LayerMissing => LAYER_MISSING,
+            Self::StepUpMissing => STEP_UP_MISSING,
+        };
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            message,
+        )
+            .into_response()
     }
 }
 

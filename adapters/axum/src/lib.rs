@@ -9,6 +9,12 @@
 //! - [`TokenResponse`] answers a login with the token pair (and the refresh cookie in cookie
 //!   mode); [`ErrorResponse`] turns the core's errors into their wire responses, so `?`
 //!   works, and [`ErrorResponse::invalid_credentials`] answers a refused login;
+//! - [`StepUpClaims`] reads them only when the login meets the route's
+//!   [`StepUp`](tower_refresh_auth::step_up::StepUp) requirement — "authenticated within five
+//!   minutes", "with `acr` X" — and otherwise refuses with the RFC 9470 challenge
+//!   (`insufficient_user_authentication`, `max_age`, `acr_values`); after the user confirms
+//!   who they are, [`RefreshAuth::reauthenticate`](tower_refresh_auth::RefreshAuth::reauthenticate)
+//!   raises `auth_time` and returns a new pair for the same session;
 //! - [`RouterExt::refresh_auth`] installs the layer on a router, fallback included;
 //! - with the `openapi` feature, `openapi::document` describes the layer's routes and its
 //!   bearer scheme as a `utoipa` document, to merge into the application's.
@@ -65,8 +71,10 @@ mod metadata;
 pub mod openapi;
 mod response;
 mod router;
+mod step_up;
 
 pub use self::extract::{AuthClaims, ClaimsRejection};
 pub use self::metadata::{DpopLogin, LoginMetadata};
 pub use self::response::{ErrorResponse, TokenResponse};
 pub use self::router::RouterExt;
+pub use self::step_up::StepUpClaims;

@@ -96,7 +96,7 @@ where
     }
 }
 
-fn claims<C>(req: &Request) -> Result<Claims<C>, ClaimsRejection>
+pub(crate) fn claims<C>(req: &Request) -> Result<Claims<C>, ClaimsRejection>
 where
     C: Clone + Send + Sync + 'static,
 {
@@ -121,17 +121,27 @@ pub enum ClaimsRejection {
     /// Neither claims nor a refusal are in the extensions: the middleware did not run for
     /// this request (or runs with another claims type). A bug in the application: `500`.
     LayerMissing,
+    /// [`StepUpClaims`](crate::StepUpClaims) found no [`StepUp`] requirement, or no
+    /// `RefreshAuth<C>`, in the endpoint's data. A bug in the application: `500`.
+    ///
+    /// [`StepUp`]: tower_refresh_auth::step_up::StepUp
+    StepUpMissing,
 }
 
 const LAYER_MISSING: &str = "no verified claims and no refusal in the request extensions: \
      is the RefreshAuthLayer installed? On poem it is `RefreshAuthMiddleware`; it must wrap \
      this route and be built for the claims type the extractor asks for.";
 
+const STEP_UP_MISSING: &str = "no step-up requirement or no RefreshAuth in the endpoint's \
+     data: give the endpoint `.data(StepUp::max_age(…))` and the route `.data(auth)`, for \
+     StepUpClaims to check.";
+
 impl std::fmt::Display for ClaimsRejection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Refused(rejection) => rejection.fmt(f),
             Self::LayerMissing => f.write_str(LAYER_MISSING),
+            Self::StepUpMissing => f.write_str(STEP_UP_MISSING),
         }
     }
 }
@@ -140,7 +150,7 @@ impl std::error::Error for ClaimsRejection {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::Refused(rejection) => Some(rejection),
-            Self::LayerMissing => None,
+            Self::LayerMissing | Self::StepUpMissing => None,
         }
     }
 }
@@ -149,17 +159,19 @@ impl ResponseError for ClaimsRejection {
     fn status(&self) -> StatusCode {
         match self {
             Self::Refused(rejection) => rejection.error().status(),
-            Self::LayerMissing => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::LayerMissing | Self::StepUpMissing => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn as_response(&self) -> poem::Response {
-        match self {
-            Self::Refused(rejection) => from_core(rejection.clone().into_response()),
-            Self::LayerMissing => LAYER_MISSING
-                .with_status(StatusCode::INTERNAL_SERVER_ERROR)
-                .with_header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
-                .into_response(),
-        }
+        let message = match self {
+            Self::Refused(rejection) => return from_core(rejection.clone().into_response()),
+            Self::LayerMissing => LAYER_MISSING,
+            Self::StepUpMissing => STEP_UP_MISSING,
+        };
+        message
+            .with_status(StatusCode::INTERNAL_SERVER_ERROR)
+            .with_header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
+            .into_response()
     }
 }

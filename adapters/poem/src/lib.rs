@@ -8,6 +8,12 @@
 //!
 //! - [`AuthClaims`] reads the [`Claims`](tower_refresh_auth::Claims) the middleware
 //!   verified; [`OptionalAuthClaims`] is the form for routes where a token is optional;
+//! - [`StepUpClaims`] reads them only when the login meets the endpoint's
+//!   [`StepUp`](tower_refresh_auth::step_up::StepUp) requirement — "authenticated within five
+//!   minutes", "with `acr` X" — and otherwise refuses with the RFC 9470 challenge
+//!   (`insufficient_user_authentication`, `max_age`, `acr_values`); after the user confirms
+//!   who they are, [`RefreshAuth::reauthenticate`](tower_refresh_auth::RefreshAuth::reauthenticate)
+//!   raises `auth_time` and returns a new pair for the same session;
 //! - [`TokenResponse`] answers a login with the token pair (and the refresh cookie in cookie
 //!   mode); [`ErrorResponse`] turns the core's errors into their wire responses, and
 //!   [`ErrorResponse::invalid_credentials`] answers a refused login;
@@ -69,8 +75,10 @@ mod middleware;
 #[cfg_attr(docsrs, doc(cfg(feature = "openapi")))]
 pub mod openapi;
 mod response;
+mod step_up;
 
 pub use self::extract::{AuthClaims, ClaimsRejection, OptionalAuthClaims};
 pub use self::metadata::{DpopLogin, LoginMetadata};
 pub use self::middleware::{RefreshAuthEndpoint, RefreshAuthMiddleware};
 pub use self::response::{ErrorResponse, TokenResponse};
+pub use self::step_up::StepUpClaims;

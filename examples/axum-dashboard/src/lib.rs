@@ -17,24 +17,28 @@ use axum::http::header::X_CONTENT_TYPE_OPTIONS;
 use axum::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::routing::get;
-use axum::{Form, Json};
+use axum::routing::{get, post};
+use axum::{Extension, Form, Json};
 #[cfg(feature = "openapi")]
 use dashboard_shared::openapi::OPENAPI_PATH;
 use dashboard_shared::{
-    Credentials, DASHBOARD_PAGE, DASHBOARD_SCRIPT, JAVASCRIPT, LOGIN_BODY_LIMIT, LOGIN_PAGE,
+    Credentials, DASHBOARD_PAGE, DASHBOARD_SCRIPT, Done, JAVASCRIPT, LOGIN_BODY_LIMIT, LOGIN_PAGE,
     LOGIN_SCRIPT, LoggedName, LoggedPath, LoginBody, PROMETHEUS_TEXT, PUBLIC_PATHS,
-    PrometheusHandle, Refusal, Settings, Users, Welcome, log_security_event, login_refused,
-    malformed_login,
+    PrometheusHandle, Reauthentication, Refusal, Settings, Users, Welcome, log_security_event,
+    login_refused, malformed_login, malformed_reauth,
 };
 use tokio::net::TcpListener;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
+use tower_refresh_auth::session::Authentication;
+use tower_refresh_auth::step_up::StepUp;
 use tower_refresh_auth::store::RefreshStore;
 use tower_refresh_auth::{
     AuthError, NoClaims, RefreshAuth, RefreshAuthBuilder, transport::RefreshTransport,
 };
-use tower_refresh_auth_axum::{AuthClaims, DpopLogin, ErrorResponse, RouterExt, TokenResponse};
+use tower_refresh_auth_axum::{
+    AuthClaims, DpopLogin, ErrorResponse, RouterExt, StepUpClaims, TokenResponse,
+};
 
 /// The CSRF header of cookie mode (§5), sent by the pages' scripts.
 const CSRF_HEADER: HeaderName = HeaderName::from_static(dashboard_shared::CSRF_HEADER);
@@ -118,9 +122,11 @@ pub fn openapi(auth: &RefreshAuth, transport: RefreshTransport) -> utoipa::opena
     api
 }
 
-/// The application: pages, login, the API, and the layer answering `/token`, `/logout` and,
-/// with a key file, the JWKS route. `transport` is the one `auth` was built with.
-pub fn app(auth: RefreshAuth, users: Users, transport: RefreshTransport) -> Router {
+/// The application: pages, login, the API, re-authentication, and the layer answering
+/// `/token`, `/logout` and, with a key file, the JWKS route. `settings` are the ones `auth`
+/// was built from ([`auth_builder`]).
+pub fn app(auth: RefreshAuth, users: Users, settings: &Settings) -> Router {
+    let transport = settings.transport.clone();
     let state = AppState {
         auth: auth.clone(),
         users,
@@ -139,7 +145,17 @@ pub fn app(auth: RefreshAuth, users: Users, transport: RefreshTransport) -> Rout
         .route("/dashboard", get(dashboard_page))
         .route("/dashboard.html", get(dashboard_page))
         .route("/dashboard.js", get(|| async { script(DASHBOARD_SCRIPT) }))
-        .route("/api/dashboard", get(api_dashboard));
+        .route("/api/dashboard", get(api_dashboard))
+        // §15: a sensitive action, for a login no older than STEP_UP_MAX_AGE…
+        .route(
+            "/api/sensitive",
+            post(api_sensitive).route_layer(Extension(StepUp::max_age(settings.step_up_max_age))),
+        )
+        // …and the password typed again, to make it fresh without a new session.
+        .route(
+            "/reauth",
+            post(reauth).layer(DefaultBodyLimit::max(LOGIN_BODY_LIMIT)),
+        );
     #[cfg(feature = "openapi")]
     let routes = {
         let document = axum::body::Bytes::from(
@@ -274,6 +290,43 @@ async fn login(
     // A store failure becomes `503 temporarily_unavailable` through `ErrorResponse`.
     let pair = app.auth.issue_with(username, NoClaims {}, metadata).await?;
     Ok(TokenResponse::new(&app.auth, &pair).into_response())
+}
+
+/// `POST /reauth` (§15): the signed-in user's password again, checked (and throttled) as at
+/// login; then the session's `auth_time` rises and the answer is a new pair for the same
+/// session, shaped as the login's.
+async fn reauth(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    AuthClaims(claims): AuthClaims,
+    body: Result<Json<Reauthentication>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ErrorResponse> {
+    // §5: in cookie mode this response sets the refresh cookie, as the login's does.
+    if app.cookie_mode && !headers.contains_key(CSRF_HEADER) {
+        return Err(AuthError::MissingCsrfHeader(CSRF_HEADER).into());
+    }
+    let Json(Reauthentication { password }) = match body {
+        Ok(body) => body,
+        Err(rejection) => return Ok(malformed_reauth(rejection.status()).into_response()),
+    };
+    if let Err(refusal) = app.users.verify(&claims.sub, password).await {
+        tracing::info!(username = %LoggedName(&claims.sub), ?refusal, "re-authentication refused");
+        return match refusal {
+            Refusal::InvalidCredentials => Err(ErrorResponse::invalid_credentials(&app.auth)),
+            Refusal::Busy | Refusal::Throttled { .. } => Ok(login_refused(refusal).into_response()),
+        };
+    }
+    // RFC 8176 `pwd`: a password, again. A revoked session is `401 invalid_token`.
+    let how = Authentication::new().amr(["pwd"]);
+    let pair = app.auth.reauthenticate(&claims.sid, how).await?;
+    Ok(TokenResponse::new(&app.auth, &pair).into_response())
+}
+
+/// `POST /api/sensitive` (§15): only for a login no older than `STEP_UP_MAX_AGE`; the
+/// extractor answers anything older with the RFC 9470 challenge.
+async fn api_sensitive(StepUpClaims(claims): StepUpClaims) -> impl IntoResponse {
+    tracing::info!(username = %LoggedName(&claims.sub), "sensitive action");
+    ([(CACHE_CONTROL, "no-store")], Json(Done::OK))
 }
 
 /// `GET /api/dashboard`: the layer has verified the bearer token.

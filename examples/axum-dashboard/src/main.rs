@@ -7,7 +7,7 @@
 //!
 //! Settings come from the environment (`HOST`, `PORT`, `JWT_SECRET`, `JWT_PRIVATE_KEY_FILE`,
 //! `REFRESH_TOKEN_SECRET`, `ACCESS_TOKEN_TTL`, `REFRESH_TOKEN_TTL`, `REFRESH_REUSE_GRACE`,
-//! `SESSION_LIFETIME`, `STORE_URL`, `REFRESH_TRANSPORT`, `CHECK_SESSIONS`,
+//! `STEP_UP_MAX_AGE`, `SESSION_LIFETIME`, `STORE_URL`, `REFRESH_TRANSPORT`, `CHECK_SESSIONS`,
 //! `VERIFIED_TOKEN_CACHE`, `METRICS_ADDR`, `RUST_LOG`); e.g.
 //! `ACCESS_TOKEN_TTL=10s REFRESH_TRANSPORT=cookie cargo run -p axum-dashboard` to watch the
 //! dashboard refresh its token, or `METRICS_ADDR=127.0.0.1:9100` for Prometheus text at
@@ -43,7 +43,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     }
     let store = settings.connect_store().await?;
     let auth = axum_dashboard::auth_builder(&settings, store).build()?;
-    let app = axum_dashboard::app(auth, Users::demo(), settings.transport.clone());
+    let app = axum_dashboard::app(auth, Users::demo(), &settings);
     let listener = TcpListener::bind(settings.bind_addr())
         .await
         .map_err(|err| format!("cannot listen on {}: {err}", settings.bind_addr()))?;

@@ -204,6 +204,70 @@ function showDashboard() {
   });
 }
 
+// A sensitive action (§15) needs a recent login. An older one is answered `401` with
+// `error="insufficient_user_authentication"` in the WWW-Authenticate challenge (RFC 9470);
+// the page then asks for the password again (POST /reauth, which hands out a new pair for
+// this same session) and retries.
+const sensitiveResult = document.getElementById('sensitiveResult');
+const reauthForm = document.getElementById('reauthForm');
+const reauthPassword = document.getElementById('reauthPassword');
+
+const needsStepUp = (response) => response.status === 401 &&
+  /error="insufficient_user_authentication"/.test(response.headers.get('WWW-Authenticate') || '');
+
+async function doSensitive() {
+  const response = await withToken('/api/sensitive', 'POST');
+  if (response === null) return;
+  if (needsStepUp(response)) {
+    sensitiveResult.textContent = 'Please confirm your password to continue.';
+    reauthForm.hidden = false;
+    reauthPassword.focus();
+    return;
+  }
+  if (!response.ok) return toLogin();
+  const done = await response.json();
+  reauthForm.hidden = true;
+  sensitiveResult.textContent = done.ok ? 'Done.' : 'Refused.';
+}
+
+// POST /reauth with the password, the access token (renewed once if it expired), and the
+// CSRF header, since in cookie mode the answer sets the refresh cookie.
+async function reauthenticate(password) {
+  const request = () => withAccessToken({
+    method: 'POST',
+    credentials: 'same-origin',
+    headers: { 'Content-Type': 'application/json', 'X-Requested-With': 'XMLHttpRequest' },
+    body: JSON.stringify({ password }),
+  });
+  let response = await send('/reauth', request());
+  if (response.status === 401 && response.headers.get('WWW-Authenticate')) {
+    if (!(await refresh())) return toLogin();
+    response = await send('/reauth', request());
+  }
+  if (response.ok) {
+    storeTokens(await response.json());
+    reauthPassword.value = '';
+    reauthForm.hidden = true;
+    showTokenTimes();
+    return doSensitive();
+  }
+  const body = await response.json().catch(() => ({}));
+  sensitiveResult.textContent = body.error === 'invalid_credentials'
+    ? 'Wrong password.'
+    : body.error === 'too_many_requests'
+      ? 'Too many attempts; try again later.'
+      : 'The password could not be checked.';
+}
+
+document.getElementById('sensitiveButton').addEventListener('click', () => {
+  doSensitive().catch(unavailable);
+});
+
+reauthForm.addEventListener('submit', (event) => {
+  event.preventDefault();
+  reauthenticate(reauthPassword.value).catch(unavailable);
+});
+
 document.getElementById('logoutButton').addEventListener('click', async () => {
   const request = cookieMode()
     ? { method: 'POST', credentials: 'same-origin',

@@ -20,7 +20,8 @@ pub use self::pages::{
     LOGIN_SCRIPT, PUBLIC_PATHS,
 };
 pub use self::responses::{
-    Credentials, LOGIN_BODY_LIMIT, LoginBody, Welcome, login_refused, malformed_login,
+    Credentials, Done, LOGIN_BODY_LIMIT, LoginBody, Reauthentication, Welcome, login_refused,
+    malformed_login, malformed_reauth,
 };
 pub use self::settings::{Settings, SettingsError, StoreKind};
 pub use self::shutdown::shutdown_signal;

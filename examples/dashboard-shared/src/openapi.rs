@@ -1,5 +1,6 @@
-//! The application's own routes as an OpenAPI 3.1 document (feature `openapi`): `POST /login`
-//! and `GET /api/dashboard`, described once for both servers. Each example merges the
+//! The application's own routes as an OpenAPI 3.1 document (feature `openapi`): `POST /login`,
+//! `GET /api/dashboard`, `POST /api/sensitive` and `POST /reauth`, described once for both
+//! servers. Each example merges the
 //! layer's routes into it (`/token`, `/logout`, the JWKS route) and serves the whole at
 //! [`OPENAPI_PATH`].
 //!
@@ -78,8 +79,32 @@ fn json_document(transport: RefreshTransport) -> Value {
             )),
         },
     });
+    let mut reauth = json!({
+        "operationId": "reauthenticate",
+        "summary": "Confirm the password again: a new pair for the same session, a fresh auth_time",
+        "security": [{"bearerAuth": []}],
+        "requestBody": {
+            "required": true,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Reauthentication"}}},
+        },
+        "responses": {
+            "200": login["responses"]["200"].clone(),
+            "400": error("A body without a password."),
+            "401": error("A wrong password, or no valid access token."),
+            "413": error("A body over 16 KiB."),
+            "415": error("Not JSON."),
+            "429": with_retry_after(error("Too many failed passwords for this user.")),
+            "503": with_retry_after(error(
+                "The password checker is busy, or the session store is down."
+            )),
+        },
+    });
+    reauth["responses"]["200"]["description"] =
+        json!("Confirmed: a new token pair for the same session (docs/protocol.md §15).");
     if cookie {
         login["responses"]["403"] =
+            error("Cookie mode: the CSRF header is missing (docs/protocol.md §5).");
+        reauth["responses"]["403"] =
             error("Cookie mode: the CSRF header is missing (docs/protocol.md §5).");
     }
     json!({
@@ -107,6 +132,27 @@ fn json_document(transport: RefreshTransport) -> Value {
                     "401": {"$ref": "#/components/responses/RefreshAuthUnauthorized"},
                 },
             }},
+            "/api/sensitive": {"post": {
+                "operationId": "sensitive",
+                "summary": "A sensitive action: only for a login no older than STEP_UP_MAX_AGE",
+                "security": [{"bearerAuth": []}],
+                "responses": {
+                    "200": {
+                        "description": "Done.",
+                        "headers": {"Cache-Control": no_store},
+                        "content": {"application/json": {"schema": {
+                            "$ref": "#/components/schemas/Done"
+                        }}},
+                    },
+                    "400": {"$ref": "#/components/responses/RefreshAuthBadCredentials"},
+                    "401": {"$ref": "#/components/responses/RefreshAuthUnauthorized"},
+                },
+                "description": "A login older than `STEP_UP_MAX_AGE` is refused `401` with \
+                    `WWW-Authenticate: Bearer …, error=\"insufficient_user_authentication\", …, \
+                    max_age=N` (RFC 9470, docs/protocol.md §15): confirm the password at \
+                    `POST /reauth` and retry.",
+            }},
+            "/reauth": {"post": reauth},
         },
         "components": {"schemas": {
             "Credentials": {
@@ -127,6 +173,16 @@ fn json_document(transport: RefreshTransport) -> Value {
                     ]},
                     "error_description": {"type": "string"},
                 },
+            },
+            "Reauthentication": {
+                "type": "object",
+                "required": ["password"],
+                "properties": {"password": {"type": "string", "format": "password"}},
+            },
+            "Done": {
+                "type": "object",
+                "required": ["ok"],
+                "properties": {"ok": {"type": "boolean"}},
             },
             "Welcome": {
                 "type": "object",

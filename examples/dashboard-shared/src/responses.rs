@@ -111,6 +111,46 @@ pub fn login_refused(refusal: Refusal) -> Response<String> {
     }
 }
 
+/// `POST /reauth`'s body (docs/protocol.md §15): JSON `{"password": "…"}`, the signed-in
+/// user's password typed again.
+#[derive(Deserialize)]
+pub struct Reauthentication {
+    /// The password, checked against the signed-in user's argon2 hash.
+    pub password: String,
+}
+
+impl std::fmt::Debug for Reauthentication {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reauthentication")
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// The answer to a `POST /reauth` body that cannot be read, from the status the framework's
+/// JSON extractor refused it with: `415` for another content type, `413` over
+/// [`LOGIN_BODY_LIMIT`], `400` for anything else.
+pub fn malformed_reauth(status: StatusCode) -> Response<String> {
+    let (status, description) = match status {
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (status, "send application/json"),
+        StatusCode::PAYLOAD_TOO_LARGE => (status, "the body is over 16 KiB or could not be read"),
+        _ => (StatusCode::BAD_REQUEST, "the body must carry a password"),
+    };
+    json(status, "invalid_request", description)
+}
+
+/// `POST /api/sensitive`'s body when the login is fresh enough: `{"ok": true}`.
+#[derive(Debug, Serialize)]
+pub struct Done {
+    /// Always `true`.
+    pub ok: bool,
+}
+
+impl Done {
+    /// `{"ok": true}`.
+    pub const OK: Self = Self { ok: true };
+}
+
 /// `GET /api/dashboard`'s body, `{"message": "…"}`, naming the user.
 #[derive(Debug, Serialize)]
 pub struct Welcome {

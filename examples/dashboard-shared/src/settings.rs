@@ -83,6 +83,10 @@ pub struct Settings {
     /// `VERIFIED_TOKEN_CACHE`: how many verified access tokens to cache (the library's
     /// opt-in verified-token cache). Default `0`: off.
     pub token_cache: usize,
+    /// `STEP_UP_MAX_AGE`: how recent the user's last authentication (the login, or a
+    /// password typed again at `POST /reauth`) must be for `POST /api/sensitive`
+    /// (docs/protocol.md §15). Default 5 minutes.
+    pub step_up_max_age: Duration,
     /// `SESSION_LIFETIME`: how long a session lives at most, whatever its refreshes.
     /// Default: unset, no limit but the refresh-token TTL.
     pub session_lifetime: Option<Duration>,
@@ -124,6 +128,7 @@ impl std::fmt::Debug for Settings {
             .field("store_url", &self.store_url)
             .field("transport", &self.transport)
             .field("token_cache", &self.token_cache)
+            .field("step_up_max_age", &self.step_up_max_age)
             .field("session_lifetime", &self.session_lifetime)
             .field("max_sessions_per_user", &self.max_sessions_per_user)
             .field("check_sessions", &self.check_sessions)
@@ -148,6 +153,7 @@ impl Default for Settings {
             store_url: "memory://".to_owned(),
             transport: RefreshTransport::Body,
             token_cache: 0,
+            step_up_max_age: Duration::from_secs(5 * 60),
             session_lifetime: None,
             max_sessions_per_user: tower_refresh_auth::session::DEFAULT_MAX_SESSIONS_PER_SUBJECT,
             check_sessions: false,
@@ -340,6 +346,7 @@ impl Settings {
                 None => defaults.token_cache,
                 Some(n) => n.trim().parse().map_err(|_| SettingsError::TokenCache(n))?,
             },
+            step_up_max_age: duration("STEP_UP_MAX_AGE", defaults.step_up_max_age)?,
             session_lifetime: match get("SESSION_LIFETIME")? {
                 None => None,
                 Some(_) => Some(duration("SESSION_LIFETIME", Duration::ZERO)?),
@@ -569,6 +576,7 @@ mod tests {
         assert_eq!(config.access_ttl, Duration::from_secs(60));
         assert_eq!(config.refresh_ttl, Duration::from_secs(604_800));
         assert_eq!(config.reuse_grace, Duration::from_secs(10));
+        assert_eq!(config.step_up_max_age, Duration::from_secs(300));
         assert_eq!(config.transport, RefreshTransport::Body);
         assert!(config.jwt_secret.is_none());
         assert_eq!(config.metrics_addr, None);
@@ -583,6 +591,7 @@ mod tests {
             ("ACCESS_TOKEN_TTL", "2s"),
             ("REFRESH_TOKEN_TTL", "1h 30m"),
             ("REFRESH_REUSE_GRACE", "500ms"),
+            ("STEP_UP_MAX_AGE", "90s"),
             ("REFRESH_TRANSPORT", "cookie"),
             ("METRICS_ADDR", "127.0.0.1:9100"),
         ])
@@ -592,6 +601,7 @@ mod tests {
         assert_eq!(config.access_ttl, Duration::from_secs(2));
         assert_eq!(config.refresh_ttl, Duration::from_secs(5400));
         assert_eq!(config.reuse_grace, Duration::from_millis(500));
+        assert_eq!(config.step_up_max_age, Duration::from_secs(90));
         assert_eq!(config.transport, RefreshTransport::cookie());
     }
 

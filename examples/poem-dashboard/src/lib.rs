@@ -14,10 +14,10 @@ use tower_refresh_auth::keys::Jwks;
 #[cfg(feature = "openapi")]
 use dashboard_shared::openapi::OPENAPI_PATH;
 use dashboard_shared::{
-    Credentials, DASHBOARD_PAGE, DASHBOARD_SCRIPT, JAVASCRIPT, LOGIN_BODY_LIMIT, LOGIN_PAGE,
+    Credentials, DASHBOARD_PAGE, DASHBOARD_SCRIPT, Done, JAVASCRIPT, LOGIN_BODY_LIMIT, LOGIN_PAGE,
     LOGIN_SCRIPT, LoggedName, LoggedPath, LoginBody, PROMETHEUS_TEXT, PUBLIC_PATHS,
-    PrometheusHandle, Refusal, Settings, Users, Welcome, log_security_event, login_refused,
-    malformed_login,
+    PrometheusHandle, Reauthentication, Refusal, Settings, Users, Welcome, log_security_event,
+    login_refused, malformed_login, malformed_reauth,
 };
 use poem::error::{NotFoundError, ResponseError};
 use poem::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, X_CONTENT_TYPE_OPTIONS};
@@ -27,15 +27,17 @@ use poem::middleware::SetHeader;
 use poem::web::{Data, Form, Html, Json, Redirect};
 use poem::{
     Body, Endpoint, EndpointExt, FromRequest, IntoResponse, Request, RequestBody, Response, Route,
-    Server, get, handler,
+    Server, get, handler, post,
 };
 use tokio::net::TcpListener;
+use tower_refresh_auth::session::Authentication;
+use tower_refresh_auth::step_up::StepUp;
 use tower_refresh_auth::store::RefreshStore;
 use tower_refresh_auth::{
     AuthError, NoClaims, RefreshAuth, RefreshAuthBuilder, transport::RefreshTransport,
 };
 use tower_refresh_auth_poem::{
-    AuthClaims, DpopLogin, ErrorResponse, RefreshAuthMiddleware, TokenResponse,
+    AuthClaims, DpopLogin, ErrorResponse, RefreshAuthMiddleware, StepUpClaims, TokenResponse,
 };
 use tracing::Instrument;
 
@@ -121,14 +123,15 @@ pub fn openapi(auth: &RefreshAuth, transport: RefreshTransport) -> utoipa::opena
     api
 }
 
-/// The application: pages, login, the API, and the middleware answering `/token`,
-/// `/logout` and, with a key file, the JWKS route. `transport` is the one `auth` was built
-/// with.
+/// The application: pages, login, the API, re-authentication, and the middleware answering
+/// `/token`, `/logout` and, with a key file, the JWKS route. `settings` are the ones `auth`
+/// was built from ([`auth_builder`]).
 pub fn app(
     auth: RefreshAuth,
     users: Users,
-    transport: RefreshTransport,
-) -> impl Endpoint<Output = Response> {
+    settings: &Settings,
+) -> impl Endpoint<Output = Response> + use<> {
+    let transport = settings.transport.clone();
     let state = AppState {
         auth: auth.clone(),
         users,
@@ -142,7 +145,14 @@ pub fn app(
         .at("/dashboard", get(dashboard_page))
         .at("/dashboard.html", get(dashboard_page))
         .at("/dashboard.js", get(dashboard_script))
-        .at("/api/dashboard", get(api_dashboard));
+        .at("/api/dashboard", get(api_dashboard))
+        // §15: a sensitive action, for a login no older than STEP_UP_MAX_AGE…
+        .at(
+            "/api/sensitive",
+            post(api_sensitive).data(StepUp::max_age(settings.step_up_max_age)),
+        )
+        // …and the password typed again, to make it fresh without a new session.
+        .at("/reauth", post(reauth));
     #[cfg(feature = "openapi")]
     let routes = {
         let document = openapi(&auth, transport)
@@ -334,6 +344,43 @@ async fn login(
     Ok(TokenResponse::new(&app.auth, &pair).into_response())
 }
 
+/// `POST /reauth` (§15): the signed-in user's password again, checked (and throttled) as at
+/// login; then the session's `auth_time` rises and the answer is a new pair for the same
+/// session, shaped as the login's.
+#[handler]
+async fn reauth(
+    req: &Request,
+    app: Data<&AppState>,
+    AuthClaims(claims): AuthClaims,
+    ReauthBody(Reauthentication { password }): ReauthBody,
+) -> Result<Response, ErrorResponse> {
+    // §5: in cookie mode this response sets the refresh cookie, as the login's does.
+    if app.cookie_mode && !req.headers().contains_key(CSRF_HEADER) {
+        return Err(AuthError::MissingCsrfHeader(CSRF_HEADER).into());
+    }
+    if let Err(refusal) = app.users.verify(&claims.sub, password).await {
+        tracing::info!(username = %LoggedName(&claims.sub), ?refusal, "re-authentication refused");
+        return match refusal {
+            Refusal::InvalidCredentials => Err(ErrorResponse::invalid_credentials(&app.auth)),
+            Refusal::Busy | Refusal::Throttled { .. } => Ok(from_http(login_refused(refusal))),
+        };
+    }
+    // RFC 8176 `pwd`: a password, again. A revoked session is `401 invalid_token`.
+    let how = Authentication::new().amr(["pwd"]);
+    let pair = app.auth.reauthenticate(&claims.sid, how).await?;
+    Ok(TokenResponse::new(&app.auth, &pair).into_response())
+}
+
+/// `POST /api/sensitive` (§15): only for a login no older than `STEP_UP_MAX_AGE`; the
+/// extractor answers anything older with the RFC 9470 challenge.
+#[handler]
+fn api_sensitive(StepUpClaims(claims): StepUpClaims) -> impl IntoResponse {
+    tracing::info!(username = %LoggedName(&claims.sub), "sensitive action");
+    Json(Done::OK)
+        .with_content_type("application/json")
+        .with_header(CACHE_CONTROL, "no-store")
+}
+
 /// `GET /api/dashboard`: the middleware has verified the bearer token.
 #[handler]
 fn api_dashboard(AuthClaims(claims): AuthClaims) -> impl IntoResponse {
@@ -342,6 +389,29 @@ fn api_dashboard(AuthClaims(claims): AuthClaims) -> impl IntoResponse {
     Json(Welcome::to(&claims.sub))
         .with_content_type("application/json")
         .with_header(CACHE_CONTROL, "no-store")
+}
+
+/// The `POST /reauth` body, JSON only, read (at most [`LOGIN_BODY_LIMIT`] bytes) then handed
+/// to poem's [`Json`]; what it rejects is answered by [`malformed_reauth`], as axum's is.
+struct ReauthBody(Reauthentication);
+
+impl<'a> FromRequest<'a> for ReauthBody {
+    async fn from_request(req: &'a Request, body: &mut RequestBody) -> poem::Result<Self> {
+        let refused = |status| poem::Error::from_response(from_http(malformed_reauth(status)));
+        if LoginBody::of(req.headers()) != Some(LoginBody::Json) {
+            return Err(refused(StatusCode::UNSUPPORTED_MEDIA_TYPE));
+        }
+        let bytes = body
+            .take()?
+            .into_bytes_limit(LOGIN_BODY_LIMIT)
+            .await
+            .map_err(|err| refused(err.status()))?;
+        let mut body = RequestBody::new(Body::from_bytes(bytes));
+        Json::<Reauthentication>::from_request(req, &mut body)
+            .await
+            .map(|Json(body)| Self(body))
+            .map_err(|err| refused(err.status()))
+    }
 }
 
 /// The login body, JSON or a form by its `Content-Type`, read (at most

@@ -29,6 +29,7 @@ macro_rules! dashboard_binary_tests {
             malformed_logins_are_refused_with_their_status,
             metrics_are_served_on_metrics_addr_only,
             sessions_are_listed_and_ended_from_another_device,
+            a_sensitive_action_asks_for_the_password_again_once_the_login_is_old,
             bad_key_files_stop_it_at_start_naming_the_variable_and_the_file,
             a_key_file_alone_starts_with_a_warning_about_the_refresh_secret,
             a_key_file_signs_tokens_that_verify_with_the_published_key_alone,
@@ -570,6 +571,130 @@ pub fn sessions_are_listed_and_ended_from_another_device(bin: &str) {
     assert!(!listed.body.contains("Phone/2.0"), "{listed:?}");
 }
 
+/// The string value of the JSON field `name` in `body` (our servers' compact JSON).
+fn json_field(body: &str, name: &str) -> String {
+    let needle = format!(r#""{name}":""#);
+    let at = body
+        .find(&needle)
+        .unwrap_or_else(|| panic!("no {name} in {body}"))
+        + needle.len();
+    body[at..].split('"').next().unwrap().to_owned()
+}
+
+/// The claims of an access token the server signed with [`SECRET`](crate::SECRET).
+fn claims_of(access_token: &str) -> serde_json::Value {
+    use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.validate_aud = false;
+    let key = DecodingKey::from_secret(crate::SECRET.as_bytes()).unwrap();
+    jsonwebtoken::decode::<serde_json::Value>(access_token, &key, &validation)
+        .unwrap()
+        .claims
+}
+
+/// §15 on the example, `STEP_UP_MAX_AGE=1s`: a fresh login does the sensitive action; an
+/// older one gets the RFC 9470 challenge; the password typed again (a wrong one refused like
+/// a wrong login) gives a new pair for the same session, which does it again; the session
+/// list still shows one session; and failed confirmations are throttled like logins.
+pub fn a_sensitive_action_asks_for_the_password_again_once_the_login_is_old(bin: &str) {
+    let server = Running::start(bin, &[("STEP_UP_MAX_AGE", "1s")]);
+    let login = server.login("user1", "password1");
+    assert_eq!(login.status, 200, "{login:?}");
+    let access = json_field(&login.body, "accessToken");
+    let bearer = format!("Bearer {access}");
+    let sensitive =
+        |bearer: &str| server.send("POST", "/api/sensitive", &[("Authorization", bearer)], "");
+    let done = sensitive(&bearer);
+    assert_eq!(done.status, 200, "{done:?}");
+    assert_eq!(done.body, r#"{"ok":true}"#);
+    assert_eq!(done.header("cache-control"), Some("no-store"));
+
+    // More than a second after the login (auth_time is whole seconds).
+    std::thread::sleep(Duration::from_millis(2100));
+    let refused = sensitive(&bearer);
+    assert_eq!(refused.status, 401, "{refused:?}");
+    assert_eq!(
+        refused.header("www-authenticate"),
+        Some(
+            "Bearer realm=\"api\", error=\"insufficient_user_authentication\", \
+             error_description=\"the login is older than this request allows\", max_age=1"
+        )
+    );
+    assert!(
+        refused
+            .body
+            .contains(r#""error":"insufficient_user_authentication""#),
+        "{refused:?}"
+    );
+
+    let reauth = |bearer: &str, password: &str| {
+        server.send(
+            "POST",
+            "/reauth",
+            &[
+                ("Authorization", bearer),
+                ("Content-Type", "application/json"),
+            ],
+            &format!(r#"{{"password":{}}}"#, json_string(password)),
+        )
+    };
+    // Only with a token: the route is guarded.
+    let anonymous = server.send(
+        "POST",
+        "/reauth",
+        &[("Content-Type", "application/json")],
+        "{}",
+    );
+    assert_eq!(anonymous.status, 401, "{anonymous:?}");
+    let wrong = reauth(&bearer, "password2");
+    assert_eq!(wrong.status, 401, "{wrong:?}");
+    assert!(
+        wrong.body.contains(r#""error":"invalid_credentials""#),
+        "{wrong:?}"
+    );
+    assert_eq!(wrong.header("www-authenticate"), None);
+    let malformed = server.send(
+        "POST",
+        "/reauth",
+        &[
+            ("Authorization", &bearer),
+            ("Content-Type", "application/json"),
+        ],
+        r#"{"pass":"word"}"#,
+    );
+    assert_eq!(malformed.status, 400, "{malformed:?}");
+
+    let confirmed = reauth(&bearer, "password1");
+    assert_eq!(confirmed.status, 200, "{confirmed:?}");
+    assert_eq!(confirmed.header("cache-control"), Some("no-store"));
+    let fresh = json_field(&confirmed.body, "accessToken");
+    let (before, after) = (claims_of(&access), claims_of(&fresh));
+    assert_eq!(after["sid"], before["sid"], "the same session");
+    assert!(after["auth_time"].as_u64() > before["auth_time"].as_u64());
+    assert_eq!(after["amr"], serde_json::json!(["pwd"]));
+    assert_ne!(
+        json_field(&confirmed.body, "refreshToken"),
+        json_field(&login.body, "refreshToken")
+    );
+    let fresh_bearer = format!("Bearer {fresh}");
+    assert_eq!(sensitive(&fresh_bearer).status, 200);
+    let listed = server.send("GET", "/sessions", &[("Authorization", &fresh_bearer)], "");
+    assert_eq!(listed.body.matches(r#""id":""#).count(), 1, "{listed:?}");
+
+    // Failed confirmations count with failed logins for the user (one wrong one so far).
+    for attempt in 2..=10 {
+        assert_eq!(
+            reauth(&fresh_bearer, "wrong").status,
+            401,
+            "attempt {attempt}"
+        );
+    }
+    let throttled = reauth(&fresh_bearer, "password1");
+    assert_eq!(throttled.status, 429, "{throttled:?}");
+    assert!(throttled.header("retry-after").is_some());
+    assert_eq!(server.login("user1", "password1").status, 429);
+}
+
 /// A key file that cannot sign stops the server at start: the message names the variable,
 /// the file and what is wrong with it, and shows nothing the file holds.
 pub fn bad_key_files_stop_it_at_start_naming_the_variable_and_the_file(bin: &str) {
@@ -751,6 +876,8 @@ pub fn the_openapi_document_lists_every_route(bin: &str) {
         ("/.well-known/jwks.json", "get"),
         ("/login", "post"),
         ("/api/dashboard", "get"),
+        ("/api/sensitive", "post"),
+        ("/reauth", "post"),
     ] {
         assert!(
             doc["paths"][path][method].is_object(),

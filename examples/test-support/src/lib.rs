@@ -29,6 +29,7 @@ pub const SETTINGS: &[&str] = &[
     "ACCESS_TOKEN_TTL",
     "REFRESH_TOKEN_TTL",
     "REFRESH_REUSE_GRACE",
+    "STEP_UP_MAX_AGE",
     "STORE_URL",
     "REFRESH_TRANSPORT",
     "SESSION_LIFETIME",

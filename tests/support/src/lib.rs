@@ -9,6 +9,7 @@
 //!   of what it was asked to do.
 //! - [`Reply`] and [`Stack`]: a response read whole, and a service stack that answers with
 //!   them, with the requests of the wire contract (`docs/protocol.md`) ready-made.
+//! - [`parse_challenges`]: a `WWW-Authenticate` value read as RFC 9110 §11.6.1 defines it.
 //! - [`service_url`] and [`require_program`]: the services a test needs. Tests that need one
 //!   are `#[ignore]`d with the reason, so `cargo test` reports them as not run; run them with
 //!   `-- --include-ignored` once the service is there (see this crate's `README.md`).
@@ -19,6 +20,7 @@
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+mod challenge;
 pub mod dpop;
 pub mod fixtures;
 mod reply;
@@ -32,6 +34,7 @@ pub use tower_refresh_auth::store::conformance::{
     Fixture, block_on, create, expect_conflict, expect_rotated, now_ms, session,
 };
 
+pub use challenge::{Challenge, parse_challenges};
 pub use reply::{Reply, bearer_get, json_post, logout_request, refresh_body, refresh_request};
 pub use stack::{Stack, subject_echo};
 pub use store::TestStore;

@@ -7,8 +7,8 @@ use std::time::SystemTime;
 use tower_refresh_auth::dpop::ReplayKey;
 use tower_refresh_auth::session::{Session, SessionId};
 use tower_refresh_auth::store::{
-    DpopStore, MemoryStore, PageCursor, RefreshStore, Rotation, SessionPage, StoreError,
-    SubjectIndex,
+    DpopStore, MemoryStore, PageCursor, ReauthStore, RefreshStore, Rotation, SessionPage,
+    StoreError, SubjectIndex,
 };
 
 /// A [`MemoryStore`] that can be taken down and that counts what it is asked.
@@ -139,6 +139,27 @@ impl RefreshStore for TestStore {
 
     fn dpop(&self) -> Option<&dyn DpopStore> {
         Some(self)
+    }
+
+    fn reauth(&self) -> Option<&dyn ReauthStore> {
+        Some(self)
+    }
+}
+
+#[async_trait::async_trait]
+impl ReauthStore for TestStore {
+    async fn reauthenticate(
+        &self,
+        current: &Session,
+        next: &Session,
+        now: SystemTime,
+    ) -> Result<Option<Session>, StoreError> {
+        self.enter()?;
+        let after = self.inner.reauthenticate(current, next, now).await?;
+        if after.is_some() {
+            self.rotations.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(after)
     }
 }
 

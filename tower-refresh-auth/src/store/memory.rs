@@ -8,7 +8,10 @@ use std::time::{Duration, SystemTime};
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 
-use super::{DpopStore, PageCursor, RefreshStore, Rotation, SessionPage, StoreError, SubjectIndex};
+use super::{
+    DpopStore, PageCursor, ReauthStore, RefreshStore, Rotation, SessionPage, StoreError,
+    SubjectIndex,
+};
 use crate::clock::Throttled;
 use crate::clock::to_millis;
 use crate::session::order_key;
@@ -385,6 +388,38 @@ impl RefreshStore for MemoryStore {
 
     fn dpop(&self) -> Option<&dyn DpopStore> {
         Some(self)
+    }
+
+    fn reauth(&self) -> Option<&dyn ReauthStore> {
+        Some(self)
+    }
+}
+
+#[async_trait::async_trait]
+impl ReauthStore for MemoryStore {
+    async fn reauthenticate(
+        &self,
+        current: &Session,
+        next: &Session,
+        now: SystemTime,
+    ) -> Result<Option<Session>, StoreError> {
+        // The entry holds the shard's write lock: the check and the swap are one step.
+        Ok(match self.inner.sessions.get_mut(&current.id) {
+            Some(mut s)
+                if s.is_live(now)
+                    && s.counter == current.counter
+                    && s.seal == current.seal
+                    && next.counter > current.counter =>
+            {
+                s.counter = next.counter;
+                s.rotated_at = next.rotated_at;
+                s.expires_at = next.expires_at;
+                s.claims.clone_from(&next.claims);
+                s.seal.clone_from(&next.seal);
+                Some(s.clone())
+            }
+            _ => None,
+        })
     }
 }
 

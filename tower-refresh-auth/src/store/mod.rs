@@ -16,9 +16,9 @@
 //!
 //! Implement the five methods of [`RefreshStore`] with `#[async_trait]`, converting the
 //! backend's errors into [`StoreError`]; then, if the store can, the capabilities
-//! [`SubjectIndex`] (session lists, "log out everywhere") and [`DpopStore`] (DPoP), each
-//! announced by returning `Some(self)` from [`RefreshStore::subject_index`] or
-//! [`RefreshStore::dpop`]. Run the conformance suite (the `conformance` feature:
+//! [`SubjectIndex`] (session lists, "log out everywhere"), [`DpopStore`] (DPoP) and
+//! [`ReauthStore`] (re-authentication), each announced by returning `Some(self)` from
+//! [`RefreshStore::subject_index`], [`RefreshStore::dpop`] or [`RefreshStore::reauth`]. Run the conformance suite (the `conformance` feature:
 //! [`conformance_suite!`](crate::conformance_suite)) against it, one group per capability.
 //! The [`MemoryStore`] is the reference implementation.
 //!
@@ -126,7 +126,9 @@ impl StoreError {
 ///   "log out everywhere", for the sessions routes and
 ///   [`RefreshAuth::revoke_subject`](crate::RefreshAuth::revoke_subject);
 /// - [`DpopStore`] ([`dpop`](Self::dpop)): binding a session to a DPoP key and the memory of
-///   spent proofs, for DPoP.
+///   spent proofs, for DPoP;
+/// - [`ReauthStore`] ([`reauth`](Self::reauth)): re-authentication without a new session,
+///   for [`RefreshAuth::reauthenticate`](crate::RefreshAuth::reauthenticate).
 ///
 /// [`RefreshAuthBuilder::build`](crate::RefreshAuthBuilder::build) refuses a configuration
 /// that needs a capability its store does not offer, naming the trait.
@@ -205,6 +207,12 @@ pub trait RefreshStore: fmt::Debug + Send + Sync + 'static {
     /// What DPoP needs of this store, if it offers it: `Some(self)` in a store that
     /// implements [`DpopStore`].
     fn dpop(&self) -> Option<&dyn DpopStore> {
+        None
+    }
+
+    /// Re-authentication, if this store offers it: `Some(self)` in a store that implements
+    /// [`ReauthStore`].
+    fn reauth(&self) -> Option<&dyn ReauthStore> {
         None
     }
 }
@@ -291,6 +299,29 @@ pub trait DpopStore: Send + Sync {
     ) -> Result<bool, StoreError>;
 }
 
+/// A store capability: re-authentication (`docs/protocol.md` §15) — a rotation that also
+/// replaces the session's claims and seal, in one atomic step, so that a raised `auth_time`
+/// and the new counter land together or not at all.
+///
+/// A store offers it by implementing this trait and [`RefreshStore::reauth`] as `Some(self)`;
+/// [`RefreshAuth::reauthenticate`](crate::RefreshAuth::reauthenticate) on a store without it
+/// answers [`AuthError::MissingCapability`](crate::AuthError::MissingCapability).
+#[async_trait::async_trait]
+pub trait ReauthStore: Send + Sync {
+    /// Atomically: if a live session `current.id` exists at `now` and still has
+    /// `current.counter` and `current.seal` (nothing rotated, bound or resealed it since it
+    /// was read), and `next.counter` is larger than `current.counter`, sets its `counter`,
+    /// `rotated_at`, `expires_at`, `claims` and `seal` to those of `next`, touches nothing
+    /// else, and returns the session as it is now. Otherwise changes nothing and returns
+    /// `None`: the layer reads the session again and decides.
+    async fn reauthenticate(
+        &self,
+        current: &Session,
+        next: &Session,
+        now: SystemTime,
+    ) -> Result<Option<Session>, StoreError>;
+}
+
 #[async_trait::async_trait]
 impl<T: RefreshStore + ?Sized> RefreshStore for std::sync::Arc<T> {
     async fn create(&self, session: &Session) -> Result<(), StoreError> {
@@ -332,5 +363,8 @@ impl<T: RefreshStore + ?Sized> RefreshStore for std::sync::Arc<T> {
     }
     fn dpop(&self) -> Option<&dyn DpopStore> {
         (**self).dpop()
+    }
+    fn reauth(&self) -> Option<&dyn ReauthStore> {
+        (**self).reauth()
     }
 }

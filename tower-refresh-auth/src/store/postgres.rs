@@ -96,7 +96,10 @@ use super::sql::{
     COLUMNS, Columns, DEFAULT_TABLE, DEFAULT_TIMEOUT, ListRow, T_COLUMNS, counter_column,
     from_list_row, millis, run, session_from_row, validate_table_name,
 };
-use super::{DpopStore, PageCursor, RefreshStore, Rotation, SessionPage, StoreError, SubjectIndex};
+use super::{
+    DpopStore, PageCursor, ReauthStore, RefreshStore, Rotation, SessionPage, StoreError,
+    SubjectIndex,
+};
 use crate::session::{Session, SessionId};
 use crate::store::ReplayKey;
 
@@ -127,6 +130,7 @@ struct Queries {
     list_page: String,
     purge: String,
     bind: String,
+    reauthenticate: String,
     remember_proof: String,
     purge_proofs: String,
 }
@@ -207,6 +211,15 @@ SELECT {COLUMNS} FROM upd
 UNION ALL
 SELECT {COLUMNS} FROM "{table}" WHERE id = $1 AND {live} AND NOT EXISTS (SELECT 1 FROM upd)"#,
                 live = live("$4")
+            ),
+            // One statement: the row is updated only while its counter and seal are the
+            // ones the layer read, so a concurrent rotation, bind or reseal wins instead.
+            reauthenticate: format!(
+                r#"UPDATE "{table}" SET counter = $4, rotated_at = $5, expires_at = $6,
+    claims = $7, seal = $8
+WHERE id = $1 AND counter = $2 AND seal = $3 AND $4 > $2 AND {live}
+RETURNING {COLUMNS}"#,
+                live = live("$9")
             ),
             // Inserted, or an expired entry replaced: a row comes back. Remembered: none.
             remember_proof: format!(
@@ -477,6 +490,35 @@ impl RefreshStore for PostgresStore {
 
     fn dpop(&self) -> Option<&dyn DpopStore> {
         Some(self)
+    }
+
+    fn reauth(&self) -> Option<&dyn ReauthStore> {
+        Some(self)
+    }
+}
+
+#[async_trait::async_trait]
+impl ReauthStore for PostgresStore {
+    async fn reauthenticate(
+        &self,
+        current: &Session,
+        next: &Session,
+        now: SystemTime,
+    ) -> Result<Option<Session>, StoreError> {
+        let query = sqlx::query_as::<_, Columns>(&self.queries.reauthenticate)
+            .bind(&current.id.as_bytes()[..])
+            .bind(counter_column(current.counter)?)
+            .bind(&current.seal)
+            .bind(counter_column(next.counter)?)
+            .bind(millis(next.rotated_at))
+            .bind(millis(next.expires_at))
+            .bind(&next.claims)
+            .bind(&next.seal)
+            .bind(millis(now));
+        run(self.timeout, query.fetch_optional(&self.pool))
+            .await?
+            .map(|row| session_from_row(current.id, row))
+            .transpose()
     }
 }
 

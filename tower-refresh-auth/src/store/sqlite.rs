@@ -99,7 +99,10 @@ use super::sql::{
     COLUMNS, Columns, DEFAULT_TABLE, DEFAULT_TIMEOUT, ListRow, METADATA_COLUMNS, counter_column,
     from_list_row, millis, run, session_from_row, validate_table_name,
 };
-use super::{DpopStore, PageCursor, RefreshStore, Rotation, SessionPage, StoreError, SubjectIndex};
+use super::{
+    DpopStore, PageCursor, ReauthStore, RefreshStore, Rotation, SessionPage, StoreError,
+    SubjectIndex,
+};
 use crate::session::{Session, SessionId};
 use crate::store::ReplayKey;
 
@@ -130,6 +133,7 @@ struct Queries {
     create: String,
     load: String,
     rotate: String,
+    reauthenticate: String,
     revoke: String,
     reseal: String,
     revoke_subject: String,
@@ -187,6 +191,14 @@ VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"#
 WHERE id = ?1 AND counter = ?2 AND (?6 = 0 OR jkt IS NULL) AND {}
 RETURNING {COLUMNS}"#,
                 live("?3")
+            ),
+            // Updated only while its counter and seal are the ones the layer read.
+            reauthenticate: format!(
+                r#"UPDATE "{table}" SET counter = ?4, rotated_at = ?5, expires_at = ?6,
+    claims = ?7, seal = ?8
+WHERE id = ?1 AND counter = ?2 AND seal = ?3 AND ?4 > ?2 AND {}
+RETURNING {COLUMNS}"#,
+                live("?9")
             ),
             revoke: format!(r#"DELETE FROM "{table}" WHERE id = ?1"#),
             reseal: format!(r#"UPDATE "{table}" SET seal = ?2 WHERE id = ?1"#),
@@ -464,6 +476,36 @@ impl RefreshStore for SqliteStore {
 
     fn dpop(&self) -> Option<&dyn DpopStore> {
         Some(self)
+    }
+
+    fn reauth(&self) -> Option<&dyn ReauthStore> {
+        Some(self)
+    }
+}
+
+/// One statement: SQLite runs it under the database's write lock.
+#[async_trait::async_trait]
+impl ReauthStore for SqliteStore {
+    async fn reauthenticate(
+        &self,
+        current: &Session,
+        next: &Session,
+        now: SystemTime,
+    ) -> Result<Option<Session>, StoreError> {
+        let query = sqlx::query_as::<_, Columns>(&self.queries.reauthenticate)
+            .bind(&current.id.as_bytes()[..])
+            .bind(counter_column(current.counter)?)
+            .bind(&current.seal)
+            .bind(counter_column(next.counter)?)
+            .bind(millis(next.rotated_at))
+            .bind(millis(next.expires_at))
+            .bind(&next.claims)
+            .bind(&next.seal)
+            .bind(millis(now));
+        run(self.timeout, query.fetch_optional(&self.pool))
+            .await?
+            .map(|row| session_from_row(current.id, row))
+            .transpose()
     }
 }
 

@@ -20,11 +20,12 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use super::claims::{Claims, REGISTERED};
+use super::claims::{AuthenticationClaims, Claims, REGISTERED};
 use crate::clock::{to_millis, to_secs};
 use crate::error::{AuthError, ConfigError, invalid_token};
 use crate::keys::{SigningKey, VerifyingKey, public_jwk};
-use crate::session::SessionId;
+use crate::session::{Session, SessionId};
+use crate::store::StoreError;
 
 /// The `typ` header of an access token (RFC 9068 §2.1).
 pub(crate) const TYP: &str = "at+jwt";
@@ -111,6 +112,11 @@ struct SignClaims<'a> {
     aud: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     cnf: Option<Cnf<'a>>,
+    auth_time: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    acr: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    amr: &'a [String],
     #[serde(flatten)]
     custom: &'a Map<String, Value>,
 }
@@ -229,12 +235,39 @@ impl AccessTokens {
         }
     }
 
+    /// Signs a new access token of `session` as the store keeps it: its subject, its claims
+    /// (the application's, and how the user authenticated: `docs/protocol.md` §15) and its
+    /// DPoP binding.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Corrupt`] when the stored claims are not a JSON object (the seal was
+    /// checked before, so the layer wrote them: this is a store that garbled them).
+    pub(crate) fn sign_session(
+        &self,
+        session: &Session,
+        now: SystemTime,
+    ) -> Result<String, AuthError> {
+        let mut custom: Map<String, Value> = serde_json::from_str(&session.claims)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let auth = AuthenticationClaims::take_from(&mut custom, to_secs(session.created_at));
+        self.sign(
+            &session.subject,
+            &session.id,
+            &custom,
+            &auth,
+            session.jkt.as_deref(),
+            now,
+        )
+    }
+
     /// Signs a new access token; bound to the DPoP key of thumbprint `jkt`, if given.
     pub(crate) fn sign(
         &self,
         subject: &str,
         session: &SessionId,
         custom: &Map<String, Value>,
+        auth: &AuthenticationClaims,
         jkt: Option<&str>,
         now: SystemTime,
     ) -> Result<String, AuthError> {
@@ -249,6 +282,9 @@ impl AccessTokens {
             iss: self.rules.issuer.as_deref(),
             aud: self.rules.audience.as_deref(),
             cnf: jkt.map(|jkt| Cnf { jkt }),
+            auth_time: auth.auth_time,
+            acr: auth.acr.as_deref(),
+            amr: &auth.amr,
             custom,
         };
         let keys = self.keys.load();

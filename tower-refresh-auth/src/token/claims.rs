@@ -1,8 +1,9 @@
 //! The claims of an access token.
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
-use crate::session::SessionId;
+use crate::session::{Authentication, SessionId};
 
 /// The verified claims of an access token: the registered ones and the application's own
 /// (`custom`, flattened into the same JSON object).
@@ -52,6 +53,23 @@ pub struct Claims<C = NoClaims> {
     /// whose proofs must come with it. `None` for a bearer token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cnf: Option<Confirmation>,
+    /// When the user last authenticated in this session, in seconds since the Unix epoch
+    /// (OpenID Connect Core §2, RFC 9068 §2.2.1): the login, or the latest
+    /// [re-authentication](crate::RefreshAuth::reauthenticate). A refresh never changes it.
+    /// Every token this version of the layer signs carries it; `None` only for a token
+    /// signed before (which no [step-up requirement](crate::step_up::StepUp) accepts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<u64>,
+    /// The Authentication Context Class Reference the application gave at login or
+    /// re-authentication ([`Authentication::acr`](crate::session::Authentication::acr)), if
+    /// any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
+    /// The Authentication Methods References (RFC 8176) the application gave at login or
+    /// re-authentication ([`Authentication::amr`](crate::session::Authentication::amr));
+    /// empty when it gave none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
     /// The application's own claims.
     #[serde(flatten)]
     pub custom: C,
@@ -70,5 +88,80 @@ pub struct NoClaims {}
 
 /// The claim names the layer writes itself; the application's claims may not use them.
 pub(crate) const REGISTERED: &[&str] = &[
-    "sub", "sid", "jti", "iat", "exp", "nbf", "iss", "aud", "cnf",
+    "sub",
+    "sid",
+    "jti",
+    "iat",
+    "exp",
+    "nbf",
+    "iss",
+    "aud",
+    "cnf",
+    "auth_time",
+    "acr",
+    "amr",
 ];
+
+/// How the user authenticated, as a session holds it inside its sealed claims
+/// (`docs/protocol.md` §15): `auth_time` in seconds, and `acr`/`amr` if the application gave
+/// them. Stored among the session's claims — the application cannot use these names — so
+/// the session seal binds them and no store needs a column of its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AuthenticationClaims {
+    pub(crate) auth_time: u64,
+    pub(crate) acr: Option<String>,
+    pub(crate) amr: Vec<String>,
+}
+
+impl AuthenticationClaims {
+    /// An authentication at `auth_time` (seconds).
+    pub(crate) fn new(auth_time: u64, how: Authentication) -> Self {
+        let (acr, amr) = how.into_parts();
+        Self {
+            auth_time,
+            acr,
+            amr,
+        }
+    }
+
+    /// Takes the authentication out of a session's stored claims, leaving the application's.
+    /// A session sealed before these claims existed has none: it authenticated when it was
+    /// created (`created_at`, in seconds), with no `acr` or `amr`. A value of the wrong type
+    /// (which the layer never writes) counts as absent.
+    pub(crate) fn take_from(claims: &mut Map<String, Value>, created_at: u64) -> Self {
+        let auth_time = claims
+            .remove("auth_time")
+            .and_then(|v| v.as_u64())
+            .unwrap_or(created_at);
+        let acr = match claims.remove("acr") {
+            Some(Value::String(acr)) => Some(acr),
+            _ => None,
+        };
+        let amr = match claims.remove("amr") {
+            Some(Value::Array(methods)) => methods
+                .into_iter()
+                .filter_map(|m| match m {
+                    Value::String(m) => Some(m),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        Self {
+            auth_time,
+            acr,
+            amr,
+        }
+    }
+
+    /// Puts the authentication into a session's claims, beside the application's.
+    pub(crate) fn put_into(&self, claims: &mut Map<String, Value>) {
+        claims.insert("auth_time".to_owned(), Value::from(self.auth_time));
+        if let Some(acr) = &self.acr {
+            claims.insert("acr".to_owned(), Value::from(acr.as_str()));
+        }
+        if !self.amr.is_empty() {
+            claims.insert("amr".to_owned(), Value::from(self.amr.clone()));
+        }
+    }
+}

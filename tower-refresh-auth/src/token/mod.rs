@@ -6,5 +6,6 @@ mod claims;
 mod pair;
 pub mod refresh;
 
+pub(crate) use self::claims::AuthenticationClaims;
 pub use self::claims::{Claims, Confirmation, NoClaims};
 pub use self::pair::TokenPair;

@@ -9,7 +9,7 @@
 //! // tests/conformance.rs
 //! use tower_refresh_auth::store::conformance::Fixture;
 //!
-//! tower_refresh_auth::conformance_suite!(my_store, fixture, [subject_index, dpop]);
+//! tower_refresh_auth::conformance_suite!(my_store, fixture, [subject_index, dpop, reauth]);
 //!
 //! /// A fresh, empty store for the test named `test`.
 //! async fn fixture(_test: &'static str) -> Fixture<MyStore> {
@@ -24,6 +24,7 @@
 //! - `subject_index`: [`SubjectIndex`], tested through
 //!   [`RefreshStore::subject_index`], so a store that forgets to return `Some(self)` fails;
 //! - `dpop`: [`DpopStore`], likewise through [`RefreshStore::dpop`];
+//! - `reauth`: [`ReauthStore`], likewise through [`RefreshStore::reauth`];
 //! - `two_instances`: the record tests that need [`Fixture::second`], a second instance on
 //!   the same data with its own connections (as a second server has), and with `dpop` the
 //!   replay memory shared between them. Leave it out for a store that cannot be shared.
@@ -43,6 +44,7 @@
 #![allow(clippy::missing_panics_doc)]
 
 pub mod dpop;
+pub mod reauth;
 pub mod record;
 pub mod subject_index;
 
@@ -51,7 +53,7 @@ use std::future::Future;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::session::{Session, SessionId};
-use crate::store::{DpopStore, RefreshStore, Rotation, SubjectIndex};
+use crate::store::{DpopStore, ReauthStore, RefreshStore, Rotation, SubjectIndex};
 
 /// A store set up for one test.
 #[derive(Debug)]
@@ -148,6 +150,13 @@ pub fn dpop<S: RefreshStore>(store: &S) -> &dyn DpopStore {
         .expect("the store implements DpopStore, so `RefreshStore::dpop` returns Some(self)")
 }
 
+/// The store's [`ReauthStore`], as the layer finds it; panics when it offers none.
+pub fn reauth<S: RefreshStore>(store: &S) -> &dyn ReauthStore {
+    store
+        .reauth()
+        .expect("the store implements ReauthStore, so `RefreshStore::reauth` returns Some(self)")
+}
+
 /// Runs the conformance suite against one backend, as a module of `#[test]`s named
 /// `$backend` (see the [`conformance`](crate::store::conformance) module).
 ///
@@ -157,8 +166,8 @@ pub fn dpop<S: RefreshStore>(store: &S) -> &dyn DpopStore {
 /// then optionally `ignore = "reason"`:
 ///
 /// ```text
-/// conformance_suite!(memory, fixtures::memory, [subject_index, dpop]);
-/// conformance_suite!(redis, fixtures::redis, [subject_index, dpop, two_instances], ignore = "needs REDIS_URL");
+/// conformance_suite!(memory, fixtures::memory, [subject_index, dpop, reauth]);
+/// conformance_suite!(redis, fixtures::redis, [subject_index, dpop, reauth, two_instances], ignore = "needs REDIS_URL");
 /// ```
 #[macro_export]
 macro_rules! conformance_suite {
@@ -225,6 +234,17 @@ macro_rules! conformance_suite {
             );
         }
     };
+    (@group $fixture:path, $attrs:tt, reauth; $all:tt) => {
+        mod reauth {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::conformance_suite!(@tests $fixture, $attrs, reauth;
+                reauthenticate_swaps_counter_claims_and_seal_only,
+                reauthenticate_of_a_moved_or_dead_session_changes_nothing,
+                concurrent_reauthentications_yield_one_winner
+            );
+        }
+    };
     (@group $fixture:path, $attrs:tt, two_instances; $all:tt) => {
         mod two_instances {
             #[allow(unused_imports)]
@@ -248,7 +268,7 @@ macro_rules! conformance_suite {
     (@group $fixture:path, $attrs:tt, $unknown:ident; $all:tt) => {
         ::core::compile_error!(::core::concat!(
             "unknown conformance group `", ::core::stringify!($unknown),
-            "`: expected subject_index, dpop or two_instances"
+            "`: expected subject_index, dpop, reauth or two_instances"
         ));
     };
     (@tests $fixture:path, $attrs:tt, $module:ident; $($test:ident),*) => {

@@ -47,6 +47,14 @@ pub(super) struct Scripts {
     ///
     /// KEYS[1] the session. ARGV[1] the thumbprint; ARGV[2] the new seal; ARGV[3] now.
     pub(super) bind: Script,
+    /// Re-authenticates a live session: swaps counter, `rat`, `exp`, claims and seal while
+    /// its counter and seal are the expected ones. Returns `{}` when nothing changed, else
+    /// its eleven fields after (FIELDS order, '' for absent ones).
+    ///
+    /// KEYS[1] the session. ARGV[1] the expected counter; ARGV[2] the expected seal; ARGV[3]
+    /// the next counter; ARGV[4] now; ARGV[5] the new sliding expiry; ARGV[6] the claims;
+    /// ARGV[7] the seal; ARGV[8] the new `rotated_at`.
+    pub(super) reauthenticate: Script,
     /// Remembers a spent DPoP proof in its key's partition, bounded per partition. Returns
     /// 1 when remembered now, 0 for a replay, -1 when the partition is full.
     ///
@@ -66,6 +74,7 @@ impl Scripts {
             revoke_of_subject: Script::new(include_str!("scripts/revoke_of_subject.lua")),
             reseal: Script::new(include_str!("scripts/reseal.lua")),
             bind: Script::new(include_str!("scripts/bind.lua")),
+            reauthenticate: Script::new(include_str!("scripts/reauthenticate.lua")),
             remember_proof: Script::new(include_str!("scripts/remember_proof.lua")),
         }
     }
