@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use http::{HeaderMap, Method, Uri};
 
+use crate::clock::Clock;
 use crate::clock::Throttled;
 use crate::credentials::{self, Scheme};
-use crate::dpop::{DpopMode, Expected, ProofError, ProofRules, Verified};
+use crate::dpop::{DpopMode, DpopSettings, Expected, ProofError, ProofRules, Verified};
 use crate::error::{AuthError, DpopCode, DpopError, invalid_token};
 use crate::shared::Shared;
 use crate::telemetry::{StoreOp, timed};
@@ -141,75 +142,97 @@ pub(crate) struct Target<'a> {
 
 impl Shared {
     /// Reads the request's access token, verifies it with `verify`, and with DPoP on, the
-    /// scheme and the proof: a bound token needs `Authorization: DPoP` and a proof by its key
-    /// (returned, its `jti` still to be spent), an unbound one needs `Bearer`.
+    /// scheme and the proof: see [`verify_presented`].
     pub(crate) fn verify_presented<C>(
         &self,
         target: Target<'_>,
         headers: &HeaderMap,
         verify: impl FnOnce(&str) -> Result<Claims<C>, AuthError>,
     ) -> Result<(Claims<C>, Option<Verified>), AuthError> {
-        let cookie = self.access_cookie.as_deref();
-        let Some(dpop) = &self.dpop else {
-            let claims = verify(credentials::access_token(headers, cookie)?)?;
-            if claims.cnf.is_some() {
-                // Bound elsewhere (or before DPoP was turned off): without a proof it is a
-                // stolen token as far as anyone can tell.
-                return Err(invalid_token("the token is DPoP-bound, and DPoP is off"));
-            }
-            return Ok((claims, None));
+        let presentation = Presentation {
+            access_cookie: self.access_cookie.as_deref(),
+            dpop: self.dpop.as_ref(),
+            clock: &*self.clock,
         };
-        match credentials::presented(headers, cookie, true)? {
-            (Scheme::Bearer, _) if dpop.mode == DpopMode::Required => Err(DpopError::resource(
-                DpopCode::InvalidToken,
-                "DPoP is required: send the token as `Authorization: DPoP` with a proof",
-            )),
-            (Scheme::Bearer, token) => {
-                let claims = verify(token)?;
-                if claims.cnf.is_some() {
-                    // RFC 9449 §7.2: a bound token is no bearer token.
-                    return Err(invalid_token(
-                        "the token is DPoP-bound: send it as `Authorization: DPoP` with a proof",
-                    ));
-                }
-                Ok((claims, None))
+        verify_presented(&presentation, target, headers, verify)
+    }
+}
+
+/// How a layer reads tokens from requests: the optional access-token cookie, and DPoP.
+/// Shared by the issuing layer and a resource server ([`crate::resource`]).
+pub(crate) struct Presentation<'a> {
+    pub(crate) access_cookie: Option<&'a str>,
+    pub(crate) dpop: Option<&'a DpopSettings>,
+    pub(crate) clock: &'a dyn Clock,
+}
+
+/// Reads the request's access token, verifies it with `verify`, and with DPoP on, the
+/// scheme and the proof: a bound token needs `Authorization: DPoP` and a proof by its key
+/// (returned, its `jti` still to be spent), an unbound one needs `Bearer`.
+pub(crate) fn verify_presented<C>(
+    how: &Presentation<'_>,
+    target: Target<'_>,
+    headers: &HeaderMap,
+    verify: impl FnOnce(&str) -> Result<Claims<C>, AuthError>,
+) -> Result<(Claims<C>, Option<Verified>), AuthError> {
+    let cookie = how.access_cookie;
+    let Some(dpop) = how.dpop else {
+        let claims = verify(credentials::access_token(headers, cookie)?)?;
+        if claims.cnf.is_some() {
+            // Bound elsewhere (or before DPoP was turned off): without a proof it is a
+            // stolen token as far as anyone can tell.
+            return Err(invalid_token("the token is DPoP-bound, and DPoP is off"));
+        }
+        return Ok((claims, None));
+    };
+    match credentials::presented(headers, cookie, true)? {
+        (Scheme::Bearer, _) if dpop.mode == DpopMode::Required => Err(DpopError::resource(
+            DpopCode::InvalidToken,
+            "DPoP is required: send the token as `Authorization: DPoP` with a proof",
+        )),
+        (Scheme::Bearer, token) => {
+            let claims = verify(token)?;
+            if claims.cnf.is_some() {
+                // RFC 9449 §7.2: a bound token is no bearer token.
+                return Err(invalid_token(
+                    "the token is DPoP-bound: send it as `Authorization: DPoP` with a proof",
+                ));
             }
-            (Scheme::Dpop, token) => {
-                let claims = verify(token).map_err(|err| match err {
-                    AuthError::InvalidToken(why) => {
-                        DpopError::resource(DpopCode::InvalidToken, why)
-                    }
-                    other => other,
+            Ok((claims, None))
+        }
+        (Scheme::Dpop, token) => {
+            let claims = verify(token).map_err(|err| match err {
+                AuthError::InvalidToken(why) => DpopError::resource(DpopCode::InvalidToken, why),
+                other => other,
+            })?;
+            let Some(cnf) = &claims.cnf else {
+                return Err(DpopError::resource(
+                    DpopCode::InvalidToken,
+                    "the token is not DPoP-bound: send it as `Authorization: Bearer`",
+                ));
+            };
+            let proof = ProofRules::header(headers)
+                .map_err(|e| refusal(e, true))?
+                .ok_or_else(|| {
+                    refusal(ProofError::Invalid("the request has no DPoP proof"), true)
                 })?;
-                let Some(cnf) = &claims.cnf else {
-                    return Err(DpopError::resource(
-                        DpopCode::InvalidToken,
-                        "the token is not DPoP-bound: send it as `Authorization: Bearer`",
-                    ));
-                };
-                let proof = ProofRules::header(headers)
-                    .map_err(|e| refusal(e, true))?
-                    .ok_or_else(|| {
-                        refusal(ProofError::Invalid("the request has no DPoP proof"), true)
-                    })?;
-                let expected = Expected {
-                    method: target.method,
-                    uri: target.uri,
-                    headers,
-                    access_token: Some(token),
-                };
-                let verified = dpop
-                    .rules
-                    .verify(proof, &expected, self.clock.now())
-                    .map_err(|e| refusal(e, true))?;
-                if verified.jkt != cnf.jkt {
-                    return Err(refusal(
-                        ProofError::Invalid("the DPoP proof is not by the token's key"),
-                        true,
-                    ));
-                }
-                Ok((claims, Some(verified)))
+            let expected = Expected {
+                method: target.method,
+                uri: target.uri,
+                headers,
+                access_token: Some(token),
+            };
+            let verified = dpop
+                .rules
+                .verify(proof, &expected, how.clock.now())
+                .map_err(|e| refusal(e, true))?;
+            if verified.jkt != cnf.jkt {
+                return Err(refusal(
+                    ProofError::Invalid("the DPoP proof is not by the token's key"),
+                    true,
+                ));
             }
+            Ok((claims, Some(verified)))
         }
     }
 }
