@@ -962,6 +962,8 @@ impl<C> RefreshAuthBuilder<C> {
             });
         }
 
+        // docs/protocol.md §12: the RFC 8414 metadata beside the JWKS, when the issuer is a URL.
+        let guard = self.guard.with_metadata(access.issuer());
         Ok(RefreshAuth::from_shared(Shared {
             access,
             refresh_keys: SessionKeys::new(
@@ -976,7 +978,7 @@ impl<C> RefreshAuthBuilder<C> {
             grace: self.grace,
             session_lifetime: self.session_lifetime,
             max_sessions,
-            guard: self.guard,
+            guard,
             check_sessions: self.check_sessions,
             body_limit: self.body_limit,
             transport,

@@ -186,6 +186,11 @@ impl AccessTokens {
         self.keys.load().jwks.clone()
     }
 
+    /// The `iss` of every token, when configured.
+    pub(crate) fn issuer(&self) -> Option<&str> {
+        self.rules.issuer.as_deref()
+    }
+
     /// The access-token lifetime in whole seconds (`expires_in`).
     pub(crate) fn ttl_secs(&self) -> u64 {
         self.ttl.as_secs()
