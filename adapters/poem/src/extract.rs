@@ -124,8 +124,9 @@ pub enum ClaimsRejection {
 }
 
 const LAYER_MISSING: &str = "no verified claims and no refusal in the request extensions: \
-     is the RefreshAuthLayer installed? On poem it is `RefreshAuthMiddleware`; it must wrap \
-     this route and be built for the claims type the extractor asks for.";
+     is the RefreshAuthLayer installed? On poem it is `RefreshAuthMiddleware` (or \
+     `ResourceServerMiddleware` for a verify-only service); it must wrap this route and be \
+     built for the claims type the extractor asks for.";
 
 impl std::fmt::Display for ClaimsRejection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -64,6 +64,7 @@
 mod extract;
 mod metadata;
 mod middleware;
+mod resource;
 #[cfg(feature = "openapi")]
 #[cfg_attr(docsrs, doc(cfg(feature = "openapi")))]
 pub mod openapi;
@@ -72,4 +73,5 @@ mod response;
 pub use self::extract::{AuthClaims, ClaimsRejection, OptionalAuthClaims};
 pub use self::metadata::{DpopLogin, LoginMetadata};
 pub use self::middleware::{RefreshAuthEndpoint, RefreshAuthMiddleware};
+pub use self::resource::{ResourceServerEndpoint, ResourceServerMiddleware};
 pub use self::response::{ErrorResponse, TokenResponse};
