@@ -64,10 +64,10 @@
 mod extract;
 mod metadata;
 mod middleware;
-mod resource;
 #[cfg(feature = "openapi")]
 #[cfg_attr(docsrs, doc(cfg(feature = "openapi")))]
 pub mod openapi;
+mod resource;
 mod response;
 
 pub use self::extract::{AuthClaims, ClaimsRejection, OptionalAuthClaims};
