@@ -309,10 +309,11 @@ impl IssuerKeys {
     /// every request waiting for it. A static set has nothing to fetch.
     pub(crate) async fn fetch_for(&self, need: Need) {
         #[cfg(feature = "remote-jwks")]
-        if let Some(remote) = &self.remote {
-            if remote.refetch(self, Some(need)).await && need == Need::UnknownKid {
-                telemetry::unknown_kid(true);
-            }
+        if let Some(remote) = &self.remote
+            && remote.refetch(self, Some(need)).await
+            && need == Need::UnknownKid
+        {
+            telemetry::unknown_kid(true);
         }
         #[cfg(not(feature = "remote-jwks"))]
         let _ = need;
