@@ -1,5 +1,5 @@
 //! A service that only verifies tokens (docs/protocol.md §12): a
-//! [`ResourceServer`](tower_refresh_auth::resource::ResourceServer) built from the
+//! [`ResourceServer`] built from the
 //! environment, in front of two routes. A library so its tests run the very app `main.rs`
 //! serves.
 //!
