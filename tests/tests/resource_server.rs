@@ -773,3 +773,82 @@ async fn plain_http_off_loopback_is_refused_when_built() {
         .unwrap_err();
     assert!(matches!(err, ConfigError::InvalidKeySource { .. }), "{err}");
 }
+
+/// An issuer that is not ours: tokens and keys made by `jwt-simple` (RustCrypto, no code in
+/// common with jsonwebtoken), its metadata at the OpenID Connect path only.
+#[tokio::test]
+async fn an_issuer_that_is_not_ours_made_by_an_independent_jose_implementation() {
+    use jwt_simple::prelude::{
+        ECDSAP256KeyPairLike, ECDSAP256PublicKeyLike, ES256KeyPair, Ed25519KeyPair,
+        EdDSAKeyPairLike, HeaderOptions,
+    };
+
+    let site = document_site().await;
+    let ed = Ed25519KeyPair::generate().with_key_id("ed-1");
+    let es = ES256KeyPair::generate().with_key_id("es-1");
+    let point = es.public_key().public_key().to_bytes_uncompressed();
+    let jwks = json!({ "keys": [
+        // No `alg`: the algorithm comes from the key type.
+        { "kty": "OKP", "crv": "Ed25519", "kid": "ed-1", "use": "sig",
+          "x": URL_SAFE_NO_PAD.encode(ed.public_key().to_bytes()) },
+        { "kty": "EC", "crv": "P-256", "kid": "es-1", "alg": "ES256",
+          "x": URL_SAFE_NO_PAD.encode(&point[1..33]), "y": URL_SAFE_NO_PAD.encode(&point[33..65]) },
+    ]});
+    site.control.serve("/keys", Doc::Json(jwks.to_string()));
+    // RFC 8414's path answers 404: OpenID Connect discovery is the fallback.
+    site.control.serve(
+        "/.well-known/openid-configuration",
+        Doc::Json(
+            json!({ "issuer": site.base, "jwks_uri": format!("{}/keys", site.base) }).to_string(),
+        ),
+    );
+    let server = ResourceServer::<NoClaims>::builder()
+        .issuer(Issuer::discover(&site.base).audience("orders"))
+        .build()
+        .unwrap();
+    server.ready().await.unwrap();
+    assert_eq!(
+        site.control.hits("/.well-known/oauth-authorization-server"),
+        1
+    );
+
+    let claims = || {
+        jwt_simple::claims::Claims::with_custom_claims(
+            json!({ "sid": tower_refresh_auth::session::SessionId::random().to_string() }),
+            jwt_simple::prelude::Duration::from_mins(5),
+        )
+        .with_subject("carol")
+        .with_issuer(&site.base)
+        .with_audience("orders")
+        .with_jwt_id("elsewhere")
+    };
+    let at_jwt = HeaderOptions {
+        signature_type: Some("at+jwt".into()),
+        ..HeaderOptions::default()
+    };
+    let by_ed = ed.sign_with_options(claims(), &at_jwt).unwrap();
+    let by_es = es.sign_with_options(claims(), &at_jwt).unwrap();
+    for token in [&by_ed, &by_es] {
+        let (status, _, body) = call(&server, Some(token)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(
+            serde_json::from_str::<Value>(&body).unwrap(),
+            json!({ "subject": "carol", "issuer": site.base })
+        );
+    }
+    // Another key under a known kid; the wrong audience; no `typ`: refused.
+    let impostor = Ed25519KeyPair::generate()
+        .with_key_id("ed-1")
+        .sign_with_options(claims(), &at_jwt)
+        .unwrap();
+    let elsewhere = ed
+        .sign_with_options(claims().with_audience("billing"), &at_jwt)
+        .unwrap();
+    let untyped = ed.sign(claims()).unwrap();
+    for token in [impostor, elsewhere, untyped] {
+        assert_eq!(
+            call(&server, Some(&token)).await.0,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+}
