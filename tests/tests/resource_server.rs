@@ -852,3 +852,117 @@ async fn an_issuer_that_is_not_ours_made_by_an_independent_jose_implementation()
         );
     }
 }
+
+/// The key-set metrics of docs/protocol.md §9, recorded by a local recorder on one thread (the
+/// issuer, the resource server and its refresher all run on this test's current-thread
+/// runtime).
+#[test]
+fn key_set_fetches_unknown_kids_and_staleness_are_counted() {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    metrics::with_local_recorder(&recorder, || {
+        rt.block_on(async {
+            let (site, auth) = issuer_site("es256.pem").await;
+            let good = token(&auth, "user1").await;
+            let clock = ManualClock::new(SystemTime::now());
+            let server = ResourceServer::<NoClaims>::builder()
+                .issuer(Issuer::discover(&site.base))
+                .clock(clock.clone())
+                .cache_ttl(
+                    Duration::from_secs(60),
+                    Duration::from_secs(60),
+                    Duration::from_secs(60),
+                )
+                .max_staleness(Duration::from_secs(60))
+                .build()
+                .unwrap();
+            server.ready().await.unwrap();
+            assert_eq!(call(&server, Some(&good)).await.0, StatusCode::OK);
+            let claims = json!({ "sub": "x", "exp": 4_000_000_000u64, "iss": site.base });
+            let unknown = forged(
+                &json!({ "alg": "ES256", "typ": "at+jwt", "kid": "nobody" }),
+                &claims,
+                &[7; 64],
+            );
+            // Past the cooldown: one fetch for the unknown kid; again: remembered, no fetch.
+            clock.advance(Duration::from_secs(11));
+            assert_eq!(
+                call(&server, Some(&unknown)).await.0,
+                StatusCode::UNAUTHORIZED
+            );
+            assert_eq!(
+                call(&server, Some(&unknown)).await.0,
+                StatusCode::UNAUTHORIZED
+            );
+            // Down, stale: served; past the staleness: unavailable.
+            site.control.down.store(true, Ordering::SeqCst);
+            clock.advance(Duration::from_secs(61));
+            assert_eq!(call(&server, Some(&good)).await.0, StatusCode::OK);
+            clock.advance(Duration::from_secs(60));
+            assert_eq!(
+                call(&server, Some(&good)).await.0,
+                StatusCode::SERVICE_UNAVAILABLE
+            );
+        });
+    });
+    let mut counts: HashMap<String, u64> = HashMap::new();
+    let mut age_seen = false;
+    for (key, _, _, value) in snapshotter.snapshot().into_vec() {
+        let key = key.key();
+        let labels: Vec<String> = key
+            .labels()
+            .filter(|l| l.key() != "issuer")
+            .map(|l| format!("{}={}", l.key(), l.value()))
+            .collect();
+        let name = format!("{}{{{}}}", key.name(), labels.join(","));
+        match value {
+            DebugValue::Counter(n) => {
+                *counts.entry(name).or_default() += n;
+            }
+            DebugValue::Gauge(_) if key.name() == "refresh_auth_key_set_age_seconds" => {
+                age_seen = true;
+            }
+            _ => {}
+        }
+    }
+    let count = |name: &str| counts.get(name).copied().unwrap_or(0);
+    assert_eq!(
+        count("refresh_auth_key_set_fetches_total{outcome=ok}"),
+        2,
+        "{counts:?}"
+    );
+    assert!(
+        count("refresh_auth_key_set_fetches_total{outcome=error}") >= 1,
+        "{counts:?}"
+    );
+    assert_eq!(
+        count("refresh_auth_unknown_kid_total{outcome=refetched}"),
+        1,
+        "{counts:?}"
+    );
+    assert_eq!(
+        count("refresh_auth_unknown_kid_total{outcome=refused}"),
+        2,
+        "{counts:?}"
+    );
+    assert!(
+        count("refresh_auth_stale_key_set_total{outcome=served}") >= 1,
+        "{counts:?}"
+    );
+    assert_eq!(
+        count("refresh_auth_stale_key_set_total{outcome=unavailable}"),
+        1,
+        "{counts:?}"
+    );
+    assert!(
+        count("refresh_auth_verifications_total{outcome=ok}") >= 2,
+        "{counts:?}"
+    );
+    assert!(age_seen, "{counts:?}");
+}
