@@ -168,36 +168,6 @@ pub(crate) async fn timed<T>(op: StoreOp, call: impl Future<Output = T>) -> T {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn counting_without_a_recorder_allocates_nothing() {
-        // The counter sees allocations at all.
-        let boxed = allocation_counter::measure(|| drop(std::hint::black_box(Box::new(1u64))));
-        assert_eq!(boxed.count_total, 1);
-        let counted = allocation_counter::measure(|| {
-            for outcome in [
-                Verification::Ok,
-                Verification::Missing,
-                Verification::Malformed,
-                Verification::Invalid,
-                Verification::Revoked,
-            ] {
-                verified(outcome);
-            }
-            refreshed(Refresh::GraceReplay);
-            refreshed(Refresh::ReuseRevoked);
-            sessions_revoked(RevocationReason::Reuse, 1);
-            sessions_revoked(RevocationReason::SessionLimit, 1);
-            logged_out();
-            session_started();
-        });
-        assert_eq!(counted.count_total, 0, "{counted:?}");
-    }
-}
-
 /// What became of one fetch of a resource server's key set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg(feature = "remote-jwks")]
@@ -251,5 +221,35 @@ pub(crate) fn stale_key_set(served: bool) {
         counter!(NAME, "outcome" => "served").increment(1);
     } else {
         counter!(NAME, "outcome" => "unavailable").increment(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counting_without_a_recorder_allocates_nothing() {
+        // The counter sees allocations at all.
+        let boxed = allocation_counter::measure(|| drop(std::hint::black_box(Box::new(1u64))));
+        assert_eq!(boxed.count_total, 1);
+        let counted = allocation_counter::measure(|| {
+            for outcome in [
+                Verification::Ok,
+                Verification::Missing,
+                Verification::Malformed,
+                Verification::Invalid,
+                Verification::Revoked,
+            ] {
+                verified(outcome);
+            }
+            refreshed(Refresh::GraceReplay);
+            refreshed(Refresh::ReuseRevoked);
+            sessions_revoked(RevocationReason::Reuse, 1);
+            sessions_revoked(RevocationReason::SessionLimit, 1);
+            logged_out();
+            session_started();
+        });
+        assert_eq!(counted.count_total, 0, "{counted:?}");
     }
 }
