@@ -13,6 +13,7 @@ use crate::credentials::{self, Scheme};
 use crate::dpop::{DpopMode, DpopSettings, Expected, ProofError, ProofRules, Verified};
 use crate::error::{AuthError, DpopCode, DpopError, invalid_token};
 use crate::shared::Shared;
+use crate::store::DpopStore;
 use crate::telemetry::{StoreOp, timed};
 use crate::token::Claims;
 
@@ -95,30 +96,7 @@ impl Shared {
             .dpop
             .as_ref()
             .map_or(Duration::ZERO, |d| d.rules.window);
-        let now = self.clock.now();
-        let fresh = timed(
-            StoreOp::RememberProof,
-            self.dpop_store()?
-                .remember_proof(&proof.replay, proof.expires_at + skew, now),
-        )
-        .await?;
-        if fresh {
-            Ok(())
-        } else {
-            // One line per interval however many are refused: a flood of replays (or of a
-            // key over its share) must not become a flood of log lines.
-            if let Some(suppressed) = REFUSED_LOG.allow(crate::clock::to_millis(now)) {
-                tracing::warn!(
-                    suppressed,
-                    "DPoP proof replayed (or its key over its share of the replay memory); \
-                     refused (at most one such line per 10 s)"
-                );
-            }
-            Err(refusal(
-                ProofError::Invalid("the DPoP proof has been used before"),
-                resource,
-            ))
-        }
+        spend_proof(self.dpop_store()?, skew, &*self.clock, proof, resource).await
     }
 
     /// In required mode, a session must be bound: refuses a grant without a proof.
@@ -234,5 +212,40 @@ pub(crate) fn verify_presented<C>(
             }
             Ok((claims, Some(verified)))
         }
+    }
+}
+
+/// Remembers the proof's `jti` in `store`, for its acceptance window plus `skew`; a proof seen
+/// before is refused (so is one past its key's share of the memory, `docs/protocol.md` §10).
+/// Shared by the issuing layer and a resource server ([`crate::resource`]).
+pub(crate) async fn spend_proof(
+    store: &dyn DpopStore,
+    skew: Duration,
+    clock: &dyn Clock,
+    proof: &Verified,
+    resource: bool,
+) -> Result<(), AuthError> {
+    let now = clock.now();
+    let fresh = timed(
+        StoreOp::RememberProof,
+        store.remember_proof(&proof.replay, proof.expires_at + skew, now),
+    )
+    .await?;
+    if fresh {
+        Ok(())
+    } else {
+        // One line per interval however many are refused: a flood of replays (or of a
+        // key over its share) must not become a flood of log lines.
+        if let Some(suppressed) = REFUSED_LOG.allow(crate::clock::to_millis(now)) {
+            tracing::warn!(
+                suppressed,
+                "DPoP proof replayed (or its key over its share of the replay memory); \
+                 refused (at most one such line per 10 s)"
+            );
+        }
+        Err(refusal(
+            ProofError::Invalid("the DPoP proof has been used before"),
+            resource,
+        ))
     }
 }

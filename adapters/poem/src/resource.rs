@@ -105,7 +105,7 @@ where
         let server = &self.server;
         let verdict = match server.decide(req.method(), req.uri(), req.headers()) {
             Decision::Verdict(verdict) => verdict,
-            Decision::FetchKeys => {
+            Decision::Pending => {
                 server
                     .authorize(req.method(), req.uri(), req.headers())
                     .await

@@ -73,6 +73,11 @@ pub struct Settings {
     pub max_staleness: Duration,
     /// `VERIFIED_TOKEN_CACHE` (default `0`, off).
     pub token_cache: usize,
+    /// `DPOP` (default `off`): DPoP-bound tokens (docs/protocol.md §10).
+    pub dpop: DpopMode,
+    /// `PUBLIC_URL`: the URL clients reach this service at, which DPoP proofs' `htu` is
+    /// compared with; required with `DPOP` on.
+    pub public_url: Option<String>,
     /// `METRICS_ADDR`.
     pub metrics_addr: Option<SocketAddr>,
 }
@@ -107,20 +112,18 @@ impl Settings {
             (None, Some(url)) => ("JWKS_URL", url),
             _ => return Err(StartError::NoKeySource),
         };
-        // DPoP-bound tokens need a proof checker and a replay memory this example does not
-        // have yet: refuse the setting rather than ignore it.
-        if let Some(dpop) = get("DPOP")? {
-            let mode: DpopMode = dpop
-                .parse()
-                .map_err(|e| invalid("DPOP", &dpop, format!("{e}")))?;
-            if mode.is_on() {
-                return Err(invalid(
-                    "DPOP",
-                    &dpop,
-                    "the resource server verifies bearer tokens only (a DPoP-bound token is refused)"
-                        .to_owned(),
-                ));
-            }
+        let dpop = match get("DPOP")? {
+            None => DpopMode::Off,
+            Some(v) => v.parse().map_err(|e| invalid("DPOP", &v, format!("{e}")))?,
+        };
+        let public_url = get("PUBLIC_URL")?;
+        // Proofs' `htu` is compared with the URL clients reach this service at.
+        if dpop.is_on() && public_url.is_none() {
+            return Err(invalid(
+                "DPOP",
+                &dpop.to_string(),
+                "DPoP needs PUBLIC_URL, the URL clients reach this service at".to_owned(),
+            ));
         }
         Ok(Self {
             host: get("HOST")?.unwrap_or_else(|| "127.0.0.1".to_owned()),
@@ -143,6 +146,8 @@ impl Settings {
                     .parse()
                     .map_err(|_| invalid("VERIFIED_TOKEN_CACHE", &n, "not a count".into()))?,
             },
+            dpop,
+            public_url,
             metrics_addr: match get("METRICS_ADDR")? {
                 None => None,
                 Some(a) => Some(
@@ -184,7 +189,7 @@ pub async fn start(settings: &Settings) -> Result<ResourceServer<NoClaims>, Star
     if let Some(aud) = &settings.audience {
         issuer = issuer.audience(aud);
     }
-    let server = ResourceServer::<NoClaims>::builder()
+    let mut builder = ResourceServer::<NoClaims>::builder()
         .issuer(issuer)
         .refetch_cooldown(settings.refetch_cooldown)
         .max_staleness(settings.max_staleness)
@@ -192,8 +197,11 @@ pub async fn start(settings: &Settings) -> Result<ResourceServer<NoClaims>, Star
         .fetch_timeout(Duration::from_secs(4))
         .public_path("/healthz")
         .on_security_event(log_security_event)
-        .build()
-        .map_err(|e| keys_error(e.to_string()))?;
+        .dpop(settings.dpop);
+    if let Some(url) = &settings.public_url {
+        builder = builder.dpop_origin(url);
+    }
+    let server = builder.build().map_err(|e| keys_error(e.to_string()))?;
     match tokio::time::timeout(START_TIMEOUT, server.ready()).await {
         Ok(Ok(())) => Ok(server),
         Ok(Err(e)) => Err(keys_error(e.to_string())),

@@ -10,10 +10,12 @@ use super::source::{Issuer, Source};
 use super::{Inner, ResourceServer};
 use crate::cache::TokenCache;
 use crate::clock::{Clock, SystemClock};
+use crate::dpop::{DpopMode, DpopSettings, Origin, ProofRules};
 use crate::error::{ConfigError, ErrorBody};
 use crate::events::{EventFn, Events};
 use crate::guard::Guard;
-use crate::response::{DEFAULT_REALM, ErrorBodyFn, Renderer};
+use crate::response::{DEFAULT_REALM, DpopChallenge, ErrorBodyFn, Renderer};
+use crate::store::RefreshStore;
 use crate::token::access::{KeyStatus, Verifier, validation};
 use crate::{AuthError, SecurityEvent};
 
@@ -54,6 +56,9 @@ pub struct ResourceServerBuilder<C> {
     fetch_timeout: Duration,
     max_jwks_bytes: usize,
     allow_insecure_http: bool,
+    dpop: DpopMode,
+    dpop_origin: Option<String>,
+    dpop_store: Option<Arc<dyn RefreshStore>>,
     _claims: PhantomData<fn() -> C>,
 }
 
@@ -88,6 +93,9 @@ impl<C> ResourceServerBuilder<C> {
             fetch_timeout: Duration::from_secs(5),
             max_jwks_bytes: 64 * 1024,
             allow_insecure_http: false,
+            dpop: DpopMode::Off,
+            dpop_origin: None,
+            dpop_store: None,
             _claims: PhantomData,
         }
     }
@@ -222,6 +230,33 @@ impl<C> ResourceServerBuilder<C> {
         self
     }
 
+    /// DPoP-bound tokens (RFC 9449 §7, `docs/protocol.md` §10): `Off` (the default: a bound
+    /// token is refused), `Optional` (bearer and bound tokens side by side) or `Required`
+    /// (bound tokens only). A bound token must come as `Authorization: DPoP` with a proof of
+    /// its key for this request (`htm`, `htu` against [`dpop_origin`](Self::dpop_origin),
+    /// `iat` within 60 s, `ath`), whose `jti` is spent in the
+    /// [replay memory](Self::dpop_replay_store).
+    pub fn dpop(mut self, mode: DpopMode) -> Self {
+        self.dpop = mode;
+        self
+    }
+
+    /// The URL clients reach this service at (`https://api.example.com`): proofs' `htu` is
+    /// compared with it. Required with DPoP on.
+    pub fn dpop_origin(mut self, origin: impl Into<String>) -> Self {
+        self.dpop_origin = Some(origin.into());
+        self
+    }
+
+    /// Where spent proofs are remembered: a store with the
+    /// [`DpopStore`](crate::store::DpopStore) capability, shared by every instance of this
+    /// service so a proof replayed at another instance is refused too. Default: this process's
+    /// memory (the `memory-store` feature), which refuses replays to this instance only.
+    pub fn dpop_replay_store(mut self, store: Arc<dyn RefreshStore>) -> Self {
+        self.dpop_store = Some(store);
+        self
+    }
+
     /// Checks the configuration and makes the server. Static key sets are read here; remote
     /// ones start fetching in the background (inside a tokio runtime).
     ///
@@ -336,6 +371,12 @@ impl<C> ResourceServerBuilder<C> {
             self.max_jwks_bytes,
             self.allow_insecure_http,
         );
+        let (dpop, replay, renderer) = dpop_settings(
+            self.dpop,
+            self.dpop_origin.as_deref(),
+            self.dpop_store,
+            Renderer::new(self.realm, self.error_body),
+        )?;
         Ok(ResourceServer {
             inner: Arc::new(Inner {
                 issuers,
@@ -343,13 +384,64 @@ impl<C> ResourceServerBuilder<C> {
                 leeway_ms: u64::try_from(self.leeway.as_millis()).unwrap_or(u64::MAX),
                 clock: self.clock,
                 guard: self.guard,
-                renderer: Arc::new(Renderer::new(self.realm, self.error_body)),
+                renderer: Arc::new(renderer),
+                dpop,
+                replay,
                 cache: (self.cache > 0).then(|| TokenCache::new(self.cache)),
                 access_cookie: self.access_cookie,
             }),
             _claims: PhantomData,
         })
     }
+}
+
+/// DPoP as a resource server does it: the proof rules, the replay memory, the challenge.
+#[allow(clippy::type_complexity)]
+fn dpop_settings(
+    mode: DpopMode,
+    origin: Option<&str>,
+    store: Option<Arc<dyn RefreshStore>>,
+    renderer: Renderer,
+) -> Result<
+    (
+        Option<DpopSettings>,
+        Option<Arc<dyn RefreshStore>>,
+        Renderer,
+    ),
+    ConfigError,
+> {
+    if !mode.is_on() {
+        return Ok((None, None, renderer));
+    }
+    let origin = Origin::fixed(origin.ok_or(ConfigError::MissingDpopOrigin)?)?;
+    let store = match store {
+        Some(store) => store,
+        #[cfg(feature = "memory-store")]
+        None => Arc::new(crate::store::MemoryStore::new()),
+        #[cfg(not(feature = "memory-store"))]
+        None => return Err(ConfigError::MissingStore),
+    };
+    if store.dpop().is_none() {
+        return Err(ConfigError::MissingCapability {
+            needed_by: "DPoP",
+            capability: "DpopStore",
+        });
+    }
+    let rules = ProofRules {
+        algs: vec![
+            jsonwebtoken::Algorithm::ES256,
+            jsonwebtoken::Algorithm::EdDSA,
+        ],
+        window: Duration::from_secs(60),
+        origin,
+        nonces: None,
+    };
+    let renderer = renderer.with_dpop(DpopChallenge {
+        algs: rules.algs_param(),
+        bearer_too: mode == DpopMode::Optional,
+        nonces: None,
+    });
+    Ok((Some(DpopSettings { mode, rules }), Some(store), renderer))
 }
 
 /// The verifiers of keys in hand: each with its own algorithm, which the issuer must allow.

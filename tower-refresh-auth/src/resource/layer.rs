@@ -61,8 +61,9 @@ impl<S, C> Layer<S> for ResourceServerLayer<C> {
 /// `call` is a `match` over [`ResourceServer::decide`]: a verified token's
 /// [`Claims<C>`](crate::Claims) go into the request extensions and the inner service runs; a
 /// refusal is answered with the RFC 6750 response (or a gRPC refusal) on a guarded path, and
-/// passed on as an [`AuthRejection`](crate::AuthRejection) on a public one; when the key set
-/// must be fetched first, the future waits for [`ResourceServer::authorize`].
+/// passed on as an [`AuthRejection`](crate::AuthRejection) on a public one; when a key set
+/// must be fetched or a DPoP proof spent first, the future waits for
+/// [`ResourceServer::authorize`].
 pub struct ResourceServerService<S, C> {
     inner: S,
     server: ResourceServer<C>,
@@ -107,8 +108,8 @@ where
                 Ok(()) => ResponseFuture::inner(self.inner.call(req)),
                 Err(refused) => ResponseFuture::refused(refused.response_to(req.headers())),
             },
-            Decision::FetchKeys => {
-                // The fetch decides whether the request goes on: the ready service moves
+            Decision::Pending => {
+                // The fetch (or the proof's spending) decides whether the request goes on: the ready service moves
                 // into the future and a fresh clone stays behind (as with a store check).
                 let ready = self.inner.clone();
                 let ready = std::mem::replace(&mut self.inner, ready);

@@ -5,7 +5,8 @@
 //! elsewhere — by a [`RefreshAuth`](crate::RefreshAuth) in another service, or by any issuer
 //! that publishes a JWK Set — and hands handlers the same [`Claims<C>`], refuses with the same
 //! RFC 6750 responses (and gRPC refusals), through the same verification function, verified-
-//! token cache and metrics as the issuing layer. The axum and poem extractors read what it
+//! token cache, DPoP checks ([`dpop`](ResourceServerBuilder::dpop): proof, `ath`, `cnf.jkt`,
+//! replay memory) and metrics as the issuing layer. The axum and poem extractors read what it
 //! puts into the request extensions exactly as they read the issuing layer's.
 //!
 //! Keys come from a static JWK set or key files ([`Issuer::from_jwks`],
@@ -112,13 +113,15 @@ use self::issuer::{IssuerKeys, Need, Refusal};
 pub use self::layer::{ResourceServerLayer, ResourceServerService};
 pub use self::source::{Issuer, KeySourceError};
 use crate::adapter::Verdict;
-use crate::binding::{Presentation, Target, verify_presented};
+use crate::binding::{Presentation, Target, spend_proof, verify_presented};
 use crate::cache::TokenCache;
 use crate::clock::{Clock, to_millis};
+use crate::dpop::{DpopSettings, Verified};
 use crate::error::{AuthError, invalid_token, malformed};
 use crate::guard::Guard;
 use crate::rejection::AuthRejection;
 use crate::response::Renderer;
+use crate::store::RefreshStore;
 use crate::telemetry::{self, Verification};
 use crate::token::access::{MAX_TOKEN_LEN, validity_ms};
 use crate::token::{Claims, NoClaims};
@@ -144,6 +147,10 @@ struct Inner {
     renderer: Arc<Renderer>,
     cache: Option<TokenCache>,
     access_cookie: Option<String>,
+    /// DPoP (`docs/protocol.md` §10); `None` when off.
+    dpop: Option<DpopSettings>,
+    /// Where spent DPoP proofs are remembered, with DPoP on.
+    replay: Option<Arc<dyn RefreshStore>>,
 }
 
 impl<C> Clone for ResourceServer<C> {
@@ -168,9 +175,10 @@ impl<C> std::fmt::Debug for ResourceServer<C> {
 pub enum Decision<C> {
     /// The request goes on or is refused, as the verdict says.
     Verdict(Verdict<C>),
-    /// The token's key set must be fetched first (an unknown `kid`, no set yet, a set past
-    /// its maximum staleness): [`ResourceServer::authorize`] fetches and gives the verdict.
-    FetchKeys,
+    /// Something must be waited for first — the token's key set fetched (an unknown `kid`,
+    /// no set yet, a set past its maximum staleness), or its DPoP proof spent in the replay
+    /// memory: [`ResourceServer::authorize`] does it and gives the verdict.
+    Pending,
 }
 
 /// The `iss` of a token's payload, read before verification only to choose its issuer.
@@ -289,7 +297,7 @@ impl<C> ResourceServer<C> {
         uri: &Uri,
         headers: &HeaderMap,
         last: bool,
-    ) -> Result<Claims<C>, Pending>
+    ) -> Result<Claims<C>, Pending<C>>
     where
         C: DeserializeOwned + Clone + Send + Sync + 'static,
     {
@@ -297,7 +305,7 @@ impl<C> ResourceServer<C> {
         let pending: Cell<Option<(Arc<IssuerKeys>, Need)>> = Cell::new(None);
         let presentation = Presentation {
             access_cookie: self.inner.access_cookie.as_deref(),
-            dpop: None,
+            dpop: self.inner.dpop.as_ref(),
             clock: &*self.inner.clock,
         };
         let verified =
@@ -319,7 +327,22 @@ impl<C> ResourceServer<C> {
         if let Some(pending) = pending.take() {
             return Err(Pending::Fetch(pending.0, pending.1));
         }
-        verified.map(|(claims, _)| claims).map_err(Pending::Refused)
+        match verified {
+            Ok((claims, None)) => Ok(claims),
+            Ok((claims, Some(proof))) => Err(Pending::Spend(claims, proof)),
+            Err(err) => Err(Pending::Refused(err)),
+        }
+    }
+
+    /// Spends a DPoP proof's `jti` in the replay memory: a proof is good once.
+    async fn spend(&self, proof: &Verified) -> Result<(), AuthError> {
+        let (Some(dpop), Some(replay)) = (&self.inner.dpop, &self.inner.replay) else {
+            return Err(AuthError::MissingCapability("DpopStore"));
+        };
+        let store = replay
+            .dpop()
+            .ok_or(AuthError::MissingCapability("DpopStore"))?;
+        spend_proof(store, dpop.rules.window, &*self.inner.clock, proof, true).await
     }
 
     /// `result` as a verdict for a request to `path`, counted.
@@ -344,10 +367,12 @@ impl<C> ResourceServer<C> {
     }
 }
 
-/// Why [`ResourceServer::check`] gave no claims.
-enum Pending {
+/// Why [`ResourceServer::check`] gave no claims yet.
+enum Pending<C> {
     /// A fetch for this issuer might change the answer.
     Fetch(Arc<IssuerKeys>, Need),
+    /// Verified, with a DPoP proof still to spend.
+    Spend(Claims<C>, Verified),
     Refused(AuthError),
 }
 
@@ -356,33 +381,33 @@ where
     C: DeserializeOwned + Clone + Send + Sync + 'static,
 {
     /// Decides what a request is, with the keys in hand and without waiting: a verdict, or
-    /// [`Decision::FetchKeys`] when the token's key set must be fetched first (then call
-    /// [`authorize`](Self::authorize)).
+    /// [`Decision::Pending`] when a key set must be fetched or a DPoP proof spent first (then
+    /// call [`authorize`](Self::authorize)).
     pub fn decide(&self, method: &Method, uri: &Uri, headers: &HeaderMap) -> Decision<C> {
         match self.check(method, uri, headers, false) {
             Ok(claims) => Decision::Verdict(self.verdict(Ok(claims), uri.path())),
             Err(Pending::Refused(err)) => Decision::Verdict(self.verdict(Err(err), uri.path())),
-            Err(Pending::Fetch(..)) => Decision::FetchKeys,
+            Err(Pending::Fetch(..) | Pending::Spend(..)) => Decision::Pending,
         }
     }
 
     /// The verdict on a request, fetching the token's key set first if it must (at most one
-    /// fetch per issuer per cooldown, shared by every request waiting for it).
+    /// fetch per issuer per cooldown, shared by every request waiting for it), and spending
+    /// its DPoP proof.
     pub async fn authorize(&self, method: &Method, uri: &Uri, headers: &HeaderMap) -> Verdict<C> {
-        let result = match self.check(method, uri, headers, false) {
+        let mut checked = self.check(method, uri, headers, false);
+        if let Err(Pending::Fetch(issuer, need)) = &checked {
+            issuer.fetch_for(*need).await;
+            checked = self.check(method, uri, headers, true);
+        }
+        let result = match checked {
             Ok(claims) => Ok(claims),
             Err(Pending::Refused(err)) => Err(err),
-            Err(Pending::Fetch(issuer, need)) => {
-                issuer.fetch_for(need).await;
-                match self.check(method, uri, headers, true) {
-                    Ok(claims) => Ok(claims),
-                    Err(Pending::Refused(err)) => Err(err),
-                    // `last` turns every need into a refusal.
-                    Err(Pending::Fetch(..)) => Err(AuthError::KeysUnavailable {
-                        retry_after_secs: 1,
-                    }),
-                }
-            }
+            Err(Pending::Spend(claims, proof)) => self.spend(&proof).await.map(|()| claims),
+            // `last` turns every need into a refusal.
+            Err(Pending::Fetch(..)) => Err(AuthError::KeysUnavailable {
+                retry_after_secs: 1,
+            }),
         };
         self.verdict(result, uri.path())
     }
