@@ -297,7 +297,7 @@ impl<C> ResourceServer<C> {
         uri: &Uri,
         headers: &HeaderMap,
         last: bool,
-    ) -> Result<Claims<C>, Pending<C>>
+    ) -> Result<(Claims<C>, Option<Verified>), Pending>
     where
         C: DeserializeOwned + Clone + Send + Sync + 'static,
     {
@@ -327,11 +327,7 @@ impl<C> ResourceServer<C> {
         if let Some(pending) = pending.take() {
             return Err(Pending::Fetch(pending.0, pending.1));
         }
-        match verified {
-            Ok((claims, None)) => Ok(claims),
-            Ok((claims, Some(proof))) => Err(Pending::Spend(claims, proof)),
-            Err(err) => Err(Pending::Refused(err)),
-        }
+        verified.map_err(Pending::Refused)
     }
 
     /// Spends a DPoP proof's `jti` in the replay memory: a proof is good once.
@@ -367,12 +363,10 @@ impl<C> ResourceServer<C> {
     }
 }
 
-/// Why [`ResourceServer::check`] gave no claims yet.
-enum Pending<C> {
+/// Why [`ResourceServer::check`] gave no claims.
+enum Pending {
     /// A fetch for this issuer might change the answer.
     Fetch(Arc<IssuerKeys>, Need),
-    /// Verified, with a DPoP proof still to spend.
-    Spend(Claims<C>, Verified),
     Refused(AuthError),
 }
 
@@ -385,9 +379,10 @@ where
     /// call [`authorize`](Self::authorize)).
     pub fn decide(&self, method: &Method, uri: &Uri, headers: &HeaderMap) -> Decision<C> {
         match self.check(method, uri, headers, false) {
-            Ok(claims) => Decision::Verdict(self.verdict(Ok(claims), uri.path())),
+            Ok((claims, None)) => Decision::Verdict(self.verdict(Ok(claims), uri.path())),
             Err(Pending::Refused(err)) => Decision::Verdict(self.verdict(Err(err), uri.path())),
-            Err(Pending::Fetch(..) | Pending::Spend(..)) => Decision::Pending,
+            // A DPoP proof to spend, or a key set to fetch.
+            Ok((_, Some(_))) | Err(Pending::Fetch(..)) => Decision::Pending,
         }
     }
 
@@ -401,9 +396,9 @@ where
             checked = self.check(method, uri, headers, true);
         }
         let result = match checked {
-            Ok(claims) => Ok(claims),
+            Ok((claims, None)) => Ok(claims),
+            Ok((claims, Some(proof))) => self.spend(&proof).await.map(|()| claims),
             Err(Pending::Refused(err)) => Err(err),
-            Err(Pending::Spend(claims, proof)) => self.spend(&proof).await.map(|()| claims),
             // `last` turns every need into a refusal.
             Err(Pending::Fetch(..)) => Err(AuthError::KeysUnavailable {
                 retry_after_secs: 1,
