@@ -28,7 +28,7 @@ use crate::shared::Shared;
 use crate::step_up::StepUp;
 use crate::store::ReplayKey;
 use crate::telemetry::{self, StoreOp, timed};
-use crate::token::access::AccessTokens;
+use crate::token::access::{AccessTokens, validity_ms};
 use crate::token::{AuthenticationClaims, Claims, NoClaims, TokenPair};
 
 /// The verified proof a [`DpopProof`] was made from.
@@ -508,22 +508,13 @@ where
         let Some(cache) = &shared.cache else {
             return shared.access.verify(token, now);
         };
-        let now_ms = to_millis(now);
-        let key = cache.key(token);
-        if let Some(claims) = cache.get::<Claims<C>>(key, now_ms) {
-            return Ok(claims);
-        }
-        let claims: Claims<C> = shared.access.verify(token, now)?;
-        let validity = shared.access.validity_ms(&claims);
-        cache.insert(
-            key,
-            claims.clone(),
-            validity,
-            claims.sid,
-            &claims.sub,
-            now_ms,
-        );
-        Ok(claims)
+        let access = &shared.access;
+        cache.verify_through(
+            token,
+            to_millis(now),
+            || access.verify(token, now),
+            |claims| validity_ms(claims, access.leeway_ms()),
+        )
     }
 
     /// Authenticates a request as the layer does on a guarded path: reads the access token

@@ -7,11 +7,13 @@ use std::time::Duration;
 
 use http::{HeaderMap, Method, Uri};
 
+use crate::clock::Clock;
 use crate::clock::Throttled;
 use crate::credentials::{self, Scheme};
-use crate::dpop::{DpopMode, Expected, ProofError, ProofRules, Verified};
+use crate::dpop::{DpopMode, DpopSettings, Expected, ProofError, ProofRules, Verified};
 use crate::error::{AuthError, DpopCode, DpopError, invalid_token};
 use crate::shared::Shared;
+use crate::store::DpopStore;
 use crate::telemetry::{StoreOp, timed};
 use crate::token::Claims;
 
@@ -94,30 +96,7 @@ impl Shared {
             .dpop
             .as_ref()
             .map_or(Duration::ZERO, |d| d.rules.window);
-        let now = self.clock.now();
-        let fresh = timed(
-            StoreOp::RememberProof,
-            self.dpop_store()?
-                .remember_proof(&proof.replay, proof.expires_at + skew, now),
-        )
-        .await?;
-        if fresh {
-            Ok(())
-        } else {
-            // One line per interval however many are refused: a flood of replays (or of a
-            // key over its share) must not become a flood of log lines.
-            if let Some(suppressed) = REFUSED_LOG.allow(crate::clock::to_millis(now)) {
-                tracing::warn!(
-                    suppressed,
-                    "DPoP proof replayed (or its key over its share of the replay memory); \
-                     refused (at most one such line per 10 s)"
-                );
-            }
-            Err(refusal(
-                ProofError::Invalid("the DPoP proof has been used before"),
-                resource,
-            ))
-        }
+        spend_proof(self.dpop_store()?, skew, &*self.clock, proof, resource).await
     }
 
     /// In required mode, a session must be bound: refuses a grant without a proof.
@@ -141,75 +120,132 @@ pub(crate) struct Target<'a> {
 
 impl Shared {
     /// Reads the request's access token, verifies it with `verify`, and with DPoP on, the
-    /// scheme and the proof: a bound token needs `Authorization: DPoP` and a proof by its key
-    /// (returned, its `jti` still to be spent), an unbound one needs `Bearer`.
+    /// scheme and the proof: see [`verify_presented`].
     pub(crate) fn verify_presented<C>(
         &self,
         target: Target<'_>,
         headers: &HeaderMap,
         verify: impl FnOnce(&str) -> Result<Claims<C>, AuthError>,
     ) -> Result<(Claims<C>, Option<Verified>), AuthError> {
-        let cookie = self.access_cookie.as_deref();
-        let Some(dpop) = &self.dpop else {
-            let claims = verify(credentials::access_token(headers, cookie)?)?;
-            if claims.cnf.is_some() {
-                // Bound elsewhere (or before DPoP was turned off): without a proof it is a
-                // stolen token as far as anyone can tell.
-                return Err(invalid_token("the token is DPoP-bound, and DPoP is off"));
-            }
-            return Ok((claims, None));
+        let presentation = Presentation {
+            access_cookie: self.access_cookie.as_deref(),
+            dpop: self.dpop.as_ref(),
+            clock: &*self.clock,
         };
-        match credentials::presented(headers, cookie, true)? {
-            (Scheme::Bearer, _) if dpop.mode == DpopMode::Required => Err(DpopError::resource(
-                DpopCode::InvalidToken,
-                "DPoP is required: send the token as `Authorization: DPoP` with a proof",
-            )),
-            (Scheme::Bearer, token) => {
-                let claims = verify(token)?;
-                if claims.cnf.is_some() {
-                    // RFC 9449 §7.2: a bound token is no bearer token.
-                    return Err(invalid_token(
-                        "the token is DPoP-bound: send it as `Authorization: DPoP` with a proof",
-                    ));
-                }
-                Ok((claims, None))
-            }
-            (Scheme::Dpop, token) => {
-                let claims = verify(token).map_err(|err| match err {
-                    AuthError::InvalidToken(why) => {
-                        DpopError::resource(DpopCode::InvalidToken, why)
-                    }
-                    other => other,
-                })?;
-                let Some(cnf) = &claims.cnf else {
-                    return Err(DpopError::resource(
-                        DpopCode::InvalidToken,
-                        "the token is not DPoP-bound: send it as `Authorization: Bearer`",
-                    ));
-                };
-                let proof = ProofRules::header(headers)
-                    .map_err(|e| refusal(e, true))?
-                    .ok_or_else(|| {
-                        refusal(ProofError::Invalid("the request has no DPoP proof"), true)
-                    })?;
-                let expected = Expected {
-                    method: target.method,
-                    uri: target.uri,
-                    headers,
-                    access_token: Some(token),
-                };
-                let verified = dpop
-                    .rules
-                    .verify(proof, &expected, self.clock.now())
-                    .map_err(|e| refusal(e, true))?;
-                if verified.jkt != cnf.jkt {
-                    return Err(refusal(
-                        ProofError::Invalid("the DPoP proof is not by the token's key"),
-                        true,
-                    ));
-                }
-                Ok((claims, Some(verified)))
-            }
+        verify_presented(&presentation, target, headers, verify)
+    }
+}
+
+/// How a layer reads tokens from requests: the optional access-token cookie, and DPoP.
+/// Shared by the issuing layer and a resource server ([`crate::resource`]).
+pub(crate) struct Presentation<'a> {
+    pub(crate) access_cookie: Option<&'a str>,
+    pub(crate) dpop: Option<&'a DpopSettings>,
+    pub(crate) clock: &'a dyn Clock,
+}
+
+/// Reads the request's access token, verifies it with `verify`, and with DPoP on, the
+/// scheme and the proof: a bound token needs `Authorization: DPoP` and a proof by its key
+/// (returned, its `jti` still to be spent), an unbound one needs `Bearer`.
+pub(crate) fn verify_presented<C>(
+    how: &Presentation<'_>,
+    target: Target<'_>,
+    headers: &HeaderMap,
+    verify: impl FnOnce(&str) -> Result<Claims<C>, AuthError>,
+) -> Result<(Claims<C>, Option<Verified>), AuthError> {
+    let cookie = how.access_cookie;
+    let Some(dpop) = how.dpop else {
+        let claims = verify(credentials::access_token(headers, cookie)?)?;
+        if claims.cnf.is_some() {
+            // Bound elsewhere (or before DPoP was turned off): without a proof it is a
+            // stolen token as far as anyone can tell.
+            return Err(invalid_token("the token is DPoP-bound, and DPoP is off"));
         }
+        return Ok((claims, None));
+    };
+    match credentials::presented(headers, cookie, true)? {
+        (Scheme::Bearer, _) if dpop.mode == DpopMode::Required => Err(DpopError::resource(
+            DpopCode::InvalidToken,
+            "DPoP is required: send the token as `Authorization: DPoP` with a proof",
+        )),
+        (Scheme::Bearer, token) => {
+            let claims = verify(token)?;
+            if claims.cnf.is_some() {
+                // RFC 9449 §7.2: a bound token is no bearer token.
+                return Err(invalid_token(
+                    "the token is DPoP-bound: send it as `Authorization: DPoP` with a proof",
+                ));
+            }
+            Ok((claims, None))
+        }
+        (Scheme::Dpop, token) => {
+            let claims = verify(token).map_err(|err| match err {
+                AuthError::InvalidToken(why) => DpopError::resource(DpopCode::InvalidToken, why),
+                other => other,
+            })?;
+            let Some(cnf) = &claims.cnf else {
+                return Err(DpopError::resource(
+                    DpopCode::InvalidToken,
+                    "the token is not DPoP-bound: send it as `Authorization: Bearer`",
+                ));
+            };
+            let proof = ProofRules::header(headers)
+                .map_err(|e| refusal(e, true))?
+                .ok_or_else(|| {
+                    refusal(ProofError::Invalid("the request has no DPoP proof"), true)
+                })?;
+            let expected = Expected {
+                method: target.method,
+                uri: target.uri,
+                headers,
+                access_token: Some(token),
+            };
+            let verified = dpop
+                .rules
+                .verify(proof, &expected, how.clock.now())
+                .map_err(|e| refusal(e, true))?;
+            if verified.jkt != cnf.jkt {
+                return Err(refusal(
+                    ProofError::Invalid("the DPoP proof is not by the token's key"),
+                    true,
+                ));
+            }
+            Ok((claims, Some(verified)))
+        }
+    }
+}
+
+/// Remembers the proof's `jti` in `store`, for its acceptance window plus `skew`; a proof seen
+/// before is refused (so is one past its key's share of the memory, `docs/protocol.md` §10).
+/// Shared by the issuing layer and a resource server ([`crate::resource`]).
+pub(crate) async fn spend_proof(
+    store: &dyn DpopStore,
+    skew: Duration,
+    clock: &dyn Clock,
+    proof: &Verified,
+    resource: bool,
+) -> Result<(), AuthError> {
+    let now = clock.now();
+    let fresh = timed(
+        StoreOp::RememberProof,
+        store.remember_proof(&proof.replay, proof.expires_at + skew, now),
+    )
+    .await?;
+    if fresh {
+        Ok(())
+    } else {
+        // One line per interval however many are refused: a flood of replays (or of a
+        // key over its share) must not become a flood of log lines.
+        if let Some(suppressed) = REFUSED_LOG.allow(crate::clock::to_millis(now)) {
+            tracing::warn!(
+                suppressed,
+                "DPoP proof replayed (or its key over its share of the replay memory); \
+                 refused (at most one such line per 10 s)"
+            );
+        }
+        Err(refusal(
+            ProofError::Invalid("the DPoP proof has been used before"),
+            resource,
+        ))
     }
 }

@@ -20,6 +20,7 @@ use dashmap::DashMap;
 use siphasher::sip128::{Hasher128 as _, SipHasher13};
 
 use crate::session::SessionId;
+use crate::token::Claims;
 
 pub(crate) struct TokenCache {
     entries: DashMap<u128, Entry>,
@@ -118,6 +119,30 @@ impl TokenCache {
                 .push(session);
         }
         keys.push(key);
+    }
+
+    /// The claims of `token`: from the cache when it verified before and is still valid,
+    /// else from `verify`, cached on success for the `[from, until)` milliseconds `validity`
+    /// gives. The one place both the issuing layer and a resource server go through the
+    /// cache.
+    pub(crate) fn verify_through<C, E>(
+        &self,
+        token: &str,
+        now_ms: u64,
+        verify: impl FnOnce() -> Result<Claims<C>, E>,
+        validity: impl FnOnce(&Claims<C>) -> (u64, u64),
+    ) -> Result<Claims<C>, E>
+    where
+        C: Clone + Send + Sync + 'static,
+    {
+        let key = self.key(token);
+        if let Some(claims) = self.get::<Claims<C>>(key, now_ms) {
+            return Ok(claims);
+        }
+        let claims = verify()?;
+        let valid = validity(&claims);
+        self.insert(key, claims.clone(), valid, claims.sid, &claims.sub, now_ms);
+        Ok(claims)
     }
 
     fn sweep(&self, now_ms: u64) {

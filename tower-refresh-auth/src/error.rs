@@ -216,6 +216,48 @@ pub enum ConfigError {
         "DPoP proofs may use ES256, ES384 or EdDSA, not {0:?} (never `none` or an HMAC, RFC 9449 §4.2)"
     )]
     DpopAlgorithm(crate::Algorithm),
+    /// A resource server was built without an issuer to trust.
+    #[error(
+        "a resource server needs at least one issuer: call `.issuer(Issuer::discover(url))`, \
+         `.issuer(Issuer::jwks_url(url))` or `.issuer(Issuer::from_jwks(json)?)` on the builder"
+    )]
+    NoIssuer,
+    /// Two issuers of one resource server have the same `iss`, or more than one accepts any.
+    #[error(
+        "two issuers answer to {0:?}: each issuer needs its own `iss` (`Issuer::issuer`), and \
+         only one may leave it unset"
+    )]
+    DuplicateIssuer(String),
+    /// A key-source URL that cannot be used.
+    #[error("the key source URL {url:?} is unusable: {reason}")]
+    InvalidKeySource {
+        /// The URL as given.
+        url: String,
+        /// Why: not absolute, not http(s), has credentials or a fragment.
+        reason: &'static str,
+    },
+    /// A key source over plain `http` on a host that is not loopback.
+    #[error(
+        "the key source {url} is plain http on a host that is not loopback: use https, or allow \
+         it with `.allow_insecure_http(true)` knowing that anyone on the network path can then \
+         replace the keys and forge every token"
+    )]
+    InsecureKeySource {
+        /// The URL as given.
+        url: String,
+    },
+    /// A static JWK set that cannot be used.
+    #[error("the JWK set is unusable: {0}")]
+    InvalidJwks(Cow<'static, str>),
+    /// Remote key sources fetch in the background, which needs a tokio runtime.
+    #[error(
+        "a remote key source (a JWKS or issuer URL) needs a tokio runtime: build the resource \
+         server inside one (`#[tokio::main]`)"
+    )]
+    NoRuntime,
+    /// The HTTP client for remote key sources could not be made.
+    #[error("the HTTP client for key sources could not be made: {0}")]
+    HttpClient(String),
 }
 
 /// What is wrong with a key file; part of [`ConfigError::KeyFile`], and re-exported as
@@ -362,6 +404,15 @@ pub enum AuthError {
     /// refuses the configurations that would need it, so only a direct library call can.
     #[error("the session store does not implement `{0}`")]
     MissingCapability(&'static str),
+    /// A resource server could not confirm the token's key: its key source has not answered
+    /// yet, or has failed for longer than the configured maximum staleness
+    /// ([`crate::resource`]). `503 temporarily_unavailable` with `Retry-After`: never `401`,
+    /// since the token may be good, and never accepted on keys that could not be confirmed.
+    #[error("the token issuer's keys are unavailable")]
+    KeysUnavailable {
+        /// When to retry, in seconds (the `Retry-After` header).
+        retry_after_secs: u64,
+    },
 }
 
 impl AuthError {
@@ -382,7 +433,7 @@ impl AuthError {
             Self::MissingCsrfHeader(_) => StatusCode::FORBIDDEN,
             Self::Dpop(e) if e.resource => StatusCode::UNAUTHORIZED,
             Self::Dpop(_) => StatusCode::BAD_REQUEST,
-            Self::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Store(_) | Self::KeysUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Claims(_) | Self::MissingCapability(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -406,7 +457,7 @@ impl AuthError {
             Self::InsufficientUserAuthentication(_) => "insufficient_user_authentication",
             Self::UnsupportedGrantType => "unsupported_grant_type",
             Self::Dpop(e) => e.code.as_str(),
-            Self::Store(_) => "temporarily_unavailable",
+            Self::Store(_) | Self::KeysUnavailable { .. } => "temporarily_unavailable",
             Self::Claims(_) | Self::MissingCapability(_) => "server_error",
         })
     }
@@ -445,6 +496,9 @@ impl AuthError {
             }
             // The store's own error text stays in the logs.
             Self::Store(_) => "the session store is unavailable; retry shortly".into(),
+            Self::KeysUnavailable { .. } => {
+                "the keys of the token's issuer cannot be fetched; retry shortly".into()
+            }
             Self::Claims(_) | Self::MissingCapability(_) => "internal error".into(),
         }
     }

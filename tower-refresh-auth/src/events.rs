@@ -100,6 +100,28 @@ pub enum SecurityEvent {
         /// How many sessions were revoked.
         sessions: u64,
     },
+    /// A resource server ([`crate::resource`]) could not fetch an issuer's key set: the last
+    /// good set keeps verifying until the maximum staleness, then tokens of that issuer are
+    /// answered `503`.
+    KeySetFetchFailed {
+        /// The issuer (its `iss`), or the JWKS URL when no `iss` is configured.
+        issuer: String,
+        /// Why, naming the URL.
+        reason: String,
+    },
+    /// A resource server answered `503` for an issuer whose key set is past its maximum
+    /// staleness (or never arrived). Reported once per fetch failure, not per request.
+    KeySetUnavailable {
+        /// The issuer (its `iss`), or the JWKS URL when no `iss` is configured.
+        issuer: String,
+    },
+    /// A resource server refused tokens naming a `kid` its issuer's key set does not hold,
+    /// and fetched the set for it no sooner than the cooldown allowed: a rotation it missed,
+    /// or someone trying random kids.
+    UnknownKid {
+        /// The issuer (its `iss`), or the JWKS URL when no `iss` is configured.
+        issuer: String,
+    },
 }
 
 /// Why a session was revoked; also the `reason` label of `refresh_auth_sessions_revoked_total`

@@ -58,7 +58,7 @@ fn code(err: &AuthError) -> u16 {
         AuthError::PayloadTooLarge(_) => 8, // RESOURCE_EXHAUSTED
         AuthError::MethodNotAllowed => 12,  // UNIMPLEMENTED
         AuthError::MissingCsrfHeader(_) => 7, // PERMISSION_DENIED
-        AuthError::Store(_) => 14,          // UNAVAILABLE: the client may retry
+        AuthError::Store(_) | AuthError::KeysUnavailable { .. } => 14, // UNAVAILABLE: retry
         AuthError::Claims(_) | AuthError::MissingCapability(_) => 13, // INTERNAL
     }
 }

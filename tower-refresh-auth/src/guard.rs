@@ -1,5 +1,7 @@
 //! Which paths are the layer's own routes, and which it serves without a token.
 
+use url::Url;
+
 use crate::error::ConfigError;
 
 /// One of the routes the layer answers itself, without calling the inner service.
@@ -19,10 +21,32 @@ pub enum Endpoint {
     /// [`jwks`](crate::RefreshAuthBuilder::jwks)): the public keys that verify
     /// access tokens (RFC 7517). Public: no token needed.
     Jwks,
+    /// `GET /.well-known/oauth-authorization-server` (RFC 8414), served with the JWKS route
+    /// when an [`issuer`](crate::RefreshAuthBuilder::issuer) URL is configured: the issuer's
+    /// metadata, so a resource server needs only the issuer URL (`docs/protocol.md` §12).
+    /// Public: no token needed.
+    Metadata,
 }
 
 /// The sessions route's path unless another is given.
 pub(crate) const DEFAULT_SESSIONS_PATH: &str = "/sessions";
+
+/// RFC 8414 §3: the well-known URI suffix.
+const WELL_KNOWN: &str = "/.well-known/oauth-authorization-server";
+
+/// The path the metadata of `issuer` is served at: the well-known segment, then the issuer's
+/// own path (RFC 8414 §3.1). `None` when the issuer is not an `http(s)` URL without query or
+/// fragment (RFC 8414 §2), so there is no metadata to serve.
+fn metadata_path(issuer: &str) -> Option<String> {
+    let url = Url::parse(issuer).ok()?;
+    if !matches!(url.scheme(), "https" | "http")
+        || url.query().is_some()
+        || url.fragment().is_some()
+    {
+        return None;
+    }
+    Some(format!("{WELL_KNOWN}{}", url.path().trim_end_matches('/')))
+}
 
 /// The paths of the layer's routes and the paths it does not guard.
 #[derive(Debug, Clone)]
@@ -33,6 +57,8 @@ pub(crate) struct Guard {
     pub(crate) sessions_path: Option<String>,
     /// The JWKS route, when it is on.
     pub(crate) jwks_path: Option<String>,
+    /// The RFC 8414 metadata route, when the JWKS route is on and the issuer is a URL.
+    pub(crate) metadata_path: Option<String>,
     /// Optional mode: no path needs a token.
     pub(crate) optional: bool,
     pub(crate) public_paths: Vec<String>,
@@ -46,6 +72,7 @@ impl Default for Guard {
             logout_path: "/logout".into(),
             sessions_path: None,
             jwks_path: None,
+            metadata_path: None,
             optional: false,
             public_paths: Vec::new(),
             public_prefixes: Vec::new(),
@@ -62,6 +89,8 @@ impl Guard {
             Some(Endpoint::Logout)
         } else if self.jwks_path.as_deref() == Some(path) {
             Some(Endpoint::Jwks)
+        } else if self.metadata_path.as_deref() == Some(path) {
+            Some(Endpoint::Metadata)
         } else if self.sessions_path.as_deref().is_some_and(|base| {
             path == base
                 || path
@@ -72,6 +101,13 @@ impl Guard {
         } else {
             None
         }
+    }
+
+    /// With the JWKS route on and `issuer` an `http(s)` URL, also serves the issuer's RFC 8414
+    /// metadata, at the well-known path with the issuer's own path after it (RFC 8414 §3.1).
+    pub(crate) fn with_metadata(mut self, issuer: Option<&str>) -> Self {
+        self.metadata_path = self.jwks_path.as_ref().and(issuer).and_then(metadata_path);
+        self
     }
 
     /// Whether a request for `path` goes on without a valid token (with the rejection in its
@@ -162,5 +198,24 @@ mod tests {
         assert_eq!(guard.route("/sessions"), Some(Endpoint::Sessions));
         assert_eq!(guard.route("/sessions/abc"), Some(Endpoint::Sessions));
         assert_eq!(guard.route("/sessionsx"), None);
+    }
+
+    #[test]
+    fn the_path_follows_rfc_8414() {
+        assert_eq!(
+            metadata_path("https://login.example.com").as_deref(),
+            Some("/.well-known/oauth-authorization-server")
+        );
+        assert_eq!(
+            metadata_path("https://login.example.com/").as_deref(),
+            Some("/.well-known/oauth-authorization-server")
+        );
+        assert_eq!(
+            metadata_path("https://login.example.com/tenant1").as_deref(),
+            Some("/.well-known/oauth-authorization-server/tenant1")
+        );
+        assert_eq!(metadata_path("my-service"), None);
+        assert_eq!(metadata_path("https://login.example.com/?q=1"), None);
+        assert_eq!(metadata_path("urn:example:issuer"), None);
     }
 }

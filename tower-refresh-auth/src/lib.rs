@@ -124,6 +124,12 @@
 //! [`error_body`](RefreshAuthBuilder::error_body); the status and the `WWW-Authenticate`
 //! challenge stay as the RFCs require.
 //!
+//! # Other services
+//!
+//! A service that only verifies tokens issued elsewhere — by this crate in another service, or
+//! by any issuer that publishes a JWK Set — uses a [`resource::ResourceServer`]: no store, no
+//! refresh secret, no routes; the same [`Claims`], refusals, cache, metrics and extractors.
+//!
 //! # Frameworks that are not tower-based
 //!
 //! What the layer does with a request is one function, [`RefreshAuth::decide`]: one of its
@@ -147,6 +153,9 @@
 //! - `openapi`: `RefreshAuth::openapi`, the one OpenAPI description of the layer's routes,
 //!   made from the built configuration (the axum adapter's `openapi` feature reads it as a
 //!   `utoipa` document, the poem adapter's merges it into a `poem-openapi` one).
+//! - `remote-jwks`: a [`resource::ResourceServer`] that fetches its keys from a JWKS URL or an
+//!   issuer's metadata (reqwest, rustls on aws-lc-rs, tokio). Without it a resource server
+//!   verifies with static keys, and the crate gains no dependency.
 //!
 //! # See also
 //!
@@ -212,6 +221,7 @@ mod grpc;
 #[cfg_attr(docsrs, doc(cfg(feature = "openapi")))]
 pub mod openapi;
 mod rejection;
+pub mod resource;
 mod response;
 
 pub use self::authority::RefreshAuth;

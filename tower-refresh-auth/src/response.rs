@@ -161,6 +161,12 @@ impl Renderer {
             AuthError::Store(_) => {
                 headers.insert(header::RETRY_AFTER, RETRY_AFTER_SECS);
             }
+            AuthError::KeysUnavailable { retry_after_secs } => {
+                headers.insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from((*retry_after_secs).max(1)),
+                );
+            }
             _ => {}
         }
         res

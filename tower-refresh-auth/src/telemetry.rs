@@ -13,6 +13,10 @@
 //! | `refresh_auth_sessions_started_total` | |
 //! | `refresh_auth_sessions_revoked_total` | `reason`: `logout`, `reuse`, `subject`, `session`, `session_limit` |
 //! | `refresh_auth_store_duration_seconds` (histogram) | `op`: `create`, `load`, `rotate`, `revoke`, `revoke_subject`, `list` |
+//! | `refresh_auth_key_set_fetches_total` | `outcome`: `ok`, `error`, `invalid` (a resource server's key fetches) |
+//! | `refresh_auth_key_set_age_seconds` (gauge) | `issuer`: seconds since the issuer's key set was last fetched |
+//! | `refresh_auth_unknown_kid_total` | `outcome`: `refetched` (a fetch was made for it), `refused` |
+//! | `refresh_auth_stale_key_set_total` | `outcome`: `served` (a token verified on a set past its max-age), `unavailable` (`503`) |
 
 use std::future::Future;
 use std::time::Instant;
@@ -162,6 +166,62 @@ pub(crate) async fn timed<T>(op: StoreOp, call: impl Future<Output = T>) -> T {
     }
     .record(seconds);
     out
+}
+
+/// What became of one fetch of a resource server's key set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg(feature = "remote-jwks")]
+pub(crate) enum KeyFetch {
+    /// A usable key set arrived.
+    Ok,
+    /// The source could not be reached, timed out, answered an error status or redirected
+    /// elsewhere.
+    Error,
+    /// The source answered something that is no usable key set (malformed, too large, the
+    /// wrong issuer, no key we accept).
+    Invalid,
+}
+
+/// Counts one key-set fetch.
+#[cfg(feature = "remote-jwks")]
+pub(crate) fn key_set_fetched(outcome: KeyFetch) {
+    const NAME: &str = "refresh_auth_key_set_fetches_total";
+    match outcome {
+        KeyFetch::Ok => counter!(NAME, "outcome" => "ok"),
+        KeyFetch::Error => counter!(NAME, "outcome" => "error"),
+        KeyFetch::Invalid => counter!(NAME, "outcome" => "invalid"),
+    }
+    .increment(1);
+}
+
+/// Records the age of an issuer's key set (seconds since it was last fetched).
+#[cfg(feature = "remote-jwks")]
+pub(crate) fn key_set_age(issuer: &str, age_secs: f64) {
+    metrics::gauge!("refresh_auth_key_set_age_seconds", "issuer" => issuer.to_owned())
+        .set(age_secs);
+}
+
+/// Counts a token whose `kid` the issuer's key set does not hold: `refetched` when the
+/// resource server fetched the set for it, `refused` when it was refused without a fetch (the
+/// cooldown, or a kid already known to be unknown).
+pub(crate) fn unknown_kid(refetched: bool) {
+    const NAME: &str = "refresh_auth_unknown_kid_total";
+    if refetched {
+        counter!(NAME, "outcome" => "refetched").increment(1);
+    } else {
+        counter!(NAME, "outcome" => "refused").increment(1);
+    }
+}
+
+/// Counts a token checked against a key set past its max-age: `served` while inside the
+/// maximum staleness, `unavailable` (`503`) past it.
+pub(crate) fn stale_key_set(served: bool) {
+    const NAME: &str = "refresh_auth_stale_key_set_total";
+    if served {
+        counter!(NAME, "outcome" => "served").increment(1);
+    } else {
+        counter!(NAME, "outcome" => "unavailable").increment(1);
+    }
 }
 
 #[cfg(test)]

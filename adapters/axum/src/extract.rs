@@ -11,7 +11,9 @@ use tower_refresh_auth::{AuthError, AuthRejection, Claims, NoClaims};
 
 /// The verified [`Claims`] of the request's access token.
 ///
-/// Reads what the [`RefreshAuthLayer`](tower_refresh_auth::RefreshAuthLayer) put into the
+/// Reads what the [`RefreshAuthLayer`](tower_refresh_auth::RefreshAuthLayer) — or, in a
+/// service that only verifies tokens issued elsewhere, the
+/// [`ResourceServerLayer`](tower_refresh_auth::resource::ResourceServerLayer) — put into the
 /// request extensions, so the layer must run first (see
 /// [`RouterExt::refresh_auth`](crate::RouterExt::refresh_auth)); `C` must be the claims type
 /// of that layer's [`RefreshAuth<C>`](tower_refresh_auth::RefreshAuth).
@@ -95,8 +97,9 @@ impl std::error::Error for ClaimsRejection {
 }
 
 const LAYER_MISSING: &str = "no verified claims and no refusal in the request extensions: \
-     is the RefreshAuthLayer installed? It must wrap this route (see \
-     `RouterExt::refresh_auth`) and be built for the claims type the extractor asks for.";
+     is the RefreshAuthLayer installed? (In a verify-only service: the ResourceServerLayer.) \
+     It must wrap this route (see `RouterExt::refresh_auth`) and be built for the claims type \
+     the extractor asks for.";
 
 const STEP_UP_MISSING: &str = "no step-up requirement in the request extensions: install \
      one on the route, `.route_layer(Extension(StepUp::max_age(…)))`, for StepUpClaims to \

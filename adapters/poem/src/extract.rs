@@ -129,8 +129,9 @@ pub enum ClaimsRejection {
 }
 
 const LAYER_MISSING: &str = "no verified claims and no refusal in the request extensions: \
-     is the RefreshAuthLayer installed? On poem it is `RefreshAuthMiddleware`; it must wrap \
-     this route and be built for the claims type the extractor asks for.";
+     is the RefreshAuthLayer installed? On poem it is `RefreshAuthMiddleware` (or \
+     `ResourceServerMiddleware` for a verify-only service); it must wrap this route and be \
+     built for the claims type the extractor asks for.";
 
 const STEP_UP_MISSING: &str = "no step-up requirement or no RefreshAuth in the endpoint's \
      data: give the endpoint `.data(StepUp::max_age(…))` and the route `.data(auth)`, for \

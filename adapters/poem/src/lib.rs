@@ -74,11 +74,13 @@ mod middleware;
 #[cfg(feature = "openapi")]
 #[cfg_attr(docsrs, doc(cfg(feature = "openapi")))]
 pub mod openapi;
+mod resource;
 mod response;
 mod step_up;
 
 pub use self::extract::{AuthClaims, ClaimsRejection, OptionalAuthClaims};
 pub use self::metadata::{DpopLogin, LoginMetadata};
 pub use self::middleware::{RefreshAuthEndpoint, RefreshAuthMiddleware};
+pub use self::resource::{ResourceServerEndpoint, ResourceServerMiddleware};
 pub use self::response::{ErrorResponse, TokenResponse};
 pub use self::step_up::StepUpClaims;

@@ -390,13 +390,18 @@ impl Settings {
 
     /// `builder` with `DPOP` and `PUBLIC_URL` applied: the mode, and where proofs' `htu` is
     /// compared from (`PUBLIC_URL`, else the request's `Host` over plain `http`, which is
-    /// what the demo serves; see the warning on `Dpop::origin_from_host`).
+    /// what the demo serves; see the warning on `Dpop::origin_from_host`). With `PUBLIC_URL`
+    /// set it is also the tokens' `iss` (without a trailing slash), so the issuer's RFC 8414
+    /// metadata is served beside the JWKS (`docs/protocol.md` §12) and a resource server
+    /// needs only that URL.
     pub fn apply_dpop<C>(&self, builder: RefreshAuthBuilder<C>) -> RefreshAuthBuilder<C> {
         let dpop = Dpop::new(self.dpop);
-        builder.dpop(match &self.public_url {
-            Some(url) => dpop.origin(url.clone()),
-            None => dpop.origin_from_host("http"),
-        })
+        match &self.public_url {
+            Some(url) => builder
+                .issuer(url.trim_end_matches('/'))
+                .dpop(dpop.origin(url.clone())),
+            None => builder.dpop(dpop.origin_from_host("http")),
+        }
     }
 
     /// The address to bind, `HOST:PORT`.

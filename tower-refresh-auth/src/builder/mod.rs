@@ -598,6 +598,8 @@ impl<C> RefreshAuthBuilder<C> {
             }),
             None => renderer,
         };
+        // docs/protocol.md §12: the RFC 8414 metadata beside the JWKS, when the issuer is a URL.
+        let guard = guard.with_metadata(access.issuer());
         Ok(RefreshAuth::from_shared(Shared {
             access,
             refresh_keys: SessionKeys::new(

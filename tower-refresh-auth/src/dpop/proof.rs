@@ -219,6 +219,12 @@ impl ProofRules {
     }
 
     /// The `algs` parameter of the challenge: `ES256 EdDSA`.
+    /// The algorithms proofs may use, by their JWS names (the metadata's
+    /// `dpop_signing_alg_values_supported`).
+    pub(crate) fn alg_names(&self) -> Vec<&'static str> {
+        self.algs.iter().map(|a| alg_name(*a)).collect()
+    }
+
     pub(crate) fn algs_param(&self) -> String {
         self.algs
             .iter()

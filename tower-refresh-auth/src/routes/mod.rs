@@ -5,6 +5,7 @@
 
 mod jwks;
 pub(crate) mod logout;
+pub(crate) mod metadata;
 pub(crate) mod refresh;
 mod request;
 mod sessions;
@@ -29,6 +30,7 @@ where
 {
     let result = match route {
         Endpoint::Jwks => return jwks::answer(shared, req.method()),
+        Endpoint::Metadata => return metadata::answer(shared, req.method()),
         Endpoint::Sessions => return sessions::answer(shared, req).await,
         _ if req.method() != Method::POST => Err(AuthError::MethodNotAllowed),
         Endpoint::Refresh => refresh::answer(shared, req).await,

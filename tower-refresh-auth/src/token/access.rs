@@ -23,7 +23,7 @@ use serde_json::{Map, Value};
 use super::claims::{AuthenticationClaims, Claims, REGISTERED};
 use crate::clock::{to_millis, to_secs};
 use crate::error::{AuthError, ConfigError, invalid_token};
-use crate::keys::{SigningKey, VerifyingKey, public_jwk};
+use crate::keys::{Algorithm, SigningKey, VerifyingKey, public_jwk};
 use crate::session::{Session, SessionId};
 use crate::store::StoreError;
 
@@ -77,10 +77,11 @@ pub(crate) struct KeySet {
     jwks: Option<Bytes>,
 }
 
-struct Verifier {
-    key: VerifyingKey,
-    status: KeyStatus,
-    validation: Validation,
+/// A key with the rules a token must meet under it: what [`verify_with`] chooses among.
+pub(crate) struct Verifier {
+    pub(crate) key: VerifyingKey,
+    pub(crate) status: KeyStatus,
+    pub(crate) validation: Validation,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -191,27 +192,19 @@ impl AccessTokens {
         self.keys.load().jwks.clone()
     }
 
+    /// The `iss` of every token, when configured.
+    pub(crate) fn issuer(&self) -> Option<&str> {
+        self.rules.issuer.as_deref()
+    }
+
     /// The access-token lifetime in whole seconds (`expires_in`).
     pub(crate) fn ttl_secs(&self) -> u64 {
         self.ttl.as_secs()
     }
 
-    /// The first millisecond a token with this `exp` is refused (`exp` plus leeway).
-    pub(crate) fn deadline_ms(&self, exp: u64) -> u64 {
-        exp.saturating_mul(1000).saturating_add(self.leeway_ms)
-    }
-
-    /// The milliseconds a verified token is valid in, `[from, until)`, with the leeway: what
-    /// [`verify`](Self::verify) checks against the clock, for the verified-token cache.
-    pub(crate) fn validity_ms<C>(&self, claims: &Claims<C>) -> (u64, u64) {
-        let from = Self::not_before(claims)
-            .saturating_mul(1000)
-            .saturating_sub(self.leeway_ms);
-        (from, self.deadline_ms(claims.exp))
-    }
-
-    fn not_before<C>(claims: &Claims<C>) -> u64 {
-        claims.nbf.unwrap_or(0).max(claims.iat)
+    /// The leeway on `exp` and `nbf`, in milliseconds.
+    pub(crate) fn leeway_ms(&self) -> u64 {
+        self.leeway_ms
     }
 
     /// Turns the application's claims into the JSON object stored with a session, refusing
@@ -300,74 +293,141 @@ impl AccessTokens {
         token: &str,
         now: SystemTime,
     ) -> Result<Claims<C>, AuthError> {
-        if token.len() > MAX_TOKEN_LEN {
-            return Err(invalid_token("the token is too long"));
-        }
         // One lock-free load; a rotation swaps the whole set, never a part of it.
         let keys = self.keys.load();
-        // With one key there is nothing to choose: its kid is checked after decoding, which
-        // saves parsing the header twice on the hot path.
-        let verifier = match keys.verifiers.as_slice() {
-            [only] => only,
-            all => {
-                let header = jsonwebtoken::decode_header(token).map_err(map_jwt_error)?;
-                match header.kid.as_deref() {
-                    Some(kid) => all
+        verify_with(&keys.verifiers, token, now, self.leeway_ms)
+    }
+}
+
+/// Verifies `token` under one of `verifiers`: the one its `kid` names (or, without a `kid`,
+/// the one key of its algorithm), with that key's pinned algorithm and rules (issuer,
+/// audience), then `typ`, `crit`, and expiry against `now` with `leeway_ms`.
+///
+/// The one verification path of the crate: the issuing layer's key set and a resource
+/// server's key sets ([`crate::resource`]) both call it.
+pub(crate) fn verify_with<C: DeserializeOwned>(
+    verifiers: &[Verifier],
+    token: &str,
+    now: SystemTime,
+    leeway_ms: u64,
+) -> Result<Claims<C>, AuthError> {
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(invalid_token("the token is too long"));
+    }
+    // With one key there is nothing to choose: its kid is checked after decoding, which
+    // saves parsing the header twice on the hot path.
+    let verifier = match verifiers {
+        [only] => only,
+        all => {
+            let header = jsonwebtoken::decode_header(token).map_err(map_jwt_error)?;
+            match header.kid.as_deref() {
+                Some(kid) => all
+                    .iter()
+                    .find(|v| v.key.kid == kid)
+                    .ok_or_else(|| invalid_token("the token's kid is unknown"))?,
+                // RFC 7515 §4.1.4: `kid` is optional. Without one, the token verifies
+                // only when exactly one key could have signed it.
+                None => {
+                    let mut candidates = all
                         .iter()
-                        .find(|v| v.key.kid == kid)
-                        .ok_or_else(|| invalid_token("the token's kid is unknown"))?,
-                    // RFC 7515 §4.1.4: `kid` is optional. Without one, the token verifies
-                    // only when exactly one key could have signed it.
-                    None => {
-                        let mut candidates = all
-                            .iter()
-                            .filter(|v| v.validation.algorithms == [header.alg]);
-                        match (candidates.next(), candidates.next()) {
-                            (Some(only), None) => only,
-                            (Some(_), Some(_)) => {
-                                return Err(invalid_token("the token has no kid"));
-                            }
-                            (None, _) => {
-                                return Err(invalid_token("the token's algorithm is not accepted"));
-                            }
+                        .filter(|v| v.validation.algorithms.contains(&header.alg));
+                    match (candidates.next(), candidates.next()) {
+                        (Some(only), None) => only,
+                        (Some(_), Some(_)) => {
+                            return Err(invalid_token("the token has no kid"));
+                        }
+                        (None, _) => {
+                            return Err(invalid_token("the token's algorithm is not accepted"));
                         }
                     }
                 }
             }
-        };
-        let data =
-            jsonwebtoken::decode::<Claims<C>>(token, &verifier.key.decoding, &verifier.validation)
-                .map_err(map_jwt_error)?;
-        let header = &data.header;
-        if header
-            .kid
-            .as_deref()
-            .is_some_and(|kid| kid != verifier.key.kid)
-        {
-            return Err(invalid_token("the token's kid is unknown"));
         }
-        // RFC 9068 §4: the typ must be at+jwt (or its full media type); this also keeps ID
-        // tokens and other JWTs signed with the same key out.
-        match header.typ.as_deref() {
-            Some(typ)
-                if typ.eq_ignore_ascii_case(TYP)
-                    || typ.eq_ignore_ascii_case("application/at+jwt") => {}
-            _ => return Err(invalid_token("the token is not an access token (typ)")),
-        }
-        // RFC 7515 §4.1.11: extensions we do not understand must be refused.
-        if header.crit.is_some() {
-            return Err(invalid_token("the token has critical header extensions"));
-        }
-        let claims = data.claims;
-        let now_ms = to_millis(now);
-        if now_ms >= self.deadline_ms(claims.exp) {
-            return Err(invalid_token("the token has expired"));
-        }
-        if Self::not_before(&claims).saturating_mul(1000) > now_ms.saturating_add(self.leeway_ms) {
-            return Err(invalid_token("the token is not valid yet"));
-        }
-        Ok(claims)
+    };
+    let data =
+        jsonwebtoken::decode::<Claims<C>>(token, &verifier.key.decoding, &verifier.validation)
+            .map_err(map_jwt_error)?;
+    let header = &data.header;
+    if header
+        .kid
+        .as_deref()
+        .is_some_and(|kid| kid != verifier.key.kid)
+    {
+        return Err(invalid_token("the token's kid is unknown"));
     }
+    // RFC 9068 §4: the typ must be at+jwt (or its full media type); this also keeps ID
+    // tokens and other JWTs signed with the same key out.
+    match header.typ.as_deref() {
+        Some(typ)
+            if typ.eq_ignore_ascii_case(TYP) || typ.eq_ignore_ascii_case("application/at+jwt") => {}
+        _ => return Err(invalid_token("the token is not an access token (typ)")),
+    }
+    // RFC 7515 §4.1.11: extensions we do not understand must be refused.
+    if header.crit.is_some() {
+        return Err(invalid_token("the token has critical header extensions"));
+    }
+    let claims = data.claims;
+    let now_ms = to_millis(now);
+    if now_ms >= deadline_ms(claims.exp, leeway_ms) {
+        return Err(invalid_token("the token has expired"));
+    }
+    if not_before(&claims).saturating_mul(1000) > now_ms.saturating_add(leeway_ms) {
+        return Err(invalid_token("the token is not valid yet"));
+    }
+    Ok(claims)
+}
+
+/// The first millisecond a token with this `exp` is refused (`exp` plus leeway).
+pub(crate) fn deadline_ms(exp: u64, leeway_ms: u64) -> u64 {
+    exp.saturating_mul(1000).saturating_add(leeway_ms)
+}
+
+/// The milliseconds a verified token is valid in, `[from, until)`, with the leeway: what
+/// [`verify_with`] checks against the clock, for the verified-token cache.
+pub(crate) fn validity_ms<C>(claims: &Claims<C>, leeway_ms: u64) -> (u64, u64) {
+    let from = not_before(claims)
+        .saturating_mul(1000)
+        .saturating_sub(leeway_ms);
+    (from, deadline_ms(claims.exp, leeway_ms))
+}
+
+fn not_before<C>(claims: &Claims<C>) -> u64 {
+    claims.nbf.unwrap_or(0).max(claims.iat)
+}
+
+/// The rules a token must meet under `key`: its algorithms (`algorithms`, every one made
+/// for the key's type), the issuer and one of the audiences when given, `exp` and `sub`
+/// present. Expiry is checked against the layer's clock, in [`verify_with`].
+pub(crate) fn validation(
+    algorithms: &[Algorithm],
+    issuer: Option<&str>,
+    audiences: &[String],
+) -> Validation {
+    let mut validation = Validation::new(
+        algorithms
+            .first()
+            .map_or(jsonwebtoken::Algorithm::ES256, |a| a.to_jwt()),
+    );
+    validation.algorithms = algorithms.iter().map(|a| a.to_jwt()).collect();
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.leeway = 0;
+    let mut required = vec!["exp", "sub"];
+    match issuer {
+        Some(iss) => {
+            validation.set_issuer(&[iss]);
+            required.push("iss");
+        }
+        None => validation.iss = None,
+    }
+    if audiences.is_empty() {
+        validation.validate_aud = false;
+    } else {
+        validation.set_audience(audiences);
+        required.push("aud");
+    }
+    validation.set_required_spec_claims(&required);
+    validation
 }
 
 impl Rules {
@@ -406,28 +466,8 @@ impl Rules {
     }
 
     fn validation(&self, key: &VerifyingKey) -> Validation {
-        let mut validation = Validation::new(key.alg.to_jwt());
-        // Expiry is checked against the layer's clock, in `verify`.
-        validation.validate_exp = false;
-        validation.validate_nbf = false;
-        validation.leeway = 0;
-        let mut required = vec!["exp", "sub"];
-        match &self.issuer {
-            Some(iss) => {
-                validation.set_issuer(&[iss]);
-                required.push("iss");
-            }
-            None => validation.iss = None,
-        }
-        match &self.audience {
-            Some(aud) => {
-                validation.set_audience(&[aud]);
-                required.push("aud");
-            }
-            None => validation.validate_aud = false,
-        }
-        validation.set_required_spec_claims(&required);
-        validation
+        let audiences: Vec<String> = self.audience.iter().cloned().collect();
+        validation(&[key.alg], self.issuer.as_deref(), &audiences)
     }
 }
 

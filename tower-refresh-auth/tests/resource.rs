@@ -1,0 +1,389 @@
+//! The verify-only `ResourceServer` with static keys (no network): the same refusals as the
+//! issuing layer, and properties — arbitrary JWK Sets and tokens never panic, and a token is
+//! never accepted without a key in the set that verifies it.
+//!
+//! The remote key sources are tested over real TCP in the workspace's
+//! `tests/tests/resource_server.rs`.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use http::{Request, StatusCode};
+use proptest::prelude::*;
+use serde_json::{Value, json};
+use tower::ServiceExt as _;
+use tower_refresh_auth::keys::SigningKey;
+use tower_refresh_auth::resource::{Issuer, ResourceServer};
+use tower_refresh_auth::{AuthError, Claims, NoClaims, RefreshAuth};
+
+const ISS: &str = "https://login.example.com";
+
+fn key(name: &str) -> SigningKey {
+    SigningKey::from_file(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/keys")
+            .join(name),
+    )
+    .unwrap()
+}
+
+fn issuing(key: SigningKey) -> RefreshAuth {
+    RefreshAuth::<NoClaims>::builder()
+        .signing_key(key)
+        .refresh_secret(b"a refresh-token secret of at least 32 bytes".to_vec())
+        .issuer(ISS)
+        .build()
+        .unwrap()
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn verify(server: &ResourceServer, token: &str) -> Result<Claims, AuthError> {
+    runtime().block_on(server.verify(token))
+}
+
+#[test]
+fn static_keys_verify_the_issuers_tokens_and_nothing_else() {
+    let rt = runtime();
+    let es = key("es256.pem");
+    let auth = issuing(es.clone());
+    let server = ResourceServer::<NoClaims>::builder()
+        .issuer(Issuer::from_keys([es.verifying_key()]).issuer(ISS))
+        .verified_token_cache(100)
+        .build()
+        .unwrap();
+    let pair = rt.block_on(auth.issue("user1", NoClaims {})).unwrap();
+    // Twice: the second answer is the cache's.
+    for _ in 0..2 {
+        assert_eq!(verify(&server, &pair.access_token).unwrap().sub, "user1");
+    }
+    // Another key under the same name: refused.
+    let other = issuing(key("foreign-es256.pem"));
+    let forged = rt.block_on(other.issue("user1", NoClaims {})).unwrap();
+    let err = verify(&server, &forged.access_token).unwrap_err();
+    assert_eq!(err.error_code(), Some("invalid_token"));
+    // The right key, another issuer.
+    let stranger = RefreshAuth::<NoClaims>::builder()
+        .signing_key(es)
+        .refresh_secret(b"a refresh-token secret of at least 32 bytes".to_vec())
+        .issuer("https://elsewhere.example")
+        .build()
+        .unwrap();
+    let t = rt.block_on(stranger.issue("user1", NoClaims {})).unwrap();
+    assert!(
+        verify(&server, &t.access_token)
+            .unwrap_err()
+            .to_string()
+            .contains("issuer")
+    );
+}
+
+#[test]
+fn the_layer_answers_as_the_issuing_layer_does() {
+    let rt = runtime();
+    let es = key("es256.pem");
+    let server = ResourceServer::<NoClaims>::builder()
+        .issuer(Issuer::from_keys([es.verifying_key()]))
+        .realm("orders")
+        .public_path("/healthz")
+        .build()
+        .unwrap();
+    let svc = tower::ServiceBuilder::new()
+        .layer(server.layer())
+        .service(tower::service_fn(|req: Request<String>| async move {
+            let who = req.extensions().get::<Claims>().map(|c| c.sub.clone());
+            Ok::<_, std::convert::Infallible>(http::Response::new(who.unwrap_or_default()))
+        }));
+    let send = |req: Request<String>| rt.block_on(svc.clone().oneshot(req)).unwrap();
+    let res = send(Request::get("/api").body(String::new()).unwrap());
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(res.headers()["www-authenticate"], "Bearer realm=\"orders\"");
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let res = send(
+        Request::get("/api")
+            .header("authorization", "Bearer")
+            .body(String::new())
+            .unwrap(),
+    );
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let res = send(Request::get("/healthz").body(String::new()).unwrap());
+    assert_eq!(res.status(), StatusCode::OK);
+    // gRPC calls get the gRPC refusal.
+    let res = send(
+        Request::post("/pkg.Svc/Call")
+            .header("content-type", "application/grpc")
+            .body(String::new())
+            .unwrap(),
+    );
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["grpc-status"], "16");
+}
+
+#[test]
+fn weak_configuration_is_refused_when_built() {
+    let hs = tower_refresh_auth::keys::VerifyingKey::hmac(
+        tower_refresh_auth::Algorithm::HS256,
+        vec![7; 32],
+    );
+    for (builder, needle) in [
+        (ResourceServer::<NoClaims>::builder(), ".issuer("),
+        (
+            ResourceServer::<NoClaims>::builder().issuer(Issuer::from_keys([hs])),
+            "public keys only",
+        ),
+        (
+            ResourceServer::<NoClaims>::builder().issuer(
+                Issuer::from_keys([key("es256.pem").verifying_key()])
+                    .algorithms([tower_refresh_auth::Algorithm::HS256]),
+            ),
+            "public keys only",
+        ),
+        (
+            ResourceServer::<NoClaims>::builder()
+                .issuer(Issuer::from_keys([key("es256.pem").verifying_key()]))
+                .issuer(Issuer::from_keys([key("ed25519.pem").verifying_key()])),
+            "only one may leave it unset",
+        ),
+        (
+            ResourceServer::<NoClaims>::builder().issuer(Issuer::from_jwks("{\"keys\":[]}")),
+            "no key",
+        ),
+        (
+            ResourceServer::<NoClaims>::builder()
+                .issuer(Issuer::from_keys([key("es256.pem").verifying_key()]))
+                .refetch_cooldown(Duration::ZERO),
+            "refetch_cooldown",
+        ),
+    ] {
+        let err = builder.build().unwrap_err();
+        assert!(err.to_string().contains(needle), "{needle}: {err}");
+    }
+}
+
+/// A JWK that may or may not be well formed.
+fn arbitrary_jwk() -> impl Strategy<Value = Value> {
+    let b64 = "[A-Za-z0-9_-]{0,60}";
+    prop_oneof![
+        (b64, b64, "[a-z0-9]{0,8}", prop::option::of("ES256|ES384|EdDSA|RS256|HS256|none|RSA-OAEP"))
+            .prop_map(|(x, y, kid, alg)| json!({"kty": "EC", "crv": "P-256", "x": x, "y": y, "kid": kid, "alg": alg})),
+        (b64, "[a-z0-9]{0,8}").prop_map(|(x, kid)| json!({"kty": "OKP", "crv": "Ed25519", "x": x, "kid": kid})),
+        (b64, "[a-z0-9]{0,8}").prop_map(|(k, kid)| json!({"kty": "oct", "k": k, "kid": kid, "alg": "HS256"})),
+        (b64, "[A-Za-z]{0,4}").prop_map(|(n, e)| json!({"kty": "RSA", "n": n, "e": e})),
+        any::<String>().prop_map(Value::String),
+        Just(json!({"kty": "EC", "crv": "P-521"})),
+    ]
+}
+
+/// Our key's public JWK, with `kid`.
+fn our_jwk(kid: &str) -> Value {
+    let server_jwks = {
+        let auth = RefreshAuth::<NoClaims>::builder()
+            .signing_key(key("ed25519.pem"))
+            .refresh_secret(b"a refresh-token secret of at least 32 bytes".to_vec())
+            .jwks_route()
+            .build()
+            .unwrap();
+        let res = runtime().block_on(
+            auth.answer(
+                tower_refresh_auth::adapter::Endpoint::Jwks,
+                Request::get("/.well-known/jwks.json")
+                    .body(String::new())
+                    .unwrap(),
+            ),
+        );
+        serde_json::from_slice::<Value>(res.body()).unwrap()
+    };
+    let mut jwk = server_jwks["keys"][0].clone();
+    jwk["kid"] = json!(kid);
+    jwk
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// A set of arbitrary keys, perhaps with ours among them: a token we signed verifies only
+    /// when our key is in the set under the kid the token names. Nothing panics.
+    #[test]
+    fn arbitrary_key_sets_accept_nothing_without_a_verifying_key(
+        keys in prop::collection::vec(arbitrary_jwk(), 0..6),
+        ours in any::<bool>(),
+        kid in "[a-z0-9]{1,8}",
+        garbage in any::<Vec<u8>>(),
+    ) {
+        let mut keys = keys;
+        if ours {
+            keys.push(our_jwk(&kid));
+        }
+        let doc = json!({ "keys": keys }).to_string();
+        // Not a set at all: refused or built, never a panic.
+        let _ = ResourceServer::<NoClaims>::builder().issuer(Issuer::from_jwks(garbage)).build();
+        let Ok(server) = ResourceServer::<NoClaims>::builder().issuer(Issuer::from_jwks(doc)).build() else {
+            prop_assert!(!ours || keys.iter().filter(|k| k["kid"] == json!(kid)).count() > 1);
+            return Ok(());
+        };
+        let auth = issuing(key("ed25519.pem").with_kid(kid.clone()));
+        let token = runtime().block_on(auth.issue("user1", NoClaims {})).unwrap().access_token;
+        let verified = verify(&server, &token);
+        let holds_ours = keys.iter().any(|k| *k == our_jwk(&kid))
+            && keys.iter().filter(|k| k["kid"] == json!(kid)).count() == 1;
+        prop_assert_eq!(verified.is_ok(), holds_ours, "{:?}", verified);
+    }
+
+    /// Arbitrary tokens — random text, random headers and payloads, a good token with one
+    /// signature byte changed — are refused, never with a panic.
+    #[test]
+    fn arbitrary_tokens_are_refused(
+        text in "[A-Za-z0-9._~+/=-]{0,300}",
+        header in any::<Vec<(String, String)>>(),
+        payload in any::<Vec<(String, u32)>>(),
+        signature in any::<Vec<u8>>(),
+        at in any::<prop::sample::Index>(),
+    ) {
+        let es = key("es256.pem");
+        let server = ResourceServer::<NoClaims>::builder()
+            .issuer(Issuer::from_keys([es.verifying_key()]))
+            .build()
+            .unwrap();
+        prop_assert!(verify(&server, &text).is_err());
+        let header: serde_json::Map<String, Value> = header.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
+        let payload: serde_json::Map<String, Value> = payload.into_iter().map(|(k, v)| (k, json!(v))).collect();
+        let made = format!(
+            "{}.{}.{}",
+            URL_SAFE_NO_PAD.encode(Value::Object(header).to_string()),
+            URL_SAFE_NO_PAD.encode(Value::Object(payload).to_string()),
+            URL_SAFE_NO_PAD.encode(&signature)
+        );
+        prop_assert!(verify(&server, &made).is_err());
+        let good = runtime().block_on(issuing(es).issue("user1", NoClaims {})).unwrap().access_token;
+        let sig_start = good.rfind('.').unwrap() + 1;
+        // A character inside the signature (not its last, whose low bits may be padding).
+        let i = sig_start + at.index(good.len() - sig_start - 1);
+        let mut bytes = good.clone().into_bytes();
+        bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
+        let bad = String::from_utf8(bytes).unwrap();
+        prop_assert!(verify(&server, &bad).is_err());
+        prop_assert!(verify(&server, &good).is_ok());
+    }
+}
+
+/// DPoP-bound tokens at a resource server (RFC 9449 §7): the issuer binds the session at login,
+/// the resource server checks the proof for its own URL and spends it once.
+#[test]
+fn dpop_bound_tokens_need_a_fresh_proof_of_their_key() {
+    use tower_refresh_auth::dpop::DpopMode;
+    use tower_refresh_auth::session::SessionMetadata;
+    use tower_refresh_auth_test_support::dpop::DpopKey;
+
+    let rt = runtime();
+    let es = key("es256.pem");
+    let auth = RefreshAuth::<NoClaims>::builder()
+        .signing_key(es.clone())
+        .refresh_secret(b"a refresh-token secret of at least 32 bytes".to_vec())
+        .issuer(ISS)
+        .dpop(DpopMode::Optional)
+        .dpop_origin(ISS)
+        .build()
+        .unwrap();
+    let client = DpopKey::es256();
+    let login = Request::post(format!("{ISS}/login"))
+        .header("dpop", client.proof("POST", &format!("{ISS}/login"), None))
+        .body(())
+        .unwrap();
+    let proof = rt
+        .block_on(auth.verify_dpop(login.method(), login.uri(), login.headers()))
+        .unwrap();
+    let bound = rt
+        .block_on(auth.issue_with(
+            "user1",
+            NoClaims {},
+            SessionMetadata::new().with_dpop(proof),
+        ))
+        .unwrap()
+        .access_token;
+
+    const API: &str = "https://api.example.com";
+    let build = |mode| {
+        ResourceServer::<NoClaims>::builder()
+            .issuer(Issuer::from_keys([es.verifying_key()]).issuer(ISS))
+            .dpop(mode)
+            .dpop_origin(API)
+            .build()
+            .unwrap()
+    };
+    let send = |server: &ResourceServer, scheme: &str, proof: Option<String>| {
+        let svc = tower::ServiceBuilder::new()
+            .layer(server.layer())
+            .service(tower::service_fn(|_req: Request<String>| async {
+                Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
+            }));
+        let mut req = Request::get(format!("{API}/orders"))
+            .header("authorization", format!("{scheme} {bound}"));
+        if let Some(proof) = proof {
+            req = req.header("dpop", proof);
+        }
+        rt.block_on(svc.oneshot(req.body(String::new()).unwrap()))
+            .unwrap()
+    };
+    let server = build(DpopMode::Optional);
+    let good = client.proof("GET", &format!("{API}/orders"), Some(&bound));
+    assert_eq!(
+        send(&server, "DPoP", Some(good.clone())).status(),
+        StatusCode::OK
+    );
+    // The same proof again: spent.
+    let res = send(&server, "DPoP", Some(good));
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    // Optional mode: a Bearer challenge, and the DPoP one naming the error.
+    let challenges: Vec<&str> = res
+        .headers()
+        .get_all("www-authenticate")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert!(
+        challenges
+            .iter()
+            .any(|c| c.starts_with("DPoP algs=\"ES256 EdDSA\"") && c.contains("invalid_dpop_proof")),
+        "{challenges:?}"
+    );
+    // A proof for another URL, by another key, or none; the token as a bearer token.
+    for (scheme, proof) in [
+        (
+            "DPoP",
+            Some(client.proof("GET", "https://elsewhere.example/orders", Some(&bound))),
+        ),
+        (
+            "DPoP",
+            Some(DpopKey::es256().proof("GET", &format!("{API}/orders"), Some(&bound))),
+        ),
+        ("DPoP", None),
+        ("Bearer", None),
+    ] {
+        assert_eq!(
+            send(&server, scheme, proof).status(),
+            StatusCode::UNAUTHORIZED,
+            "{scheme}"
+        );
+    }
+    // With DPoP off a bound token is refused whatever comes with it.
+    let off = build(DpopMode::Off);
+    let fresh = client.proof("GET", &format!("{API}/orders"), Some(&bound));
+    assert_eq!(
+        send(&off, "Bearer", Some(fresh)).status(),
+        StatusCode::UNAUTHORIZED
+    );
+    // DPoP on without the service's URL: refused when built.
+    let err = ResourceServer::<NoClaims>::builder()
+        .issuer(Issuer::from_keys([key("es256.pem").verifying_key()]))
+        .dpop(DpopMode::Required)
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("dpop_origin"), "{err}");
+}
