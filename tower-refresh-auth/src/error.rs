@@ -208,6 +208,12 @@ pub enum ConfigError {
          credentials, such as `https://api.example.com`"
     )]
     InvalidDpopOrigin(String),
+    /// DPoP server nonces were asked of a resource server, which has no secret to make them.
+    #[error(
+        "DPoP server nonces are made by the issuing layer, under its refresh-token secret: a \
+         resource server cannot issue them; remove `.nonces(…)` from its `Dpop` settings"
+    )]
+    DpopNoncesWithoutSecret,
     /// The DPoP proof window is zero or longer than the most allowed.
     #[error("the DPoP proof window ({0:?}) must be between one second and five minutes")]
     DpopWindow(Duration),

@@ -277,7 +277,7 @@ proptest! {
 /// the resource server checks the proof for its own URL and spends it once.
 #[test]
 fn dpop_bound_tokens_need_a_fresh_proof_of_their_key() {
-    use tower_refresh_auth::dpop::DpopMode;
+    use tower_refresh_auth::dpop::{Dpop, DpopMode};
     use tower_refresh_auth::session::SessionMetadata;
     use tower_refresh_auth_test_support::dpop::DpopKey;
 
@@ -287,8 +287,7 @@ fn dpop_bound_tokens_need_a_fresh_proof_of_their_key() {
         .signing_key(es.clone())
         .refresh_secret(b"a refresh-token secret of at least 32 bytes".to_vec())
         .issuer(ISS)
-        .dpop(DpopMode::Optional)
-        .dpop_origin(ISS)
+        .dpop(Dpop::optional().origin(ISS))
         .build()
         .unwrap();
     let client = DpopKey::es256();
@@ -312,8 +311,7 @@ fn dpop_bound_tokens_need_a_fresh_proof_of_their_key() {
     let build = |mode| {
         ResourceServer::<NoClaims>::builder()
             .issuer(Issuer::from_keys([es.verifying_key()]).issuer(ISS))
-            .dpop(mode)
-            .dpop_origin(API)
+            .dpop(Dpop::new(mode).origin(API))
             .build()
             .unwrap()
     };
@@ -385,5 +383,12 @@ fn dpop_bound_tokens_need_a_fresh_proof_of_their_key() {
         .dpop(DpopMode::Required)
         .build()
         .unwrap_err();
-    assert!(err.to_string().contains("dpop_origin"), "{err}");
+    assert!(err.to_string().contains(".origin("), "{err}");
+    // Server nonces are the issuer's to make: refused on a resource server.
+    let err = ResourceServer::<NoClaims>::builder()
+        .issuer(Issuer::from_keys([key("es256.pem").verifying_key()]))
+        .dpop(Dpop::required().origin(API).nonces(Duration::from_secs(60)))
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("remove `.nonces(…)`"), "{err}");
 }

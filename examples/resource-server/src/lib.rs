@@ -15,7 +15,7 @@ use axum::{Json, Router};
 use dashboard_shared::{PROMETHEUS_TEXT, PrometheusHandle, log_security_event};
 use serde_json::{Value, json};
 use tower_refresh_auth::NoClaims;
-use tower_refresh_auth::dpop::DpopMode;
+use tower_refresh_auth::dpop::{Dpop, DpopMode};
 use tower_refresh_auth::resource::{Issuer, ResourceServer};
 use tower_refresh_auth_axum::AuthClaims;
 
@@ -196,10 +196,11 @@ pub async fn start(settings: &Settings) -> Result<ResourceServer<NoClaims>, Star
         .verified_token_cache(settings.token_cache)
         .fetch_timeout(Duration::from_secs(4))
         .public_path("/healthz")
-        .on_security_event(log_security_event)
-        .dpop(settings.dpop);
+        .on_security_event(log_security_event);
     if let Some(url) = &settings.public_url {
-        builder = builder.dpop_origin(url);
+        builder = builder.dpop(Dpop::new(settings.dpop).origin(url));
+    } else {
+        builder = builder.dpop(settings.dpop);
     }
     let server = builder.build().map_err(|e| keys_error(e.to_string()))?;
     match tokio::time::timeout(START_TIMEOUT, server.ready()).await {

@@ -560,7 +560,7 @@ impl<C> RefreshAuthBuilder<C> {
             &signing,
             &self.verifying,
         )?;
-        let dpop = self.dpop.check(&refresh_secrets[0])?;
+        let dpop = self.dpop.check(Some(&refresh_secrets[0]))?;
 
         let store = match self.store {
             Some(store) => store,

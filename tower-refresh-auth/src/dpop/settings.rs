@@ -160,8 +160,8 @@ impl Dpop {
     }
 
     /// The settings as the layer runs them, `None` with DPoP off. `nonce_secret` keys the
-    /// server nonces.
-    pub(crate) fn check(self, nonce_secret: &[u8]) -> Result<Option<Checked>, ConfigError> {
+    /// server nonces; without one (a resource server) nonces are refused.
+    pub(crate) fn check(self, nonce_secret: Option<&[u8]>) -> Result<Option<Checked>, ConfigError> {
         if !self.mode.is_on() {
             return Ok(None);
         }
@@ -184,9 +184,11 @@ impl Dpop {
         {
             return Err(ConfigError::DpopWindow(period));
         }
-        let nonces = self
-            .nonce_period
-            .map(|period| Arc::new(Nonces::new(nonce_secret, period)));
+        let nonces = match (self.nonce_period, nonce_secret) {
+            (None, _) => None,
+            (Some(period), Some(secret)) => Some(Arc::new(Nonces::new(secret, period))),
+            (Some(_), None) => return Err(ConfigError::DpopNoncesWithoutSecret),
+        };
         Ok(Some(Checked {
             settings: DpopSettings {
                 mode: self.mode,

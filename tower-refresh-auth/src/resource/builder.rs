@@ -10,7 +10,7 @@ use super::source::{Issuer, Source};
 use super::{Inner, ResourceServer};
 use crate::cache::TokenCache;
 use crate::clock::{Clock, SystemClock};
-use crate::dpop::{DpopMode, DpopSettings, Origin, ProofRules};
+use crate::dpop::{Dpop, DpopMode, DpopSettings};
 use crate::error::{ConfigError, ErrorBody};
 use crate::events::{EventFn, Events};
 use crate::guard::Guard;
@@ -56,8 +56,7 @@ pub struct ResourceServerBuilder<C> {
     fetch_timeout: Duration,
     max_jwks_bytes: usize,
     allow_insecure_http: bool,
-    dpop: DpopMode,
-    dpop_origin: Option<String>,
+    dpop: Dpop,
     dpop_store: Option<Arc<dyn RefreshStore>>,
     _claims: PhantomData<fn() -> C>,
 }
@@ -93,8 +92,7 @@ impl<C> ResourceServerBuilder<C> {
             fetch_timeout: Duration::from_secs(5),
             max_jwks_bytes: 64 * 1024,
             allow_insecure_http: false,
-            dpop: DpopMode::Off,
-            dpop_origin: None,
+            dpop: Dpop::default(),
             dpop_store: None,
             _claims: PhantomData,
         }
@@ -230,21 +228,16 @@ impl<C> ResourceServerBuilder<C> {
         self
     }
 
-    /// DPoP-bound tokens (RFC 9449 §7, `docs/protocol.md` §10): `Off` (the default: a bound
-    /// token is refused), `Optional` (bearer and bound tokens side by side) or `Required`
-    /// (bound tokens only). A bound token must come as `Authorization: DPoP` with a proof of
-    /// its key for this request (`htm`, `htu` against [`dpop_origin`](Self::dpop_origin),
-    /// `iat` within 60 s, `ath`), whose `jti` is spent in the
-    /// [replay memory](Self::dpop_replay_store).
-    pub fn dpop(mut self, mode: DpopMode) -> Self {
-        self.dpop = mode;
-        self
-    }
-
-    /// The URL clients reach this service at (`https://api.example.com`): proofs' `htu` is
-    /// compared with it. Required with DPoP on.
-    pub fn dpop_origin(mut self, origin: impl Into<String>) -> Self {
-        self.dpop_origin = Some(origin.into());
+    /// DPoP-bound tokens (RFC 9449 §7, `docs/protocol.md` §10), with the issuing layer's
+    /// [`Dpop`] settings: off (the default: a bound token is refused), optional (bearer and
+    /// bound tokens side by side) or required (bound tokens only). A bound token must come as
+    /// `Authorization: DPoP` with a proof of its key for this request (`htm`, `htu` against the
+    /// settings' [origin](Dpop::origin), `iat` within the [window](Dpop::window), `ath`),
+    /// whose `jti` is spent in the [replay memory](Self::dpop_replay_store). Server
+    /// [nonces](Dpop::nonces) are the issuer's: a resource server has no secret to make them
+    /// with, and refuses them when built.
+    pub fn dpop(mut self, dpop: impl Into<Dpop>) -> Self {
+        self.dpop = dpop.into();
         self
     }
 
@@ -373,7 +366,6 @@ impl<C> ResourceServerBuilder<C> {
         );
         let (dpop, replay, renderer) = dpop_settings(
             self.dpop,
-            self.dpop_origin.as_deref(),
             self.dpop_store,
             Renderer::new(self.realm, self.error_body),
         )?;
@@ -398,8 +390,7 @@ impl<C> ResourceServerBuilder<C> {
 /// DPoP as a resource server does it: the proof rules, the replay memory, the challenge.
 #[allow(clippy::type_complexity)]
 fn dpop_settings(
-    mode: DpopMode,
-    origin: Option<&str>,
+    dpop: Dpop,
     store: Option<Arc<dyn RefreshStore>>,
     renderer: Renderer,
 ) -> Result<
@@ -410,10 +401,9 @@ fn dpop_settings(
     ),
     ConfigError,
 > {
-    if !mode.is_on() {
+    let Some(checked) = dpop.check(None)? else {
         return Ok((None, None, renderer));
-    }
-    let origin = Origin::fixed(origin.ok_or(ConfigError::MissingDpopOrigin)?)?;
+    };
     let store = match store {
         Some(store) => store,
         #[cfg(feature = "memory-store")]
@@ -427,21 +417,13 @@ fn dpop_settings(
             capability: "DpopStore",
         });
     }
-    let rules = ProofRules {
-        algs: vec![
-            jsonwebtoken::Algorithm::ES256,
-            jsonwebtoken::Algorithm::EdDSA,
-        ],
-        window: Duration::from_secs(60),
-        origin,
-        nonces: None,
-    };
+    let settings = checked.settings;
     let renderer = renderer.with_dpop(DpopChallenge {
-        algs: rules.algs_param(),
-        bearer_too: mode == DpopMode::Optional,
+        algs: settings.rules.algs_param(),
+        bearer_too: settings.mode == DpopMode::Optional,
         nonces: None,
     });
-    Ok((Some(DpopSettings { mode, rules }), Some(store), renderer))
+    Ok((Some(settings), Some(store), renderer))
 }
 
 /// The verifiers of keys in hand: each with its own algorithm, which the issuer must allow.
