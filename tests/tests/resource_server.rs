@@ -27,7 +27,7 @@ use http_body_util::BodyExt as _;
 use serde_json::{Value, json};
 use tower::{ServiceBuilder, ServiceExt, service_fn};
 use tower_refresh_auth::clock::ManualClock;
-use tower_refresh_auth::keys::SigningKey;
+use tower_refresh_auth::keys::{Jwks, SigningKey};
 use tower_refresh_auth::resource::{Issuer, KeySourceError, ResourceServer};
 use tower_refresh_auth::{Claims, ConfigError, NoClaims, RefreshAuth, SecurityEvent};
 
@@ -135,8 +135,7 @@ fn issuing(key: SigningKey, base: &str, jwks_max_age: Duration) -> RefreshAuth {
         .signing_key(key)
         .refresh_secret(b"the refresh-token secret, 32 bytes or more".to_vec())
         .issuer(base)
-        .jwks_route()
-        .jwks_max_age(jwks_max_age)
+        .jwks(Jwks::new().max_age(jwks_max_age))
         .access_ttl(Duration::from_secs(4 * 3600))
         .optional()
         .build()

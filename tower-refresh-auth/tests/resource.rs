@@ -14,7 +14,7 @@ use http::{Request, StatusCode};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
-use tower_refresh_auth::keys::SigningKey;
+use tower_refresh_auth::keys::{Jwks, SigningKey};
 use tower_refresh_auth::resource::{Issuer, ResourceServer};
 use tower_refresh_auth::{AuthError, Claims, NoClaims, RefreshAuth};
 
@@ -187,7 +187,7 @@ fn our_jwk(kid: &str) -> Value {
         let auth = RefreshAuth::<NoClaims>::builder()
             .signing_key(key("ed25519.pem"))
             .refresh_secret(b"a refresh-token secret of at least 32 bytes".to_vec())
-            .jwks_route()
+            .jwks(Jwks::new())
             .build()
             .unwrap();
         let res = runtime().block_on(

@@ -35,7 +35,7 @@ async fn dashboard(key: &str) -> String {
     let auth = axum_dashboard::auth_builder(&settings, store)
         .build()
         .unwrap();
-    let app = axum_dashboard::app(auth, dashboard_shared::Users::demo(), settings.transport);
+    let app = axum_dashboard::app(auth, dashboard_shared::Users::demo(), &settings);
     tokio::spawn(axum_dashboard::serve(listener, app, std::future::pending()));
     base
 }

@@ -171,6 +171,9 @@ impl<C> std::fmt::Debug for ResourceServer<C> {
 }
 
 /// What [`ResourceServer::decide`] made of a request.
+// The verdict is large (it carries the claims) and `Pending` is empty; boxing the verdict would
+// cost an allocation per request on the hot path, as for `adapter::Verdict`.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Decision<C> {
     /// The request goes on or is refused, as the verdict says.
