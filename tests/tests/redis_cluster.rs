@@ -313,6 +313,9 @@ async fn a_failover_that_loses_the_last_rotation_rolls_the_session_forward() {
 async fn the_store_runs_over_tls_on_a_cluster_and_on_one_server() {
     use redis::TlsCertificates;
 
+    // As an application that builds its own TLS connections does at start: with the core's
+    // `remote-jwks` feature in the build, rustls has two providers compiled in and picks none.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let cluster = LocalCluster::start(7400, true);
     let certs = || TlsCertificates {
         client_tls: None,

@@ -101,6 +101,18 @@ impl Address {
     }
 }
 
+/// Makes aws-lc-rs rustls's process-wide provider, unless the application has chosen one.
+/// rustls picks one from its crate features only when exactly one is compiled in, and the
+/// `remote-jwks` feature's HTTP client (reqwest) brings `ring` beside our aws-lc-rs: without
+/// this, the first `rediss://` connection would panic. An application that builds its own TLS
+/// connections installs a provider itself, at start (see [`RedisStore`](super::RedisStore)).
+pub(super) fn ensure_tls_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Another thread may install one first; either is aws-lc-rs or the application's.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    }
+}
+
 /// A cluster client builder for `seeds` with the store's connection and response timeouts.
 pub(super) fn cluster_builder<T: redis::IntoConnectionInfo>(
     seeds: impl IntoIterator<Item = T>,

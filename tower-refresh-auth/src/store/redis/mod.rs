@@ -24,6 +24,18 @@
 //! code. TLS is rustls with the aws-lc-rs provider, verified against the system's roots
 //! unless you build the connection with roots of your own.
 //!
+//! rustls chooses its provider process-wide. With the `remote-jwks` feature, whose HTTP client
+//! compiles `ring` in beside aws-lc-rs, it can no longer choose by itself: [`connect`] and
+//! [`connect_cluster`] install aws-lc-rs when the application has installed none, and an
+//! application that builds its TLS connections itself ([`new`], [`new_cluster`]) installs one
+//! at start, before the first connection:
+//! `rustls::crypto::aws_lc_rs::default_provider().install_default()`.
+//!
+//! [`connect`]: RedisStore::connect
+//! [`connect_cluster`]: RedisStore::connect_cluster
+//! [`new`]: RedisStore::new
+//! [`new_cluster`]: RedisStore::new_cluster
+//!
 //! # Key layout
 //!
 //! With the default prefix `tra`:
@@ -199,6 +211,7 @@ impl RedisStore {
     /// attempt or a response after 2 s, which also makes it drop a connection that went
     /// silent; a cluster connection also follows a failover (`MOVED`) by itself.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        connection::ensure_tls_provider();
         match Address::parse(url).map_err(StoreError::unavailable)? {
             Address::Server(url) => Self::connect_server(&url).await,
             Address::Cluster(seeds) => Self::connect_cluster(seeds).await,
@@ -226,6 +239,7 @@ impl RedisStore {
     pub async fn connect_cluster<T: IntoConnectionInfo>(
         seeds: impl IntoIterator<Item = T>,
     ) -> Result<Self, StoreError> {
+        connection::ensure_tls_provider();
         let client = cluster_builder(seeds, DEFAULT_TIMEOUT)
             .build()
             .map_err(StoreError::unavailable)?;
