@@ -1,15 +1,15 @@
 //! The refresh-token dashboard on axum: the routes of docs/protocol.md §6 over
 //! `tower-refresh-auth` and its axum adapter.
 //!
-//! Everything about tokens is in this file: [`auth_builder`] configures the library from the
-//! settings, [`app`] puts its layer in front of the routes, and the login handler issues the
-//! first pair. `dashboard-shared` holds only what both frameworks' demos share (settings,
-//! the demo users and their password checker, the pages). A library so the workspace's
+//! Everything about tokens is in this file but the configuration, which both frameworks'
+//! dashboards share ([`dashboard_shared::auth_builder`], called by [`auth_builder`]): [`app`]
+//! puts the layer in front of the routes, and the login handler issues the first pair.
+//! `dashboard-shared` holds only what both frameworks' demos share (settings, the library's
+//! configuration, the demo users and their password checker, the pages). A library so the workspace's
 //! end-to-end suite can run the very app `main.rs` serves.
 
 use std::future::Future;
 use std::sync::Arc;
-use tower_refresh_auth::keys::Jwks;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
@@ -23,9 +23,9 @@ use axum::{Extension, Form, Json};
 use dashboard_shared::openapi::OPENAPI_PATH;
 use dashboard_shared::{
     Credentials, DASHBOARD_PAGE, DASHBOARD_SCRIPT, Done, JAVASCRIPT, LOGIN_BODY_LIMIT, LOGIN_PAGE,
-    LOGIN_SCRIPT, LoggedName, LoggedPath, LoginBody, PROMETHEUS_TEXT, PUBLIC_PATHS,
-    PrometheusHandle, Reauthentication, Refusal, Settings, Users, Welcome, log_security_event,
-    login_refused, malformed_login, malformed_reauth,
+    LOGIN_SCRIPT, LoggedName, LoggedPath, LoginBody, PROMETHEUS_TEXT, PrometheusHandle,
+    Reauthentication, Refusal, Settings, Users, Welcome, login_refused, malformed_login,
+    malformed_reauth,
 };
 use tokio::net::TcpListener;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -33,9 +33,7 @@ use tower_http::trace::TraceLayer;
 use tower_refresh_auth::session::Authentication;
 use tower_refresh_auth::step_up::StepUp;
 use tower_refresh_auth::store::RefreshStore;
-use tower_refresh_auth::{
-    AuthError, NoClaims, RefreshAuth, RefreshAuthBuilder, transport::RefreshTransport,
-};
+use tower_refresh_auth::{AuthError, NoClaims, RefreshAuth, RefreshAuthBuilder};
 use tower_refresh_auth_axum::{
     AuthClaims, DpopLogin, ErrorResponse, RouterExt, StepUpClaims, TokenResponse,
 };
@@ -44,57 +42,16 @@ use tower_refresh_auth_axum::{
 const CSRF_HEADER: HeaderName = HeaderName::from_static(dashboard_shared::CSRF_HEADER);
 
 /// The library configured from `settings`, with `store` (from
-/// [`Settings::connect_store`]): build it with `.build()`.
+/// [`Settings::connect_store`]): build it with `.build()`. The configuration is
+/// [`dashboard_shared::auth_builder`], the same for both frameworks; this build adds its API
+/// document's path to the public ones when it serves the document (feature `openapi`).
 pub fn auth_builder(
     settings: &Settings,
     store: Arc<dyn RefreshStore>,
 ) -> RefreshAuthBuilder<NoClaims> {
-    // JWT_PRIVATE_KEY_FILE: tokens signed with an asymmetric key, whose public half the
-    // layer serves at `GET /.well-known/jwks.json` (public, like `/token`); else HS256.
-    let mut builder = match &settings.jwt_private_key {
-        Some(key) => RefreshAuth::builder()
-            .signing_key(key.clone())
-            .jwks(Jwks::new()),
-        None => RefreshAuth::builder().hs256(settings.jwt_secret_or_random()),
-    };
-    builder = builder
-        .access_ttl(settings.access_ttl)
-        .refresh_ttl(settings.refresh_ttl)
-        .reuse_grace(settings.reuse_grace)
-        .transport(match &settings.transport {
-            RefreshTransport::Cookie(cookie) => {
-                RefreshTransport::from(cookie.clone().csrf_header(CSRF_HEADER.as_str()))
-            }
-            body => body.clone(),
-        })
-        .check_sessions(settings.check_sessions)
-        .max_sessions_per_subject(settings.max_sessions_per_user)
-        // `GET /sessions`, `DELETE /sessions/{id}`, `DELETE /sessions` (§8).
-        .sessions_route()
-        // Reuse at `warn` with the user and the session, grace replays at `debug`.
-        .on_security_event(log_security_event)
-        .store(store);
-    // REFRESH_TOKEN_SECRET; needed with a key file, derived from JWT_SECRET otherwise.
-    if let Some(secret) = settings.refresh_secret() {
-        builder = builder.refresh_secret(secret);
-    }
-    if let Some(lifetime) = settings.session_lifetime {
-        builder = builder.session_lifetime(lifetime);
-    }
-    // DPOP (§10): sessions bound to a key the browser holds.
-    builder = settings.apply_dpop(builder);
-    if settings.token_cache > 0 {
-        builder = builder.verified_token_cache(settings.token_cache);
-    }
-    // The pages, their scripts and the login route; every other path needs a token.
-    for path in PUBLIC_PATHS {
-        builder = builder.public_path(*path);
-    }
-    // The API document (feature `openapi`) is public too.
+    let builder = dashboard_shared::auth_builder(settings, store);
     #[cfg(feature = "openapi")]
-    {
-        builder = builder.public_path(OPENAPI_PATH);
-    }
+    let builder = builder.public_path(OPENAPI_PATH);
     builder
 }
 
@@ -116,7 +73,10 @@ impl axum::extract::FromRef<AppState> for RefreshAuth {
 /// The document `GET /openapi.json` serves (feature `openapi`): the application's routes,
 /// with the layer's merged in.
 #[cfg(feature = "openapi")]
-pub fn openapi(auth: &RefreshAuth, transport: RefreshTransport) -> utoipa::openapi::OpenApi {
+pub fn openapi(
+    auth: &RefreshAuth,
+    transport: tower_refresh_auth::transport::RefreshTransport,
+) -> utoipa::openapi::OpenApi {
     let mut api = dashboard_shared::openapi::document(transport);
     api.merge(tower_refresh_auth_axum::openapi::document(auth));
     api

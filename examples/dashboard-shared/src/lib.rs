@@ -1,11 +1,13 @@
 //! What the two dashboard examples (`axum-dashboard`, `poem-dashboard`) share, so that they
 //! differ only in their framework glue: settings from the environment, the store connection,
-//! the demo users and their password checker, the pages, the login's refusals, shutdown on a
-//! signal, the log setup, and the security-event log and Prometheus recorder.
+//! the library configured from them ([`auth_builder`]), the demo users and their password
+//! checker, the pages, the login's refusals, shutdown on a signal, the log setup, and the
+//! security-event log and Prometheus recorder.
 //!
-//! Nothing here is about tokens: each example builds its `RefreshAuth` itself, in its
-//! `lib.rs`, and issues, verifies, refreshes and logs out through the library's adapters.
+//! Each example puts the layer in front of its routes itself, in its `lib.rs`, and issues,
+//! verifies, refreshes and logs out through the library's adapters.
 
+mod auth;
 #[cfg(feature = "openapi")]
 pub mod openapi;
 mod pages;
@@ -15,6 +17,7 @@ mod shutdown;
 mod telemetry;
 mod users;
 
+pub use self::auth::auth_builder;
 pub use self::pages::{
     CONTENT_SECURITY_POLICY, CSRF_HEADER, DASHBOARD_PAGE, DASHBOARD_SCRIPT, JAVASCRIPT, LOGIN_PAGE,
     LOGIN_SCRIPT, PUBLIC_PATHS,
