@@ -8,8 +8,7 @@
 //! [`RefreshAuthService`](crate::RefreshAuthService) and the poem adapter are:
 //!
 //! ```
-//! use bytes::Bytes;
-//! use http::{Request, Response};
+//! //! use http::{Request, Response};
 //! use tower_refresh_auth::adapter::Decision;
 //! use tower_refresh_auth::{NoClaims, RefreshAuth};
 //!
@@ -38,20 +37,16 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
-use http::{Extensions, HeaderMap, Method, Request, Response, Uri};
-use serde::Serialize;
+use http::{Extensions, HeaderMap, Method, Uri};
 use serde::de::DeserializeOwned;
 
-use crate::authority::RefreshAuth;
 use crate::dpop::Verified;
-use crate::error::AuthError;
 pub use crate::guard::Endpoint;
 use crate::rejection::AuthRejection;
-use crate::routes;
 use crate::shared::Shared;
 use crate::telemetry::{self, Verification};
 use crate::token::Claims;
+use crate::verification::{counted, counted_in_store};
 
 /// What [`RefreshAuth::decide`] made of a request.
 #[derive(Debug)]
@@ -131,24 +126,12 @@ impl<C> StoreCheck<C> {
     /// checking on, whether the token's session is still live
     /// ([`load`](crate::store::RefreshStore::load)).
     pub async fn run(self) -> Verdict<C> {
-        let checked = match &self.proof {
-            Some(proof) => self.shared.spend_proof(proof, true).await,
-            None => Ok(()),
-        };
-        let checked = match checked {
-            Ok(()) if self.shared.check_sessions => {
-                self.shared.check_session(&self.claims.sid).await
-            }
-            other => other,
-        };
-        match &checked {
-            Ok(()) => telemetry::verified(Verification::Ok),
-            Err(AuthError::InvalidToken(_)) => telemetry::verified(Verification::Revoked),
-            Err(AuthError::Dpop(_)) => telemetry::verified(Verification::Invalid),
-            // A store that could not answer says nothing about the token.
-            Err(_) => {}
-        }
-        match checked {
+        let check_session = self.shared.sessions.check_sessions;
+        let checked = self
+            .shared
+            .check_in_store(&self.claims.sid, self.proof.as_ref(), check_session)
+            .await;
+        match counted_in_store(checked) {
             Ok(()) => Verdict::Authenticated(self.claims),
             Err(err) if self.public => Verdict::Anonymous(self.shared.rejection(err)),
             Err(err) => Verdict::Refused(self.shared.rejection(err)),
@@ -156,52 +139,39 @@ impl<C> StoreCheck<C> {
     }
 }
 
-impl<C> RefreshAuth<C>
-where
-    C: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
-{
-    /// Decides what a request (its method, URI and headers) is. Synchronous and without a
-    /// store call: a session check or a DPoP replay check, when one is needed, is left to
-    /// [`StoreCheck::run`].
-    pub fn decide(&self, method: &Method, uri: &Uri, headers: &HeaderMap) -> Decision<C> {
-        let shared = &self.shared;
+impl Shared {
+    /// What a request is: see [`RefreshAuth::decide`](crate::RefreshAuth::decide).
+    pub(crate) fn decide<C>(
+        self: &Arc<Self>,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+    ) -> Decision<C>
+    where
+        C: DeserializeOwned + Clone + Send + Sync + 'static,
+    {
         let path = uri.path();
-        if let Some(route) = shared.guard.route(path) {
+        if let Some(route) = self.guard.route(path) {
             return Decision::Endpoint(route);
         }
-        match self.verify_request(method, uri, headers) {
-            Ok((claims, proof)) if shared.check_sessions || proof.is_some() => {
+        let check_sessions = self.sessions.check_sessions;
+        match counted(self.verify_request(method, uri, headers)) {
+            Ok((claims, proof)) if check_sessions || proof.is_some() => {
                 Decision::StoreCheck(StoreCheck {
                     claims,
                     proof,
-                    public: shared.guard.is_public(path),
-                    shared: Arc::clone(shared),
+                    public: self.guard.is_public(path),
+                    shared: Arc::clone(self),
                 })
             }
             Ok((claims, _)) => {
                 telemetry::verified(Verification::Ok);
                 Decision::Verdict(Verdict::Authenticated(claims))
             }
-            Err(err) => {
-                telemetry::verified(Verification::of(&err));
-                if shared.guard.is_public(path) {
-                    Decision::Verdict(Verdict::Anonymous(shared.rejection(err)))
-                } else {
-                    Decision::Verdict(Verdict::Refused(shared.rejection(err)))
-                }
+            Err(err) if self.guard.is_public(path) => {
+                Decision::Verdict(Verdict::Anonymous(self.rejection(err)))
             }
+            Err(err) => Decision::Verdict(Verdict::Refused(self.rejection(err))),
         }
-    }
-}
-
-impl<C> RefreshAuth<C> {
-    /// Answers a request for one of the layer's routes exactly as the layer does (every error
-    /// rendered as its response). For adapters of frameworks that are not tower-based.
-    pub async fn answer<B>(&self, route: Endpoint, req: Request<B>) -> Response<Bytes>
-    where
-        B: http_body::Body,
-        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    {
-        routes::answer(&self.shared, route, req).await
     }
 }

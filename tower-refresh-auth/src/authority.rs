@@ -1,106 +1,61 @@
-//! [`RefreshAuth`]: the configured authority — issues, verifies, rotates and revokes.
+//! Every public method of [`RefreshAuth`], each delegating in a line or two to the component
+//! that does the work: the sessions (issue, refresh, logout, revoke, list, re-authenticate),
+//! the DPoP policy, the access tokens, the HTTP face (the [decision](crate::adapter), the
+//! routes, the [layer](RefreshAuthLayer)), the [`KeyRing`] and the
+//! [builder](RefreshAuthBuilder).
 //!
-//! Everything the layer does goes through here, so an adapter for a framework that is not
-//! tower-based (poem) runs exactly the same code: [`RefreshAuth::decide`] says what a request
-//! is, [`RefreshAuth::answer`] answers the layer's own routes.
-
-use std::marker::PhantomData;
-use std::sync::Arc;
+//! Nothing below imports this file: it is the top of the crate's one-way graph.
 
 use bytes::Bytes;
-use http::{HeaderMap, Method, Response, Uri};
+use http::{HeaderMap, Method, Request, Response, Uri};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+#[cfg(feature = "openapi")]
 use serde_json::Value;
 
-use crate::binding::Target;
-use crate::clock::{to_millis, to_secs};
-use crate::dpop::{DpopMode, DpopProof, Verified};
+use crate::adapter::{Decision, Endpoint};
+use crate::builder::RefreshAuthBuilder;
+use crate::dpop::{DpopMode, DpopProof};
 use crate::error::AuthError;
 use crate::events::RevocationReason;
 use crate::keyring::KeyRing;
+use crate::layer::RefreshAuthLayer;
 use crate::rejection::AuthRejection;
-use crate::routes::refresh::{PairShape, pair_response};
+use crate::routes::token::{PairShape, pair_response};
 use crate::session::{
-    Authentication, PageCursor, Session, SessionId, SessionInfo, SessionInfoPage, SessionMetadata,
+    Authentication, PageCursor, SessionId, SessionInfo, SessionInfoPage, SessionMetadata,
 };
-use crate::shared::Shared;
+use crate::shared::RefreshAuth;
 use crate::step_up::StepUp;
-use crate::store::ReplayKey;
-use crate::telemetry::{self, StoreOp, timed};
-use crate::token::access::{AccessTokens, validity_ms};
-use crate::token::{AuthenticationClaims, Claims, NoClaims, TokenPair};
-
-/// The verified proof a [`DpopProof`] was made from.
-fn verified(proof: &DpopProof) -> Verified {
-    let (partition, replay, expires_at) = proof.replay_parts();
-    Verified {
-        jkt: proof.thumbprint().to_owned(),
-        replay: ReplayKey::from_parts(partition, replay),
-        expires_at,
-    }
-}
-
-/// The configured refresh-token authority: build one with [`RefreshAuth::builder`], install
-/// its [`layer`](Self::layer), and call [`issue`](Self::issue) from the login handler.
-///
-/// Cheap to clone (one `Arc`); every clone shares keys, store and settings.
-///
-/// `C` is the type of the application's own claims, copied into every access token of a
-/// session; [`NoClaims`] when there are none.
-///
-/// ```
-/// use std::time::Duration;
-/// use tower_refresh_auth::{NoClaims, RefreshAuth};
-///
-/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-/// let auth = RefreshAuth::<NoClaims>::builder()
-///     .hs256(b"an example secret of at least 32 bytes".to_vec())
-///     .access_ttl(Duration::from_secs(60))
-///     .build()?;
-///
-/// let pair = auth.issue("user1", NoClaims {}).await?;
-/// let claims = auth.verify(&pair.access_token)?;
-/// assert_eq!(claims.sub, "user1");
-///
-/// let renewed = auth.refresh(&pair.refresh_token).await?;
-/// assert_ne!(renewed.refresh_token, pair.refresh_token);
-/// # Ok::<_, Box<dyn std::error::Error>>(())
-/// # }).unwrap();
-/// ```
-pub struct RefreshAuth<C = NoClaims> {
-    pub(crate) shared: Arc<Shared>,
-    _claims: PhantomData<fn() -> C>,
-}
-
-impl<C> Clone for RefreshAuth<C> {
-    fn clone(&self) -> Self {
-        Self {
-            shared: Arc::clone(&self.shared),
-            _claims: PhantomData,
-        }
-    }
-}
-
-impl<C> std::fmt::Debug for RefreshAuth<C> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RefreshAuth")
-            .field("shared", &self.shared)
-            .finish()
-    }
-}
+use crate::token::access::{AccessTokens, VerifyAccess};
+use crate::token::{Claims, TokenPair};
 
 impl<C> RefreshAuth<C> {
-    /// The handle that rotates this authority's keys at run time; see [`KeyRing`].
-    pub fn keys(&self) -> KeyRing {
-        KeyRing::new(Arc::clone(&self.shared))
+    /// A builder with the defaults of the protocol document: access tokens for 1 minute,
+    /// refresh tokens for 7 days, a 10 second reuse grace window, `POST /token` and
+    /// `POST /logout`, every path guarded, tokens in the request body, the in-memory store.
+    pub fn builder() -> RefreshAuthBuilder<C> {
+        RefreshAuthBuilder::new()
     }
 
-    pub(crate) fn from_shared(shared: Shared) -> Self {
-        Self {
-            shared: Arc::new(shared),
-            _claims: PhantomData,
-        }
+    /// The tower layer: verifies bearer tokens and answers the refresh and logout routes.
+    pub fn layer(&self) -> RefreshAuthLayer<C> {
+        RefreshAuthLayer::new(self.clone())
+    }
+
+    /// The handle that rotates this authority's keys at run time; see [`KeyRing`].
+    pub fn keys(&self) -> KeyRing {
+        KeyRing::new(std::sync::Arc::clone(&self.shared))
+    }
+
+    /// Answers a request for one of the layer's routes exactly as the layer does (every error
+    /// rendered as its response). For adapters of frameworks that are not tower-based.
+    pub async fn answer<B>(&self, route: Endpoint, req: Request<B>) -> Response<Bytes>
+    where
+        B: http_body::Body,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        crate::routes::answer(&self.shared, route, req).await
     }
 
     /// Refreshes a pair: spends `refresh_token` and returns its successor with a new access
@@ -111,7 +66,7 @@ impl<C> RefreshAuth<C> {
     /// [`AuthError::InvalidGrant`] for any token that cannot be refreshed, whatever the reason;
     /// [`AuthError::Store`] when the store failed (the session is untouched: retry).
     pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair, AuthError> {
-        self.shared.refresh(refresh_token, None).await
+        self.shared.sessions.refresh(refresh_token, None).await
     }
 
     /// [`refresh`](Self::refresh) with the request's DPoP proof (from
@@ -129,8 +84,12 @@ impl<C> RefreshAuth<C> {
         refresh_token: &str,
         proof: Option<&DpopProof>,
     ) -> Result<TokenPair, AuthError> {
-        let verified = proof.map(verified);
-        self.shared.refresh(refresh_token, verified.as_ref()).await
+        let verified = proof.map(Into::into);
+        (self
+            .shared
+            .sessions
+            .refresh(refresh_token, verified.as_ref()))
+        .await
     }
 
     /// The request's DPoP proof, verified for a login or refresh at `method` and `uri` (no
@@ -154,15 +113,8 @@ impl<C> RefreshAuth<C> {
         uri: &Uri,
         headers: &HeaderMap,
     ) -> Result<Option<DpopProof>, AuthError> {
-        let verified = self.shared.grant_proof(method, uri, headers).await?;
-        Ok(verified.map(|v| {
-            DpopProof::new(
-                v.jkt,
-                *v.replay.partition(),
-                *v.replay.as_bytes(),
-                v.expires_at,
-            )
-        }))
+        let verified = self.shared.dpop.grant_proof(method, uri, headers).await?;
+        Ok(verified.map(Into::into))
     }
 
     /// The metadata of a login request, for [`issue_with`](Self::issue_with): its user
@@ -202,7 +154,7 @@ impl<C> RefreshAuth<C> {
 
     /// The layer's DPoP mode.
     pub fn dpop_mode(&self) -> DpopMode {
-        self.shared.dpop.as_ref().map_or(DpopMode::Off, |d| d.mode)
+        self.shared.dpop.mode()
     }
 
     /// Logs out: revokes the whole session `refresh_token` belongs to, if it is a genuine
@@ -213,7 +165,7 @@ impl<C> RefreshAuth<C> {
     ///
     /// [`AuthError::Store`] when the store failed: the logout did not happen.
     pub async fn logout(&self, refresh_token: &str) -> Result<(), AuthError> {
-        self.shared.logout(refresh_token).await
+        self.shared.sessions.logout(refresh_token).await
     }
 
     /// Revokes one session: its refresh tokens stop working at once, its access tokens when
@@ -224,9 +176,8 @@ impl<C> RefreshAuth<C> {
     ///
     /// [`AuthError::Store`] when the store failed.
     pub async fn revoke_session(&self, session: &SessionId) -> Result<bool, AuthError> {
-        self.shared
-            .revoke(session, None, RevocationReason::Session)
-            .await
+        let reason = RevocationReason::Session;
+        self.shared.sessions.revoke(session, None, reason).await
     }
 
     /// Revokes every session of `subject`: "log out everywhere". Returns how many.
@@ -235,7 +186,7 @@ impl<C> RefreshAuth<C> {
     ///
     /// [`AuthError::Store`] when the store failed.
     pub async fn revoke_subject(&self, subject: &str) -> Result<u64, AuthError> {
-        self.shared.revoke_subject(subject).await
+        self.shared.sessions.revoke_subject(subject).await
     }
 
     /// Every live session of `subject`, newest first (at most the
@@ -247,7 +198,7 @@ impl<C> RefreshAuth<C> {
     ///
     /// [`AuthError::Store`] when the store failed.
     pub async fn sessions(&self, subject: &str) -> Result<Vec<SessionInfo>, AuthError> {
-        self.shared.sessions(subject).await
+        self.shared.sessions.sessions(subject).await
     }
 
     /// One page of the live sessions of `subject`, newest first: at most `limit` (at least
@@ -281,7 +232,8 @@ impl<C> RefreshAuth<C> {
         limit: usize,
         after: Option<&PageCursor>,
     ) -> Result<SessionInfoPage, AuthError> {
-        self.shared.sessions_page(subject, limit, after).await
+        let sessions = &self.shared.sessions;
+        sessions.sessions_page(subject, limit, after).await
     }
 
     /// The response for a login: the pair as JSON (`accessToken`, `refreshToken`,
@@ -332,9 +284,8 @@ impl<C> RefreshAuth<C> {
     /// An [`AuthRejection`] of [`AuthError::InsufficientUserAuthentication`] when the claims
     /// do not meet `requirement`.
     pub fn step_up(&self, claims: &Claims<C>, requirement: &StepUp) -> Result<(), AuthRejection> {
-        requirement
-            .check(claims, self.shared.clock.now())
-            .map_err(|err| self.shared.rejection(err))
+        let now = self.shared.clock.now();
+        (requirement.check(claims, now)).map_err(|err| self.shared.rejection(err))
     }
 
     /// Re-authenticates session `session` after the application checked the user again (a
@@ -385,7 +336,44 @@ impl<C> RefreshAuth<C> {
         session: &SessionId,
         how: Authentication,
     ) -> Result<TokenPair, AuthError> {
-        self.shared.reauthenticate(session, how).await
+        self.shared.sessions.reauthenticate(session, how).await
+    }
+
+    #[cfg(feature = "openapi")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "openapi")))]
+    /// This authority's routes as an OpenAPI document (see [the module](crate::openapi)):
+    /// `paths`, `components.schemas`, `components.responses` (`RefreshAuthUnauthorized` and
+    /// `RefreshAuthBadCredentials`, for the application's protected operations) and
+    /// `components.securitySchemes`.
+    ///
+    /// With a custom [`error_body`](crate::RefreshAuthBuilder::error_body) the error schemas
+    /// describe the standard body, not the application's.
+    ///
+    /// The document follows the configuration:
+    ///
+    /// ```
+    /// use tower_refresh_auth::dpop::Dpop;
+    /// use tower_refresh_auth::openapi::DPOP_SECURITY_SCHEME;
+    /// use tower_refresh_auth::{NoClaims, RefreshAuth};
+    ///
+    /// let auth = RefreshAuth::<NoClaims>::builder()
+    ///     .hs256(b"an example secret of at least 32 bytes".to_vec())
+    ///     .refresh_path("/auth/token")
+    ///     .sessions_path("/me/sessions")
+    ///     .dpop(Dpop::required().origin("https://api.example.com"))
+    ///     .build()?;
+    /// let doc = auth.openapi();
+    /// assert!(doc["paths"]["/token"].is_null());
+    /// let refresh = &doc["paths"]["/auth/token"]["post"];
+    /// assert_eq!(refresh["parameters"][0]["name"], "DPoP");
+    /// assert_eq!(refresh["parameters"][0]["required"], true);
+    /// let list = &doc["paths"]["/me/sessions"]["get"];
+    /// assert!(list["security"][0][DPOP_SECURITY_SCHEME].is_array());
+    /// assert!(doc["paths"]["/me/sessions/{id}"]["delete"].is_object());
+    /// # Ok::<_, tower_refresh_auth::ConfigError>(())
+    /// ```
+    pub fn openapi(&self) -> Value {
+        crate::openapi::document_of(&self.shared)
     }
 }
 
@@ -393,6 +381,13 @@ impl<C> RefreshAuth<C>
 where
     C: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
 {
+    /// Decides what a request (its method, URI and headers) is. Synchronous and without a
+    /// store call: a session check or a DPoP replay check, when one is needed, is left to
+    /// [`StoreCheck::run`].
+    pub fn decide(&self, method: &Method, uri: &Uri, headers: &HeaderMap) -> Decision<C> {
+        self.shared.decide(method, uri, headers)
+    }
+
     /// Starts a session for `subject` and returns its first pair: call this from the login
     /// handler once the credentials have been checked.
     ///
@@ -440,60 +435,10 @@ where
         &self,
         subject: impl Into<String>,
         claims: C,
-        mut metadata: SessionMetadata,
+        metadata: SessionMetadata,
     ) -> Result<TokenPair, AuthError> {
-        let subject = subject.into();
-        // docs/protocol.md §10: a login with a proof binds the session to its key.
-        let proof = metadata.take_dpop();
-        let authentication = metadata.take_authentication();
-        let jkt = proof.as_ref().map(|p| p.thumbprint().to_owned());
-        self.shared.require_proof(jkt.as_deref())?;
         let custom = AccessTokens::custom_claims(&claims)?;
-        // Spent now, when the application has accepted the login, not when the request came
-        // in: an anonymous request (a wrong password, no account) takes no slot of the replay
-        // memory. Before the session is stored, so a replayed login starts nothing.
-        if let Some(proof) = &proof {
-            self.shared.spend_proof(&verified(proof), false).await?;
-        }
-        let shared = &self.shared;
-        let now = shared.clock.now();
-        let id = SessionId::random();
-        // docs/protocol.md §15: the login is the session's first authentication.
-        let auth = AuthenticationClaims::new(to_secs(now), authentication);
-        // Signed before the session is stored, so a claims error stores nothing.
-        let access_token =
-            shared
-                .access
-                .sign(&subject, &id, &custom, &auth, jkt.as_deref(), now)?;
-        // Stored among the claims, so the seal binds how the user authenticated too.
-        let mut stored = custom;
-        auth.put_into(&mut stored);
-        let mut session = Session {
-            id,
-            claims: Value::Object(stored).to_string(),
-            subject,
-            counter: 0,
-            created_at: now,
-            rotated_at: now,
-            expires_at: now + shared.refresh_ttl,
-            absolute_expires_at: shared.session_lifetime.map(|l| now + l),
-            seal: String::new(),
-            jkt: jkt.clone(),
-            metadata,
-        };
-        // Binds subject and claims to the session, so a store writer cannot change them.
-        session.seal = shared.refresh_keys.seal(&session);
-        timed(StoreOp::Create, shared.store.create(&session)).await?;
-        telemetry::session_started();
-        tracing::debug!(session = %id, "session started");
-        shared.limit_sessions(&session.subject, &id).await;
-        Ok(TokenPair {
-            access_token,
-            refresh_token: shared.refresh_keys.mint(&id, 0),
-            expires_in: shared.access.ttl_secs(),
-            session_id: id,
-            dpop_jkt: jkt,
-        })
+        (self.shared.sessions.issue(subject.into(), custom, metadata)).await
     }
 
     /// Verifies an access token's signature, algorithm, type, issuer, audience and expiry.
@@ -503,18 +448,9 @@ where
     ///
     /// [`AuthError::InvalidToken`] naming why the token was refused.
     pub fn verify(&self, token: &str) -> Result<Claims<C>, AuthError> {
-        let shared = &self.shared;
-        let now = shared.clock.now();
-        let Some(cache) = &shared.cache else {
-            return shared.access.verify(token, now);
-        };
-        let access = &shared.access;
-        cache.verify_through(
-            token,
-            to_millis(now),
-            || access.verify(token, now),
-            |claims| validity_ms(claims, access.leeway_ms()),
-        )
+        self.shared
+            .access
+            .verify_access(token, self.shared.clock.now())
     }
 
     /// Authenticates a request as the layer does on a guarded path: reads the access token
@@ -533,25 +469,10 @@ where
         uri: &Uri,
         headers: &HeaderMap,
     ) -> Result<Claims<C>, AuthError> {
-        let (claims, proof) = self.verify_request(method, uri, headers)?;
-        if let Some(proof) = &proof {
-            self.shared.spend_proof(proof, true).await?;
-        }
-        if self.shared.check_sessions {
-            self.shared.check_session(&claims.sid).await?;
-        }
-        Ok(claims)
-    }
-
-    /// Reads and verifies the request's token (and DPoP proof), without a store call: the
-    /// hot path. A proof's `jti` is left for the caller to spend.
-    pub(crate) fn verify_request(
-        &self,
-        method: &Method,
-        uri: &Uri,
-        headers: &HeaderMap,
-    ) -> Result<(Claims<C>, Option<Verified>), AuthError> {
-        self.shared
-            .verify_presented(Target { method, uri }, headers, |token| self.verify(token))
+        let check_session = self.shared.sessions.check_sessions;
+        (self
+            .shared
+            .authenticate(method, uri, headers, check_session))
+        .await
     }
 }

@@ -11,7 +11,7 @@ use crate::error::ConfigError;
 use crate::keys::{SigningKey, VerifyingKey};
 use crate::shared::Shared;
 use crate::token::access::{KeySet, KeyStatus};
-use crate::token::refresh::SessionKeys;
+use crate::token::refresh_token::SessionKeys;
 
 /// Rotates the keys of a [`RefreshAuth`](crate::RefreshAuth) while it serves: signing keys, the keys published
 /// at the [JWKS route](crate::RefreshAuthBuilder::jwks), and the refresh-token MAC
@@ -152,11 +152,12 @@ impl KeyRing {
                 .collect();
             Ok((Some(shared.access.key_set(key.clone(), others)?), ()))
         })?;
-        if shared.refresh_keys.is_derived()
+        if shared.sessions.keys.is_derived()
             && let Some(secret) = key.verifying.hmac_secret.as_deref()
         {
             shared
-                .refresh_keys
+                .sessions
+                .keys
                 .rotate(&SessionKeys::derive(secret), now);
         }
         Ok(())
@@ -201,8 +202,8 @@ impl KeyRing {
         let expired = self.expired_before(now);
         let keys = self.change_others(|_, status| !expired(status));
         let refresh_secrets = now
-            .checked_sub(self.shared.refresh_ttl)
-            .map_or(0, |before| self.shared.refresh_keys.prune(before));
+            .checked_sub(self.shared.sessions.refresh_ttl)
+            .map_or(0, |before| self.shared.sessions.keys.prune(before));
         Pruned {
             keys,
             refresh_secrets,
@@ -223,7 +224,8 @@ impl KeyRing {
             return Err(ConfigError::WeakRefreshSecret { len: secret.len() });
         }
         self.shared
-            .refresh_keys
+            .sessions
+            .keys
             .rotate(&secret, self.shared.clock.now());
         Ok(())
     }
@@ -245,7 +247,7 @@ impl KeyRing {
 
     /// How many refresh-token MAC secrets verify now (the minting one included).
     pub fn refresh_secrets(&self) -> usize {
-        self.shared.refresh_keys.len()
+        self.shared.sessions.keys.len()
     }
 
     /// Whether a key retired with this status has outlived its overlap at `now`.

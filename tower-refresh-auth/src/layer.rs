@@ -2,8 +2,8 @@
 
 use tower_layer::Layer;
 
-use crate::authority::RefreshAuth;
 use crate::service::RefreshAuthService;
+use crate::shared::RefreshAuth;
 use crate::token::NoClaims;
 
 /// Applies refresh-token authentication to a service. Made by [`RefreshAuth::layer`].
@@ -38,13 +38,6 @@ use crate::token::NoClaims;
 /// ```
 pub struct RefreshAuthLayer<C = NoClaims> {
     auth: RefreshAuth<C>,
-}
-
-impl<C> RefreshAuth<C> {
-    /// The tower layer: verifies bearer tokens and answers the refresh and logout routes.
-    pub fn layer(&self) -> RefreshAuthLayer<C> {
-        RefreshAuthLayer::new(self.clone())
-    }
 }
 
 impl<C> RefreshAuthLayer<C> {

@@ -82,7 +82,7 @@
 //! # Rotation
 //!
 //! A refresh token is opaque: a session id, a counter and a MAC under a server key (see
-//! [`token::refresh`]). The store keeps one record per session, never a token.
+//! [`token::refresh_token`]). The store keeps one record per session, never a token.
 //!
 //! - Every successful refresh spends the presented token and returns its successor; the
 //!   session's expiry slides forward by the refresh TTL, up to the optional absolute
@@ -179,6 +179,8 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 
+// Every public method of `RefreshAuth`, delegating to the components below.
+mod authority;
 // The tower face: `call` is a short match over a decision.
 mod body;
 pub mod future;
@@ -187,13 +189,12 @@ mod service;
 // What a request is (for every framework), and the routes the layer answers itself.
 pub mod adapter;
 mod routes;
-// The authority and its policy.
-mod authority;
+// The authority: its builder, its key ring, and what it is composed of.
 mod builder;
 pub mod keyring;
-mod rotation;
-mod seal;
 mod shared;
+// Verifying a request's access token: the one path.
+mod verification;
 // What the authority reports: security events to the application, metrics to a recorder.
 pub mod events;
 mod telemetry;
@@ -201,19 +202,19 @@ mod telemetry;
 mod guard;
 pub mod transport;
 // Tokens: reading them from requests, minting and verifying them, their keys.
-mod binding;
 mod credentials;
 mod crypto_backend;
 pub mod dpop;
 pub mod keys;
 pub mod token;
-// Sessions and where they live; how fresh their authentication is.
-mod reauthentication;
+// Sessions: their lifecycle and policy, their types, where they live; how fresh their
+// authentication is.
+mod seal;
 pub mod session;
+mod sessions;
 pub mod step_up;
 pub mod store;
 // Leaves everyone may use.
-mod cache;
 pub mod clock;
 pub mod error;
 mod grpc;
@@ -224,7 +225,6 @@ mod rejection;
 pub mod resource;
 mod response;
 
-pub use self::authority::RefreshAuth;
 pub use self::body::ResponseBody;
 pub use self::builder::RefreshAuthBuilder;
 pub use self::error::{AuthError, ConfigError};
@@ -233,4 +233,5 @@ pub use self::keys::Algorithm;
 pub use self::layer::RefreshAuthLayer;
 pub use self::rejection::AuthRejection;
 pub use self::service::RefreshAuthService;
+pub use self::shared::RefreshAuth;
 pub use self::token::{Claims, NoClaims, TokenPair};

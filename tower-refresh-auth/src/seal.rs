@@ -44,7 +44,7 @@ const DERIVE_LABEL: &[u8] = b"tower-refresh-auth session seal v1";
 const TAG_LEN: usize = 32;
 
 /// The seal key derived from a refresh-token secret. The refresh-token keys
-/// ([`SessionKeys`](crate::token::refresh::SessionKeys)) hold one beside each MAC key, so a
+/// ([`SessionKeys`](crate::token::refresh_token::SessionKeys)) hold one beside each MAC key, so a
 /// rotation of the secret rotates both at once.
 pub(crate) fn derive_key(secret: &[u8]) -> HmacSha256 {
     let mut derive = mac_for(secret);

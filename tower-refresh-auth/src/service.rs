@@ -8,9 +8,9 @@ use serde::de::DeserializeOwned;
 use tower_service::Service;
 
 use crate::adapter::Decision;
-use crate::authority::RefreshAuth;
 use crate::body::ResponseBody;
 use crate::future::ResponseFuture;
+use crate::shared::RefreshAuth;
 
 /// The middleware made by [`RefreshAuthLayer`](crate::RefreshAuthLayer).
 ///

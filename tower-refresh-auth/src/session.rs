@@ -1,7 +1,7 @@
 //! A login session: its [`SessionId`] and the [`Session`] record a store keeps.
 //!
 //! The record holds no token. A refresh token is `session id + counter + MAC` (see
-//! [`crate::token::refresh`]); the record holds the session's current counter, so a leaked
+//! [`crate::token::refresh_token`]); the record holds the session's current counter, so a leaked
 //! database yields nothing that can be presented.
 //!
 //! The record carries a [`seal`](Session::seal): a MAC under a server key over the fields

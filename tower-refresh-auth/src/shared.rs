@@ -1,74 +1,111 @@
-//! [`Shared`]: everything a built [`RefreshAuth`](crate::RefreshAuth) holds, shared by the
-//! layer, its services and the adapters behind one `Arc`.
+//! [`RefreshAuth`], the handle an application holds, and [`Shared`], what it shares behind
+//! one `Arc` with its layer, services and the adapters: the components it is composed of
+//! (access tokens, sessions, the DPoP policy) and the HTTP face's settings.
 //!
 //! The builder fills it once; nothing in it changes afterwards but the key sets, which a
-//! [`KeyRing`](crate::keyring::KeyRing) swaps whole (see [`AccessTokens`] and [`SessionKeys`], which
-//! also holds the session seal keys).
+//! [`KeyRing`](crate::keyring::KeyRing) swaps whole (see [`AccessTokens`] and
+//! [`SessionKeys`](crate::token::refresh_token::SessionKeys), which also holds the session
+//! seal keys). `RefreshAuth`'s methods are all in one file, `authority.rs`, each delegating
+//! to the component that does the work.
 
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
 use http::HeaderValue;
 
-use crate::cache::TokenCache;
 use crate::clock::Clock;
-use crate::dpop::DpopSettings;
+use crate::dpop::DpopPolicy;
 use crate::error::AuthError;
-use crate::events::Events;
 use crate::guard::Guard;
 use crate::rejection::AuthRejection;
 use crate::response::Renderer;
-use crate::store::{DpopStore, RefreshStore, SubjectIndex};
+use crate::sessions::Sessions;
+use crate::token::NoClaims;
 use crate::token::access::AccessTokens;
-use crate::token::refresh::SessionKeys;
 use crate::transport::Transport;
 
-/// The configuration and state of one authority.
+/// The configured refresh-token authority: build one with [`RefreshAuth::builder`], install
+/// its [`layer`](Self::layer), and call [`issue`](Self::issue) from the login handler.
+///
+/// Cheap to clone (one `Arc`); every clone shares keys, store and settings.
+///
+/// `C` is the type of the application's own claims, copied into every access token of a
+/// session; [`NoClaims`] when there are none.
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_refresh_auth::{NoClaims, RefreshAuth};
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let auth = RefreshAuth::<NoClaims>::builder()
+///     .hs256(b"an example secret of at least 32 bytes".to_vec())
+///     .access_ttl(Duration::from_secs(60))
+///     .build()?;
+///
+/// let pair = auth.issue("user1", NoClaims {}).await?;
+/// let claims = auth.verify(&pair.access_token)?;
+/// assert_eq!(claims.sub, "user1");
+///
+/// let renewed = auth.refresh(&pair.refresh_token).await?;
+/// assert_ne!(renewed.refresh_token, pair.refresh_token);
+/// # Ok::<_, Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+pub struct RefreshAuth<C = NoClaims> {
+    pub(crate) shared: Arc<Shared>,
+    _claims: PhantomData<fn() -> C>,
+}
+
+impl<C> Clone for RefreshAuth<C> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: Arc::clone(&self.shared),
+            _claims: PhantomData,
+        }
+    }
+}
+
+impl<C> std::fmt::Debug for RefreshAuth<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RefreshAuth")
+            .field("shared", &self.shared)
+            .finish()
+    }
+}
+
+impl<C> RefreshAuth<C> {
+    pub(crate) fn from_shared(shared: Shared) -> Self {
+        Self {
+            shared: Arc::new(shared),
+            _claims: PhantomData,
+        }
+    }
+}
+
+/// The configuration and state of one authority: its components, and the settings of its
+/// HTTP face (the routes, the transport, the renderer).
 #[derive(Debug)]
 pub(crate) struct Shared {
-    pub(crate) access: AccessTokens,
-    pub(crate) refresh_keys: SessionKeys,
+    /// Access tokens: keys, signing, verifying, the verified-token cache.
+    pub(crate) access: Arc<AccessTokens>,
+    /// Sessions: their lifecycle, their store, their keys.
+    pub(crate) sessions: Sessions,
+    /// DPoP (`docs/protocol.md` §10): proofs granted, spent and verified.
+    pub(crate) dpop: Arc<DpopPolicy>,
+    pub(crate) clock: Arc<dyn Clock>,
     /// How long a retired access-token key keeps verifying (and stays published).
     pub(crate) key_overlap: Duration,
     /// `public, max-age=N` for the JWKS route.
     pub(crate) jwks_cache_control: HeaderValue,
-    pub(crate) store: Arc<dyn RefreshStore>,
-    pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) refresh_ttl: Duration,
-    pub(crate) grace: Duration,
-    pub(crate) session_lifetime: Option<Duration>,
-    /// The most live sessions one subject keeps: a login past it ends the oldest.
-    /// The limit of live sessions per subject; `None` when the store keeps no subject index
-    /// and the application set none.
-    pub(crate) max_sessions: Option<usize>,
     pub(crate) guard: Guard,
-    pub(crate) check_sessions: bool,
     pub(crate) body_limit: usize,
     pub(crate) transport: Transport,
     pub(crate) access_cookie: Option<String>,
     pub(crate) renderer: Arc<Renderer>,
-    pub(crate) cache: Option<TokenCache>,
-    pub(crate) events: Events,
-    /// DPoP (`docs/protocol.md` §10); `None` when off.
-    pub(crate) dpop: Option<DpopSettings>,
 }
 
 impl Shared {
-    /// The store's [`SubjectIndex`]. The builder refuses a configuration whose routes need one
-    /// the store lacks, so this fails only for a library call the application makes itself.
-    pub(crate) fn subject_index(&self) -> Result<&dyn SubjectIndex, AuthError> {
-        self.store
-            .subject_index()
-            .ok_or(AuthError::MissingCapability("SubjectIndex"))
-    }
-
-    /// The store's [`DpopStore`]; the builder refuses DPoP with a store that lacks it.
-    pub(crate) fn dpop_store(&self) -> Result<&dyn DpopStore, AuthError> {
-        self.store
-            .dpop()
-            .ok_or(AuthError::MissingCapability("DpopStore"))
-    }
-
     /// `err` as a refusal this authority renders.
     pub(crate) fn rejection(&self, err: AuthError) -> AuthRejection {
         AuthRejection::new(err, Arc::clone(&self.renderer))

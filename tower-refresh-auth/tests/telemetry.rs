@@ -481,6 +481,8 @@ fn a_listing_and_ending_sessions_by_id_are_timed_and_counted() {
                 ("refresh_auth_store_duration_seconds{op=list}", 1),
                 ("refresh_auth_store_duration_seconds{op=load}", 2),
                 ("refresh_auth_store_duration_seconds{op=revoke}", 1),
+                // The caller's token, verified on the one path as on any guarded path.
+                ("refresh_auth_verifications_total{outcome=ok}", 2),
             ],
         );
     });

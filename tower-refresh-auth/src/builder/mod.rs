@@ -15,10 +15,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use self::lifetimes::Lifetimes;
-use crate::authority::RefreshAuth;
-use crate::cache::TokenCache;
 use crate::clock::{Clock, SystemClock};
-use crate::dpop::{Dpop, DpopMode};
+use crate::dpop::{Dpop, DpopMode, DpopPolicy};
 use crate::error::ErrorBody;
 use crate::error::{AuthError, ConfigError};
 use crate::events::{EventFn, Events, SecurityEvent};
@@ -26,20 +24,12 @@ use crate::guard::Guard;
 use crate::keys::{Algorithm, Jwks, SigningKey, VerifyingKey};
 use crate::response::{DpopChallenge, ErrorBodyFn, Renderer};
 use crate::session::{DEFAULT_MAX_SESSIONS_PER_SUBJECT, MAX_SESSIONS_PER_SUBJECT};
-use crate::shared::Shared;
+use crate::sessions::Sessions;
+use crate::shared::{RefreshAuth, Shared};
 use crate::store::RefreshStore;
 use crate::token::access::AccessTokens;
-use crate::token::refresh::SessionKeys;
+use crate::token::refresh_token::SessionKeys;
 use crate::transport::{RefreshTransport, check_cookie_name};
-
-impl<C> RefreshAuth<C> {
-    /// A builder with the defaults of the protocol document: access tokens for 1 minute,
-    /// refresh tokens for 7 days, a 10 second reuse grace window, `POST /token` and
-    /// `POST /logout`, every path guarded, tokens in the request body, the in-memory store.
-    pub fn builder() -> RefreshAuthBuilder<C> {
-        RefreshAuthBuilder::new()
-    }
-}
 
 /// Builds a [`RefreshAuth`]; every setting is checked once, in [`build`](Self::build).
 ///
@@ -600,29 +590,38 @@ impl<C> RefreshAuthBuilder<C> {
         };
         // docs/protocol.md §12: the RFC 8414 metadata beside the JWKS, when the issuer is a URL.
         let guard = guard.with_metadata(access.issuer());
-        Ok(RefreshAuth::from_shared(Shared {
-            access,
-            refresh_keys: SessionKeys::new(
-                refresh_secrets.iter().map(Vec::as_slice),
-                refresh_derived,
-            ),
-            key_overlap: lifetimes.key_overlap,
-            jwks_cache_control,
+        let access = Arc::new(access.with_cache(self.cache_capacity));
+        let dpop = DpopPolicy::new(
+            dpop.map(|dpop| dpop.settings),
+            Arc::clone(&store),
+            Arc::clone(&self.clock),
+        );
+        let dpop = Arc::new(dpop);
+        let sessions = Sessions {
             store,
-            clock: self.clock,
+            clock: Arc::clone(&self.clock),
+            keys: SessionKeys::new(refresh_secrets.iter().map(Vec::as_slice), refresh_derived),
+            access: Arc::clone(&access),
+            dpop: Arc::clone(&dpop),
             refresh_ttl: lifetimes.refresh_ttl,
             grace: lifetimes.grace,
             session_lifetime: lifetimes.session_lifetime,
             max_sessions,
-            guard,
             check_sessions: self.check_sessions,
+            events: Events::new(self.on_event),
+        };
+        Ok(RefreshAuth::from_shared(Shared {
+            access,
+            sessions,
+            dpop,
+            clock: self.clock,
+            key_overlap: lifetimes.key_overlap,
+            jwks_cache_control,
+            guard,
             body_limit: self.body_limit,
             transport,
             access_cookie: self.access_cookie,
             renderer: Arc::new(renderer),
-            cache: self.cache_capacity.filter(|&n| n > 0).map(TokenCache::new),
-            events: Events::new(self.on_event),
-            dpop: dpop.map(|dpop| dpop.settings),
         }))
     }
 }

@@ -4,7 +4,7 @@
 
 use crate::error::ConfigError;
 use crate::keys::{SigningKey, VerifyingKey};
-use crate::token::refresh::SessionKeys;
+use crate::token::refresh_token::SessionKeys;
 
 /// The refresh-token secrets, current first, and whether they were derived.
 pub(super) fn session_secrets(

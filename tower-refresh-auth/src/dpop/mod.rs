@@ -50,6 +50,7 @@
 
 mod htu;
 mod nonce;
+mod policy;
 mod proof;
 mod settings;
 
@@ -58,6 +59,7 @@ use std::str::FromStr;
 
 pub(crate) use self::htu::Origin;
 pub(crate) use self::nonce::Nonces;
+pub(crate) use self::policy::{DpopPolicy, Presentation, Target, spend_proof, verify_presented};
 pub(crate) use self::proof::{Expected, ProofError, ProofRules, SUPPORTED, Verified};
 pub use self::settings::Dpop;
 pub use crate::session::DpopProof;

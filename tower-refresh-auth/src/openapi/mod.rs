@@ -1,7 +1,7 @@
 //! The layer's routes as an OpenAPI document: the one description of them, which every
 //! adapter serves.
 //!
-//! [`RefreshAuth::openapi`] describes the routes this authority answers — refresh, logout
+//! [`RefreshAuth::openapi`](crate::RefreshAuth::openapi) describes the routes this authority answers — refresh, logout
 //! and, when enabled, the JWKS route and the session routes — read from the built
 //! configuration: their paths, the transport (request bodies in both encodings, or the
 //! refresh cookie and the CSRF header), the access-token cookie, DPoP (the `DPoP` header, its
@@ -35,7 +35,6 @@ mod sessions;
 
 use serde_json::{Map, Value, json};
 
-use crate::authority::RefreshAuth;
 use crate::dpop::DpopMode;
 use crate::guard::Guard;
 use crate::routes::csrf_header;
@@ -55,41 +54,9 @@ pub const DPOP_SECURITY_SCHEME: &str = "dpopAuth";
 /// [`access_token_cookie`](crate::RefreshAuthBuilder::access_token_cookie).
 pub const COOKIE_SECURITY_SCHEME: &str = "accessTokenCookie";
 
-impl<C> RefreshAuth<C> {
-    /// This authority's routes as an OpenAPI document (see [the module](crate::openapi)):
-    /// `paths`, `components.schemas`, `components.responses` (`RefreshAuthUnauthorized` and
-    /// `RefreshAuthBadCredentials`, for the application's protected operations) and
-    /// `components.securitySchemes`.
-    ///
-    /// With a custom [`error_body`](crate::RefreshAuthBuilder::error_body) the error schemas
-    /// describe the standard body, not the application's.
-    ///
-    /// The document follows the configuration:
-    ///
-    /// ```
-    /// use tower_refresh_auth::dpop::Dpop;
-    /// use tower_refresh_auth::openapi::DPOP_SECURITY_SCHEME;
-    /// use tower_refresh_auth::{NoClaims, RefreshAuth};
-    ///
-    /// let auth = RefreshAuth::<NoClaims>::builder()
-    ///     .hs256(b"an example secret of at least 32 bytes".to_vec())
-    ///     .refresh_path("/auth/token")
-    ///     .sessions_path("/me/sessions")
-    ///     .dpop(Dpop::required().origin("https://api.example.com"))
-    ///     .build()?;
-    /// let doc = auth.openapi();
-    /// assert!(doc["paths"]["/token"].is_null());
-    /// let refresh = &doc["paths"]["/auth/token"]["post"];
-    /// assert_eq!(refresh["parameters"][0]["name"], "DPoP");
-    /// assert_eq!(refresh["parameters"][0]["required"], true);
-    /// let list = &doc["paths"]["/me/sessions"]["get"];
-    /// assert!(list["security"][0][DPOP_SECURITY_SCHEME].is_array());
-    /// assert!(doc["paths"]["/me/sessions/{id}"]["delete"].is_object());
-    /// # Ok::<_, tower_refresh_auth::ConfigError>(())
-    /// ```
-    pub fn openapi(&self) -> Value {
-        document(&Config::of(&self.shared))
-    }
+/// The document of [`RefreshAuth::openapi`](crate::RefreshAuth::openapi).
+pub(crate) fn document_of(shared: &Shared) -> Value {
+    document(&Config::of(shared))
 }
 
 /// What the document depends on, read once from the built configuration.
@@ -111,7 +78,7 @@ struct Config<'a> {
 
 impl<'a> Config<'a> {
     fn of(shared: &'a Shared) -> Self {
-        let dpop = shared.dpop.as_ref();
+        let dpop = shared.dpop.settings();
         Self {
             guard: &shared.guard,
             refresh_cookie: match &shared.transport {

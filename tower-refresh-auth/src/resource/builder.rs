@@ -8,7 +8,6 @@ use super::issuer::{IssuerKeys, Policy};
 use super::keyset::{self, Rules};
 use super::source::{Issuer, Source};
 use super::{Inner, ResourceServer};
-use crate::cache::TokenCache;
 use crate::clock::{Clock, SystemClock};
 use crate::dpop::{Dpop, DpopMode, DpopSettings};
 use crate::error::{ConfigError, ErrorBody};
@@ -17,6 +16,7 @@ use crate::guard::Guard;
 use crate::response::{DEFAULT_REALM, DpopChallenge, ErrorBodyFn, Renderer};
 use crate::store::RefreshStore;
 use crate::token::access::{KeyStatus, Verifier, validation};
+use crate::token::cache::TokenCache;
 use crate::{AuthError, SecurityEvent};
 
 /// Builds a [`ResourceServer`]: one or more [`Issuer`]s, and how tokens are read and keys

@@ -113,17 +113,16 @@ use self::issuer::{IssuerKeys, Need, Refusal};
 pub use self::layer::{ResourceServerLayer, ResourceServerService};
 pub use self::source::{Issuer, KeySourceError};
 use crate::adapter::Verdict;
-use crate::binding::{Presentation, Target, spend_proof, verify_presented};
-use crate::cache::TokenCache;
 use crate::clock::{Clock, to_millis};
-use crate::dpop::{DpopSettings, Verified};
+use crate::dpop::{DpopSettings, Presentation, Target, Verified, spend_proof, verify_presented};
 use crate::error::{AuthError, invalid_token, malformed};
 use crate::guard::Guard;
 use crate::rejection::AuthRejection;
 use crate::response::Renderer;
 use crate::store::RefreshStore;
 use crate::telemetry::{self, Verification};
-use crate::token::access::{MAX_TOKEN_LEN, validity_ms};
+use crate::token::access::{MAX_TOKEN_LEN, VerifyAccess, validity_ms};
+use crate::token::cache::TokenCache;
 use crate::token::{Claims, NoClaims};
 
 /// A verify-only layer's configuration and state: build one with
@@ -304,29 +303,18 @@ impl<C> ResourceServer<C> {
     where
         C: DeserializeOwned + Clone + Send + Sync + 'static,
     {
-        let now = self.inner.clock.now();
         let pending: Cell<Option<(Arc<IssuerKeys>, Need)>> = Cell::new(None);
         let presentation = Presentation {
             access_cookie: self.inner.access_cookie.as_deref(),
             dpop: self.inner.dpop.as_ref(),
             clock: &*self.inner.clock,
         };
-        let verified =
-            verify_presented(
-                &presentation,
-                Target { method, uri },
-                headers,
-                |token| match self.verify_token(token, now, last) {
-                    Ok(claims) => Ok(claims),
-                    Err((Some(issuer), Refusal::Needs(need))) => {
-                        pending.set(Some((issuer, need)));
-                        // Never answered: `pending` is looked at first.
-                        Err(malformed("the token's keys must be fetched"))
-                    }
-                    Err((_, Refusal::Error(err))) => Err(err),
-                    Err((None, Refusal::Needs(_))) => Err(invalid_token("the token is malformed")),
-                },
-            );
+        let attempt = Attempt {
+            server: self,
+            last,
+            pending: &pending,
+        };
+        let verified = verify_presented(&presentation, &attempt, Target { method, uri }, headers);
         if let Some(pending) = pending.take() {
             return Err(Pending::Fetch(pending.0, pending.1));
         }
@@ -434,6 +422,33 @@ where
                     }),
                 }
             }
+        }
+    }
+}
+
+/// One attempt at verifying a request's token with the keys in hand; `last`: no fetch may
+/// follow. A token whose keys must be fetched first leaves the issuer and what it needs in
+/// `pending`, which the caller looks at before the refusal.
+struct Attempt<'a, C> {
+    server: &'a ResourceServer<C>,
+    last: bool,
+    pending: &'a Cell<Option<(Arc<IssuerKeys>, Need)>>,
+}
+
+impl<C> VerifyAccess<C> for Attempt<'_, C>
+where
+    C: DeserializeOwned + Clone + Send + Sync + 'static,
+{
+    fn verify_access(&self, token: &str, now: SystemTime) -> Result<Claims<C>, AuthError> {
+        match self.server.verify_token(token, now, self.last) {
+            Ok(claims) => Ok(claims),
+            Err((Some(issuer), Refusal::Needs(need))) => {
+                self.pending.set(Some((issuer, need)));
+                // Never answered: `pending` is looked at first.
+                Err(malformed("the token's keys must be fetched"))
+            }
+            Err((_, Refusal::Error(err))) => Err(err),
+            Err((None, Refusal::Needs(_))) => Err(invalid_token("the token is malformed")),
         }
     }
 }

@@ -19,7 +19,7 @@ where
 {
     if let Transport::Cookie(cookie) = &shared.transport {
         if let Some(token) = cookie.refresh_token(req.headers())? {
-            shared.logout(token).await?;
+            shared.sessions.logout(token).await?;
         }
         let mut res = empty(StatusCode::NO_CONTENT);
         cookie.clear(res.headers_mut());
@@ -28,13 +28,14 @@ where
     let (encoding, body) = request::read(shared.body_limit, req).await?;
     match encoding {
         Encoding::Json => {
-            shared.logout(&request::json_token(&body)?).await?;
+            shared.sessions.logout(&request::json_token(&body)?).await?;
             Ok(empty(StatusCode::NO_CONTENT))
         }
         Encoding::Form => {
             let form = Form::parse(&body)?;
             // RFC 7009 §2.1: `token`, with an optional `token_type_hint` we need not follow.
             shared
+                .sessions
                 .logout(form.require("token", "token is missing")?)
                 .await?;
             // RFC 7009 §2.2: 200 whether or not the token was valid.

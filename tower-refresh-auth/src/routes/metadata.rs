@@ -40,7 +40,7 @@ pub(super) fn answer(shared: &Shared, method: &Method) -> Response<Bytes> {
         token_endpoint: format!("{base}{}", shared.guard.refresh_path),
         revocation_endpoint: format!("{base}{}", shared.guard.logout_path),
         token_endpoint_auth_methods_supported: ["none"],
-        dpop_signing_alg_values_supported: shared.dpop.as_ref().map(|d| d.rules.alg_names()),
+        dpop_signing_alg_values_supported: shared.dpop.settings().map(|d| d.rules.alg_names()),
     };
     let mut res = json(StatusCode::OK, &metadata);
     // Public and cacheable like the keys it points to (the JSON helper says no-store).

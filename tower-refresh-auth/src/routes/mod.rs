@@ -6,9 +6,9 @@
 mod jwks;
 pub(crate) mod logout;
 pub(crate) mod metadata;
-pub(crate) mod refresh;
 mod request;
 mod sessions;
+pub(crate) mod token;
 
 #[cfg(feature = "openapi")]
 pub(crate) use self::sessions::{DEFAULT_PAGE, MAX_PAGE, csrf_header};
@@ -33,7 +33,7 @@ where
         Endpoint::Metadata => return metadata::answer(shared, req.method()),
         Endpoint::Sessions => return sessions::answer(shared, req).await,
         _ if req.method() != Method::POST => Err(AuthError::MethodNotAllowed),
-        Endpoint::Refresh => refresh::answer(shared, req).await,
+        Endpoint::Refresh => token::answer(shared, req).await,
         Endpoint::Logout => logout::answer(shared, req).await,
     };
     result.unwrap_or_else(|err| {

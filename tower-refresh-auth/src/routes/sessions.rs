@@ -17,7 +17,6 @@ use http::header::{ALLOW, AUTHORIZATION};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri};
 use serde::{Deserialize, Serialize};
 
-use crate::binding::Target as RequestTarget;
 use crate::error::AuthError;
 use crate::response::{empty, json};
 use crate::session::{PageCursor, SessionId, SessionInfoPage};
@@ -86,24 +85,25 @@ async fn respond(
         Target::All if method == Method::GET => {
             let (limit, cursor) = page_query(uri)?;
             let page = shared
+                .sessions
                 .sessions_page(&claims.sub, limit, cursor.as_ref())
                 .await?;
             // A page holding the caller's session tells it is live; any other page needs a
             // second store call to tell.
             if !page.sessions.iter().any(|s| s.id == claims.sid) {
-                shared.check_session(&claims.sid).await?;
+                shared.sessions.check_session(&claims.sid).await?;
             }
             Ok(json(StatusCode::OK, &Listing::new(&page, claims.sid)))
         }
         Target::All => {
-            shared.check_session(&claims.sid).await?;
-            shared.revoke_subject(&claims.sub).await?;
+            shared.sessions.check_session(&claims.sid).await?;
+            shared.sessions.revoke_subject(&claims.sub).await?;
             Ok(empty(StatusCode::NO_CONTENT))
         }
         Target::One(id) => {
-            shared.check_session(&claims.sid).await?;
+            shared.sessions.check_session(&claims.sid).await?;
             let ended = match id.parse::<SessionId>() {
-                Ok(id) => shared.revoke_own(&claims.sub, &id).await?,
+                Ok(id) => shared.sessions.revoke_own(&claims.sub, &id).await?,
                 Err(_) => false,
             };
             Ok(if ended {
@@ -115,22 +115,16 @@ async fn respond(
     }
 }
 
-/// The caller's verified access token (any claims of the application's are ignored).
-/// The caller's token, verified as on any guarded path (its DPoP proof too, spent).
+/// The caller's token, verified and counted as on any guarded path (its DPoP proof too,
+/// spent); any claims of the application's are ignored.
 async fn authenticate(
     shared: &Shared,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
 ) -> Result<Claims<NoClaims>, AuthError> {
-    let target = RequestTarget { method, uri };
-    let (claims, proof) = shared.verify_presented(target, headers, |token| {
-        shared.access.verify(token, shared.clock.now())
-    })?;
-    if let Some(proof) = &proof {
-        shared.spend_proof(proof, true).await?;
-    }
-    Ok(claims)
+    // The route checks the caller's session itself, whatever the session-checking setting.
+    shared.authenticate(method, uri, headers, false).await
 }
 
 /// An access token that may have come from a cookie ends sessions only with the CSRF header

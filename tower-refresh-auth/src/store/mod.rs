@@ -1,7 +1,7 @@
 //! Where sessions live: the [`RefreshStore`] trait and its backends.
 //!
 //! The store keeps **one small record per login session**, never a token. A refresh token is
-//! `session id + counter + MAC` (see [`crate::token::refresh`]); the record holds the
+//! `session id + counter + MAC` (see [`crate::token::refresh_token`]); the record holds the
 //! session's current counter, so a leaked database yields nothing that can be presented.
 //!
 //! Each method is one atomic operation that a backend can do in one round trip — a Lua

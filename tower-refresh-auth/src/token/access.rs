@@ -20,6 +20,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
+use super::cache::TokenCache;
 use super::claims::{AuthenticationClaims, Claims, REGISTERED};
 use crate::clock::{to_millis, to_secs};
 use crate::error::{AuthError, ConfigError, invalid_token};
@@ -34,12 +35,43 @@ pub(crate) const TYP: &str = "at+jwt";
 /// hundred bytes; 8 KiB leaves room for generous application claims.
 pub(crate) const MAX_TOKEN_LEN: usize = 8 * 1024;
 
+/// The access tokens of one built layer: its keys (swapped whole by a rotation), signing,
+/// verifying, and the opt-in cache of tokens verified before.
 #[derive(Debug)]
 pub(crate) struct AccessTokens {
     keys: ArcSwap<KeySet>,
     rules: Rules,
     ttl: Duration,
     leeway_ms: u64,
+    cache: Option<TokenCache>,
+}
+
+/// What verifies a request's access token: the issuing layer's
+/// [`AccessTokens`] (with its cache), or a resource
+/// server's issuers. The claims come back typed, so no caller hands in a closure to reach
+/// its claims type.
+pub(crate) trait VerifyAccess<C> {
+    /// The claims of `token`, verified at `now`.
+    fn verify_access(&self, token: &str, now: SystemTime) -> Result<Claims<C>, AuthError>;
+}
+
+impl<C> VerifyAccess<C> for AccessTokens
+where
+    C: DeserializeOwned + Clone + Send + Sync + 'static,
+{
+    /// Through the cache, when there is one: the one way the issuing layer verifies an
+    /// access token.
+    fn verify_access(&self, token: &str, now: SystemTime) -> Result<Claims<C>, AuthError> {
+        let Some(cache) = &self.cache else {
+            return self.verify(token, now);
+        };
+        cache.verify_through(
+            token,
+            to_millis(now),
+            || self.verify(token, now),
+            |claims| validity_ms(claims, self.leeway_ms),
+        )
+    }
 }
 
 /// What every key set of one authority has in common.
@@ -148,7 +180,28 @@ impl AccessTokens {
             rules,
             ttl,
             leeway_ms: u64::try_from(leeway.as_millis()).unwrap_or(u64::MAX),
+            cache: None,
         })
+    }
+
+    /// With a verified-token cache of `capacity` entries (none for `None` or `0`).
+    pub(crate) fn with_cache(mut self, capacity: Option<usize>) -> Self {
+        self.cache = capacity.filter(|&n| n > 0).map(TokenCache::new);
+        self
+    }
+
+    /// Drops the cached tokens of a revoked session.
+    pub(crate) fn forget_session(&self, session: &SessionId) {
+        if let Some(cache) = &self.cache {
+            cache.forget_session(session);
+        }
+    }
+
+    /// Drops the cached tokens of a subject logged out everywhere.
+    pub(crate) fn forget_subject(&self, subject: &str) {
+        if let Some(cache) = &self.cache {
+            cache.forget_subject(subject);
+        }
     }
 
     /// A key set: `signing` current, `others` verifying (newest first). Checked here, for the
@@ -200,11 +253,6 @@ impl AccessTokens {
     /// The access-token lifetime in whole seconds (`expires_in`).
     pub(crate) fn ttl_secs(&self) -> u64 {
         self.ttl.as_secs()
-    }
-
-    /// The leeway on `exp` and `nbf`, in milliseconds.
-    pub(crate) fn leeway_ms(&self) -> u64 {
-        self.leeway_ms
     }
 
     /// Turns the application's claims into the JSON object stored with a session, refusing

@@ -1,10 +1,11 @@
-//! Tokens: the claims of an access token, signing and verifying it, the opaque refresh
-//! token, and the pair handed to a client.
+//! Tokens: the claims of an access token, signing and verifying it (and the cache of tokens
+//! verified before), the opaque refresh token, and the pair handed to a client.
 
 pub(crate) mod access;
+pub(crate) mod cache;
 mod claims;
 mod pair;
-pub mod refresh;
+pub mod refresh_token;
 
 pub(crate) use self::claims::AuthenticationClaims;
 pub use self::claims::{Claims, Confirmation, NoClaims};

@@ -1,5 +1,6 @@
-//! `POST /token`: trades a refresh token for a new pair (RFC 6749 §6), and the pair's
-//! response in each shape a client may ask for.
+//! `POST /token`, the refresh route: trades a refresh token for a new pair (RFC 6749 §6),
+//! and the pair's response in each shape a client may ask for (the session lifecycle behind
+//! it is [`sessions`](crate::sessions); the token's format, [`crate::token::refresh_token`]).
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
@@ -21,9 +22,10 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     // RFC 9449 §5: the proof is checked before the token is looked at; it is spent only once
-    // the token has verified (`Shared::refresh`), so a request with a proof and nothing else
+    // the token has verified (`Sessions::refresh`), so a request with a proof and nothing else
     // takes no room in the replay memory (docs/protocol.md §10).
     let proof = shared
+        .dpop
         .grant_proof(req.method(), req.uri(), req.headers())
         .await?;
     let proof = proof.as_ref();
@@ -31,7 +33,7 @@ where
         let token = cookie
             .refresh_token(req.headers())?
             .ok_or_else(|| invalid_request("the refresh cookie is missing"))?;
-        let pair = shared.refresh(token, proof).await?;
+        let pair = shared.sessions.refresh(token, proof).await?;
         return Ok(pair_response(shared, &pair, PairShape::CamelCase));
     }
     let (encoding, body) = request::read(shared.body_limit, req).await?;
@@ -39,7 +41,7 @@ where
     match encoding {
         Encoding::Json => {
             let token = request::json_token(&body)?;
-            let pair = shared.refresh(&token, proof).await?;
+            let pair = shared.sessions.refresh(&token, proof).await?;
             Ok(pair_response(shared, &pair, PairShape::CamelCase))
         }
         Encoding::Form => {
@@ -50,7 +52,7 @@ where
                 Some(_) => return Err(AuthError::UnsupportedGrantType),
             }
             let token = form.require("refresh_token", "refresh_token is missing")?;
-            let pair = shared.refresh(token, proof).await?;
+            let pair = shared.sessions.refresh(token, proof).await?;
             Ok(pair_response(shared, &pair, PairShape::Oauth))
         }
     }
@@ -127,7 +129,7 @@ pub(crate) fn pair_response(
     }
     // RFC 9449 §8.2: with server nonces on, every pair comes with the current nonce, so a
     // client rarely needs a `use_dpop_nonce` round trip.
-    if let Some(nonces) = shared.dpop.as_ref().and_then(|d| d.rules.nonces.as_ref())
+    if let Some(nonces) = shared.dpop.settings().and_then(|d| d.rules.nonces.as_ref())
         && let Ok(nonce) = http::HeaderValue::try_from(nonces.issue(shared.clock.now()))
     {
         res.headers_mut().insert(crate::response::DPOP_NONCE, nonce);

@@ -10,10 +10,10 @@
 
 use tracing::Instrument;
 
+use super::Sessions;
 use crate::clock::to_secs;
 use crate::error::{AuthError, invalid_token};
 use crate::session::{Authentication, Session, SessionId};
-use crate::shared::Shared;
 use crate::store::StoreError;
 use crate::telemetry::{StoreOp, timed};
 use crate::token::{AuthenticationClaims, TokenPair};
@@ -22,14 +22,17 @@ use crate::token::{AuthenticationClaims, TokenPair};
 /// each retry saw the session move on (a concurrent refresh), which is rare twice in a row.
 const ATTEMPTS: usize = 4;
 
-impl Shared {
+/// The target of this module's log lines and spans: the one they had before it moved.
+const TARGET: &str = "tower_refresh_auth::reauthentication";
+
+impl Sessions {
     /// Raises the authentication of the live session `id` to now, `how`, and rotates it.
     pub(crate) async fn reauthenticate(
         &self,
         id: &SessionId,
         how: Authentication,
     ) -> Result<TokenPair, AuthError> {
-        let span = tracing::info_span!("reauthenticate", session = %id);
+        let span = tracing::info_span!(target: TARGET, "reauthenticate", session = %id);
         async {
             let store = self
                 .store
@@ -45,10 +48,10 @@ impl Shared {
                 let next = self.reauthenticated(&current, how.clone(), now)?;
                 let swap = store.reauthenticate(&current, &next, now);
                 if let Some(after) = timed(StoreOp::Rotate, swap).await? {
-                    tracing::info!("session re-authenticated");
+                    tracing::info!(target: TARGET, "session re-authenticated");
                     return Ok(TokenPair {
                         access_token: self.access.sign_session(&after, now)?,
-                        refresh_token: self.refresh_keys.mint(id, after.counter),
+                        refresh_token: self.keys.mint(id, after.counter),
                         expires_in: self.access.ttl_secs(),
                         session_id: *id,
                         dpop_jkt: after.jkt,
@@ -87,7 +90,7 @@ impl Shared {
             .ok_or_else(|| invalid_token("the session can no longer be renewed"))?;
         next.rotated_at = now;
         next.expires_at = now + self.refresh_ttl;
-        next.seal = self.refresh_keys.seal(&next);
+        next.seal = self.keys.seal(&next);
         Ok(next)
     }
 }
@@ -128,7 +131,7 @@ mod tests {
             .unwrap()
             .unwrap();
         old.claims = r#"{"role":"admin"}"#.into();
-        old.seal = auth.shared.refresh_keys.seal(&old);
+        old.seal = auth.shared.sessions.keys.seal(&old);
         store.create(&old).await.unwrap();
 
         clock.advance(Duration::from_secs(90));

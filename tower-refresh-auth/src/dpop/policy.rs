@@ -1,8 +1,10 @@
-//! The DPoP policy of `docs/protocol.md` §10 at the layer's doors: a login's and a refresh's
-//! proof (RFC 9449 §5), checked first and spent in the store only once the request has shown
-//! it is worth remembering; the scheme, binding and proof of a protected
-//! request (§7). What a proof *is* and how it is checked lives in [`crate::dpop`].
+//! The DPoP policy of `docs/protocol.md` §10, a component of its own ([`DpopPolicy`]): a
+//! login's and a refresh's proof (RFC 9449 §5), checked first and spent in the store only once
+//! the request has shown it is worth remembering; the scheme, binding and proof of a
+//! protected request (§7). What a proof *is* and how it is checked lives beside it, in
+//! [`proof`](super::proof).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderMap, Method, Uri};
@@ -12,10 +14,11 @@ use crate::clock::Throttled;
 use crate::credentials::{self, Scheme};
 use crate::dpop::{DpopMode, DpopSettings, Expected, ProofError, ProofRules, Verified};
 use crate::error::{AuthError, DpopCode, DpopError, invalid_token};
-use crate::shared::Shared;
-use crate::store::DpopStore;
+use crate::session::DpopProof;
+use crate::store::{DpopStore, RefreshStore, ReplayKey};
 use crate::telemetry::{StoreOp, timed};
 use crate::token::Claims;
+use crate::token::access::VerifyAccess;
 
 /// The log line of a refused proof, process-wide.
 static REFUSED_LOG: Throttled = Throttled::new(Duration::from_secs(10));
@@ -36,7 +39,50 @@ fn refusal(err: ProofError, resource: bool) -> AuthError {
     }
 }
 
-impl Shared {
+/// The DPoP policy of one built layer: its settings (none with DPoP off), and the store and
+/// clock it spends proofs with.
+#[derive(Debug)]
+pub(crate) struct DpopPolicy {
+    settings: Option<DpopSettings>,
+    store: Arc<dyn RefreshStore>,
+    clock: Arc<dyn Clock>,
+}
+
+impl DpopPolicy {
+    pub(crate) fn new(
+        settings: Option<DpopSettings>,
+        store: Arc<dyn RefreshStore>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            settings,
+            store,
+            clock,
+        }
+    }
+
+    /// The settings; `None` with DPoP off.
+    pub(crate) fn settings(&self) -> Option<&DpopSettings> {
+        self.settings.as_ref()
+    }
+
+    /// Whether DPoP is on (optional or required).
+    pub(crate) fn is_on(&self) -> bool {
+        self.settings.is_some()
+    }
+
+    /// The mode: [`DpopMode::Off`] without settings.
+    pub(crate) fn mode(&self) -> DpopMode {
+        self.settings.as_ref().map_or(DpopMode::Off, |d| d.mode)
+    }
+
+    /// The store's [`DpopStore`]; the builder refuses DPoP with a store that lacks it.
+    pub(crate) fn store(&self) -> Result<&dyn DpopStore, AuthError> {
+        self.store
+            .dpop()
+            .ok_or(AuthError::MissingCapability("DpopStore"))
+    }
+
     /// The verified proof of a login or refresh request, its `jti` **not yet spent**; `None`
     /// when DPoP is off, or optional and the request has no proof.
     ///
@@ -55,7 +101,7 @@ impl Shared {
         uri: &Uri,
         headers: &HeaderMap,
     ) -> Result<Option<Verified>, AuthError> {
-        let Some(dpop) = &self.dpop else {
+        let Some(dpop) = &self.settings else {
             return Ok(None);
         };
         let Some(proof) = ProofRules::header(headers).map_err(|e| refusal(e, false))? else {
@@ -93,21 +139,45 @@ impl Shared {
         resource: bool,
     ) -> Result<(), AuthError> {
         let skew = self
-            .dpop
+            .settings
             .as_ref()
             .map_or(Duration::ZERO, |d| d.rules.window);
-        spend_proof(self.dpop_store()?, skew, &*self.clock, proof, resource).await
+        spend_proof(self.store()?, skew, &*self.clock, proof, resource).await
     }
 
     /// In required mode, a session must be bound: refuses a grant without a proof.
     pub(crate) fn require_proof(&self, proof: Option<&str>) -> Result<(), AuthError> {
-        match (&self.dpop, proof) {
+        match (&self.settings, proof) {
             (Some(dpop), None) if dpop.mode == DpopMode::Required => Err(DpopError::grant(
                 DpopCode::InvalidProof,
                 "a DPoP proof is required",
             )),
             _ => Ok(()),
         }
+    }
+}
+
+/// The verified proof a [`DpopProof`] was made from.
+impl From<&DpopProof> for Verified {
+    fn from(proof: &DpopProof) -> Self {
+        let (partition, replay, expires_at) = proof.replay_parts();
+        Self {
+            jkt: proof.thumbprint().to_owned(),
+            replay: ReplayKey::from_parts(partition, replay),
+            expires_at,
+        }
+    }
+}
+
+/// A verified proof as the application holds it, for a login or a refresh.
+impl From<Verified> for DpopProof {
+    fn from(v: Verified) -> Self {
+        DpopProof::new(
+            v.jkt,
+            *v.replay.partition(),
+            *v.replay.as_bytes(),
+            v.expires_at,
+        )
     }
 }
 
@@ -118,21 +188,23 @@ pub(crate) struct Target<'a> {
     pub(crate) uri: &'a Uri,
 }
 
-impl Shared {
-    /// Reads the request's access token, verifies it with `verify`, and with DPoP on, the
-    /// scheme and the proof: see [`verify_presented`].
+impl DpopPolicy {
+    /// Reads the request's access token (from the header, or the cookie named
+    /// `access_cookie`), verifies it with `tokens`, and with DPoP on, the scheme and the proof:
+    /// see [`verify_presented`].
     pub(crate) fn verify_presented<C>(
         &self,
+        tokens: &impl VerifyAccess<C>,
+        access_cookie: Option<&str>,
         target: Target<'_>,
         headers: &HeaderMap,
-        verify: impl FnOnce(&str) -> Result<Claims<C>, AuthError>,
     ) -> Result<(Claims<C>, Option<Verified>), AuthError> {
         let presentation = Presentation {
-            access_cookie: self.access_cookie.as_deref(),
-            dpop: self.dpop.as_ref(),
+            access_cookie,
+            dpop: self.settings.as_ref(),
             clock: &*self.clock,
         };
-        verify_presented(&presentation, target, headers, verify)
+        verify_presented(&presentation, tokens, target, headers)
     }
 }
 
@@ -144,18 +216,19 @@ pub(crate) struct Presentation<'a> {
     pub(crate) clock: &'a dyn Clock,
 }
 
-/// Reads the request's access token, verifies it with `verify`, and with DPoP on, the
+/// Reads the request's access token, verifies it with `tokens`, and with DPoP on, the
 /// scheme and the proof: a bound token needs `Authorization: DPoP` and a proof by its key
 /// (returned, its `jti` still to be spent), an unbound one needs `Bearer`.
 pub(crate) fn verify_presented<C>(
     how: &Presentation<'_>,
+    tokens: &impl VerifyAccess<C>,
     target: Target<'_>,
     headers: &HeaderMap,
-    verify: impl FnOnce(&str) -> Result<Claims<C>, AuthError>,
 ) -> Result<(Claims<C>, Option<Verified>), AuthError> {
     let cookie = how.access_cookie;
+    let now = how.clock.now();
     let Some(dpop) = how.dpop else {
-        let claims = verify(credentials::access_token(headers, cookie)?)?;
+        let claims = tokens.verify_access(credentials::access_token(headers, cookie)?, now)?;
         if claims.cnf.is_some() {
             // Bound elsewhere (or before DPoP was turned off): without a proof it is a
             // stolen token as far as anyone can tell.
@@ -169,7 +242,7 @@ pub(crate) fn verify_presented<C>(
             "DPoP is required: send the token as `Authorization: DPoP` with a proof",
         )),
         (Scheme::Bearer, token) => {
-            let claims = verify(token)?;
+            let claims = tokens.verify_access(token, now)?;
             if claims.cnf.is_some() {
                 // RFC 9449 §7.2: a bound token is no bearer token.
                 return Err(invalid_token(
@@ -179,7 +252,7 @@ pub(crate) fn verify_presented<C>(
             Ok((claims, None))
         }
         (Scheme::Dpop, token) => {
-            let claims = verify(token).map_err(|err| match err {
+            let claims = tokens.verify_access(token, now).map_err(|err| match err {
                 AuthError::InvalidToken(why) => DpopError::resource(DpopCode::InvalidToken, why),
                 other => other,
             })?;
@@ -202,7 +275,7 @@ pub(crate) fn verify_presented<C>(
             };
             let verified = dpop
                 .rules
-                .verify(proof, &expected, how.clock.now())
+                .verify(proof, &expected, now)
                 .map_err(|e| refusal(e, true))?;
             if verified.jkt != cnf.jkt {
                 return Err(refusal(
