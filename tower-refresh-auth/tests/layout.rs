@@ -1,12 +1,205 @@
-//! The core's modules import each other one way only: no cycle among `crate::…` paths.
+//! The core's modules depend on each other one way only: no cycle among `crate::…` paths, and
+//! no pair of modules that call each other.
 //!
-//! A reader should be able to read the crate top to bottom (the tower face, the decision,
-//! the routes, the authority and its policy, configuration, tokens, sessions and stores,
-//! leaves). This test reads every source file, collects the top-level modules each one names
-//! with `crate::…` outside comments and unit tests, and fails on any cycle, printing it.
+//! A reader should be able to read the crate top to bottom (the authority's methods, the
+//! tower face, the decision, the routes, the components — sessions, DPoP, access tokens —
+//! configuration, stores, leaves). This test reads every source file, collects the top-level
+//! modules each one names with `crate::…` outside comments and unit tests, and fails on any
+//! cycle, printing it.
+//!
+//! An import graph does not see a call through a shared value (`shared.sessions.refresh(…)`
+//! names no module), so the test also collects, per module, the crate-internal functions it
+//! defines (`pub(crate)` and `pub(super)`) and the names it calls: a call to a name exactly
+//! one module defines is a use of that module, and two modules that use each other — by
+//! import or by call — fail the test.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+
+/// Names also used for methods of the standard library and of dependencies: a call to one says
+/// nothing about which module it reaches.
+const AMBIGUOUS: &[&str] = &[
+    "len", "is_empty", "store", "load", "get", "insert", "remove",
+];
+
+/// What the source files say, per top-level module.
+#[derive(Default)]
+struct Sources {
+    /// The top-level modules each one names with `crate::…`.
+    imports: BTreeMap<String, BTreeSet<String>>,
+    /// The crate-internal functions each one defines.
+    defines: BTreeMap<String, BTreeSet<String>>,
+    /// Every function each one defines, methods of trait implementations too.
+    all: BTreeMap<String, BTreeSet<String>>,
+    /// The names each one calls.
+    calls: BTreeMap<String, BTreeSet<String>>,
+}
+
+/// `code` without comments and attributes, and with string literals emptied.
+fn code_only(text: &str) -> String {
+    // Unit tests may use anything.
+    let code = text.split("#[cfg(test)]").next().unwrap_or("");
+    let mut out = String::new();
+    for line in code.lines() {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with("//") || trimmed.starts_with("#[") {
+            continue;
+        }
+        let mut in_string = false;
+        let mut escaped = false;
+        for c in line.chars() {
+            match (in_string, escaped, c) {
+                (true, false, '\\') => escaped = true,
+                (true, false, '"') => in_string = false,
+                (true, _, _) => escaped = false,
+                (false, _, '"') => in_string = true,
+                (false, _, c) => out.push(c),
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// The identifiers in `code` directly followed by `(` (or by a turbofish and `(`).
+fn called(code: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    let bytes = code.as_bytes();
+    let ident = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_';
+    let mut i = 0;
+    while i < bytes.len() {
+        if !ident(bytes[i]) || (i > 0 && (ident(bytes[i - 1]) || bytes[i - 1].is_ascii_uppercase()))
+        {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < bytes.len() && ident(bytes[i]) {
+            i += 1;
+        }
+        let rest = &code[i..];
+        let rest = match rest.strip_prefix("::<") {
+            Some(generic) => generic.find('>').map_or("", |end| &generic[end + 1..]),
+            None => rest,
+        };
+        if rest.starts_with('(') {
+            names.insert(code[start..i].to_owned());
+        }
+    }
+    names
+}
+
+/// The functions `code` defines for the rest of the crate.
+fn defined(code: &str) -> BTreeSet<String> {
+    defined_with(code, &["pub(crate) ", "pub(super) "])
+}
+
+/// The functions `code` defines, whatever their visibility.
+fn defined_any(code: &str) -> BTreeSet<String> {
+    defined_with(code, &[""])
+}
+
+fn defined_with(code: &str, visibilities: &[&str]) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    for visibility in visibilities {
+        for (i, _) in code.match_indices(visibility) {
+            let rest = code[i + visibility.len()..]
+                .trim_start_matches("const ")
+                .trim_start_matches("async ");
+            let at_word = code[..i].ends_with(|c: char| !c.is_ascii_alphanumeric() && c != '_');
+            if let Some(rest) = rest.strip_prefix("fn ").filter(|_| i == 0 || at_word) {
+                let name: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
+                    .collect();
+                names.insert(name);
+            }
+        }
+    }
+    names
+}
+
+fn collect_sources(dir: &Path, root: &Path, sources: &mut Sources) {
+    for entry in std::fs::read_dir(dir).expect("src is readable") {
+        let path = entry.expect("a directory entry").path();
+        if path.is_dir() {
+            collect_sources(&path, root, sources);
+            continue;
+        }
+        if path.extension().is_none_or(|e| e != "rs") || path.ends_with("lib.rs") {
+            continue;
+        }
+        let relative = path.strip_prefix(root).expect("under src");
+        let first = relative
+            .components()
+            .next()
+            .expect("a path component")
+            .as_os_str()
+            .to_string_lossy();
+        let module = first.trim_end_matches(".rs").to_owned();
+        let code = code_only(&std::fs::read_to_string(&path).expect("a UTF-8 source file"));
+        sources
+            .defines
+            .entry(module.clone())
+            .or_default()
+            .extend(defined(&code));
+        sources
+            .all
+            .entry(module.clone())
+            .or_default()
+            .extend(defined_any(&code));
+        sources
+            .calls
+            .entry(module.clone())
+            .or_default()
+            .extend(called(&code));
+    }
+    collect(dir, root, &mut sources.imports);
+}
+
+/// Module `a` uses module `b` when it imports it, or calls a crate-internal function of `b`
+/// whose name no other module defines (a trait's method, implemented in many, is no
+/// evidence).
+fn uses(sources: &Sources) -> BTreeMap<String, BTreeSet<String>> {
+    let mut owners: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for (module, names) in &sources.all {
+        for name in names {
+            owners.entry(name).or_default().insert(module);
+        }
+    }
+    let mut graph = sources.imports.clone();
+    for (module, names) in &sources.calls {
+        for name in names {
+            if AMBIGUOUS.contains(&name.as_str()) {
+                continue;
+            }
+            if let Some(owner) = owners.get(name.as_str())
+                && let [owner] = owner.iter().copied().collect::<Vec<_>>()[..]
+                && owner != module
+                && sources.defines.get(owner).is_some_and(|d| d.contains(name))
+            {
+                graph
+                    .entry(module.clone())
+                    .or_default()
+                    .insert(owner.to_owned());
+            }
+        }
+    }
+    graph
+}
+
+/// Every pair of modules that use each other.
+fn mutual(graph: &BTreeMap<String, BTreeSet<String>>) -> Vec<(String, String)> {
+    let mut pairs = Vec::new();
+    for (a, used) in graph {
+        for b in used {
+            if a < b && graph.get(b).is_some_and(|back| back.contains(a)) {
+                pairs.push((a.clone(), b.clone()));
+            }
+        }
+    }
+    pairs
+}
 
 fn collect(dir: &Path, root: &Path, graph: &mut BTreeMap<String, BTreeSet<String>>) {
     for entry in std::fs::read_dir(dir).expect("src is readable") {
@@ -99,6 +292,56 @@ fn the_core_modules_import_each_other_one_way() {
             cycle.join(" -> ")
         );
     }
+}
+
+#[test]
+fn no_two_core_modules_call_each_other() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut sources = Sources::default();
+    collect_sources(&src, &src, &mut sources);
+    let graph = uses(&sources);
+    // `check_session` is called through `Shared`, never imported.
+    assert!(
+        graph
+            .get("verification")
+            .is_some_and(|used| used.contains("sessions")),
+        "the call graph misses calls: {graph:?}"
+    );
+    let pairs = mutual(&graph);
+    assert!(pairs.is_empty(), "modules that use each other: {pairs:?}");
+}
+
+#[test]
+fn a_pair_that_calls_each_other_is_found() {
+    let code = |text: &str| code_only(text);
+    let mut sources = Sources::default();
+    for (module, text) in [
+        ("a", "pub(crate) async fn start() {}"),
+        ("b", "pub(crate) fn finish() {}"),
+    ] {
+        sources.defines.insert(module.into(), defined(&code(text)));
+        sources.all.insert(module.into(), defined_any(&code(text)));
+    }
+    sources
+        .calls
+        .insert("a".into(), called(&code("shared.finish();")));
+    sources
+        .calls
+        .insert("b".into(), called(&code("x.start().await; // end()")));
+    assert_eq!(mutual(&uses(&sources)), [("a".to_owned(), "b".to_owned())]);
+    // A name in a string or a comment is no call, nor is an ambiguous one.
+    sources
+        .calls
+        .insert("b".into(), called(&code("let s = \"start()\"; v.len();")));
+    assert_eq!(mutual(&uses(&sources)), []);
+    // Nor is a call to a name another module defines too (a trait's method, say).
+    sources
+        .calls
+        .insert("b".into(), called(&code("x.start().await;")));
+    sources
+        .all
+        .insert("c".into(), defined_any(&code("fn start(&self) {}")));
+    assert_eq!(mutual(&uses(&sources)), []);
 }
 
 #[test]

@@ -67,7 +67,7 @@ impl TokenCache {
     }
 
     /// The cache key of a token.
-    pub(crate) fn key(&self, token: &str) -> u128 {
+    pub(crate) fn entry_key(&self, token: &str) -> u128 {
         let mut hasher = SipHasher13::new_with_key(&self.key);
         hasher.write(token.as_bytes());
         hasher.finish128().as_u128()
@@ -135,7 +135,7 @@ impl TokenCache {
     where
         C: Clone + Send + Sync + 'static,
     {
-        let key = self.key(token);
+        let key = self.entry_key(token);
         if let Some(claims) = self.get::<Claims<C>>(key, now_ms) {
             return Ok(claims);
         }
@@ -197,7 +197,7 @@ mod tests {
     #[test]
     fn entries_expire_at_their_deadline() {
         let cache = TokenCache::new(10);
-        let k = cache.key("token");
+        let k = cache.entry_key("token");
         cache.insert(k, 7u32, (0, 1_000), SessionId::random(), "u", 0);
         assert_eq!(cache.get::<u32>(k, 999), Some(7));
         assert_eq!(cache.get::<u32>(k, 1_000), None);
@@ -207,7 +207,7 @@ mod tests {
     #[test]
     fn a_clock_before_the_tokens_start_misses() {
         let cache = TokenCache::new(10);
-        let k = cache.key("token");
+        let k = cache.entry_key("token");
         cache.insert(k, 7u32, (5_000, 10_000), SessionId::random(), "u", 6_000);
         assert_eq!(cache.get::<u32>(k, 6_000), Some(7));
         assert_eq!(cache.get::<u32>(k, 4_999), None);
@@ -219,9 +219,9 @@ mod tests {
     fn keys_differ_per_token_and_per_cache() {
         let a = TokenCache::new(1);
         let b = TokenCache::new(1);
-        assert_ne!(a.key("x"), a.key("y"));
-        assert_eq!(a.key("x"), a.key("x"));
-        assert_ne!(a.key("x"), b.key("x"));
+        assert_ne!(a.entry_key("x"), a.entry_key("y"));
+        assert_eq!(a.entry_key("x"), a.entry_key("x"));
+        assert_ne!(a.entry_key("x"), b.entry_key("x"));
     }
 
     #[test]
@@ -229,7 +229,7 @@ mod tests {
         let cache = TokenCache::new(3);
         for i in 0..10u64 {
             cache.insert(
-                cache.key(&i.to_string()),
+                cache.entry_key(&i.to_string()),
                 i,
                 (0, 10_000),
                 SessionId::random(),
@@ -240,25 +240,25 @@ mod tests {
         assert_eq!(cache.len(), 3);
         // Once the first ones expire, a sweep makes room.
         cache.insert(
-            cache.key("late"),
+            cache.entry_key("late"),
             99u64,
             (0, 20_000),
             SessionId::random(),
             "u",
             10_000,
         );
-        assert_eq!(cache.get::<u64>(cache.key("late"), 10_001), Some(99));
+        assert_eq!(cache.get::<u64>(cache.entry_key("late"), 10_001), Some(99));
     }
 
     #[test]
     fn revocation_drops_a_sessions_entries() {
         let cache = TokenCache::new(10);
         let (s1, s2) = (SessionId::random(), SessionId::random());
-        cache.insert(cache.key("a"), 1u8, (0, 10_000), s1, "alice", 0);
-        cache.insert(cache.key("b"), 2u8, (0, 10_000), s2, "bob", 0);
+        cache.insert(cache.entry_key("a"), 1u8, (0, 10_000), s1, "alice", 0);
+        cache.insert(cache.entry_key("b"), 2u8, (0, 10_000), s2, "bob", 0);
         cache.forget_session(&s1);
-        assert_eq!(cache.get::<u8>(cache.key("a"), 1), None);
-        assert_eq!(cache.get::<u8>(cache.key("b"), 1), Some(2));
+        assert_eq!(cache.get::<u8>(cache.entry_key("a"), 1), None);
+        assert_eq!(cache.get::<u8>(cache.entry_key("b"), 1), Some(2));
         cache.forget_subject("bob");
         assert_eq!(cache.len(), 0);
     }
@@ -269,7 +269,7 @@ mod tests {
         let target = SessionId::random();
         for i in 0..500u32 {
             cache.insert(
-                cache.key(&format!("other{i}")),
+                cache.entry_key(&format!("other{i}")),
                 i,
                 (0, 10_000),
                 SessionId::random(),
@@ -279,7 +279,7 @@ mod tests {
         }
         for i in 0..3u32 {
             cache.insert(
-                cache.key(&format!("mine{i}")),
+                cache.entry_key(&format!("mine{i}")),
                 i,
                 (0, 10_000),
                 target,
@@ -303,7 +303,7 @@ mod tests {
         let cache = TokenCache::new(4);
         for i in 0..4u32 {
             cache.insert(
-                cache.key(&i.to_string()),
+                cache.entry_key(&i.to_string()),
                 i,
                 (0, 1_000),
                 SessionId::random(),
@@ -313,7 +313,7 @@ mod tests {
         }
         // Past their deadline the next insert sweeps them and their index entries.
         cache.insert(
-            cache.key("new"),
+            cache.entry_key("new"),
             9u32,
             (0, 5_000),
             SessionId::random(),
