@@ -3,8 +3,8 @@
 //! do), an anonymous pass, or a refusal.
 //!
 //! An application never needs this module: it installs the layer (or a framework adapter)
-//! and reads [`Claims`] in its handlers. A middleware for a framework that is
-//! not tower-based is a short `match` over [`RefreshAuth::decide`], as the tower
+//! and reads [`Claims`] in its handlers. A middleware for a framework that is not tower-based
+//! is a short `match` over [`RefreshAuth::decide`](crate::RefreshAuth::decide), as the tower
 //! [`RefreshAuthService`](crate::RefreshAuthService) and the poem adapter are:
 //!
 //! ```
@@ -48,11 +48,11 @@ use crate::telemetry::{self, Verification};
 use crate::token::Claims;
 use crate::verification::{counted, counted_in_store};
 
-/// What [`RefreshAuth::decide`] made of a request.
+/// What [`RefreshAuth::decide`](crate::RefreshAuth::decide) made of a request.
 #[derive(Debug)]
 pub enum Decision<C> {
-    /// One of the layer's own routes: answer it with [`RefreshAuth::answer`]; the inner
-    /// service is not called.
+    /// One of the layer's own routes: answer it with
+    /// [`RefreshAuth::answer`](crate::RefreshAuth::answer); the inner service is not called.
     Endpoint(Endpoint),
     /// The request goes on or is refused, as the verdict says.
     Verdict(Verdict<C>),
@@ -102,8 +102,8 @@ impl<C: Clone + Send + Sync + 'static> Verdict<C> {
 /// A verified token for which the store must still be asked: whether its session is live
 /// (with [session checking](crate::RefreshAuthBuilder::check_sessions) on), and whether its
 /// DPoP proof is fresh (a `DPoP` request, [`dpop`](crate::RefreshAuthBuilder::dpop)). Made
-/// by [`RefreshAuth::decide`]; owns what it needs, so its future can outlive the request's
-/// borrow.
+/// by [`RefreshAuth::decide`](crate::RefreshAuth::decide); owns what it needs, so its future
+/// can outlive the request's borrow.
 pub struct StoreCheck<C> {
     claims: Claims<C>,
     proof: Option<Verified>,

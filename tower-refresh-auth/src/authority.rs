@@ -383,7 +383,7 @@ where
 {
     /// Decides what a request (its method, URI and headers) is. Synchronous and without a
     /// store call: a session check or a DPoP replay check, when one is needed, is left to
-    /// [`StoreCheck::run`].
+    /// [`StoreCheck::run`](crate::adapter::StoreCheck::run).
     pub fn decide(&self, method: &Method, uri: &Uri, headers: &HeaderMap) -> Decision<C> {
         self.shared.decide(method, uri, headers)
     }

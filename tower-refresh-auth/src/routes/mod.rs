@@ -1,7 +1,8 @@
-//! The routes the layer answers itself: refresh (`POST /token`, RFC 6749 §6), logout
-//! (`POST /logout`, RFC 7009) and, when enabled, the published keys (`GET
-//! /.well-known/jwks.json`, RFC 7517) and the caller's sessions (`/sessions`,
-//! `docs/protocol.md` §8), one file each; [`body`] reads the bodies of the first two.
+//! The routes the layer answers itself, one file each: refresh (`POST /token`, RFC 6749 §6,
+//! in `token.rs`), logout (`POST /logout`, RFC 7009) and, when enabled, the published keys
+//! (`GET /.well-known/jwks.json`, RFC 7517), the issuer's metadata and the caller's sessions
+//! (`/sessions`, `docs/protocol.md` §8); `request.rs` reads the request bodies of the first
+//! two.
 
 mod jwks;
 pub(crate) mod logout;

@@ -70,7 +70,7 @@ impl From<StoreError> for Refused {
 
 impl Sessions {
     /// Starts a session for `subject` with the application's `custom` claims (checked by
-    /// [`AccessTokens::custom_claims`]) and returns its first pair. `metadata` may carry the
+    /// [`AccessTokens::custom_claims`](crate::token::access::AccessTokens::custom_claims)) and returns its first pair. `metadata` may carry the
     /// login's DPoP proof, which binds the session to its key, and how the user
     /// authenticated.
     pub(crate) async fn issue(
