@@ -1,5 +1,6 @@
-//! The attack matrix: one test per row, each asserting the SPEC's status and error code and,
-//! where a session is involved, that it is exactly as it was before the attack.
+//! The attack matrix: one test per row, each asserting the status and error code
+//! `docs/protocol.md` gives and, where a session is involved, that it is exactly as it was
+//! before the attack.
 //!
 //! Forged access tokens are signed with the layer's *own* secret wherever that makes the
 //! attack stronger, so the one check under test is the only thing that can refuse them.
@@ -297,8 +298,8 @@ async fn jku_x5u_x5c_and_jwk_never_supply_the_key() {
 
 #[tokio::test]
 async fn jku_x5u_x5c_and_jwk_on_an_otherwise_valid_token_are_ignored() {
-    // The SPEC lists what refuses a token; these headers are not on it. RFC 7515 §4.1.2–§4.1.5
-    // make them optional hints, and the layer's keys are pinned by configuration, so a token
+    // `docs/protocol.md` §1 lists what refuses a token; these headers are not on it. RFC 7515
+    // §4.1.2–§4.1.5 make them optional hints, and the layer's keys are pinned by configuration, so a token
     // that verifies under a configured key is accepted and the hints are never followed.
     let h = Harness::new();
     let pair = h.login().await;

@@ -1044,7 +1044,7 @@ async fn drive(sys: &System, config: Config, ops: &[Op]) -> Result<(), TestCaseE
                 let text = model.refresh[i].text.clone();
                 model.sessions[model.refresh[i].session].revoked = true;
                 let reply = sys.post("/logout", &text, form).await;
-                // SPEC §4: 204 for JSON, 200 for the RFC 7009 form, known token or not.
+                // docs/protocol.md §4: 204 for JSON, 200 for the RFC 7009 form, known token or not.
                 let want = if form {
                     StatusCode::OK
                 } else {
@@ -1342,8 +1342,8 @@ fn bound_sessions_on_a_hand_written_scenario() {
         .unwrap();
 }
 
-/// The model itself, on a scenario worked out by hand: if the model drifted from the SPEC,
-/// the property above would compare the layer with the wrong thing.
+/// The model itself, on a scenario worked out by hand: if the model drifted from
+/// `docs/protocol.md`, the property above would compare the layer with the wrong thing.
 #[test]
 fn the_model_follows_the_spec_on_a_hand_written_scenario() {
     use Op::*;

@@ -1,4 +1,4 @@
-//! SPEC §1: protected requests, through the tower stack.
+//! `docs/protocol.md` §1: protected requests, through the tower stack.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;

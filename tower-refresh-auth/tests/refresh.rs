@@ -1,4 +1,4 @@
-//! SPEC §3–§5: the refresh and logout routes, rotation, reuse detection, cookie mode.
+//! `docs/protocol.md` §3–§5: the refresh and logout routes, rotation, reuse detection, cookie mode.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
