@@ -299,8 +299,9 @@ async fn jku_x5u_x5c_and_jwk_never_supply_the_key() {
 #[tokio::test]
 async fn jku_x5u_x5c_and_jwk_on_an_otherwise_valid_token_are_ignored() {
     // `docs/protocol.md` §1 lists what refuses a token; these headers are not on it. RFC 7515
-    // §4.1.2–§4.1.5 make them optional hints, and the layer's keys are pinned by configuration, so a token
-    // that verifies under a configured key is accepted and the hints are never followed.
+    // §4.1.2–§4.1.5 make them optional hints, and the layer's keys are pinned by
+    // configuration, so a token that verifies under a configured key is accepted and the
+    // hints are never followed.
     let h = Harness::new();
     let pair = h.login().await;
     let payload = parts(&pair.access_token).1;
