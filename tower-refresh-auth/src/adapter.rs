@@ -8,7 +8,8 @@
 //! [`RefreshAuthService`](crate::RefreshAuthService) and the poem adapter are:
 //!
 //! ```
-//! //! use http::{Request, Response};
+//! use bytes::Bytes;
+//! use http::{Request, Response};
 //! use tower_refresh_auth::adapter::Decision;
 //! use tower_refresh_auth::{NoClaims, RefreshAuth};
 //!

@@ -23,7 +23,7 @@ use crate::layer::RefreshAuthLayer;
 use crate::rejection::AuthRejection;
 use crate::routes::token::{PairShape, pair_response};
 use crate::session::{
-    Authentication, PageCursor, SessionId, SessionInfo, SessionInfoPage, SessionMetadata,
+    Authentication, Login, PageCursor, SessionId, SessionInfo, SessionInfoPage, SessionMetadata,
 };
 use crate::shared::RefreshAuth;
 use crate::step_up::StepUp;
@@ -94,7 +94,7 @@ impl<C> RefreshAuth<C> {
 
     /// The request's DPoP proof, verified for a login or refresh at `method` and `uri` (no
     /// `ath`): hand it to [`issue_with`](Self::issue_with) through
-    /// [`SessionMetadata::with_dpop`] to bind the new session to the key. `None` with DPoP
+    /// [`Login::with_dpop`] to bind the new session to the key. `None` with DPoP
     /// off, or optional and no proof. The adapters' `DpopLogin` extractors call this.
     ///
     /// Its `jti` is **not** spent here: [`issue_with`](Self::issue_with) spends it once the
@@ -117,7 +117,7 @@ impl<C> RefreshAuth<C> {
         Ok(verified.map(Into::into))
     }
 
-    /// The metadata of a login request, for [`issue_with`](Self::issue_with): its user
+    /// The [`Login`] of a login request, for [`issue_with`](Self::issue_with): its user
     /// agent ([`SessionMetadata::from_headers`]) and, with DPoP on, its verified proof
     /// ([`verify_dpop`](Self::verify_dpop)), so the session is bound to the client's key. The
     /// adapters' `DpopLogin` extractors call this.
@@ -147,7 +147,7 @@ impl<C> RefreshAuth<C> {
         method: &Method,
         uri: &Uri,
         headers: &HeaderMap,
-    ) -> Result<SessionMetadata, AuthError> {
+    ) -> Result<Login, AuthError> {
         let proof = self.verify_dpop(method, uri, headers).await?;
         Ok(SessionMetadata::from_headers(headers).with_dpop(proof))
     }
@@ -400,12 +400,13 @@ where
         subject: impl Into<String>,
         claims: C,
     ) -> Result<TokenPair, AuthError> {
-        self.issue_with(subject, claims, SessionMetadata::new())
-            .await
+        self.issue_with(subject, claims, Login::new()).await
     }
 
-    /// [`issue`](Self::issue), recording `metadata` with the session — its user agent, a
-    /// label — for session listings. The metadata never goes into a token.
+    /// [`issue`](Self::issue), with what the login brings ([`Login`]): the
+    /// [metadata](SessionMetadata) recorded with the session — its user agent, a label — for
+    /// session listings (never in a token), and, if any, the DPoP proof that binds the session
+    /// and how the user authenticated. A [`SessionMetadata`] alone will do.
     ///
     /// ```
     /// use tower_refresh_auth::session::SessionMetadata;
@@ -429,16 +430,20 @@ where
     /// # Errors
     ///
     /// As [`issue`](Self::issue); [`AuthError::Dpop`] (`400 invalid_dpop_proof`) when the
-    /// metadata's DPoP proof was spent before (a replayed login request), or required mode
+    /// login's DPoP proof was spent before (a replayed login request), or required mode
     /// and no proof.
     pub async fn issue_with(
         &self,
         subject: impl Into<String>,
         claims: C,
-        metadata: SessionMetadata,
+        login: impl Into<Login>,
     ) -> Result<TokenPair, AuthError> {
         let custom = AccessTokens::custom_claims(&claims)?;
-        (self.shared.sessions.issue(subject.into(), custom, metadata)).await
+        (self
+            .shared
+            .sessions
+            .issue(subject.into(), custom, login.into()))
+        .await
     }
 
     /// Verifies an access token's signature, algorithm, type, issuer, audience and expiry.

@@ -1,6 +1,6 @@
 //! The responses the layer writes itself — errors, logout, the session and key routes — are
 //! built here (the token pair's body is serialized where it is made, in
-//! `routes::refresh::pair_response`, into one buffer sized once), and this is the one place an
+//! `routes::token::pair_response`, into one buffer sized once), and this is the one place an
 //! [`AuthError`] becomes a response (gRPC calls get theirs from
 //! [`grpc`](crate::grpc), rejections pick between the two in [`rejection`](crate::rejection)).
 //!

@@ -23,8 +23,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use crate::clock::to_millis;
 
 mod authentication;
+mod login;
 
 pub use self::authentication::Authentication;
+pub use self::login::Login;
 
 /// A login session's identifier: 128 random bits.
 ///
@@ -257,12 +259,6 @@ pub struct Session {
 pub struct SessionMetadata {
     user_agent: Option<String>,
     label: Option<String>,
-    /// The login's DPoP proof: bound into the session by `issue_with`, not stored as
-    /// metadata.
-    dpop: Option<DpopProof>,
-    /// How the user authenticated: sealed into the session by `issue_with`, not stored as
-    /// metadata.
-    authentication: Authentication,
 }
 
 impl SessionMetadata {
@@ -276,8 +272,6 @@ impl SessionMetadata {
         Self {
             user_agent: None,
             label: None,
-            dpop: None,
-            authentication: Authentication::new(),
         }
     }
 
@@ -306,62 +300,17 @@ impl SessionMetadata {
         self
     }
 
-    /// Binds the session [`issue_with`](crate::RefreshAuth::issue_with) starts to the key of
-    /// the login request's verified DPoP `proof` (from
-    /// [`RefreshAuth::verify_dpop`](crate::RefreshAuth::verify_dpop)); `None` leaves it a
-    /// bearer session. Unlike the rest of the metadata, the binding is sealed with the
-    /// session (`docs/protocol.md` §10).
-    pub fn with_dpop(mut self, proof: Option<DpopProof>) -> Self {
-        self.dpop = proof;
-        self
+    /// The [`Login`] of this metadata and the login request's verified DPoP `proof` (from
+    /// [`RefreshAuth::verify_dpop`](crate::RefreshAuth::verify_dpop)): see
+    /// [`Login::with_dpop`].
+    pub fn with_dpop(self, proof: Option<DpopProof>) -> Login {
+        Login::from(self).with_dpop(proof)
     }
 
-    /// The DPoP proof the session will be bound to, if any.
-    pub fn dpop(&self) -> Option<&DpopProof> {
-        self.dpop.as_ref()
-    }
-
-    pub(crate) fn take_dpop(&mut self) -> Option<DpopProof> {
-        self.dpop.take()
-    }
-
-    /// Records how the user authenticated at this login — its `acr` and `amr`
-    /// (`docs/protocol.md` §15) — for [`issue_with`](crate::RefreshAuth::issue_with) to seal
-    /// into the session; every access token of the session carries them, with `auth_time`,
-    /// until a [re-authentication](crate::RefreshAuth::reauthenticate) replaces them. Like
-    /// the DPoP binding and unlike the rest of the metadata, they are sealed, so a store
-    /// writer cannot raise them.
-    ///
-    /// ```
-    /// use tower_refresh_auth::session::{Authentication, SessionMetadata};
-    /// use tower_refresh_auth::{NoClaims, RefreshAuth};
-    ///
-    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-    /// # let auth = RefreshAuth::<NoClaims>::builder().hs256(b"an example secret of at least 32 bytes".to_vec()).build()?;
-    /// let how = Authentication::new().acr("urn:example:mfa").amr(["pwd", "otp"]);
-    /// let pair = auth
-    ///     .issue_with("user1", NoClaims {}, SessionMetadata::new().with_authentication(how))
-    ///     .await?;
-    /// let claims = auth.verify(&pair.access_token)?;
-    /// assert_eq!(claims.acr.as_deref(), Some("urn:example:mfa"));
-    /// assert_eq!(claims.amr, ["pwd", "otp"]);
-    /// assert!(claims.auth_time.is_some());
-    /// # Ok::<_, Box<dyn std::error::Error>>(())
-    /// # }).unwrap();
-    /// ```
-    pub fn with_authentication(mut self, authentication: Authentication) -> Self {
-        self.authentication = authentication;
-        self
-    }
-
-    /// How the user authenticated, as given to
-    /// [`with_authentication`](Self::with_authentication).
-    pub fn authentication(&self) -> &Authentication {
-        &self.authentication
-    }
-
-    pub(crate) fn take_authentication(&mut self) -> Authentication {
-        std::mem::take(&mut self.authentication)
+    /// The [`Login`] of this metadata and how the user authenticated: see
+    /// [`Login::with_authentication`].
+    pub fn with_authentication(self, authentication: Authentication) -> Login {
+        Login::from(self).with_authentication(authentication)
     }
 
     /// The user agent recorded at login.

@@ -14,7 +14,7 @@ use serde_json::json;
 use tower::{ServiceBuilder, service_fn};
 use tower_refresh_auth::clock::Clock as _;
 use tower_refresh_auth::dpop::DpopMode;
-use tower_refresh_auth::session::SessionMetadata;
+use tower_refresh_auth::session::{Login, SessionMetadata};
 use tower_refresh_auth::{AuthError, RefreshAuth, RefreshAuthBuilder, TokenPair, error::DpopCode};
 use tower_refresh_auth_test_support::dpop::DpopKey;
 use tower_refresh_auth_test_support::{Reply, Stack, refresh_body};
@@ -523,10 +523,7 @@ fn instance(
 
 /// A login request with a proof by `key`, as the application's handler takes it: the proof
 /// verified (by the adapters' extractor), the password not yet checked.
-async fn login_proof(
-    auth: &RefreshAuth<Role>,
-    key: &DpopKey,
-) -> Result<SessionMetadata, AuthError> {
+async fn login_proof(auth: &RefreshAuth<Role>, key: &DpopKey) -> Result<Login, AuthError> {
     let req = Request::post("/login")
         .header("dpop", proof(key, "POST", "/login", None))
         .body(())

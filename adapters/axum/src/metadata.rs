@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 
 use axum::extract::{FromRef, FromRequestParts};
 use http::request::Parts;
-use tower_refresh_auth::session::SessionMetadata;
+use tower_refresh_auth::session::{Login, SessionMetadata};
 use tower_refresh_auth::{NoClaims, RefreshAuth};
 
 use crate::ErrorResponse;
@@ -40,13 +40,13 @@ impl<S: Send + Sync> FromRequestParts<S> for LoginMetadata {
     }
 }
 
-/// [`LoginMetadata`] plus the login request's DPoP proof, verified (not yet spent) by
-/// [`RefreshAuth::login_metadata`]: [`issue_with`](RefreshAuth::issue_with) then binds the
-/// new session to the client's key (`docs/protocol.md` §10). Needs the `RefreshAuth<C>` in
-/// the router's state ([`FromRef`]).
+/// The [`Login`] of a request: [`LoginMetadata`] plus the login request's DPoP proof, verified
+/// (not yet spent) by [`RefreshAuth::login_metadata`]: [`issue_with`](RefreshAuth::issue_with)
+/// then binds the new session to the client's key (`docs/protocol.md` §10). Needs the
+/// `RefreshAuth<C>` in the router's state ([`FromRef`]).
 ///
 /// Rejects an invalid proof — or none, in required mode — with `400 invalid_dpop_proof`;
-/// with DPoP off it is [`LoginMetadata`]. The proof is spent by
+/// with DPoP off it holds what [`LoginMetadata`] does. The proof is spent by
 /// [`issue_with`](RefreshAuth::issue_with), once the handler has checked the credentials,
 /// so a login with a wrong password takes no room in the store's replay memory; a replayed
 /// login proof is refused there (`400 invalid_dpop_proof`, `docs/protocol.md` §10).
@@ -67,7 +67,7 @@ impl<S: Send + Sync> FromRequestParts<S> for LoginMetadata {
 /// # let _: axum::Router<RefreshAuth> = axum::Router::new().route("/login", axum::routing::post(login));
 /// ```
 #[derive(Debug, Clone)]
-pub struct DpopLogin<C = NoClaims>(pub SessionMetadata, pub PhantomData<fn() -> C>);
+pub struct DpopLogin<C = NoClaims>(pub Login, pub PhantomData<fn() -> C>);
 
 impl<S, C> FromRequestParts<S> for DpopLogin<C>
 where

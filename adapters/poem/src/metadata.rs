@@ -4,7 +4,7 @@
 use std::marker::PhantomData;
 
 use poem::{FromRequest, Request, RequestBody};
-use tower_refresh_auth::session::SessionMetadata;
+use tower_refresh_auth::session::{Login, SessionMetadata};
 use tower_refresh_auth::{NoClaims, RefreshAuth};
 
 use crate::ErrorResponse;
@@ -37,13 +37,13 @@ impl<'a> FromRequest<'a> for LoginMetadata {
     }
 }
 
-/// [`LoginMetadata`] plus the login request's DPoP proof, verified (not yet spent) by
-/// [`RefreshAuth::login_metadata`]: [`issue_with`](RefreshAuth::issue_with) then binds the
-/// new session to the client's key (`docs/protocol.md` §10). Reads the `RefreshAuth<C>`
-/// from the endpoint's data (`.data(auth)`).
+/// The [`Login`] of a request: [`LoginMetadata`] plus the login request's DPoP proof, verified
+/// (not yet spent) by [`RefreshAuth::login_metadata`]: [`issue_with`](RefreshAuth::issue_with)
+/// then binds the new session to the client's key (`docs/protocol.md` §10). Reads the
+/// `RefreshAuth<C>` from the endpoint's data (`.data(auth)`).
 ///
 /// Rejects an invalid proof — or none, in required mode — with `400 invalid_dpop_proof`;
-/// with DPoP off it is [`LoginMetadata`]. The proof is spent by
+/// with DPoP off it holds what [`LoginMetadata`] does. The proof is spent by
 /// [`issue_with`](RefreshAuth::issue_with), once the handler has checked the credentials,
 /// so a login with a wrong password takes no room in the store's replay memory; a replayed
 /// login proof is refused there (`400 invalid_dpop_proof`, `docs/protocol.md` §10).
@@ -64,7 +64,7 @@ impl<'a> FromRequest<'a> for LoginMetadata {
 /// }
 /// ```
 #[derive(Debug, Clone)]
-pub struct DpopLogin<C = NoClaims>(pub SessionMetadata, pub PhantomData<fn() -> C>);
+pub struct DpopLogin<C = NoClaims>(pub Login, pub PhantomData<fn() -> C>);
 
 impl<'a, C: Send + Sync + 'static> FromRequest<'a> for DpopLogin<C> {
     async fn from_request(req: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {

@@ -22,9 +22,7 @@ use crate::dpop::Verified;
 use crate::error::{AuthError, DpopCode, DpopError, invalid_token};
 use crate::events::{RevocationReason, SecurityEvent};
 use crate::seal::Sealed;
-use crate::session::{
-    PageCursor, Session, SessionId, SessionInfo, SessionInfoPage, SessionMetadata,
-};
+use crate::session::{Login, PageCursor, Session, SessionId, SessionInfo, SessionInfoPage};
 use crate::store::{Rotation, StoreError};
 use crate::telemetry::{self, Refresh, StoreOp, timed};
 use crate::token::{AuthenticationClaims, TokenPair};
@@ -70,18 +68,17 @@ impl From<StoreError> for Refused {
 
 impl Sessions {
     /// Starts a session for `subject` with the application's `custom` claims (checked by
-    /// [`AccessTokens::custom_claims`](crate::token::access::AccessTokens::custom_claims)) and returns its first pair. `metadata` may carry the
-    /// login's DPoP proof, which binds the session to its key, and how the user
-    /// authenticated.
+    /// [`AccessTokens::custom_claims`](crate::token::access::AccessTokens::custom_claims)) and
+    /// returns its first pair. The `login` may carry a DPoP proof, which binds the session to
+    /// its key, and how the user authenticated.
     pub(crate) async fn issue(
         &self,
         subject: String,
         custom: serde_json::Map<String, Value>,
-        mut metadata: SessionMetadata,
+        login: Login,
     ) -> Result<TokenPair, AuthError> {
         // docs/protocol.md §10: a login with a proof binds the session to its key.
-        let proof = metadata.take_dpop();
-        let authentication = metadata.take_authentication();
+        let (metadata, proof, authentication) = login.into_parts();
         let jkt = proof.as_ref().map(|p| p.thumbprint().to_owned());
         self.dpop.require_proof(jkt.as_deref())?;
         // Spent now, when the application has accepted the login, not when the request came
