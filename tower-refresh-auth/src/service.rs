@@ -1,5 +1,6 @@
 //! [`RefreshAuthService`]: the middleware itself.
 
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::{Request, Response};
@@ -10,6 +11,7 @@ use tower_service::Service;
 use crate::adapter::Decision;
 use crate::body::ResponseBody;
 use crate::future::ResponseFuture;
+use crate::routes;
 use crate::shared::RefreshAuth;
 
 /// The middleware made by [`RefreshAuthLayer`](crate::RefreshAuthLayer).
@@ -87,10 +89,15 @@ where
     }
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
-        match self.auth.decide(req.method(), req.uri(), req.headers()) {
+        // What `RefreshAuth::decide` and `answer` do, without calling back up into the
+        // authority that made this service.
+        let shared = &self.auth.shared;
+        match shared.decide::<C>(req.method(), req.uri(), req.headers()) {
             Decision::Endpoint(route) => {
-                let auth = self.auth.clone();
-                ResponseFuture::route(Box::pin(async move { auth.answer(route, req).await }))
+                let shared = Arc::clone(shared);
+                ResponseFuture::route(Box::pin(async move {
+                    routes::answer(&shared, route, req).await
+                }))
             }
             Decision::Verdict(verdict) => match verdict.admit(req.extensions_mut()) {
                 Ok(()) => ResponseFuture::inner(self.inner.call(req)),
