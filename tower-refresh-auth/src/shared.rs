@@ -16,6 +16,7 @@ use crate::dpop::DpopSettings;
 use crate::error::AuthError;
 use crate::events::Events;
 use crate::guard::Guard;
+use crate::introspection::Introspector;
 use crate::rejection::AuthRejection;
 use crate::response::Renderer;
 use crate::store::{DpopStore, RefreshStore, SubjectIndex};
@@ -51,6 +52,8 @@ pub(crate) struct Shared {
     pub(crate) events: Events,
     /// DPoP (`docs/protocol.md` §10); `None` when off.
     pub(crate) dpop: Option<DpopSettings>,
+    /// Token introspection (`docs/protocol.md` §14); `None` when off.
+    pub(crate) introspection: Option<Introspector>,
 }
 
 impl Shared {
