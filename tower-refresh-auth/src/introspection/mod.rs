@@ -19,6 +19,7 @@
 //! back — so however the guesses are spread, at most that many are ever checked a minute.
 //!
 //! ```
+//! use http_body_util::BodyExt;
 //! use tower::{ServiceBuilder, ServiceExt, service_fn};
 //! use tower_refresh_auth::introspection::Introspection;
 //! use tower_refresh_auth::{NoClaims, RefreshAuth};
@@ -41,7 +42,8 @@
 //!     .body(format!("token={}", pair.access_token))?;
 //! let res = app.oneshot(req).await?;
 //! assert_eq!(res.status(), 200);
-//! let body: serde_json::Value = serde_json::from_str(res.body())?;
+//! let body = res.into_body().collect().await?.to_bytes();
+//! let body: serde_json::Value = serde_json::from_slice(&body)?;
 //! assert_eq!(body["active"], true);
 //! assert_eq!(body["sub"], "user1");
 //! # Ok::<_, Box<dyn std::error::Error>>(())
