@@ -136,9 +136,10 @@ impl<C> StoreCheck<C> {
             None => Ok(()),
         };
         let checked = match checked {
-            Ok(()) if self.shared.check_sessions => {
-                self.shared.check_session(&self.claims.sid).await
-            }
+            Ok(()) if self.shared.check_sessions => match self.claims.session() {
+                Ok(sid) => self.shared.check_session(sid).await,
+                Err(err) => Err(err),
+            },
             other => other,
         };
         match &checked {

@@ -538,7 +538,7 @@ where
             self.shared.spend_proof(proof, true).await?;
         }
         if self.shared.check_sessions {
-            self.shared.check_session(&claims.sid).await?;
+            self.shared.check_session(claims.session()?).await?;
         }
         Ok(claims)
     }

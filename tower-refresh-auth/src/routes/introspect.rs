@@ -14,6 +14,7 @@ use super::request::{self, Encoding, Form};
 use crate::error::{AuthError, invalid_request};
 use crate::introspection::Presented;
 use crate::response::{empty, json};
+use crate::session::SessionId;
 use crate::shared::Shared;
 use crate::telemetry::{self, Introspection};
 use crate::token::{Claims, Confirmation, NoClaims};
@@ -121,8 +122,9 @@ where
         return Ok((inactive(), false));
     };
     // Live means its session has not ended either: the gateway asks so that it need not.
-    match shared.check_session(&claims.sid).await {
-        Ok(()) => Ok((active(&claims), true)),
+    let sid = claims.session()?;
+    match shared.check_session(sid).await {
+        Ok(()) => Ok((active(&claims, sid), true)),
         Err(AuthError::InvalidToken(_)) => Ok((inactive(), false)),
         // The store cannot say: a 503 the gateway retries, never a guess either way.
         Err(err) => Err(err),
@@ -139,7 +141,7 @@ fn inactive() -> Response<Bytes> {
     )
 }
 
-fn active(claims: &Claims<NoClaims>) -> Response<Bytes> {
+fn active(claims: &Claims<NoClaims>, sid: &SessionId) -> Response<Bytes> {
     json(
         StatusCode::OK,
         &Answer {
@@ -148,7 +150,7 @@ fn active(claims: &Claims<NoClaims>) -> Response<Bytes> {
                 sub: &claims.sub,
                 exp: claims.exp,
                 iat: claims.iat,
-                sid: claims.sid.to_string(),
+                sid: sid.to_string(),
                 token_type: if claims.cnf.is_some() {
                     "DPoP"
                 } else {
