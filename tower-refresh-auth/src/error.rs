@@ -267,8 +267,7 @@ pub enum ConfigError {
     /// The introspection client's secret is short or repetitive.
     #[error(
         "the introspection client secret is {len} characters or too repetitive; it must be at \
-         least {min} characters of some variety: generate one with `openssl rand -hex 32`",
-        min = crate::introspection::MIN_SECRET_LEN
+         least 32 characters of some variety: generate one with `openssl rand -hex 32`"
     )]
     WeakIntrospectionSecret {
         /// The secret's length in bytes.

@@ -65,7 +65,8 @@ use crate::error::ConfigError;
 /// The introspection route's path unless another is given.
 pub const DEFAULT_INTROSPECTION_PATH: &str = "/introspect";
 
-/// The fewest characters a client secret may have.
+/// The fewest characters a client secret may have (the message of
+/// [`ConfigError::WeakIntrospectionSecret`] says it too).
 pub const MIN_SECRET_LEN: usize = 32;
 
 /// The fewest distinct characters a client secret may have: a random secret of
