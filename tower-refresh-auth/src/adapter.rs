@@ -130,7 +130,7 @@ impl<C> StoreCheck<C> {
         let check_session = self.shared.sessions.check_sessions;
         let checked = self
             .shared
-            .check_in_store(&self.claims.sid, self.proof.as_ref(), check_session)
+            .check_in_store(self.claims.sid.as_ref(), self.proof.as_ref(), check_session)
             .await;
         match counted_in_store(checked) {
             Ok(()) => Verdict::Authenticated(self.claims),

@@ -264,6 +264,22 @@ pub enum ConfigError {
     /// The HTTP client for remote key sources could not be made.
     #[error("the HTTP client for key sources could not be made: {0}")]
     HttpClient(String),
+    /// The introspection client's secret is short or repetitive.
+    #[error(
+        "the introspection client secret is {len} characters or too repetitive; it must be at \
+         least 32 characters of some variety: generate one with `openssl rand -hex 32`"
+    )]
+    WeakIntrospectionSecret {
+        /// The secret's length in bytes.
+        len: usize,
+    },
+    /// The introspection client id or secret is empty, or has a character that clients must
+    /// form-encode (RFC 6749 §2.3.1).
+    #[error(
+        "the introspection {0} must be non-empty and made of letters, digits, '-', '.', '_' and \
+         '~' only (other characters are form-encoded differently by different clients)"
+    )]
+    InvalidIntrospectionClient(&'static str),
 }
 
 /// What is wrong with a key file; part of [`ConfigError::KeyFile`], and re-exported as
@@ -410,6 +426,19 @@ pub enum AuthError {
     /// refuses the configurations that would need it, so only a direct library call can.
     #[error("the session store does not implement `{0}`")]
     MissingCapability(&'static str),
+    /// A request to the [introspection](crate::introspection) route without the configured
+    /// client's credentials (RFC 6749 §2.3.1): `401 invalid_client` with a
+    /// `WWW-Authenticate: Basic` challenge (RFC 6749 §5.2). One answer for a missing, an
+    /// unknown and a wrong credential.
+    #[error("client authentication failed")]
+    InvalidClient,
+    /// Too many failed client authentications at the [introspection](crate::introspection)
+    /// route: `429 too_many_requests` with `Retry-After`; the credentials were not checked.
+    #[error("too many failed client authentications")]
+    TooManyRequests {
+        /// When to retry, in seconds (the `Retry-After` header).
+        retry_after_secs: u64,
+    },
     /// A resource server could not confirm the token's key: its key source has not answered
     /// yet, or has failed for longer than the configured maximum staleness
     /// ([`crate::resource`]). `503 temporarily_unavailable` with `Retry-After`: never `401`,
@@ -428,7 +457,9 @@ impl AuthError {
             Self::MissingCredentials
             | Self::InvalidToken(_)
             | Self::InvalidCredentials
+            | Self::InvalidClient
             | Self::InsufficientUserAuthentication(_) => StatusCode::UNAUTHORIZED,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::MalformedCredentials(_)
             | Self::InvalidRequest(_)
             | Self::InvalidGrant
@@ -460,6 +491,8 @@ impl AuthError {
             Self::InvalidToken(_) => "invalid_token",
             Self::InvalidGrant => "invalid_grant",
             Self::InvalidCredentials => "invalid_credentials",
+            Self::InvalidClient => "invalid_client",
+            Self::TooManyRequests { .. } => "too_many_requests",
             Self::InsufficientUserAuthentication(_) => "insufficient_user_authentication",
             Self::UnsupportedGrantType => "unsupported_grant_type",
             Self::Dpop(e) => e.code.as_str(),
@@ -491,6 +524,10 @@ impl AuthError {
             Self::InsufficientUserAuthentication(e) => e.description.clone(),
             Self::InvalidGrant => "the refresh token is invalid, expired or revoked".into(),
             Self::InvalidCredentials => "unknown user or wrong password".into(),
+            Self::InvalidClient => "client authentication failed".into(),
+            Self::TooManyRequests { .. } => {
+                "too many failed client authentications; retry later".into()
+            }
             Self::UnsupportedGrantType => "grant_type must be refresh_token".into(),
             Self::PayloadTooLarge(limit) => format!("request body over {limit} bytes").into(),
             Self::UnsupportedMediaType => {

@@ -50,16 +50,17 @@ fn code(err: &AuthError) -> u16 {
         | AuthError::InvalidToken(_)
         | AuthError::InvalidGrant
         | AuthError::InvalidCredentials
+        | AuthError::InvalidClient
         | AuthError::InsufficientUserAuthentication(_)
         | AuthError::Dpop(_) => 16, // UNAUTHENTICATED
         AuthError::InvalidRequest(_)
         | AuthError::UnsupportedGrantType
         | AuthError::UnsupportedMediaType => 3, // INVALID_ARGUMENT
-        AuthError::PayloadTooLarge(_) => 8, // RESOURCE_EXHAUSTED
-        AuthError::MethodNotAllowed => 12,  // UNIMPLEMENTED
-        AuthError::MissingCsrfHeader(_) => 7, // PERMISSION_DENIED
+        AuthError::PayloadTooLarge(_) | AuthError::TooManyRequests { .. } => 8, // RESOURCE_EXHAUSTED
+        AuthError::MethodNotAllowed => 12,                                      // UNIMPLEMENTED
+        AuthError::MissingCsrfHeader(_) => 7,                                   // PERMISSION_DENIED
         AuthError::Store(_) | AuthError::KeysUnavailable { .. } => 14, // UNAVAILABLE: retry
-        AuthError::Claims(_) | AuthError::MissingCapability(_) => 13, // INTERNAL
+        AuthError::Claims(_) | AuthError::MissingCapability(_) => 13,  // INTERNAL
     }
 }
 

@@ -26,6 +26,11 @@ pub enum Endpoint {
     /// metadata, so a resource server needs only the issuer URL (`docs/protocol.md` §12).
     /// Public: no token needed.
     Metadata,
+    /// `POST /introspect` (by default, when enabled with
+    /// [`introspection`](crate::RefreshAuthBuilder::introspection)): token introspection
+    /// (RFC 7662) for the configured client, which authenticates with HTTP Basic instead of
+    /// an access token (`docs/protocol.md` §14).
+    Introspection,
 }
 
 /// The sessions route's path unless another is given.
@@ -59,6 +64,8 @@ pub(crate) struct Guard {
     pub(crate) jwks_path: Option<String>,
     /// The RFC 8414 metadata route, when the JWKS route is on and the issuer is a URL.
     pub(crate) metadata_path: Option<String>,
+    /// The introspection route (RFC 7662), when it is on.
+    pub(crate) introspection_path: Option<String>,
     /// Optional mode: no path needs a token.
     pub(crate) optional: bool,
     pub(crate) public_paths: Vec<String>,
@@ -73,6 +80,7 @@ impl Default for Guard {
             sessions_path: None,
             jwks_path: None,
             metadata_path: None,
+            introspection_path: None,
             optional: false,
             public_paths: Vec::new(),
             public_prefixes: Vec::new(),
@@ -91,6 +99,8 @@ impl Guard {
             Some(Endpoint::Jwks)
         } else if self.metadata_path.as_deref() == Some(path) {
             Some(Endpoint::Metadata)
+        } else if self.introspection_path.as_deref() == Some(path) {
+            Some(Endpoint::Introspection)
         } else if self.sessions_path.as_deref().is_some_and(|base| {
             path == base
                 || path
@@ -154,6 +164,15 @@ impl Guard {
             && (*jwks == self.refresh_path || *jwks == self.logout_path)
         {
             return Err(ConfigError::InvalidPath(jwks.clone()));
+        }
+        if let Some(introspection) = &self.introspection_path
+            && (!introspection.starts_with('/')
+                || [&self.refresh_path, &self.logout_path].contains(&introspection)
+                || [&self.jwks_path, &self.sessions_path]
+                    .iter()
+                    .any(|p| p.as_ref() == Some(introspection)))
+        {
+            return Err(ConfigError::InvalidPath(introspection.clone()));
         }
         Ok(())
     }

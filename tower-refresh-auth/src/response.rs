@@ -161,7 +161,17 @@ impl Renderer {
             AuthError::Store(_) => {
                 headers.insert(header::RETRY_AFTER, RETRY_AFTER_SECS);
             }
-            AuthError::KeysUnavailable { retry_after_secs } => {
+            // RFC 6749 §5.2: a failed client authentication is challenged with the scheme the
+            // client used, HTTP Basic (RFC 7617).
+            AuthError::InvalidClient => {
+                if let Ok(challenge) =
+                    HeaderValue::try_from(format!("Basic realm=\"{}\"", self.realm))
+                {
+                    headers.insert(header::WWW_AUTHENTICATE, challenge);
+                }
+            }
+            AuthError::KeysUnavailable { retry_after_secs }
+            | AuthError::TooManyRequests { retry_after_secs } => {
                 headers.insert(
                     header::RETRY_AFTER,
                     HeaderValue::from((*retry_after_secs).max(1)),

@@ -18,6 +18,7 @@ use crate::clock::Clock;
 use crate::dpop::DpopPolicy;
 use crate::error::AuthError;
 use crate::guard::Guard;
+use crate::introspection::Introspector;
 use crate::rejection::AuthRejection;
 use crate::response::Renderer;
 use crate::sessions::Sessions;
@@ -103,6 +104,8 @@ pub(crate) struct Shared {
     pub(crate) transport: Transport,
     pub(crate) access_cookie: Option<String>,
     pub(crate) renderer: Arc<Renderer>,
+    /// Token introspection (`docs/protocol.md` §14); `None` when off.
+    pub(crate) introspection: Option<Introspector>,
 }
 
 impl Shared {

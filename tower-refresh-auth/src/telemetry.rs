@@ -17,6 +17,7 @@
 //! | `refresh_auth_key_set_age_seconds` (gauge) | `issuer`: seconds since the issuer's key set was last fetched |
 //! | `refresh_auth_unknown_kid_total` | `outcome`: `refetched` (a fetch was made for it), `refused` |
 //! | `refresh_auth_stale_key_set_total` | `outcome`: `served` (a token verified on a set past its max-age), `unavailable` (`503`) |
+//! | `refresh_auth_introspection_total` | `outcome`: `active`, `inactive`, `invalid_client`, `throttled`, `invalid_request`, `store_error` |
 
 use std::future::Future;
 use std::time::Instant;
@@ -224,6 +225,37 @@ pub(crate) fn stale_key_set(served: bool) {
     }
 }
 
+/// What became of one introspection request (RFC 7662).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Introspection {
+    /// A live access token: `active: true`.
+    Active,
+    /// Anything else the client asked about: `active: false`.
+    Inactive,
+    /// Missing or wrong client credentials: `401`.
+    InvalidClient,
+    /// Refused unchecked while failed authentications were over their bound: `429`.
+    Throttled,
+    /// A malformed request from the authenticated client (no token, wrong encoding, too large).
+    InvalidRequest,
+    /// The store could not say whether the session is live: `503`.
+    StoreError,
+}
+
+/// Counts one introspection request.
+pub(crate) fn introspected(outcome: Introspection) {
+    const NAME: &str = "refresh_auth_introspection_total";
+    match outcome {
+        Introspection::Active => counter!(NAME, "outcome" => "active"),
+        Introspection::Inactive => counter!(NAME, "outcome" => "inactive"),
+        Introspection::InvalidClient => counter!(NAME, "outcome" => "invalid_client"),
+        Introspection::Throttled => counter!(NAME, "outcome" => "throttled"),
+        Introspection::InvalidRequest => counter!(NAME, "outcome" => "invalid_request"),
+        Introspection::StoreError => counter!(NAME, "outcome" => "store_error"),
+    }
+    .increment(1);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,6 +281,7 @@ mod tests {
             sessions_revoked(RevocationReason::SessionLimit, 1);
             logged_out();
             session_started();
+            introspected(Introspection::Active);
         });
         assert_eq!(counted.count_total, 0, "{counted:?}");
     }

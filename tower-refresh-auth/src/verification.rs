@@ -17,6 +17,7 @@ use crate::session::SessionId;
 use crate::shared::Shared;
 use crate::telemetry::{self, Verification};
 use crate::token::Claims;
+use crate::token::no_session;
 
 impl Shared {
     /// Reads and verifies the request's token (and DPoP proof), without a store call: the
@@ -40,10 +41,11 @@ impl Shared {
     }
 
     /// What the store must still say of a verified token: its DPoP proof spent, and with
-    /// `check_session`, its session `sid` live. Not counted: see [`counted_in_store`].
+    /// `check_session`, its session `sid` live (a token without one, which only another
+    /// issuer's can be, is refused then). Not counted: see [`counted_in_store`].
     pub(crate) async fn check_in_store(
         &self,
-        sid: &SessionId,
+        sid: Option<&SessionId>,
         proof: Option<&Verified>,
         check_session: bool,
     ) -> Result<(), AuthError> {
@@ -51,7 +53,9 @@ impl Shared {
             self.dpop.spend_proof(proof, true).await?;
         }
         if check_session {
-            self.sessions.check_session(sid).await?;
+            self.sessions
+                .check_session(sid.ok_or_else(no_session)?)
+                .await?;
         }
         Ok(())
     }
@@ -75,7 +79,7 @@ impl Shared {
             return Ok(claims);
         }
         let checked = self
-            .check_in_store(&claims.sid, proof.as_ref(), check_session)
+            .check_in_store(claims.sid.as_ref(), proof.as_ref(), check_session)
             .await;
         counted_in_store(checked).map(|()| claims)
     }

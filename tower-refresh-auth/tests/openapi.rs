@@ -747,3 +747,77 @@ async fn every_dpop_answer_is_described() {
         json!([{"dpopAuth": []}])
     );
 }
+
+/// `POST /introspect` (docs/protocol.md §14): described only when on, with every status it
+/// answers and its bodies' schemas, behind the client's Basic scheme.
+#[tokio::test]
+async fn introspection_is_described_when_on() {
+    use base64::Engine as _;
+    use tower_refresh_auth::introspection::Introspection;
+    use tower_refresh_auth::openapi::INTROSPECTION_SECURITY_SCHEME;
+
+    let off = Harness::new().auth.openapi();
+    assert!(off["paths"]["/introspect"].is_null());
+    assert!(off["components"]["securitySchemes"][INTROSPECTION_SECURITY_SCHEME].is_null());
+
+    let secret = "0f3a9c2e7b4d1a6f8e5c3b2a9d7f1e4c";
+    let h = Harness::with(|b| {
+        b.introspection(
+            Introspection::client("gateway", secret)
+                .failed_authentications_per_minute(std::num::NonZeroU32::new(1).unwrap()),
+        )
+    });
+    let doc = h.auth.openapi();
+    assert_eq!(
+        doc["components"]["securitySchemes"][INTROSPECTION_SECURITY_SCHEME]["scheme"],
+        "basic"
+    );
+    let operation = &doc["paths"]["/introspect"]["post"];
+    assert!(operation["security"][0][INTROSPECTION_SECURITY_SCHEME].is_array());
+    let pair = h.login().await;
+    let basic = |secret: &str| {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("gateway:{secret}"))
+        )
+    };
+    let post = |authorization: Option<String>, content_type: &str, body: String| {
+        let mut req = Request::post("/introspect").header("content-type", content_type);
+        if let Some(authorization) = authorization {
+            req = req.header("authorization", authorization);
+        }
+        h.send(req.body(body).unwrap())
+    };
+    let good = || Some(basic(secret));
+    let form = "application/x-www-form-urlencoded";
+    let replies = [
+        post(good(), form, format!("token={}", pair.access_token)).await,
+        post(good(), form, "token=x".into()).await,
+        post(good(), form, String::new()).await,
+        post(good(), form, format!("token={}", "a".repeat(17 * 1024))).await,
+        post(None, form, "token=x".into()).await,
+        // The one failure allowed, then the wait.
+        post(Some(basic("wrong")), form, "token=x".into()).await,
+        post(good(), form, "token=x".into()).await,
+    ];
+    let statuses: BTreeSet<u16> = replies.iter().map(|r| r.status.as_u16()).collect();
+    assert_eq!(statuses, BTreeSet::from([200, 400, 401, 413, 429]));
+    for reply in &replies {
+        described(&doc, "post", "/introspect", reply);
+    }
+    let get = h.send(Request::get("/introspect").body(String::new()).unwrap());
+    described(&doc, "post", "/introspect", &get.await);
+
+    // The store down: `503`.
+    let h = Harness::with(|b| b.introspection(Introspection::client("gateway", secret)));
+    let pair = h.login().await;
+    h.store.set_down(true);
+    let req = Request::post("/introspect")
+        .header("content-type", form)
+        .header("authorization", basic(secret))
+        .body(format!("token={}", pair.access_token))
+        .unwrap();
+    let down = h.send(req).await;
+    assert_eq!(down.status, 503);
+    described(&h.auth.openapi(), "post", "/introspect", &down);
+}

@@ -27,7 +27,7 @@ async fn json_refresh_returns_a_new_camel_case_pair() {
     // The new access token carries the same user, claims and session.
     let claims = h.auth.verify(access).unwrap();
     assert_eq!(
-        (claims.sub.as_str(), claims.custom, claims.sid),
+        (claims.sub.as_str(), claims.custom, claims.sid.unwrap()),
         ("user1", admin(), pair.session_id)
     );
     // …and the new refresh token refreshes in turn.

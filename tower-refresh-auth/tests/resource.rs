@@ -181,6 +181,35 @@ fn arbitrary_jwk() -> impl Strategy<Value = Value> {
     ]
 }
 
+/// A shared secret published under our key's kid (proptest found this case): the secret is
+/// left out of the set, so it neither hides our key nor makes the kid ambiguous, and our
+/// token verifies; an HS256 token under that kid is still refused.
+#[test]
+fn an_unusable_key_under_our_kid_is_left_out() {
+    let keys = json!({ "keys": [
+        {"kty": "oct", "kid": "9", "alg": "HS256", "k": "c2VjcmV0"},
+        our_jwk("9"),
+    ]});
+    let server = ResourceServer::<NoClaims>::builder()
+        .issuer(Issuer::from_jwks(keys.to_string()))
+        .build()
+        .unwrap();
+    let auth = issuing(key("ed25519.pem").with_kid("9".to_owned()));
+    let token = runtime()
+        .block_on(auth.issue("user1", NoClaims {}))
+        .unwrap()
+        .access_token;
+    assert!(verify(&server, &token).is_ok());
+    // The same claims, "signed" HS256 with the published secret under kid 9.
+    let payload = token.split('.').nth(1).unwrap();
+    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    header.kid = Some("9".to_owned());
+    let secret = jsonwebtoken::EncodingKey::from_secret(b"secret").unwrap();
+    let forged = jsonwebtoken::encode(&header, &claims, &secret).unwrap();
+    assert!(verify(&server, &forged).is_err());
+}
+
 /// Our key's public JWK, with `kid`.
 fn our_jwk(kid: &str) -> Value {
     let server_jwks = {
@@ -231,9 +260,18 @@ proptest! {
         let auth = issuing(key("ed25519.pem").with_kid(kid.clone()));
         let token = runtime().block_on(auth.issue("user1", NoClaims {})).unwrap().access_token;
         let verified = verify(&server, &token);
-        let holds_ours = keys.iter().any(|k| *k == our_jwk(&kid))
-            && keys.iter().filter(|k| k["kid"] == json!(kid)).count() == 1;
-        prop_assert_eq!(verified.is_ok(), holds_ours, "{:?}", verified);
+        let ours_present = keys.iter().any(|k| *k == our_jwk(&kid));
+        let kid_unique = keys.iter().filter(|k| k["kid"] == json!(kid)).count() == 1;
+        // Accepted only with our key in the set; and accepted whenever it is there alone under
+        // its kid. (With another entry under the same kid, the verdict depends on whether the
+        // parser could use that entry: a usable twin makes the kid ambiguous and refused, an
+        // unusable one — a shared secret, an encryption key — is left out and ours verifies.)
+        if verified.is_ok() {
+            prop_assert!(ours_present, "accepted without our key: {:?}", keys);
+        }
+        if ours_present && kid_unique {
+            prop_assert!(verified.is_ok(), "{:?}", verified);
+        }
     }
 
     /// Arbitrary tokens — random text, random headers and payloads, a good token with one
@@ -391,4 +429,182 @@ fn dpop_bound_tokens_need_a_fresh_proof_of_their_key() {
         .build()
         .unwrap_err();
     assert!(err.to_string().contains("remove `.nonces(…)`"), "{err}");
+}
+
+/// A token as another issuer makes it (jsonwebtoken directly, not our signer): `typ: at+jwt`,
+/// ES256 under `key`'s kid, and the claims given.
+fn foreign_token(key: &str, claims: &Value) -> String {
+    let pem = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/keys")
+            .join(key),
+    )
+    .unwrap();
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    header.typ = Some("at+jwt".into());
+    header.kid = Some(self::key(key).kid().to_owned());
+    jsonwebtoken::encode(
+        &header,
+        claims,
+        &jsonwebtoken::EncodingKey::from_ec_pem(&pem).unwrap(),
+    )
+    .unwrap()
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// Issue 20: another issuer's tokens may name no session, or one in another form, and may be
+/// for several audiences (RFC 7519 §4.1.3); the audience required must be among them.
+#[test]
+fn other_issuers_tokens_need_no_sid_and_may_have_several_audiences() {
+    let es = key("es256.pem");
+    let server = ResourceServer::<NoClaims>::builder()
+        .issuer(
+            Issuer::from_keys([es.verifying_key()])
+                .issuer(ISS)
+                .audience("https://api.example.com"),
+        )
+        .verified_token_cache(100)
+        .build()
+        .unwrap();
+    // RFC 9068 §2.2: `jti` and `iat` are required of every access token, ours or not.
+    let claims = |aud: Value| json!({"sub": "user1", "jti": "j1", "iss": ISS, "aud": aud, "iat": now_secs(), "exp": now_secs() + 60});
+
+    // No sid, the audience among several.
+    let token = foreign_token(
+        "es256.pem",
+        &claims(json!([
+            "https://other.example.com",
+            "https://api.example.com"
+        ])),
+    );
+    // Twice: the second answer is the cache's, which indexes no session for it.
+    for _ in 0..2 {
+        let verified = verify(&server, &token).unwrap();
+        assert_eq!(verified.sub, "user1");
+        assert_eq!(verified.sid, None);
+        assert!(verified.session().is_err());
+        assert_eq!(
+            verified.aud,
+            ["https://other.example.com", "https://api.example.com"]
+        );
+    }
+    // One audience as a plain string, and a session id in another issuer's form.
+    let mut single = claims(json!("https://api.example.com"));
+    single["sid"] = json!("6f1c2d3e-4b5a-6978-8a9b-0c1d2e3f4a5b");
+    let verified = verify(&server, &foreign_token("es256.pem", &single)).unwrap();
+    assert_eq!(verified.aud, ["https://api.example.com"]);
+    assert_eq!(verified.sid, None);
+
+    // The required audience missing from the array, an empty array, no `aud` at all.
+    for aud in [
+        json!(["https://other.example.com", "https://api.example.co"]),
+        json!([]),
+        Value::Null,
+    ] {
+        let mut c = claims(aud.clone());
+        if aud.is_null() {
+            c.as_object_mut().unwrap().remove("aud");
+        }
+        let err = verify(&server, &foreign_token("es256.pem", &c)).unwrap_err();
+        assert_eq!(err.error_code(), Some("invalid_token"), "{aud}");
+    }
+    // An `aud` that is neither a string nor an array of strings.
+    for aud in [json!(7), json!([7]), json!({"a": 1})] {
+        let err = verify(&server, &foreign_token("es256.pem", &claims(aud.clone()))).unwrap_err();
+        assert_eq!(err.error_code(), Some("invalid_token"), "{aud}");
+    }
+
+    // Through the layer: the handler sees the claims, without a session.
+    let api = tower::ServiceBuilder::new()
+        .layer(server.layer())
+        .service(tower::service_fn(|req: Request<String>| async move {
+            let claims = req.extensions().get::<Claims>().cloned().unwrap();
+            Ok::<_, std::convert::Infallible>(http::Response::new(format!(
+                "{} {:?}",
+                claims.sub, claims.sid
+            )))
+        }));
+    let req = Request::get("/api")
+        .header("authorization", format!("Bearer {token}"))
+        .body(String::new())
+        .unwrap();
+    let rt = runtime();
+    let res = rt.block_on(api.oneshot(req)).unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let body = rt
+        .block_on(http_body_util::BodyExt::collect(res.into_body()))
+        .unwrap()
+        .to_bytes();
+    assert_eq!(body, "user1 None");
+}
+
+/// The issuing side is unchanged: the tokens it signs carry `sid` and one `aud` (a string on
+/// the wire), and it refuses a token without `sid`, even signed by its own key, as before.
+#[test]
+fn the_issuing_layer_still_requires_a_session() {
+    let rt = runtime();
+    let es = key("es256.pem");
+    let auth = RefreshAuth::<NoClaims>::builder()
+        .signing_key(es.clone())
+        .refresh_secret(b"a refresh-token secret of at least 32 bytes".to_vec())
+        .issuer(ISS)
+        .audience("https://api.example.com")
+        .build()
+        .unwrap();
+    let pair = rt.block_on(auth.issue("user1", NoClaims {})).unwrap();
+    let payload = pair.access_token.split('.').nth(1).unwrap();
+    let wire: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    assert_eq!(wire["aud"], "https://api.example.com");
+    assert_eq!(wire["sid"], pair.session_id.to_string());
+    let claims = auth.verify(&pair.access_token).unwrap();
+    assert_eq!(claims.sid, Some(pair.session_id));
+    assert_eq!(claims.aud, ["https://api.example.com"]);
+
+    // Signed by the layer's own key, everything right but `sid`: refused as malformed.
+    let mut claims = json!({"sub": "user1", "jti": "j1", "iss": ISS, "aud": "https://api.example.com", "iat": now_secs(), "exp": now_secs() + 60});
+    let err = auth
+        .verify(&foreign_token("es256.pem", &claims))
+        .unwrap_err();
+    assert_eq!(err.error_code(), Some("invalid_token"));
+    assert_eq!(err.description(), "the token is malformed");
+    // …and so is one whose `sid` is not one of ours.
+    claims["sid"] = json!("6f1c2d3e-4b5a-6978-8a9b-0c1d2e3f4a5b");
+    let err = auth
+        .verify(&foreign_token("es256.pem", &claims))
+        .unwrap_err();
+    assert_eq!(err.description(), "the token is malformed");
+    // With a real `sid` it is accepted: the test's token is otherwise a good one.
+    claims["sid"] = json!(pair.session_id.to_string());
+    assert!(auth.verify(&foreign_token("es256.pem", &claims)).is_ok());
+    // An array `aud` holding ours (RFC 7519 §4.1.3; the layer writes a string, but the
+    // audience check has always taken arrays) reads too.
+    claims["aud"] = json!(["https://api.example.com", "https://other.example.com"]);
+    assert!(auth.verify(&foreign_token("es256.pem", &claims)).is_ok());
+
+    // Through the layer: `401 invalid_token`, on a guarded path.
+    claims.as_object_mut().unwrap().remove("sid");
+    let app = tower::ServiceBuilder::new()
+        .layer(auth.layer())
+        .service(tower::service_fn(|_: Request<String>| async {
+            Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
+        }));
+    let req = Request::get("/api")
+        .header(
+            "authorization",
+            format!("Bearer {}", foreign_token("es256.pem", &claims)),
+        )
+        .body(String::new())
+        .unwrap();
+    let res = rt.block_on(app.oneshot(req)).unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        res.headers()["www-authenticate"],
+        "Bearer realm=\"api\", error=\"invalid_token\", error_description=\"the token is malformed\""
+    );
 }

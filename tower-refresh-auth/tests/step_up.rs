@@ -225,7 +225,7 @@ async fn reauthentication_raises_auth_time_and_keeps_the_session() {
         .unwrap();
     assert_eq!(pair.session_id, login.session_id);
     let fresh = claims(&h, &pair.access_token);
-    assert_eq!(fresh.sid, login.session_id);
+    assert_eq!(fresh.sid.unwrap(), login.session_id);
     assert_eq!(fresh.auth_time, Some(T0_SECS + 3600));
     assert_eq!(fresh.acr.as_deref(), Some("urn:example:mfa"));
     assert_eq!(fresh.amr, ["pwd", "otp"]);

@@ -252,6 +252,76 @@ fn verifications_are_counted_by_outcome() {
 }
 
 #[test]
+fn introspection_calls_are_counted_by_outcome() {
+    use base64::Engine as _;
+    use tower_refresh_auth::introspection::Introspection;
+
+    recorded(|metrics| async move {
+        let secret = "0f3a9c2e7b4d1a6f8e5c3b2a9d7f1e4c";
+        let h = Harness::with(|b| {
+            b.introspection(
+                Introspection::client("gateway", secret)
+                    .failed_authentications_per_minute(std::num::NonZeroU32::new(1).unwrap()),
+            )
+        });
+        let pair = h.login().await;
+        let post = |secret: Option<&str>, body: String| {
+            let mut req = http::Request::post("/introspect")
+                .header("content-type", "application/x-www-form-urlencoded");
+            if let Some(secret) = secret {
+                let basic =
+                    base64::engine::general_purpose::STANDARD.encode(format!("gateway:{secret}"));
+                req = req.header("authorization", format!("Basic {basic}"));
+            }
+            h.send(req.body(body).unwrap())
+        };
+        metrics.since_last();
+        assert_eq!(
+            post(Some(secret), format!("token={}", pair.access_token))
+                .await
+                .status,
+            200
+        );
+        assert_eq!(post(Some(secret), "token=x".into()).await.status, 200);
+        assert_eq!(post(Some(secret), String::new()).await.status, 400);
+        assert_eq!(post(None, "token=x".into()).await.status, 401);
+        assert_eq!(post(Some("wrong"), "token=x".into()).await.status, 401);
+        assert_eq!(post(Some(secret), "token=x".into()).await.status, 429);
+        h.clock.advance(Duration::from_secs(60));
+        let pair = h.login().await;
+        h.store.set_down(true);
+        assert_eq!(
+            post(Some(secret), format!("token={}", pair.access_token))
+                .await
+                .status,
+            503
+        );
+        assert_counts(
+            &metrics.since_last(),
+            &[
+                ("refresh_auth_introspection_total{outcome=active}", 1),
+                ("refresh_auth_introspection_total{outcome=inactive}", 1),
+                (
+                    "refresh_auth_introspection_total{outcome=invalid_client}",
+                    2,
+                ),
+                (
+                    "refresh_auth_introspection_total{outcome=invalid_request}",
+                    1,
+                ),
+                ("refresh_auth_introspection_total{outcome=store_error}", 1),
+                ("refresh_auth_introspection_total{outcome=throttled}", 1),
+                ("refresh_auth_sessions_started_total", 1),
+                ("refresh_auth_store_duration_seconds{op=create}", 1),
+                // The login's session limit reads the subject's sessions.
+                ("refresh_auth_store_duration_seconds{op=list}", 1),
+                ("refresh_auth_store_duration_seconds{op=load}", 2),
+            ],
+        );
+    });
+}
+
+#[test]
 fn with_session_checking_a_revoked_session_is_counted_revoked() {
     recorded(|metrics| async move {
         let h = Harness::with(|b| b.check_sessions(true));

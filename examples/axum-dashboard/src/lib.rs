@@ -278,7 +278,7 @@ async fn reauth(
     }
     // RFC 8176 `pwd`: a password, again. A revoked session is `401 invalid_token`.
     let how = Authentication::new().amr(["pwd"]);
-    let pair = app.auth.reauthenticate(&claims.sid, how).await?;
+    let pair = app.auth.reauthenticate(claims.session()?, how).await?;
     Ok(TokenResponse::new(&app.auth, &pair).into_response())
 }
 

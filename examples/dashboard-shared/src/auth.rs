@@ -56,6 +56,10 @@ pub fn auth_builder(
     if settings.token_cache > 0 {
         builder = builder.verified_token_cache(settings.token_cache);
     }
+    // INTROSPECTION_CLIENT (§14): `POST /introspect` (RFC 7662) for that client.
+    if let Some(introspection) = &settings.introspection {
+        builder = builder.introspection(introspection.clone());
+    }
     // The pages, their scripts and the login route; every other path needs a token.
     for path in PUBLIC_PATHS {
         builder = builder.public_path(*path);

@@ -8,6 +8,7 @@ use tower_refresh_auth::dpop::Dpop;
 
 use rand::RngCore;
 use tower_refresh_auth::dpop::DpopMode;
+use tower_refresh_auth::introspection::Introspection;
 use tower_refresh_auth::keys::SigningKey;
 use tower_refresh_auth::store::{MemoryStore, RefreshStore};
 use tower_refresh_auth::{RefreshAuthBuilder, transport::RefreshTransport};
@@ -106,6 +107,10 @@ pub struct Settings {
     /// `METRICS_ADDR`: where Prometheus text metrics are served, at `GET /metrics`, on a
     /// listener of their own (never the application's port). Default: unset, no metrics.
     pub metrics_addr: Option<SocketAddr>,
+    /// `INTROSPECTION_CLIENT`: `ID:SECRET` of the one client allowed to call `POST
+    /// /introspect` (RFC 7662, docs/protocol.md §14), with HTTP Basic authentication; the
+    /// secret at least 32 characters (`openssl rand -hex 32`). Default: unset, no route.
+    pub introspection: Option<Introspection>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -135,6 +140,8 @@ impl std::fmt::Debug for Settings {
             .field("dpop", &self.dpop)
             .field("public_url", &self.public_url)
             .field("metrics_addr", &self.metrics_addr)
+            // `Introspection`'s own Debug never prints the secret.
+            .field("introspection", &self.introspection)
             .finish()
     }
 }
@@ -160,6 +167,7 @@ impl Default for Settings {
             dpop: DpopMode::Off,
             public_url: None,
             metrics_addr: None,
+            introspection: None,
         }
     }
 }
@@ -206,6 +214,12 @@ pub enum SettingsError {
     /// `DPOP` is not a mode.
     #[error("DPOP={0:?} is not a DPoP mode: write `off`, `optional` or `required`")]
     Dpop(String),
+    /// `INTROSPECTION_CLIENT` is not `ID:SECRET`. The message never holds the value.
+    #[error(
+        "INTROSPECTION_CLIENT must be `ID:SECRET` (a client id, a colon, a secret of at least 32 \
+         characters from `openssl rand -hex 32`), or unset"
+    )]
+    IntrospectionClient,
     /// `METRICS_ADDR` is not an address to listen on.
     #[error("METRICS_ADDR={0:?} is not an address to listen on: write e.g. `127.0.0.1:9100`")]
     MetricsAddr(String),
@@ -381,6 +395,16 @@ impl Settings {
                         .parse()
                         .map_err(|_| SettingsError::MetricsAddr(addr))?,
                 ),
+            },
+            // The id and the secret are checked (length, characters) when the layer is built.
+            introspection: match get("INTROSPECTION_CLIENT")? {
+                None => None,
+                Some(client) => match client.trim().split_once(':') {
+                    Some((id, secret)) if !id.is_empty() && !secret.is_empty() => {
+                        Some(Introspection::client(id, secret))
+                    }
+                    _ => return Err(SettingsError::IntrospectionClient),
+                },
             },
         };
         // Fail on a URL that names no store, or a store not built in, before anything is bound.
@@ -642,6 +666,19 @@ mod tests {
                 .max_sessions_per_user,
             10_000
         );
+        for bad in ["gateway", ":secret", "gateway:", ""] {
+            let err = read(&[("INTROSPECTION_CLIENT", bad)]).unwrap_err();
+            assert!(matches!(err, SettingsError::IntrospectionClient), "{err}");
+        }
+        let read_client = read(&[("INTROSPECTION_CLIENT", "gateway:0f3a9c2e7b4d1a6f8e5c3b2a")])
+            .unwrap()
+            .introspection;
+        let debug = format!("{read_client:?}");
+        assert!(
+            debug.contains("gateway") && !debug.contains("0f3a9c"),
+            "{debug}"
+        );
+        assert!(read(&[]).unwrap().introspection.is_none());
         let err = read(&[("VERIFIED_TOKEN_CACHE", "lots")]).unwrap_err();
         assert!(matches!(err, SettingsError::TokenCache(_)), "{err}");
         assert_eq!(

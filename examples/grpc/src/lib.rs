@@ -57,7 +57,11 @@ pub async fn serve(
 fn log_caller(req: Request<()>) -> Result<Request<()>, Status> {
     match req.extensions().get::<Claims>() {
         Some(claims) => {
-            tracing::info!(subject = %claims.sub, session = %claims.sid, "authenticated call");
+            tracing::info!(
+                subject = %claims.sub,
+                session = claims.sid.as_ref().map(tracing::field::display),
+                "authenticated call"
+            );
             Ok(req)
         }
         // Only reachable if the layer was left out of the stack.

@@ -35,6 +35,11 @@ macro_rules! dashboard_binary_tests {
             a_key_file_signs_tokens_that_verify_with_the_published_key_alone,
             without_a_key_file_there_is_no_jwks_route,
         );
+        $crate::dashboard_binary_tests!(@introspection $bin;
+            introspection_answers_every_state,
+            an_expired_token_is_inactive,
+            without_introspection_client_there_is_no_route,
+        );
 
         #[cfg(unix)]
         #[test]
@@ -55,6 +60,14 @@ macro_rules! dashboard_binary_tests {
         fn the_openapi_document_lists_every_route() {
             $crate::dashboard::the_openapi_document_lists_every_route($bin);
         }
+    };
+    (@introspection $bin:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                $crate::introspection::$name($bin);
+            }
+        )*
     };
     (@tests $bin:expr; $($name:ident),* $(,)?) => {
         $(

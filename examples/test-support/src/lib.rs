@@ -7,7 +7,7 @@
 //! - [`seed_flow`]: the original app's flow against a running example — login refused and
 //!   accepted, the guarded dashboard, refresh, logout, refresh after logout refused;
 //! - [`dashboard`]: the tests of the two dashboard binaries, run by each package's
-//!   `tests/binary.rs` with [`dashboard_binary_tests!`].
+//!   `tests/binary.rs` with [`dashboard_binary_tests!`], and [`introspection`]'s among them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -16,6 +16,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 pub mod dashboard;
+pub mod introspection;
 
 /// The JWT secret the tests start the examples with.
 pub const SECRET: &str = "an example secret of at least 32 bytes";
@@ -40,6 +41,7 @@ pub const SETTINGS: &[&str] = &[
     "REFRESH_TOKEN_SECRET",
     "DPOP",
     "PUBLIC_URL",
+    "INTROSPECTION_CLIENT",
 ];
 
 /// The program `bin` with the settings `vars` only (every other setting of the examples

@@ -21,6 +21,7 @@ use crate::error::ErrorBody;
 use crate::error::{AuthError, ConfigError};
 use crate::events::{EventFn, Events, SecurityEvent};
 use crate::guard::Guard;
+use crate::introspection::Introspection;
 use crate::keys::{Algorithm, Jwks, SigningKey, VerifyingKey};
 use crate::response::{DpopChallenge, ErrorBodyFn, Renderer};
 use crate::session::{DEFAULT_MAX_SESSIONS_PER_SUBJECT, MAX_SESSIONS_PER_SUBJECT};
@@ -75,6 +76,7 @@ pub struct RefreshAuthBuilder<C> {
     on_event: Option<Arc<EventFn>>,
     jwks: Option<Jwks>,
     dpop: Dpop,
+    introspection: Option<Introspection>,
     _claims: PhantomData<fn() -> C>,
 }
 
@@ -113,6 +115,7 @@ impl<C> RefreshAuthBuilder<C> {
             on_event: None,
             jwks: None,
             dpop: Dpop::default(),
+            introspection: None,
             _claims: PhantomData,
         }
     }
@@ -518,6 +521,17 @@ impl<C> RefreshAuthBuilder<C> {
         self
     }
 
+    /// Mounts token introspection (RFC 7662; `docs/protocol.md` §14) for one client:
+    /// [`Introspection`] settings (the client's id and secret, the path, the bound on failed
+    /// client authentications), checked when built. Off by default. See the
+    /// [`introspection`](crate::introspection) module for what it answers.
+    ///
+    /// The cost: one store read ([`RefreshStore::load`]) per introspected token that verifies.
+    pub fn introspection(mut self, introspection: Introspection) -> Self {
+        self.introspection = Some(introspection);
+        self
+    }
+
     /// Checks the configuration and builds the [`RefreshAuth`].
     ///
     /// # Errors
@@ -536,6 +550,14 @@ impl<C> RefreshAuthBuilder<C> {
         let (jwks_path, jwks_cache_control) =
             self.jwks.unwrap_or_default().check(lifetimes.key_overlap)?;
         guard.jwks_path = publish.then_some(jwks_path);
+        let introspection = match self.introspection {
+            Some(introspection) => {
+                let (path, introspector) = introspection.check(Arc::clone(&self.clock))?;
+                guard.introspection_path = Some(path);
+                Some(introspector)
+            }
+            None => None,
+        };
         guard.check()?;
         let renderer = Renderer::checked(self.realm, self.error_body)?;
         if let Some(name) = &self.access_cookie {
@@ -622,6 +644,7 @@ impl<C> RefreshAuthBuilder<C> {
             transport,
             access_cookie: self.access_cookie,
             renderer: Arc::new(renderer),
+            introspection,
         }))
     }
 }

@@ -2,7 +2,7 @@
 //! adapter serves.
 //!
 //! [`RefreshAuth::openapi`](crate::RefreshAuth::openapi) describes the routes this authority answers — refresh, logout
-//! and, when enabled, the JWKS route and the session routes — read from the built
+//! and, when enabled, the JWKS route, the session routes and introspection — read from the built
 //! configuration: their paths, the transport (request bodies in both encodings, or the
 //! refresh cookie and the CSRF header), the access-token cookie, DPoP (the `DPoP` header, its
 //! errors and nonces), with every response of docs/protocol.md and its schema, and the
@@ -13,8 +13,9 @@
 //! It is written so that it reads the same as OpenAPI 3.0 and 3.1 (poem-openapi writes 3.0,
 //! utoipa 3.1): fixed values are one-value `enum`s (not `const`), no type lists. Names in
 //! `components` start with `RefreshAuth` so they do not collide with the application's, but
-//! for the security schemes: [`SECURITY_SCHEME`], and with DPoP or an access-token cookie
-//! [`DPOP_SECURITY_SCHEME`] and [`COOKIE_SECURITY_SCHEME`].
+//! for the security schemes: [`SECURITY_SCHEME`], and with DPoP, an access-token cookie or
+//! introspection [`DPOP_SECURITY_SCHEME`], [`COOKIE_SECURITY_SCHEME`] and
+//! [`INTROSPECTION_SECURITY_SCHEME`].
 //!
 //! ```
 //! use tower_refresh_auth::{NoClaims, RefreshAuth};
@@ -30,8 +31,11 @@
 //! # Ok::<_, tower_refresh_auth::ConfigError>(())
 //! ```
 
+mod introspection;
 mod schemas;
 mod sessions;
+
+pub use self::introspection::INTROSPECTION_SECURITY_SCHEME;
 
 use serde_json::{Map, Value, json};
 
@@ -116,6 +120,12 @@ fn document(config: &Config<'_>) -> Value {
             json!({"delete": sessions::end_one(config)}),
         );
     }
+    if let Some(path) = &guard.introspection_path {
+        paths.insert(
+            path.clone(),
+            json!({"post": introspection::operation(config)}),
+        );
+    }
     let mut security_schemes = Map::new();
     security_schemes.insert(
         SECURITY_SCHEME.into(),
@@ -148,6 +158,16 @@ fn document(config: &Config<'_>) -> Value {
             }),
         );
     }
+    let mut schemas = schemas::schemas(config);
+    if guard.introspection_path.is_some() {
+        security_schemes.insert(
+            INTROSPECTION_SECURITY_SCHEME.into(),
+            introspection::security_scheme(),
+        );
+        if let Value::Object(schemas) = &mut schemas {
+            introspection::schemas(schemas);
+        }
+    }
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -157,7 +177,7 @@ fn document(config: &Config<'_>) -> Value {
         },
         "paths": paths,
         "components": {
-            "schemas": schemas::schemas(config),
+            "schemas": schemas,
             "responses": {
                 "RefreshAuthUnauthorized": {
                     "description": "No valid access token (RFC 6750 §3): missing, expired, revoked or not verifying. No `error` code when none was sent.",

@@ -22,6 +22,9 @@ pub(super) fn schemas(config: &Config<'_>) -> Value {
     if config.nonces {
         errors.push("use_dpop_nonce");
     }
+    if config.guard.introspection_path.is_some() {
+        errors.extend(["invalid_client", "too_many_requests"]);
+    }
     let token =
         json!({"type": "string", "description": "An opaque refresh token (76 characters)."});
     json!({

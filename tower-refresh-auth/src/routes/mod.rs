@@ -1,9 +1,10 @@
 //! The routes the layer answers itself, one file each: refresh (`POST /token`, RFC 6749 §6,
 //! in `token.rs`), logout (`POST /logout`, RFC 7009) and, when enabled, the published keys
-//! (`GET /.well-known/jwks.json`, RFC 7517), the issuer's metadata and the caller's sessions
-//! (`/sessions`, `docs/protocol.md` §8); `request.rs` reads the request bodies of the first
-//! two.
+//! (`GET /.well-known/jwks.json`, RFC 7517), the issuer's metadata, the caller's sessions
+//! (`/sessions`, `docs/protocol.md` §8) and token introspection (`POST /introspect`, RFC 7662,
+//! in `introspect.rs`); `request.rs` reads the request bodies of the first two.
 
+mod introspect;
 mod jwks;
 pub(crate) mod logout;
 pub(crate) mod metadata;
@@ -36,6 +37,7 @@ where
         _ if req.method() != Method::POST => Err(AuthError::MethodNotAllowed),
         Endpoint::Refresh => token::answer(shared, req).await,
         Endpoint::Logout => logout::answer(shared, req).await,
+        Endpoint::Introspection => introspect::answer(shared, req).await,
     };
     result.unwrap_or_else(|err| {
         let mut res = shared.renderer.render(&err);

@@ -81,6 +81,7 @@ async fn respond(
         csrf(shared, headers)?;
     }
     let claims = authenticate(shared, method, uri, headers).await?;
+    let sid = *claims.session()?;
     match target {
         Target::All if method == Method::GET => {
             let (limit, cursor) = page_query(uri)?;
@@ -90,18 +91,18 @@ async fn respond(
                 .await?;
             // A page holding the caller's session tells it is live; any other page needs a
             // second store call to tell.
-            if !page.sessions.iter().any(|s| s.id == claims.sid) {
-                shared.sessions.check_session(&claims.sid).await?;
+            if !page.sessions.iter().any(|s| s.id == sid) {
+                shared.sessions.check_session(&sid).await?;
             }
-            Ok(json(StatusCode::OK, &Listing::new(&page, claims.sid)))
+            Ok(json(StatusCode::OK, &Listing::new(&page, sid)))
         }
         Target::All => {
-            shared.sessions.check_session(&claims.sid).await?;
+            shared.sessions.check_session(&sid).await?;
             shared.sessions.revoke_subject(&claims.sub).await?;
             Ok(empty(StatusCode::NO_CONTENT))
         }
         Target::One(id) => {
-            shared.sessions.check_session(&claims.sid).await?;
+            shared.sessions.check_session(&sid).await?;
             let ended = match id.parse::<SessionId>() {
                 Ok(id) => shared.sessions.revoke_own(&claims.sub, &id).await?,
                 Err(_) => false,

@@ -335,7 +335,8 @@ impl AccessTokens {
 
     /// Verifies an access token: signature under the key its `kid` names (or, without a
     /// `kid`, the one key of its algorithm), pinned algorithm,
-    /// `typ`, issuer and audience, then expiry against `now` with the configured leeway.
+    /// `typ`, issuer and audience, then expiry against `now` with the configured leeway; and
+    /// the token names its session (`sid`).
     pub(crate) fn verify<C: DeserializeOwned>(
         &self,
         token: &str,
@@ -343,7 +344,13 @@ impl AccessTokens {
     ) -> Result<Claims<C>, AuthError> {
         // One lock-free load; a rotation swaps the whole set, never a part of it.
         let keys = self.keys.load();
-        verify_with(&keys.verifiers, token, now, self.leeway_ms)
+        let claims = verify_with::<C>(&keys.verifiers, token, now, self.leeway_ms)?;
+        // Every token this layer signs names its session; one without is not ours to accept
+        // (a resource server, which takes other issuers' tokens, does not ask this).
+        if claims.sid.is_none() {
+            return Err(super::claims::no_session());
+        }
+        Ok(claims)
     }
 }
 

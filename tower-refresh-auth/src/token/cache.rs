@@ -92,7 +92,7 @@ impl TokenCache {
         key: u128,
         claims: T,
         (valid_from_ms, deadline_ms): (u64, u64),
-        session: SessionId,
+        session: Option<SessionId>,
         subject: &str,
         now_ms: u64,
     ) {
@@ -111,6 +111,11 @@ impl TokenCache {
                 deadline_ms,
             },
         );
+        // A token without a session (another issuer's, on a resource server, which revokes
+        // nothing) is found by its key only.
+        let Some(session) = session else {
+            return;
+        };
         let mut keys = self.by_session.entry(session).or_default();
         if keys.is_empty() {
             self.by_subject
@@ -198,7 +203,7 @@ mod tests {
     fn entries_expire_at_their_deadline() {
         let cache = TokenCache::new(10);
         let k = cache.entry_key("token");
-        cache.insert(k, 7u32, (0, 1_000), SessionId::random(), "u", 0);
+        cache.insert(k, 7u32, (0, 1_000), Some(SessionId::random()), "u", 0);
         assert_eq!(cache.get::<u32>(k, 999), Some(7));
         assert_eq!(cache.get::<u32>(k, 1_000), None);
         assert_eq!(cache.len(), 0);
@@ -208,7 +213,14 @@ mod tests {
     fn a_clock_before_the_tokens_start_misses() {
         let cache = TokenCache::new(10);
         let k = cache.entry_key("token");
-        cache.insert(k, 7u32, (5_000, 10_000), SessionId::random(), "u", 6_000);
+        cache.insert(
+            k,
+            7u32,
+            (5_000, 10_000),
+            Some(SessionId::random()),
+            "u",
+            6_000,
+        );
         assert_eq!(cache.get::<u32>(k, 6_000), Some(7));
         assert_eq!(cache.get::<u32>(k, 4_999), None);
         // Still there for when the clock is right again.
@@ -232,7 +244,7 @@ mod tests {
                 cache.entry_key(&i.to_string()),
                 i,
                 (0, 10_000),
-                SessionId::random(),
+                Some(SessionId::random()),
                 "u",
                 0,
             );
@@ -243,7 +255,7 @@ mod tests {
             cache.entry_key("late"),
             99u64,
             (0, 20_000),
-            SessionId::random(),
+            Some(SessionId::random()),
             "u",
             10_000,
         );
@@ -254,8 +266,8 @@ mod tests {
     fn revocation_drops_a_sessions_entries() {
         let cache = TokenCache::new(10);
         let (s1, s2) = (SessionId::random(), SessionId::random());
-        cache.insert(cache.entry_key("a"), 1u8, (0, 10_000), s1, "alice", 0);
-        cache.insert(cache.entry_key("b"), 2u8, (0, 10_000), s2, "bob", 0);
+        cache.insert(cache.entry_key("a"), 1u8, (0, 10_000), Some(s1), "alice", 0);
+        cache.insert(cache.entry_key("b"), 2u8, (0, 10_000), Some(s2), "bob", 0);
         cache.forget_session(&s1);
         assert_eq!(cache.get::<u8>(cache.entry_key("a"), 1), None);
         assert_eq!(cache.get::<u8>(cache.entry_key("b"), 1), Some(2));
@@ -272,7 +284,7 @@ mod tests {
                 cache.entry_key(&format!("other{i}")),
                 i,
                 (0, 10_000),
-                SessionId::random(),
+                Some(SessionId::random()),
                 "o",
                 0,
             );
@@ -282,7 +294,7 @@ mod tests {
                 cache.entry_key(&format!("mine{i}")),
                 i,
                 (0, 10_000),
-                target,
+                Some(target),
                 "me",
                 0,
             );
@@ -306,7 +318,7 @@ mod tests {
                 cache.entry_key(&i.to_string()),
                 i,
                 (0, 1_000),
-                SessionId::random(),
+                Some(SessionId::random()),
                 "u",
                 0,
             );
@@ -316,7 +328,7 @@ mod tests {
             cache.entry_key("new"),
             9u32,
             (0, 5_000),
-            SessionId::random(),
+            Some(SessionId::random()),
             "v",
             2_000,
         );

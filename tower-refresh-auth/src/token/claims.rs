@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::error::{AuthError, invalid_token};
 use crate::session::{Authentication, SessionId};
 
 /// The verified claims of an access token: the registered ones and the application's own
@@ -33,7 +34,18 @@ pub struct Claims<C = NoClaims> {
     pub sub: String,
     /// The login session the token belongs to (RFC 9068 does not name it; OpenID Connect's
     /// `sid`).
-    pub sid: SessionId,
+    ///
+    /// Every token the issuing layer signs carries one, and the issuing layer refuses a token
+    /// without one, so behind a [`RefreshAuth`](crate::RefreshAuth) it is always `Some`. A
+    /// [resource server](crate::resource) also accepts tokens of other issuers, which may
+    /// name no session, or name it in a form other than this crate's (a UUID, say): then it
+    /// is `None`.
+    #[serde(
+        default,
+        deserialize_with = "wire::session",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub sid: Option<SessionId>,
     /// The token's unique id.
     pub jti: String,
     /// Issued at, in seconds since the Unix epoch.
@@ -46,9 +58,17 @@ pub struct Claims<C = NoClaims> {
     /// The issuer, when one is configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iss: Option<String>,
-    /// The audience, when one is configured.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub aud: Option<String>,
+    /// The audiences the token is for (RFC 7519 §4.1.3): empty when it has no `aud`; the one
+    /// the issuing layer writes when an [`audience`](crate::RefreshAuthBuilder::audience) is
+    /// configured; possibly several in a token of another issuer (`aud` may be a string or an
+    /// array). When an audience is required, the token was accepted because one of these is
+    /// it.
+    #[serde(
+        default,
+        with = "wire::audience",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub aud: Vec<String>,
     /// The confirmation of a DPoP-bound token (RFC 9449 §6.1): the thumbprint of the key
     /// whose proofs must come with it. `None` for a bearer token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -73,6 +93,71 @@ pub struct Claims<C = NoClaims> {
     /// The application's own claims.
     #[serde(flatten)]
     pub custom: C,
+}
+
+impl<C> Claims<C> {
+    /// The session the token belongs to ([`sid`](Self::sid)), for the calls that take one
+    /// ([`reauthenticate`](crate::RefreshAuth::reauthenticate),
+    /// [`revoke_session`](crate::RefreshAuth::revoke_session)).
+    ///
+    /// # Errors
+    ///
+    /// `invalid_token` for a token without a session — never one the issuing layer let
+    /// through, only another issuer's on a [resource server](crate::resource).
+    pub fn session(&self) -> Result<&SessionId, AuthError> {
+        self.sid.as_ref().ok_or_else(no_session)
+    }
+}
+
+/// The issuing layer's refusal of a token without a session: the one it gave before `sid`
+/// could be absent from [`Claims`], when such a token failed to decode.
+pub(crate) fn no_session() -> AuthError {
+    invalid_token("the token is malformed")
+}
+
+/// How `sid` and `aud` are read from (and written back to) a token's JSON.
+mod wire {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::session::SessionId;
+
+    /// A `sid` in this crate's form; anything else — another issuer's session ids, which
+    /// may be any string (OpenID Connect Front-Channel Logout §1) — counts as absent.
+    pub(super) fn session<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SessionId>, D::Error> {
+        let sid = Option::<serde_json::Value>::deserialize(d)?;
+        Ok(sid.and_then(|v| v.as_str().and_then(|s| s.parse().ok())))
+    }
+
+    /// `aud` (RFC 7519 §4.1.3): "an array of case-sensitive strings" or, with one audience,
+    /// a single string — written back the same way.
+    pub(super) mod audience {
+        use super::*;
+        use serde::Serialize;
+
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum OneOrMany {
+            One(String),
+            Many(Vec<String>),
+        }
+
+        pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Vec<String>, D::Error> {
+            Ok(match Option::<OneOrMany>::deserialize(d)? {
+                None => Vec::new(),
+                Some(OneOrMany::One(aud)) => vec![aud],
+                Some(OneOrMany::Many(auds)) => auds,
+            })
+        }
+
+        pub(crate) fn serialize<S: Serializer>(auds: &[String], s: S) -> Result<S::Ok, S::Error> {
+            match auds {
+                [one] => one.serialize(s),
+                many => many.serialize(s),
+            }
+        }
+    }
 }
 
 /// The `cnf` (confirmation) claim of a DPoP-bound access token (RFC 9449 §6.1, RFC 7800).

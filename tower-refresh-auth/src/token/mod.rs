@@ -7,6 +7,6 @@ mod claims;
 mod pair;
 pub mod refresh_token;
 
-pub(crate) use self::claims::AuthenticationClaims;
+pub(crate) use self::claims::{AuthenticationClaims, no_session};
 pub use self::claims::{Claims, Confirmation, NoClaims};
 pub use self::pair::TokenPair;

@@ -89,7 +89,10 @@ impl Harness {
 async fn echo(req: Request<String>) -> Result<Response<String>, Infallible> {
     let ext = req.extensions();
     let body = match (ext.get::<Claims<Role>>(), ext.get::<AuthRejection>()) {
-        (Some(c), None) => format!("claims sub={} role={} sid={}", c.sub, c.custom.role, c.sid),
+        (Some(c), None) => {
+            let sid = c.sid.map(|s| s.to_string()).unwrap_or_default();
+            format!("claims sub={} role={} sid={sid}", c.sub, c.custom.role)
+        }
         (None, Some(r)) => format!("rejection {}", r.error().error_code().unwrap_or("none")),
         (None, None) => "anonymous".to_owned(),
         (Some(_), Some(_)) => "both".to_owned(),
