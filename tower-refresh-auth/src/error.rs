@@ -281,6 +281,15 @@ pub enum ConfigError {
          `.{0}(…)` from the builder (or turn key rotation off)"
     )]
     KeyRotationWithKeys(&'static str),
+    /// A key-rotation setting out of range.
+    #[error("key rotation: {0}")]
+    KeyRotationSetting(String),
+    /// `build_with_key_rotation` without key rotation configured.
+    #[error(
+        "`build_with_key_rotation` needs `.key_rotation(KeyRotation::new(lifetime, kek))` on \
+         the builder (or build with `.build()`)"
+    )]
+    MissingKeyRotation,
 }
 
 /// What went wrong with the key ring kept in the store (the `fleet` module, `key-rotation` feature).

@@ -190,6 +190,9 @@ mod routes;
 // The authority and its policy.
 mod authority;
 mod builder;
+#[cfg(feature = "key-rotation")]
+#[cfg_attr(docsrs, doc(cfg(feature = "key-rotation")))]
+pub mod fleet;
 pub mod keyring;
 mod rotation;
 mod seal;

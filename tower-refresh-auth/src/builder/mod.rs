@@ -7,6 +7,8 @@
 //! the lifetimes, which bound each other, are checked together (`lifetimes.rs`), so
 //! [`build`](RefreshAuthBuilder::build) only assembles checked parts.
 
+#[cfg(feature = "key-rotation")]
+mod key_rotation;
 mod lifetimes;
 mod secrets;
 
@@ -85,6 +87,8 @@ pub struct RefreshAuthBuilder<C> {
     on_event: Option<Arc<EventFn>>,
     jwks: Option<Jwks>,
     dpop: Dpop,
+    #[cfg(feature = "key-rotation")]
+    key_rotation: Option<crate::fleet::KeyRotation>,
     _claims: PhantomData<fn() -> C>,
 }
 
@@ -123,6 +127,8 @@ impl<C> RefreshAuthBuilder<C> {
             on_event: None,
             jwks: None,
             dpop: Dpop::default(),
+            #[cfg(feature = "key-rotation")]
+            key_rotation: None,
             _claims: PhantomData,
         }
     }
@@ -537,6 +543,10 @@ impl<C> RefreshAuthBuilder<C> {
     /// window as long as a refresh token's life, clashing paths, bad names.
     pub fn build(self) -> Result<RefreshAuth<C>, ConfigError> {
         crate::crypto_backend::ensure()?;
+        #[cfg(feature = "key-rotation")]
+        if self.key_rotation.is_some() {
+            return Err(ConfigError::KeyRotationNeedsAsyncBuild);
+        }
         let signing = self.signing.ok_or(ConfigError::MissingSigningKey)?;
         let lifetimes = self
             .lifetimes
