@@ -42,9 +42,11 @@
 //! key and the others adopt it, so each step makes exactly one key. Every instance polls
 //! every [`poll_interval`](KeyRotation::poll_interval) (± a quarter, at random), at most half
 //! the publish-ahead, so each has the next key long before it signs. A key's state follows
-//! from its times and the clock, so every instance switches at the same instant. A retired
-//! key verifies (and stays published) for the key overlap (at least the access-token
-//! lifetime plus leeway); a retired refresh secret for the refresh-token lifetime.
+//! from its times and the clock, so every instance switches at the same instant (the poll
+//! wakes for it). A retired key verifies (and stays published) for the key overlap (at least
+//! the access-token lifetime plus leeway) plus two polls; a retired refresh secret for the
+//! refresh-token lifetime plus two polls — the polls cover an instance that was late to
+//! switch.
 //!
 //! # Failures
 //!
@@ -162,9 +164,17 @@ impl KeyRotation {
         // An instance adopts a new ring within 1.25 polls: a key is published one max-age
         // plus two polls before it signs, so that every instance has served it for at least
         // one max-age by then.
-        let publish_ahead = publish_ahead + poll * 2;
+        // Likewise an instance may go on signing with a key (and minting with a secret) for
+        // up to 1.25 polls after its successor took over, if it polls in between: a retired
+        // key and secret are kept two polls longer than their tokens' lifetime.
+        let margin = poll * 2;
         Ok((
-            Policy::new(self.lifetime, publish_ahead, overlap, refresh_ttl),
+            Policy::new(
+                self.lifetime,
+                publish_ahead + margin,
+                overlap + margin,
+                refresh_ttl + margin,
+            ),
             poll,
         ))
     }

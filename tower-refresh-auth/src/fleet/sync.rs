@@ -142,9 +142,26 @@ impl KeyRingSync {
     pub async fn run(self) {
         loop {
             let jitter = 0.75 + rand::random::<f64>() / 2.0;
-            tokio::time::sleep(self.inner.poll.mul_f64(jitter)).await;
+            let poll = self.inner.poll.mul_f64(jitter);
+            // Wake for the next switch too, so that this instance changes keys on time.
+            let switch = self.until_next_switch().unwrap_or(poll);
+            tokio::time::sleep(poll.min(switch)).await;
             self.sync().await;
         }
+    }
+
+    /// How long until a key of the ring in use starts signing, by the layer's clock.
+    fn until_next_switch(&self) -> Option<Duration> {
+        let now = ms(self.inner.shared.clock.now());
+        let local = self.local();
+        let next = local
+            .ring
+            .keys
+            .iter()
+            .map(|k| k.signs_from)
+            .filter(|from| *from > now)
+            .min()?;
+        Some(Duration::from_millis(next - now))
     }
 
     /// Reads the ring from the store once: adopts a newer one, refuses one that does not
