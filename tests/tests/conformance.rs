@@ -8,7 +8,11 @@
 
 use tower_refresh_auth_test_support::{conformance_suite, fixtures};
 
-conformance_suite!(memory, fixtures::memory, [subject_index, dpop, reauth, key_ring]);
+conformance_suite!(
+    memory,
+    fixtures::memory,
+    [subject_index, dpop, reauth, key_ring]
+);
 #[cfg(feature = "sqlite")]
 conformance_suite!(
     sqlite,

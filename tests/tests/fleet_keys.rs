@@ -24,8 +24,8 @@ use tower_refresh_auth::clock::ManualClock;
 use tower_refresh_auth::fleet::{KeyEncryptionKey, KeyRingError, KeyRingSync, KeyRotation, Synced};
 use tower_refresh_auth::session::{Session, SessionId};
 use tower_refresh_auth::store::{
-    DpopStore, KeyRingStore, ReauthStore, RefreshStore, Rotation, StoreError,
-    StoredKeyRing, SubjectIndex,
+    DpopStore, KeyRingStore, ReauthStore, RefreshStore, Rotation, StoreError, StoredKeyRing,
+    SubjectIndex,
 };
 use tower_refresh_auth::{ConfigError, NoClaims, RefreshAuth, TokenPair};
 use tower_refresh_auth_test_support::Fixture;
@@ -129,7 +129,13 @@ impl Timeline {
 
 /// The run: three instances, ≥ 5 rotations with traffic, a restart in the middle.
 async fn timeline<S: RefreshStore + Clone>(fx: Fixture<S>, backend: &str) {
-    let t0 = UNIX_EPOCH + Duration::from_secs(SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs());
+    let t0 = UNIX_EPOCH
+        + Duration::from_secs(
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_secs(),
+        );
     let clock = ManualClock::new(t0);
     let stores = three(&fx);
     // All three start at once on the empty store: one makes the first ring.
@@ -172,10 +178,14 @@ async fn timeline<S: RefreshStore + Clone>(fx: Fixture<S>, backend: &str) {
                 _ => None,
             })
             .collect();
-        assert!(made.len() <= 1, "one key per step, however many race: {synced:?}");
+        assert!(
+            made.len() <= 1,
+            "one key per step, however many race: {synced:?}"
+        );
         for (i, version, kid) in made {
             rotations += 1;
-            tl.made.insert(version, (kid.clone(), format!("i{i}@{now}")));
+            tl.made
+                .insert(version, (kid.clone(), format!("i{i}@{now}")));
             tl.order.push(kid);
         }
         for (i, (auth, _)) in fleet.iter().enumerate() {
@@ -219,9 +229,17 @@ async fn timeline<S: RefreshStore + Clone>(fx: Fixture<S>, backend: &str) {
             for (i, (auth, _)) in fleet.iter().enumerate() {
                 auth.verify(token).unwrap_or_else(|err| {
                     for (j, (a, sync)) in fleet.iter().enumerate() {
-                        eprintln!("i{j}: {:?} {:?} {:#?}", a.keys().signing_kid(), a.keys().verifying_kids(), sync.status());
+                        eprintln!(
+                            "i{j}: {:?} {:?} {:#?}",
+                            a.keys().signing_kid(),
+                            a.keys().verifying_kids(),
+                            sync.status()
+                        );
                     }
-                    panic!("a token of {} refused at {now}s on i{i}: {err}", kid_of(token))
+                    panic!(
+                        "a token of {} refused at {now}s on i{i}: {err}",
+                        kid_of(token)
+                    )
                 });
             }
         }
@@ -231,11 +249,16 @@ async fn timeline<S: RefreshStore + Clone>(fx: Fixture<S>, backend: &str) {
             restarted = true;
             let before = fleet[0].1.status();
             let (auth, sync) = instance(stores[1].clone(), &clock, kek(1)).await.unwrap();
-            assert_eq!(sync.status().version, before.version, "adopts the stored ring");
+            assert_eq!(
+                sync.status().version,
+                before.version,
+                "adopts the stored ring"
+            );
             assert_eq!(sync.status().keys, before.keys, "makes no key");
             assert_eq!(auth.keys().signing_kid(), fleet[0].0.keys().signing_kid());
             for (token, _) in &live {
-                auth.verify(token).expect("every live token verifies after a restart");
+                auth.verify(token)
+                    .expect("every live token verifies after a restart");
             }
             fleet[1] = (auth, sync);
             next_poll[1] = now + 7;
@@ -310,26 +333,37 @@ async fn futures_join3<T>(
 async fn wrong_kek_is_refused<S: RefreshStore + Clone>(fx: Fixture<S>) {
     let clock = ManualClock::new(SystemTime::now());
     instance(fx.store.clone(), &clock, kek(1)).await.unwrap();
-    let err = instance(fx.store.clone(), &clock, kek(2)).await.unwrap_err();
+    let err = instance(fx.store.clone(), &clock, kek(2))
+        .await
+        .unwrap_err();
     assert!(
-        matches!(err, ConfigError::KeyRing(KeyRingError::WrongKek { version: 1 })),
+        matches!(
+            err,
+            ConfigError::KeyRing(KeyRingError::WrongKek { version: 1 })
+        ),
         "{err}"
     );
-    assert!(err.to_string().contains("another key-encryption key"), "{err}");
+    assert!(
+        err.to_string().contains("another key-encryption key"),
+        "{err}"
+    );
     // While rotating the key-encryption key: the old one as the previous one opens the ring,
     // which is sealed again under the new one.
     let rotating = RefreshAuth::<NoClaims>::builder()
         .store(fx.store.clone())
         .clock(clock.clone())
-        .key_rotation(
-            KeyRotation::new(LIFETIME, kek(2)).previous_key_encryption_key(kek(1)),
-        )
+        .key_rotation(KeyRotation::new(LIFETIME, kek(2)).previous_key_encryption_key(kek(1)))
         .build_with_key_rotation()
         .await
         .unwrap();
     assert_eq!(rotating.1.status().version, 2);
-    let err = instance(fx.store.clone(), &clock, kek(1)).await.unwrap_err();
-    assert!(matches!(err, ConfigError::KeyRing(KeyRingError::WrongKek { .. })), "{err}");
+    let err = instance(fx.store.clone(), &clock, kek(1))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ConfigError::KeyRing(KeyRingError::WrongKek { .. })),
+        "{err}"
+    );
     instance(fx.store.clone(), &clock, kek(2)).await.unwrap();
 }
 
@@ -352,7 +386,14 @@ async fn tampered_or_planted_records_are_refused<S: RefreshStore + Clone>(fx: Fi
     // Planted: a ring sealed by someone with another key, labelled with ours.
     let other = tower_refresh_auth_test_support::fixtures::memory("planted").await;
     instance(other.store.clone(), &clock, kek(9)).await.unwrap();
-    let foreign = other.store.key_ring().unwrap().load_key_ring().await.unwrap().unwrap();
+    let foreign = other
+        .store
+        .key_ring()
+        .unwrap()
+        .load_key_ring()
+        .await
+        .unwrap()
+        .unwrap();
     let planted = format!("{kek_id}.{}", foreign.data.split_once('.').unwrap().1);
     let mut version = good.version;
     for (data, next_version) in [
@@ -370,7 +411,11 @@ async fn tampered_or_planted_records_are_refused<S: RefreshStore + Clone>(fx: Fi
         version = next_version;
         for sync in [&one_sync, &two_sync] {
             assert_eq!(sync.sync().await, Synced::Refused);
-            assert_eq!(sync.status().version, good.version, "the last good ring stays");
+            assert_eq!(
+                sync.status().version,
+                good.version,
+                "the last good ring stays"
+            );
         }
         assert_eq!(one.keys().signing_kid(), signing);
         pair = two.refresh(&pair.refresh_token).await.unwrap();
@@ -380,7 +425,10 @@ async fn tampered_or_planted_records_are_refused<S: RefreshStore + Clone>(fx: Fi
     // With no last good ring to keep, a start on a record that does not open fails.
     let err = instance(a, &clock, kek(1)).await.unwrap_err();
     assert!(
-        matches!(err, ConfigError::KeyRing(KeyRingError::Unsealed { version: 0 })),
+        matches!(
+            err,
+            ConfigError::KeyRing(KeyRingError::Unsealed { version: 0 })
+        ),
         "{err}"
     );
 }
@@ -464,7 +512,11 @@ impl<S: RefreshStore> KeyRingStore for RingSwitch<S> {
         next: &StoredKeyRing,
     ) -> Result<bool, StoreError> {
         self.check()?;
-        self.inner.key_ring().unwrap().swap_key_ring(expected, next).await
+        self.inner
+            .key_ring()
+            .unwrap()
+            .swap_key_ring(expected, next)
+            .await
     }
 }
 
@@ -572,7 +624,11 @@ fleet_suite!(memory, fixtures::memory);
 #[cfg(feature = "sqlite")]
 fleet_suite!(sqlite, fixtures::sqlite);
 #[cfg(feature = "redis")]
-fleet_suite!(redis, fixtures::redis, "needs REDIS_URL (see tests/support/README.md)");
+fleet_suite!(
+    redis,
+    fixtures::redis,
+    "needs REDIS_URL (see tests/support/README.md)"
+);
 #[cfg(feature = "redis")]
 fleet_suite!(
     redis_cluster,
@@ -580,4 +636,8 @@ fleet_suite!(
     "needs REDIS_CLUSTER_URL (tests/redis-cluster.sh start; see tests/support/README.md)"
 );
 #[cfg(feature = "postgres")]
-fleet_suite!(postgres, fixtures::postgres, "needs DATABASE_URL (see tests/support/README.md)");
+fleet_suite!(
+    postgres,
+    fixtures::postgres,
+    "needs DATABASE_URL (see tests/support/README.md)"
+);

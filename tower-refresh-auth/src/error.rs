@@ -335,7 +335,9 @@ pub enum KeyRingError {
         version: u64,
     },
     /// The stored ring is older than one this instance already used: refused.
-    #[error("the key ring in the store (version {stored}) is older than version {known}, already in use: refused")]
+    #[error(
+        "the key ring in the store (version {stored}) is older than version {known}, already in use: refused"
+    )]
     Rollback {
         /// The stored record's version.
         stored: u64,

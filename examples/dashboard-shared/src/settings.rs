@@ -106,6 +106,11 @@ pub struct Settings {
     /// `METRICS_ADDR`: where Prometheus text metrics are served, at `GET /metrics`, on a
     /// listener of their own (never the application's port). Default: unset, no metrics.
     pub metrics_addr: Option<SocketAddr>,
+    /// `KEY_ROTATION` (the signing-key lifetime) with `SIGNING_ALG`, `KEY_ENCRYPTION_KEY` or
+    /// `KEY_ENCRYPTION_KEY_FILE`, and `PREVIOUS_KEY_ENCRYPTION_KEY`: the keys come from the
+    /// key ring in `STORE_URL`, rotated on that schedule (docs/protocol.md §13). Default:
+    /// unset, off.
+    pub key_rotation: Option<tower_refresh_auth::fleet::KeyRotation>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -135,6 +140,7 @@ impl std::fmt::Debug for Settings {
             .field("dpop", &self.dpop)
             .field("public_url", &self.public_url)
             .field("metrics_addr", &self.metrics_addr)
+            .field("key_rotation", &self.key_rotation)
             .finish()
     }
 }
@@ -160,6 +166,7 @@ impl Default for Settings {
             dpop: DpopMode::Off,
             public_url: None,
             metrics_addr: None,
+            key_rotation: None,
         }
     }
 }
@@ -257,6 +264,9 @@ pub enum SettingsError {
         /// The cargo feature that brings it in.
         feature: &'static str,
     },
+    /// A fleet-key variable (`KEY_ROTATION`, `SIGNING_ALG`, `KEY_ENCRYPTION_KEY`, …).
+    #[error(transparent)]
+    Fleet(#[from] crate::fleet::FleetSettingsError),
     /// `STORE_URL` is not a URL of a known store.
     #[error(
         "STORE_URL={0:?} is not a store URL: use `memory://`, `redis://…` (or `rediss://…`, \
@@ -328,7 +338,10 @@ impl Settings {
         let jwt_private_key = get("JWT_PRIVATE_KEY_FILE")?
             .map(|path| SigningKey::from_file(path).map_err(SettingsError::KeyFile))
             .transpose()?;
+        let key_rotation =
+            crate::fleet::read(&get, &duration, get("JWT_PRIVATE_KEY_FILE")?.is_some())?;
         let config = Self {
+            key_rotation,
             host: get("HOST")?.unwrap_or(defaults.host),
             port,
             jwt_secret,

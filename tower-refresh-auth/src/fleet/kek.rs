@@ -151,9 +151,7 @@ mod backend {
         let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
         let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
         let mut in_out = ciphertext.to_vec();
-        let plaintext = key
-            .open_in_place(nonce, Aad::from(aad), &mut in_out)
-            .ok()?;
+        let plaintext = key.open_in_place(nonce, Aad::from(aad), &mut in_out).ok()?;
         Some(plaintext.to_vec())
     }
 }
@@ -215,7 +213,9 @@ mod tests {
     use super::*;
 
     fn kek(seed: u8) -> KeyEncryptionKey {
-        let bytes: Vec<u8> = (0..32u8).map(|i| i.wrapping_mul(7).wrapping_add(seed)).collect();
+        let bytes: Vec<u8> = (0..32u8)
+            .map(|i| i.wrapping_mul(7).wrapping_add(seed))
+            .collect();
         KeyEncryptionKey::from_bytes(&bytes).unwrap()
     }
 

@@ -75,8 +75,8 @@ use std::time::Duration;
 
 pub use self::kek::{KEK_LEN, KeyEncryptionKey};
 pub use self::sync::{KeyRingStatus, KeyRingSync, KeyState, RingKeyStatus, Synced};
-pub use crate::error::KeyRingError;
 use crate::error::ConfigError;
+pub use crate::error::KeyRingError;
 use crate::keys::Algorithm;
 
 pub(crate) use self::ring::{Policy, Ring};

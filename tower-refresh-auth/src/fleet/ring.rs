@@ -241,9 +241,8 @@ impl Ring {
                 state => others.push((opened, state)),
             }
         }
-        let (signing, signing_since) = signing.ok_or(KeyRingError::Corrupt(
-            "no key of the ring signs now".into(),
-        ))?;
+        let (signing, signing_since) =
+            signing.ok_or(KeyRingError::Corrupt("no key of the ring signs now".into()))?;
         let mut secrets = Vec::with_capacity(live.secrets.len());
         let minting = live.secrets.iter().position(|s| s.mints_from <= now);
         let minting = minting.ok_or(KeyRingError::Corrupt(
@@ -300,14 +299,15 @@ impl Ring {
                 version: record.version,
             });
         };
-        let plaintext = key
-            .open(&aad(kek_id, record.version), &sealed)
-            .ok_or(KeyRingError::Unsealed {
+        let plaintext =
+            key.open(&aad(kek_id, record.version), &sealed)
+                .ok_or(KeyRingError::Unsealed {
+                    version: record.version,
+                })?;
+        let ring: Self =
+            serde_json::from_slice(&plaintext).map_err(|_| KeyRingError::Unsealed {
                 version: record.version,
             })?;
-        let ring: Self = serde_json::from_slice(&plaintext).map_err(|_| KeyRingError::Unsealed {
-            version: record.version,
-        })?;
         // Every key must open, or the record is refused whole.
         for key in &ring.keys {
             key.open()?;
@@ -375,7 +375,9 @@ mod tests {
     }
 
     fn kek(seed: u8) -> KeyEncryptionKey {
-        let bytes: Vec<u8> = (0..32u8).map(|i| i.wrapping_mul(13).wrapping_add(seed)).collect();
+        let bytes: Vec<u8> = (0..32u8)
+            .map(|i| i.wrapping_mul(13).wrapping_add(seed))
+            .collect();
         KeyEncryptionKey::from_bytes(&bytes).unwrap()
     }
 
@@ -384,13 +386,28 @@ mod tests {
         let p = policy();
         let t0 = 1_000 * MIN;
         let ring = Ring::first(Algorithm::ES256, t0).unwrap();
-        assert!(ring.step(&p, Algorithm::ES256, t0 + 49 * MIN).unwrap().is_none());
-        let (ring, kid) = ring.step(&p, Algorithm::ES256, t0 + 50 * MIN).unwrap().unwrap();
+        assert!(
+            ring.step(&p, Algorithm::ES256, t0 + 49 * MIN)
+                .unwrap()
+                .is_none()
+        );
+        let (ring, kid) = ring
+            .step(&p, Algorithm::ES256, t0 + 50 * MIN)
+            .unwrap()
+            .unwrap();
         assert_eq!(ring.keys[0].kid, kid);
         assert_eq!(ring.keys[0].signs_from, t0 + 60 * MIN);
         // Nothing more is due until the next key signs and its own lifetime nears its end.
-        assert!(ring.step(&p, Algorithm::ES256, t0 + 55 * MIN).unwrap().is_none());
-        assert!(ring.step(&p, Algorithm::ES256, t0 + 61 * MIN).unwrap().is_none());
+        assert!(
+            ring.step(&p, Algorithm::ES256, t0 + 55 * MIN)
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            ring.step(&p, Algorithm::ES256, t0 + 61 * MIN)
+                .unwrap()
+                .is_none()
+        );
         let view = ring.view(&p, t0 + 59 * MIN).unwrap();
         assert_ne!(view.signing.kid(), kid);
         assert_eq!(view.others[0].1, State::Next);
@@ -440,7 +457,12 @@ mod tests {
             data: format!(
                 "{}.{}",
                 kek(1).id(),
-                ring.seal(&kek(2), 7).unwrap().data.split_once('.').unwrap().1
+                ring.seal(&kek(2), 7)
+                    .unwrap()
+                    .data
+                    .split_once('.')
+                    .unwrap()
+                    .1
             ),
         };
         assert!(Ring::open(&planted, &kek(1), None).is_err());

@@ -278,9 +278,12 @@ impl KeyRingSync {
         };
         telemetry::adopted();
         tracing::info!(version = record.version, "key ring adopted");
-        self.inner.shared.events.emit(|| SecurityEvent::KeyRingAdopted {
-            version: record.version,
-        });
+        self.inner
+            .shared
+            .events
+            .emit(|| SecurityEvent::KeyRingAdopted {
+                version: record.version,
+            });
         self.set(ring.clone(), record.version);
         if resealed {
             match self
@@ -313,10 +316,13 @@ impl KeyRingSync {
             error = %err,
             "the key ring in the store was refused; the last good ring stays in use"
         );
-        self.inner.shared.events.emit(|| SecurityEvent::KeyRingRefused {
-            version,
-            reason: err.to_string(),
-        });
+        self.inner
+            .shared
+            .events
+            .emit(|| SecurityEvent::KeyRingRefused {
+                version,
+                reason: err.to_string(),
+            });
     }
 
     /// The store could not be reached: counts a postponed step when one was due.
@@ -414,7 +420,9 @@ impl KeyRingSync {
         shared
             .access
             .change(|_| {
-                let set = shared.access.key_set(view.signing.clone(), others.clone())?;
+                let set = shared
+                    .access
+                    .key_set(view.signing.clone(), others.clone())?;
                 Ok((Some(set), ()))
             })
             .map_err(|err| KeyRingError::Corrupt(err.to_string()))?;

@@ -9,8 +9,8 @@ use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 
 use super::{
-    DpopStore, KeyRingStore, PageCursor, StoredKeyRing, ReauthStore, RefreshStore, Rotation, SessionPage, StoreError,
-    SubjectIndex,
+    DpopStore, KeyRingStore, PageCursor, ReauthStore, RefreshStore, Rotation, SessionPage,
+    StoreError, StoredKeyRing, SubjectIndex,
 };
 use crate::clock::Throttled;
 use crate::clock::to_millis;

@@ -34,7 +34,10 @@ fn version(v: u64) -> Result<i64, StoreError> {
 #[async_trait::async_trait]
 impl KeyRingStore for PostgresStore {
     async fn load_key_ring(&self) -> Result<Option<StoredKeyRing>, StoreError> {
-        let sql = format!(r#"SELECT version, data FROM "{}" WHERE id = 1"#, self.ring_table());
+        let sql = format!(
+            r#"SELECT version, data FROM "{}" WHERE id = 1"#,
+            self.ring_table()
+        );
         let row = run(self.timeout, sqlx::query(&sql).fetch_optional(&self.pool)).await?;
         let Some(row) = row else {
             return Ok(None);
@@ -62,7 +65,9 @@ impl KeyRingStore for PostgresStore {
                     r#"INSERT INTO "{table}" (id, version, data) VALUES (1, $1, $2)
 ON CONFLICT (id) DO NOTHING"#
                 );
-                let query = sqlx::query(&sql).bind(version(next.version)?).bind(&next.data);
+                let query = sqlx::query(&sql)
+                    .bind(version(next.version)?)
+                    .bind(&next.data);
                 run(self.timeout, query.execute(&self.pool)).await?
             }
             Some(expected) => {

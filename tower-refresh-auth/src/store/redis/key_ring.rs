@@ -43,12 +43,14 @@ impl KeyRingStore for RedisStore {
         match (version, data) {
             (None, None) => Ok(None),
             (Some(version), Some(data)) => {
-                let version = version
-                    .parse()
-                    .map_err(|_| StoreError::Corrupt("a key ring version that is not a number".into()))?;
+                let version = version.parse().map_err(|_| {
+                    StoreError::Corrupt("a key ring version that is not a number".into())
+                })?;
                 Ok(Some(StoredKeyRing { version, data }))
             }
-            _ => Err(StoreError::Corrupt("a key ring record missing a field".into())),
+            _ => Err(StoreError::Corrupt(
+                "a key ring record missing a field".into(),
+            )),
         }
     }
 
