@@ -193,7 +193,7 @@ async fn timeline<S: RefreshStore + Clone>(fx: Fixture<S>, backend: &str) {
                 tl.listed.entry((i, kid)).or_insert(now);
             }
         }
-        if tick % TRAFFIC_EVERY != 0 {
+        if !tick.is_multiple_of(TRAFFIC_EVERY) {
             clock.advance(TICK);
             tick += 1;
             continue;

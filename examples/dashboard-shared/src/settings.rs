@@ -339,7 +339,7 @@ impl Settings {
             .map(|path| SigningKey::from_file(path).map_err(SettingsError::KeyFile))
             .transpose()?;
         let key_rotation =
-            crate::fleet::read(&get, &duration, get("JWT_PRIVATE_KEY_FILE")?.is_some())?;
+            crate::fleet::read(get, duration, get("JWT_PRIVATE_KEY_FILE")?.is_some())?;
         let config = Self {
             key_rotation,
             host: get("HOST")?.unwrap_or(defaults.host),

@@ -210,6 +210,8 @@ mod backend {
 
 #[cfg(all(test, any(feature = "aws-lc", feature = "rust-crypto")))]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     fn kek(seed: u8) -> KeyEncryptionKey {

@@ -75,6 +75,8 @@ mod backend {
 
 #[cfg(all(test, any(feature = "aws-lc", feature = "rust-crypto")))]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     #[test]

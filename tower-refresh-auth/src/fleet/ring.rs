@@ -361,6 +361,8 @@ pub(crate) fn ms(t: SystemTime) -> u64 {
 
 #[cfg(all(test, any(feature = "aws-lc", feature = "rust-crypto")))]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     const MIN: u64 = 60_000;

@@ -285,24 +285,21 @@ impl KeyRingSync {
                 version: record.version,
             });
         self.set(ring.clone(), record.version);
-        if resealed {
-            match self
+        // Sealed again under the new key-encryption key; if someone else wrote first, or the
+        // store failed, the next poll reads what is there.
+        if resealed
+            && let Ok(true) = self
                 .store_ring(&ring, Some(record.version), record.version + 1)
                 .await
-            {
-                Ok(true) => {
-                    tracing::info!(
-                        version = record.version + 1,
-                        "key ring sealed again under the new key-encryption key"
-                    );
-                    self.set(ring, record.version + 1);
-                    return Some(Synced::Resealed {
-                        version: record.version + 1,
-                    });
-                }
-                // Someone else wrote first; the next poll reads it.
-                Ok(false) | Err(_) => {}
-            }
+        {
+            tracing::info!(
+                version = record.version + 1,
+                "key ring sealed again under the new key-encryption key"
+            );
+            self.set(ring, record.version + 1);
+            return Some(Synced::Resealed {
+                version: record.version + 1,
+            });
         }
         Some(Synced::Adopted {
             version: record.version,
