@@ -1,4 +1,4 @@
-//! The conformance tests of the [`KeyRingStore`](crate::store::KeyRingStore) capability: one
+//! The conformance tests of the [`KeyRingStore`] capability: one
 //! versioned record, replaced by compare-and-swap on its version.
 
 use crate::store::{KeyRingStore, RefreshStore, StoredKeyRing};
