@@ -127,7 +127,7 @@ pub async fn build_auth(
         Err(ConfigError::KeyRing(
             err @ (KeyRingError::WrongKek { .. } | KeyRingError::Unsealed { .. }),
         )) => Err(format!(
-            "KEY_ENCRYPTION_KEY: {err} (while rotating it, give the old one as \
+            "KEY_ENCRYPTION_KEY: {err} (the previous key-encryption key is \
              PREVIOUS_KEY_ENCRYPTION_KEY)"
         )
         .into()),

@@ -469,4 +469,20 @@ mod tests {
         };
         assert!(Ring::open(&planted, &kek(1), None).is_err());
     }
+
+    proptest::proptest! {
+        /// Whatever character of a sealed record is changed, it does not open (and the
+        /// change is refused, never taken as a ring).
+        #[test]
+        fn a_changed_record_never_opens(at in 0usize..400, to in proptest::char::range('-', 'z')) {
+            let ring = Ring::first(Algorithm::EdDSA, 0).unwrap();
+            let record = ring.seal(&kek(1), 3).unwrap();
+            let mut chars: Vec<char> = record.data.chars().collect();
+            let at = at % chars.len();
+            proptest::prop_assume!(chars[at] != to);
+            chars[at] = to;
+            let changed = StoredKeyRing { version: 3, data: chars.into_iter().collect() };
+            proptest::prop_assert!(Ring::open(&changed, &kek(1), None).is_err());
+        }
+    }
 }

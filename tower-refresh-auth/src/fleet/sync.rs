@@ -17,6 +17,10 @@ use crate::token::access::KeyStatus;
 /// [`build_with_key_rotation`](crate::RefreshAuthBuilder::build_with_key_rotation); run
 /// [`run`](Self::run) in the background, or call [`sync`](Self::sync) from a timer of your
 /// own. Cheap to clone.
+///
+/// The ring decides which keys sign and verify: a change made through
+/// [`RefreshAuth::keys`](crate::RefreshAuth::keys) lasts until the next sync installs the
+/// ring's keys again.
 #[derive(Clone)]
 pub struct KeyRingSync {
     inner: Arc<Inner>,
@@ -59,6 +63,12 @@ pub enum Synced {
     },
     /// The ring was sealed again under the new key-encryption key.
     Resealed {
+        /// The new version.
+        version: u64,
+    },
+    /// The store held no ring (deleted, or a store emptied): the last good one was written
+    /// back, one version on.
+    Restored {
         /// The new version.
         version: u64,
     },
@@ -191,8 +201,12 @@ impl KeyRingSync {
                 let (ring, version) = self.last_good();
                 match self.store_ring(&ring, None, version + 1).await {
                     Ok(true) => {
+                        tracing::warn!(
+                            version = version + 1,
+                            "the store held no key ring: the last good one was written back"
+                        );
                         self.set(ring, version + 1);
-                        Synced::Resealed {
+                        Synced::Restored {
                             version: version + 1,
                         }
                     }
