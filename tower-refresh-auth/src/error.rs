@@ -356,6 +356,14 @@ pub enum KeyRingError {
     /// The store could not be reached.
     #[error("the key ring's store: {0}")]
     Store(#[from] StoreError),
+    /// A key directory that does not load: the file (or the directory) and why.
+    #[error("key directory: {file}: {reason}")]
+    KeyDir {
+        /// The file or directory.
+        file: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// What is wrong with a key file; part of [`ConfigError::KeyFile`], and re-exported as

@@ -66,6 +66,7 @@
 //! [`SecurityEvent::KeyRotationPostponed`]: crate::SecurityEvent::KeyRotationPostponed
 
 mod kek;
+mod key_dir;
 mod keygen;
 mod ring;
 mod sync;
@@ -74,6 +75,7 @@ mod telemetry;
 use std::time::Duration;
 
 pub use self::kek::{KEK_LEN, KeyEncryptionKey};
+pub use self::key_dir::{DirectoryKeys, KeyDirectory, KeyDirectoryWatch};
 pub use self::sync::{KeyRingStatus, KeyRingSync, KeyState, RingKeyStatus, Synced};
 use crate::error::ConfigError;
 pub use crate::error::KeyRingError;
