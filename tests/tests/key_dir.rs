@@ -52,7 +52,10 @@ async fn a_directory_rotates_keys_without_a_restart_and_keeps_the_last_good_set(
     std::fs::write(path.join("README"), "ignored").unwrap();
     let source = KeyDirectory::new(path);
     let keys = source.load().unwrap();
-    assert!(!format!("{keys:?}").contains("PRIVATE"), "no key bytes in Debug");
+    assert!(
+        !format!("{keys:?}").contains("PRIVATE"),
+        "no key bytes in Debug"
+    );
     let auth = keys
         .apply(RefreshAuth::<NoClaims>::builder())
         .refresh_secret(b"a refresh secret of 32 bytes or more".to_vec())
@@ -79,7 +82,10 @@ async fn a_directory_rotates_keys_without_a_restart_and_keeps_the_last_good_set(
     let full = fixture("es256.pem");
     std::fs::write(path.join("retired-1.pem"), &full[..full.len() / 2]).unwrap();
     let err = watch.reload().unwrap_err();
-    assert!(matches!(&err, KeyRingError::KeyDir { file, .. } if file.ends_with("retired-1.pem")), "{err}");
+    assert!(
+        matches!(&err, KeyRingError::KeyDir { file, .. } if file.ends_with("retired-1.pem")),
+        "{err}"
+    );
     assert_eq!(auth.keys().signing_kid(), kid("es256.pem"));
     auth.verify(&before.access_token).unwrap();
     // Once the write is whole, it loads: the rotation, in two renames.
@@ -90,7 +96,8 @@ async fn a_directory_rotates_keys_without_a_restart_and_keeps_the_last_good_set(
     assert_eq!(auth.keys().signing_kid(), kid("ed25519.pem"));
     let after = auth.issue("user1", NoClaims {}).await.unwrap();
     assert_eq!(kid_of(&after.access_token), kid("ed25519.pem"));
-    auth.verify(&before.access_token).expect("the retired key verifies");
+    auth.verify(&before.access_token)
+        .expect("the retired key verifies");
 
     // A bad file, and two current keys: refused, naming why; the last good set stays.
     std::fs::write(path.join("next-bad.pem"), "not a key").unwrap();
@@ -103,7 +110,10 @@ async fn a_directory_rotates_keys_without_a_restart_and_keeps_the_last_good_set(
     std::fs::remove_file(path.join("current-2.pem")).unwrap();
     std::fs::write(path.join("other.pem"), &full).unwrap();
     let err = watch.reload().unwrap_err().to_string();
-    assert!(err.contains("other.pem") && err.contains("no role"), "{err}");
+    assert!(
+        err.contains("other.pem") && err.contains("no role"),
+        "{err}"
+    );
     std::fs::remove_file(path.join("other.pem")).unwrap();
     assert_eq!(auth.keys().signing_kid(), kid("ed25519.pem"));
     auth.verify(&before.access_token).unwrap();

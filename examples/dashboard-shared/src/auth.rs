@@ -22,12 +22,18 @@ pub fn auth_builder(
     // layer serves at `GET /.well-known/jwks.json` (public, like `/token`); else HS256.
     // KEY_ROTATION: the keys and the refresh secret come from the store's key ring when the
     // layer is built (`build_auth`), and the JWKS route is on.
-    let mut builder = match (&settings.key_rotation, &settings.jwt_private_key) {
-        (Some(_), _) => RefreshAuth::builder().jwks(Jwks::new()),
-        (None, Some(key)) => RefreshAuth::builder()
+    // KEY_DIR: the directory's keys, watched by `build_auth`.
+    let mut builder = match (
+        &settings.key_rotation,
+        &settings.key_dir,
+        &settings.jwt_private_key,
+    ) {
+        (Some(_), _, _) => RefreshAuth::builder().jwks(Jwks::new()),
+        (None, Some((_, keys)), _) => keys.apply(RefreshAuth::builder()).jwks(Jwks::new()),
+        (None, None, Some(key)) => RefreshAuth::builder()
             .signing_key(key.clone())
             .jwks(Jwks::new()),
-        (None, None) => RefreshAuth::builder().hs256(settings.jwt_secret_or_random()),
+        (None, None, None) => RefreshAuth::builder().hs256(settings.jwt_secret_or_random()),
     };
     builder = builder
         .access_ttl(settings.access_ttl)

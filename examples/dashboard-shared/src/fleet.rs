@@ -1,10 +1,13 @@
 //! Fleet keys for the dashboards (`docs/protocol.md` §13): `KEY_ROTATION`, `SIGNING_ALG`,
 //! `KEY_ENCRYPTION_KEY` / `KEY_ENCRYPTION_KEY_FILE` and `PREVIOUS_KEY_ENCRYPTION_KEY` read
-//! into the library's [`KeyRotation`], and the layer built on the store's key ring.
+//! into the library's [`KeyRotation`], or `KEY_DIR` into a [`KeyDirectory`], and the layer
+//! built on them.
 
 use std::time::Duration;
 
-use tower_refresh_auth::fleet::{KeyEncryptionKey, KeyRingError, KeyRotation};
+use tower_refresh_auth::fleet::{
+    DirectoryKeys, KeyDirectory, KeyEncryptionKey, KeyRingError, KeyRotation,
+};
 use tower_refresh_auth::{Algorithm, ConfigError, NoClaims, RefreshAuth, RefreshAuthBuilder};
 
 use crate::{Settings, SettingsError};
@@ -13,12 +16,12 @@ use crate::{Settings, SettingsError};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum FleetSettingsError {
-    /// `KEY_ROTATION` and `JWT_PRIVATE_KEY_FILE` are both set.
-    #[error(
-        "KEY_ROTATION and JWT_PRIVATE_KEY_FILE are both set: the keys come either from the \
-         store's key ring or from the file; unset one of them"
-    )]
-    KeyRotationAndKeyFile,
+    /// Two key sources at once: `KEY_ROTATION`, `JWT_PRIVATE_KEY_FILE`, `KEY_DIR`.
+    #[error("{0} and {1} are both set: the keys come from one source; unset one of them")]
+    TwoKeySources(&'static str, &'static str),
+    /// `KEY_DIR` does not load.
+    #[error("KEY_DIR: {0}")]
+    KeyDir(#[source] KeyRingError),
     /// `KEY_ROTATION` is under a second.
     #[error("KEY_ROTATION={0:?} is shorter than 1s: give the signing-key lifetime, e.g. `30d`")]
     TooShort(String),
@@ -51,12 +54,18 @@ pub(crate) fn read(
     get: impl Fn(&'static str) -> Result<Option<String>, SettingsError>,
     duration: impl Fn(&'static str, Duration) -> Result<Duration, SettingsError>,
     key_file_set: bool,
+    key_dir_set: bool,
 ) -> Result<Option<KeyRotation>, SettingsError> {
     let Some(lifetime_text) = get("KEY_ROTATION")? else {
         return Ok(None);
     };
     if key_file_set {
-        return Err(FleetSettingsError::KeyRotationAndKeyFile.into());
+        return Err(
+            FleetSettingsError::TwoKeySources("KEY_ROTATION", "JWT_PRIVATE_KEY_FILE").into(),
+        );
+    }
+    if key_dir_set {
+        return Err(FleetSettingsError::TwoKeySources("KEY_ROTATION", "KEY_DIR").into());
     }
     let lifetime = duration("KEY_ROTATION", Duration::ZERO)?;
     if lifetime < Duration::from_secs(1) {
@@ -97,6 +106,22 @@ pub(crate) fn read(
     Ok(Some(rotation))
 }
 
+/// Reads `KEY_DIR` at once (so a bad directory stops the server before anything is bound).
+pub(crate) fn read_key_dir(
+    get: impl Fn(&'static str) -> Result<Option<String>, SettingsError>,
+    key_file_set: bool,
+) -> Result<Option<(KeyDirectory, DirectoryKeys)>, SettingsError> {
+    let Some(path) = get("KEY_DIR")? else {
+        return Ok(None);
+    };
+    if key_file_set {
+        return Err(FleetSettingsError::TwoKeySources("KEY_DIR", "JWT_PRIVATE_KEY_FILE").into());
+    }
+    let dir = KeyDirectory::new(path.trim());
+    let keys = dir.load().map_err(FleetSettingsError::KeyDir)?;
+    Ok(Some((dir, keys)))
+}
+
 /// Builds the layer: on the store's key ring when `KEY_ROTATION` is set (keeping it in step
 /// in a background task), else with `.build()`.
 ///
@@ -109,7 +134,11 @@ pub async fn build_auth(
     builder: RefreshAuthBuilder<NoClaims>,
 ) -> Result<RefreshAuth<NoClaims>, Box<dyn std::error::Error>> {
     let Some(rotation) = &settings.key_rotation else {
-        return Ok(builder.build()?);
+        let auth = builder.build()?;
+        if let Some((dir, keys)) = &settings.key_dir {
+            tokio::spawn(dir.watch(&auth, keys.clone()).run());
+        }
+        return Ok(auth);
     };
     match builder
         .key_rotation(rotation.clone())
@@ -175,6 +204,9 @@ mod tests {
             env!("CARGO_MANIFEST_DIR"),
             "/../../tower-refresh-auth/tests/keys/es256.pem"
         );
+        let dir = tempfile_dir();
+        std::fs::copy(key_file, dir.join("current.pem")).unwrap();
+        let key_dir = &*dir.display().to_string();
         for (vars, named) in [
             (
                 vec![
@@ -183,6 +215,22 @@ mod tests {
                     ("JWT_PRIVATE_KEY_FILE", key_file),
                 ],
                 vec!["KEY_ROTATION", "JWT_PRIVATE_KEY_FILE"],
+            ),
+            (
+                vec![
+                    ("KEY_ROTATION", "30d"),
+                    ("KEY_ENCRYPTION_KEY", KEK),
+                    ("KEY_DIR", key_dir),
+                ],
+                vec!["KEY_ROTATION", "KEY_DIR"],
+            ),
+            (
+                vec![("KEY_DIR", key_dir), ("JWT_PRIVATE_KEY_FILE", key_file)],
+                vec!["KEY_DIR", "JWT_PRIVATE_KEY_FILE"],
+            ),
+            (
+                vec![("KEY_DIR", "/nonexistent/keys")],
+                vec!["KEY_DIR", "/nonexistent/keys"],
             ),
             (vec![("KEY_ROTATION", "30d")], vec!["KEY_ENCRYPTION_KEY"]),
             (

@@ -111,6 +111,13 @@ pub struct Settings {
     /// key ring in `STORE_URL`, rotated on that schedule (docs/protocol.md §13). Default:
     /// unset, off.
     pub key_rotation: Option<tower_refresh_auth::fleet::KeyRotation>,
+    /// `KEY_DIR`: signing keys from the key files of that directory (`current*.pem`,
+    /// `next*.pem`, `retired*.pem`), read at start and reloaded when they change
+    /// (docs/protocol.md §13). Default: unset.
+    pub key_dir: Option<(
+        tower_refresh_auth::fleet::KeyDirectory,
+        tower_refresh_auth::fleet::DirectoryKeys,
+    )>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -141,6 +148,7 @@ impl std::fmt::Debug for Settings {
             .field("public_url", &self.public_url)
             .field("metrics_addr", &self.metrics_addr)
             .field("key_rotation", &self.key_rotation)
+            .field("key_dir", &self.key_dir)
             .finish()
     }
 }
@@ -167,6 +175,7 @@ impl Default for Settings {
             public_url: None,
             metrics_addr: None,
             key_rotation: None,
+            key_dir: None,
         }
     }
 }
@@ -338,10 +347,12 @@ impl Settings {
         let jwt_private_key = get("JWT_PRIVATE_KEY_FILE")?
             .map(|path| SigningKey::from_file(path).map_err(SettingsError::KeyFile))
             .transpose()?;
-        let key_rotation =
-            crate::fleet::read(get, duration, get("JWT_PRIVATE_KEY_FILE")?.is_some())?;
+        let key_file = get("JWT_PRIVATE_KEY_FILE")?.is_some();
+        let key_dir = crate::fleet::read_key_dir(get, key_file)?;
+        let key_rotation = crate::fleet::read(get, duration, key_file, key_dir.is_some())?;
         let config = Self {
             key_rotation,
+            key_dir,
             host: get("HOST")?.unwrap_or(defaults.host),
             port,
             jwt_secret,
@@ -509,9 +520,11 @@ impl Settings {
     /// nothing then) when set, else 48 random bytes, with a warning that refresh tokens will
     /// not survive a restart.
     pub fn refresh_secret(&self) -> Option<Vec<u8>> {
+        // A key directory signs like a key file: no HMAC secret to derive from.
+        let asymmetric = self.jwt_private_key.is_some() || self.key_dir.is_some();
         match (
             &self.refresh_token_secret,
-            &self.jwt_private_key,
+            asymmetric.then_some(()),
             &self.jwt_secret,
         ) {
             (Some(secret), _, _) => Some(secret.clone()),

@@ -75,7 +75,8 @@ impl KeyDirectory {
             file: file.display().to_string(),
             reason,
         };
-        let entries = std::fs::read_dir(&self.path).map_err(|e| problem(&self.path, e.to_string()))?;
+        let entries =
+            std::fs::read_dir(&self.path).map_err(|e| problem(&self.path, e.to_string()))?;
         let mut files = Vec::new();
         for entry in entries {
             let entry = entry.map_err(|e| problem(&self.path, e.to_string()))?;
@@ -146,7 +147,8 @@ impl KeyDirectory {
 impl std::fmt::Debug for DirectoryKeys {
     /// The keys' `kid`s; never a key's bytes.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let kids = |keys: &[SigningKey]| keys.iter().map(|k| k.kid().to_owned()).collect::<Vec<_>>();
+        let kids =
+            |keys: &[SigningKey]| keys.iter().map(|k| k.kid().to_owned()).collect::<Vec<_>>();
         f.debug_struct("DirectoryKeys")
             .field("current", &self.current.kid())
             .field("next", &kids(&self.next))
@@ -224,7 +226,11 @@ impl KeyDirectoryWatch {
             .next
             .iter()
             .map(|k| (k.verifying_key(), KeyStatus::Next))
-            .chain(keys.retired.iter().map(|k| (k.verifying_key(), KeyStatus::Kept)))
+            .chain(
+                keys.retired
+                    .iter()
+                    .map(|k| (k.verifying_key(), KeyStatus::Kept)),
+            )
             .collect();
         let access = &self.shared.access;
         let installed = access.change(|_| {
