@@ -123,8 +123,7 @@ async fn two_dashboards_share_the_key_ring() {
     // A third start with another key-encryption key stops, naming the variable.
     let err = serve(Framework::Axum, &settings(&url, OTHER_KEK))
         .await
-        .err()
-        .expect("a wrong key-encryption key stops the start")
+        .expect_err("a wrong key-encryption key stops the start")
         .to_string();
     assert!(err.starts_with("KEY_ENCRYPTION_KEY: "), "{err}");
     assert!(!err.contains(OTHER_KEK) && !err.contains(KEK), "{err}");

@@ -39,9 +39,12 @@ pub struct DirectoryKeys {
     pub next: Vec<SigningKey>,
     /// Keys that only verify (`retired*.pem`), by file name.
     pub retired: Vec<SigningKey>,
-    /// What was read, to tell a change: each file's name and bytes.
-    contents: Vec<(String, Vec<u8>)>,
+    /// What was read, to tell a change.
+    contents: Contents,
 }
+
+/// Each key file's name and bytes, sorted by name.
+type Contents = Vec<(String, Vec<u8>)>;
 
 impl KeyDirectory {
     /// The directory at `path`, polled every 10 s once watched.
@@ -174,7 +177,7 @@ impl DirectoryKeys {
 pub struct KeyDirectoryWatch {
     dir: KeyDirectory,
     shared: Arc<Shared>,
-    last: Arc<Mutex<Vec<(String, Vec<u8>)>>>,
+    last: Arc<Mutex<Contents>>,
 }
 
 impl std::fmt::Debug for KeyDirectoryWatch {
