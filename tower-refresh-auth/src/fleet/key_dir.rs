@@ -22,7 +22,35 @@ use crate::keys::SigningKey;
 use crate::shared::Shared;
 use crate::token::access::KeyStatus;
 
-/// A directory of key files; see the [module docs](self) for the naming.
+/// A directory of key files (`docs/protocol.md` §13), each file's role in its name:
+/// `current*.pem` (exactly one) signs, `next*.pem` are published ahead and verify,
+/// `retired*.pem` verify until removed. Each is a private key in PEM; hidden files and names
+/// not ending in `.pem` are ignored, so write a file under another name and rename it into
+/// place. A directory that does not load keeps the last good keys in use, naming the file.
+///
+/// ```
+/// use tower_refresh_auth::fleet::KeyDirectory;
+/// use tower_refresh_auth::keys::Jwks;
+/// use tower_refresh_auth::{NoClaims, RefreshAuth};
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let dir = std::env::temp_dir().join(format!("key-dir-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir)?;
+/// std::fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/keys/es256.pem"), dir.join("current.pem"))?;
+/// let source = KeyDirectory::new(&dir);
+/// let keys = source.load()?;
+/// let auth = keys
+///     .apply(RefreshAuth::<NoClaims>::builder())
+///     .refresh_secret(b"a refresh secret of 32 bytes or more".to_vec())
+///     .jwks(Jwks::new())
+///     .build()?;
+/// let watch = source.watch(&auth, keys);
+/// tokio::spawn(watch.clone().run());
+/// assert!(!watch.reload()?); // nothing changed
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<_, Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug, Clone)]
 pub struct KeyDirectory {
     path: PathBuf,
