@@ -146,6 +146,7 @@ impl SessionKeys {
     /// Replaces every key at once: `secrets` (not empty, each already checked for length),
     /// the minting one first. For the fleet's key ring, which decides itself when each
     /// secret mints and retires.
+    #[cfg(feature = "key-rotation")]
     pub(crate) fn replace<'a>(&self, secrets: impl IntoIterator<Item = &'a [u8]>) {
         let keys: Vec<MacKey> = secrets
             .into_iter()
