@@ -8,12 +8,14 @@
 //! - [`cluster`]: a throwaway Redis Cluster for the failover tests.
 //! - [`flights`]: a proxy counting round trips.
 //! - [`dashboards`]: the example servers run in-process for the end-to-end suite.
+//! - [`ring_switch`]: a store whose key-ring operations can be taken down.
 
 pub mod app;
 #[cfg(feature = "redis")]
 pub mod cluster;
 pub mod dashboards;
 pub mod flights;
+pub mod ring_switch;
 pub mod server;
 
 // The README's snippets are compiled and run as doctests, here where every crate they use is

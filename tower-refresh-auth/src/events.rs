@@ -122,6 +122,33 @@ pub enum SecurityEvent {
         /// The issuer (its `iss`), or the JWKS URL when no `iss` is configured.
         issuer: String,
     },
+    /// This instance advanced the fleet's key ring (`key-rotation` feature): a new signing
+    /// key is published now and signs from `signs_from`.
+    KeyRotated {
+        /// The new ring's version.
+        version: u64,
+        /// The new key's `kid`.
+        kid: String,
+        /// When it starts signing.
+        signs_from: std::time::SystemTime,
+    },
+    /// This instance adopted a key ring another instance stored.
+    KeyRingAdopted {
+        /// The ring's version.
+        version: u64,
+    },
+    /// The key ring in the store did not open under the key-encryption key, or was older
+    /// than the one in use: changed or planted by someone without the key. It is refused and
+    /// the last good ring stays in use.
+    KeyRingRefused {
+        /// The stored record's version.
+        version: u64,
+        /// Why, without any key material.
+        reason: String,
+    },
+    /// A due step of the key ring was postponed because the store could not be reached;
+    /// signing goes on with the current key, and the step is taken when the store answers.
+    KeyRotationPostponed,
 }
 
 /// Why a session was revoked; also the `reason` label of `refresh_auth_sessions_revoked_total`

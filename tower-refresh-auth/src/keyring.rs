@@ -31,7 +31,9 @@ use crate::token::refresh_token::SessionKeys;
 ///   refreshing for one refresh-token TTL.
 ///
 /// Nothing is stored: a restart starts from the builder's keys again, so the key files or
-/// secrets a deployment loads at start must follow its rotations.
+/// secrets a deployment loads at start must follow its rotations. For keys kept in the shared
+/// store and rotated by the fleet on a schedule, see the `fleet` module (`key-rotation`
+/// feature).
 ///
 /// ```
 /// use std::time::{Duration, SystemTime};

@@ -191,6 +191,9 @@ pub mod adapter;
 mod routes;
 // The authority: its builder, its key ring, and what it is composed of.
 mod builder;
+#[cfg(feature = "key-rotation")]
+#[cfg_attr(docsrs, doc(cfg(feature = "key-rotation")))]
+pub mod fleet;
 pub mod keyring;
 mod shared;
 // Verifying a request's access token: the one path.

@@ -42,7 +42,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         tokio::spawn(axum_dashboard::serve(metrics, app, std::future::pending()));
     }
     let store = settings.connect_store().await?;
-    let auth = axum_dashboard::auth_builder(&settings, store).build()?;
+    let auth =
+        dashboard_shared::build_auth(&settings, axum_dashboard::auth_builder(&settings, store))
+            .await?;
     let app = axum_dashboard::app(auth, Users::demo(), &settings);
     let listener = TcpListener::bind(settings.bind_addr())
         .await

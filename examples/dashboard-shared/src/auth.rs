@@ -12,7 +12,7 @@ use tower_refresh_auth::{NoClaims, RefreshAuth, RefreshAuthBuilder};
 use crate::{CSRF_HEADER, PUBLIC_PATHS, Settings, log_security_event};
 
 /// The library configured from `settings`, with `store` (from [`Settings::connect_store`]):
-/// build it with `.build()`. Every path needs a token but the pages, their scripts and the
+/// build it with [`build_auth`](crate::build_auth) (`.build()` unless `KEY_ROTATION` is set). Every path needs a token but the pages, their scripts and the
 /// login route ([`PUBLIC_PATHS`]).
 pub fn auth_builder(
     settings: &Settings,
@@ -20,11 +20,20 @@ pub fn auth_builder(
 ) -> RefreshAuthBuilder<NoClaims> {
     // JWT_PRIVATE_KEY_FILE: tokens signed with an asymmetric key, whose public half the
     // layer serves at `GET /.well-known/jwks.json` (public, like `/token`); else HS256.
-    let mut builder = match &settings.jwt_private_key {
-        Some(key) => RefreshAuth::builder()
+    // KEY_ROTATION: the keys and the refresh secret come from the store's key ring when the
+    // layer is built (`build_auth`), and the JWKS route is on.
+    // KEY_DIR: the directory's keys, watched by `build_auth`.
+    let mut builder = match (
+        &settings.key_rotation,
+        &settings.key_dir,
+        &settings.jwt_private_key,
+    ) {
+        (Some(_), _, _) => RefreshAuth::builder().jwks(Jwks::new()),
+        (None, Some((_, keys)), _) => keys.apply(RefreshAuth::builder()).jwks(Jwks::new()),
+        (None, None, Some(key)) => RefreshAuth::builder()
             .signing_key(key.clone())
             .jwks(Jwks::new()),
-        None => RefreshAuth::builder().hs256(settings.jwt_secret_or_random()),
+        (None, None, None) => RefreshAuth::builder().hs256(settings.jwt_secret_or_random()),
     };
     builder = builder
         .access_ttl(settings.access_ttl)
@@ -45,7 +54,9 @@ pub fn auth_builder(
         .on_security_event(log_security_event)
         .store(store);
     // REFRESH_TOKEN_SECRET; needed with a key file, derived from JWT_SECRET otherwise.
-    if let Some(secret) = settings.refresh_secret() {
+    if settings.key_rotation.is_none()
+        && let Some(secret) = settings.refresh_secret()
+    {
         builder = builder.refresh_secret(secret);
     }
     if let Some(lifetime) = settings.session_lifetime {

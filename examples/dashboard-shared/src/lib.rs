@@ -8,6 +8,7 @@
 //! verifies, refreshes and logs out through the library's adapters.
 
 mod auth;
+mod fleet;
 #[cfg(feature = "openapi")]
 pub mod openapi;
 mod pages;
@@ -18,6 +19,7 @@ mod telemetry;
 mod users;
 
 pub use self::auth::auth_builder;
+pub use self::fleet::{FleetSettingsError, build_auth};
 pub use self::pages::{
     CONTENT_SECURITY_POLICY, CSRF_HEADER, DASHBOARD_PAGE, DASHBOARD_SCRIPT, JAVASCRIPT, LOGIN_PAGE,
     LOGIN_SCRIPT, PUBLIC_PATHS,

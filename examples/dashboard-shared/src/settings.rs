@@ -111,6 +111,18 @@ pub struct Settings {
     /// /introspect` (RFC 7662, docs/protocol.md §14), with HTTP Basic authentication; the
     /// secret at least 32 characters (`openssl rand -hex 32`). Default: unset, no route.
     pub introspection: Option<Introspection>,
+    /// `KEY_ROTATION` (the signing-key lifetime) with `SIGNING_ALG`, `KEY_ENCRYPTION_KEY` or
+    /// `KEY_ENCRYPTION_KEY_FILE`, and `PREVIOUS_KEY_ENCRYPTION_KEY`: the keys come from the
+    /// key ring in `STORE_URL`, rotated on that schedule (docs/protocol.md §13). Default:
+    /// unset, off.
+    pub key_rotation: Option<tower_refresh_auth::fleet::KeyRotation>,
+    /// `KEY_DIR`: signing keys from the key files of that directory (`current*.pem`,
+    /// `next*.pem`, `retired*.pem`), read at start and reloaded when they change
+    /// (docs/protocol.md §13). Default: unset.
+    pub key_dir: Option<(
+        tower_refresh_auth::fleet::KeyDirectory,
+        tower_refresh_auth::fleet::DirectoryKeys,
+    )>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -142,6 +154,8 @@ impl std::fmt::Debug for Settings {
             .field("metrics_addr", &self.metrics_addr)
             // `Introspection`'s own Debug never prints the secret.
             .field("introspection", &self.introspection)
+            .field("key_rotation", &self.key_rotation)
+            .field("key_dir", &self.key_dir)
             .finish()
     }
 }
@@ -168,6 +182,8 @@ impl Default for Settings {
             public_url: None,
             metrics_addr: None,
             introspection: None,
+            key_rotation: None,
+            key_dir: None,
         }
     }
 }
@@ -271,6 +287,9 @@ pub enum SettingsError {
         /// The cargo feature that brings it in.
         feature: &'static str,
     },
+    /// A fleet-key variable (`KEY_ROTATION`, `SIGNING_ALG`, `KEY_ENCRYPTION_KEY`, …).
+    #[error(transparent)]
+    Fleet(#[from] crate::fleet::FleetSettingsError),
     /// `STORE_URL` is not a URL of a known store.
     #[error(
         "STORE_URL={0:?} is not a store URL: use `memory://`, `redis://…` (or `rediss://…`, \
@@ -342,7 +361,12 @@ impl Settings {
         let jwt_private_key = get("JWT_PRIVATE_KEY_FILE")?
             .map(|path| SigningKey::from_file(path).map_err(SettingsError::KeyFile))
             .transpose()?;
+        let key_file = get("JWT_PRIVATE_KEY_FILE")?.is_some();
+        let key_dir = crate::fleet::read_key_dir(get, key_file)?;
+        let key_rotation = crate::fleet::read(get, duration, key_file, key_dir.is_some())?;
         let config = Self {
+            key_rotation,
+            key_dir,
             host: get("HOST")?.unwrap_or(defaults.host),
             port,
             jwt_secret,
@@ -520,9 +544,11 @@ impl Settings {
     /// nothing then) when set, else 48 random bytes, with a warning that refresh tokens will
     /// not survive a restart.
     pub fn refresh_secret(&self) -> Option<Vec<u8>> {
+        // A key directory signs like a key file: no HMAC secret to derive from.
+        let asymmetric = self.jwt_private_key.is_some() || self.key_dir.is_some();
         match (
             &self.refresh_token_secret,
-            &self.jwt_private_key,
+            asymmetric.then_some(()),
             &self.jwt_secret,
         ) {
             (Some(secret), _, _) => Some(secret.clone()),

@@ -42,7 +42,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         tokio::spawn(poem_dashboard::serve(metrics, app, std::future::pending()));
     }
     let store = settings.connect_store().await?;
-    let auth = poem_dashboard::auth_builder(&settings, store).build()?;
+    let auth =
+        dashboard_shared::build_auth(&settings, poem_dashboard::auth_builder(&settings, store))
+            .await?;
     let app = poem_dashboard::app(auth, Users::demo(), &settings);
     let listener = TcpListener::bind(settings.bind_addr())
         .await

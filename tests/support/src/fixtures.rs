@@ -195,10 +195,17 @@ mod postgres {
                     .ok()?;
                 runtime.block_on(async {
                     let mut conn = sqlx::PgConnection::connect(&url).await.ok()?;
-                    sqlx::query(&format!(r#"DROP TABLE IF EXISTS "{table}" CASCADE"#))
-                        .execute(&mut conn)
-                        .await
-                        .ok()
+                    for name in [
+                        table.clone(),
+                        format!("{table}_dpop_proofs"),
+                        format!("{table}_key_ring"),
+                    ] {
+                        sqlx::query(&format!(r#"DROP TABLE IF EXISTS "{name}" CASCADE"#))
+                            .execute(&mut conn)
+                            .await
+                            .ok()?;
+                    }
+                    Some(())
                 })
             })
             .join();

@@ -7,6 +7,8 @@
 //! the lifetimes, which bound each other, are checked together (`lifetimes.rs`), so
 //! [`build`](RefreshAuthBuilder::build) only assembles checked parts.
 
+#[cfg(feature = "key-rotation")]
+mod key_rotation;
 mod lifetimes;
 mod secrets;
 
@@ -77,6 +79,8 @@ pub struct RefreshAuthBuilder<C> {
     jwks: Option<Jwks>,
     dpop: Dpop,
     introspection: Option<Introspection>,
+    #[cfg(feature = "key-rotation")]
+    key_rotation: Option<crate::fleet::KeyRotation>,
     _claims: PhantomData<fn() -> C>,
 }
 
@@ -116,6 +120,8 @@ impl<C> RefreshAuthBuilder<C> {
             jwks: None,
             dpop: Dpop::default(),
             introspection: None,
+            #[cfg(feature = "key-rotation")]
+            key_rotation: None,
             _claims: PhantomData,
         }
     }
@@ -541,6 +547,10 @@ impl<C> RefreshAuthBuilder<C> {
     /// window as long as a refresh token's life, clashing paths, bad names.
     pub fn build(self) -> Result<RefreshAuth<C>, ConfigError> {
         crate::crypto_backend::ensure()?;
+        #[cfg(feature = "key-rotation")]
+        if self.key_rotation.is_some() {
+            return Err(ConfigError::KeyRotationNeedsAsyncBuild);
+        }
         let signing = self.signing.ok_or(ConfigError::MissingSigningKey)?;
         let lifetimes = self
             .lifetimes

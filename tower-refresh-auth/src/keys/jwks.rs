@@ -97,13 +97,18 @@ impl Jwks {
     /// The route's path and `Cache-Control` value, given the key overlap; the path is checked
     /// with the other routes'.
     pub(crate) fn check(self, overlap: Duration) -> Result<(String, HeaderValue), ConfigError> {
-        let max_age = self.max_age.unwrap_or(overlap.min(DEFAULT_MAX_AGE));
+        let max_age = self.effective_max_age(overlap);
         if max_age > overlap {
             return Err(ConfigError::JwksMaxAgeTooLong { max_age, overlap });
         }
         let cache_control = HeaderValue::try_from(format!("public, max-age={}", max_age.as_secs()))
             .unwrap_or(HeaderValue::from_static("no-cache"));
         Ok((self.path, cache_control))
+    }
+
+    /// The max-age the route serves with this key overlap.
+    pub(crate) fn effective_max_age(&self, overlap: Duration) -> Duration {
+        self.max_age.unwrap_or(overlap.min(DEFAULT_MAX_AGE))
     }
 
     /// The max-age as given, for the check that no duration overflows a clock.

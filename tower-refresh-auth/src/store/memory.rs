@@ -9,8 +9,8 @@ use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 
 use super::{
-    DpopStore, PageCursor, ReauthStore, RefreshStore, Rotation, SessionPage, StoreError,
-    SubjectIndex,
+    DpopStore, KeyRingStore, PageCursor, ReauthStore, RefreshStore, Rotation, SessionPage,
+    StoreError, StoredKeyRing, SubjectIndex,
 };
 use crate::clock::Throttled;
 use crate::clock::to_millis;
@@ -58,6 +58,8 @@ struct Inner {
     proofs: Proofs,
     sweep_interval_ms: u64,
     last_sweep_ms: AtomicU64,
+    /// The fleet's key ring ([`KeyRingStore`]).
+    ring: std::sync::Mutex<Option<StoredKeyRing>>,
 }
 
 impl Default for MemoryStore {
@@ -81,6 +83,7 @@ impl MemoryStore {
                 proofs: Proofs::new(Self::DEFAULT_PROOFS_CAPACITY, DEFAULT_PROOFS_PER_KEY),
                 sweep_interval_ms: u64::try_from(interval.as_millis()).unwrap_or(u64::MAX),
                 last_sweep_ms: AtomicU64::new(0),
+                ring: std::sync::Mutex::new(None),
             }),
         }
     }
@@ -134,6 +137,7 @@ impl MemoryStore {
             proofs,
             sweep_interval_ms: self.inner.sweep_interval_ms,
             last_sweep_ms: AtomicU64::new(0),
+            ring: std::sync::Mutex::new(None),
         };
         Self {
             inner: Arc::new(inner),
@@ -392,6 +396,42 @@ impl RefreshStore for MemoryStore {
 
     fn reauth(&self) -> Option<&dyn ReauthStore> {
         Some(self)
+    }
+
+    fn key_ring(&self) -> Option<&dyn KeyRingStore> {
+        Some(self)
+    }
+}
+
+/// One mutex around one record: a compare-and-swap is a comparison and a write under it.
+#[async_trait::async_trait]
+impl KeyRingStore for MemoryStore {
+    async fn load_key_ring(&self) -> Result<Option<StoredKeyRing>, StoreError> {
+        Ok(self.ring().clone())
+    }
+
+    async fn swap_key_ring(
+        &self,
+        expected: Option<u64>,
+        next: &StoredKeyRing,
+    ) -> Result<bool, StoreError> {
+        let mut ring = self.ring();
+        if ring.as_ref().map(|r| r.version) != expected {
+            return Ok(false);
+        }
+        *ring = Some(next.clone());
+        Ok(true)
+    }
+}
+
+impl MemoryStore {
+    /// The key ring's slot; a panic elsewhere cannot leave it half-written (it is replaced
+    /// whole), so a poisoned lock is taken as it is.
+    fn ring(&self) -> std::sync::MutexGuard<'_, Option<StoredKeyRing>> {
+        self.inner
+            .ring
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

@@ -36,6 +36,7 @@
 #[cfg(feature = "conformance")]
 #[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
 pub mod conformance;
+mod key_ring;
 #[cfg(feature = "memory-store")]
 mod memory;
 mod page;
@@ -57,6 +58,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::session::{Session, SessionId};
 
+pub use self::key_ring::{KeyRingStore, StoredKeyRing};
 #[cfg(feature = "memory-store")]
 #[cfg_attr(docsrs, doc(cfg(feature = "memory-store")))]
 pub use self::memory::MemoryStore;
@@ -128,7 +130,9 @@ impl StoreError {
 /// - [`DpopStore`] ([`dpop`](Self::dpop)): binding a session to a DPoP key and the memory of
 ///   spent proofs, for DPoP;
 /// - [`ReauthStore`] ([`reauth`](Self::reauth)): re-authentication without a new session,
-///   for [`RefreshAuth::reauthenticate`](crate::RefreshAuth::reauthenticate).
+///   for [`RefreshAuth::reauthenticate`](crate::RefreshAuth::reauthenticate);
+/// - [`KeyRingStore`] ([`key_ring`](Self::key_ring)): the fleet's sealed key ring, for key
+///   rotation (`docs/protocol.md` §13).
 ///
 /// [`RefreshAuthBuilder::build`](crate::RefreshAuthBuilder::build) refuses a configuration
 /// that needs a capability its store does not offer, naming the trait.
@@ -213,6 +217,12 @@ pub trait RefreshStore: fmt::Debug + Send + Sync + 'static {
     /// Re-authentication, if this store offers it: `Some(self)` in a store that implements
     /// [`ReauthStore`].
     fn reauth(&self) -> Option<&dyn ReauthStore> {
+        None
+    }
+
+    /// The shared key ring of a fleet, if this store keeps one: `Some(self)` in a store that
+    /// implements [`KeyRingStore`].
+    fn key_ring(&self) -> Option<&dyn KeyRingStore> {
         None
     }
 }
@@ -366,5 +376,8 @@ impl<T: RefreshStore + ?Sized> RefreshStore for std::sync::Arc<T> {
     }
     fn reauth(&self) -> Option<&dyn ReauthStore> {
         (**self).reauth()
+    }
+    fn key_ring(&self) -> Option<&dyn KeyRingStore> {
+        (**self).key_ring()
     }
 }

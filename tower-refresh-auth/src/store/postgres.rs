@@ -55,6 +55,12 @@
 //! );
 //! CREATE INDEX IF NOT EXISTS "refresh_sessions_subject_idx" ON "refresh_sessions" (subject);
 //! CREATE INDEX IF NOT EXISTS "refresh_sessions_expires_at_idx" ON "refresh_sessions" (expires_at);
+//! -- The fleet's sealed key ring (KeyRingStore): one row, swapped on its version.
+//! CREATE TABLE IF NOT EXISTS "refresh_sessions_key_ring" (
+//!     id      BIGINT PRIMARY KEY NOT NULL CHECK (id = 1),
+//!     version BIGINT NOT NULL,
+//!     data    TEXT   NOT NULL
+//! );
 //! ```
 //!
 //! # Round trips
@@ -96,9 +102,11 @@ use super::sql::{
     COLUMNS, Columns, DEFAULT_TABLE, DEFAULT_TIMEOUT, ListRow, T_COLUMNS, counter_column,
     from_list_row, millis, run, session_from_row, validate_table_name,
 };
+mod key_ring;
+
 use super::{
-    DpopStore, PageCursor, ReauthStore, RefreshStore, Rotation, SessionPage, StoreError,
-    SubjectIndex,
+    DpopStore, KeyRingStore, PageCursor, ReauthStore, RefreshStore, Rotation, SessionPage,
+    StoreError, SubjectIndex,
 };
 use crate::session::{Session, SessionId};
 use crate::store::ReplayKey;
@@ -169,7 +177,7 @@ CREATE TABLE IF NOT EXISTS "{table}_dpop_proofs" (
 );
 CREATE INDEX IF NOT EXISTS "{table}_subject_idx" ON "{table}" (subject);
 CREATE INDEX IF NOT EXISTS "{table}_expires_at_idx" ON "{table}" (expires_at);"#
-            ),
+            ) + &key_ring::migrate(table),
             create: format!(
                 r#"INSERT INTO "{table}" (id, {COLUMNS})
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
@@ -493,6 +501,10 @@ impl RefreshStore for PostgresStore {
     }
 
     fn reauth(&self) -> Option<&dyn ReauthStore> {
+        Some(self)
+    }
+
+    fn key_ring(&self) -> Option<&dyn KeyRingStore> {
         Some(self)
     }
 }

@@ -50,6 +50,12 @@
 //! );
 //! CREATE INDEX IF NOT EXISTS "refresh_sessions_subject_idx" ON "refresh_sessions" (subject);
 //! CREATE INDEX IF NOT EXISTS "refresh_sessions_expires_at_idx" ON "refresh_sessions" (expires_at);
+//! -- The fleet's sealed key ring (KeyRingStore): one row, swapped on its version.
+//! CREATE TABLE IF NOT EXISTS "refresh_sessions_key_ring" (
+//!     id      INTEGER PRIMARY KEY NOT NULL CHECK (id = 1),
+//!     version INTEGER NOT NULL,
+//!     data    TEXT   NOT NULL
+//! );
 //! ```
 //!
 //! A table made before sessions were sealed gets the column, in the same transaction, when
@@ -99,9 +105,11 @@ use super::sql::{
     COLUMNS, Columns, DEFAULT_TABLE, DEFAULT_TIMEOUT, ListRow, METADATA_COLUMNS, counter_column,
     from_list_row, millis, run, session_from_row, validate_table_name,
 };
+mod key_ring;
+
 use super::{
-    DpopStore, PageCursor, ReauthStore, RefreshStore, Rotation, SessionPage, StoreError,
-    SubjectIndex,
+    DpopStore, KeyRingStore, PageCursor, ReauthStore, RefreshStore, Rotation, SessionPage,
+    StoreError, SubjectIndex,
 };
 use crate::session::{Session, SessionId};
 use crate::store::ReplayKey;
@@ -176,7 +184,7 @@ CREATE TABLE IF NOT EXISTS "{table}_dpop_proofs" (
 );
 CREATE INDEX IF NOT EXISTS "{table}_subject_idx" ON "{table}" (subject);
 CREATE INDEX IF NOT EXISTS "{table}_expires_at_idx" ON "{table}" (expires_at);"#
-            ),
+            ) + &key_ring::migrate(table),
             add_seal: format!(r#"ALTER TABLE "{table}" ADD COLUMN seal TEXT NOT NULL DEFAULT ''"#),
             create: format!(
                 r#"INSERT OR REPLACE INTO "{table}" (id, {COLUMNS})
@@ -479,6 +487,10 @@ impl RefreshStore for SqliteStore {
     }
 
     fn reauth(&self) -> Option<&dyn ReauthStore> {
+        Some(self)
+    }
+
+    fn key_ring(&self) -> Option<&dyn KeyRingStore> {
         Some(self)
     }
 }

@@ -143,6 +143,24 @@ impl SessionKeys {
         dropped
     }
 
+    /// Replaces every key at once: `secrets` (not empty, each already checked for length),
+    /// the minting one first. For the fleet's key ring, which decides itself when each
+    /// secret mints and retires.
+    #[cfg(feature = "key-rotation")]
+    pub(crate) fn replace<'a>(&self, secrets: impl IntoIterator<Item = &'a [u8]>) {
+        let keys: Vec<MacKey> = secrets
+            .into_iter()
+            .map(|secret| MacKey {
+                mac: mac_for(secret),
+                seal: seal::derive_key(secret),
+                retired: None,
+            })
+            .collect();
+        if !keys.is_empty() {
+            self.set.store(std::sync::Arc::new(keys));
+        }
+    }
+
     /// How many keys verify.
     pub(crate) fn len(&self) -> usize {
         self.set.load().len()

@@ -25,6 +25,9 @@
 //!   [`RefreshStore::subject_index`], so a store that forgets to return `Some(self)` fails;
 //! - `dpop`: [`DpopStore`], likewise through [`RefreshStore::dpop`];
 //! - `reauth`: [`ReauthStore`], likewise through [`RefreshStore::reauth`];
+//! - `key_ring`: [`KeyRingStore`](crate::store::KeyRingStore), likewise through
+//!   [`RefreshStore::key_ring`]: the fleet key ring's compare-and-swap (32 racing tasks,
+//!   across both instances when the fixture has two; one winner);
 //! - `two_instances`: the record tests that need [`Fixture::second`], a second instance on
 //!   the same data with its own connections (as a second server has), and with `dpop` the
 //!   replay memory shared between them. Leave it out for a store that cannot be shared.
@@ -44,6 +47,7 @@
 #![allow(clippy::missing_panics_doc)]
 
 pub mod dpop;
+pub mod key_ring;
 pub mod reauth;
 pub mod record;
 pub mod subject_index;
@@ -166,7 +170,7 @@ pub fn reauth<S: RefreshStore>(store: &S) -> &dyn ReauthStore {
 /// then optionally `ignore = "reason"`:
 ///
 /// ```text
-/// conformance_suite!(memory, fixtures::memory, [subject_index, dpop, reauth]);
+/// conformance_suite!(memory, fixtures::memory, [subject_index, dpop, reauth, key_ring]);
 /// conformance_suite!(redis, fixtures::redis, [subject_index, dpop, reauth, two_instances], ignore = "needs REDIS_URL");
 /// ```
 #[macro_export]
@@ -245,6 +249,17 @@ macro_rules! conformance_suite {
             );
         }
     };
+    (@group $fixture:path, $attrs:tt, key_ring; $all:tt) => {
+        mod key_ring {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::conformance_suite!(@tests $fixture, $attrs, key_ring;
+                key_ring_starts_empty_and_keeps_the_first_record,
+                key_ring_swaps_only_from_the_expected_version,
+                concurrent_key_ring_swaps_yield_one_winner
+            );
+        }
+    };
     (@group $fixture:path, $attrs:tt, two_instances; $all:tt) => {
         mod two_instances {
             #[allow(unused_imports)]
@@ -268,7 +283,7 @@ macro_rules! conformance_suite {
     (@group $fixture:path, $attrs:tt, $unknown:ident; $all:tt) => {
         ::core::compile_error!(::core::concat!(
             "unknown conformance group `", ::core::stringify!($unknown),
-            "`: expected subject_index, dpop, reauth or two_instances"
+            "`: expected subject_index, dpop, reauth, key_ring or two_instances"
         ));
     };
     (@tests $fixture:path, $attrs:tt, $module:ident; $($test:ident),*) => {

@@ -45,6 +45,7 @@
 //! | `tra:s:{<session id>}` | hash | `sub`, `claims`, `ctr`, `cat`, `rat`, `exp`, `seal` and, if the session has them, `abs`, `ua` (user agent), `lbl` (label) and `jkt` (its DPoP key's thumbprint) |
 //! | `tra:pk:{<partition>}` | sorted set | the spent DPoP proofs of one key ([`ReplayKey`], by its [partition](ReplayKey::partition)), each scored by when it may be forgotten, at most [`with_proofs_per_key`](RedisStore::with_proofs_per_key) of them; the set expires with its last proof ([`remember_proof`](DpopStore::remember_proof): one script) |
 //! | `tra:u:{<subject>}` | sorted set | the ids of the subject's sessions, scored by when they were added, for [`revoke_subject`](SubjectIndex::revoke_subject) and [`list`](SubjectIndex::list) |
+//! | `tra:ring` | hash | the fleet's sealed key ring ([`KeyRingStore`]): `v` its version, `d` the sealed data; swapped by one script |
 //!
 //! Times are integer milliseconds since the Unix epoch; the counter is a decimal integer;
 //! `seal` is the session's [seal](crate::session::Session::seal). A hash written before
@@ -133,6 +134,7 @@
 mod connection;
 mod decode;
 mod durability;
+mod key_ring;
 mod pipeline;
 mod scripts;
 
@@ -155,7 +157,7 @@ use super::{
 };
 use crate::clock::to_millis;
 use crate::session::{Session, SessionId};
-use crate::store::{DEFAULT_PROOFS_PER_KEY, ReplayKey};
+use crate::store::{DEFAULT_PROOFS_PER_KEY, KeyRingStore, ReplayKey};
 
 /// How long an operation may take before it fails with [`StoreError::Timeout`], by default.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -565,6 +567,10 @@ impl RefreshStore for RedisStore {
     }
 
     fn reauth(&self) -> Option<&dyn ReauthStore> {
+        Some(self)
+    }
+
+    fn key_ring(&self) -> Option<&dyn KeyRingStore> {
         Some(self)
     }
 }
