@@ -48,6 +48,7 @@ use crate::dpop::Verified;
 use crate::error::AuthError;
 pub use crate::guard::Endpoint;
 use crate::rejection::AuthRejection;
+use crate::revocation::{self, Ask};
 use crate::routes;
 use crate::shared::Shared;
 use crate::telemetry::{self, Verification};
@@ -112,6 +113,8 @@ impl<C: Clone + Send + Sync + 'static> Verdict<C> {
 pub struct StoreCheck<C> {
     claims: Claims<C>,
     proof: Option<Verified>,
+    /// Whether the token's session must be read from the store.
+    check_session: bool,
     public: bool,
     shared: Arc<Shared>,
 }
@@ -136,7 +139,7 @@ impl<C> StoreCheck<C> {
             None => Ok(()),
         };
         let checked = match checked {
-            Ok(()) if self.shared.check_sessions => {
+            Ok(()) if self.check_session => {
                 self.shared.check_session(&self.claims.sid).await
             }
             other => other,
@@ -169,16 +172,30 @@ where
         if let Some(route) = shared.guard.route(path) {
             return Decision::Endpoint(route);
         }
-        match self.verify_request(method, uri, headers) {
-            Ok((claims, proof)) if shared.check_sessions || proof.is_some() => {
+        let verified = self.verify_request(method, uri, headers).map(|(claims, proof)| {
+            let ask = (shared.check_sessions).ask(&claims.sid, &claims.sub, claims.iat);
+            (claims, proof, ask)
+        });
+        match verified {
+            Ok((_, _, Ask::Refuse)) => {
+                telemetry::verified(Verification::Revoked);
+                let refused = shared.rejection(revocation::revoked());
+                if shared.guard.is_public(path) {
+                    Decision::Verdict(Verdict::Anonymous(refused))
+                } else {
+                    Decision::Verdict(Verdict::Refused(refused))
+                }
+            }
+            Ok((claims, proof, ask)) if matches!(ask, Ask::Store) || proof.is_some() => {
                 Decision::StoreCheck(StoreCheck {
                     claims,
                     proof,
+                    check_session: matches!(ask, Ask::Store),
                     public: shared.guard.is_public(path),
                     shared: Arc::clone(shared),
                 })
             }
-            Ok((claims, _)) => {
+            Ok((claims, _, _)) => {
                 telemetry::verified(Verification::Ok);
                 Decision::Verdict(Verdict::Authenticated(claims))
             }

@@ -20,6 +20,7 @@ use crate::error::AuthError;
 use crate::events::RevocationReason;
 use crate::keyring::KeyRing;
 use crate::rejection::AuthRejection;
+use crate::revocation::{self, Ask};
 use crate::routes::refresh::{PairShape, pair_response};
 use crate::session::{
     Authentication, PageCursor, Session, SessionId, SessionInfo, SessionInfoPage, SessionMetadata,
@@ -537,8 +538,10 @@ where
         if let Some(proof) = &proof {
             self.shared.spend_proof(proof, true).await?;
         }
-        if self.shared.check_sessions {
-            self.shared.check_session(&claims.sid).await?;
+        match self.shared.check_sessions.ask(&claims.sid, &claims.sub, claims.iat) {
+            Ask::Nothing => {}
+            Ask::Store => self.shared.check_session(&claims.sid).await?,
+            Ask::Refuse => return Err(revocation::revoked()),
         }
         Ok(claims)
     }

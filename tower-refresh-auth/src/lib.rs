@@ -221,6 +221,7 @@ mod grpc;
 #[cfg_attr(docsrs, doc(cfg(feature = "openapi")))]
 pub mod openapi;
 mod rejection;
+pub mod revocation;
 pub mod resource;
 mod response;
 
@@ -232,5 +233,6 @@ pub use self::events::SecurityEvent;
 pub use self::keys::Algorithm;
 pub use self::layer::RefreshAuthLayer;
 pub use self::rejection::AuthRejection;
+pub use self::revocation::SessionChecking;
 pub use self::service::RefreshAuthService;
 pub use self::token::{Claims, NoClaims, TokenPair};

@@ -16,7 +16,7 @@ use crate::events::{RevocationReason, SecurityEvent};
 use crate::seal::Sealed;
 use crate::session::{PageCursor, Session, SessionId, SessionInfo, SessionInfoPage};
 use crate::shared::Shared;
-use crate::store::{Rotation, StoreError};
+use crate::store::{Revoked, Rotation, StoreError};
 use crate::telemetry::{self, Refresh, StoreOp, timed};
 use crate::token::TokenPair;
 
@@ -235,6 +235,7 @@ impl Shared {
                 }
                 Replay::Reuse => {
                     // The legitimate user logs in again.
+                    self.record_revocation(Revoked::Session(id)).await?;
                     let revoked = timed(StoreOp::Revoke, self.store.revoke(&id)).await?;
                     tracing::warn!(
                         presented,
@@ -386,6 +387,7 @@ impl Shared {
             _ => None,
         };
         let subject = subject.or(loaded.as_deref());
+        self.record_revocation(Revoked::Session(*id)).await?;
         let existed = timed(StoreOp::Revoke, self.store.revoke(id)).await?;
         if existed {
             self.revoked(id, subject, reason);
@@ -410,6 +412,7 @@ impl Shared {
     /// Revokes every session of `subject` ("log out everywhere"). Returns how many.
     pub(crate) async fn revoke_subject(&self, subject: &str) -> Result<u64, AuthError> {
         let index = self.subject_index()?;
+        self.record_revocation(Revoked::Subject(subject.to_owned())).await?;
         let n = timed(StoreOp::RevokeSubject, index.revoke_subject(subject)).await?;
         if n > 0 {
             if let Some(cache) = &self.cache {

@@ -18,6 +18,7 @@ use crate::events::Events;
 use crate::guard::Guard;
 use crate::rejection::AuthRejection;
 use crate::response::Renderer;
+use crate::revocation::SessionCheck;
 use crate::store::{DpopStore, RefreshStore, SubjectIndex};
 use crate::token::access::AccessTokens;
 use crate::token::refresh::SessionKeys;
@@ -42,7 +43,7 @@ pub(crate) struct Shared {
     /// and the application set none.
     pub(crate) max_sessions: Option<usize>,
     pub(crate) guard: Guard,
-    pub(crate) check_sessions: bool,
+    pub(crate) check_sessions: SessionCheck,
     pub(crate) body_limit: usize,
     pub(crate) transport: Transport,
     pub(crate) access_cookie: Option<String>,

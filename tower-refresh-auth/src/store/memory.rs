@@ -8,8 +8,9 @@ use std::time::{Duration, SystemTime};
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 
+use super::feed::memory::MemoryFeed;
 use super::{
-    DpopStore, PageCursor, ReauthStore, RefreshStore, Rotation, SessionPage, StoreError,
+    DpopStore, RevocationFeed, PageCursor, ReauthStore, RefreshStore, Rotation, SessionPage, StoreError,
     SubjectIndex,
 };
 use crate::clock::Throttled;
@@ -56,6 +57,8 @@ struct Inner {
     /// so the two maps' shard locks cannot deadlock.
     subjects: DashMap<String, Vec<PageCursor>>,
     proofs: Proofs,
+    /// The revocation feed: recorded and pushed in the process.
+    feed: MemoryFeed,
     sweep_interval_ms: u64,
     last_sweep_ms: AtomicU64,
 }
@@ -79,6 +82,7 @@ impl MemoryStore {
                 sessions: DashMap::new(),
                 subjects: DashMap::new(),
                 proofs: Proofs::new(Self::DEFAULT_PROOFS_CAPACITY, DEFAULT_PROOFS_PER_KEY),
+                feed: MemoryFeed::default(),
                 sweep_interval_ms: u64::try_from(interval.as_millis()).unwrap_or(u64::MAX),
                 last_sweep_ms: AtomicU64::new(0),
             }),
@@ -132,6 +136,7 @@ impl MemoryStore {
             sessions: DashMap::new(),
             subjects: DashMap::new(),
             proofs,
+            feed: MemoryFeed::default(),
             sweep_interval_ms: self.inner.sweep_interval_ms,
             last_sweep_ms: AtomicU64::new(0),
         };
@@ -392,6 +397,10 @@ impl RefreshStore for MemoryStore {
 
     fn reauth(&self) -> Option<&dyn ReauthStore> {
         Some(self)
+    }
+
+    fn revocation_feed(&self) -> Option<&dyn RevocationFeed> {
+        Some(&self.inner.feed)
     }
 }
 
