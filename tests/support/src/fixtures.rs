@@ -195,7 +195,11 @@ mod postgres {
                     .ok()?;
                 runtime.block_on(async {
                     let mut conn = sqlx::PgConnection::connect(&url).await.ok()?;
-                    sqlx::query(&format!(r#"DROP TABLE IF EXISTS "{table}" CASCADE"#))
+                    // The sessions' table and the ones `migrate` makes beside it.
+                    sqlx::query(&format!(
+                        r#"DROP TABLE IF EXISTS "{table}", "{table}_dpop_proofs",
+                            "{table}_revocations", "{table}_revocation_seq" CASCADE"#
+                    ))
                         .execute(&mut conn)
                         .await
                         .ok()

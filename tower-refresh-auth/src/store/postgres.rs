@@ -55,6 +55,21 @@
 //! );
 //! CREATE INDEX IF NOT EXISTS "refresh_sessions_subject_idx" ON "refresh_sessions" (subject);
 //! CREATE INDEX IF NOT EXISTS "refresh_sessions_expires_at_idx" ON "refresh_sessions" (expires_at);
+//! -- The revocation feed (RevocationFeed): each revocation's JSON under its sequence number,
+//! -- until it expires; announced with NOTIFY on the channel "refresh_sessions_revocations".
+//! CREATE TABLE IF NOT EXISTS "refresh_sessions_revocations" (
+//!     seq        BIGINT PRIMARY KEY,
+//!     entry      TEXT   NOT NULL,
+//!     expires_at BIGINT NOT NULL
+//! );
+//! CREATE INDEX IF NOT EXISTS "refresh_sessions_rv_exp_idx"
+//!     ON "refresh_sessions_revocations" (expires_at);
+//! -- The latest sequence number: one row, locked by each publish until it commits.
+//! CREATE TABLE IF NOT EXISTS "refresh_sessions_revocation_seq" (
+//!     one BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one),
+//!     seq BIGINT  NOT NULL
+//! );
+//! INSERT INTO "refresh_sessions_revocation_seq" (one, seq) VALUES (TRUE, 0) ON CONFLICT DO NOTHING;
 //! ```
 //!
 //! # Round trips
@@ -97,8 +112,8 @@ use super::sql::{
     from_list_row, millis, run, session_from_row, validate_table_name,
 };
 use super::{
-    DpopStore, PageCursor, ReauthStore, RefreshStore, Rotation, SessionPage, StoreError,
-    SubjectIndex,
+    DpopStore, PageCursor, ReauthStore, RefreshStore, RevocationFeed, Rotation, SessionPage,
+    StoreError, SubjectIndex,
 };
 use crate::session::{Session, SessionId};
 use crate::store::ReplayKey;
@@ -168,7 +183,8 @@ CREATE TABLE IF NOT EXISTS "{table}_dpop_proofs" (
     expires_at BIGINT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS "{table}_subject_idx" ON "{table}" (subject);
-CREATE INDEX IF NOT EXISTS "{table}_expires_at_idx" ON "{table}" (expires_at);"#
+CREATE INDEX IF NOT EXISTS "{table}_expires_at_idx" ON "{table}" (expires_at);{feed}"#,
+                feed = super::feed::postgres::migration(table),
             ),
             create: format!(
                 r#"INSERT INTO "{table}" (id, {COLUMNS})
@@ -305,6 +321,16 @@ impl PostgresStore {
     /// The pool the store runs on.
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// The sessions' table name.
+    pub(crate) fn table_name(&self) -> &str {
+        &self.table
+    }
+
+    /// How long one operation may take.
+    pub(crate) fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     /// Creates the table and its indexes if they do not exist, and adds the `seal` column to
@@ -493,6 +519,10 @@ impl RefreshStore for PostgresStore {
     }
 
     fn reauth(&self) -> Option<&dyn ReauthStore> {
+        Some(self)
+    }
+
+    fn revocation_feed(&self) -> Option<&dyn RevocationFeed> {
         Some(self)
     }
 }

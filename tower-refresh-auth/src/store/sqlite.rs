@@ -50,6 +50,14 @@
 //! );
 //! CREATE INDEX IF NOT EXISTS "refresh_sessions_subject_idx" ON "refresh_sessions" (subject);
 //! CREATE INDEX IF NOT EXISTS "refresh_sessions_expires_at_idx" ON "refresh_sessions" (expires_at);
+//! -- The revocation feed (RevocationFeed): each revocation's JSON under its sequence number,
+//! -- until it expires. Subscribers poll it (every 50 ms).
+//! CREATE TABLE IF NOT EXISTS "refresh_sessions_revocations" (
+//!     seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+//!     entry      TEXT    NOT NULL,
+//!     expires_at INTEGER NOT NULL
+//! );
+//! CREATE INDEX IF NOT EXISTS "refresh_sessions_rv_exp_idx" ON "refresh_sessions_revocations" (expires_at);
 //! ```
 //!
 //! A table made before sessions were sealed gets the column, in the same transaction, when
@@ -100,8 +108,8 @@ use super::sql::{
     from_list_row, millis, run, session_from_row, validate_table_name,
 };
 use super::{
-    DpopStore, PageCursor, ReauthStore, RefreshStore, Rotation, SessionPage, StoreError,
-    SubjectIndex,
+    DpopStore, PageCursor, ReauthStore, RefreshStore, RevocationFeed, Rotation, SessionPage,
+    StoreError, SubjectIndex,
 };
 use crate::session::{Session, SessionId};
 use crate::store::ReplayKey;
@@ -175,7 +183,8 @@ CREATE TABLE IF NOT EXISTS "{table}_dpop_proofs" (
     expires_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS "{table}_subject_idx" ON "{table}" (subject);
-CREATE INDEX IF NOT EXISTS "{table}_expires_at_idx" ON "{table}" (expires_at);"#
+CREATE INDEX IF NOT EXISTS "{table}_expires_at_idx" ON "{table}" (expires_at);{feed}"#,
+                feed = super::feed::sqlite::migration(table),
             ),
             add_seal: format!(r#"ALTER TABLE "{table}" ADD COLUMN seal TEXT NOT NULL DEFAULT ''"#),
             create: format!(
@@ -288,6 +297,16 @@ impl SqliteStore {
     /// The pool the store runs on.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// The sessions' table name.
+    pub(crate) fn table_name(&self) -> &str {
+        &self.table
+    }
+
+    /// How long one operation may take.
+    pub(crate) fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     /// Creates the table and its indexes if they do not exist, and adds the `seal` column to
@@ -479,6 +498,10 @@ impl RefreshStore for SqliteStore {
     }
 
     fn reauth(&self) -> Option<&dyn ReauthStore> {
+        Some(self)
+    }
+
+    fn revocation_feed(&self) -> Option<&dyn RevocationFeed> {
         Some(self)
     }
 }
