@@ -34,8 +34,16 @@ const QUEUE: usize = 1024;
 #[derive(Debug)]
 pub(crate) struct Follower {
     pub(crate) set: Arc<RevokedSet>,
-    cursor: Arc<AtomicU64>,
+    counts: Arc<Counts>,
     task: JoinHandle<()>,
+}
+
+/// What the follower reports: its cursor, and how often it fell back and caught up.
+#[derive(Debug, Default)]
+struct Counts {
+    cursor: AtomicU64,
+    gaps: AtomicU64,
+    resyncs: AtomicU64,
 }
 
 impl Drop for Follower {
@@ -54,19 +62,27 @@ impl Follower {
         let runtime =
             tokio::runtime::Handle::try_current().map_err(|_| ConfigError::FeedNeedsRuntime)?;
         let set = Arc::new(RevokedSet::new(skew_ms));
-        let cursor = Arc::new(AtomicU64::new(0));
+        let counts = Arc::new(Counts::default());
         let task = runtime.spawn(follow(
             store,
             clock,
             Arc::clone(&set),
-            Arc::clone(&cursor),
+            Arc::clone(&counts),
         ));
-        Ok(Self { set, cursor, task })
+        Ok(Self { set, counts, task })
     }
 
     /// The sequence number up to which the set is known to hold every revocation.
     pub(crate) fn cursor(&self) -> u64 {
-        self.cursor.load(Ordering::Relaxed)
+        self.counts.cursor.load(Ordering::Relaxed)
+    }
+
+    /// How many times the follower fell back to the store, and caught up.
+    pub(crate) fn gaps_and_resyncs(&self) -> (u64, u64) {
+        (
+            self.counts.gaps.load(Ordering::Relaxed),
+            self.counts.resyncs.load(Ordering::Relaxed),
+        )
     }
 }
 
@@ -74,7 +90,7 @@ async fn follow(
     store: Arc<dyn RefreshStore>,
     clock: Arc<dyn Clock>,
     set: Arc<RevokedSet>,
-    cursor: Arc<AtomicU64>,
+    counts: Arc<Counts>,
 ) {
     let mut backoff = BACKOFF_MIN;
     loop {
@@ -82,8 +98,8 @@ async fn follow(
             store: &*store,
             clock: &*clock,
             set: &set,
-            cursor: cursor.load(Ordering::Relaxed),
-            published: &cursor,
+            cursor: counts.cursor.load(Ordering::Relaxed),
+            counts: &counts,
             resynced: false,
         };
         let err = run.follow().await;
@@ -91,6 +107,7 @@ async fn follow(
         set.distrust();
         if run.resynced {
             backoff = BACKOFF_MIN;
+            counts.gaps.fetch_add(1, Ordering::Relaxed);
             telemetry::feed_gap();
             tracing::warn!(
                 error = %err,
@@ -110,8 +127,8 @@ struct Run<'a> {
     clock: &'a dyn Clock,
     set: &'a RevokedSet,
     cursor: u64,
-    /// Where [`Follower::cursor`] reads it.
-    published: &'a AtomicU64,
+    /// Where [`Follower`] reads the cursor and counts resyncs.
+    counts: &'a Counts,
     resynced: bool,
 }
 
@@ -141,6 +158,7 @@ impl Run<'_> {
             Err(err) => return err,
         }
         self.resynced = true;
+        self.counts.resyncs.fetch_add(1, Ordering::Relaxed);
         telemetry::feed_resynced();
         tracing::debug!(cursor = self.cursor, "revocation feed followed");
         let mut catch_up = tokio::time::interval(CATCH_UP_EVERY);
@@ -178,7 +196,7 @@ impl Run<'_> {
         // A head behind the cursor is a store that lost its record: everything it holds
         // was just read, so following goes on from its head.
         self.cursor = page.head;
-        self.published.store(self.cursor, Ordering::Relaxed);
+        self.counts.cursor.store(self.cursor, Ordering::Relaxed);
     }
 
     /// Applies `item` and every push already waiting, at once; an error once one may have
@@ -224,7 +242,7 @@ impl Run<'_> {
         }
         // Whatever arrived is applied, also when a gap follows.
         self.set.apply_recorded(&batch, now, None);
-        self.published.store(self.cursor, Ordering::Relaxed);
+        self.counts.cursor.store(self.cursor, Ordering::Relaxed);
         gap.map_or(Ok(()), Err)
     }
 }

@@ -171,6 +171,11 @@ pub struct FeedStatus {
     pub sessions: usize,
     /// How many subjects with a "log out everywhere" cut-off the set holds.
     pub subjects: usize,
+    /// How many times the instance may have missed part of the feed and fell back to
+    /// checking the store per request.
+    pub gaps: u64,
+    /// How many times it read the record and followed the feed, the first time included.
+    pub resyncs: u64,
 }
 
 impl<C> RefreshAuth<C> {
@@ -180,11 +185,14 @@ impl<C> RefreshAuth<C> {
         match &self.shared.check_sessions {
             SessionCheck::Feed(follower) => {
                 let (sessions, subjects) = follower.set.len();
+                let (gaps, resyncs) = follower.gaps_and_resyncs();
                 Some(FeedStatus {
                     following: follower.set.is_certain(),
                     cursor: follower.cursor(),
                     sessions,
                     subjects,
+                    gaps,
+                    resyncs,
                 })
             }
             SessionCheck::Off | SessionCheck::PerRequest => None,

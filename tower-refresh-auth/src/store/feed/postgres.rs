@@ -115,6 +115,8 @@ ORDER BY r.seq"#
         ping.tick().await;
         Ok(Box::new(PgSubscription {
             listener,
+            // Named, so an operator can tell the feed's connections in `pg_stat_activity`.
+            ping_sql: format!("SELECT 1 /* revocation feed: {channel} */"),
             ping,
             timeout,
         }))
@@ -123,6 +125,7 @@ ORDER BY r.seq"#
 
 struct PgSubscription {
     listener: PgListener,
+    ping_sql: String,
     ping: tokio::time::Interval,
     timeout: Duration,
 }
@@ -143,7 +146,8 @@ impl FeedSubscription for PgSubscription {
                 }
                 _ = self.ping.tick() => {
                     // Notifications that arrive meanwhile are buffered by the listener.
-                    run(self.timeout, sqlx::query("SELECT 1").execute(&mut self.listener)).await?;
+                    let ping = sqlx::query(&self.ping_sql).execute(&mut self.listener);
+                    run(self.timeout, ping).await?;
                 }
             }
         }
