@@ -96,7 +96,10 @@ async fn revocations_reach_every_instance(stores: [impl RefreshStore; 3]) {
     }
 
     a.logout(&first.refresh_token).await.unwrap();
-    assert!(!accepted(&a, &first).await, "the revoking instance refuses at once");
+    assert!(
+        !accepted(&a, &first).await,
+        "the revoking instance refuses at once"
+    );
     refused_everywhere(&[&b, &c], &first).await;
 
     assert!(c.revoke_session(&second.session_id).await.unwrap());
@@ -214,10 +217,7 @@ fn check_sessions_takes_a_bool_still() {
 /// The subscriptions are killed while sessions are revoked: a revoked session, once refused,
 /// is never let through again — neither while the instances check the store (the gap) nor
 /// after they resynced — and the fallback and resync show in their status.
-async fn no_revoked_session_through_a_gap<S: RefreshStore>(
-    stores: [S; 3],
-    kill: impl AsyncFn(),
-) {
+async fn no_revoked_session_through_a_gap<S: RefreshStore>(stores: [S; 3], kill: impl AsyncFn()) {
     const SESSIONS: usize = 20;
     let [a, b, c] = stores.map(instance);
     following(&[&a, &b, &c]).await;
@@ -254,7 +254,10 @@ async fn no_revoked_session_through_a_gap<S: RefreshStore>(
             })
             .await;
             for earlier in &revoked {
-                assert!(!accepted(auth, earlier).await, "a revoked session let through");
+                assert!(
+                    !accepted(auth, earlier).await,
+                    "a revoked session let through"
+                );
             }
         }
     }
@@ -262,9 +265,15 @@ async fn no_revoked_session_through_a_gap<S: RefreshStore>(
     for (auth, before) in [&b, &c].into_iter().zip(before) {
         let after = auth.revocation_feed_status().unwrap();
         assert!(after.gaps > before.gaps, "the fallback shows: {after:?}");
-        assert!(after.resyncs > before.resyncs, "the resync shows: {after:?}");
+        assert!(
+            after.resyncs > before.resyncs,
+            "the resync shows: {after:?}"
+        );
         for pair in &revoked {
-            assert!(!accepted(auth, pair).await, "a revoked session let through after");
+            assert!(
+                !accepted(auth, pair).await,
+                "a revoked session let through after"
+            );
         }
         assert!(accepted(auth, &kept).await);
     }
@@ -279,7 +288,10 @@ async fn lag_distribution(name: &str, stores: [impl RefreshStore; 2], n: usize) 
     let mut lags = Vec::with_capacity(n);
     for _ in 0..n {
         let pair = a.issue("lag", NoClaims {}).await.unwrap();
-        wait_until("the new session is accepted", async || accepted(&b, &pair).await).await;
+        wait_until("the new session is accepted", async || {
+            accepted(&b, &pair).await
+        })
+        .await;
         a.logout(&pair.refresh_token).await.unwrap();
         let answered = Instant::now();
         let deadline = answered + BOUND;
@@ -407,7 +419,9 @@ mod postgres_store {
              WHERE pid <> pg_backend_pid() AND (query LIKE $1 OR query LIKE $2)",
         )
         .bind(format!(r#"LISTEN "{stem}%_revocations""#))
-        .bind(format!("SELECT 1 /* revocation feed: {stem}%_revocations */"))
+        .bind(format!(
+            "SELECT 1 /* revocation feed: {stem}%_revocations */"
+        ))
         .fetch_all(&pool)
         .await
         .unwrap();
@@ -462,7 +476,6 @@ mod sqlite_store {
     async fn sqlite_everywhere_and_reuse_go_through_the_feed() {
         let fx = fixtures::sqlite("feed_everywhere").await;
         let second = fx.second.clone().unwrap();
-        everywhere_and_reuse_go_through_the_feed([fx.store.clone(), second.clone(), second])
-            .await;
+        everywhere_and_reuse_go_through_the_feed([fx.store.clone(), second.clone(), second]).await;
     }
 }

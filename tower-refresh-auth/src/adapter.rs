@@ -139,9 +139,7 @@ impl<C> StoreCheck<C> {
             None => Ok(()),
         };
         let checked = match checked {
-            Ok(()) if self.check_session => {
-                self.shared.check_session(&self.claims.sid).await
-            }
+            Ok(()) if self.check_session => self.shared.check_session(&self.claims.sid).await,
             other => other,
         };
         match &checked {
@@ -172,10 +170,12 @@ where
         if let Some(route) = shared.guard.route(path) {
             return Decision::Endpoint(route);
         }
-        let verified = self.verify_request(method, uri, headers).map(|(claims, proof)| {
-            let ask = (shared.check_sessions).ask(&claims.sid, &claims.sub, claims.iat);
-            (claims, proof, ask)
-        });
+        let verified = self
+            .verify_request(method, uri, headers)
+            .map(|(claims, proof)| {
+                let ask = (shared.check_sessions).ask(&claims.sid, &claims.sub, claims.iat);
+                (claims, proof, ask)
+            });
         match verified {
             Ok((_, _, Ask::Refuse)) => {
                 telemetry::verified(Verification::Revoked);

@@ -538,7 +538,11 @@ where
         if let Some(proof) = &proof {
             self.shared.spend_proof(proof, true).await?;
         }
-        match self.shared.check_sessions.ask(&claims.sid, &claims.sub, claims.iat) {
+        match self
+            .shared
+            .check_sessions
+            .ask(&claims.sid, &claims.sub, claims.iat)
+        {
             Ask::Nothing => {}
             Ask::Store => self.shared.check_session(&claims.sid).await?,
             Ask::Refuse => return Err(revocation::revoked()),

@@ -221,9 +221,9 @@ mod grpc;
 #[cfg_attr(docsrs, doc(cfg(feature = "openapi")))]
 pub mod openapi;
 mod rejection;
-pub mod revocation;
 pub mod resource;
 mod response;
+pub mod revocation;
 
 pub use self::authority::RefreshAuth;
 pub use self::body::ResponseBody;

@@ -412,7 +412,8 @@ impl Shared {
     /// Revokes every session of `subject` ("log out everywhere"). Returns how many.
     pub(crate) async fn revoke_subject(&self, subject: &str) -> Result<u64, AuthError> {
         let index = self.subject_index()?;
-        self.record_revocation(Revoked::Subject(subject.to_owned())).await?;
+        self.record_revocation(Revoked::Subject(subject.to_owned()))
+            .await?;
         let n = timed(StoreOp::RevokeSubject, index.revoke_subject(subject)).await?;
         if n > 0 {
             if let Some(cache) = &self.cache {

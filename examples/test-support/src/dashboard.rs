@@ -616,8 +616,16 @@ pub fn with_check_sessions_feed_an_ended_session_is_refused_at_once(bin: &str) {
     assert_eq!(ended.status, 204, "{ended:?}");
     assert_eq!(dashboard(&phone), 401, "the ended session's token");
 
-    let body = format!(r#"{{"refreshToken":"{}"}}"#, json_field(&tablet.body, "refreshToken"));
-    let out = server.send("POST", "/logout", &[("Content-Type", "application/json")], &body);
+    let body = format!(
+        r#"{{"refreshToken":"{}"}}"#,
+        json_field(&tablet.body, "refreshToken")
+    );
+    let out = server.send(
+        "POST",
+        "/logout",
+        &[("Content-Type", "application/json")],
+        &body,
+    );
     assert_eq!(out.status, 204, "{out:?}");
     assert_eq!(dashboard(&tablet), 401, "the logged-out session's token");
     assert_eq!(dashboard(&laptop), 200, "the other session goes on");

@@ -200,9 +200,9 @@ mod postgres {
                         r#"DROP TABLE IF EXISTS "{table}", "{table}_dpop_proofs",
                             "{table}_revocations", "{table}_revocation_seq" CASCADE"#
                     ))
-                        .execute(&mut conn)
-                        .await
-                        .ok()
+                    .execute(&mut conn)
+                    .await
+                    .ok()
                 })
             })
             .join();

@@ -63,12 +63,7 @@ impl Follower {
             tokio::runtime::Handle::try_current().map_err(|_| ConfigError::FeedNeedsRuntime)?;
         let set = Arc::new(RevokedSet::new(skew_ms));
         let counts = Arc::new(Counts::default());
-        let task = runtime.spawn(follow(
-            store,
-            clock,
-            Arc::clone(&set),
-            Arc::clone(&counts),
-        ));
+        let task = runtime.spawn(follow(store, clock, Arc::clone(&set), Arc::clone(&counts)));
         Ok(Self { set, counts, task })
     }
 

@@ -117,7 +117,10 @@ impl RevokedSet {
                 }
                 Revoked::Subject(subject) => {
                     let at = to_millis(revocation.at);
-                    let entry = next.subjects.entry(subject.clone()).or_insert((at, expires));
+                    let entry = next
+                        .subjects
+                        .entry(subject.clone())
+                        .or_insert((at, expires));
                     *entry = (entry.0.max(at), entry.1.max(expires));
                 }
             }
@@ -132,7 +135,12 @@ impl RevokedSet {
     }
 
     /// Adds recorded revocations (see [`apply`](Self::apply)).
-    pub(crate) fn apply_recorded(&self, recorded: &[Recorded], now: SystemTime, certain: Option<bool>) {
+    pub(crate) fn apply_recorded(
+        &self,
+        recorded: &[Recorded],
+        now: SystemTime,
+        certain: Option<bool>,
+    ) {
         self.apply(recorded.iter().map(|r| &r.revocation), now, certain);
     }
 
@@ -161,7 +169,8 @@ mod tests {
         let gone = SessionId::random();
         let kept = SessionId::random();
         assert_eq!(set.check(&kept, "alice", 100), Local::Unsure);
-        let revocation = Revocation::new(Revoked::Session(gone), at(100_000), Duration::from_secs(60));
+        let revocation =
+            Revocation::new(Revoked::Session(gone), at(100_000), Duration::from_secs(60));
         set.apply([&revocation], at(100_000), Some(true));
         assert_eq!(set.check(&gone, "alice", 100), Local::Revoked);
         assert_eq!(set.check(&kept, "alice", 100), Local::Live);
@@ -174,8 +183,11 @@ mod tests {
     fn a_subject_cut_off_refuses_older_tokens_and_asks_the_store_near_it() {
         let set = RevokedSet::new(1000);
         let sid = SessionId::random();
-        let revocation =
-            Revocation::new(Revoked::Subject("alice".into()), at(100_500), Duration::from_secs(60));
+        let revocation = Revocation::new(
+            Revoked::Subject("alice".into()),
+            at(100_500),
+            Duration::from_secs(60),
+        );
         set.apply([&revocation], at(100_500), Some(true));
         assert_eq!(set.check(&sid, "alice", 98), Local::Revoked);
         assert_eq!(set.check(&sid, "alice", 99), Local::Unsure);

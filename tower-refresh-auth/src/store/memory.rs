@@ -10,8 +10,8 @@ use dashmap::mapref::entry::Entry;
 
 use super::feed::memory::MemoryFeed;
 use super::{
-    DpopStore, RevocationFeed, PageCursor, ReauthStore, RefreshStore, Rotation, SessionPage, StoreError,
-    SubjectIndex,
+    DpopStore, PageCursor, ReauthStore, RefreshStore, RevocationFeed, Rotation, SessionPage,
+    StoreError, SubjectIndex,
 };
 use crate::clock::Throttled;
 use crate::clock::to_millis;

@@ -60,10 +60,10 @@ use std::time::{Duration, SystemTime};
 
 use crate::session::{Session, SessionId};
 
+pub use self::feed::{FeedPage, FeedSubscription, Recorded, Revocation, RevocationFeed, Revoked};
 #[cfg(feature = "memory-store")]
 #[cfg_attr(docsrs, doc(cfg(feature = "memory-store")))]
 pub use self::memory::MemoryStore;
-pub use self::feed::{FeedPage, FeedSubscription, Recorded, Revocation, RevocationFeed, Revoked};
 pub use self::page::SessionPage;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]

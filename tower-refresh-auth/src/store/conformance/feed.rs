@@ -17,11 +17,7 @@ const ARRIVAL: Duration = Duration::from_secs(10);
 const PUBLISHERS: usize = 16;
 
 fn session_revocation(lifetime: Duration) -> Revocation {
-    Revocation::new(
-        Revoked::Session(SessionId::random()),
-        now_ms(),
-        lifetime,
-    )
+    Revocation::new(Revoked::Session(SessionId::random()), now_ms(), lifetime)
 }
 
 async fn next(subscription: &mut Box<dyn FeedSubscription>) -> Recorded {
@@ -33,9 +29,7 @@ async fn next(subscription: &mut Box<dyn FeedSubscription>) -> Recorded {
 
 /// Each revocation is numbered one past the one before; `since` reads them back in order
 /// with the head, and nothing after the head.
-pub async fn publish_numbers_in_order_and_since_reads_them_back<S: RefreshStore>(
-    fx: &Fixture<S>,
-) {
+pub async fn publish_numbers_in_order_and_since_reads_them_back<S: RefreshStore>(fx: &Fixture<S>) {
     let feed = feed(&fx.store);
     let now = now_ms();
     let start = feed.since(0, now).await.unwrap().head;
@@ -55,7 +49,11 @@ pub async fn publish_numbers_in_order_and_since_reads_them_back<S: RefreshStore>
     assert_eq!(seqs, [start + 1, start + 2, start + 3]);
     let page = feed.since(start, now).await.unwrap();
     assert_eq!(page.head, start + 3);
-    let read: Vec<_> = page.revocations.iter().map(|r| (r.seq, &r.revocation)).collect();
+    let read: Vec<_> = page
+        .revocations
+        .iter()
+        .map(|r| (r.seq, &r.revocation))
+        .collect();
     let expected: Vec<_> = seqs.iter().copied().zip(published.iter()).collect();
     assert_eq!(read, expected);
     let after = feed.since(start + 1, now).await.unwrap();
@@ -82,9 +80,7 @@ pub async fn since_leaves_out_expired_revocations<S: RefreshStore>(fx: &Fixture<
 }
 
 /// A subscription receives what is published after it, in order, with its numbers.
-pub async fn a_subscription_receives_what_is_published_in_order<S: RefreshStore>(
-    fx: &Fixture<S>,
-) {
+pub async fn a_subscription_receives_what_is_published_in_order<S: RefreshStore>(fx: &Fixture<S>) {
     let feed = feed(&fx.store);
     let mut subscription = feed.subscribe().await.unwrap();
     let now = now_ms();
@@ -101,9 +97,7 @@ pub async fn a_subscription_receives_what_is_published_in_order<S: RefreshStore>
 
 /// Concurrent publishes get distinct, consecutive numbers, and a subscription receives them
 /// in the order of their numbers.
-pub async fn concurrent_publishes_are_numbered_and_pushed_in_order<
-    S: RefreshStore + Clone,
->(
+pub async fn concurrent_publishes_are_numbered_and_pushed_in_order<S: RefreshStore + Clone>(
     fx: &Fixture<S>,
 ) {
     let mut subscription = feed(&fx.store).subscribe().await.unwrap();
@@ -135,9 +129,7 @@ pub async fn concurrent_publishes_are_numbered_and_pushed_in_order<
 
 /// A revocation published through one instance reaches a subscription made through the
 /// other (skipped for a store that has no second instance: it is not shared).
-pub async fn a_revocation_published_on_one_instance_reaches_the_other<
-    S: RefreshStore,
->(
+pub async fn a_revocation_published_on_one_instance_reaches_the_other<S: RefreshStore>(
     fx: &Fixture<S>,
 ) {
     let Some(second) = &fx.second else {
@@ -149,7 +141,10 @@ pub async fn a_revocation_published_on_one_instance_reaches_the_other<
         now_ms(),
         Duration::from_secs(60),
     );
-    let seq = feed(&fx.store).publish(&revocation, now_ms()).await.unwrap();
+    let seq = feed(&fx.store)
+        .publish(&revocation, now_ms())
+        .await
+        .unwrap();
     assert_eq!(next(&mut subscription).await, Recorded { seq, revocation });
     let page = feed(second).since(seq - 1, now_ms()).await.unwrap();
     assert_eq!(page.head, seq);

@@ -57,9 +57,7 @@ use std::future::Future;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::session::{Session, SessionId};
-use crate::store::{
-    DpopStore, ReauthStore, RefreshStore, RevocationFeed, Rotation, SubjectIndex,
-};
+use crate::store::{DpopStore, ReauthStore, RefreshStore, RevocationFeed, Rotation, SubjectIndex};
 
 /// A store set up for one test.
 #[derive(Debug)]

@@ -127,7 +127,14 @@ impl FeedSubscription for SqliteSubscription {
             }
             self.poll.tick().await;
             // Expired entries too: a number left out would look like a gap.
-            let page = read(&self.pool, &self.table, self.timeout, self.cursor, UNIX_EPOCH).await?;
+            let page = read(
+                &self.pool,
+                &self.table,
+                self.timeout,
+                self.cursor,
+                UNIX_EPOCH,
+            )
+            .await?;
             self.cursor = self.cursor.max(page.head);
             self.ready.extend(page.revocations);
         }

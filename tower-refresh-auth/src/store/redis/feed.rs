@@ -89,8 +89,7 @@ impl RevocationFeed for RedisStore {
         let mut conn = self.conn.clone();
         let mut call = self.feed.since.prepare_invoke();
         call.key(seq).key(log).arg(after);
-        let (head, entries): (u64, Vec<String>) =
-            self.run(call.invoke_async(&mut conn)).await?;
+        let (head, entries): (u64, Vec<String>) = self.run(call.invoke_async(&mut conn)).await?;
         let mut revocations = Vec::with_capacity(entries.len());
         for entry in entries {
             let recorded = Recorded::decode(&entry)?;
