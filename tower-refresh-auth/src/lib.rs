@@ -224,6 +224,7 @@ mod rejection;
 pub mod resource;
 mod response;
 pub mod revocation;
+mod revoking;
 
 pub use self::authority::RefreshAuth;
 pub use self::body::ResponseBody;

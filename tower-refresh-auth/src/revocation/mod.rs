@@ -13,13 +13,10 @@ use std::time::Duration;
 
 use self::follower::Follower;
 use self::local::Local;
-use crate::authority::RefreshAuth;
 use crate::clock::Clock;
 use crate::error::{AuthError, ConfigError, invalid_token};
 use crate::session::SessionId;
-use crate::shared::Shared;
-use crate::store::{RefreshStore, Revocation, Revoked};
-use crate::telemetry::{self, StoreOp, timed};
+use crate::store::{RefreshStore, Revocation};
 
 /// How the layer makes sure an access token's session has not ended
 /// ([`RefreshAuthBuilder::check_sessions`](crate::RefreshAuthBuilder::check_sessions)).
@@ -85,6 +82,32 @@ pub(crate) enum Ask {
 }
 
 impl SessionCheck {
+    /// Where the follower stands; `None` unless following a feed.
+    pub(crate) fn status(&self) -> Option<FeedStatus> {
+        match self {
+            Self::Feed(follower) => {
+                let (sessions, subjects) = follower.set.len();
+                let (gaps, resyncs) = follower.gaps_and_resyncs();
+                Some(FeedStatus {
+                    following: follower.set.is_certain(),
+                    cursor: follower.cursor(),
+                    sessions,
+                    subjects,
+                    gaps,
+                    resyncs,
+                })
+            }
+            Self::Off | Self::PerRequest => None,
+        }
+    }
+
+    /// Takes a revocation made on this instance into its own set at once.
+    pub(crate) fn revoked_here(&self, revocation: &Revocation, now: std::time::SystemTime) {
+        if let Self::Feed(follower) = self {
+            follower.set.apply([revocation], now, None);
+        }
+    }
+
     /// Starts what `mode` needs on `store`; refuses a feed the store does not keep.
     pub(crate) fn start(
         mode: SessionChecking,
@@ -131,31 +154,8 @@ pub(crate) fn revoked() -> AuthError {
     invalid_token("the session has been revoked")
 }
 
-impl Shared {
-    /// Records `revoked` in the store's revocation feed, when it keeps one, before the
-    /// revocation itself: a revocation the feed could not record fails (`503`) and changes
-    /// nothing, so no instance that follows the feed can miss one that happened. Also taken
-    /// into this instance's own set at once.
-    pub(crate) async fn record_revocation(&self, revoked: Revoked) -> Result<(), AuthError> {
-        let Some(feed) = self.store.revocation_feed() else {
-            return Ok(());
-        };
-        let now = self.clock.now();
-        // Long enough for any access token issued before now to expire, whole seconds up.
-        let lifetime = Duration::from_secs(self.access.ttl_secs().saturating_add(1))
-            + Duration::from_millis(self.access.leeway_ms());
-        let revocation = Revocation::new(revoked, now, lifetime);
-        timed(StoreOp::PublishRevocation, feed.publish(&revocation, now)).await?;
-        telemetry::revocation_published();
-        if let SessionCheck::Feed(follower) = &self.check_sessions {
-            follower.set.apply([&revocation], now, None);
-        }
-        Ok(())
-    }
-}
-
 /// Where an instance stands in following the revocation feed
-/// ([`RefreshAuth::revocation_feed_status`]).
+/// ([`RefreshAuth::revocation_feed_status`](crate::RefreshAuth::revocation_feed_status)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct FeedStatus {
@@ -176,26 +176,4 @@ pub struct FeedStatus {
     pub gaps: u64,
     /// How many times it read the record and followed the feed, the first time included.
     pub resyncs: u64,
-}
-
-impl<C> RefreshAuth<C> {
-    /// Where this instance stands in following the store's revocation feed; `None` unless
-    /// it was built with [`SessionChecking::Feed`].
-    pub fn revocation_feed_status(&self) -> Option<FeedStatus> {
-        match &self.shared.check_sessions {
-            SessionCheck::Feed(follower) => {
-                let (sessions, subjects) = follower.set.len();
-                let (gaps, resyncs) = follower.gaps_and_resyncs();
-                Some(FeedStatus {
-                    following: follower.set.is_certain(),
-                    cursor: follower.cursor(),
-                    sessions,
-                    subjects,
-                    gaps,
-                    resyncs,
-                })
-            }
-            SessionCheck::Off | SessionCheck::PerRequest => None,
-        }
-    }
 }
