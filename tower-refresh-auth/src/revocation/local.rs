@@ -197,6 +197,37 @@ mod tests {
         assert_eq!(set.check(&sid, "bob", 50), Local::Live);
     }
 
+    proptest::proptest! {
+        /// Whatever the clocks: a token surely issued before its subject's cut-off (by more
+        /// than the skew) is never let through, one surely issued after it (by more than the
+        /// skew) is never refused, and anything between is asked of the store.
+        #[test]
+        fn a_cut_off_refuses_only_earlier_tokens_and_asks_near_it(
+            cutoff in 1_000_000u64..4_000_000_000_000,
+            iat in 0u64..4_000_000_000,
+            skew in 0u64..10_000,
+        ) {
+            let set = RevokedSet::new(skew);
+            let revocation = Revocation::new(
+                Revoked::Subject("alice".into()),
+                at(cutoff),
+                Duration::from_secs(60),
+            );
+            set.apply([&revocation], at(cutoff), Some(true));
+            let verdict = set.check(&SessionId::random(), "alice", iat);
+            // Issued somewhere in [iat s, iat s + 1 s), by a clock up to `skew` off.
+            let earliest = (iat * 1000).saturating_sub(skew);
+            let latest = iat * 1000 + 999 + skew;
+            if latest < cutoff {
+                proptest::prop_assert_eq!(verdict, Local::Revoked);
+            } else if earliest >= cutoff {
+                proptest::prop_assert_eq!(verdict, Local::Live);
+            } else {
+                proptest::prop_assert_ne!(verdict, Local::Live, "issued near the cut-off");
+            }
+        }
+    }
+
     #[test]
     fn entries_leave_the_set_when_they_expire() {
         let set = RevokedSet::new(0);
