@@ -23,14 +23,18 @@ pub(crate) enum Local {
     Unsure,
 }
 
+/// The set's maps: hashed by foldhash, seeded per process (the keys come from verified tokens
+/// and the store, and a lookup is on every request's path).
+type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 /// One state of the set. Entries are dropped once they expired, so the set holds what was
 /// revoked within the last access-token lifetime (plus leeway), whatever the total.
 #[derive(Debug, Default, Clone)]
 struct Snapshot {
     /// Revoked sessions, with when each entry expires (ms).
-    sessions: HashMap<SessionId, u64>,
+    sessions: Map<SessionId, u64>,
     /// Per subject: the latest cut-off (ms) and when it expires (ms).
-    subjects: HashMap<String, (u64, u64)>,
+    subjects: Map<String, (u64, u64)>,
     /// Whether every revocation up to the follower's cursor is in the set.
     certain: bool,
 }
@@ -61,10 +65,14 @@ impl RevokedSet {
     /// `iat` (seconds).
     pub(crate) fn check(&self, sid: &SessionId, subject: &str, iat: u64) -> Local {
         let snapshot = self.snapshot.load();
-        if snapshot.sessions.contains_key(sid) {
+        // No hashing at all while nothing is revoked.
+        if !snapshot.sessions.is_empty() && snapshot.sessions.contains_key(sid) {
             return Local::Revoked;
         }
-        if let Some(&(cutoff, _)) = snapshot.subjects.get(subject) {
+        if let Some(&(cutoff, _)) = (!snapshot.subjects.is_empty())
+            .then(|| snapshot.subjects.get(subject))
+            .flatten()
+        {
             // The token was issued somewhere in [iat, iat + 1 s), by a clock that may be
             // `skew_ms` off the revoking instance's.
             let issued_from = iat.saturating_mul(1000);

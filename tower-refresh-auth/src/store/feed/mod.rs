@@ -23,6 +23,7 @@ pub(crate) mod sqlite;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+#[cfg(any(feature = "redis", feature = "postgres", feature = "sqlite"))]
 use serde::{Deserialize, Serialize};
 
 use super::StoreError;
@@ -122,6 +123,7 @@ pub trait FeedSubscription: Send {
 }
 
 /// A recorded revocation as backends store and push it: compact JSON.
+#[cfg(any(feature = "redis", feature = "postgres", feature = "sqlite"))]
 #[derive(Serialize, Deserialize)]
 struct Wire {
     seq: u64,
@@ -133,6 +135,7 @@ struct Wire {
     exp: u64,
 }
 
+#[cfg(any(feature = "redis", feature = "postgres", feature = "sqlite"))]
 impl Recorded {
     /// The JSON form backends store and push.
     pub(crate) fn encode(&self) -> String {
@@ -171,8 +174,8 @@ impl Recorded {
 }
 
 /// `revocation` as JSON without its sequence number and opening brace: what a backend that
-/// numbers revocations itself (a Redis script) completes with `{"seq":N,`.
-#[cfg(feature = "redis")]
+/// numbers revocations itself (a Redis script, an SQL statement) completes with `{"seq":N,`.
+#[cfg(any(feature = "redis", feature = "postgres", feature = "sqlite"))]
 pub(crate) fn encode_unnumbered(revocation: &Revocation) -> String {
     let full = Recorded {
         seq: 0,
@@ -184,7 +187,7 @@ pub(crate) fn encode_unnumbered(revocation: &Revocation) -> String {
         .unwrap_or_default()
 }
 
-#[cfg(test)]
+#[cfg(all(test, any(feature = "redis", feature = "postgres", feature = "sqlite")))]
 mod tests {
     use super::*;
 
