@@ -11,32 +11,60 @@ use tower_refresh_auth_test_support::{conformance_suite, fixtures};
 conformance_suite!(
     memory,
     fixtures::memory,
-    [subject_index, dpop, reauth, key_ring]
+    [subject_index, dpop, reauth, key_ring, revocation_feed]
 );
 #[cfg(feature = "sqlite")]
 conformance_suite!(
     sqlite,
     fixtures::sqlite,
-    [subject_index, dpop, reauth, key_ring, two_instances]
+    [
+        subject_index,
+        dpop,
+        reauth,
+        key_ring,
+        revocation_feed,
+        two_instances
+    ]
 );
 #[cfg(feature = "redis")]
 conformance_suite!(
     redis,
     fixtures::redis,
-    [subject_index, dpop, reauth, key_ring, two_instances],
+    [
+        subject_index,
+        dpop,
+        reauth,
+        key_ring,
+        revocation_feed,
+        two_instances
+    ],
     ignore = "needs REDIS_URL (see tests/support/README.md)"
 );
 #[cfg(feature = "redis")]
 conformance_suite!(
     redis_cluster,
     fixtures::redis_cluster,
-    [subject_index, dpop, reauth, key_ring, two_instances],
+    [
+        subject_index,
+        dpop,
+        reauth,
+        key_ring,
+        revocation_feed,
+        two_instances
+    ],
     ignore = "needs REDIS_CLUSTER_URL (tests/redis-cluster.sh start; see tests/support/README.md)"
 );
 #[cfg(feature = "postgres")]
 conformance_suite!(
     postgres,
     fixtures::postgres,
-    [subject_index, dpop, reauth, key_ring, two_instances],
+    [
+        subject_index,
+        dpop,
+        reauth,
+        key_ring,
+        revocation_feed,
+        two_instances
+    ],
     ignore = "needs DATABASE_URL (see tests/support/README.md)"
 );

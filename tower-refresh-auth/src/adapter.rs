@@ -44,6 +44,7 @@ use serde::de::DeserializeOwned;
 use crate::dpop::Verified;
 pub use crate::guard::Endpoint;
 use crate::rejection::AuthRejection;
+use crate::revocation::{self, Ask};
 use crate::shared::Shared;
 use crate::telemetry::{self, Verification};
 use crate::token::Claims;
@@ -108,6 +109,8 @@ impl<C: Clone + Send + Sync + 'static> Verdict<C> {
 pub struct StoreCheck<C> {
     claims: Claims<C>,
     proof: Option<Verified>,
+    /// Whether the token's session must be read from the store.
+    check_session: bool,
     public: bool,
     shared: Arc<Shared>,
 }
@@ -127,10 +130,13 @@ impl<C> StoreCheck<C> {
     /// checking on, whether the token's session is still live
     /// ([`load`](crate::store::RefreshStore::load)).
     pub async fn run(self) -> Verdict<C> {
-        let check_session = self.shared.sessions.check_sessions;
         let checked = self
             .shared
-            .check_in_store(self.claims.sid.as_ref(), self.proof.as_ref(), check_session)
+            .check_in_store(
+                self.claims.sid.as_ref(),
+                self.proof.as_ref(),
+                self.check_session,
+            )
             .await;
         match counted_in_store(checked) {
             Ok(()) => Verdict::Authenticated(self.claims),
@@ -155,19 +161,32 @@ impl Shared {
         if let Some(route) = self.guard.route(path) {
             return Decision::Endpoint(route);
         }
-        let check_sessions = self.sessions.check_sessions;
         match counted(self.verify_request(method, uri, headers)) {
-            Ok((claims, proof)) if check_sessions || proof.is_some() => {
+            Ok((claims, proof)) => {
+                let check_session = match self.ask(&claims) {
+                    Ask::Nothing => false,
+                    Ask::Store => true,
+                    Ask::Refuse => {
+                        telemetry::verified(Verification::Revoked);
+                        let refused = self.rejection(revocation::revoked());
+                        return Decision::Verdict(if self.guard.is_public(path) {
+                            Verdict::Anonymous(refused)
+                        } else {
+                            Verdict::Refused(refused)
+                        });
+                    }
+                };
+                if !check_session && proof.is_none() {
+                    telemetry::verified(Verification::Ok);
+                    return Decision::Verdict(Verdict::Authenticated(claims));
+                }
                 Decision::StoreCheck(StoreCheck {
                     claims,
                     proof,
+                    check_session,
                     public: self.guard.is_public(path),
                     shared: Arc::clone(self),
                 })
-            }
-            Ok((claims, _)) => {
-                telemetry::verified(Verification::Ok);
-                Decision::Verdict(Verdict::Authenticated(claims))
             }
             Err(err) if self.guard.is_public(path) => {
                 Decision::Verdict(Verdict::Anonymous(self.rejection(err)))

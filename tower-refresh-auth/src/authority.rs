@@ -21,6 +21,7 @@ use crate::events::RevocationReason;
 use crate::keyring::KeyRing;
 use crate::layer::RefreshAuthLayer;
 use crate::rejection::AuthRejection;
+use crate::revocation::FeedStatus;
 use crate::routes::token::{PairShape, pair_response};
 use crate::session::{
     Authentication, Login, PageCursor, SessionId, SessionInfo, SessionInfoPage, SessionMetadata,
@@ -234,6 +235,12 @@ impl<C> RefreshAuth<C> {
     ) -> Result<SessionInfoPage, AuthError> {
         let sessions = &self.shared.sessions;
         sessions.sessions_page(subject, limit, after).await
+    }
+
+    /// Where this instance stands in following the store's revocation feed; `None` unless
+    /// it was built with [`SessionChecking::Feed`](crate::SessionChecking::Feed).
+    pub fn revocation_feed_status(&self) -> Option<FeedStatus> {
+        self.shared.sessions.check_sessions.status()
     }
 
     /// The response for a login: the pair as JSON (`accessToken`, `refreshToken`,
@@ -474,10 +481,6 @@ where
         uri: &Uri,
         headers: &HeaderMap,
     ) -> Result<Claims<C>, AuthError> {
-        let check_session = self.shared.sessions.check_sessions;
-        (self
-            .shared
-            .authenticate(method, uri, headers, check_session))
-        .await
+        (self.shared.authenticate(method, uri, headers, true)).await
     }
 }

@@ -261,6 +261,13 @@ pub enum ConfigError {
          server inside one (`#[tokio::main]`)"
     )]
     NoRuntime,
+    /// [`SessionChecking::Feed`](crate::SessionChecking::Feed) was asked for outside a tokio
+    /// runtime: its follower is a task.
+    #[error(
+        "`check_sessions(SessionChecking::Feed)` follows the store's revocation feed in a \
+         task, so it needs a tokio runtime: build the layer inside one (`#[tokio::main]`)"
+    )]
+    FeedNeedsRuntime,
     /// The HTTP client for remote key sources could not be made.
     #[error("the HTTP client for key sources could not be made: {0}")]
     HttpClient(String),
@@ -771,6 +778,8 @@ pub(crate) fn malformed(reason: &'static str) -> AuthError {
 fn capability_method(capability: &str) -> &'static str {
     match capability {
         "SubjectIndex" => "subject_index",
+        "RevocationFeed" => "revocation_feed",
+        "ReauthStore" => "reauth",
         _ => "dpop",
     }
 }

@@ -228,6 +228,7 @@ pub mod openapi;
 mod rejection;
 pub mod resource;
 mod response;
+pub mod revocation;
 
 pub use self::body::ResponseBody;
 pub use self::builder::RefreshAuthBuilder;
@@ -236,6 +237,7 @@ pub use self::events::SecurityEvent;
 pub use self::keys::Algorithm;
 pub use self::layer::RefreshAuthLayer;
 pub use self::rejection::AuthRejection;
+pub use self::revocation::SessionChecking;
 pub use self::service::RefreshAuthService;
 pub use self::shared::RefreshAuth;
 pub use self::token::{Claims, NoClaims, TokenPair};

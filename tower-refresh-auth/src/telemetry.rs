@@ -12,7 +12,12 @@
 //! | `refresh_auth_logouts_total` | |
 //! | `refresh_auth_sessions_started_total` | |
 //! | `refresh_auth_sessions_revoked_total` | `reason`: `logout`, `reuse`, `subject`, `session`, `session_limit` |
-//! | `refresh_auth_store_duration_seconds` (histogram) | `op`: `create`, `load`, `rotate`, `revoke`, `revoke_subject`, `list` |
+//! | `refresh_auth_store_duration_seconds` (histogram) | `op`: `create`, `load`, `rotate`, `revoke`, `revoke_subject`, `list`, `bind`, `remember_proof`, `publish_revocation` |
+//! | `refresh_auth_revocations_published_total` | (revocations recorded in the store's revocation feed) |
+//! | `refresh_auth_revocations_received_total` | `via`: `push`, `read` (revocations a following instance took in) |
+//! | `refresh_auth_revocation_feed_lag_seconds` (histogram) | from the revocation to its push's arrival, by the two instances' clocks |
+//! | `refresh_auth_revocation_feed_gaps_total` | (times an instance may have missed part of the feed and fell back to checking the store) |
+//! | `refresh_auth_revocation_feed_resyncs_total` | (times it read the record and followed the feed again) |
 //! | `refresh_auth_key_set_fetches_total` | `outcome`: `ok`, `error`, `invalid` (a resource server's key fetches) |
 //! | `refresh_auth_key_set_age_seconds` (gauge) | `issuer`: seconds since the issuer's key set was last fetched |
 //! | `refresh_auth_unknown_kid_total` | `outcome`: `refetched` (a fetch was made for it), `refused` |
@@ -147,6 +152,7 @@ pub(crate) enum StoreOp {
     List,
     Bind,
     RememberProof,
+    PublishRevocation,
 }
 
 /// Runs one store call and records how long it took, failed or not.
@@ -164,9 +170,50 @@ pub(crate) async fn timed<T>(op: StoreOp, call: impl Future<Output = T>) -> T {
         StoreOp::List => histogram!(NAME, "op" => "list"),
         StoreOp::Bind => histogram!(NAME, "op" => "bind"),
         StoreOp::RememberProof => histogram!(NAME, "op" => "remember_proof"),
+        StoreOp::PublishRevocation => histogram!(NAME, "op" => "publish_revocation"),
     }
     .record(seconds);
     out
+}
+
+/// Counts one revocation recorded in the store's revocation feed.
+pub(crate) fn revocation_published() {
+    counter!("refresh_auth_revocations_published_total").increment(1);
+}
+
+/// How revocations reached a following instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FeedReceipt {
+    /// Pushed by the subscription.
+    Push,
+    /// Read from the store's record (a resync, or the periodic catch-up).
+    Read,
+}
+
+/// Counts `n` revocations a following instance took in.
+pub(crate) fn feed_received(via: FeedReceipt, n: usize) {
+    const NAME: &str = "refresh_auth_revocations_received_total";
+    let n = u64::try_from(n).unwrap_or(u64::MAX);
+    match via {
+        FeedReceipt::Push => counter!(NAME, "via" => "push"),
+        FeedReceipt::Read => counter!(NAME, "via" => "read"),
+    }
+    .increment(n);
+}
+
+/// Records how long a pushed revocation took to arrive.
+pub(crate) fn feed_lag(lag: std::time::Duration) {
+    histogram!("refresh_auth_revocation_feed_lag_seconds").record(lag.as_secs_f64());
+}
+
+/// Counts a follower that may have missed revocations and fell back to the store.
+pub(crate) fn feed_gap() {
+    counter!("refresh_auth_revocation_feed_gaps_total").increment(1);
+}
+
+/// Counts a follower that read the record and follows the feed again.
+pub(crate) fn feed_resynced() {
+    counter!("refresh_auth_revocation_feed_resyncs_total").increment(1);
 }
 
 /// What became of one fetch of a resource server's key set.

@@ -13,6 +13,7 @@ use serde::de::DeserializeOwned;
 
 use crate::dpop::{Target, Verified};
 use crate::error::AuthError;
+use crate::revocation::{self, Ask};
 use crate::session::SessionId;
 use crate::shared::Shared;
 use crate::telemetry::{self, Verification};
@@ -60,20 +61,38 @@ impl Shared {
         Ok(())
     }
 
-    /// Both steps, each counted: the request's verified claims. `check_session` asks the
-    /// store whether the token's session is still live.
+    /// What the session checking asks of verified claims before any store call: nothing,
+    /// the store, or a refusal (a revocation this instance holds from the feed).
+    pub(crate) fn ask<C>(&self, claims: &Claims<C>) -> Ask {
+        self.sessions
+            .check_sessions
+            .ask(claims.sid.as_ref(), &claims.sub, claims.iat)
+    }
+
+    /// Both steps, each counted: the request's verified claims. With `check_sessions`, the
+    /// layer's session checking is applied (off, per request, or the revocation feed);
+    /// without, only the DPoP proof is spent (the sessions routes read the session
+    /// themselves).
     pub(crate) async fn authenticate<C>(
         &self,
         method: &Method,
         uri: &Uri,
         headers: &HeaderMap,
-        check_session: bool,
+        check_sessions: bool,
     ) -> Result<Claims<C>, AuthError>
     where
         C: DeserializeOwned + Clone + Send + Sync + 'static,
     {
         let verified = counted(self.verify_request(method, uri, headers));
         let (claims, proof) = verified?;
+        let check_session = match check_sessions.then(|| self.ask(&claims)) {
+            None | Some(Ask::Nothing) => false,
+            Some(Ask::Store) => true,
+            Some(Ask::Refuse) => {
+                telemetry::verified(Verification::Revoked);
+                return Err(revocation::revoked());
+            }
+        };
         if proof.is_none() && !check_session {
             telemetry::verified(Verification::Ok);
             return Ok(claims);

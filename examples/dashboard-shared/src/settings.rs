@@ -11,7 +11,7 @@ use tower_refresh_auth::dpop::DpopMode;
 use tower_refresh_auth::introspection::Introspection;
 use tower_refresh_auth::keys::SigningKey;
 use tower_refresh_auth::store::{MemoryStore, RefreshStore};
-use tower_refresh_auth::{RefreshAuthBuilder, transport::RefreshTransport};
+use tower_refresh_auth::{RefreshAuthBuilder, SessionChecking, transport::RefreshTransport};
 
 /// How often the SQL stores delete expired sessions.
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
@@ -95,8 +95,11 @@ pub struct Settings {
     /// the user's oldest (docs/protocol.md §8). Default 100; from 1 to 10 000.
     pub max_sessions_per_user: usize,
     /// `CHECK_SESSIONS`: whether every access token must also belong to a live session, so a
-    /// revoked session's tokens stop at once. Default `false`.
-    pub check_sessions: bool,
+    /// revoked session's tokens stop at once: `false` (the default, [`SessionChecking::Off`]),
+    /// `true` (a store read per request, [`SessionChecking::PerRequest`]) or `feed` (each
+    /// instance follows the store's revocation feed, [`SessionChecking::Feed`];
+    /// docs/protocol.md §14).
+    pub check_sessions: SessionChecking,
     /// `DPOP`: `off` (default), `optional` or `required` (docs/protocol.md §10). With DPoP on,
     /// `htu` is compared with the request's `Host` and `http` (the demo serves plain HTTP;
     /// behind TLS set `PUBLIC_URL`).
@@ -177,7 +180,7 @@ impl Default for Settings {
             step_up_max_age: Duration::from_secs(5 * 60),
             session_lifetime: None,
             max_sessions_per_user: tower_refresh_auth::session::DEFAULT_MAX_SESSIONS_PER_SUBJECT,
-            check_sessions: false,
+            check_sessions: SessionChecking::Off,
             dpop: DpopMode::Off,
             public_url: None,
             metrics_addr: None,
@@ -224,8 +227,8 @@ pub enum SettingsError {
     /// The message names the file and says what it is, never what it holds.
     #[error("JWT_PRIVATE_KEY_FILE: {0}")]
     KeyFile(#[source] tower_refresh_auth::ConfigError),
-    /// `CHECK_SESSIONS` is neither `true` nor `false`.
-    #[error("CHECK_SESSIONS={0:?} is not a boolean: write `true` or `false`")]
+    /// `CHECK_SESSIONS` is neither `true`, `false` nor `feed`.
+    #[error("CHECK_SESSIONS={0:?} is not a session-checking mode: write `false`, `true` or `feed`")]
     CheckSessions(String),
     /// `DPOP` is not a mode.
     #[error("DPOP={0:?} is not a DPoP mode: write `off`, `optional` or `required`")]
@@ -403,8 +406,9 @@ impl Settings {
             },
             check_sessions: match get("CHECK_SESSIONS")?.as_deref().map(str::trim) {
                 None => defaults.check_sessions,
-                Some("true") => true,
-                Some("false") => false,
+                Some("true") => SessionChecking::PerRequest,
+                Some("false") => SessionChecking::Off,
+                Some("feed") => SessionChecking::Feed,
                 Some(other) => return Err(SettingsError::CheckSessions(other.to_owned())),
             },
             dpop: match get("DPOP")? {
@@ -827,10 +831,12 @@ mod tests {
             settings.session_lifetime,
             Some(Duration::from_secs(30 * 86_400))
         );
-        assert!(settings.check_sessions);
+        assert_eq!(settings.check_sessions, SessionChecking::PerRequest);
         let defaults = read(&[]).unwrap();
         assert_eq!(defaults.session_lifetime, None);
-        assert!(!defaults.check_sessions);
+        assert_eq!(defaults.check_sessions, SessionChecking::Off);
+        let feed = read(&[("CHECK_SESSIONS", "feed")]).unwrap();
+        assert_eq!(feed.check_sessions, SessionChecking::Feed);
         assert_eq!(defaults.token_cache, 0);
         let err = read(&[("CHECK_SESSIONS", "yes")]).unwrap_err();
         assert!(err.to_string().starts_with("CHECK_SESSIONS="), "{err}");

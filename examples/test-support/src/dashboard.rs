@@ -29,6 +29,7 @@ macro_rules! dashboard_binary_tests {
             malformed_logins_are_refused_with_their_status,
             metrics_are_served_on_metrics_addr_only,
             sessions_are_listed_and_ended_from_another_device,
+            with_check_sessions_feed_an_ended_session_is_refused_at_once,
             a_sensitive_action_asks_for_the_password_again_once_the_login_is_old,
             bad_key_files_stop_it_at_start_naming_the_variable_and_the_file,
             a_key_file_alone_starts_with_a_warning_about_the_refresh_secret,
@@ -582,6 +583,65 @@ pub fn sessions_are_listed_and_ended_from_another_device(bin: &str) {
     assert_eq!(again.status, 404, "{again:?}");
     let listed = server.send("GET", "/sessions", &auth, "");
     assert!(!listed.body.contains("Phone/2.0"), "{listed:?}");
+}
+
+/// `CHECK_SESSIONS=feed` (docs/protocol.md §14): a session ended from another device, and a
+/// logged-out one, have their access tokens refused at the next request, while the others'
+/// go on.
+pub fn with_check_sessions_feed_an_ended_session_is_refused_at_once(bin: &str) {
+    let server = Running::start(bin, &[("CHECK_SESSIONS", "feed")]);
+    let login = || {
+        let answer = server.send(
+            "POST",
+            "/login",
+            &[("Content-Type", "application/json")],
+            r#"{"username":"user1","password":"password1"}"#,
+        );
+        assert_eq!(answer.status, 200, "{answer:?}");
+        answer
+    };
+    let (laptop, phone, tablet) = (login(), login(), login());
+    let bearer = |answer: &Answer| format!("Bearer {}", json_field(&answer.body, "accessToken"));
+    let dashboard = |answer: &Answer| {
+        let bearer = bearer(answer);
+        server
+            .send("GET", "/api/dashboard", &[("Authorization", &bearer)], "")
+            .status
+    };
+    assert_eq!((dashboard(&laptop), dashboard(&phone)), (200, 200));
+
+    // The phone's session id: the current one of its own listing.
+    let phone_bearer = bearer(&phone);
+    let listed = server.send("GET", "/sessions", &[("Authorization", &phone_bearer)], "");
+    let entry = listed
+        .body
+        .split('{')
+        .find(|e| e.contains(r#""current":true"#))
+        .unwrap_or_else(|| panic!("no current session in {listed:?}"));
+    let sid = json_field(entry, "id");
+    let laptop_bearer = bearer(&laptop);
+    let ended = server.send(
+        "DELETE",
+        &format!("/sessions/{sid}"),
+        &[("Authorization", &laptop_bearer)],
+        "",
+    );
+    assert_eq!(ended.status, 204, "{ended:?}");
+    assert_eq!(dashboard(&phone), 401, "the ended session's token");
+
+    let body = format!(
+        r#"{{"refreshToken":"{}"}}"#,
+        json_field(&tablet.body, "refreshToken")
+    );
+    let out = server.send(
+        "POST",
+        "/logout",
+        &[("Content-Type", "application/json")],
+        &body,
+    );
+    assert_eq!(out.status, 204, "{out:?}");
+    assert_eq!(dashboard(&tablet), 401, "the logged-out session's token");
+    assert_eq!(dashboard(&laptop), 200, "the other session goes on");
 }
 
 /// The string value of the JSON field `name` in `body` (our servers' compact JSON).

@@ -199,6 +199,8 @@ mod postgres {
                         table.clone(),
                         format!("{table}_dpop_proofs"),
                         format!("{table}_key_ring"),
+                        format!("{table}_revocations"),
+                        format!("{table}_revocation_seq"),
                     ] {
                         sqlx::query(&format!(r#"DROP TABLE IF EXISTS "{name}" CASCADE"#))
                             .execute(&mut conn)

@@ -26,6 +26,7 @@ use crate::guard::Guard;
 use crate::introspection::Introspection;
 use crate::keys::{Algorithm, Jwks, SigningKey, VerifyingKey};
 use crate::response::{DpopChallenge, ErrorBodyFn, Renderer};
+use crate::revocation::{SessionCheck, SessionChecking};
 use crate::session::{DEFAULT_MAX_SESSIONS_PER_SUBJECT, MAX_SESSIONS_PER_SUBJECT};
 use crate::sessions::Sessions;
 use crate::shared::{RefreshAuth, Shared};
@@ -68,7 +69,7 @@ pub struct RefreshAuthBuilder<C> {
     store: Option<Arc<dyn RefreshStore>>,
     clock: Arc<dyn Clock>,
     guard: Guard,
-    check_sessions: bool,
+    check_sessions: SessionChecking,
     body_limit: usize,
     transport: RefreshTransport,
     access_cookie: Option<String>,
@@ -109,7 +110,7 @@ impl<C> RefreshAuthBuilder<C> {
             store: None,
             clock: Arc::new(SystemClock),
             guard: Guard::default(),
-            check_sessions: false,
+            check_sessions: SessionChecking::Off,
             body_limit: 16 * 1024,
             transport: RefreshTransport::Body,
             access_cookie: None,
@@ -337,9 +338,22 @@ impl<C> RefreshAuthBuilder<C> {
     /// logout or a detected reuse locks its access tokens out at once instead of when they
     /// expire. Off by default.
     ///
-    /// The cost: one store read ([`RefreshStore::load`]) per authenticated request.
-    pub fn check_sessions(mut self, on: bool) -> Self {
-        self.check_sessions = on;
+    /// `true` ([`SessionChecking::PerRequest`]) costs one store read
+    /// ([`RefreshStore::load`]) per authenticated request; [`SessionChecking::Feed`] checks a
+    /// local set that follows the store's
+    /// [revocation feed](crate::store::RevocationFeed) instead, with no store call (see
+    /// [`SessionChecking`]). [`build`](Self::build) refuses `Feed` with a store that keeps no
+    /// feed, or outside a tokio runtime.
+    ///
+    /// ```
+    /// use tower_refresh_auth::{NoClaims, RefreshAuth, SessionChecking};
+    ///
+    /// let per_request = RefreshAuth::<NoClaims>::builder().check_sessions(true);
+    /// let same = RefreshAuth::<NoClaims>::builder().check_sessions(SessionChecking::PerRequest);
+    /// # let _ = (per_request, same);
+    /// ```
+    pub fn check_sessions(mut self, mode: impl Into<SessionChecking>) -> Self {
+        self.check_sessions = mode.into();
         self
     }
 
@@ -603,6 +617,12 @@ impl<C> RefreshAuthBuilder<C> {
             });
         }
 
+        let check_sessions = SessionCheck::start(
+            self.check_sessions,
+            &store,
+            &self.clock,
+            lifetimes.leeway.max(Duration::from_secs(1)),
+        )?;
         let access = AccessTokens::new(
             signing,
             self.verifying,
@@ -639,7 +659,7 @@ impl<C> RefreshAuthBuilder<C> {
             grace: lifetimes.grace,
             session_lifetime: lifetimes.session_lifetime,
             max_sessions,
-            check_sessions: self.check_sessions,
+            check_sessions,
             events: Events::new(self.on_event),
         };
         Ok(RefreshAuth::from_shared(Shared {

@@ -23,7 +23,7 @@ use crate::error::{AuthError, DpopCode, DpopError, invalid_token};
 use crate::events::{RevocationReason, SecurityEvent};
 use crate::seal::Sealed;
 use crate::session::{Login, PageCursor, Session, SessionId, SessionInfo, SessionInfoPage};
-use crate::store::{Rotation, StoreError};
+use crate::store::{Revoked, Rotation, StoreError};
 use crate::telemetry::{self, Refresh, StoreOp, timed};
 use crate::token::{AuthenticationClaims, TokenPair};
 
@@ -258,6 +258,7 @@ impl Sessions {
                 }
                 Replay::Reuse => {
                     // The legitimate user logs in again.
+                    self.record_revocation(Revoked::Session(id)).await?;
                     let revoked = timed(StoreOp::Revoke, self.store.revoke(&id)).await?;
                     tracing::warn!(
                         target: TARGET,
@@ -411,6 +412,7 @@ impl Sessions {
             _ => None,
         };
         let subject = subject.or(loaded.as_deref());
+        self.record_revocation(Revoked::Session(*id)).await?;
         let existed = timed(StoreOp::Revoke, self.store.revoke(id)).await?;
         if existed {
             self.revoked(id, subject, reason);
@@ -433,6 +435,8 @@ impl Sessions {
     /// Revokes every session of `subject` ("log out everywhere"). Returns how many.
     pub(crate) async fn revoke_subject(&self, subject: &str) -> Result<u64, AuthError> {
         let index = self.subject_index()?;
+        self.record_revocation(Revoked::Subject(subject.to_owned()))
+            .await?;
         let n = timed(StoreOp::RevokeSubject, index.revoke_subject(subject)).await?;
         if n > 0 {
             self.access.forget_subject(subject);

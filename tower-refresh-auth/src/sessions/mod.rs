@@ -1,13 +1,15 @@
 //! Sessions, the component: starting one at a login, refreshing, logging out, revoking,
 //! listing and checking them — the lifecycle, decided here once ([`lifecycle`]; a store only
-//! does the atomic operations) — the pure rotation policy beside it ([`rotation`]), and
-//! re-authentication ([`reauthentication`]).
+//! does the atomic operations) — the pure rotation policy beside it ([`rotation`]),
+//! re-authentication ([`reauthentication`]), and the revocation feed's record of every
+//! revocation ([`revoking`]).
 //!
 //! The public types of a session (its id, its record, its metadata) are in
 //! [`crate::session`]; this module is what acts on them.
 
 mod lifecycle;
 mod reauthentication;
+mod revoking;
 mod rotation;
 #[cfg(test)]
 mod tests;
@@ -19,6 +21,7 @@ use crate::clock::Clock;
 use crate::dpop::DpopPolicy;
 use crate::error::AuthError;
 use crate::events::Events;
+use crate::revocation::SessionCheck;
 use crate::store::{RefreshStore, SubjectIndex};
 use crate::token::access::AccessTokens;
 use crate::token::refresh_token::SessionKeys;
@@ -43,8 +46,9 @@ pub(crate) struct Sessions {
     /// The limit of live sessions per subject; `None` when the store keeps no subject index
     /// and the application set none.
     pub(crate) max_sessions: Option<usize>,
-    /// Whether a guarded request's session must still be live in the store.
-    pub(crate) check_sessions: bool,
+    /// What a guarded request's session is checked against: nothing, the store, or the
+    /// revocation feed's local set.
+    pub(crate) check_sessions: SessionCheck,
     pub(crate) events: Events,
 }
 

@@ -8,9 +8,10 @@ use std::time::{Duration, SystemTime};
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 
+use super::feed::memory::MemoryFeed;
 use super::{
-    DpopStore, KeyRingStore, PageCursor, ReauthStore, RefreshStore, Rotation, SessionPage,
-    StoreError, StoredKeyRing, SubjectIndex,
+    DpopStore, KeyRingStore, PageCursor, ReauthStore, RefreshStore, RevocationFeed, Rotation,
+    SessionPage, StoreError, StoredKeyRing, SubjectIndex,
 };
 use crate::clock::Throttled;
 use crate::clock::to_millis;
@@ -56,6 +57,8 @@ struct Inner {
     /// so the two maps' shard locks cannot deadlock.
     subjects: DashMap<String, Vec<PageCursor>>,
     proofs: Proofs,
+    /// The revocation feed: recorded and pushed in the process.
+    feed: MemoryFeed,
     sweep_interval_ms: u64,
     last_sweep_ms: AtomicU64,
     /// The fleet's key ring ([`KeyRingStore`]).
@@ -81,6 +84,7 @@ impl MemoryStore {
                 sessions: DashMap::new(),
                 subjects: DashMap::new(),
                 proofs: Proofs::new(Self::DEFAULT_PROOFS_CAPACITY, DEFAULT_PROOFS_PER_KEY),
+                feed: MemoryFeed::default(),
                 sweep_interval_ms: u64::try_from(interval.as_millis()).unwrap_or(u64::MAX),
                 last_sweep_ms: AtomicU64::new(0),
                 ring: std::sync::Mutex::new(None),
@@ -135,6 +139,7 @@ impl MemoryStore {
             sessions: DashMap::new(),
             subjects: DashMap::new(),
             proofs,
+            feed: MemoryFeed::default(),
             sweep_interval_ms: self.inner.sweep_interval_ms,
             last_sweep_ms: AtomicU64::new(0),
             ring: std::sync::Mutex::new(None),
@@ -396,6 +401,10 @@ impl RefreshStore for MemoryStore {
 
     fn reauth(&self) -> Option<&dyn ReauthStore> {
         Some(self)
+    }
+
+    fn revocation_feed(&self) -> Option<&dyn RevocationFeed> {
+        Some(&self.inner.feed)
     }
 
     fn key_ring(&self) -> Option<&dyn KeyRingStore> {

@@ -16,9 +16,11 @@
 //!
 //! Implement the five methods of [`RefreshStore`] with `#[async_trait]`, converting the
 //! backend's errors into [`StoreError`]; then, if the store can, the capabilities
-//! [`SubjectIndex`] (session lists, "log out everywhere"), [`DpopStore`] (DPoP) and
-//! [`ReauthStore`] (re-authentication), each announced by returning `Some(self)` from
-//! [`RefreshStore::subject_index`], [`RefreshStore::dpop`] or [`RefreshStore::reauth`]. Run the conformance suite (the `conformance` feature:
+//! [`SubjectIndex`] (session lists, "log out everywhere"), [`DpopStore`] (DPoP),
+//! [`ReauthStore`] (re-authentication) and [`RevocationFeed`] (the revocation feed), each
+//! announced by returning `Some(…)` from [`RefreshStore::subject_index`],
+//! [`RefreshStore::dpop`], [`RefreshStore::reauth`] or [`RefreshStore::revocation_feed`].
+//! Run the conformance suite (the `conformance` feature:
 //! [`conformance_suite!`](crate::conformance_suite)) against it, one group per capability.
 //! The [`MemoryStore`] is the reference implementation.
 //!
@@ -36,6 +38,7 @@
 #[cfg(feature = "conformance")]
 #[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
 pub mod conformance;
+pub mod feed;
 mod key_ring;
 #[cfg(feature = "memory-store")]
 mod memory;
@@ -58,6 +61,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::session::{Session, SessionId};
 
+pub use self::feed::{FeedPage, FeedSubscription, Recorded, Revocation, RevocationFeed, Revoked};
 pub use self::key_ring::{KeyRingStore, StoredKeyRing};
 #[cfg(feature = "memory-store")]
 #[cfg_attr(docsrs, doc(cfg(feature = "memory-store")))]
@@ -133,6 +137,9 @@ impl StoreError {
 ///   for [`RefreshAuth::reauthenticate`](crate::RefreshAuth::reauthenticate);
 /// - [`KeyRingStore`] ([`key_ring`](Self::key_ring)): the fleet's sealed key ring, for key
 ///   rotation (`docs/protocol.md` §13).
+/// - [`RevocationFeed`] ([`revocation_feed`](Self::revocation_feed)): every revocation
+///   recorded and pushed to every instance, for
+///   [`SessionChecking::Feed`](crate::SessionChecking::Feed).
 ///
 /// [`RefreshAuthBuilder::build`](crate::RefreshAuthBuilder::build) refuses a configuration
 /// that needs a capability its store does not offer, naming the trait.
@@ -223,6 +230,15 @@ pub trait RefreshStore: fmt::Debug + Send + Sync + 'static {
     /// The shared key ring of a fleet, if this store keeps one: `Some(self)` in a store that
     /// implements [`KeyRingStore`].
     fn key_ring(&self) -> Option<&dyn KeyRingStore> {
+        None
+    }
+
+    /// The revocation feed, if this store keeps one: `Some(…)` in a store that implements
+    /// [`RevocationFeed`] (itself, or a part of it). When it does, the layer records and
+    /// pushes every revocation it performs, whatever its own
+    /// [session checking](crate::RefreshAuthBuilder::check_sessions), so that the instances
+    /// that follow the feed learn of it.
+    fn revocation_feed(&self) -> Option<&dyn RevocationFeed> {
         None
     }
 }
@@ -379,5 +395,8 @@ impl<T: RefreshStore + ?Sized> RefreshStore for std::sync::Arc<T> {
     }
     fn key_ring(&self) -> Option<&dyn KeyRingStore> {
         (**self).key_ring()
+    }
+    fn revocation_feed(&self) -> Option<&dyn RevocationFeed> {
+        (**self).revocation_feed()
     }
 }

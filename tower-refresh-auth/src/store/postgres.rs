@@ -61,6 +61,21 @@
 //!     version BIGINT NOT NULL,
 //!     data    TEXT   NOT NULL
 //! );
+//! -- The revocation feed (RevocationFeed): each revocation's JSON under its sequence number,
+//! -- until it expires; announced with NOTIFY on the channel "refresh_sessions_revocations".
+//! CREATE TABLE IF NOT EXISTS "refresh_sessions_revocations" (
+//!     seq        BIGINT PRIMARY KEY,
+//!     entry      TEXT   NOT NULL,
+//!     expires_at BIGINT NOT NULL
+//! );
+//! CREATE INDEX IF NOT EXISTS "refresh_sessions_rv_exp_idx"
+//!     ON "refresh_sessions_revocations" (expires_at);
+//! -- The latest sequence number: one row, locked by each publish until it commits.
+//! CREATE TABLE IF NOT EXISTS "refresh_sessions_revocation_seq" (
+//!     one BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one),
+//!     seq BIGINT  NOT NULL
+//! );
+//! INSERT INTO "refresh_sessions_revocation_seq" (one, seq) VALUES (TRUE, 0) ON CONFLICT DO NOTHING;
 //! ```
 //!
 //! # Round trips
@@ -105,8 +120,8 @@ use super::sql::{
 mod key_ring;
 
 use super::{
-    DpopStore, KeyRingStore, PageCursor, ReauthStore, RefreshStore, Rotation, SessionPage,
-    StoreError, SubjectIndex,
+    DpopStore, KeyRingStore, PageCursor, ReauthStore, RefreshStore, RevocationFeed, Rotation,
+    SessionPage, StoreError, SubjectIndex,
 };
 use crate::session::{Session, SessionId};
 use crate::store::ReplayKey;
@@ -176,7 +191,8 @@ CREATE TABLE IF NOT EXISTS "{table}_dpop_proofs" (
     expires_at BIGINT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS "{table}_subject_idx" ON "{table}" (subject);
-CREATE INDEX IF NOT EXISTS "{table}_expires_at_idx" ON "{table}" (expires_at);"#
+CREATE INDEX IF NOT EXISTS "{table}_expires_at_idx" ON "{table}" (expires_at);{feed}"#,
+                feed = super::feed::postgres::migration(table),
             ) + &key_ring::migrate(table),
             create: format!(
                 r#"INSERT INTO "{table}" (id, {COLUMNS})
@@ -313,6 +329,16 @@ impl PostgresStore {
     /// The pool the store runs on.
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// The sessions' table name.
+    pub(crate) fn table_name(&self) -> &str {
+        &self.table
+    }
+
+    /// How long one operation may take.
+    pub(crate) fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     /// Creates the table and its indexes if they do not exist, and adds the `seal` column to
@@ -505,6 +531,10 @@ impl RefreshStore for PostgresStore {
     }
 
     fn key_ring(&self) -> Option<&dyn KeyRingStore> {
+        Some(self)
+    }
+
+    fn revocation_feed(&self) -> Option<&dyn RevocationFeed> {
         Some(self)
     }
 }

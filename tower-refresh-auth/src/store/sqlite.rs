@@ -56,6 +56,14 @@
 //!     version INTEGER NOT NULL,
 //!     data    TEXT   NOT NULL
 //! );
+//! -- The revocation feed (RevocationFeed): each revocation's JSON under its sequence number,
+//! -- until it expires. Subscribers poll it (every 50 ms).
+//! CREATE TABLE IF NOT EXISTS "refresh_sessions_revocations" (
+//!     seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+//!     entry      TEXT    NOT NULL,
+//!     expires_at INTEGER NOT NULL
+//! );
+//! CREATE INDEX IF NOT EXISTS "refresh_sessions_rv_exp_idx" ON "refresh_sessions_revocations" (expires_at);
 //! ```
 //!
 //! A table made before sessions were sealed gets the column, in the same transaction, when
@@ -108,8 +116,8 @@ use super::sql::{
 mod key_ring;
 
 use super::{
-    DpopStore, KeyRingStore, PageCursor, ReauthStore, RefreshStore, Rotation, SessionPage,
-    StoreError, SubjectIndex,
+    DpopStore, KeyRingStore, PageCursor, ReauthStore, RefreshStore, RevocationFeed, Rotation,
+    SessionPage, StoreError, SubjectIndex,
 };
 use crate::session::{Session, SessionId};
 use crate::store::ReplayKey;
@@ -183,7 +191,8 @@ CREATE TABLE IF NOT EXISTS "{table}_dpop_proofs" (
     expires_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS "{table}_subject_idx" ON "{table}" (subject);
-CREATE INDEX IF NOT EXISTS "{table}_expires_at_idx" ON "{table}" (expires_at);"#
+CREATE INDEX IF NOT EXISTS "{table}_expires_at_idx" ON "{table}" (expires_at);{feed}"#,
+                feed = super::feed::sqlite::migration(table),
             ) + &key_ring::migrate(table),
             add_seal: format!(r#"ALTER TABLE "{table}" ADD COLUMN seal TEXT NOT NULL DEFAULT ''"#),
             create: format!(
@@ -296,6 +305,16 @@ impl SqliteStore {
     /// The pool the store runs on.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// The sessions' table name.
+    pub(crate) fn table_name(&self) -> &str {
+        &self.table
+    }
+
+    /// How long one operation may take.
+    pub(crate) fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     /// Creates the table and its indexes if they do not exist, and adds the `seal` column to
@@ -491,6 +510,10 @@ impl RefreshStore for SqliteStore {
     }
 
     fn key_ring(&self) -> Option<&dyn KeyRingStore> {
+        Some(self)
+    }
+
+    fn revocation_feed(&self) -> Option<&dyn RevocationFeed> {
         Some(self)
     }
 }

@@ -255,6 +255,11 @@ impl AccessTokens {
         self.ttl.as_secs()
     }
 
+    /// The leeway on `exp` and `nbf`, in milliseconds.
+    pub(crate) fn leeway_ms(&self) -> u64 {
+        self.leeway_ms
+    }
+
     /// Turns the application's claims into the JSON object stored with a session, refusing
     /// anything that is not an object or that would overwrite a registered claim.
     pub(crate) fn custom_claims<C: Serialize>(custom: &C) -> Result<Map<String, Value>, AuthError> {

@@ -28,6 +28,9 @@
 //! - `key_ring`: [`KeyRingStore`](crate::store::KeyRingStore), likewise through
 //!   [`RefreshStore::key_ring`]: the fleet key ring's compare-and-swap (32 racing tasks,
 //!   across both instances when the fixture has two; one winner);
+//! - `revocation_feed`: [`RevocationFeed`], likewise through
+//!   [`RefreshStore::revocation_feed`]: numbering, reading back, expiry, pushes in order
+//!   (across [`Fixture::second`] too, when there is one);
 //! - `two_instances`: the record tests that need [`Fixture::second`], a second instance on
 //!   the same data with its own connections (as a second server has), and with `dpop` the
 //!   replay memory shared between them. Leave it out for a store that cannot be shared.
@@ -47,6 +50,7 @@
 #![allow(clippy::missing_panics_doc)]
 
 pub mod dpop;
+pub mod feed;
 pub mod key_ring;
 pub mod reauth;
 pub mod record;
@@ -57,7 +61,7 @@ use std::future::Future;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::session::{Session, SessionId};
-use crate::store::{DpopStore, ReauthStore, RefreshStore, Rotation, SubjectIndex};
+use crate::store::{DpopStore, ReauthStore, RefreshStore, RevocationFeed, Rotation, SubjectIndex};
 
 /// A store set up for one test.
 #[derive(Debug)]
@@ -152,6 +156,13 @@ pub fn dpop<S: RefreshStore>(store: &S) -> &dyn DpopStore {
     store
         .dpop()
         .expect("the store implements DpopStore, so `RefreshStore::dpop` returns Some(self)")
+}
+
+/// The store's [`RevocationFeed`], as the layer finds it; panics when it offers none.
+pub fn revocation_feed<S: RefreshStore>(store: &S) -> &dyn RevocationFeed {
+    store.revocation_feed().expect(
+        "the store implements RevocationFeed, so `RefreshStore::revocation_feed` returns Some",
+    )
 }
 
 /// The store's [`ReauthStore`], as the layer finds it; panics when it offers none.
@@ -260,6 +271,19 @@ macro_rules! conformance_suite {
             );
         }
     };
+    (@group $fixture:path, $attrs:tt, revocation_feed; $all:tt) => {
+        mod revocation_feed {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::conformance_suite!(@tests $fixture, $attrs, feed;
+                publish_numbers_in_order_and_since_reads_them_back,
+                since_leaves_out_expired_revocations,
+                a_subscription_receives_what_is_published_in_order,
+                concurrent_publishes_are_numbered_and_pushed_in_order,
+                a_revocation_published_on_one_instance_reaches_the_other
+            );
+        }
+    };
     (@group $fixture:path, $attrs:tt, two_instances; $all:tt) => {
         mod two_instances {
             #[allow(unused_imports)]
@@ -283,7 +307,7 @@ macro_rules! conformance_suite {
     (@group $fixture:path, $attrs:tt, $unknown:ident; $all:tt) => {
         ::core::compile_error!(::core::concat!(
             "unknown conformance group `", ::core::stringify!($unknown),
-            "`: expected subject_index, dpop, reauth, key_ring or two_instances"
+            "`: expected subject_index, dpop, reauth, key_ring, revocation_feed or two_instances"
         ));
     };
     (@tests $fixture:path, $attrs:tt, $module:ident; $($test:ident),*) => {

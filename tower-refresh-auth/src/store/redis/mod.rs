@@ -46,6 +46,8 @@
 //! | `tra:pk:{<partition>}` | sorted set | the spent DPoP proofs of one key ([`ReplayKey`], by its [partition](ReplayKey::partition)), each scored by when it may be forgotten, at most [`with_proofs_per_key`](RedisStore::with_proofs_per_key) of them; the set expires with its last proof ([`remember_proof`](DpopStore::remember_proof): one script) |
 //! | `tra:u:{<subject>}` | sorted set | the ids of the subject's sessions, scored by when they were added, for [`revoke_subject`](SubjectIndex::revoke_subject) and [`list`](SubjectIndex::list) |
 //! | `tra:ring` | hash | the fleet's sealed key ring ([`KeyRingStore`]): `v` its version, `d` the sealed data; swapped by one script |
+//! | `tra:rf:{tra}:seq` | string | the [revocation feed](RevocationFeed)'s latest sequence number (tagged with the prefix) |
+//! | `tra:rf:{tra}:log` | sorted set | the recorded revocations, JSON scored by sequence number; the expired ones dropped from the head at each `publish`, the set expiring a minute after its latest; pushed on the channel `tra:revocations` by the same script |
 //!
 //! Times are integer milliseconds since the Unix epoch; the counter is a decimal integer;
 //! `seal` is the session's [seal](crate::session::Session::seal). A hash written before
@@ -134,6 +136,7 @@
 mod connection;
 mod decode;
 mod durability;
+mod feed;
 mod key_ring;
 mod pipeline;
 mod scripts;
@@ -144,16 +147,17 @@ use std::time::{Duration, SystemTime};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster_async::ClusterConnection;
-use redis::{IntoConnectionInfo, RedisError, Value};
+use redis::{Client, IntoConnectionInfo, RedisError, Value};
 
 use self::connection::{Address, Conn, cluster_builder};
 use self::decode::{FIELDS, decode};
 use self::durability::Durability;
+use self::feed::Feed;
 use self::scripts::Scripts;
 
 use super::{
-    DpopStore, PageCursor, ReauthStore, RefreshStore, Rotation, SessionPage, StoreError,
-    SubjectIndex,
+    DpopStore, PageCursor, ReauthStore, RefreshStore, RevocationFeed, Rotation, SessionPage,
+    StoreError, SubjectIndex,
 };
 use crate::clock::to_millis;
 use crate::session::{Session, SessionId};
@@ -185,6 +189,8 @@ pub struct RedisStore {
     durability: Option<Durability>,
     scripts: Arc<Scripts>,
     proofs_per_key: u32,
+    /// The revocation feed's scripts and servers to subscribe on.
+    feed: Arc<Feed>,
 }
 
 impl fmt::Debug for RedisStore {
@@ -242,6 +248,16 @@ impl RedisStore {
         seeds: impl IntoIterator<Item = T>,
     ) -> Result<Self, StoreError> {
         connection::ensure_tls_provider();
+        let seeds = seeds
+            .into_iter()
+            .map(IntoConnectionInfo::into_connection_info)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(StoreError::unavailable)?;
+        let subscribers = seeds
+            .iter()
+            .map(|seed| Client::open(seed.clone()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(StoreError::unavailable)?;
         let client = cluster_builder(seeds, DEFAULT_TIMEOUT)
             .build()
             .map_err(StoreError::unavailable)?;
@@ -249,11 +265,12 @@ impl RedisStore {
             .await
             .map_err(|_| StoreError::Timeout(DEFAULT_TIMEOUT))?
             .map_err(StoreError::unavailable)?;
-        Ok(Self::new_cluster(conn))
+        Ok(Self::new_cluster(conn).with_feed_subscribers(subscribers))
     }
 
     async fn connect_server(url: &str) -> Result<Self, StoreError> {
-        let client = redis::Client::open(url).map_err(StoreError::unavailable)?;
+        let client = Client::open(url).map_err(StoreError::unavailable)?;
+        let subscriber = client.clone();
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(DEFAULT_TIMEOUT))
             .set_response_timeout(Some(DEFAULT_TIMEOUT))
@@ -265,7 +282,7 @@ impl RedisStore {
         .await
         .map_err(|_| StoreError::Timeout(DEFAULT_TIMEOUT))?
         .map_err(StoreError::unavailable)?;
-        Ok(Self::new(conn))
+        Ok(Self::new(conn).with_feed_subscribers([subscriber]))
     }
 
     /// A store on a connection you made, with the default prefix and timeout.
@@ -288,7 +305,30 @@ impl RedisStore {
             durability: None,
             scripts: Arc::new(Scripts::new()),
             proofs_per_key: DEFAULT_PROOFS_PER_KEY,
+            feed: Arc::new(Feed::new(Vec::new())),
         }
+    }
+
+    /// The servers the [revocation feed](RevocationFeed) subscribes on, each with a
+    /// connection of its own (`SUBSCRIBE`), in turn after a failure: the one server, or any
+    /// nodes of a cluster (a cluster delivers `PUBLISH` to the subscribers of every node).
+    /// [`connect`](Self::connect) and [`connect_cluster`](Self::connect_cluster) set them; a
+    /// store made with [`new`](Self::new) or [`new_cluster`](Self::new_cluster) offers the
+    /// feed ([`RefreshStore::revocation_feed`]) only once they are set.
+    ///
+    /// ```no_run
+    /// use redis::aio::ConnectionManager;
+    /// use tower_refresh_auth::store::RedisStore;
+    ///
+    /// # async fn run() -> redis::RedisResult<()> {
+    /// let client = redis::Client::open("redis://127.0.0.1:6379")?;
+    /// let store = RedisStore::new(ConnectionManager::new(client.clone()).await?)
+    ///     .with_feed_subscribers([client]);
+    /// # let _ = store; Ok(()) }
+    /// ```
+    pub fn with_feed_subscribers(mut self, servers: impl IntoIterator<Item = Client>) -> Self {
+        self.feed = Arc::new(Feed::new(servers.into_iter().collect()));
+        self
     }
 
     /// Sets how many spent DPoP proofs of one key the store remembers at once (default
@@ -572,6 +612,10 @@ impl RefreshStore for RedisStore {
 
     fn key_ring(&self) -> Option<&dyn KeyRingStore> {
         Some(self)
+    }
+
+    fn revocation_feed(&self) -> Option<&dyn RevocationFeed> {
+        (!self.feed.is_empty()).then_some(self)
     }
 }
 
