@@ -89,12 +89,8 @@ impl Oracle {
         let prefix = self.verifiers[header]
             .fast
             .as_ref()
-            .map_or(&[][..], |fast| &fast.prefix);
-        let message = format!(
-            "{}{}",
-            String::from_utf8_lossy(prefix),
-            URL_SAFE_NO_PAD.encode(claims)
-        );
+            .map_or("", |fast| &fast.prefix);
+        let message = format!("{prefix}{}", URL_SAFE_NO_PAD.encode(claims));
         self.sign_message(signer, message)
     }
 
@@ -148,7 +144,7 @@ impl Oracle {
                 .find(|v| {
                     v.fast
                         .as_ref()
-                        .is_some_and(|f| token.as_bytes().starts_with(&f.prefix))
+                        .is_some_and(|f| token.starts_with(&*f.prefix))
                 })
                 .expect("the fast path accepted under a key whose header the token has");
             let decoded = jsonwebtoken::decode::<Claims<C>>(token, &key.key.decoding, &key.validation)
@@ -222,7 +218,7 @@ mod tests {
         let signed = jsonwebtoken::encode(&header, &serde_json::json!({"sub": "a"}), &key.0)
             .expect("signs");
         let prefix = &oracle.verifiers[0].fast.as_ref().expect("HMAC").prefix;
-        assert!(signed.as_bytes().starts_with(prefix), "{signed}");
+        assert!(signed.starts_with(&**prefix), "{signed}");
     }
 
     struct SigningKeyFixture(jsonwebtoken::EncodingKey);
@@ -354,6 +350,23 @@ mod tests {
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn signing_writes_what_encode_writes(
+            sub in "[ -~]{0,40}",
+            exp in any::<u64>(),
+            extra in prop::collection::btree_map("[a-z]{1,6}", "[ -~\\u{e9}\\u{1F600}]{0,12}", 0..4),
+        ) {
+            let oracle = Oracle::new(&[(SECRET, "k1")], None, None, 0);
+            let claims = serde_json::json!({"sub": sub, "exp": exp, "extra": extra});
+            let fast = oracle.verifiers[0].fast.as_ref().expect("HMAC");
+            let key = SigningKeyFixture::new();
+            let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+            header.typ = Some("at+jwt".into());
+            header.kid = Some("k1".into());
+            let encoded = jsonwebtoken::encode(&header, &claims, &key.0).expect("signs");
+            prop_assert_eq!(fast.sign(&claims).expect("signs"), encoded);
+        }
 
         #[test]
         fn the_fast_path_agrees_with_decode(case in token_strategy(), clock in 0u64..200) {
