@@ -103,7 +103,10 @@ impl FastPath {
     /// Signs `claims` under this key: byte for byte what `jsonwebtoken::encode` writes with
     /// the key's header (the same header segment, the claims' JSON, the HMAC), without
     /// setting the HMAC key up again for every token.
-    pub(crate) fn sign<T: Serialize>(&self, claims: &T) -> Result<String, jsonwebtoken::errors::Error> {
+    pub(crate) fn sign<T: Serialize>(
+        &self,
+        claims: &T,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
         let json = serde_json::to_vec(claims)?;
         // The header, the claims, a `.`, and up to 86 characters of an HS512 tag.
         let mut token = String::with_capacity(self.prefix.len() + json.len().div_ceil(3) * 4 + 87);
@@ -232,7 +235,6 @@ impl HmacKey {
 
     /// Constant-time.
     fn verifies(&self, message: &[u8], tag: &[u8]) -> bool {
-        use hmac::Mac as _;
         fn check<M: hmac::Mac + Clone>(key: &M, message: &[u8], tag: &[u8]) -> bool {
             let mut mac = key.clone();
             mac.update(message);
@@ -246,7 +248,6 @@ impl HmacKey {
     }
 
     fn sign(&self, message: &[u8]) -> impl AsRef<[u8]> + use<> {
-        use hmac::Mac as _;
         fn tag<M: hmac::Mac + Clone>(key: &M, message: &[u8]) -> Vec<u8> {
             let mut mac = key.clone();
             mac.update(message);

@@ -147,8 +147,11 @@ impl Oracle {
                         .is_some_and(|f| token.starts_with(&*f.prefix))
                 })
                 .expect("the fast path accepted under a key whose header the token has");
-            let decoded = jsonwebtoken::decode::<Claims<C>>(token, &key.key.decoding, &key.validation)
-                .unwrap_or_else(|e| panic!("decode refused what the fast path accepted ({e}): {token}"));
+            let decoded =
+                jsonwebtoken::decode::<Claims<C>>(token, &key.key.decoding, &key.validation)
+                    .unwrap_or_else(|e| {
+                        panic!("decode refused what the fast path accepted ({e}): {token}")
+                    });
             assert_eq!(&decoded.claims, claims, "decode's claims differ: {token}");
         }
         Outcome {
@@ -215,8 +218,8 @@ mod tests {
             h.kid = Some("k1".into());
             h
         };
-        let signed = jsonwebtoken::encode(&header, &serde_json::json!({"sub": "a"}), &key.0)
-            .expect("signs");
+        let signed =
+            jsonwebtoken::encode(&header, &serde_json::json!({"sub": "a"}), &key.0).expect("signs");
         let prefix = &oracle.verifiers[0].fast.as_ref().expect("HMAC").prefix;
         assert!(signed.starts_with(&**prefix), "{signed}");
     }
@@ -234,19 +237,32 @@ mod tests {
     fn refusals_match() {
         let oracle = &oracles()[1];
         let cases = [
-            (claims_json(NOW - 60, ""), false),             // expired, past the leeway
+            (claims_json(NOW - 60, ""), false), // expired, past the leeway
             (claims_json(NOW + 60, r#","nbf":1900000000"#), false), // not yet
             (claims_json(NOW + 60, r#","x":[1,{"y":null}]"#), true),
         ];
         for (claims, accepted) in cases {
             let token = oracle.genuine(0, claims.as_bytes());
             let outcome = oracle.check(&token, at(NOW));
-            assert_eq!(outcome, Outcome { fast: true, accepted }, "{claims}");
+            assert_eq!(
+                outcome,
+                Outcome {
+                    fast: true,
+                    accepted
+                },
+                "{claims}"
+            );
         }
         // Another key's signature under our header: refused on the fast path.
         let forged = oracle.with_header_of(0, 1, claims_json(NOW + 60, "").as_bytes());
         let outcome = oracle.check(&forged, at(NOW));
-        assert_eq!(outcome, Outcome { fast: true, accepted: false });
+        assert_eq!(
+            outcome,
+            Outcome {
+                fast: true,
+                accepted: false
+            }
+        );
     }
 
     /// Claims our tokens could carry, and ones they never do.
@@ -321,10 +337,19 @@ mod tests {
 
     /// A token made of a claims set, then perhaps mutated.
     fn token_strategy() -> impl Strategy<Value = (usize, String, u8, usize, u8)> {
-        (0usize..2, claims_strategy(), 0u8..8, any::<usize>(), any::<u8>())
+        (
+            0usize..2,
+            claims_strategy(),
+            0u8..8,
+            any::<usize>(),
+            any::<u8>(),
+        )
     }
 
-    fn make(oracle: &Oracle, (key, claims, how, at, byte): &(usize, String, u8, usize, u8)) -> String {
+    fn make(
+        oracle: &Oracle,
+        (key, claims, how, at, byte): &(usize, String, u8, usize, u8),
+    ) -> String {
         let key = key % oracle.secrets.len();
         let token = oracle.genuine(key, claims.as_bytes());
         let mut bytes = token.into_bytes();
@@ -338,7 +363,9 @@ mod tests {
             6 => {
                 // One key's header, the other's signature.
                 let other = (key + 1) % oracle.secrets.len();
-                bytes = oracle.with_header_of(key, other, claims.as_bytes()).into_bytes();
+                bytes = oracle
+                    .with_header_of(key, other, claims.as_bytes())
+                    .into_bytes();
             }
             _ => {
                 // Padding, or a second signature segment.
