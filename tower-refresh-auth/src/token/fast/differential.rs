@@ -67,8 +67,8 @@ impl Oracle {
         }
     }
 
-    /// A token of `header` and `claims` (raw JSON) signed with key `key`'s secret: what a
-    /// holder of the secret could make.
+    /// A token of `header` and `claims` (raw JSON) signed with key `key`'s secret (modulo
+    /// the number of keys): what a holder of the secret could make.
     pub fn sign(&self, key: usize, header: &[u8], claims: &[u8]) -> String {
         let message = format!(
             "{}.{}",
@@ -84,9 +84,9 @@ impl Oracle {
     }
 
     /// A token with the header key `header` writes and `claims`, signed with key `signer`'s
-    /// secret.
+    /// secret (key indices are taken modulo the number of keys).
     pub fn with_header_of(&self, header: usize, signer: usize, claims: &[u8]) -> String {
-        let prefix = self.verifiers[header]
+        let prefix = self.verifiers[header % self.verifiers.len()]
             .fast
             .as_ref()
             .map_or("", |fast| &fast.prefix);
@@ -95,7 +95,8 @@ impl Oracle {
     }
 
     fn sign_message(&self, key: usize, message: String) -> String {
-        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&self.secrets[key]) else {
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&self.secrets[key % self.secrets.len()])
+        else {
             return message;
         };
         mac.update(message.as_bytes());
