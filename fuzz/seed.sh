@@ -36,6 +36,21 @@ seed $t dup-keys '{"alg":"HS256","typ":"at+jwt","kid":"@KID@"}\n{"sub":"u","sub"
 seed $t exp-string '{"alg":"HS256","typ":"at+jwt","kid":"@KID@"}\n{"sub":"u","sid":"@SID@","jti":"j","iat":@NOW@,"exp":"@EXP@"}'
 seed $t nested '{"alg":"HS256","typ":"at+jwt","kid":"@KID@"}\n{"sub":"u","sid":"@SID@","jti":"j","iat":@NOW@,"exp":@EXP@,"x":[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]}'
 
+t=access_token_fast_path
+# Byte 0: key set (mode % 3) and form (mode / 3 % 4: token, header+claims, ours, ours under
+# the other key); byte 1: the clock, 128 = @NOW@.
+claims='{"sub":"u","sid":"@SID@","jti":"j","iat":@NOW@,"exp":@EXP@,"iss":"https://issuer.example","aud":"api"}'
+seed $t genuine-one-key "\x06\x80$claims"
+seed $t genuine-two-keys "\x07\x80$claims"
+seed $t same-kid "\x08\x80$claims"
+seed $t other-key "\x0a\x80$claims"
+seed $t expired "\x06\x00"'{"sub":"u","sid":"@SID@","jti":"j","iat":1,"exp":2}'
+seed $t aud-list "\x07\x80"'{"sub":"u","sid":"@SID@","jti":"j","iat":@NOW@,"exp":@EXP@,"iss":"https://issuer.example","aud":["api"]}'
+seed $t exp-float "\x06\x80"'{"sub":"u","sid":"@SID@","jti":"j","iat":@NOW@,"exp":@EXP@.5}'
+seed $t escaped-iss "\x07\x80"'{"sub":"u","sid":"@SID@","jti":"j","iat":@NOW@,"exp":@EXP@,"iss":"https:\\/\\/issuer.example","aud":"api"}'
+seed $t header-claims "\x03\x80"'{"alg":"HS256","typ":"at+jwt","kid":"k1"}\n'"$claims"
+seed $t raw-genuine '\x00\x80@AT@'
+
 t=refresh_token
 seed $t genuine '@RT@'
 seed $t doubled '@RT@@RT@'

@@ -7,7 +7,8 @@
 //!     target/release/deps/instructions-* layer 20000
 //! ```
 //!
-//! Paths: `decode` (bare `jsonwebtoken::decode`), `layer`, `layer_cached`, `refresh`,
+//! Paths: `decode` (bare `jsonwebtoken::decode`), `verify` (`RefreshAuth::verify`, no
+//! cache), `verify_cached` (the same, a cache hit), `layer`, `layer_cached`, `refresh`,
 //! `refresh_layer` (`POST /token` through the layer, JSON in and out), `encode`. With no
 //! arguments (as `cargo bench` runs it) it runs each path once, as a smoke test.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
@@ -56,6 +57,8 @@ fn main() {
         _ => (
             vec![
                 "decode",
+                "verify",
+                "verify_cached",
                 "layer",
                 "layer_cached",
                 "refresh",
@@ -96,6 +99,12 @@ fn main() {
                         )
                         .unwrap(),
                     );
+                }
+            }
+            "verify" | "verify_cached" => {
+                let a = if path == "verify" { &auth } else { &cached };
+                for _ in 0..n {
+                    black_box(a.verify(black_box(&pair.access_token)).unwrap());
                 }
             }
             "layer" | "layer_cached" => {

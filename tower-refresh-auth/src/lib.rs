@@ -211,6 +211,14 @@ mod crypto_backend;
 pub mod dpop;
 pub mod keys;
 pub mod token;
+
+/// The access-token fast path's differential oracle, for the fuzz targets (`cargo fuzz`
+/// builds with `--cfg fuzzing`). Not part of the API.
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::token::fast::differential::{Oracle, Outcome};
+}
 // Sessions: their lifecycle and policy, their types, where they live; how fresh their
 // authentication is.
 mod seal;

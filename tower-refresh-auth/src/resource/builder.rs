@@ -452,11 +452,11 @@ fn static_verifiers(
                     .into(),
                 ));
             }
-            Ok(Verifier {
-                validation: validation(&[key.alg], rules.iss.as_deref(), &rules.audiences),
-                key: key.clone(),
-                status: KeyStatus::Kept,
-            })
+            Ok(Verifier::new(
+                key.clone(),
+                KeyStatus::Kept,
+                validation(&[key.alg], rules.iss.as_deref(), &rules.audiences),
+            ))
         })
         .collect()
 }

@@ -102,11 +102,11 @@ pub(crate) fn verifier(jwk: &Jwk, rules: &Rules) -> Option<Verifier> {
         decoding,
         hmac_secret: None,
     };
-    Some(Verifier {
-        validation: validation(&algorithms, rules.iss.as_deref(), &rules.audiences),
+    Some(Verifier::new(
         key,
-        status: KeyStatus::Kept,
-    })
+        KeyStatus::Kept,
+        validation(&algorithms, rules.iss.as_deref(), &rules.audiences),
+    ))
 }
 
 /// The algorithms a token signed by `jwk` may use: its own `alg` when it names one, else

@@ -22,6 +22,7 @@ use serde_json::{Map, Value};
 
 use super::cache::TokenCache;
 use super::claims::{AuthenticationClaims, Claims, REGISTERED};
+use super::fast::{self, FastPath};
 use crate::clock::{to_millis, to_secs};
 use crate::error::{AuthError, ConfigError, invalid_token};
 use crate::keys::{Algorithm, SigningKey, VerifyingKey, public_jwk};
@@ -114,6 +115,21 @@ pub(crate) struct Verifier {
     pub(crate) key: VerifyingKey,
     pub(crate) status: KeyStatus,
     pub(crate) validation: Validation,
+    /// For an HMAC key: what its own tokens are verified with ([`super::fast`]).
+    pub(crate) fast: Option<FastPath>,
+}
+
+impl Verifier {
+    /// `key` under `validation`, with its fast path precomputed when it has one.
+    pub(crate) fn new(key: VerifyingKey, status: KeyStatus, validation: Validation) -> Self {
+        let fast = FastPath::new(&key, &validation);
+        Self {
+            key,
+            status,
+            validation,
+            fast,
+        }
+    }
 }
 
 impl std::fmt::Debug for Verifier {
@@ -334,8 +350,12 @@ impl AccessTokens {
             custom,
         };
         let keys = self.keys.load();
-        jsonwebtoken::encode(&keys.header, &claims, &keys.signing.encoding)
-            .map_err(|e| AuthError::Claims(Cow::Owned(e.to_string())))
+        // An HMAC signing key's precomputed state signs the very bytes `encode` would.
+        match keys.verifiers.first().and_then(|v| v.fast.as_ref()) {
+            Some(fast) => fast.sign(&claims),
+            None => jsonwebtoken::encode(&keys.header, &claims, &keys.signing.encoding),
+        }
+        .map_err(|e| AuthError::Claims(Cow::Owned(e.to_string())))
     }
 
     /// Verifies an access token: signature under the key its `kid` names (or, without a
@@ -364,8 +384,26 @@ impl AccessTokens {
 /// audience), then `typ`, `crit`, and expiry against `now` with `leeway_ms`.
 ///
 /// The one verification path of the crate: the issuing layer's key set and a resource
-/// server's key sets ([`crate::resource`]) both call it.
+/// server's key sets ([`crate::resource`]) both call it. A token of ours under an HMAC key
+/// takes the [fast path](super::fast), which gives the same verdict and claims; any other
+/// token, the general one.
 pub(crate) fn verify_with<C: DeserializeOwned>(
+    verifiers: &[Verifier],
+    token: &str,
+    now: SystemTime,
+    leeway_ms: u64,
+) -> Result<Claims<C>, AuthError> {
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(invalid_token("the token is too long"));
+    }
+    if let Some(verdict) = fast::verify(verifiers, token, now, leeway_ms) {
+        return verdict;
+    }
+    verify_general(verifiers, token, now, leeway_ms)
+}
+
+/// [`verify_with`] without the fast path: `jsonwebtoken::decode` and the checks after it.
+pub(crate) fn verify_general<C: DeserializeOwned>(
     verifiers: &[Verifier],
     token: &str,
     now: SystemTime,
@@ -426,7 +464,15 @@ pub(crate) fn verify_with<C: DeserializeOwned>(
     if header.crit.is_some() {
         return Err(invalid_token("the token has critical header extensions"));
     }
-    let claims = data.claims;
+    within_validity(data.claims, now, leeway_ms)
+}
+
+/// The claims of a verified token, unless it has expired or is not valid yet at `now`.
+pub(crate) fn within_validity<C>(
+    claims: Claims<C>,
+    now: SystemTime,
+    leeway_ms: u64,
+) -> Result<Claims<C>, AuthError> {
     let now_ms = to_millis(now);
     if now_ms >= deadline_ms(claims.exp, leeway_ms) {
         return Err(invalid_token("the token has expired"));
@@ -507,11 +553,7 @@ impl Rules {
                 return Err(ConfigError::SymmetricKeyPublished { kid: key.kid });
             }
             let validation = self.validation(&key);
-            verifiers.push(Verifier {
-                key,
-                status,
-                validation,
-            });
+            verifiers.push(Verifier::new(key, status, validation));
         }
         let jwks = self.publish.then(|| render_jwks(&verifiers)).transpose()?;
         let mut header = Header::new(signing.verifying.alg.to_jwt());
