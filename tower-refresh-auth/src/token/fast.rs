@@ -128,10 +128,14 @@ impl FastPath {
             None => true,
         };
         (!self.require_iss || claims.iss.is_some())
-            && (!self.require_aud || claims.aud.is_some())
+            && (!self.require_aud || !claims.aud.is_empty())
             && (!self.require_nbf || claims.nbf.is_some())
             && one_of(claims.iss.as_ref(), &self.issuers)
-            && one_of(claims.aud.as_ref(), &self.audiences)
+            // `aud` may be an array (RFC 7519 §4.1.3): one of its members must be accepted.
+            && match &self.audiences {
+                Some(set) => claims.aud.iter().any(|aud| set.contains(aud)),
+                None => true,
+            }
     }
 }
 
