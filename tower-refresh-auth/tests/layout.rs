@@ -19,7 +19,9 @@ use std::path::Path;
 /// Names also used for methods of the standard library and of dependencies: a call to one says
 /// nothing about which module it reaches.
 const AMBIGUOUS: &[&str] = &[
-    "len", "is_empty", "store", "load", "get", "insert", "remove",
+    "len", "is_empty", "store", "load", "get", "insert", "remove", // collections, arc-swap
+    "first", "check", "status", "open", "seal", "spawn",
+    "ms", // slices, tokio, aead, durations
 ];
 
 /// What the source files say, per top-level module.
