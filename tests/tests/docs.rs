@@ -60,9 +60,15 @@ impl Block {
         let first = self.info.split([',', ' ']).next().unwrap_or("");
         first.is_empty()
             || first == "rust"
-            || ["no_run", "ignore", "should_panic", "compile_fail", "edition"]
-                .iter()
-                .any(|attr| first.starts_with(attr))
+            || [
+                "no_run",
+                "ignore",
+                "should_panic",
+                "compile_fail",
+                "edition",
+            ]
+            .iter()
+            .any(|attr| first.starts_with(attr))
     }
 
     fn is_ignored(&self) -> bool {
@@ -91,7 +97,14 @@ fn split(text: &str) -> (Vec<Block>, Vec<(usize, String)>) {
                 if ticks >= 3 {
                     let fence = "`".repeat(ticks);
                     let info = trimmed[ticks..].trim().to_owned();
-                    open = Some((fence, Block { info, lines: Vec::new(), line: n + 1 }));
+                    open = Some((
+                        fence,
+                        Block {
+                            info,
+                            lines: Vec::new(),
+                            line: n + 1,
+                        },
+                    ));
                 } else {
                     prose.push((n + 1, line.to_owned()));
                 }
@@ -103,7 +116,10 @@ fn split(text: &str) -> (Vec<Block>, Vec<(usize, String)>) {
 }
 
 fn relative(path: &Path) -> String {
-    path.strip_prefix(root()).unwrap_or(path).display().to_string()
+    path.strip_prefix(root())
+        .unwrap_or(path)
+        .display()
+        .to_string()
 }
 
 /// A line rustdoc would hide: `#` alone or `# ` followed by code (`#[…]` and `#!` are code).
@@ -120,34 +136,63 @@ fn no_code_block_has_rustdoc_hidden_lines() {
         for block in blocks.iter().filter(|b| b.is_rust()) {
             for (i, line) in block.lines.iter().enumerate() {
                 if is_hidden(line) {
-                    found.push(format!("{}:{}: {line}", relative(&path), block.line + 1 + i));
+                    found.push(format!(
+                        "{}:{}: {line}",
+                        relative(&path),
+                        block.line + 1 + i
+                    ));
                 }
             }
         }
     }
-    assert!(found.is_empty(), "hidden `# ` lines render as code on GitHub and in the book:\n{}", found.join("\n"));
+    assert!(
+        found.is_empty(),
+        "hidden `# ` lines render as code on GitHub and in the book:\n{}",
+        found.join("\n")
+    );
 }
 
 #[test]
 fn the_readme_is_a_landing_page_whose_commands_ci_runs() {
     let readme = read(&root().join("README.md"));
-    assert!(readme.len() < README_LIMIT, "README.md is {} bytes, over {README_LIMIT}", readme.len());
+    assert!(
+        readme.len() < README_LIMIT,
+        "README.md is {} bytes, over {README_LIMIT}",
+        readme.len()
+    );
     let (blocks, _) = split(&readme);
-    let commands = blocks.iter().find(|b| b.info == "sh").expect("a sh block in README.md");
-    let first: Vec<&str> = commands.lines.iter().map(|l| l.split('#').next().unwrap_or("").trim()).collect();
+    let commands = blocks
+        .iter()
+        .find(|b| b.info == "sh")
+        .expect("a sh block in README.md");
+    let first: Vec<&str> = commands
+        .lines
+        .iter()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+        .collect();
     assert_eq!(
         first.get(..2),
         Some(&["cargo run -p axum-dashboard", "cargo test --workspace"][..]),
         "the README's first two commands changed: .ci/run checks the first and runs the second",
     );
     let ci = read(&root().join(".ci/run"));
-    assert!(ci.contains("cargo run -q -p axum-dashboard"), ".ci/run no longer runs the README's first command");
-    assert!(ci.contains("cargo test --workspace -- --include-ignored"), ".ci/run no longer runs the README's test command");
+    assert!(
+        ci.contains("cargo run -q -p axum-dashboard"),
+        ".ci/run no longer runs the README's first command"
+    );
+    assert!(
+        ci.contains("cargo test --workspace -- --include-ignored"),
+        ".ci/run no longer runs the README's test command"
+    );
 }
 
 /// `{{#include path:anchor}}` (or without an anchor) in a line, as mdbook reads it.
 fn include(line: &str) -> Option<(&str, Option<&str>)> {
-    let inner = line.trim().strip_prefix("{{#include ")?.strip_suffix("}}")?.trim();
+    let inner = line
+        .trim()
+        .strip_prefix("{{#include ")?
+        .strip_suffix("}}")?
+        .trim();
     Some(match inner.rsplit_once(':') {
         Some((file, anchor)) if !anchor.contains('/') => (file, Some(anchor)),
         _ => (inner, None),
@@ -158,14 +203,19 @@ fn include(line: &str) -> Option<(&str, Option<&str>)> {
 fn every_guide_listing_is_compiled() {
     let lib = read(&root().join("tests/src/lib.rs"));
     let mut problems = Vec::new();
-    for path in documents().into_iter().filter(|p| p.starts_with(root().join("docs"))) {
+    for path in documents()
+        .into_iter()
+        .filter(|p| p.starts_with(root().join("docs")))
+    {
         let (blocks, _) = split(&read(&path));
         let mut doctests = false;
         for block in blocks.iter().filter(|b| b.is_rust()) {
             let at = format!("{}:{}", relative(&path), block.line);
             let includes: Vec<_> = block.lines.iter().filter_map(|l| include(l)).collect();
             if block.is_ignored() {
-                if includes.is_empty() || includes.len() != block.lines.iter().filter(|l| !l.trim().is_empty()).count() {
+                if includes.is_empty()
+                    || includes.len() != block.lines.iter().filter(|l| !l.trim().is_empty()).count()
+                {
                     problems.push(format!("{at}: a `rust,ignore` block must hold only {{{{#include}}}}s of compiled files"));
                 }
                 for (file, anchor) in includes {
@@ -175,7 +225,8 @@ fn every_guide_listing_is_compiled() {
                         continue;
                     };
                     if let Some(anchor) = anchor {
-                        for marker in [format!("ANCHOR: {anchor}"), format!("ANCHOR_END: {anchor}")] {
+                        for marker in [format!("ANCHOR: {anchor}"), format!("ANCHOR_END: {anchor}")]
+                        {
                             if !source.lines().any(|l| l.trim() == format!("// {marker}")) {
                                 problems.push(format!("{at}: {file} has no `// {marker}`"));
                             }
@@ -185,14 +236,19 @@ fn every_guide_listing_is_compiled() {
             } else {
                 doctests = true;
                 if !includes.is_empty() {
-                    problems.push(format!("{at}: an {{{{#include}}}} in a doctest block (mark it `rust,ignore`)"));
+                    problems.push(format!(
+                        "{at}: an {{{{#include}}}} in a doctest block (mark it `rust,ignore`)"
+                    ));
                 }
             }
         }
         let chapter = path.strip_prefix(root()).expect("inside the repository");
         let included = lib.contains(&format!("include_str!(\"../../{}\")", chapter.display()));
         if doctests && !included {
-            problems.push(format!("{}: has rust blocks, but tests/src/lib.rs does not doctest it", relative(&path)));
+            problems.push(format!(
+                "{}: has rust blocks, but tests/src/lib.rs does not doctest it",
+                relative(&path)
+            ));
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
@@ -281,11 +337,17 @@ fn every_relative_link_and_anchor_resolves() {
         for (n, line) in &prose {
             for target in links(line) {
                 let local = if let Some(tail) = target.strip_prefix(REPOSITORY) {
-                    match tail.strip_prefix("/blob/main/").or_else(|| tail.strip_prefix("/tree/main/")) {
+                    match tail
+                        .strip_prefix("/blob/main/")
+                        .or_else(|| tail.strip_prefix("/tree/main/"))
+                    {
                         Some(file) => root().join(file),
                         None if tail.is_empty() => continue,
                         None => {
-                            broken.push(format!("{}:{n}: {target}: link to /blob/main/ or /tree/main/", relative(&path)));
+                            broken.push(format!(
+                                "{}:{n}: {target}: link to /blob/main/ or /tree/main/",
+                                relative(&path)
+                            ));
                             continue;
                         }
                     }
@@ -311,8 +373,13 @@ fn every_relative_link_and_anchor_resolves() {
                     continue;
                 }
                 if let Some(anchor) = anchor {
-                    if file.extension().is_some_and(|e| e == "md") && !anchors(&read(&file)).contains(anchor) {
-                        broken.push(format!("{}:{n}: {target}: no heading with that anchor", relative(&path)));
+                    if file.extension().is_some_and(|e| e == "md")
+                        && !anchors(&read(&file)).contains(anchor)
+                    {
+                        broken.push(format!(
+                            "{}:{n}: {target}: no heading with that anchor",
+                            relative(&path)
+                        ));
                     }
                 }
             }
@@ -324,9 +391,21 @@ fn every_relative_link_and_anchor_resolves() {
 #[test]
 fn slugs_are_githubs() {
     assert_eq!(slug("§1b gRPC calls"), "1b-grpc-calls");
-    assert_eq!(slug("§7 Published keys — `GET /.well-known/jwks.json`"), "7-published-keys--get-well-knownjwksjson");
-    assert_eq!(slug("Rotation, grace, roll forward, reuse"), "rotation-grace-roll-forward-reuse");
-    assert_eq!(links("see [a](b.md#c) and `[x](y)` and ![p](q.svg)"), ["b.md#c", "q.svg"]);
-    assert_eq!(include("{{#include ../x.rs:app}}"), Some(("../x.rs", Some("app"))));
+    assert_eq!(
+        slug("§7 Published keys — `GET /.well-known/jwks.json`"),
+        "7-published-keys--get-well-knownjwksjson"
+    );
+    assert_eq!(
+        slug("Rotation, grace, roll forward, reuse"),
+        "rotation-grace-roll-forward-reuse"
+    );
+    assert_eq!(
+        links("see [a](b.md#c) and `[x](y)` and ![p](q.svg)"),
+        ["b.md#c", "q.svg"]
+    );
+    assert_eq!(
+        include("{{#include ../x.rs:app}}"),
+        Some(("../x.rs", Some("app")))
+    );
     assert!(is_hidden("# fn main() {") && is_hidden("#") && !is_hidden("#[derive(Debug)]"));
 }

@@ -78,7 +78,8 @@ fn post_json(path: &str, csrf: bool, cookie: Option<&str>, body: &str) -> Reques
     if let Some(cookie) = cookie {
         req = req.header(header::COOKIE, cookie);
     }
-    req.body(Body::from(body.to_owned())).expect("a valid request")
+    req.body(Body::from(body.to_owned()))
+        .expect("a valid request")
 }
 
 /// The `name=value` of the response's first refresh cookie.
@@ -105,32 +106,64 @@ async fn the_cookie_mode_app_logs_in_refreshes_and_logs_out() {
     let credentials = r#"{"username":"user1","password":"password1"}"#;
 
     // Without the CSRF header the login sets no cookie.
-    let res = app.clone().oneshot(post_json("/login", false, None, credentials)).await.unwrap();
+    let res = app
+        .clone()
+        .oneshot(post_json("/login", false, None, credentials))
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     assert!(res.headers().get(header::SET_COOKIE).is_none());
 
-    let res = app.clone().oneshot(post_json("/login", true, None, credentials)).await.unwrap();
+    let res = app
+        .clone()
+        .oneshot(post_json("/login", true, None, credentials))
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let cookie = refresh_cookie(&res);
     let body = json(res).await;
-    assert!(body.get("refreshToken").is_none(), "the refresh token stays in the cookie");
-    let access = body["accessToken"].as_str().expect("an access token").to_owned();
+    assert!(
+        body.get("refreshToken").is_none(),
+        "the refresh token stays in the cookie"
+    );
+    let access = body["accessToken"]
+        .as_str()
+        .expect("an access token")
+        .to_owned();
 
     let req = Request::get("/api/dashboard")
         .header(header::AUTHORIZATION, format!("Bearer {access}"))
         .body(Body::empty())
         .unwrap();
-    assert_eq!(app.clone().oneshot(req).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        app.clone().oneshot(req).await.unwrap().status(),
+        StatusCode::OK
+    );
 
     // A refresh needs the cookie and the header.
-    let res = app.clone().oneshot(post_json("/token", false, Some(&cookie), "")).await.unwrap();
+    let res = app
+        .clone()
+        .oneshot(post_json("/token", false, Some(&cookie), ""))
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
-    let res = app.clone().oneshot(post_json("/token", true, Some(&cookie), "")).await.unwrap();
+    let res = app
+        .clone()
+        .oneshot(post_json("/token", true, Some(&cookie), ""))
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let cookie = refresh_cookie(&res);
 
-    let res = app.clone().oneshot(post_json("/logout", true, Some(&cookie), "")).await.unwrap();
+    let res = app
+        .clone()
+        .oneshot(post_json("/logout", true, Some(&cookie), ""))
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
-    let res = app.oneshot(post_json("/token", true, Some(&cookie), "")).await.unwrap();
+    let res = app
+        .oneshot(post_json("/token", true, Some(&cookie), ""))
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::BAD_REQUEST, "the session is over");
 }
