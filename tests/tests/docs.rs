@@ -332,15 +332,18 @@ fn normalise(path: &Path) -> PathBuf {
 fn every_relative_link_and_anchor_resolves() {
     let mut broken = Vec::new();
     for path in documents() {
-        let text = read(&path);
-        let (_, prose) = split(&text);
+        let (_, prose) = split(&read(&path));
         for (n, line) in &prose {
             for target in links(line) {
-                let local = if let Some(tail) = target.strip_prefix(REPOSITORY) {
-                    match tail
+                let (address, anchor) = match target.split_once('#') {
+                    Some((address, anchor)) => (address, Some(anchor)),
+                    None => (target.as_str(), None),
+                };
+                let file = if let Some(tail) = address.strip_prefix(REPOSITORY) {
+                    let in_tree = tail
                         .strip_prefix("/blob/main/")
-                        .or_else(|| tail.strip_prefix("/tree/main/"))
-                    {
+                        .or_else(|| tail.strip_prefix("/tree/main/"));
+                    match in_tree {
                         Some(file) => root().join(file),
                         None if tail.is_empty() => continue,
                         None => {
@@ -351,36 +354,23 @@ fn every_relative_link_and_anchor_resolves() {
                             continue;
                         }
                     }
-                } else if target.contains("://") || target.starts_with("mailto:") {
+                } else if address.contains("://") || address.starts_with("mailto:") {
                     continue;
-                } else if target.starts_with('#') {
+                } else if address.is_empty() {
                     path.clone()
                 } else {
-                    let file = target.split('#').next().unwrap_or("");
-                    normalise(&path.parent().expect("a directory").join(file))
-                };
-                let (file, anchor) = match target.split_once('#') {
-                    Some((_, anchor)) => (local.clone(), Some(anchor)),
-                    None => (local.clone(), None),
-                };
-                let file = if target.starts_with(REPOSITORY) {
-                    PathBuf::from(file.to_string_lossy().split('#').next().unwrap_or(""))
-                } else {
-                    file
+                    normalise(&path.parent().expect("a directory").join(address))
                 };
                 if !file.exists() {
                     broken.push(format!("{}:{n}: {target}: no such file", relative(&path)));
-                    continue;
-                }
-                if let Some(anchor) = anchor {
-                    if file.extension().is_some_and(|e| e == "md")
-                        && !anchors(&read(&file)).contains(anchor)
-                    {
-                        broken.push(format!(
-                            "{}:{n}: {target}: no heading with that anchor",
-                            relative(&path)
-                        ));
-                    }
+                } else if let Some(anchor) = anchor
+                    && file.extension().is_some_and(|e| e == "md")
+                    && !anchors(&read(&file)).contains(anchor)
+                {
+                    broken.push(format!(
+                        "{}:{n}: {target}: no heading with that anchor",
+                        relative(&path)
+                    ));
                 }
             }
         }

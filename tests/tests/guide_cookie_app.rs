@@ -9,7 +9,7 @@ use tower::ServiceExt;
 
 // ANCHOR: app
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderName};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -19,7 +19,7 @@ use tower_refresh_auth_axum::{AuthClaims, ErrorResponse, RouterExt, TokenRespons
 
 /// The header the page's script sends with every login, refresh and logout; a cross-site form
 /// cannot send it without a CORS preflight.
-const CSRF_HEADER: &str = "x-requested-with";
+const CSRF_HEADER: HeaderName = HeaderName::from_static("x-requested-with");
 
 #[derive(Deserialize)]
 struct Login {
@@ -32,7 +32,7 @@ struct Login {
 fn auth(secret: &[u8]) -> Result<RefreshAuth, ConfigError> {
     RefreshAuth::<NoClaims>::builder()
         .hs256(secret.to_vec())
-        .transport(CookieTransport::new().csrf_header(CSRF_HEADER))
+        .transport(CookieTransport::new().csrf_header(CSRF_HEADER.as_str()))
         .public_path("/login")
         .build()
 }
@@ -45,7 +45,7 @@ async fn login(
     headers: HeaderMap,
     Json(login): Json<Login>,
 ) -> Result<TokenResponse, ErrorResponse> {
-    if !headers.contains_key(CSRF_HEADER) {
+    if !headers.contains_key(&CSRF_HEADER) {
         return Err(AuthError::MissingCsrfHeader(CSRF_HEADER).into());
     }
     if (login.username.as_str(), login.password.as_str()) != ("user1", "password1") {
