@@ -60,7 +60,7 @@ def main():
             pad = 4 if x2 > x1 else -4
             cls = "reply" if dashed else "call"
             body.append(f'<line x1="{x1}" y1="{y}" x2="{x2 - pad}" y2="{y}" class="{cls}" marker-end="url(#head)"/>')
-            body.append(f'<text x="{(x1 + x2) / 2}" y="{y - 6}" text-anchor="middle">{escape(label)}</text>')
+            body.append(f'<text x="{(x1 + x2) / 2}" y="{y - 6}" text-anchor="middle" class="label">{escape(label)}</text>')
             y += ROW
         elif kind == "note":
             _, col, text = step
@@ -91,6 +91,7 @@ def main():
   .note {{ fill: #fffbe6; stroke: #c9b458; }}
   .notetext {{ font-size: 12px; fill: #3e3a1f; }}
   text {{ fill: #1f2933; }}
+  .label {{ paint-order: stroke; stroke: #ffffff; stroke-width: 4px; stroke-linejoin: round; }}
 </style>
 <defs><marker id="head" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="8" markerHeight="8" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#1f2933"/></marker></defs>
 <rect width="{W}" height="{height}" fill="#ffffff"/>
