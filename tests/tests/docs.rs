@@ -29,9 +29,13 @@ fn read(path: &Path) -> String {
     fs::read_to_string(path).unwrap_or_else(|err| panic!("{}: {err}", path.display()))
 }
 
-/// README.md and every chapter of the guide.
+/// README.md, the adapters' READMEs and every chapter of the guide.
 fn documents() -> Vec<PathBuf> {
-    let mut files = vec![root().join("README.md")];
+    let mut files = vec![
+        root().join("README.md"),
+        root().join("adapters/axum/README.md"),
+        root().join("adapters/poem/README.md"),
+    ];
     let mut dirs = vec![root().join("docs/guide/src")];
     while let Some(dir) = dirs.pop() {
         for entry in fs::read_dir(&dir).unwrap_or_else(|err| panic!("{}: {err}", dir.display())) {
