@@ -17,8 +17,8 @@ pub mod flights;
 pub mod server;
 
 // The README's and the guide's `rust` blocks are compiled and run as doctests, here where
-// every crate they use is a dependency. (The guide's `rust,ignore` blocks are mdbook includes
-// of compiled files; tests/docs.rs checks that every chapter with a `rust` block is here.)
+// every crate they use is a dependency. (The guide's `rs` blocks are mdbook includes of
+// compiled files; tests/docs.rs checks that every chapter with a `rust` block is here.)
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;

@@ -3,8 +3,8 @@
 //! and the README a landing page whose first two commands are the ones CI runs.
 //!
 //! How the guide's code is compiled: a `rust` block is a doctest (tests/src/lib.rs includes
-//! each chapter that has one), and a `rust,ignore` block holds only mdbook `{{#include}}`s of
-//! files the workspace builds, by anchor. The link check stands in for mdbook-linkcheck: it
+//! each chapter that has one), and an `rs` block holds only mdbook `{{#include}}`s of files
+//! the workspace (or docs/guide/migrations/before) builds, by anchor. The link check stands in for mdbook-linkcheck: it
 //! reads the markdown sources, so it needs no HTML build.
 
 use std::collections::BTreeSet;
@@ -14,6 +14,11 @@ use std::path::{Component, Path, PathBuf};
 /// Where the repository is published: links to its files from the guide use this prefix (a
 /// book served on its own has no `../..`), and are checked against the working tree.
 const REPOSITORY: &str = "https://github.com/tower-refresh-auth/tower-refresh-auth";
+
+/// The info string of the guide's blocks that include compiled files by anchor: Rust to
+/// GitHub's and mdbook's highlighters, no language to rustdoc, so not a doctest (which a
+/// `{{#include}}` line is not).
+const INCLUDES: &str = "rs";
 
 /// The README is a landing page, not a manual.
 const README_LIMIT: usize = 10 * 1024;
@@ -213,14 +218,15 @@ fn every_guide_listing_is_compiled() {
     {
         let (blocks, _) = split(&read(&path));
         let mut doctests = false;
-        for block in blocks.iter().filter(|b| b.is_rust()) {
+        for block in &blocks {
             let at = format!("{}:{}", relative(&path), block.line);
             let includes: Vec<_> = block.lines.iter().filter_map(|l| include(l)).collect();
-            if block.is_ignored() {
-                if includes.is_empty()
-                    || includes.len() != block.lines.iter().filter(|l| !l.trim().is_empty()).count()
-                {
-                    problems.push(format!("{at}: a `rust,ignore` block must hold only {{{{#include}}}}s of compiled files"));
+            if block.info == INCLUDES {
+                let lines = block.lines.iter().filter(|l| !l.trim().is_empty()).count();
+                if includes.is_empty() || includes.len() != lines {
+                    problems.push(format!(
+                        "{at}: an `{INCLUDES}` block holds only {{{{#include}}}}s of compiled files"
+                    ));
                 }
                 for (file, anchor) in includes {
                     let target = path.parent().expect("a chapter's directory").join(file);
@@ -228,22 +234,31 @@ fn every_guide_listing_is_compiled() {
                         problems.push(format!("{at}: {file} does not exist"));
                         continue;
                     };
-                    if let Some(anchor) = anchor {
-                        for marker in [format!("ANCHOR: {anchor}"), format!("ANCHOR_END: {anchor}")]
-                        {
-                            if !source.lines().any(|l| l.trim() == format!("// {marker}")) {
-                                problems.push(format!("{at}: {file} has no `// {marker}`"));
-                            }
+                    for marker in anchor
+                        .into_iter()
+                        .flat_map(|a| [format!("ANCHOR: {a}"), format!("ANCHOR_END: {a}")])
+                    {
+                        if !source.lines().any(|l| l.trim() == format!("// {marker}")) {
+                            problems.push(format!("{at}: {file} has no `// {marker}`"));
                         }
                     }
                 }
-            } else {
+            } else if block.is_rust() {
                 doctests = true;
-                if !includes.is_empty() {
+                if block.is_ignored() {
                     problems.push(format!(
-                        "{at}: an {{{{#include}}}} in a doctest block (mark it `rust,ignore`)"
+                        "{at}: an ignored block is compiled nowhere: include a compiled file in an `{INCLUDES}` block"
                     ));
                 }
+                if !includes.is_empty() {
+                    problems.push(format!(
+                        "{at}: an {{{{#include}}}} in a doctest block (make it an `{INCLUDES}` block)"
+                    ));
+                }
+            } else if !includes.is_empty() {
+                problems.push(format!(
+                    "{at}: an {{{{#include}}}} outside an `{INCLUDES}` block"
+                ));
             }
         }
         let chapter = path.strip_prefix(root()).expect("inside the repository");
