@@ -62,7 +62,6 @@ async fn dashboard(AuthClaims(claims): AuthClaims) -> Json<Message> {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let secret = std::env::var("JWT_SECRET")
         .map_err(|_| "set JWT_SECRET to at least 32 random bytes (openssl rand -base64 48)")?;
-    // ANCHOR: layer
     let auth = RefreshAuth::<NoClaims>::builder()
         .hs256(secret.into_bytes())
         .public_path("/login")
@@ -75,7 +74,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/api/dashboard", get(dashboard))
         .with_state(auth.clone())
         .refresh_auth(&auth);
-    // ANCHOR_END: layer
 
     let port = std::env::var("PORT").unwrap_or_else(|_| "3000".into());
     let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}")).await?;
