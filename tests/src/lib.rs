@@ -18,8 +18,29 @@ pub mod flights;
 pub mod ring_switch;
 pub mod server;
 
-// The README's snippets are compiled and run as doctests, here where every crate they use is
-// a dependency.
+// The README's and the guide's `rust` blocks are compiled and run as doctests, here where
+// every crate they use is a dependency. (The guide's `rs` blocks are mdbook includes of
+// compiled files; tests/docs.rs checks that every chapter with a `rust` block is here.)
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;
+
+#[cfg(doctest)]
+mod guide {
+    #[doc = include_str!("../../docs/guide/src/getting-started/tower.md")]
+    struct Tower;
+    #[doc = include_str!("../../docs/guide/src/wire.md")]
+    struct Wire;
+    #[doc = include_str!("../../docs/guide/src/stores.md")]
+    struct Stores;
+    #[doc = include_str!("../../docs/guide/src/dpop.md")]
+    struct Dpop;
+    #[doc = include_str!("../../docs/guide/src/fleet.md")]
+    struct Fleet;
+    #[doc = include_str!("../../docs/guide/src/other-services.md")]
+    struct OtherServices;
+    #[doc = include_str!("../../docs/guide/src/step-up.md")]
+    struct StepUp;
+    #[doc = include_str!("../../docs/guide/src/observability.md")]
+    struct Observability;
+}

@@ -15,6 +15,7 @@
 //! that tokens never silently stop verifying after a restart), `PORT` (default `3000`). The
 //! sessions live in memory: a restart logs everyone out.
 
+// ANCHOR: app
 use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -84,3 +85,4 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
     Ok(())
 }
+// ANCHOR_END: app

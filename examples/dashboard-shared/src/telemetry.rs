@@ -55,6 +55,7 @@ pub fn log_security_event(event: &SecurityEvent) {
     }
 }
 
+// ANCHOR: prometheus
 /// The buckets of `refresh_auth_store_duration_seconds`, from a local Redis round trip to a
 /// store timing out.
 const STORE_BUCKETS: &[f64] = &[
@@ -86,3 +87,4 @@ pub fn install_prometheus() -> Result<PrometheusHandle, BuildError> {
     });
     Ok(handle)
 }
+// ANCHOR_END: prometheus

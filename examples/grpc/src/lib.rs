@@ -42,6 +42,7 @@ pub async fn serve(
     auth: RefreshAuth,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), tonic::transport::Error> {
+    // ANCHOR: serve
     let (_reporter, health) = tonic_health::server::health_reporter();
     Server::builder()
         .accept_http1(true)
@@ -51,9 +52,11 @@ pub async fn serve(
         .add_service(health)
         .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
         .await
+    // ANCHOR_END: serve
 }
 
 /// Runs after the layer, so every call that gets here carries verified claims.
+// ANCHOR: claims
 fn log_caller(req: Request<()>) -> Result<Request<()>, Status> {
     match req.extensions().get::<Claims>() {
         Some(claims) => {
@@ -70,3 +73,4 @@ fn log_caller(req: Request<()>) -> Result<Request<()>, Status> {
         )),
     }
 }
+// ANCHOR_END: claims

@@ -26,12 +26,14 @@ use tower_refresh_auth::{Claims, ConfigError, NoClaims, RefreshAuth};
 /// # Errors
 ///
 /// A [`ConfigError`] for a secret shorter than 32 bytes.
+// ANCHOR: auth
 pub fn auth(jwt_secret: impl Into<Vec<u8>>) -> Result<RefreshAuth, ConfigError> {
     RefreshAuth::builder()
         .hs256(jwt_secret)
         .public_path("/login")
         .build()
 }
+// ANCHOR_END: auth
 
 #[derive(Deserialize)]
 struct Login {
@@ -40,6 +42,7 @@ struct Login {
 
 /// The application, behind the layer: by the time a request gets here its token has been
 /// verified (or its path is public).
+// ANCHOR: app
 async fn app(
     auth: RefreshAuth,
     req: Request<Incoming>,
@@ -58,6 +61,7 @@ async fn app(
     };
     Ok(res)
 }
+// ANCHOR_END: app
 
 /// A stand-in for a login. A real one checks the password first, against an argon2 hash
 /// (examples/axum-dashboard); this one signs in whoever it is told, to keep the example
@@ -98,12 +102,14 @@ pub async fn serve(
     auth: RefreshAuth,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
+    // ANCHOR: service
     let service = ServiceBuilder::new()
         .layer(auth.layer())
         .service(service_fn({
             let auth = auth.clone();
             move |req| app(auth.clone(), req)
         }));
+    // ANCHOR_END: service
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, _) = tokio::select! {

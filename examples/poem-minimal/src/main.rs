@@ -15,6 +15,7 @@
 //! that tokens never silently stop verifying after a restart), `PORT` (default `3000`). The
 //! sessions live in memory: a restart logs everyone out.
 
+// ANCHOR: app
 use poem::listener::TcpAcceptor;
 use poem::web::{Data, Json};
 use poem::{EndpointExt, Route, Server, get, handler, post};
@@ -91,3 +92,4 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
     Ok(())
 }
+// ANCHOR_END: app

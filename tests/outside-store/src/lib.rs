@@ -41,6 +41,7 @@ impl State {
     }
 }
 
+// ANCHOR: core
 #[async_trait::async_trait]
 impl RefreshStore for MapStore {
     async fn create(&self, session: &Session) -> Result<(), StoreError> {
@@ -95,6 +96,7 @@ impl RefreshStore for MapStore {
         Some(self)
     }
 }
+// ANCHOR_END: core
 
 #[async_trait::async_trait]
 impl SubjectIndex for MapStore {

@@ -1,6 +1,7 @@
 //! The published conformance suite on a store written outside the crate: the core
 //! operations and both capabilities, in a dozen lines.
 
+// ANCHOR: suite
 use outside_store::MapStore;
 use tower_refresh_auth::store::conformance::Fixture;
 
@@ -16,3 +17,4 @@ async fn fixture(_test: &'static str) -> Fixture<MapStore> {
         guard: None,
     }
 }
+// ANCHOR_END: suite
