@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Draws the guide's refresh sequence (src/pictures/refresh-sequence.svg).
+"""Draws the guide's pictures: the refresh sequence (src/pictures/refresh-sequence.svg) and the
+fleet (src/pictures/fleet.svg).
 
 The SVG is checked in; run this again after changing the steps below:
     python3 docs/guide/pictures.py
@@ -103,5 +104,71 @@ def main():
     out.write_text(svg)
 
 
+# The fleet: boxes (x, y, w, h, title, lines, class) and arrows
+# (x1, y1, x2, y2, label, class, label x, label y, label anchor).
+FLEET_BOXES = [
+    (300, 16, 240, 44, "Load balancer", ["browsers, apps, gateways"], "actor"),
+    (40, 110, 220, 96, "Instance A", ["RefreshAuth layer", "revoked set (local)", "key ring (adopted)"], "actor"),
+    (310, 110, 220, 96, "Instance B", ["RefreshAuth layer", "revoked set (local)", "key ring (adopted)"], "actor"),
+    (580, 110, 220, 96, "Instance C", ["RefreshAuth layer", "revoked set (local)", "key ring (adopted)"], "actor"),
+    (120, 290, 600, 130, "Shared store: Redis, Redis Cluster or PostgreSQL", [
+        "sessions: one record each, rotated by compare-and-swap",
+        "key ring: one versioned record sealed under your KEK,",
+        "swapped by compare-and-swap",
+        "revocation feed: each revocation recorded, numbered and pushed",
+        "DPoP proofs seen, re-authentications",
+    ], "store"),
+    (20, 480, 330, 64, "Resource servers (ResourceServer)", [
+        "verify with the JWKS, cached by max-age; no store"], "other"),
+    (490, 480, 330, 64, "Gateways, services in other languages", [
+        "ask POST /introspect (RFC 7662), HTTP Basic"], "other"),
+]
+FLEET_ARROWS = [
+    (420, 60, 150, 110, "", "call", 0, 0, "start"),
+    (420, 60, 420, 110, "", "call", 0, 0, "start"),
+    (420, 60, 690, 110, "", "call", 0, 0, "start"),
+    (150, 206, 240, 290, "sessions, ring CAS, feed", "call", 204, 250, "start"),
+    (420, 290, 420, 206, "pushes: revocations", "reply", 426, 250, "start"),
+    (690, 290, 600, 206, "ring polls (with jitter)", "reply", 650, 250, "start"),
+    (60, 480, 60, 206, "GET /.well-known/jwks.json", "reply", 66, 462, "start"),
+    (780, 480, 780, 206, "POST /introspect", "call", 774, 462, "end"),
+]
+
+
+def fleet():
+    width, height = 840, 560
+    body = []
+    for x1, y1, x2, y2, label, cls, lx, ly, anchor in FLEET_ARROWS:
+        body.append(f'<line x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}" class="{cls}" marker-end="url(#head)"/>')
+        if label:
+            body.append(f'<text x="{lx}" y="{ly}" text-anchor="{anchor}" class="label">{escape(label)}</text>')
+    for x, y, w, h, title, lines, cls in FLEET_BOXES:
+        body.append(f'<rect x="{x}" y="{y}" width="{w}" height="{h}" rx="6" class="{cls}"/>')
+        body.append(f'<text x="{x + w / 2}" y="{y + 20}" text-anchor="middle" class="actortext">{escape(title)}</text>')
+        for i, line in enumerate(lines):
+            body.append(f'<text x="{x + w / 2}" y="{y + 38 + 17 * i}" text-anchor="middle" class="sub">{escape(line)}</text>')
+    svg = f'''<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" height="{height}" font-family="system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif" font-size="13">
+<title>A fleet: instances behind a load balancer, one shared store holding sessions, the key ring and the revocation feed, and the services that verify without it</title>
+<style>
+  .actor {{ fill: #eef2f7; stroke: #5b6b80; }}
+  .store {{ fill: #f5f0e1; stroke: #d8c99b; }}
+  .other {{ fill: #fffbe6; stroke: #c9b458; }}
+  .actortext {{ font-weight: 600; fill: #1f2933; }}
+  .sub {{ font-size: 12px; fill: #52606d; }}
+  .call {{ stroke: #1f2933; stroke-width: 1.4; }}
+  .reply {{ stroke: #1f2933; stroke-width: 1.2; stroke-dasharray: 6 4; }}
+  text {{ fill: #1f2933; }}
+  .label {{ font-size: 12px; paint-order: stroke; stroke: #ffffff; stroke-width: 4px; stroke-linejoin: round; }}
+</style>
+<defs><marker id="head" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="8" markerHeight="8" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#1f2933"/></marker></defs>
+<rect width="{width}" height="{height}" fill="#ffffff"/>
+{chr(10).join(body)}
+</svg>
+'''
+    out = Path(__file__).parent / "src" / "pictures" / "fleet.svg"
+    out.write_text(svg)
+
+
 if __name__ == "__main__":
     main()
+    fleet()
