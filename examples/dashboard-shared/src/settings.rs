@@ -7,6 +7,8 @@ use std::time::Duration;
 use tower_refresh_auth::dpop::Dpop;
 
 use rand::RngCore;
+
+use crate::variables::Variables;
 use tower_refresh_auth::dpop::DpopMode;
 use tower_refresh_auth::introspection::Introspection;
 use tower_refresh_auth::keys::SigningKey;
@@ -53,6 +55,23 @@ fn redact(url: &str) -> String {
 /// The shortest `JWT_SECRET` accepted, in bytes (RFC 7518 §3.2 for HS256); the shortest
 /// `REFRESH_TOKEN_SECRET` too.
 const MIN_SECRET_LEN: usize = 32;
+
+/// `value` of the variable `var` as a duration of at most ten years.
+pub(crate) fn duration(var: &'static str, value: &str) -> Result<Duration, SettingsError> {
+    let parsed =
+        humantime::parse_duration(value.trim()).map_err(|source| SettingsError::Duration {
+            var,
+            value: value.to_owned(),
+            source,
+        })?;
+    if parsed > MAX_DURATION {
+        return Err(SettingsError::DurationTooLong {
+            var,
+            value: value.to_owned(),
+        });
+    }
+    Ok(parsed)
+}
 
 /// The servers' settings. Read them with [`Settings::from_env`].
 #[derive(Clone)]
@@ -126,6 +145,8 @@ pub struct Settings {
         tower_refresh_auth::fleet::KeyDirectory,
         tower_refresh_auth::fleet::DirectoryKeys,
     )>,
+    /// `RUST_LOG`: the log filter, for [`init_tracing`](crate::init_tracing). Default `info`.
+    pub log_filter: String,
 }
 
 impl std::fmt::Debug for Settings {
@@ -159,34 +180,18 @@ impl std::fmt::Debug for Settings {
             .field("introspection", &self.introspection)
             .field("key_rotation", &self.key_rotation)
             .field("key_dir", &self.key_dir)
+            .field("log_filter", &self.log_filter)
             .finish()
     }
 }
 
 impl Default for Settings {
+    /// The settings table's defaults (docs/protocol.md §6).
     fn default() -> Self {
-        Self {
-            host: "127.0.0.1".to_owned(),
-            port: 3000,
-            jwt_secret: None,
-            jwt_private_key: None,
-            refresh_token_secret: None,
-            access_ttl: Duration::from_secs(60),
-            refresh_ttl: Duration::from_secs(7 * 24 * 60 * 60),
-            reuse_grace: Duration::from_secs(10),
-            store_url: "memory://".to_owned(),
-            transport: RefreshTransport::Body,
-            token_cache: 0,
-            step_up_max_age: Duration::from_secs(5 * 60),
-            session_lifetime: None,
-            max_sessions_per_user: tower_refresh_auth::session::DEFAULT_MAX_SESSIONS_PER_SUBJECT,
-            check_sessions: SessionChecking::Off,
-            dpop: DpopMode::Off,
-            public_url: None,
-            metrics_addr: None,
-            introspection: None,
-            key_rotation: None,
-            key_dir: None,
+        match Self::from_vars(|_| None) {
+            Ok(settings) => settings,
+            // `variables::tests` reads them.
+            Err(err) => unreachable!("the settings table's defaults are valid: {err}"),
         }
     }
 }
@@ -197,7 +202,10 @@ impl Default for Settings {
 pub enum SettingsError {
     /// A variable is set but not valid Unicode.
     #[error("{0} is not valid UTF-8")]
-    NotUnicode(&'static str),
+    NotUnicode(String),
+    /// A flag that is not a setting, or a value clap cannot take (the message is clap's).
+    #[error("{0}")]
+    Table(String),
     /// `VERIFIED_TOKEN_CACHE` is not a number.
     #[error("VERIFIED_TOKEN_CACHE={0:?} is not a number of entries (0 turns the cache off)")]
     TokenCache(String),
@@ -308,11 +316,11 @@ impl Settings {
     ///
     /// A [`SettingsError`] naming the variable that is invalid.
     pub fn from_env() -> Result<Self, SettingsError> {
-        Self::from_vars(|name| std::env::var_os(name))
+        Self::from_table(Variables::from_env())
     }
 
     /// Reads the settings from `var`, a lookup by variable name (the environment, or a map in
-    /// tests).
+    /// tests), alone: unset variables take their defaults.
     ///
     /// # Errors
     ///
@@ -320,112 +328,90 @@ impl Settings {
     pub fn from_vars(
         var: impl Fn(&str) -> Option<std::ffi::OsString>,
     ) -> Result<Self, SettingsError> {
-        let get = |name: &'static str| -> Result<Option<String>, SettingsError> {
-            var(name)
-                .map(|v| v.into_string().map_err(|_| SettingsError::NotUnicode(name)))
-                .transpose()
-        };
-        let duration = |name: &'static str, default: Duration| -> Result<Duration, SettingsError> {
-            match get(name)? {
-                None => Ok(default),
-                Some(value) => humantime::parse_duration(value.trim())
-                    .map_err(|source| SettingsError::Duration {
-                        var: name,
-                        value: value.clone(),
-                        source,
-                    })
-                    .and_then(|d| {
-                        if d > MAX_DURATION {
-                            Err(SettingsError::DurationTooLong { var: name, value })
-                        } else {
-                            Ok(d)
-                        }
-                    }),
-            }
-        };
-        let defaults = Self::default();
-        let port = match get("PORT")? {
-            None => defaults.port,
-            Some(p) => p.trim().parse().map_err(|_| SettingsError::Port(p))?,
-        };
-        let jwt_secret = get("JWT_SECRET")?.map(String::into_bytes);
+        Self::from_table(Variables::from_vars(var)?)
+    }
+
+    /// The typed settings from the table's values.
+    fn from_table(vars: Variables) -> Result<Self, SettingsError> {
+        let port = vars
+            .port
+            .trim()
+            .parse()
+            .map_err(|_| SettingsError::Port(vars.port.clone()))?;
+        let jwt_secret = vars.jwt_secret.clone().map(String::into_bytes);
         if let Some(secret) = &jwt_secret
             && secret.len() < MIN_SECRET_LEN
         {
             return Err(SettingsError::ShortSecret(secret.len()));
         }
-        let refresh_token_secret = get("REFRESH_TOKEN_SECRET")?.map(String::into_bytes);
+        let refresh_token_secret = vars.refresh_token_secret.clone().map(String::into_bytes);
         if let Some(secret) = &refresh_token_secret
             && secret.len() < MIN_SECRET_LEN
         {
             return Err(SettingsError::ShortRefreshSecret(secret.len()));
         }
         // Read at once, so a bad file stops the server before anything is bound.
-        let jwt_private_key = get("JWT_PRIVATE_KEY_FILE")?
+        let jwt_private_key = vars
+            .jwt_private_key_file
+            .as_ref()
             .map(|path| SigningKey::from_file(path).map_err(SettingsError::KeyFile))
             .transpose()?;
-        let key_file = get("JWT_PRIVATE_KEY_FILE")?.is_some();
-        let key_dir = crate::fleet::read_key_dir(get, key_file)?;
-        let key_rotation = crate::fleet::read(get, duration, key_file, key_dir.is_some())?;
+        let key_dir = crate::fleet::read_key_dir(&vars)?;
+        let key_rotation = crate::fleet::read(&vars, key_dir.is_some())?;
         let config = Self {
             key_rotation,
             key_dir,
-            host: get("HOST")?.unwrap_or(defaults.host),
+            host: vars.host,
             port,
             jwt_secret,
             jwt_private_key,
             refresh_token_secret,
-            access_ttl: duration("ACCESS_TOKEN_TTL", defaults.access_ttl)?,
-            refresh_ttl: duration("REFRESH_TOKEN_TTL", defaults.refresh_ttl)?,
-            reuse_grace: duration("REFRESH_REUSE_GRACE", defaults.reuse_grace)?,
-            store_url: get("STORE_URL")?.unwrap_or(defaults.store_url),
-            transport: match get("REFRESH_TRANSPORT")? {
-                None => defaults.transport,
-                Some(t) => t.parse()?,
+            access_ttl: duration("ACCESS_TOKEN_TTL", &vars.access_token_ttl)?,
+            refresh_ttl: duration("REFRESH_TOKEN_TTL", &vars.refresh_token_ttl)?,
+            reuse_grace: duration("REFRESH_REUSE_GRACE", &vars.refresh_reuse_grace)?,
+            store_url: vars.store_url,
+            transport: vars.refresh_transport.parse()?,
+            token_cache: vars
+                .verified_token_cache
+                .trim()
+                .parse()
+                .map_err(|_| SettingsError::TokenCache(vars.verified_token_cache.clone()))?,
+            step_up_max_age: duration("STEP_UP_MAX_AGE", &vars.step_up_max_age)?,
+            session_lifetime: vars
+                .session_lifetime
+                .as_deref()
+                .map(|value| duration("SESSION_LIFETIME", value))
+                .transpose()?,
+            max_sessions_per_user: match vars.max_sessions_per_user.trim().parse::<usize>() {
+                Ok(max)
+                    if (1..=tower_refresh_auth::session::MAX_SESSIONS_PER_SUBJECT)
+                        .contains(&max) =>
+                {
+                    max
+                }
+                _ => return Err(SettingsError::MaxSessions(vars.max_sessions_per_user)),
             },
-            token_cache: match get("VERIFIED_TOKEN_CACHE")? {
-                None => defaults.token_cache,
-                Some(n) => n.trim().parse().map_err(|_| SettingsError::TokenCache(n))?,
+            check_sessions: match vars.check_sessions.trim() {
+                "true" => SessionChecking::PerRequest,
+                "false" => SessionChecking::Off,
+                "feed" => SessionChecking::Feed,
+                other => return Err(SettingsError::CheckSessions(other.to_owned())),
             },
-            step_up_max_age: duration("STEP_UP_MAX_AGE", defaults.step_up_max_age)?,
-            session_lifetime: match get("SESSION_LIFETIME")? {
-                None => None,
-                Some(_) => Some(duration("SESSION_LIFETIME", Duration::ZERO)?),
-            },
-            max_sessions_per_user: match get("MAX_SESSIONS_PER_USER")? {
-                None => defaults.max_sessions_per_user,
-                Some(n) => match n.trim().parse::<usize>() {
-                    Ok(max)
-                        if (1..=tower_refresh_auth::session::MAX_SESSIONS_PER_SUBJECT)
-                            .contains(&max) =>
-                    {
-                        max
-                    }
-                    _ => return Err(SettingsError::MaxSessions(n)),
-                },
-            },
-            check_sessions: match get("CHECK_SESSIONS")?.as_deref().map(str::trim) {
-                None => defaults.check_sessions,
-                Some("true") => SessionChecking::PerRequest,
-                Some("false") => SessionChecking::Off,
-                Some("feed") => SessionChecking::Feed,
-                Some(other) => return Err(SettingsError::CheckSessions(other.to_owned())),
-            },
-            dpop: match get("DPOP")? {
-                None => defaults.dpop,
-                Some(mode) => mode.parse().map_err(|_| SettingsError::Dpop(mode))?,
-            },
-            public_url: get("PUBLIC_URL")?.filter(|u| !u.trim().is_empty()),
-            metrics_addr: match get("METRICS_ADDR")? {
-                None => None,
-                Some(addr) => Some(
+            dpop: vars
+                .dpop
+                .parse()
+                .map_err(|_| SettingsError::Dpop(vars.dpop.clone()))?,
+            public_url: vars.public_url.filter(|u| !u.trim().is_empty()),
+            metrics_addr: vars
+                .metrics_addr
+                .map(|addr| {
                     addr.trim()
                         .parse()
-                        .map_err(|_| SettingsError::MetricsAddr(addr))?,
-                ),
-            },
+                        .map_err(|_| SettingsError::MetricsAddr(addr.clone()))
+                })
+                .transpose()?,
             // The id and the secret are checked (length, characters) when the layer is built.
-            introspection: match get("INTROSPECTION_CLIENT")? {
+            introspection: match vars.introspection_client {
                 None => None,
                 Some(client) => match client.trim().split_once(':') {
                     Some((id, secret)) if !id.is_empty() && !secret.is_empty() => {
@@ -434,6 +420,7 @@ impl Settings {
                     _ => return Err(SettingsError::IntrospectionClient),
                 },
             },
+            log_filter: vars.rust_log,
         };
         // Fail on a URL that names no store, or a store not built in, before anything is bound.
         config.store_kind()?.ensure_built(&config.store_url)?;
