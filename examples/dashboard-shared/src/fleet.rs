@@ -82,11 +82,7 @@ pub(crate) fn read(
     let current = match (&vars.key_encryption_key, &vars.key_encryption_key_file) {
         (Some(_), Some(_)) => return Err(FleetSettingsError::TwoKeks.into()),
         (None, None) => return Err(FleetSettingsError::MissingKek.into()),
-        (Some(text), None) => kek(
-            "KEY_ENCRYPTION_KEY",
-            KeyEncryptionKey::from_base64url,
-            text,
-        )?,
+        (Some(text), None) => kek("KEY_ENCRYPTION_KEY", KeyEncryptionKey::from_base64url, text)?,
         (None, Some(path)) => kek(
             "KEY_ENCRYPTION_KEY_FILE",
             |path| KeyEncryptionKey::from_file(path),

@@ -108,9 +108,7 @@ impl Variables {
 
     /// The settings from `var`, a lookup by variable name, alone: neither the command line
     /// nor the process environment is read.
-    pub(crate) fn from_vars(
-        var: impl Fn(&str) -> Option<OsString>,
-    ) -> Result<Self, SettingsError> {
+    pub(crate) fn from_vars(var: impl Fn(&str) -> Option<OsString>) -> Result<Self, SettingsError> {
         let mut args = vec![OsString::from("dashboard")];
         let command = Self::command();
         for arg in command.get_arguments() {
@@ -177,7 +175,12 @@ mod tests {
                 Some(&*name.to_ascii_lowercase().replace('_', "-")),
                 "{name}"
             );
-            table.insert(name, arg.get_default_values().first().map(|d| d.to_string_lossy().into_owned()));
+            table.insert(
+                name,
+                arg.get_default_values()
+                    .first()
+                    .map(|d| d.to_string_lossy().into_owned()),
+            );
         }
         assert_eq!(
             documented.keys().collect::<Vec<_>>(),
@@ -190,7 +193,10 @@ mod tests {
             match default {
                 Some(value) => assert_eq!(cell, &format!("`{value}`"), "{name}'s default"),
                 // No default: the docs say what happens instead, in words.
-                None => assert!(!cell.starts_with('`'), "{name}: the docs give {cell}, the table none"),
+                None => assert!(
+                    !cell.starts_with('`'),
+                    "{name}: the docs give {cell}, the table none"
+                ),
             }
         }
     }
@@ -209,7 +215,10 @@ mod tests {
         let help = Variables::command().render_long_help().to_string();
         for arg in Variables::command().get_arguments() {
             if let Some(name) = arg.get_env() {
-                assert!(help.contains(&format!("env: {}", name.to_string_lossy())), "{help}");
+                assert!(
+                    help.contains(&format!("env: {}", name.to_string_lossy())),
+                    "{help}"
+                );
             }
         }
     }
