@@ -1,5 +1,6 @@
-//! [`Settings`]: the servers' settings, read from the environment (docs/protocol.md §6),
-//! as plain values; each example hands them to `RefreshAuth::builder()` itself.
+//! [`Settings`]: the servers' settings as typed values, made from the settings table
+//! (`variables.rs`: the environment, flags, `--help`; docs/protocol.md §6); each example hands
+//! them to `RefreshAuth::builder()` itself.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -73,12 +74,13 @@ pub(crate) fn duration(var: &'static str, value: &str) -> Result<Duration, Setti
     Ok(parsed)
 }
 
-/// The servers' settings. Read them with [`Settings::from_env`].
+/// The servers' settings, typed. Read them with [`Settings::from_env`]; each variable's
+/// default is in the settings table (`variables.rs`, `--help`, docs/protocol.md §6).
 #[derive(Clone)]
 pub struct Settings {
-    /// `HOST`: the bind address. Default `127.0.0.1`.
+    /// `HOST`: the bind address.
     pub host: String,
-    /// `PORT`: the bind port; `0` picks a free one. Default `3000`.
+    /// `PORT`: the bind port; `0` picks a free one.
     pub port: u16,
     /// `JWT_SECRET`: the HS256 secret, at least 32 bytes. `None`: a random one per start.
     pub jwt_secret: Option<Vec<u8>>,
@@ -89,29 +91,28 @@ pub struct Settings {
     /// `REFRESH_TOKEN_SECRET`: the refresh-token MAC secret, at least 32 bytes. Default:
     /// unset, see [`Settings::refresh_secret`].
     pub refresh_token_secret: Option<Vec<u8>>,
-    /// `ACCESS_TOKEN_TTL`: the access-token lifetime. Default 1 minute.
+    /// `ACCESS_TOKEN_TTL`: the access-token lifetime.
     pub access_ttl: Duration,
-    /// `REFRESH_TOKEN_TTL`: the refresh-token lifetime. Default 7 days.
+    /// `REFRESH_TOKEN_TTL`: the refresh-token lifetime.
     pub refresh_ttl: Duration,
     /// `REFRESH_REUSE_GRACE`: how long a spent refresh token still gets its successor.
-    /// Default 10 seconds.
     pub reuse_grace: Duration,
-    /// `STORE_URL`: where sessions live. Default `memory://`.
+    /// `STORE_URL`: where sessions live.
     pub store_url: String,
     /// `REFRESH_TRANSPORT`: `body` (default) or `cookie`.
     pub transport: RefreshTransport,
     /// `VERIFIED_TOKEN_CACHE`: how many verified access tokens to cache (the library's
-    /// opt-in verified-token cache). Default `0`: off.
+    /// opt-in verified-token cache).
     pub token_cache: usize,
     /// `STEP_UP_MAX_AGE`: how recent the user's last authentication (the login, or a
     /// password typed again at `POST /reauth`) must be for `POST /api/sensitive`
-    /// (docs/protocol.md §15). Default 5 minutes.
+    /// (docs/protocol.md §15).
     pub step_up_max_age: Duration,
     /// `SESSION_LIFETIME`: how long a session lives at most, whatever its refreshes.
-    /// Default: unset, no limit but the refresh-token TTL.
+    /// `None`: no limit but the refresh-token TTL.
     pub session_lifetime: Option<Duration>,
     /// `MAX_SESSIONS_PER_USER`: the most live sessions one user keeps; a login past it ends
-    /// the user's oldest (docs/protocol.md §8). Default 100; from 1 to 10 000.
+    /// the user's oldest (docs/protocol.md §8). From 1 to 10 000.
     pub max_sessions_per_user: usize,
     /// `CHECK_SESSIONS`: whether every access token must also belong to a live session, so a
     /// revoked session's tokens stop at once: `false` (the default, [`SessionChecking::Off`]),
@@ -124,14 +125,14 @@ pub struct Settings {
     /// behind TLS set `PUBLIC_URL`).
     pub dpop: DpopMode,
     /// `PUBLIC_URL`: the URL clients reach the server at (`https://app.example.com`), which
-    /// DPoP proofs' `htu` must name. Default: unset, the request's `Host` over `http`.
+    /// DPoP proofs' `htu` must name. `None`: the request's `Host` over `http`.
     pub public_url: Option<String>,
     /// `METRICS_ADDR`: where Prometheus text metrics are served, at `GET /metrics`, on a
-    /// listener of their own (never the application's port). Default: unset, no metrics.
+    /// listener of their own (never the application's port). `None`: no metrics.
     pub metrics_addr: Option<SocketAddr>,
     /// `INTROSPECTION_CLIENT`: `ID:SECRET` of the one client allowed to call `POST
     /// /introspect` (RFC 7662, docs/protocol.md §14), with HTTP Basic authentication; the
-    /// secret at least 32 characters (`openssl rand -hex 32`). Default: unset, no route.
+    /// secret at least 32 characters (`openssl rand -hex 32`). `None`: no route.
     pub introspection: Option<Introspection>,
     /// `KEY_ROTATION` (the signing-key lifetime) with `SIGNING_ALG`, `KEY_ENCRYPTION_KEY` or
     /// `KEY_ENCRYPTION_KEY_FILE`, and `PREVIOUS_KEY_ENCRYPTION_KEY`: the keys come from the
@@ -145,7 +146,7 @@ pub struct Settings {
         tower_refresh_auth::fleet::KeyDirectory,
         tower_refresh_auth::fleet::DirectoryKeys,
     )>,
-    /// `RUST_LOG`: the log filter, for [`init_tracing`](crate::init_tracing). Default `info`.
+    /// `RUST_LOG`: the log filter, for [`init_tracing`](crate::init_tracing).
     pub log_filter: String,
 }
 
