@@ -5,10 +5,8 @@
 //! `STORE_URL=redis://127.0.0.1:6379 cargo run -p axum-dashboard --features redis`
 //! (`postgres`, `sqlite` likewise; `--all-features` for every store).
 //!
-//! Settings come from the environment (`HOST`, `PORT`, `JWT_SECRET`, `JWT_PRIVATE_KEY_FILE`,
-//! `REFRESH_TOKEN_SECRET`, `ACCESS_TOKEN_TTL`, `REFRESH_TOKEN_TTL`, `REFRESH_REUSE_GRACE`,
-//! `STEP_UP_MAX_AGE`, `SESSION_LIFETIME`, `STORE_URL`, `REFRESH_TRANSPORT`, `CHECK_SESSIONS`,
-//! `VERIFIED_TOKEN_CACHE`, `METRICS_ADDR`, `RUST_LOG`); e.g.
+//! Settings come from the environment, or from flags of the same names: `cargo run -p
+//! axum-dashboard -- --help` lists them with their defaults (docs/protocol.md §6); e.g.
 //! `ACCESS_TOKEN_TTL=10s REFRESH_TRANSPORT=cookie cargo run -p axum-dashboard` to watch the
 //! dashboard refresh its token, or `METRICS_ADDR=127.0.0.1:9100` for Prometheus text at
 //! <http://127.0.0.1:9100/metrics>. In cookie mode the refresh cookie is `Secure`: browsers keep
@@ -16,12 +14,11 @@
 
 use std::process::ExitCode;
 
-use dashboard_shared::{Settings, Users, init_tracing, shutdown_signal};
+use dashboard_shared::{Settings, Users, init_tracing_with, shutdown_signal};
 use tokio::net::TcpListener;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    init_tracing();
     match run().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -32,7 +29,9 @@ async fn main() -> ExitCode {
 }
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    // `--help` prints the settings and exits here.
     let settings = Settings::from_env()?;
+    init_tracing_with(&settings.log_filter);
     if let Some(addr) = settings.metrics_addr {
         let metrics = TcpListener::bind(addr)
             .await

@@ -10,6 +10,8 @@ use tower_refresh_auth::fleet::{
 };
 use tower_refresh_auth::{Algorithm, ConfigError, NoClaims, RefreshAuth, RefreshAuthBuilder};
 
+use crate::settings::duration;
+use crate::variables::Variables;
 use crate::{Settings, SettingsError};
 
 /// What may go wrong reading the fleet-key variables; each message names the variable.
@@ -51,15 +53,13 @@ pub enum FleetSettingsError {
 
 /// Reads the fleet-key variables: `None` unless `KEY_ROTATION` is set.
 pub(crate) fn read(
-    get: impl Fn(&'static str) -> Result<Option<String>, SettingsError>,
-    duration: impl Fn(&'static str, Duration) -> Result<Duration, SettingsError>,
-    key_file_set: bool,
+    vars: &Variables,
     key_dir_set: bool,
 ) -> Result<Option<KeyRotation>, SettingsError> {
-    let Some(lifetime_text) = get("KEY_ROTATION")? else {
+    let Some(lifetime_text) = &vars.key_rotation else {
         return Ok(None);
     };
-    if key_file_set {
+    if vars.jwt_private_key_file.is_some() {
         return Err(
             FleetSettingsError::TwoKeySources("KEY_ROTATION", "JWT_PRIVATE_KEY_FILE").into(),
         );
@@ -67,40 +67,34 @@ pub(crate) fn read(
     if key_dir_set {
         return Err(FleetSettingsError::TwoKeySources("KEY_ROTATION", "KEY_DIR").into());
     }
-    let lifetime = duration("KEY_ROTATION", Duration::ZERO)?;
+    let lifetime = duration("KEY_ROTATION", lifetime_text)?;
     if lifetime < Duration::from_secs(1) {
-        return Err(FleetSettingsError::TooShort(lifetime_text).into());
+        return Err(FleetSettingsError::TooShort(lifetime_text.clone()).into());
     }
-    let algorithm = match get("SIGNING_ALG")?.as_deref().map(str::trim) {
-        None => Algorithm::ES256,
-        Some(alg) => match alg.parse() {
-            Ok(alg @ (Algorithm::ES256 | Algorithm::EdDSA)) => alg,
-            _ => return Err(FleetSettingsError::Algorithm(alg.to_owned()).into()),
-        },
+    let alg = vars.signing_alg.trim();
+    let algorithm = match alg.parse() {
+        Ok(alg @ (Algorithm::ES256 | Algorithm::EdDSA)) => alg,
+        _ => return Err(FleetSettingsError::Algorithm(alg.to_owned()).into()),
     };
     let kek = |var, read: fn(&str) -> Result<KeyEncryptionKey, KeyRingError>, value: &str| {
         read(value).map_err(|source| FleetSettingsError::Kek { var, source })
     };
-    let current = match (get("KEY_ENCRYPTION_KEY")?, get("KEY_ENCRYPTION_KEY_FILE")?) {
+    let current = match (&vars.key_encryption_key, &vars.key_encryption_key_file) {
         (Some(_), Some(_)) => return Err(FleetSettingsError::TwoKeks.into()),
         (None, None) => return Err(FleetSettingsError::MissingKek.into()),
-        (Some(text), None) => kek(
-            "KEY_ENCRYPTION_KEY",
-            KeyEncryptionKey::from_base64url,
-            &text,
-        )?,
+        (Some(text), None) => kek("KEY_ENCRYPTION_KEY", KeyEncryptionKey::from_base64url, text)?,
         (None, Some(path)) => kek(
             "KEY_ENCRYPTION_KEY_FILE",
             |path| KeyEncryptionKey::from_file(path),
-            &path,
+            path,
         )?,
     };
     let mut rotation = KeyRotation::new(lifetime, current).algorithm(algorithm);
-    if let Some(text) = get("PREVIOUS_KEY_ENCRYPTION_KEY")? {
+    if let Some(text) = &vars.previous_key_encryption_key {
         rotation = rotation.previous_key_encryption_key(kek(
             "PREVIOUS_KEY_ENCRYPTION_KEY",
             KeyEncryptionKey::from_base64url,
-            &text,
+            text,
         )?);
     }
     Ok(Some(rotation))
@@ -108,13 +102,12 @@ pub(crate) fn read(
 
 /// Reads `KEY_DIR` at once (so a bad directory stops the server before anything is bound).
 pub(crate) fn read_key_dir(
-    get: impl Fn(&'static str) -> Result<Option<String>, SettingsError>,
-    key_file_set: bool,
+    vars: &Variables,
 ) -> Result<Option<(KeyDirectory, DirectoryKeys)>, SettingsError> {
-    let Some(path) = get("KEY_DIR")? else {
+    let Some(path) = &vars.key_dir else {
         return Ok(None);
     };
-    if key_file_set {
+    if vars.jwt_private_key_file.is_some() {
         return Err(FleetSettingsError::TwoKeySources("KEY_DIR", "JWT_PRIVATE_KEY_FILE").into());
     }
     let dir = KeyDirectory::new(path.trim());

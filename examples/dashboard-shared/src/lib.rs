@@ -17,6 +17,7 @@ mod settings;
 mod shutdown;
 mod telemetry;
 mod users;
+mod variables;
 
 pub use self::auth::auth_builder;
 pub use self::fleet::{FleetSettingsError, build_auth};
@@ -36,9 +37,15 @@ pub use metrics_exporter_prometheus::PrometheusHandle;
 
 /// Installs the `tracing` subscriber: `RUST_LOG` as an `EnvFilter`, `info` when unset.
 pub fn init_tracing() {
+    init_tracing_with(&std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned()));
+}
+
+/// Installs the `tracing` subscriber with `filter` as an `EnvFilter` (the dashboards give
+/// [`Settings::log_filter`]), `info` when it does not parse.
+pub fn init_tracing_with(filter: &str) {
     use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
     // Logs go to stderr: stdout carries only the `listening on` line. Colours only on a
     // terminal, so a log file holds no escape sequences but those a value carries escaped.
     tracing_subscriber::fmt()
