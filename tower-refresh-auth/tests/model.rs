@@ -1,7 +1,10 @@
 //! Model-based test: random sequences of logins, refreshes (current, spent inside and after the
 //! grace window, forged), logouts, "log out everywhere", clock jumps forward and back,
-//! refreshes on a second instance whose clock disagrees, and a store that forgets its last
-//! writes to a session (an asynchronous failover, a restored backup: docs/protocol.md §11), run against the real layer (through
+//! refreshes on a second instance whose clock disagrees, a store that forgets its last
+//! writes to a session (an asynchronous failover, a restored backup: docs/protocol.md §11),
+//! and key rotations at run time through [`KeyRing`](tower_refresh_auth::keyring::KeyRing)
+//! (a key published ahead, the signing key and the refresh secret rotated, retired keys
+//! pruned, on both instances at once, as a fleet does), run against the real layer (through
 //! `tower::ServiceExt::oneshot`) and against a small reference model of the wire contract
 //! (docs/protocol.md §1–§5b). After every step:
 //!
@@ -22,6 +25,11 @@
 //! bound session's refresh without its key's proof is `400 invalid_dpop_proof` and changes
 //! nothing; its access tokens are probed with the DPoP scheme and a proof of that key.
 //!
+//! A rotation logs no one out: a token keeps verifying, and a refresh token keeps refreshing,
+//! until it expires or its key is pruned — an access-token key one key overlap (here the
+//! access-token lifetime) after it retired, a refresh secret one refresh-token lifetime after
+//! it retired, each by the clock of the instance that prunes.
+//!
 //! A failure prints the shrunk `Vec<Op>` and the trace of what each step resolved to.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -41,12 +49,13 @@ use sha2::Sha256;
 use tower::{ServiceBuilder, service_fn};
 use tower_refresh_auth::clock::{Clock, ManualClock};
 use tower_refresh_auth::dpop::DpopMode;
+use tower_refresh_auth::keys::SigningKey;
 use tower_refresh_auth::session::{Authentication, Session, SessionId, SessionMetadata};
 use tower_refresh_auth::store::{
     DpopStore, MemoryStore, ReauthStore, RefreshStore, ReplayKey, Rotation, StoreError,
     SubjectIndex,
 };
-use tower_refresh_auth::{NoClaims, RefreshAuth};
+use tower_refresh_auth::{Algorithm, NoClaims, RefreshAuth};
 use tower_refresh_auth_test_support::dpop::DpopKey;
 use tower_refresh_auth_test_support::{Reply, Stack, subject_echo};
 
@@ -99,6 +108,17 @@ enum Op {
     /// (docs/protocol.md §15): `auth_time` rises to now, the session rotates, and a new
     /// pair for the same session comes back.
     Reauthenticate { token: u8 },
+    /// Both instances publish a new key that verifies but does not sign yet
+    /// (`KeyRing::publish`); skipped while one is published and not signing.
+    PublishNext,
+    /// Both instances rotate the signing key (`KeyRing::rotate`): to the key published
+    /// ahead, if any, else to a new one. The keys are HS256 with no configured refresh secret,
+    /// so the refresh-token MAC secret derived from the key rotates with it.
+    RotateSigningKey,
+    /// Both instances rotate the refresh-token MAC secret (`KeyRing::rotate_refresh_secret`).
+    RotateRefreshSecret,
+    /// Both instances drop the keys and secrets past their overlap (`KeyRing::prune`).
+    PruneKeys,
 }
 
 /// Whose key signs a refresh's DPoP proof.
@@ -262,6 +282,10 @@ fn op() -> impl Strategy<Value = Op> {
         1 => prop_oneof![Just(Skew::None), Just(Skew::Behind), Just(Skew::Ahead)].prop_map(Op::SkewB),
         1 => (token_number(), any::<u8>()).prop_map(|(token, writes)| Op::Forget { token, writes }),
         2 => token_number().prop_map(|token| Op::Reauthenticate { token }),
+        1 => Just(Op::PublishNext),
+        1 => Just(Op::RotateSigningKey),
+        1 => Just(Op::RotateRefreshSecret),
+        1 => Just(Op::PruneKeys),
     ]
 }
 
@@ -280,6 +304,10 @@ struct ModelSession {
     /// When the user last authenticated (the login or a re-authentication), in seconds:
     /// every access token of the session carries it as `auth_time`.
     auth_time: u64,
+    /// The oldest refresh secret the stored session can be sealed under: the one current at
+    /// the last write the model knows (a read may seal it again under a newer one; a
+    /// forgotten write brings back an older state, so `0` after one).
+    seal: usize,
 }
 
 impl ModelSession {
@@ -291,6 +319,8 @@ impl ModelSession {
 struct RefreshToken {
     session: usize,
     counter: u64,
+    /// The refresh secret that MACed it, a generation of [`Keys::secrets`].
+    secret: usize,
     text: String,
 }
 
@@ -301,7 +331,69 @@ struct AccessToken {
     /// `iat`, in ms: before it the token is not valid yet.
     issued_ms: u64,
     expires_ms: u64,
+    /// The key that signed it, a generation of [`Keys::signing`].
+    key: usize,
     text: String,
+}
+
+/// The keys both instances rotate together. A generation is an index: the current one is the
+/// length of the list of retired ones.
+#[derive(Debug, Default)]
+struct Keys {
+    /// The retired signing keys: when the first instance (where access tokens are probed)
+    /// retired each, and whether it pruned it since.
+    signing: Vec<(u64, bool)>,
+    /// The retired refresh secrets: when each instance (first, second) retired each, and
+    /// whether each pruned it since.
+    secrets: Vec<([u64; 2], [bool; 2])>,
+}
+
+impl Keys {
+    fn signing_gen(&self) -> usize {
+        self.signing.len()
+    }
+
+    fn secret_gen(&self) -> usize {
+        self.secrets.len()
+    }
+
+    fn signing_pruned(&self, key: usize) -> bool {
+        self.signing.get(key).is_some_and(|k| k.1)
+    }
+
+    fn secret_pruned(&self, secret: usize, instance: usize) -> bool {
+        self.secrets.get(secret).is_some_and(|s| s.1[instance])
+    }
+
+    /// `KeyRing::rotate` on the first instance at `now_a`: the keys past their overlap are
+    /// pruned, the signing key retires.
+    fn rotate_signing(&mut self, now_a: u64) {
+        self.prune_signing(now_a);
+        self.signing.push((now_a, false));
+    }
+
+    /// A refresh-secret rotation at each instance's time.
+    fn rotate_secret(&mut self, now: [u64; 2]) {
+        self.secrets.push((now, [false; 2]));
+    }
+
+    /// `KeyRing::prune` on both instances, at each one's time: a key retired at least one key
+    /// overlap (the access-token lifetime, no leeway) ago, a secret retired at least one
+    /// refresh-token lifetime ago.
+    fn prune(&mut self, now: [u64; 2]) {
+        self.prune_signing(now[0]);
+        for (retired, pruned) in &mut self.secrets {
+            for i in 0..2 {
+                pruned[i] |= retired[i] + ms(REFRESH_TTL) <= now[i];
+            }
+        }
+    }
+
+    fn prune_signing(&mut self, now_a: u64) {
+        for (retired, pruned) in &mut self.signing {
+            *pruned |= *retired + ms(ACCESS_TTL) <= now_a;
+        }
+    }
 }
 
 /// The reference model of docs/protocol.md §2–§5b with the rotation rules of the crate docs.
@@ -317,6 +409,11 @@ struct Model {
     sessions: Vec<ModelSession>,
     refresh: Vec<RefreshToken>,
     access: Vec<AccessToken>,
+    /// The key rotations so far.
+    keys: Keys,
+    /// Whether the first instance caches verified tokens: a cached token may outlive its
+    /// pruned key.
+    cache: bool,
 }
 
 /// What the model expects a refresh to answer.
@@ -359,9 +456,48 @@ impl Model {
 
     /// Whether an access token passes on the first instance (where every probe goes).
     fn access_works(&self, token: &AccessToken) -> bool {
+        self.time_and_session_allow(token) && !self.keys.signing_pruned(token.key)
+    }
+
+    /// Whether an access token passes on the first instance, its key aside.
+    fn time_and_session_allow(&self, token: &AccessToken) -> bool {
         token.issued_ms <= self.now_ms
             && self.now_ms < token.expires_ms
             && (!self.check_sessions || self.sessions[token.session].live(self.now_ms))
+    }
+
+    /// Whether the answer for an access token is up to the verified-token cache: its key
+    /// was pruned while the token was alive, and it may have been cached before.
+    fn cached_past_prune(&self, token: &AccessToken) -> bool {
+        self.cache && self.keys.signing_pruned(token.key) && self.time_and_session_allow(token)
+    }
+
+    /// [`refresh`](Self::refresh) on the first instance or (`on_b`) the second: a token
+    /// MACed with a secret that instance pruned is refused before the store is asked, and
+    /// changes nothing.
+    fn refresh_on(&mut self, token: usize, now: u64, proof: Option<usize>, on_b: bool) -> Expect {
+        if self
+            .keys
+            .secret_pruned(self.refresh[token].secret, usize::from(on_b))
+        {
+            return Expect::InvalidGrant;
+        }
+        self.refresh(token, now, proof)
+    }
+
+    /// Whether session `s` may be sealed under a secret that `instance` pruned: whether the
+    /// layer takes it for tampered (and refuses it) is then up to which reads sealed it again.
+    fn seal_ambiguous(&self, s: usize, instance: usize) -> bool {
+        self.keys.secret_pruned(self.sessions[s].seal, instance)
+    }
+
+    /// The token handed out for `counter` of session `s` under the current refresh secret:
+    /// tokens are a function of session, counter and secret.
+    fn minted(&self, s: usize, counter: u64) -> Option<&RefreshToken> {
+        let secret = self.keys.secret_gen();
+        self.refresh
+            .iter()
+            .find(|t| t.session == s && t.counter == counter && t.secret == secret)
     }
 
     /// The rotation policy: RFC 9700 §4.14.2 with the grace window of docs/protocol.md §3,
@@ -370,6 +506,7 @@ impl Model {
     /// of an unbound one with a proof binds it.
     fn refresh(&mut self, token: usize, now: u64, proof: Option<usize>) -> Expect {
         let (s, presented) = (self.refresh[token].session, self.refresh[token].counter);
+        let secret = self.keys.secret_gen();
         let session = &mut self.sessions[s];
         if !session.live(now) {
             return Expect::InvalidGrant;
@@ -383,15 +520,12 @@ impl Model {
             // The current token rotates; one ahead of a store that forgot rotations rolls the
             // session forward past it (§11). Either way the successor is `presented + 1`.
             session.counter = presented + 1;
+            session.seal = secret;
             session.rotated_ms = now;
             session.expires_ms = now + ms(REFRESH_TTL);
             // A successor minted before the store forgot: tokens are a function of session
             // and counter, so it is that very token again, never a new one for the counter.
-            match self
-                .refresh
-                .iter()
-                .find(|t| t.session == s && t.counter == presented + 1)
-            {
+            match self.minted(s, presented + 1) {
                 Some(minted) => Expect::Replayed(minted.text.clone()),
                 None => Expect::Rotated,
             }
@@ -400,12 +534,12 @@ impl Model {
             // the token was spent: outside the window.
             && now.checked_sub(session.rotated_ms).is_some_and(|since| since <= ms(GRACE))
         {
-            let successor = self
-                .refresh
-                .iter()
-                .find(|t| t.session == s && t.counter == presented + 1)
-                .expect("the successor was handed out by the rotation that spent its parent");
-            Expect::Replayed(successor.text.clone())
+            // The successor handed out by the rotation that spent its parent, minted again
+            // under the current secret: a new text if the secret rotated since.
+            match self.minted(s, presented + 1) {
+                Some(successor) => Expect::Replayed(successor.text.clone()),
+                None => Expect::Rotated,
+            }
         } else {
             // A spent token after the window (or two generations old): the family dies.
             session.revoked = true;
@@ -422,6 +556,7 @@ impl Model {
             bound: self.sessions[session].bound,
             issued_ms,
             expires_ms: issued_ms + ACCESS_TTL.as_secs() * 1000,
+            key: self.keys.signing_gen(),
             text,
         });
     }
@@ -616,6 +751,8 @@ impl DpopStore for Forgetful {
 struct System {
     start: SystemTime,
     auth: RefreshAuth<NoClaims>,
+    /// The second instance's layer, whose keys rotate with the first's.
+    auth_b: RefreshAuth<NoClaims>,
     clock: ManualClock,
     store: Arc<dyn RefreshStore>,
     /// The same store, seen as one that can forget its last writes.
@@ -686,6 +823,7 @@ impl System {
             stack_b: stack(&auth_b),
             b_dpop_off: config.b_dpop_off,
             auth,
+            auth_b,
             clock,
             clock_b,
             store,
@@ -854,7 +992,12 @@ async fn drive(sys: &System, config: Config, ops: &[Op]) -> Result<(), TestCaseE
         sessions: Vec::new(),
         refresh: Vec::new(),
         access: Vec::new(),
+        keys: Keys::default(),
+        cache: config.cache,
     };
+    // The key published ahead on both instances, and how many keys were made.
+    let mut next_key: Option<SigningKey> = None;
+    let mut keys_made = 0;
     let mut trace = format!("{config:?}\n");
     // Picks a refresh token counting back from the newest.
     let pick = |model: &Model, n: u8| {
@@ -904,11 +1047,13 @@ async fn drive(sys: &System, config: Config, ops: &[Op]) -> Result<(), TestCaseE
                     revoked: false,
                     bound: bind.then_some(user.key()),
                     auth_time: now / 1000,
+                    seal: model.keys.secret_gen(),
                 });
                 let s = model.sessions.len() - 1;
                 model.refresh.push(RefreshToken {
                     session: s,
                     counter: 0,
+                    secret: model.keys.secret_gen(),
                     text: pair.refresh_token,
                 });
                 check_auth_time(&model, s, &pair.access_token, &trace)?;
@@ -937,6 +1082,14 @@ async fn drive(sys: &System, config: Config, ops: &[Op]) -> Result<(), TestCaseE
                     trace.push_str(" (skipped: the store may or may not have forgotten it)\n");
                     continue;
                 }
+                if !model
+                    .keys
+                    .secret_pruned(model.refresh[i].secret, usize::from(on_b))
+                    && model.seal_ambiguous(s, usize::from(on_b))
+                {
+                    trace.push_str(" (skipped: sealed under a pruned secret or not)\n");
+                    continue;
+                }
                 let key = match proof {
                     // An instance with DPoP off ignores proofs: as if none were sent.
                     _ if on_b && sys.b_dpop_off => None,
@@ -944,7 +1097,7 @@ async fn drive(sys: &System, config: Config, ops: &[Op]) -> Result<(), TestCaseE
                     ProofBy::Owner => Some(model.sessions[s].user.key()),
                     ProofBy::Thief => Some(THIEF),
                 };
-                let expect = model.refresh(i, now, key);
+                let expect = model.refresh_on(i, now, key, on_b);
                 let dpop = key.map(|key| sys.proof(key, "POST", "/token", None, now));
                 let reply = sys.post_with(stack, "/token", &text, form, dpop).await;
                 let _ = write!(trace, ": {expect:?}, got {}", reply.status);
@@ -1006,6 +1159,7 @@ async fn drive(sys: &System, config: Config, ops: &[Op]) -> Result<(), TestCaseE
                             Expect::Rotated => model.refresh.push(RefreshToken {
                                 session: s,
                                 counter: counter + 1,
+                                secret: model.keys.secret_gen(),
                                 text: refresh.to_owned(),
                             }),
                             _ => {}
@@ -1042,7 +1196,14 @@ async fn drive(sys: &System, config: Config, ops: &[Op]) -> Result<(), TestCaseE
                 };
                 let _ = write!(trace, " -> {}", describe(&model, i));
                 let text = model.refresh[i].text.clone();
-                model.sessions[model.refresh[i].session].revoked = true;
+                if model.seal_ambiguous(model.refresh[i].session, 0) {
+                    trace.push_str(" (skipped: sealed under a pruned secret or not)\n");
+                    continue;
+                }
+                // A token whose secret was pruned is not recognised: nothing is revoked.
+                if !model.keys.secret_pruned(model.refresh[i].secret, 0) {
+                    model.sessions[model.refresh[i].session].revoked = true;
+                }
                 let reply = sys.post("/logout", &text, form).await;
                 // docs/protocol.md §4: 204 for JSON, 200 for the RFC 7009 form, known token or not.
                 let want = if form {
@@ -1116,6 +1277,10 @@ async fn drive(sys: &System, config: Config, ops: &[Op]) -> Result<(), TestCaseE
                     trace.push_str(" (skipped: the store may or may not have forgotten it)\n");
                     continue;
                 }
+                if model.seal_ambiguous(s, 0) {
+                    trace.push_str(" (skipped: sealed under a pruned secret or not)\n");
+                    continue;
+                }
                 let how = Authentication::new().acr("urn:example:model").amr(["pwd"]);
                 let result = sys.auth.reauthenticate(&model.sessions[s].id, how).await;
                 let session = &mut model.sessions[s];
@@ -1142,13 +1307,11 @@ async fn drive(sys: &System, config: Config, ops: &[Op]) -> Result<(), TestCaseE
                     session.rotated_ms = now;
                     session.expires_ms = now + ms(REFRESH_TTL);
                     session.auth_time = now / 1000;
+                    session.seal = model.keys.secret_gen();
                     let _ = write!(trace, ": counter {counter}, auth_time {}", now / 1000);
-                    // As a rotation: the successor is a function of session and counter.
-                    match model
-                        .refresh
-                        .iter()
-                        .find(|t| t.session == s && t.counter == counter)
-                    {
+                    // As a rotation: the successor is a function of session, counter and
+                    // refresh secret.
+                    match model.minted(s, counter) {
                         Some(minted) if minted.text != pair.refresh_token => {
                             return Err(fail(&trace, "another token for a minted counter".into()));
                         }
@@ -1159,11 +1322,58 @@ async fn drive(sys: &System, config: Config, ops: &[Op]) -> Result<(), TestCaseE
                         None => model.refresh.push(RefreshToken {
                             session: s,
                             counter,
+                            secret: model.keys.secret_gen(),
                             text: pair.refresh_token,
                         }),
                     }
                     check_auth_time(&model, s, &pair.access_token, &trace)?;
                     model.issued_access(s, pair.access_token, now);
+                }
+            }
+            Op::PublishNext => {
+                if next_key.is_some() {
+                    trace.push_str(" (skipped: one is published already)\n");
+                    continue;
+                }
+                let key = new_key(&mut keys_made);
+                for auth in [&sys.auth, &sys.auth_b] {
+                    auth.keys().publish(key.verifying_key()).unwrap();
+                }
+                let _ = write!(trace, " -> {}", key.kid());
+                next_key = Some(key);
+            }
+            Op::RotateSigningKey => {
+                let key = next_key.take().unwrap_or_else(|| new_key(&mut keys_made));
+                let _ = write!(trace, " -> {}", key.kid());
+                for auth in [&sys.auth, &sys.auth_b] {
+                    auth.keys().rotate(key.clone()).unwrap();
+                }
+                model.keys.rotate_signing(model.now_ms);
+                model.keys.rotate_secret([model.now_ms, model.now_b_ms()]);
+            }
+            Op::RotateRefreshSecret => {
+                let secret = rand::random::<[u8; 32]>().to_vec();
+                for auth in [&sys.auth, &sys.auth_b] {
+                    auth.keys().rotate_refresh_secret(secret.clone()).unwrap();
+                }
+                model.keys.rotate_secret([model.now_ms, model.now_b_ms()]);
+            }
+            Op::PruneKeys => {
+                let pruned = sys.auth.keys().prune();
+                sys.auth_b.keys().prune();
+                model.keys.prune([model.now_ms, model.now_b_ms()]);
+                let _ = write!(trace, " -> {pruned:?}");
+                // The first instance verifies with its signing key, the key published
+                // ahead and the retired keys the model has not pruned.
+                let want = 1
+                    + usize::from(next_key.is_some())
+                    + model.keys.signing.iter().filter(|k| !k.1).count();
+                let kids = sys.auth.keys().verifying_kids();
+                if kids.len() != want {
+                    return Err(fail(
+                        &trace,
+                        format!("after pruning {kids:?} verify; the model says {want} keys"),
+                    ));
                 }
             }
             Op::Forget { token, writes } => {
@@ -1185,6 +1395,7 @@ async fn drive(sys: &System, config: Config, ops: &[Op]) -> Result<(), TestCaseE
                 };
                 let session = &mut model.sessions[s];
                 session.counter = restored.counter;
+                session.seal = 0;
                 session.rotated_ms = ms(restored.rotated_at.duration_since(UNIX_EPOCH).unwrap());
                 session.expires_ms = ms(restored.expires_at.duration_since(UNIX_EPOCH).unwrap());
                 let _ = write!(
@@ -1198,6 +1409,13 @@ async fn drive(sys: &System, config: Config, ops: &[Op]) -> Result<(), TestCaseE
         observe(sys, &model, &trace).await?;
     }
     Ok(())
+}
+
+/// A new HS256 key, `model-key-<n>`.
+fn new_key(made: &mut usize) -> SigningKey {
+    *made += 1;
+    SigningKey::hmac(Algorithm::HS256, rand::random::<[u8; 32]>().to_vec())
+        .with_kid(format!("model-key-{made}"))
 }
 
 /// Checks that an access token just handed out for session `s` carries the session's
@@ -1227,6 +1445,10 @@ async fn observe(sys: &System, model: &Model, trace: &str) -> Result<(), TestCas
     for (i, token) in model.access.iter().enumerate() {
         // With session checking the answer depends on the session's record.
         if model.check_sessions && model.ambiguous(token.session, model.now_ms) {
+            continue;
+        }
+        // A cached token whose key was pruned may pass or not.
+        if model.cached_past_prune(token) {
             continue;
         }
         let reply = sys.protected(token, model.now_ms).await;
@@ -1425,18 +1647,23 @@ fn the_model_follows_the_spec_on_a_hand_written_scenario() {
             revoked: false,
             bound: None,
             auth_time: 100,
+            seal: 0,
         }],
         refresh: vec![RefreshToken {
             session: 0,
             counter: 0,
+            secret: 0,
             text: "t0".into(),
         }],
         access: Vec::new(),
+        keys: Keys::default(),
+        cache: false,
     };
     assert_eq!(model.refresh(0, model.now_ms, None), Expect::Rotated);
     model.refresh.push(RefreshToken {
         session: 0,
         counter: 1,
+        secret: 0,
         text: "t1".into(),
     });
     // §5b: a clock that reads before the rotation is outside the window.
@@ -1449,15 +1676,18 @@ fn the_model_follows_the_spec_on_a_hand_written_scenario() {
             RefreshToken {
                 session: 0,
                 counter: 0,
+                secret: 0,
                 text: "t0".into(),
             },
             RefreshToken {
                 session: 0,
                 counter: 1,
+                secret: 0,
                 text: "t1".into(),
             },
         ],
         access: Vec::new(),
+        keys: Keys::default(),
         ..model
     };
     assert_eq!(behind.refresh(0, 100_000 - 1, None), Expect::InvalidGrant);
