@@ -245,7 +245,7 @@ pub use self::events::SecurityEvent;
 pub use self::keys::Algorithm;
 pub use self::layer::RefreshAuthLayer;
 pub use self::rejection::AuthRejection;
-pub use self::revocation::SessionChecking;
+pub use self::revocation::{SessionChecking, SessionEnd, SessionWatch};
 pub use self::service::RefreshAuthService;
 pub use self::shared::RefreshAuth;
 pub use self::token::{Claims, NoClaims, TokenPair};

@@ -7,12 +7,14 @@
 
 mod follower;
 mod local;
+mod watch;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use self::follower::Follower;
 use self::local::Local;
+pub use self::watch::{DEFAULT_POLL_INTERVAL, SessionEnd, SessionWatch};
 use crate::clock::Clock;
 use crate::error::{AuthError, ConfigError, invalid_token};
 use crate::session::SessionId;
