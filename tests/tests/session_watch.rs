@@ -108,9 +108,8 @@ async fn an_expired_token_resolves_at_the_first_poll() {
 /// Two instances following one store's feed: a watch on one resolves when the other revokes
 /// its session, not when it revokes another session; "log out everywhere" resolves every
 /// watch of the subject.
-async fn watches_follow_the_feed(store: impl RefreshStore + Clone) {
-    let a = instance(store.clone(), SessionChecking::Feed);
-    let b = instance(store, SessionChecking::Feed);
+async fn watches_follow_the_feed([a, b]: [impl RefreshStore; 2]) {
+    let [a, b] = [a, b].map(|store| instance(store, SessionChecking::Feed));
     following(&[&a, &b]).await;
     let first = a.issue("alice", NoClaims {}).await.unwrap();
     let second = a.issue("alice", NoClaims {}).await.unwrap();
@@ -136,7 +135,8 @@ async fn watches_follow_the_feed(store: impl RefreshStore + Clone) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_watches_follow_the_feed() {
-    watches_follow_the_feed(MemoryStore::new()).await;
+    let store = MemoryStore::new();
+    watches_follow_the_feed([store.clone(), store]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -186,4 +186,30 @@ async fn with_checking_off_only_expiry_ends_a_watch() {
     clock.advance(Duration::from_secs(61));
     tokio::time::advance(Duration::from_secs(61)).await;
     assert_eq!(ended(&mut watch).await, SessionEnd::Expired);
+}
+
+#[cfg(feature = "redis")]
+mod redis_store {
+    use super::*;
+    use tower_refresh_auth_test_support::fixtures;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs REDIS_URL (see tests/support/README.md)"]
+    async fn redis_watches_follow_the_feed() {
+        let fx = fixtures::redis("watch_feed").await;
+        watches_follow_the_feed([fx.store.clone(), fx.second.clone().unwrap()]).await;
+    }
+}
+
+#[cfg(feature = "postgres")]
+mod postgres_store {
+    use super::*;
+    use tower_refresh_auth_test_support::fixtures;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs DATABASE_URL (see tests/support/README.md)"]
+    async fn postgres_watches_follow_the_feed() {
+        let fx = fixtures::postgres("watch_feed").await;
+        watches_follow_the_feed([fx.store.clone(), fx.second.clone().unwrap()]).await;
+    }
 }

@@ -137,7 +137,8 @@ impl Future for SessionWatch {
             match &mut this.state {
                 State::Done(end) => return Poll::Ready(*end),
                 State::Ready(_) => {
-                    let ready = std::mem::replace(&mut this.state, State::Done(SessionEnd::Expired));
+                    let ready =
+                        std::mem::replace(&mut this.state, State::Done(SessionEnd::Expired));
                     if let State::Ready(watching) = ready {
                         this.state = State::Running(Box::pin(watching.run()));
                     }
@@ -225,7 +226,6 @@ async fn changed(changes: Option<&mut tokio::sync::watch::Receiver<u64>>) {
         return;
     }
     std::future::pending().await
-
 }
 
 impl<C> RefreshAuth<C> {
