@@ -54,6 +54,7 @@
 //! ```
 //!
 //! [`RefreshAuth::watch`]: tower_refresh_auth::RefreshAuth::watch
+//! [`SessionWatch`]: tower_refresh_auth::SessionWatch
 
 use axum::extract::ws::{CloseFrame, Message, close_code};
 use tower_refresh_auth::SessionEnd;
