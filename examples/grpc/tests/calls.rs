@@ -205,3 +205,26 @@ async fn a_watch_stream_ends_unauthenticated_when_its_session_is_revoked() {
     let end = tokio::time::timeout(BOUND, stream.message()).await.unwrap();
     assert!(matches!(end, Ok(None)), "the stream has ended: {end:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_stream_ends_unauthenticated_when_its_token_expires() {
+    const BOUND: std::time::Duration = std::time::Duration::from_secs(10);
+    // A token that expires within two seconds of its issue, by the system clock.
+    let auth = RefreshAuth::builder()
+        .hs256(SECRET.to_vec())
+        .realm("grpc")
+        .access_ttl(std::time::Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let server = serve(auth).await;
+    let pair = server.auth.issue("user1", NoClaims {}).await.unwrap();
+    let mut stream = watch(server.addr, &format!("Bearer {}", pair.access_token)).await;
+    let first = tokio::time::timeout(BOUND, stream.message()).await.unwrap();
+    assert_eq!(first.unwrap().unwrap().status(), ServingStatus::Serving);
+    let status = tokio::time::timeout(BOUND, stream.message())
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    assert_eq!(status.message(), "token expired");
+}

@@ -72,7 +72,9 @@ impl fmt::Display for SessionEnd {
 ///   store at once, then every poll interval until the set can tell again.
 ///
 /// A store that cannot answer ends the watch with [`SessionEnd::Unconfirmed`] (fail closed).
-/// Dropping the watch stops it. It holds the layer's shared state, not the connection.
+/// The expiry is read from the layer's [clock](crate::clock) each time the watch wakes; in
+/// between it sleeps on tokio's timer until the `exp` that clock gave. Dropping the watch
+/// stops it. It holds the layer's shared state, not the connection.
 ///
 /// ```
 /// use tower_refresh_auth::{Claims, RefreshAuth, SessionEnd};
