@@ -237,6 +237,7 @@ mod rejection;
 pub mod resource;
 mod response;
 pub mod revocation;
+pub mod watch;
 
 pub use self::body::ResponseBody;
 pub use self::builder::RefreshAuthBuilder;
@@ -245,7 +246,8 @@ pub use self::events::SecurityEvent;
 pub use self::keys::Algorithm;
 pub use self::layer::RefreshAuthLayer;
 pub use self::rejection::AuthRejection;
-pub use self::revocation::{SessionChecking, SessionEnd, SessionWatch};
+pub use self::revocation::SessionChecking;
 pub use self::service::RefreshAuthService;
 pub use self::shared::RefreshAuth;
 pub use self::token::{Claims, NoClaims, TokenPair};
+pub use self::watch::{SessionEnd, SessionWatch};

@@ -7,14 +7,12 @@
 
 mod follower;
 mod local;
-mod watch;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use self::follower::Follower;
 use self::local::Local;
-pub use self::watch::{DEFAULT_POLL_INTERVAL, SessionEnd, SessionWatch};
 use crate::clock::Clock;
 use crate::error::{AuthError, ConfigError, invalid_token};
 use crate::session::SessionId;
@@ -99,6 +97,14 @@ impl SessionCheck {
                     resyncs,
                 })
             }
+            Self::Off | Self::PerRequest => None,
+        }
+    }
+
+    /// A receiver woken at each change of the local set; `None` unless following a feed.
+    pub(crate) fn changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        match self {
+            Self::Feed(follower) => Some(follower.set.subscribe()),
             Self::Off | Self::PerRequest => None,
         }
     }

@@ -11,15 +11,15 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use tokio::time::Instant;
 
-use super::{Ask, SessionCheck};
 use crate::error::AuthError;
+use crate::revocation::Ask;
 use crate::session::SessionId;
 use crate::shared::{RefreshAuth, Shared};
 use crate::token::Claims;
 
 /// How often a watch asks the store by default, when the layer checks sessions
-/// [per request](super::SessionChecking::PerRequest) (or while a
-/// [feed](super::SessionChecking::Feed) is being repaired).
+/// [per request](crate::SessionChecking::PerRequest) (or while a
+/// [feed](crate::SessionChecking::Feed) is being repaired).
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Why a [`SessionWatch`] resolved: the connection must end.
@@ -60,11 +60,11 @@ impl fmt::Display for SessionEnd {
 /// What it watches depends on the layer's
 /// [session checking](crate::RefreshAuthBuilder::check_sessions):
 ///
-/// - [`Off`](super::SessionChecking::Off): only the token's expiry.
-/// - [`PerRequest`](super::SessionChecking::PerRequest): the expiry, and the session read
+/// - [`Off`](crate::SessionChecking::Off): only the token's expiry.
+/// - [`PerRequest`](crate::SessionChecking::PerRequest): the expiry, and the session read
 ///   from the store every [poll interval](Self::poll_every) (30 s by default): an ended
 ///   session ends the connection within one interval.
-/// - [`Feed`](super::SessionChecking::Feed): the expiry, and the instance's local set of
+/// - [`Feed`](crate::SessionChecking::Feed): the expiry, and the instance's local set of
 ///   revocations, re-checked each time the set changes, with no store call: an ended session
 ///   ends the connection as soon as its revocation reaches this instance. When the set cannot
 ///   tell (the instance may have missed part of the feed, or the token was issued within
@@ -168,10 +168,7 @@ struct Watching {
 impl Watching {
     async fn run(self) -> SessionEnd {
         let check = &self.shared.sessions.check_sessions;
-        let mut changes = match check {
-            SessionCheck::Feed(follower) => Some(follower.set.subscribe()),
-            SessionCheck::Off | SessionCheck::PerRequest => None,
-        };
+        let mut changes = check.changes();
         let expires = UNIX_EPOCH + Duration::from_secs(self.exp);
         // The request that opened the connection has just been checked: the store is asked
         // next at the interval, or as soon as the local set turns unsure of the session.
