@@ -237,6 +237,7 @@ mod rejection;
 pub mod resource;
 mod response;
 pub mod revocation;
+pub mod watch;
 
 pub use self::body::ResponseBody;
 pub use self::builder::RefreshAuthBuilder;
@@ -249,3 +250,4 @@ pub use self::revocation::SessionChecking;
 pub use self::service::RefreshAuthService;
 pub use self::shared::RefreshAuth;
 pub use self::token::{Claims, NoClaims, TokenPair};
+pub use self::watch::{SessionEnd, SessionWatch};

@@ -8,8 +8,15 @@
 //! interceptor after the layer shows where a gRPC handler finds the verified claims: in the
 //! request extensions, as in every tower stack.
 //!
+//! The layer follows its store's revocation feed (`SessionChecking::Feed`): a revoked
+//! session's token is refused at its next call, and a `Watch` stream already open ends with
+//! `UNAUTHENTICATED` ("session ended") as soon as the revocation arrives, or at the token's
+//! expiry ("token expired"): see [`stream`].
+//!
 //! The server also accepts HTTP/1.1, so `POST /token` and `POST /logout` — answered by the
 //! layer before any routing — work with `curl` on the same port.
+
+pub mod stream;
 
 use std::future::Future;
 
@@ -18,17 +25,24 @@ use tonic::service::InterceptorLayer;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Status};
-use tower_refresh_auth::{Claims, ConfigError, RefreshAuth};
+use tonic_health::pb::health_server::HealthServer;
+use tonic_health::server::HealthService;
+use tower_refresh_auth::{Claims, ConfigError, RefreshAuth, SessionChecking};
 
-/// The layer's configuration: every path guarded, the realm named for the service.
+use self::stream::GuardedHealth;
+
+/// The layer's configuration: every path guarded, the realm named for the service, sessions
+/// checked through the (in-process) revocation feed.
 ///
 /// # Errors
 ///
-/// A [`ConfigError`] for a secret shorter than 32 bytes.
+/// A [`ConfigError`] for a secret shorter than 32 bytes, or when called outside a tokio
+/// runtime (the feed's follower is a task on it).
 pub fn auth(jwt_secret: impl Into<Vec<u8>>) -> Result<RefreshAuth, ConfigError> {
     RefreshAuth::builder()
         .hs256(jwt_secret)
         .realm("grpc")
+        .check_sessions(SessionChecking::Feed)
         .build()
 }
 
@@ -43,13 +57,15 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), tonic::transport::Error> {
     // ANCHOR: serve
-    let (_reporter, health) = tonic_health::server::health_reporter();
+    let (reporter, _) = tonic_health::server::health_reporter();
+    // `Watch` streams end with the caller's session (see `stream`).
+    let health = GuardedHealth::new(HealthService::from_health_reporter(reporter), auth.clone());
     Server::builder()
         .accept_http1(true)
         // The first layer is the outermost: tokens are checked before anything else runs.
         .layer(auth.layer())
         .layer(InterceptorLayer::new(log_caller))
-        .add_service(health)
+        .add_service(HealthServer::new(health))
         .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
         .await
     // ANCHOR_END: serve

@@ -4,7 +4,11 @@
 //! it prints (any gRPC client; with grpcurl:
 //! `grpcurl -plaintext -H "authorization: Bearer $TOKEN" 127.0.0.1:50051 grpc.health.v1.Health/Check`).
 //! Without the header the call fails with `Unauthenticated` and the challenge in the
-//! `www-authenticate` metadata. The refresh token it prints is rotated by
+//! `www-authenticate` metadata. A `Watch` stream
+//! (`grpcurl … grpc.health.v1.Health/Watch`) ends with `Unauthenticated` ("session ended")
+//! once `curl -X POST 127.0.0.1:50051/logout -H 'content-type: application/json'
+//! -d '{"refreshToken":"…"}'` ends the session, or when the access token expires. The refresh
+//! token it prints is rotated by
 //! `curl -X POST 127.0.0.1:50051/token -H 'content-type: application/json' -d '{"refreshToken":"…"}'`.
 //!
 //! Settings: `HOST` (default `127.0.0.1`), `PORT` (default `50051`), `JWT_SECRET` (at least 32

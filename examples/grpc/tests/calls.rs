@@ -168,3 +168,63 @@ async fn the_refresh_route_answers_http_1_on_the_same_port() {
         .unwrap();
     assert_eq!(res.status(), ServingStatus::Serving);
 }
+
+/// Opens `grpc.health.v1.Health/Watch` with `bearer`.
+async fn watch(addr: SocketAddr, bearer: &str) -> tonic::Streaming<HealthCheckResponse> {
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut req = Request::new(HealthCheckRequest::default());
+    req.metadata_mut()
+        .insert("authorization", MetadataValue::try_from(bearer).unwrap());
+    HealthClient::new(channel)
+        .watch(req)
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_stream_ends_unauthenticated_when_its_session_is_revoked() {
+    const BOUND: std::time::Duration = std::time::Duration::from_secs(10);
+    let server = server().await;
+    let pair = server.auth.issue("user1", NoClaims {}).await.unwrap();
+    let mut stream = watch(server.addr, &format!("Bearer {}", pair.access_token)).await;
+    let first = tokio::time::timeout(BOUND, stream.message()).await.unwrap();
+    assert_eq!(first.unwrap().unwrap().status(), ServingStatus::Serving);
+
+    assert!(server.auth.revoke_session(&pair.session_id).await.unwrap());
+    let status = tokio::time::timeout(BOUND, stream.message())
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    assert_eq!(status.message(), "session ended");
+    let end = tokio::time::timeout(BOUND, stream.message()).await.unwrap();
+    assert!(matches!(end, Ok(None)), "the stream has ended: {end:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_stream_ends_unauthenticated_when_its_token_expires() {
+    const BOUND: std::time::Duration = std::time::Duration::from_secs(10);
+    // A token that expires within two seconds of its issue, by the system clock.
+    let auth = RefreshAuth::builder()
+        .hs256(SECRET.to_vec())
+        .realm("grpc")
+        .access_ttl(std::time::Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let server = serve(auth).await;
+    let pair = server.auth.issue("user1", NoClaims {}).await.unwrap();
+    let mut stream = watch(server.addr, &format!("Bearer {}", pair.access_token)).await;
+    let first = tokio::time::timeout(BOUND, stream.message()).await.unwrap();
+    assert_eq!(first.unwrap().unwrap().status(), ServingStatus::Serving);
+    let status = tokio::time::timeout(BOUND, stream.message())
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    assert_eq!(status.message(), "token expired");
+}

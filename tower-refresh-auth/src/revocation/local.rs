@@ -49,6 +49,9 @@ pub(crate) struct RevokedSet {
     /// How far apart two instances' clocks may be (ms): an access token issued within it of
     /// its subject's cut-off is checked in the store.
     skew_ms: u64,
+    /// Bumped after every change, for the [session watches](crate::SessionWatch) to re-check
+    /// their session against the new snapshot (no store call).
+    changed: tokio::sync::watch::Sender<u64>,
 }
 
 impl RevokedSet {
@@ -58,6 +61,7 @@ impl RevokedSet {
             snapshot: ArcSwap::from_pointee(Snapshot::default()),
             writer: Mutex::new(()),
             skew_ms,
+            changed: tokio::sync::watch::Sender::new(0),
         }
     }
 
@@ -102,6 +106,16 @@ impl RevokedSet {
         (snapshot.sessions.len(), snapshot.subjects.len())
     }
 
+    /// A receiver woken after every change of the set.
+    pub(crate) fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    /// Wakes the receivers (a counter, so no change is lost between two reads).
+    fn bump(&self) {
+        self.changed.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
     fn write(&self) -> MutexGuard<'_, ()> {
         self.writer.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -140,6 +154,7 @@ impl RevokedSet {
             next.certain = certain;
         }
         self.snapshot.store(Arc::new(next));
+        self.bump();
     }
 
     /// Adds recorded revocations (see [`apply`](Self::apply)).
@@ -158,6 +173,7 @@ impl RevokedSet {
         let mut next = Snapshot::clone(&self.snapshot.load());
         next.certain = false;
         self.snapshot.store(Arc::new(next));
+        self.bump();
     }
 }
 

@@ -101,6 +101,14 @@ impl SessionCheck {
         }
     }
 
+    /// A receiver woken at each change of the local set; `None` unless following a feed.
+    pub(crate) fn changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        match self {
+            Self::Feed(follower) => Some(follower.set.subscribe()),
+            Self::Off | Self::PerRequest => None,
+        }
+    }
+
     /// Takes a revocation made on this instance into its own set at once.
     pub(crate) fn revoked_here(&self, revocation: &Revocation, now: std::time::SystemTime) {
         if let Self::Feed(follower) = self {
