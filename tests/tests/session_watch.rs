@@ -14,9 +14,8 @@ use std::time::{Duration, SystemTime};
 use http::{HeaderMap, HeaderValue, Method, Uri};
 use tower_refresh_auth::clock::ManualClock;
 use tower_refresh_auth::store::{MemoryStore, RefreshStore};
-use tower_refresh_auth::{
-    Claims, NoClaims, RefreshAuth, SessionChecking, SessionEnd, SessionWatch, TokenPair,
-};
+use tower_refresh_auth::watch::{SessionEnd, SessionWatch};
+use tower_refresh_auth::{Claims, NoClaims, RefreshAuth, SessionChecking, TokenPair};
 
 /// The longest a watch is waited for before the test fails.
 const BOUND: Duration = Duration::from_secs(10);

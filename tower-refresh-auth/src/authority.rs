@@ -30,6 +30,7 @@ use crate::shared::RefreshAuth;
 use crate::step_up::StepUp;
 use crate::token::access::{AccessTokens, VerifyAccess};
 use crate::token::{Claims, TokenPair};
+use crate::watch::SessionWatch;
 
 impl<C> RefreshAuth<C> {
     /// A builder with the defaults of the protocol document: access tokens for 1 minute,
@@ -235,6 +236,15 @@ impl<C> RefreshAuth<C> {
     ) -> Result<SessionInfoPage, AuthError> {
         let sessions = &self.shared.sessions;
         sessions.sessions_page(subject, limit, after).await
+    }
+
+    /// A [`SessionWatch`] for a long-lived connection opened with `claims` (a WebSocket
+    /// upgrade, a gRPC server stream): it resolves when their token expires or, as far as
+    /// the layer's [session checking](crate::RefreshAuthBuilder::check_sessions) can tell,
+    /// their session or subject is revoked. The handler selects on it beside the connection
+    /// and closes the connection when it resolves.
+    pub fn watch<T>(&self, claims: &Claims<T>) -> SessionWatch {
+        SessionWatch::new(&self.shared, claims)
     }
 
     /// Where this instance stands in following the store's revocation feed; `None` unless

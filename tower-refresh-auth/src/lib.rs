@@ -250,4 +250,3 @@ pub use self::revocation::SessionChecking;
 pub use self::service::RefreshAuthService;
 pub use self::shared::RefreshAuth;
 pub use self::token::{Claims, NoClaims, TokenPair};
-pub use self::watch::{SessionEnd, SessionWatch};

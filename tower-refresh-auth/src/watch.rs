@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use crate::error::AuthError;
 use crate::revocation::Ask;
 use crate::session::SessionId;
-use crate::shared::{RefreshAuth, Shared};
+use crate::shared::Shared;
 use crate::token::Claims;
 
 /// How often a watch asks the store by default, when the layer checks sessions
@@ -55,7 +55,7 @@ impl fmt::Display for SessionEnd {
 
 /// A future that resolves, with a [`SessionEnd`], when a long-lived connection must end:
 /// its access token expires or its session (or subject) is revoked
-/// ([`RefreshAuth::watch`]).
+/// ([`RefreshAuth::watch`](crate::RefreshAuth::watch)).
 ///
 /// What it watches depends on the layer's
 /// [session checking](crate::RefreshAuthBuilder::check_sessions):
@@ -77,7 +77,8 @@ impl fmt::Display for SessionEnd {
 /// stops it. It holds the layer's shared state, not the connection.
 ///
 /// ```
-/// use tower_refresh_auth::{Claims, RefreshAuth, SessionEnd};
+/// use tower_refresh_auth::watch::SessionEnd;
+/// use tower_refresh_auth::{Claims, RefreshAuth};
 ///
 /// /// Forwards messages until the connection's session ends, then says why.
 /// async fn serve(auth: RefreshAuth, claims: Claims, mut messages: tokio::sync::mpsc::Receiver<String>) -> SessionEnd {
@@ -227,16 +228,13 @@ async fn changed(changes: Option<&mut tokio::sync::watch::Receiver<u64>>) {
     std::future::pending().await
 }
 
-impl<C> RefreshAuth<C> {
-    /// A [`SessionWatch`] for a long-lived connection opened with `claims` (a WebSocket
-    /// upgrade, a gRPC server stream): it resolves when their token expires or, as far as
-    /// the layer's [session checking](crate::RefreshAuthBuilder::check_sessions) can tell,
-    /// their session or subject is revoked. The handler selects on it beside the connection
-    /// and closes the connection when it resolves.
-    pub fn watch<T>(&self, claims: &Claims<T>) -> SessionWatch {
+impl SessionWatch {
+    /// The watch of a connection opened with `claims` on the layer `shared`: see
+    /// [`RefreshAuth::watch`](crate::RefreshAuth::watch).
+    pub(crate) fn new<T>(shared: &Arc<Shared>, claims: &Claims<T>) -> Self {
         SessionWatch {
             state: State::Ready(Watching {
-                shared: Arc::clone(&self.shared),
+                shared: Arc::clone(shared),
                 sid: claims.sid,
                 sub: claims.sub.clone(),
                 iat: claims.iat,

@@ -17,7 +17,7 @@
 //!   raises `auth_time` and returns a new pair for the same session;
 //! - [`RouterExt::refresh_auth`] installs the layer on a router, fallback included;
 //! - with the `ws` feature, [`ws::close_message`] closes an `axum::extract::ws` WebSocket with
-//!   code 1008 when the [`SessionWatch`](tower_refresh_auth::SessionWatch) the handler holds
+//!   code 1008 when the [`SessionWatch`](tower_refresh_auth::watch::SessionWatch) the handler holds
 //!   resolves: the connection ends with its session or its token;
 //! - with the `openapi` feature, `openapi::document` describes the layer's routes and its
 //!   bearer scheme as a `utoipa` document, to merge into the application's.

@@ -16,7 +16,8 @@
 //! use axum::extract::State;
 //! use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 //! use axum::response::Response;
-//! use tower_refresh_auth::{RefreshAuth, SessionWatch};
+//! use tower_refresh_auth::RefreshAuth;
+//! use tower_refresh_auth::watch::SessionWatch;
 //! use tower_refresh_auth_axum::AuthClaims;
 //! use tower_refresh_auth_axum::ws::close_message;
 //!
@@ -54,13 +55,13 @@
 //! ```
 //!
 //! [`RefreshAuth::watch`]: tower_refresh_auth::RefreshAuth::watch
-//! [`SessionWatch`]: tower_refresh_auth::SessionWatch
+//! [`SessionWatch`]: tower_refresh_auth::watch::SessionWatch
 
 use axum::extract::ws::{CloseFrame, Message, close_code};
-use tower_refresh_auth::SessionEnd;
+use tower_refresh_auth::watch::SessionEnd;
 
 /// The close frame for a connection whose
-/// [`SessionWatch`](tower_refresh_auth::SessionWatch) resolved with `end`: code 1008
+/// [`SessionWatch`](tower_refresh_auth::watch::SessionWatch) resolved with `end`: code 1008
 /// (policy violation) and [`end.reason()`](SessionEnd::reason) as the reason.
 pub fn close_message(end: SessionEnd) -> Message {
     Message::Close(Some(CloseFrame {

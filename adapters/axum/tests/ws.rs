@@ -20,7 +20,8 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{self, Message as ClientMessage};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tower_refresh_auth::store::MemoryStore;
-use tower_refresh_auth::{NoClaims, RefreshAuth, SessionChecking, SessionWatch};
+use tower_refresh_auth::watch::SessionWatch;
+use tower_refresh_auth::{NoClaims, RefreshAuth, SessionChecking};
 use tower_refresh_auth_axum::ws::close_message;
 use tower_refresh_auth_axum::{AuthClaims, RouterExt};
 

@@ -15,7 +15,8 @@ use tonic::{Request, Response, Status};
 use tonic_health::pb::health_server::Health;
 use tonic_health::pb::{HealthCheckRequest, HealthCheckResponse};
 use tonic_health::server::HealthService;
-use tower_refresh_auth::{Claims, RefreshAuth, SessionWatch};
+use tower_refresh_auth::watch::SessionWatch;
+use tower_refresh_auth::{Claims, RefreshAuth};
 
 /// The health service, with every `Watch` stream bound to the caller's session.
 #[derive(Debug)]

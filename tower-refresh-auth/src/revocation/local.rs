@@ -49,7 +49,7 @@ pub(crate) struct RevokedSet {
     /// How far apart two instances' clocks may be (ms): an access token issued within it of
     /// its subject's cut-off is checked in the store.
     skew_ms: u64,
-    /// Bumped after every change, for the [session watches](crate::SessionWatch) to re-check
+    /// Bumped after every change, for the [session watches](crate::watch::SessionWatch) to re-check
     /// their session against the new snapshot (no store call).
     changed: tokio::sync::watch::Sender<u64>,
 }
