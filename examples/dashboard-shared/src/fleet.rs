@@ -3,14 +3,12 @@
 //! into the library's [`KeyRotation`], or `KEY_DIR` into a [`KeyDirectory`], and the layer
 //! built on them.
 
-use std::time::Duration;
-
 use tower_refresh_auth::fleet::{
     DirectoryKeys, KeyDirectory, KeyEncryptionKey, KeyRingError, KeyRotation,
 };
 use tower_refresh_auth::{Algorithm, ConfigError, NoClaims, RefreshAuth, RefreshAuthBuilder};
 
-use crate::settings::duration;
+use crate::settings::bounded_duration;
 use crate::variables::Variables;
 use crate::{Settings, SettingsError};
 
@@ -24,10 +22,8 @@ pub enum FleetSettingsError {
     /// `KEY_DIR` does not load.
     #[error("KEY_DIR: {0}")]
     KeyDir(#[source] KeyRingError),
-    /// `KEY_ROTATION` is under a second.
-    #[error("KEY_ROTATION={0:?} is shorter than 1s: give the signing-key lifetime, e.g. `30d`")]
-    TooShort(String),
-    /// `SIGNING_ALG` is neither `ES256` nor `EdDSA`.
+    /// `SIGNING_ALG` is not an algorithm's name (the library refuses one the key ring does
+    /// not make: [`SettingsError::Refused`]).
     #[error("SIGNING_ALG={0:?} is not an algorithm the key ring makes: write `ES256` or `EdDSA`")]
     Algorithm(String),
     /// No key-encryption key.
@@ -67,15 +63,12 @@ pub(crate) fn read(
     if key_dir_set {
         return Err(FleetSettingsError::TwoKeySources("KEY_ROTATION", "KEY_DIR").into());
     }
-    let lifetime = duration("KEY_ROTATION", lifetime_text)?;
-    if lifetime < Duration::from_secs(1) {
-        return Err(FleetSettingsError::TooShort(lifetime_text.clone()).into());
-    }
+    // At least 1 s, ES256 or EdDSA: the library's to check, when the layer is built.
+    let lifetime = bounded_duration("KEY_ROTATION", lifetime_text)?;
     let alg = vars.signing_alg.trim();
-    let algorithm = match alg.parse() {
-        Ok(alg @ (Algorithm::ES256 | Algorithm::EdDSA)) => alg,
-        _ => return Err(FleetSettingsError::Algorithm(alg.to_owned()).into()),
-    };
+    let algorithm: Algorithm = alg
+        .parse()
+        .map_err(|_| FleetSettingsError::Algorithm(alg.to_owned()))?;
     let kek = |var, read: fn(&str) -> Result<KeyEncryptionKey, KeyRingError>, value: &str| {
         read(value).map_err(|source| FleetSettingsError::Kek { var, source })
     };
@@ -120,41 +113,32 @@ pub(crate) fn read_key_dir(
 ///
 /// # Errors
 ///
-/// The builder's [`ConfigError`]; a stored ring that does not open under the key-encryption
-/// key is reported naming `KEY_ENCRYPTION_KEY` (and `PREVIOUS_KEY_ENCRYPTION_KEY`).
+/// The builder's [`ConfigError`] as [`SettingsError::Refused`], its message after the
+/// variables to fix; a stored ring that does not open under the key-encryption key is
+/// reported naming `KEY_ENCRYPTION_KEY` (and `PREVIOUS_KEY_ENCRYPTION_KEY`).
 pub async fn build_auth(
     settings: &Settings,
     builder: RefreshAuthBuilder<NoClaims>,
-) -> Result<RefreshAuth<NoClaims>, Box<dyn std::error::Error>> {
+) -> Result<RefreshAuth<NoClaims>, SettingsError> {
+    let refused = |err: ConfigError| SettingsError::refused(err, settings);
     let Some(rotation) = &settings.key_rotation else {
-        let auth = builder.build()?;
+        let auth = builder.build().map_err(refused)?;
         if let Some((dir, keys)) = &settings.key_dir {
             tokio::spawn(dir.watch(&auth, keys.clone()).run());
         }
         return Ok(auth);
     };
-    match builder
+    let (auth, sync) = builder
         .key_rotation(rotation.clone())
         .build_with_key_rotation()
         .await
-    {
-        Ok((auth, sync)) => {
-            tracing::info!(
-                version = sync.status().version,
-                "signing keys from the key ring in STORE_URL"
-            );
-            tokio::spawn(sync.run());
-            Ok(auth)
-        }
-        Err(ConfigError::KeyRing(
-            err @ (KeyRingError::WrongKek { .. } | KeyRingError::Unsealed { .. }),
-        )) => Err(format!(
-            "KEY_ENCRYPTION_KEY: {err} (the previous key-encryption key is \
-             PREVIOUS_KEY_ENCRYPTION_KEY)"
-        )
-        .into()),
-        Err(err) => Err(err.into()),
-    }
+        .map_err(refused)?;
+    tracing::info!(
+        version = sync.status().version,
+        "signing keys from the key ring in STORE_URL"
+    );
+    tokio::spawn(sync.run());
+    Ok(auth)
 }
 
 #[cfg(test)]
@@ -227,10 +211,6 @@ mod tests {
             ),
             (vec![("KEY_ROTATION", "30d")], vec!["KEY_ENCRYPTION_KEY"]),
             (
-                vec![("KEY_ROTATION", "500ms"), ("KEY_ENCRYPTION_KEY", KEK)],
-                vec!["KEY_ROTATION"],
-            ),
-            (
                 vec![("KEY_ROTATION", "soon"), ("KEY_ENCRYPTION_KEY", KEK)],
                 vec!["KEY_ROTATION"],
             ),
@@ -238,7 +218,7 @@ mod tests {
                 vec![
                     ("KEY_ROTATION", "30d"),
                     ("KEY_ENCRYPTION_KEY", KEK),
-                    ("SIGNING_ALG", "HS256"),
+                    ("SIGNING_ALG", "RS-whatever"),
                 ],
                 vec!["SIGNING_ALG"],
             ),
@@ -263,6 +243,37 @@ mod tests {
             ),
         ] {
             let err = read(&vars).unwrap_err().to_string();
+            for name in named {
+                assert!(err.contains(name), "{vars:?}: {err}");
+            }
+            assert!(!err.contains(KEK), "the key never reaches a message: {err}");
+        }
+    }
+
+    /// What the library checks of the ring's settings (a lifetime of at least 1 s, an
+    /// algorithm the ring makes) stops the start, its message after the variables.
+    #[tokio::test]
+    async fn bad_ring_settings_stop_the_start_naming_the_variable() {
+        for (vars, named) in [
+            (
+                vec![("KEY_ROTATION", "500ms"), ("KEY_ENCRYPTION_KEY", KEK)],
+                vec!["KEY_ROTATION"],
+            ),
+            (
+                vec![
+                    ("KEY_ROTATION", "30d"),
+                    ("KEY_ENCRYPTION_KEY", KEK),
+                    ("SIGNING_ALG", "HS256"),
+                ],
+                vec!["SIGNING_ALG"],
+            ),
+        ] {
+            let settings = read(&vars).unwrap();
+            let store = std::sync::Arc::new(tower_refresh_auth::store::MemoryStore::new());
+            let builder = crate::auth_builder(&settings, store);
+            let err = build_auth(&settings, builder).await.unwrap_err();
+            assert!(matches!(err, SettingsError::Refused { .. }), "{err}");
+            let err = err.to_string();
             for name in named {
                 assert!(err.contains(name), "{vars:?}: {err}");
             }

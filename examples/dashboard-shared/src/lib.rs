@@ -17,7 +17,7 @@ mod settings;
 mod shutdown;
 mod telemetry;
 mod users;
-mod variables;
+pub mod variables;
 
 pub use self::auth::auth_builder;
 pub use self::fleet::{FleetSettingsError, build_auth};

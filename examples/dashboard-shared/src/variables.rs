@@ -3,7 +3,9 @@
 //! prints it, and a test holds docs/protocol.md §6's table to it.
 //!
 //! Values are kept as given: [`Settings`](crate::Settings) turns them into typed values, so
-//! that a bad one stops the server with a message naming its variable.
+//! that a bad one stops the server with a message naming its variable. [`names`] lists the
+//! variables, for whatever must know them all (the example tests clear them from a server's
+//! environment).
 
 use std::ffi::OsString;
 
@@ -97,6 +99,15 @@ pub(crate) struct Variables {
     /// The log filter.
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     pub(crate) rust_log: String,
+}
+
+/// The settings' variables, in the table's order (`HOST`, `PORT`, `JWT_SECRET`, …).
+pub fn names() -> Vec<String> {
+    Variables::command()
+        .get_arguments()
+        .filter_map(|arg| arg.get_env())
+        .map(|name| name.to_string_lossy().into_owned())
+        .collect()
 }
 
 impl Variables {

@@ -15,26 +15,31 @@ use tower_refresh_auth::{RefreshAuthBuilder, SessionChecking, transport::Refresh
 
 use crate::variables::Variables;
 
+mod error;
 mod store;
 
+pub use self::error::SettingsError;
 pub use self::store::StoreKind;
 
-/// The longest duration any setting takes: ten years (humantime's `10y`). The library refuses
-/// longer ones too; refusing them here names the variable.
+/// The longest `STEP_UP_MAX_AGE` or `KEY_ROTATION`: ten years (humantime's `10y`). The
+/// library bounds the lifetimes it is given itself (its `ConfigError` names them, and
+/// [`SettingsError::Refused`] their variables), but neither of these two, which it takes as
+/// they are.
 const MAX_DURATION: Duration = Duration::from_secs(10 * 31_557_600);
 
-/// The shortest `JWT_SECRET` accepted, in bytes (RFC 7518 §3.2 for HS256); the shortest
-/// `REFRESH_TOKEN_SECRET` too.
-const MIN_SECRET_LEN: usize = 32;
-
-/// `value` of the variable `var` as a duration of at most ten years.
+/// `value` of the variable `var` as a duration.
 pub(crate) fn duration(var: &'static str, value: &str) -> Result<Duration, SettingsError> {
-    let parsed =
-        humantime::parse_duration(value.trim()).map_err(|source| SettingsError::Duration {
-            var,
-            value: value.to_owned(),
-            source,
-        })?;
+    humantime::parse_duration(value.trim()).map_err(|source| SettingsError::Duration {
+        var,
+        value: value.to_owned(),
+        source,
+    })
+}
+
+/// `value` of the variable `var` as a duration of at most ten years, for the durations the
+/// library does not bound (see [`MAX_DURATION`]).
+pub(crate) fn bounded_duration(var: &'static str, value: &str) -> Result<Duration, SettingsError> {
+    let parsed = duration(var, value)?;
     if parsed > MAX_DURATION {
         return Err(SettingsError::DurationTooLong {
             var,
@@ -167,119 +172,6 @@ impl Default for Settings {
     }
 }
 
-/// A setting that stops the server at start. Each message names the variable to fix.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum SettingsError {
-    /// A variable is set but not valid Unicode.
-    #[error("{0} is not valid UTF-8")]
-    NotUnicode(String),
-    /// A flag that is not a setting, or a value clap cannot take (the message is clap's).
-    #[error("{0}")]
-    Table(String),
-    /// `VERIFIED_TOKEN_CACHE` is not a number.
-    #[error("VERIFIED_TOKEN_CACHE={0:?} is not a number of entries (0 turns the cache off)")]
-    TokenCache(String),
-    /// `MAX_SESSIONS_PER_USER` is not a number from 1 to 10 000.
-    #[error(
-        "MAX_SESSIONS_PER_USER={0:?} is not a number of sessions from 1 to {max} (default {default})",
-        max = tower_refresh_auth::session::MAX_SESSIONS_PER_SUBJECT,
-        default = tower_refresh_auth::session::DEFAULT_MAX_SESSIONS_PER_SUBJECT
-    )]
-    MaxSessions(String),
-    /// `PORT` is not a port number.
-    #[error("PORT={0:?} is not a port number (0-65535)")]
-    Port(String),
-    /// `JWT_SECRET` is too short.
-    #[error(
-        "JWT_SECRET is {0} bytes; it must be at least {MIN_SECRET_LEN}: generate one with \
-         `openssl rand -base64 48`"
-    )]
-    ShortSecret(usize),
-    /// `REFRESH_TOKEN_SECRET` is too short.
-    #[error(
-        "REFRESH_TOKEN_SECRET is {0} bytes; it must be at least {MIN_SECRET_LEN}: generate one \
-         with `openssl rand -base64 48`"
-    )]
-    ShortRefreshSecret(usize),
-    /// `JWT_PRIVATE_KEY_FILE` names a file that is not a private key the library signs with.
-    /// The message names the file and says what it is, never what it holds.
-    #[error("JWT_PRIVATE_KEY_FILE: {0}")]
-    KeyFile(#[source] tower_refresh_auth::ConfigError),
-    /// `CHECK_SESSIONS` is neither `true`, `false` nor `feed`.
-    #[error("CHECK_SESSIONS={0:?} is not a session-checking mode: write `false`, `true` or `feed`")]
-    CheckSessions(String),
-    /// `DPOP` is not a mode.
-    #[error("DPOP={0:?} is not a DPoP mode: write `off`, `optional` or `required`")]
-    Dpop(String),
-    /// `INTROSPECTION_CLIENT` is not `ID:SECRET`. The message never holds the value.
-    #[error(
-        "INTROSPECTION_CLIENT must be `ID:SECRET` (a client id, a colon, a secret of at least 32 \
-         characters from `openssl rand -hex 32`), or unset"
-    )]
-    IntrospectionClient,
-    /// `METRICS_ADDR` is not an address to listen on.
-    #[error("METRICS_ADDR={0:?} is not an address to listen on: write e.g. `127.0.0.1:9100`")]
-    MetricsAddr(String),
-    /// A duration is longer than ten years.
-    #[error("{var}={value:?} is longer than the 10 years any duration may be")]
-    DurationTooLong {
-        /// The variable.
-        var: &'static str,
-        /// Its value.
-        value: String,
-    },
-    /// A duration does not parse.
-    #[error("{var}={value:?} is not a duration (write e.g. `30s`, `1m`, `7d`): {source}")]
-    Duration {
-        /// The variable.
-        var: &'static str,
-        /// Its value.
-        value: String,
-        /// Why it does not parse.
-        #[source]
-        source: humantime::DurationError,
-    },
-    /// `REFRESH_TRANSPORT` is neither `body` nor `cookie`.
-    #[error("REFRESH_TRANSPORT: {0}")]
-    Transport(#[from] tower_refresh_auth::transport::ParseTransportError),
-    /// The store `STORE_URL` names could not be reached or set up.
-    #[error(
-        "STORE_URL={url}: the session store is unreachable ({source}); start it, fix the URL, \
-         or use `memory://`"
-    )]
-    StoreUnreachable {
-        /// The URL given, without its password.
-        url: String,
-        /// Why.
-        #[source]
-        source: tower_refresh_auth::store::StoreError,
-    },
-    /// `STORE_URL` names a store this build does not include.
-    #[error(
-        "STORE_URL={url}: this server was built without the {store} store; rebuild it with \
-         `--features {feature}`, e.g. `cargo run -p axum-dashboard --features {feature}` \
-         (or `-p poem-dashboard`)"
-    )]
-    StoreNotBuilt {
-        /// The URL given, without its password.
-        url: String,
-        /// The store's name.
-        store: &'static str,
-        /// The cargo feature that brings it in.
-        feature: &'static str,
-    },
-    /// A fleet-key variable (`KEY_ROTATION`, `SIGNING_ALG`, `KEY_ENCRYPTION_KEY`, …).
-    #[error(transparent)]
-    Fleet(#[from] crate::fleet::FleetSettingsError),
-    /// `STORE_URL` is not a URL of a known store.
-    #[error(
-        "STORE_URL={0:?} is not a store URL: use `memory://`, `redis://…` (or `rediss://…`, \
-         `redis+cluster://HOST:PORT,…`), `postgres://…` or `sqlite://…`"
-    )]
-    UnknownStore(String),
-}
-
 impl Settings {
     /// Reads the settings from the process environment; unset variables take their defaults.
     ///
@@ -309,18 +201,9 @@ impl Settings {
             .trim()
             .parse()
             .map_err(|_| SettingsError::Port(vars.port.clone()))?;
+        // The secrets' lengths are the library's to check, when the layer is built.
         let jwt_secret = vars.jwt_secret.clone().map(String::into_bytes);
-        if let Some(secret) = &jwt_secret
-            && secret.len() < MIN_SECRET_LEN
-        {
-            return Err(SettingsError::ShortSecret(secret.len()));
-        }
         let refresh_token_secret = vars.refresh_token_secret.clone().map(String::into_bytes);
-        if let Some(secret) = &refresh_token_secret
-            && secret.len() < MIN_SECRET_LEN
-        {
-            return Err(SettingsError::ShortRefreshSecret(secret.len()));
-        }
         // Read at once, so a bad file stops the server before anything is bound.
         let jwt_private_key = vars
             .jwt_private_key_file
@@ -347,21 +230,18 @@ impl Settings {
                 .trim()
                 .parse()
                 .map_err(|_| SettingsError::TokenCache(vars.verified_token_cache.clone()))?,
-            step_up_max_age: duration("STEP_UP_MAX_AGE", &vars.step_up_max_age)?,
+            step_up_max_age: bounded_duration("STEP_UP_MAX_AGE", &vars.step_up_max_age)?,
             session_lifetime: vars
                 .session_lifetime
                 .as_deref()
                 .map(|value| duration("SESSION_LIFETIME", value))
                 .transpose()?,
-            max_sessions_per_user: match vars.max_sessions_per_user.trim().parse::<usize>() {
-                Ok(max)
-                    if (1..=tower_refresh_auth::session::MAX_SESSIONS_PER_SUBJECT)
-                        .contains(&max) =>
-                {
-                    max
-                }
-                _ => return Err(SettingsError::MaxSessions(vars.max_sessions_per_user)),
-            },
+            // The range (1 to 10 000) is the library's to check.
+            max_sessions_per_user: vars
+                .max_sessions_per_user
+                .trim()
+                .parse()
+                .map_err(|_| SettingsError::MaxSessions(vars.max_sessions_per_user.clone()))?,
             check_sessions: match vars.check_sessions.trim() {
                 "true" => SessionChecking::PerRequest,
                 "false" => SessionChecking::Off,

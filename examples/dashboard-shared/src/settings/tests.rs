@@ -15,6 +15,24 @@ fn read(vars: &[(&str, &str)]) -> Result<Settings, SettingsError> {
     Settings::from_vars(|name| vars.get(name).cloned())
 }
 
+/// Starts with `vars` as `main` does, short of listening: the settings read, the store
+/// connected, the layer built (`build_auth`), where the library's own checks stop a bad
+/// value.
+async fn start(vars: &[(&str, &str)]) -> Result<tower_refresh_auth::RefreshAuth, SettingsError> {
+    let settings = read(vars)?;
+    let store = settings.connect_store().await?;
+    crate::build_auth(&settings, crate::auth_builder(&settings, store)).await
+}
+
+/// The refusal of a start with `vars`, which the settings table lets through and the library
+/// refuses: its message.
+async fn refused(vars: &[(&str, &str)]) -> String {
+    read(vars).unwrap();
+    let err = start(vars).await.map(|_| ()).unwrap_err();
+    assert!(matches!(err, SettingsError::Refused { .. }), "{err}");
+    err.to_string()
+}
+
 #[test]
 fn defaults_are_the_contracts() {
     let config = read(&[]).unwrap();
@@ -51,10 +69,14 @@ fn every_variable_is_read() {
     assert_eq!(config.transport, RefreshTransport::cookie());
 }
 
-#[test]
-fn bad_settings_are_refused_with_the_variable_named() {
-    let err = read(&[("JWT_SECRET", "too short")]).unwrap_err();
-    assert!(matches!(err, SettingsError::ShortSecret(9)), "{err}");
+#[tokio::test]
+async fn bad_settings_are_refused_with_the_variable_named() {
+    // The library's check, named: its message after the variable.
+    let err = refused(&[("JWT_SECRET", "too short")]).await;
+    assert!(
+        err.starts_with("JWT_SECRET: the HS256 secret is 9 bytes"),
+        "{err}"
+    );
     let err = read(&[("METRICS_ADDR", "localhost")]).unwrap_err();
     assert!(
         err.to_string().starts_with("METRICS_ADDR=\"localhost\""),
@@ -69,13 +91,19 @@ fn bad_settings_are_refused_with_the_variable_named() {
     assert!(err.to_string().contains("REFRESH_TRANSPORT"), "{err}");
     let err = read(&[("PORT", "http")]).unwrap_err();
     assert!(matches!(err, SettingsError::Port(_)), "{err}");
-    for bad in ["0", "10001", "many", "-1"] {
+    for bad in ["many", "-1"] {
         let err = read(&[("MAX_SESSIONS_PER_USER", bad)]).unwrap_err();
         assert!(matches!(err, SettingsError::MaxSessions(_)), "{err}");
         assert!(
             err.to_string().starts_with("MAX_SESSIONS_PER_USER="),
             "{err}"
         );
+    }
+    // Numbers out of the range are the library's to refuse.
+    for bad in ["0", "10001"] {
+        let err = refused(&[("MAX_SESSIONS_PER_USER", bad)]).await;
+        assert!(err.starts_with("MAX_SESSIONS_PER_USER: "), "{err}");
+        assert!(err.contains(&format!("({bad})")), "{err}");
     }
     assert_eq!(
         read(&[("MAX_SESSIONS_PER_USER", "10000")])
@@ -167,8 +195,8 @@ fn a_key_file_is_read_and_keys_the_refresh_tokens() {
     );
 }
 
-#[test]
-fn bad_key_files_are_refused_naming_the_variable_and_the_file() {
+#[tokio::test]
+async fn bad_key_files_are_refused_naming_the_variable_and_the_file() {
     for (file, problem) in [
         ("missing.pem", "cannot be read"),
         ("README.md", "not a private key"),
@@ -194,11 +222,20 @@ fn bad_key_files_are_refused_naming_the_variable_and_the_file() {
             }
         }
     }
-    let err = read(&[("REFRESH_TOKEN_SECRET", "short")]).unwrap_err();
-    assert!(matches!(err, SettingsError::ShortRefreshSecret(5)), "{err}");
+    let err = refused(&[("REFRESH_TOKEN_SECRET", "short")]).await;
     assert!(
-        err.to_string()
-            .starts_with("REFRESH_TOKEN_SECRET is 5 bytes"),
+        err.starts_with("REFRESH_TOKEN_SECRET: the refresh-token secret is 5 bytes"),
+        "{err}"
+    );
+    // With a key file, a short JWT_SECRET is the refresh-token secret the library refuses.
+    let es256 = test_key("es256.pem");
+    let err = refused(&[
+        ("JWT_PRIVATE_KEY_FILE", es256.as_str()),
+        ("JWT_SECRET", "short"),
+    ])
+    .await;
+    assert!(
+        err.starts_with("JWT_SECRET: the refresh-token secret is 5 bytes"),
         "{err}"
     );
 }
@@ -231,20 +268,57 @@ fn sessions_settings_are_read_and_checked() {
     assert!(err.to_string().starts_with("SESSION_LIFETIME="), "{err}");
 }
 
-#[test]
-fn durations_are_bounded_by_ten_years() {
+#[tokio::test]
+async fn durations_are_bounded_by_ten_years() {
     assert_eq!(
         read(&[("REFRESH_TOKEN_TTL", "10y")]).unwrap().refresh_ttl,
         MAX_DURATION
     );
+    start(&[("REFRESH_TOKEN_TTL", "10y")]).await.unwrap();
+    // The lifetimes the library takes: its check, named.
     for (var, value) in [
         ("REFRESH_TOKEN_TTL", "300000000000y"),
         ("REFRESH_TOKEN_TTL", "11y"),
         ("ACCESS_TOKEN_TTL", "4000d"),
         ("SESSION_LIFETIME", "100y"),
     ] {
+        let err = refused(&[(var, value)]).await;
+        assert!(err.starts_with(&format!("{var}: ")), "{err}");
+        assert!(err.contains("ten years"), "{err}");
+    }
+    // The durations the library takes as they are: the example's own bound.
+    for (var, value) in [("STEP_UP_MAX_AGE", "11y"), ("KEY_ROTATION", "11y")] {
         let err = read(&[(var, value)]).unwrap_err();
+        assert!(matches!(err, SettingsError::DurationTooLong { .. }), "{err}");
         assert!(err.to_string().starts_with(&format!("{var}=")), "{err}");
+    }
+}
+
+/// The library's other checks of what the table lets through stop the start naming the
+/// variables.
+#[tokio::test]
+async fn the_librarys_refusals_name_the_variables() {
+    for (vars, named) in [
+        (
+            &[("REFRESH_TOKEN_TTL", "1s")][..],
+            "REFRESH_REUSE_GRACE, REFRESH_TOKEN_TTL: the reuse grace window",
+        ),
+        (
+            &[("SESSION_LIFETIME", "1h")],
+            "SESSION_LIFETIME, REFRESH_TOKEN_TTL: the session lifetime",
+        ),
+        (&[("ACCESS_TOKEN_TTL", "0s")], "ACCESS_TOKEN_TTL: `access_ttl`"),
+        (
+            &[("INTROSPECTION_CLIENT", "gateway:short")],
+            "INTROSPECTION_CLIENT: the introspection client secret",
+        ),
+        (
+            &[("DPOP", "required"), ("PUBLIC_URL", "ftp://app.example")],
+            "PUBLIC_URL: the DPoP origin",
+        ),
+    ] {
+        let err = refused(vars).await;
+        assert!(err.starts_with(named), "{vars:?}: {err}");
     }
 }
 
