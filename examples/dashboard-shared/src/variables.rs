@@ -212,6 +212,74 @@ mod tests {
         }
     }
 
+    /// The guide's short list of the settings (docs/guide, "The example servers"): each row
+    /// one or more variables in backquotes, then what they do, with `` default `value` ``
+    /// where it gives one. It names every variable of the table, and only those, and each
+    /// default it gives is the table's.
+    #[test]
+    fn the_guide_summarises_every_setting() {
+        let guide = include_str!("../../../docs/guide/src/getting-started/example-servers.md");
+        let section = guide
+            .split("\n## Settings\n")
+            .nth(1)
+            .and_then(|rest| rest.split("\n## ").next())
+            .expect("the guide's example servers have a Settings section");
+        let command = Variables::command();
+        let defaults: BTreeMap<String, Option<String>> = command
+            .get_arguments()
+            .filter_map(|arg| {
+                let name = arg.get_env()?.to_string_lossy().into_owned();
+                let default = arg
+                    .get_default_values()
+                    .first()
+                    .map(|d| d.to_string_lossy().into_owned());
+                Some((name, default))
+            })
+            .collect();
+        let mut summarised = Vec::new();
+        for line in section.lines().filter(|line| line.starts_with("| `")) {
+            let cells: Vec<&str> = line.split(" | ").collect();
+            let names: Vec<String> = cells[0]
+                .trim_start_matches("| ")
+                .split(", ")
+                .map(|name| name.trim_matches('`').to_owned())
+                .collect();
+            let what = cells[1];
+            if let [name] = &names[..]
+                && let Some(given) = what
+                    .split("default `")
+                    .nth(1)
+                    .and_then(|rest| rest.split('`').next())
+            {
+                assert_eq!(
+                    defaults.get(name),
+                    Some(&Some(given.to_owned())),
+                    "the guide gives {name} the default `{given}`"
+                );
+            }
+            summarised.extend(names);
+        }
+        summarised.sort();
+        assert_eq!(
+            summarised,
+            defaults.keys().cloned().collect::<Vec<_>>(),
+            "the guide's settings (docs/guide/src/getting-started/example-servers.md) and the \
+             settings table (examples/dashboard-shared/src/variables.rs) list different variables"
+        );
+    }
+
+    /// [`names`] is every variable the table's source declares, in its order.
+    #[test]
+    fn names_are_every_variable_of_the_table() {
+        let source = include_str!("variables.rs");
+        let declared: Vec<&str> = source
+            .split("env = \"")
+            .skip(1)
+            .filter_map(|rest| rest.split('"').next())
+            .collect();
+        assert_eq!(names(), declared);
+    }
+
     #[test]
     fn the_defaults_are_the_librarys() {
         let settings = crate::Settings::from_vars(|_| None).unwrap();

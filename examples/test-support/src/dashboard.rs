@@ -108,15 +108,27 @@ pub fn bad_settings_stop_it_at_start_with_a_clear_message(bin: &str, redis_built
         "--features redis"
     };
     let cases: &[(&[(&str, &str)], &str)] = &[
-        (&[("JWT_SECRET", "short")], "JWT_SECRET is 5 bytes"),
+        // The library's refusals, its message after the variable.
+        (
+            &[("JWT_SECRET", "short")],
+            "JWT_SECRET: the HS256 secret is 5 bytes",
+        ),
         (&[("ACCESS_TOKEN_TTL", "soon")], "ACCESS_TOKEN_TTL=\"soon\""),
         (&[("REFRESH_TOKEN_TTL", "1s")], "reuse grace window"),
         // Once started, then every login panicked on an overflowing instant.
         (
             &[("REFRESH_TOKEN_TTL", "300000000000y")],
-            "REFRESH_TOKEN_TTL=",
+            "REFRESH_TOKEN_TTL: ",
         ),
-        (&[("SESSION_LIFETIME", "20y")], "SESSION_LIFETIME="),
+        (&[("SESSION_LIFETIME", "20y")], "SESSION_LIFETIME: "),
+        (
+            &[("MAX_SESSIONS_PER_USER", "0")],
+            "MAX_SESSIONS_PER_USER: `max_sessions_per_subject(0)` is out of bounds",
+        ),
+        (
+            &[("MAX_SESSIONS_PER_USER", "many")],
+            "MAX_SESSIONS_PER_USER=\"many\"",
+        ),
         (&[("SESSION_LIFETIME", "1h")], "session lifetime"),
         (&[("CHECK_SESSIONS", "maybe")], "CHECK_SESSIONS=\"maybe\""),
         (
@@ -133,7 +145,7 @@ pub fn bad_settings_stop_it_at_start_with_a_clear_message(bin: &str, redis_built
         ),
         (
             &[("REFRESH_TOKEN_SECRET", "short")],
-            "REFRESH_TOKEN_SECRET is 5 bytes",
+            "REFRESH_TOKEN_SECRET: the refresh-token secret is 5 bytes",
         ),
     ];
     for (vars, expected) in cases {

@@ -22,33 +22,17 @@ pub mod introspection;
 pub const SECRET: &str = "an example secret of at least 32 bytes";
 
 /// The settings of the example programs (docs/protocol.md §6), cleared from a test's
-/// environment so that only those a test passes reach the program.
-pub const SETTINGS: &[&str] = &[
-    "HOST",
-    "PORT",
-    "JWT_SECRET",
-    "ACCESS_TOKEN_TTL",
-    "REFRESH_TOKEN_TTL",
-    "REFRESH_REUSE_GRACE",
-    "STEP_UP_MAX_AGE",
-    "STORE_URL",
-    "REFRESH_TRANSPORT",
-    "SESSION_LIFETIME",
-    "CHECK_SESSIONS",
-    "VERIFIED_TOKEN_CACHE",
-    "METRICS_ADDR",
-    "JWT_PRIVATE_KEY_FILE",
-    "REFRESH_TOKEN_SECRET",
-    "DPOP",
-    "PUBLIC_URL",
-    "INTROSPECTION_CLIENT",
-];
+/// environment so that only those a test passes reach the program: the dashboards' settings
+/// table itself ([`dashboard_shared::variables::names`]), so that no variable is left out.
+pub fn settings() -> Vec<String> {
+    dashboard_shared::variables::names()
+}
 
 /// The program `bin` with the settings `vars` only (every other setting of the examples
 /// removed from its environment; `RUST_LOG=warn` unless given), stdout and stderr piped.
 pub fn command(bin: &str, vars: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(bin);
-    for var in SETTINGS {
+    for var in settings() {
         cmd.env_remove(var);
     }
     cmd.env("RUST_LOG", "warn")
@@ -355,4 +339,38 @@ pub fn seed_flow(server: &Running) {
     let dead = server.send("POST", "/token", &json, &body(&next));
     assert_eq!(dead.status, 400, "{dead:?}");
     assert_eq!(field(&dead, "error"), "invalid_grant");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every variable of the settings table is removed from (or set in) a test's server
+    /// environment, the newest included: a list of its own could lack one.
+    #[test]
+    fn a_test_server_sees_no_setting_it_was_not_given() {
+        let cmd = command("dashboard", &[("PORT", "0")]);
+        let envs: std::collections::BTreeMap<String, Option<String>> = cmd
+            .get_envs()
+            .map(|(name, value)| {
+                (
+                    name.to_string_lossy().into_owned(),
+                    value.map(|v| v.to_string_lossy().into_owned()),
+                )
+            })
+            .collect();
+        let names = dashboard_shared::variables::names();
+        // `variables::tests` holds the table to its source and to docs/protocol.md §6.
+        assert!(!names.is_empty());
+        for name in &names {
+            let expected = match name.as_str() {
+                "PORT" => Some("0".to_owned()),
+                "RUST_LOG" => Some("warn".to_owned()),
+                _ => None,
+            };
+            assert_eq!(envs.get(name), Some(&expected), "{name}");
+        }
+        // Nothing else is set but what the test gave.
+        assert_eq!(envs.len(), names.len(), "{envs:?}");
+    }
 }

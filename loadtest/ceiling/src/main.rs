@@ -42,12 +42,14 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         .map_err(|err| format!("cannot listen on {}: {err}", settings.bind_addr()))?;
     eprintln!("no-auth-ceiling: {framework}'s GET /api/dashboard WITHOUT authentication");
     if framework == "axum" {
-        let auth = axum_dashboard::auth_builder(&settings, store).build()?;
+        let builder = axum_dashboard::auth_builder(&settings, store);
+        let auth = dashboard_shared::build_auth(&settings, builder).await?;
         let app = axum_dashboard::ceiling_app(&auth).await?;
         println!("listening on http://{}", listener.local_addr()?);
         axum_dashboard::serve(listener, app, shutdown_signal()).await?;
     } else {
-        let auth = poem_dashboard::auth_builder(&settings, store).build()?;
+        let builder = poem_dashboard::auth_builder(&settings, store);
+        let auth = dashboard_shared::build_auth(&settings, builder).await?;
         let app = poem_dashboard::ceiling_app(&auth).await?;
         println!("listening on http://{}", listener.local_addr()?);
         poem_dashboard::serve(listener, app, shutdown_signal()).await?;
