@@ -9,6 +9,7 @@
 
 mod auth;
 mod fleet;
+mod logged;
 #[cfg(feature = "openapi")]
 pub mod openapi;
 mod pages;
@@ -21,6 +22,7 @@ pub mod variables;
 
 pub use self::auth::auth_builder;
 pub use self::fleet::{FleetSettingsError, build_auth};
+pub use self::logged::{LoggedName, LoggedPath, PATH_LOG_LIMIT, USERNAME_LOG_LIMIT};
 pub use self::pages::{
     CONTENT_SECURITY_POLICY, CSRF_HEADER, DASHBOARD_PAGE, DASHBOARD_SCRIPT, JAVASCRIPT, LOGIN_PAGE,
     LOGIN_SCRIPT, PUBLIC_PATHS,
@@ -32,7 +34,7 @@ pub use self::responses::{
 pub use self::settings::{Settings, SettingsError, StoreKind};
 pub use self::shutdown::shutdown_signal;
 pub use self::telemetry::{PROMETHEUS_TEXT, install_prometheus, log_security_event};
-pub use self::users::{LoggedName, LoggedPath, PATH_LOG_LIMIT, Refusal, USERNAME_LOG_LIMIT, Users};
+pub use self::users::{Refusal, Users};
 pub use metrics_exporter_prometheus::PrometheusHandle;
 
 /// Installs the `tracing` subscriber: `RUST_LOG` as an `EnvFilter`, `info` when unset.

@@ -6,7 +6,7 @@ use std::time::Duration;
 use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusHandle};
 use tower_refresh_auth::SecurityEvent;
 
-use crate::users::LoggedName;
+use crate::logged::LoggedName;
 
 /// The content type of Prometheus' text exposition format.
 pub const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";

@@ -120,7 +120,6 @@ pub enum SettingsError {
     },
 }
 
-
 impl SettingsError {
     /// `err`, the library's refusal of the configuration made from `settings`, named by the
     /// variables that set what it refused: `REFRESH_TOKEN_TTL: <the library's message>`. A
@@ -173,9 +172,8 @@ fn variables(err: &ConfigError, settings: &Settings) -> Option<&'static str> {
         ConfigError::GraceTooLong(_) => "REFRESH_REUSE_GRACE, REFRESH_TOKEN_TTL",
         ConfigError::LifetimeShorterThanTtl { .. } => "SESSION_LIFETIME, REFRESH_TOKEN_TTL",
         ConfigError::SessionLimit(_) => "MAX_SESSIONS_PER_USER",
-        ConfigError::WeakIntrospectionSecret { .. } | ConfigError::InvalidIntrospectionClient(_) => {
-            "INTROSPECTION_CLIENT"
-        }
+        ConfigError::WeakIntrospectionSecret { .. }
+        | ConfigError::InvalidIntrospectionClient(_) => "INTROSPECTION_CLIENT",
         ConfigError::InvalidDpopOrigin(_) => "PUBLIC_URL",
         // The signing-key lifetime and the ring's algorithm.
         ConfigError::KeyRotationSetting(_) => "KEY_ROTATION, SIGNING_ALG",

@@ -289,7 +289,10 @@ async fn durations_are_bounded_by_ten_years() {
     // The durations the library takes as they are: the example's own bound.
     for (var, value) in [("STEP_UP_MAX_AGE", "11y"), ("KEY_ROTATION", "11y")] {
         let err = read(&[(var, value)]).unwrap_err();
-        assert!(matches!(err, SettingsError::DurationTooLong { .. }), "{err}");
+        assert!(
+            matches!(err, SettingsError::DurationTooLong { .. }),
+            "{err}"
+        );
         assert!(err.to_string().starts_with(&format!("{var}=")), "{err}");
     }
 }
@@ -307,7 +310,10 @@ async fn the_librarys_refusals_name_the_variables() {
             &[("SESSION_LIFETIME", "1h")],
             "SESSION_LIFETIME, REFRESH_TOKEN_TTL: the session lifetime",
         ),
-        (&[("ACCESS_TOKEN_TTL", "0s")], "ACCESS_TOKEN_TTL: `access_ttl`"),
+        (
+            &[("ACCESS_TOKEN_TTL", "0s")],
+            "ACCESS_TOKEN_TTL: `access_ttl`",
+        ),
         (
             &[("INTROSPECTION_CLIENT", "gateway:short")],
             "INTROSPECTION_CLIENT: the introspection client secret",
