@@ -151,22 +151,31 @@ mod tests {
 
     use super::*;
 
-    /// docs/protocol.md §6's table: each variable and its default cell.
-    fn documented() -> BTreeMap<String, String> {
-        let doc = include_str!("../../../docs/protocol.md");
+    /// The rows of the table in the section of `doc` that begins `\n## {heading}`, as
+    /// cells: those whose first cell names a variable (`` | `NAME` | … ``).
+    fn rows<'a>(doc: &'a str, heading: &str) -> Vec<Vec<&'a str>> {
         let section = doc
-            .split("\n## §6 ")
+            .split(&format!("\n## {heading}"))
             .nth(1)
             .and_then(|rest| rest.split("\n## ").next())
-            .expect("docs/protocol.md has a §6");
+            .unwrap_or_else(|| panic!("no section {heading:?}"));
         section
             .lines()
             .filter(|line| line.starts_with("| `"))
             .map(|line| {
-                let cells: Vec<&str> = line.split(" | ").collect();
-                let name = cells[0].trim_start_matches("| ").trim_matches('`');
-                (name.to_owned(), cells[1].trim().to_owned())
+                line.trim_start_matches("| ")
+                    .split(" | ")
+                    .map(str::trim)
+                    .collect()
             })
+            .collect()
+    }
+
+    /// docs/protocol.md §6's table: each variable and its default cell.
+    fn documented() -> BTreeMap<String, String> {
+        rows(include_str!("../../../docs/protocol.md"), "§6 ")
+            .into_iter()
+            .map(|cells| (cells[0].trim_matches('`').to_owned(), cells[1].to_owned()))
             .collect()
     }
 
@@ -219,13 +228,7 @@ mod tests {
     #[test]
     fn the_guide_summarises_every_setting() {
         let guide = include_str!("../../../docs/guide/src/getting-started/example-servers.md");
-        let section = guide
-            .split("\n## Settings\n")
-            .nth(1)
-            .and_then(|rest| rest.split("\n## ").next())
-            .expect("the guide's example servers have a Settings section");
-        let command = Variables::command();
-        let defaults: BTreeMap<String, Option<String>> = command
+        let defaults: BTreeMap<String, Option<String>> = Variables::command()
             .get_arguments()
             .filter_map(|arg| {
                 let name = arg.get_env()?.to_string_lossy().into_owned();
@@ -237,10 +240,8 @@ mod tests {
             })
             .collect();
         let mut summarised = Vec::new();
-        for line in section.lines().filter(|line| line.starts_with("| `")) {
-            let cells: Vec<&str> = line.split(" | ").collect();
+        for cells in rows(guide, "Settings\n") {
             let names: Vec<String> = cells[0]
-                .trim_start_matches("| ")
                 .split(", ")
                 .map(|name| name.trim_matches('`').to_owned())
                 .collect();
