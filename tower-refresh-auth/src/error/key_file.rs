@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-/// What is wrong with a key file; part of [`ConfigError::KeyFile`], and re-exported as
+/// What is wrong with a key file; part of [`ConfigError::KeyFile`](super::ConfigError::KeyFile), and re-exported as
 /// [`keys::KeyFileProblem`](crate::keys::KeyFileProblem). Never holds key material.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
