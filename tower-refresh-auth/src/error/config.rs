@@ -220,6 +220,10 @@ pub enum ConfigError {
          `.issuer(Issuer::jwks_url(url))` or `.issuer(Issuer::from_jwks(json)?)` on the builder"
     )]
     NoIssuer,
+    /// A resource server's key-fetching setting ([`KeyFetching`](crate::resource::KeyFetching))
+    /// out of range; the message names it and says what it takes.
+    #[error("key fetching: {0}")]
+    KeyFetching(&'static str),
     /// Two issuers of one resource server have the same `iss`, or more than one accepts any.
     #[error(
         "two issuers answer to {0:?}: each issuer needs its own `iss` (`Issuer::issuer`), and \
