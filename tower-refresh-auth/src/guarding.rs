@@ -186,6 +186,7 @@ impl Guarding {
 }
 
 /// The [`Guarding`] settings that passed their check, as both layers read them.
+#[derive(Debug)]
 pub(crate) struct Guarded {
     /// The realm and the application's error bodies (DPoP challenges are added by the
     /// builder that knows them).
@@ -219,7 +220,7 @@ mod tests {
                 "`leeway`",
             ),
         ] {
-            let err = guarding.check().err().expect("refused");
+            let err = guarding.check().expect_err("refused");
             assert!(err.to_string().contains(needle), "{needle}: {err}");
         }
     }

@@ -203,7 +203,7 @@ mod tests {
                 "`max_jwks_bytes` must be more",
             ),
         ] {
-            let err = fetching.check().err().expect("refused");
+            let err = fetching.check().expect_err("refused");
             assert!(err.to_string().contains(needle), "{needle}: {err}");
         }
     }
