@@ -19,6 +19,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+/// The longest duration any setting takes: ten years (of 365.25 days), so that no setting
+/// overflows a clock, now or in ten years' time (docs/protocol.md §5b).
+pub(crate) const MAX_DURATION: Duration = Duration::from_secs(10 * 36_525 * 24 * 3_600 / 100);
+
 /// A source of the current time.
 pub trait Clock: Debug + Send + Sync + 'static {
     /// The current time.

@@ -66,10 +66,41 @@ pub(crate) struct Guard {
     pub(crate) metadata_path: Option<String>,
     /// The introspection route (RFC 7662), when it is on.
     pub(crate) introspection_path: Option<String>,
+    /// The paths served without a token.
+    pub(crate) public: Public,
+}
+
+/// The paths a layer serves without a token: every path in optional mode, else the public
+/// paths (exact) and prefixes. Part of the [`Guarding`](crate::guarding::Guarding) settings.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Public {
     /// Optional mode: no path needs a token.
     pub(crate) optional: bool,
-    pub(crate) public_paths: Vec<String>,
-    pub(crate) public_prefixes: Vec<String>,
+    pub(crate) paths: Vec<String>,
+    pub(crate) prefixes: Vec<String>,
+}
+
+impl Public {
+    /// Whether a request for `path` goes on without a valid token (with the rejection in its
+    /// extensions instead of claims).
+    pub(crate) fn is_public(&self, path: &str) -> bool {
+        self.optional
+            || self.paths.iter().any(|p| p == path)
+            || self.prefixes.iter().any(|p| path.starts_with(p.as_str()))
+    }
+
+    /// Refuses a public path or prefix that does not start with `/`.
+    pub(crate) fn check(&self) -> Result<(), ConfigError> {
+        match self
+            .paths
+            .iter()
+            .chain(&self.prefixes)
+            .find(|p| !p.starts_with('/'))
+        {
+            Some(path) => Err(ConfigError::InvalidPath(path.clone())),
+            None => Ok(()),
+        }
+    }
 }
 
 impl Default for Guard {
@@ -81,9 +112,7 @@ impl Default for Guard {
             jwks_path: None,
             metadata_path: None,
             introspection_path: None,
-            optional: false,
-            public_paths: Vec::new(),
-            public_prefixes: Vec::new(),
+            public: Public::default(),
         }
     }
 }
@@ -123,12 +152,7 @@ impl Guard {
     /// Whether a request for `path` goes on without a valid token (with the rejection in its
     /// extensions instead of claims).
     pub(crate) fn is_public(&self, path: &str) -> bool {
-        self.optional
-            || self.public_paths.iter().any(|p| p == path)
-            || self
-                .public_prefixes
-                .iter()
-                .any(|p| path.starts_with(p.as_str()))
+        self.public.is_public(path)
     }
 
     /// The paths the refresh cookie is scoped to, one cookie each.
@@ -136,13 +160,12 @@ impl Guard {
         [&self.refresh_path, &self.logout_path]
     }
 
-    /// Refuses paths that do not start with `/`, and routes that share a path.
+    /// Refuses route paths that do not start with `/`, and routes that share a path (the
+    /// public paths are checked with the [`Guarding`](crate::guarding::Guarding) settings).
     pub(crate) fn check(&self) -> Result<(), ConfigError> {
         for path in [&self.refresh_path, &self.logout_path]
             .into_iter()
             .chain(&self.jwks_path)
-            .chain(&self.public_paths)
-            .chain(&self.public_prefixes)
         {
             if !path.starts_with('/') {
                 return Err(ConfigError::InvalidPath(path.clone()));
@@ -186,8 +209,11 @@ mod tests {
     #[test]
     fn public_paths_match_exactly_and_prefixes_by_prefix() {
         let guard = Guard {
-            public_paths: vec!["/login".into()],
-            public_prefixes: vec!["/static/".into()],
+            public: Public {
+                paths: vec!["/login".into()],
+                prefixes: vec!["/static/".into()],
+                ..Public::default()
+            },
             ..Guard::default()
         };
         assert!(guard.is_public("/login"));

@@ -203,6 +203,7 @@ pub mod events;
 mod telemetry;
 // Configuration read per request: guarded paths, the refresh token's transport.
 mod guard;
+pub mod guarding;
 pub mod introspection;
 pub mod transport;
 // Tokens: reading them from requests, minting and verifying them, their keys.

@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use super::{RefreshAuthBuilder, default_store};
+use super::RefreshAuthBuilder;
+use super::parts::default_store;
 use crate::error::{ConfigError, KeyRingError};
 use crate::fleet::{KeyRingSync, KeyRotation, Ring};
 use crate::keys::Jwks;
@@ -60,7 +61,8 @@ impl<C> RefreshAuthBuilder<C> {
             capability: "KeyRingStore",
         })?;
         let jwks = self.jwks.get_or_insert_with(Jwks::new).clone();
-        let lifetimes = self.lifetimes.clone().check(jwks.given_max_age())?;
+        let leeway = self.guarding.clone().check()?.leeway;
+        let lifetimes = self.lifetimes.clone().check(leeway, jwks.given_max_age())?;
         let policy = rotation.policy(
             lifetimes.key_overlap,
             jwks.effective_max_age(lifetimes.key_overlap),

@@ -4,10 +4,8 @@
 
 use std::time::Duration;
 
+use crate::clock::MAX_DURATION;
 use crate::error::ConfigError;
-
-/// The longest duration any setting takes: ten years (of 365.25 days).
-const MAX_DURATION: Duration = Duration::from_secs(10 * 36_525 * 24 * 3_600 / 100);
 
 /// The lifetimes as given to the builder.
 #[derive(Debug, Clone)]
@@ -16,20 +14,18 @@ pub(super) struct Lifetimes {
     pub(super) refresh_ttl: Duration,
     pub(super) grace: Duration,
     pub(super) session_lifetime: Option<Duration>,
-    pub(super) leeway: Duration,
     pub(super) key_overlap: Option<Duration>,
 }
 
 impl Default for Lifetimes {
     /// The protocol document's defaults: access tokens for 1 minute, refresh tokens for 7
-    /// days, a 10 second reuse grace window, no absolute session lifetime, no leeway.
+    /// days, a 10 second reuse grace window, no absolute session lifetime.
     fn default() -> Self {
         Self {
             access_ttl: Duration::from_secs(60),
             refresh_ttl: Duration::from_secs(7 * 24 * 3600),
             grace: Duration::from_secs(10),
             session_lifetime: None,
-            leeway: Duration::ZERO,
             key_overlap: None,
         }
     }
@@ -47,9 +43,14 @@ pub(super) struct Checked {
 }
 
 impl Lifetimes {
-    /// Checks every bound; `jwks_max_age` is the JWKS max-age when one was given, held to
-    /// the same ten-year ceiling.
-    pub(super) fn check(self, jwks_max_age: Option<Duration>) -> Result<Checked, ConfigError> {
+    /// Checks every bound; `leeway` is the [`Guarding`](crate::guarding::Guarding) leeway
+    /// (already held to the ten-year ceiling), `jwks_max_age` the JWKS max-age when one was
+    /// given, held to the same ceiling.
+    pub(super) fn check(
+        self,
+        leeway: Duration,
+        jwks_max_age: Option<Duration>,
+    ) -> Result<Checked, ConfigError> {
         for (name, d) in [
             ("access_ttl", self.access_ttl),
             ("refresh_ttl", self.refresh_ttl),
@@ -65,7 +66,6 @@ impl Lifetimes {
             ("refresh_ttl", Some(self.refresh_ttl)),
             ("reuse_grace", Some(self.grace)),
             ("session_lifetime", self.session_lifetime),
-            ("leeway", Some(self.leeway)),
             ("key_overlap", self.key_overlap),
             ("Jwks::max_age", jwks_max_age),
         ] {
@@ -88,7 +88,7 @@ impl Lifetimes {
             });
         }
         // The longest a token can live: a retired key must verify at least that long.
-        let token_life = self.access_ttl + self.leeway;
+        let token_life = self.access_ttl + leeway;
         let key_overlap = self.key_overlap.unwrap_or(token_life);
         if key_overlap < token_life {
             return Err(ConfigError::OverlapTooShort {
@@ -101,7 +101,7 @@ impl Lifetimes {
             refresh_ttl: self.refresh_ttl,
             grace: self.grace,
             session_lifetime: self.session_lifetime,
-            leeway: self.leeway,
+            leeway,
             key_overlap,
         })
     }

@@ -2,15 +2,20 @@
 //!
 //! Every setting is checked when the layer is built, and refused with a [`ConfigError`] that
 //! says how to fix it; nothing is checked again per request. Families of settings come as
-//! typed values that check themselves — [`Dpop`], [`Jwks`],
-//! [`RefreshTransport`] with its [`CookieTransport`](crate::transport::CookieTransport) — and
-//! the lifetimes, which bound each other, are checked together (`lifetimes.rs`), so
-//! [`build`](RefreshAuthBuilder::build) only assembles checked parts.
+//! typed values that check themselves — [`Guarding`], [`Dpop`], [`Jwks`],
+//! [`Introspection`], [`RefreshTransport`] with its
+//! [`CookieTransport`](crate::transport::CookieTransport) — and the lifetimes, which bound
+//! each other, are checked together (`lifetimes.rs`); the routes and the store's capabilities
+//! are checked in `parts.rs`, so [`build`](RefreshAuthBuilder::build) only assembles checked
+//! parts. The signing keys' setters are in `signing.rs`, the guard settings' in `guarding.rs`.
 
+mod guarding;
 #[cfg(feature = "key-rotation")]
 mod key_rotation;
 mod lifetimes;
+mod parts;
 mod secrets;
+mod signing;
 
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -19,21 +24,20 @@ use std::time::Duration;
 use self::lifetimes::Lifetimes;
 use crate::clock::{Clock, SystemClock};
 use crate::dpop::{Dpop, DpopMode, DpopPolicy};
-use crate::error::ErrorBody;
-use crate::error::{AuthError, ConfigError};
+use crate::error::ConfigError;
 use crate::events::{EventFn, Events, SecurityEvent};
 use crate::guard::Guard;
+use crate::guarding::Guarding;
 use crate::introspection::Introspection;
-use crate::keys::{Algorithm, Jwks, SigningKey, VerifyingKey};
-use crate::response::{DpopChallenge, ErrorBodyFn, Renderer};
+use crate::keys::{Jwks, SigningKey, VerifyingKey};
+use crate::response::DpopChallenge;
 use crate::revocation::{SessionCheck, SessionChecking};
-use crate::session::{DEFAULT_MAX_SESSIONS_PER_SUBJECT, MAX_SESSIONS_PER_SUBJECT};
 use crate::sessions::Sessions;
 use crate::shared::{RefreshAuth, Shared};
 use crate::store::RefreshStore;
 use crate::token::access::AccessTokens;
 use crate::token::refresh_token::SessionKeys;
-use crate::transport::{RefreshTransport, check_cookie_name};
+use crate::transport::RefreshTransport;
 
 /// Builds a [`RefreshAuth`]; every setting is checked once, in [`build`](Self::build).
 ///
@@ -68,14 +72,12 @@ pub struct RefreshAuthBuilder<C> {
     audience: Option<String>,
     store: Option<Arc<dyn RefreshStore>>,
     clock: Arc<dyn Clock>,
+    /// The layer's own routes (the public paths are in `guarding`).
     guard: Guard,
+    guarding: Guarding,
     check_sessions: SessionChecking,
     body_limit: usize,
     transport: RefreshTransport,
-    access_cookie: Option<String>,
-    realm: String,
-    error_body: Option<Arc<ErrorBodyFn>>,
-    cache_capacity: Option<usize>,
     on_event: Option<Arc<EventFn>>,
     jwks: Option<Jwks>,
     dpop: Dpop,
@@ -91,6 +93,7 @@ impl<C> std::fmt::Debug for RefreshAuthBuilder<C> {
             .field("signing", &self.signing)
             .field("verifying", &self.verifying)
             .field("lifetimes", &self.lifetimes)
+            .field("guarding", &self.guarding)
             .field("transport", &self.transport)
             .finish_non_exhaustive()
     }
@@ -110,13 +113,10 @@ impl<C> RefreshAuthBuilder<C> {
             store: None,
             clock: Arc::new(SystemClock),
             guard: Guard::default(),
+            guarding: Guarding::new(),
             check_sessions: SessionChecking::Off,
             body_limit: 16 * 1024,
             transport: RefreshTransport::Body,
-            access_cookie: None,
-            realm: crate::response::DEFAULT_REALM.into(),
-            error_body: None,
-            cache_capacity: None,
             on_event: None,
             jwks: None,
             dpop: Dpop::default(),
@@ -125,71 +125,6 @@ impl<C> RefreshAuthBuilder<C> {
             key_rotation: None,
             _claims: PhantomData,
         }
-    }
-
-    /// Signs access tokens with HMAC-SHA256 under `secret` (at least 32 bytes).
-    ///
-    /// Unless [`refresh_secret`](Self::refresh_secret) is set, the refresh-token MAC key is
-    /// derived from the same secret under a separate label.
-    pub fn hs256(self, secret: impl Into<Vec<u8>>) -> Self {
-        self.signing_key(SigningKey::hmac(Algorithm::HS256, secret))
-    }
-
-    /// Signs access tokens with HMAC-SHA384 under `secret` (at least 48 bytes).
-    pub fn hs384(self, secret: impl Into<Vec<u8>>) -> Self {
-        self.signing_key(SigningKey::hmac(Algorithm::HS384, secret))
-    }
-
-    /// Signs access tokens with HMAC-SHA512 under `secret` (at least 64 bytes).
-    pub fn hs512(self, secret: impl Into<Vec<u8>>) -> Self {
-        self.signing_key(SigningKey::hmac(Algorithm::HS512, secret))
-    }
-
-    /// Signs access tokens with `key` (any supported algorithm). Only this key's algorithm
-    /// is accepted when verifying it (RFC 8725 §3.1).
-    pub fn signing_key(mut self, key: SigningKey) -> Self {
-        self.signing = Some(key);
-        self
-    }
-
-    /// Also accepts tokens signed by `key`: keep the previous signing key here for one
-    /// access-token lifetime after a rotation, so nobody is logged out. Tokens must name it by
-    /// its `kid`.
-    ///
-    /// Without a [`refresh_secret`](Self::refresh_secret), refresh tokens and session seals
-    /// are keyed from the HMAC secrets, this key's included: as with a
-    /// [previous refresh secret](Self::previous_refresh_secret), a session refreshed while
-    /// the old key is listed here moves to the new one, and removing it ends only the
-    /// sessions that were not refreshed meanwhile.
-    pub fn previous_key(mut self, key: VerifyingKey) -> Self {
-        self.verifying.push(key);
-        self
-    }
-
-    /// The secret refresh tokens are MACed with (at least 32 bytes), shared by every
-    /// instance. Required with an asymmetric signing key.
-    ///
-    /// # Warning
-    ///
-    /// Anyone who holds this secret can mint refresh tokens for any session id. Keep it with
-    /// the signing key, never in the store's database.
-    pub fn refresh_secret(mut self, secret: impl Into<Vec<u8>>) -> Self {
-        self.refresh_secret = Some(secret.into());
-        self
-    }
-
-    /// Also accepts refresh tokens MACed with an older secret, after rotating
-    /// [`refresh_secret`](Self::refresh_secret). Their successors use the new secret.
-    ///
-    /// A session is sealed at login under the secret of the day (see
-    /// [`Session::seal`](crate::session::Session::seal)); its first refresh after the
-    /// rotation seals it again under the new secret, as it re-mints its refresh token. So a
-    /// session refreshed while the old secret is listed here survives its removal, and one
-    /// that was not (an idle session) is refused, its user logs in again. Keep the old secret
-    /// for as long as idle sessions should survive: up to the refresh-token TTL.
-    pub fn previous_refresh_secret(mut self, secret: impl Into<Vec<u8>>) -> Self {
-        self.previous_refresh_secrets.push(secret.into());
-        self
     }
 
     /// How long an access token lives. Default 1 minute.
@@ -274,17 +209,6 @@ impl<C> RefreshAuthBuilder<C> {
         self
     }
 
-    /// Clock-skew tolerance when checking `exp`, `nbf` and `iat`. Default zero: the layer
-    /// issues and verifies its own tokens.
-    ///
-    /// # Warning
-    ///
-    /// An expired token is accepted for this long after its `exp`.
-    pub fn leeway(mut self, leeway: Duration) -> Self {
-        self.lifetimes.leeway = leeway;
-        self
-    }
-
     /// Writes `iss` into every token and requires it when verifying.
     pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
         self.issuer = Some(issuer.into());
@@ -310,27 +234,6 @@ impl<C> RefreshAuthBuilder<C> {
     /// The clock every expiry is measured with. Default: [`SystemClock`].
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
-        self
-    }
-
-    /// Optional mode: no path is refused for lack of a token. A request with a valid token
-    /// gets [`Claims`](crate::Claims) in its extensions; any other gets an
-    /// [`AuthRejection`](crate::AuthRejection) there instead, and the handler decides.
-    pub fn optional(mut self) -> Self {
-        self.guard.optional = true;
-        self
-    }
-
-    /// A path served without a token (exact match), such as `/login`. Claims are still
-    /// attached when a valid token comes along.
-    pub fn public_path(mut self, path: impl Into<String>) -> Self {
-        self.guard.public_paths.push(path.into());
-        self
-    }
-
-    /// Every path starting with `prefix` is served without a token, such as `/static/`.
-    pub fn public_prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.guard.public_prefixes.push(prefix.into());
         self
     }
 
@@ -444,76 +347,6 @@ impl<C> RefreshAuthBuilder<C> {
         self
     }
 
-    /// Also reads the access token from this cookie. A request carrying a token in both the
-    /// header and the cookie is refused (RFC 6750 §2).
-    pub fn access_token_cookie(mut self, name: impl Into<String>) -> Self {
-        self.access_cookie = Some(name.into());
-        self
-    }
-
-    /// Caches up to `capacity` verified access tokens, so a token seen before skips its
-    /// signature check. Off by default.
-    ///
-    /// An entry is made only for a token that verified, is keyed by a 128-bit keyed hash of
-    /// the whole token, and never outlives the token's `exp`. Revoking a session through this
-    /// `RefreshAuth` drops its entries; with [session checking](Self::check_sessions) the store
-    /// is still asked on every request, so a logout on another instance is seen too.
-    ///
-    /// # Warning
-    ///
-    /// The trade-off: memory (a few hundred bytes per cached token) for CPU. It pays off with
-    /// asymmetric keys (an ES256 or RS256 verification costs 20–50 µs, a cache hit well under
-    /// one) and less with HS256. A removed verifying key stops accepting new tokens at once,
-    /// but tokens cached before its removal stay accepted until they expire — which is at
-    /// most one access-token lifetime.
-    pub fn verified_token_cache(mut self, capacity: usize) -> Self {
-        self.cache_capacity = Some(capacity);
-        self
-    }
-
-    /// The realm of the `WWW-Authenticate` challenge. Default `api`.
-    pub fn realm(mut self, realm: impl Into<String>) -> Self {
-        self.realm = realm.into();
-        self
-    }
-
-    /// Renders the body of every error response of the layer — refused requests on guarded
-    /// paths, `/token` and `/logout` errors, and [`AuthRejection`](crate::AuthRejection)s
-    /// rendered by extractors — in the application's own format.
-    ///
-    /// The layer still sets the status, `WWW-Authenticate` (RFC 6750 §3), `Cache-Control:
-    /// no-store`, `Allow` and `Retry-After` from the [`AuthError`]; the function gives only
-    /// the body and its content type. gRPC refusals carry no body and are not passed to it.
-    ///
-    /// ```
-    /// use tower_refresh_auth::{AuthError, error::ErrorBody, NoClaims, RefreshAuth};
-    ///
-    /// let auth = RefreshAuth::<NoClaims>::builder()
-    ///     .hs256(b"an example secret of at least 32 bytes".to_vec())
-    ///     .error_body(|err: &AuthError| {
-    ///         ErrorBody::json(&serde_json::json!({
-    ///             "status": err.status().as_u16(),
-    ///             "code": err.error_code().unwrap_or("unauthorized"),
-    ///             "message": err.description(),
-    ///         }))
-    ///     })
-    ///     .build()
-    ///     .unwrap();
-    /// let res = auth.rejection(AuthError::InvalidGrant).into_response();
-    /// assert_eq!(res.status(), 400);
-    /// assert_eq!(
-    ///     res.body().as_ref(),
-    ///     br#"{"code":"invalid_grant","message":"the refresh token is invalid, expired or revoked","status":400}"#
-    /// );
-    /// ```
-    pub fn error_body<F>(mut self, render: F) -> Self
-    where
-        F: Fn(&AuthError) -> ErrorBody + Send + Sync + 'static,
-    {
-        self.error_body = Some(Arc::new(render));
-        self
-    }
-
     /// Calls `callback` on every [`SecurityEvent`]: a refresh token reused after the grace
     /// window, a replay inside it, a session revoked (with its
     /// [`RevocationReason`](crate::events::RevocationReason)). An event names the session and its
@@ -566,30 +399,19 @@ impl<C> RefreshAuthBuilder<C> {
             return Err(ConfigError::KeyRotationNeedsAsyncBuild);
         }
         let signing = self.signing.ok_or(ConfigError::MissingSigningKey)?;
-        let lifetimes = self
-            .lifetimes
-            .check(self.jwks.as_ref().and_then(Jwks::given_max_age))?;
-        let mut guard = self.guard;
-        let publish = self.jwks.is_some();
-        let (jwks_path, jwks_cache_control) =
-            self.jwks.unwrap_or_default().check(lifetimes.key_overlap)?;
-        guard.jwks_path = publish.then_some(jwks_path);
-        let introspection = match self.introspection {
-            Some(introspection) => {
-                let (path, introspector) = introspection.check(Arc::clone(&self.clock))?;
-                guard.introspection_path = Some(path);
-                Some(introspector)
-            }
-            None => None,
-        };
-        guard.check()?;
-        let renderer = Renderer::checked(self.realm, self.error_body)?;
-        if let Some(name) = &self.access_cookie {
-            check_cookie_name("access-token cookie", name)?;
-        }
-        let transport = self
-            .transport
-            .check(guard.cookie_paths(), lifetimes.refresh_ttl)?;
+        let guarding = self.guarding.check()?;
+        let jwks_max_age = self.jwks.as_ref().and_then(Jwks::given_max_age);
+        let lifetimes = self.lifetimes.check(guarding.leeway, jwks_max_age)?;
+        let routes = parts::Routes::check(
+            self.guard,
+            guarding.public,
+            self.jwks,
+            self.introspection,
+            lifetimes.key_overlap,
+            &self.clock,
+        )?;
+        let transport =
+            (self.transport).check(routes.guard.cookie_paths(), lifetimes.refresh_ttl)?;
         let (refresh_secrets, refresh_derived) = secrets::session_secrets(
             self.refresh_secret,
             self.previous_refresh_secrets,
@@ -597,32 +419,10 @@ impl<C> RefreshAuthBuilder<C> {
             &self.verifying,
         )?;
         let dpop = self.dpop.check(Some(&refresh_secrets[0]))?;
-
-        let store = match self.store {
-            Some(store) => store,
-            None => default_store()?,
-        };
-        // What the configuration needs of the store beyond its five core operations.
-        if guard.sessions_path.is_some() && store.subject_index().is_none() {
-            return Err(ConfigError::MissingCapability {
-                needed_by: "`sessions_route()`",
-                capability: "SubjectIndex",
-            });
-        }
-        let max_sessions = session_limit(self.max_sessions, &*store)?;
-        if dpop.is_some() && store.dpop().is_none() {
-            return Err(ConfigError::MissingCapability {
-                needed_by: "DPoP",
-                capability: "DpopStore",
-            });
-        }
-
-        let check_sessions = SessionCheck::start(
-            self.check_sessions,
-            &store,
-            &self.clock,
-            lifetimes.leeway.max(Duration::from_secs(1)),
-        )?;
+        let (store, max_sessions) =
+            parts::store(self.store, &routes.guard, self.max_sessions, dpop.is_some())?;
+        let skew = lifetimes.leeway.max(Duration::from_secs(1));
+        let check_sessions = SessionCheck::start(self.check_sessions, &store, &self.clock, skew)?;
         let access = AccessTokens::new(
             signing,
             self.verifying,
@@ -630,25 +430,25 @@ impl<C> RefreshAuthBuilder<C> {
             lifetimes.leeway,
             self.issuer,
             self.audience,
-            publish,
+            routes.publish,
         )?;
         let renderer = match &dpop {
-            Some(dpop) => renderer.with_dpop(DpopChallenge {
+            Some(dpop) => guarding.renderer.with_dpop(DpopChallenge {
                 algs: dpop.settings.rules.algs_param(),
                 bearer_too: dpop.settings.mode == DpopMode::Optional,
                 nonces: dpop.nonces.clone().map(|n| (n, Arc::clone(&self.clock))),
             }),
-            None => renderer,
+            None => guarding.renderer,
         };
         // docs/protocol.md §12: the RFC 8414 metadata beside the JWKS, when the issuer is a URL.
-        let guard = guard.with_metadata(access.issuer());
-        let access = Arc::new(access.with_cache(self.cache_capacity));
-        let dpop = DpopPolicy::new(
-            dpop.map(|dpop| dpop.settings),
+        let guard = routes.guard.with_metadata(access.issuer());
+        let access = Arc::new(access.with_cache(guarding.cache_capacity));
+        let dpop = dpop.map(|dpop| dpop.settings);
+        let dpop = Arc::new(DpopPolicy::new(
+            dpop,
             Arc::clone(&store),
             Arc::clone(&self.clock),
-        );
-        let dpop = Arc::new(dpop);
+        ));
         let sessions = Sessions {
             store,
             clock: Arc::clone(&self.clock),
@@ -668,47 +468,15 @@ impl<C> RefreshAuthBuilder<C> {
             dpop,
             clock: self.clock,
             key_overlap: lifetimes.key_overlap,
-            jwks_cache_control,
+            jwks_cache_control: routes.jwks_cache_control,
             guard,
             body_limit: self.body_limit,
             transport,
-            access_cookie: self.access_cookie,
+            access_cookie: guarding.access_cookie,
             renderer: Arc::new(renderer),
-            introspection,
+            introspection: routes.introspection,
         }))
     }
-}
-
-/// The limit of sessions per subject: on by default where the store keeps a subject index
-/// (the limit reads the subject's sessions), refused where it was asked for and the store
-/// has none.
-fn session_limit(
-    given: Option<usize>,
-    store: &dyn RefreshStore,
-) -> Result<Option<usize>, ConfigError> {
-    if let Some(max) = given
-        && !(1..=MAX_SESSIONS_PER_SUBJECT).contains(&max)
-    {
-        return Err(ConfigError::SessionLimit(max));
-    }
-    match (given, store.subject_index().is_some()) {
-        (max, true) => Ok(Some(max.unwrap_or(DEFAULT_MAX_SESSIONS_PER_SUBJECT))),
-        (None, false) => Ok(None),
-        (Some(_), false) => Err(ConfigError::MissingCapability {
-            needed_by: "`max_sessions_per_subject(…)`",
-            capability: "SubjectIndex",
-        }),
-    }
-}
-
-#[cfg(feature = "memory-store")]
-fn default_store() -> Result<Arc<dyn RefreshStore>, ConfigError> {
-    Ok(Arc::new(crate::store::MemoryStore::new()))
-}
-
-#[cfg(not(feature = "memory-store"))]
-fn default_store() -> Result<Arc<dyn RefreshStore>, ConfigError> {
-    Err(ConfigError::MissingStore)
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 use super::*;
 use crate::NoClaims;
 use crate::dpop::Dpop;
-use crate::keys::Jwks;
+use crate::keys::{Algorithm, Jwks};
 use crate::transport::CookieTransport;
 
 const SECRET: &[u8] = b"a configuration test secret of 32+ bytes";

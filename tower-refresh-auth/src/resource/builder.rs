@@ -1,10 +1,15 @@
 //! [`ResourceServerBuilder`]: a resource server's configuration, checked once when built.
+//!
+//! The settings come in typed groups that check themselves: [`Guarding`] (shared with the
+//! issuing layer's builder), [`KeyFetching`], [`Dpop`]; each setter of a group's family here is
+//! a shortcut that sets it in its group.
 
 use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::issuer::{IssuerKeys, Policy};
+use super::issuer::IssuerKeys;
+use super::key_fetching::KeyFetching;
 use super::keyset::{self, Rules};
 use super::source::{Issuer, Source};
 use super::{Inner, ResourceServer};
@@ -13,7 +18,8 @@ use crate::dpop::{Dpop, DpopMode, DpopSettings};
 use crate::error::{ConfigError, ErrorBody};
 use crate::events::{EventFn, Events};
 use crate::guard::Guard;
-use crate::response::{DEFAULT_REALM, DpopChallenge, ErrorBodyFn, Renderer};
+use crate::guarding::Guarding;
+use crate::response::{DpopChallenge, Renderer};
 use crate::store::RefreshStore;
 use crate::token::access::{KeyStatus, Verifier, validation};
 use crate::token::cache::TokenCache;
@@ -44,18 +50,10 @@ use crate::{AuthError, SecurityEvent};
 /// ```
 pub struct ResourceServerBuilder<C> {
     issuers: Vec<Issuer>,
-    leeway: Duration,
     clock: Arc<dyn Clock>,
-    realm: String,
-    error_body: Option<Arc<ErrorBodyFn>>,
-    cache: usize,
-    access_cookie: Option<String>,
-    guard: Guard,
+    guarding: Guarding,
     on_event: Option<Arc<EventFn>>,
-    policy: Policy,
-    fetch_timeout: Duration,
-    max_jwks_bytes: usize,
-    allow_insecure_http: bool,
+    fetching: KeyFetching,
     dpop: Dpop,
     dpop_store: Option<Arc<dyn RefreshStore>>,
     _claims: PhantomData<fn() -> C>,
@@ -65,7 +63,8 @@ impl<C> std::fmt::Debug for ResourceServerBuilder<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ResourceServerBuilder")
             .field("issuers", &self.issuers)
-            .field("policy", &self.policy)
+            .field("guarding", &self.guarding)
+            .field("fetching", &self.fetching)
             .finish_non_exhaustive()
     }
 }
@@ -74,24 +73,10 @@ impl<C> ResourceServerBuilder<C> {
     pub(crate) fn new() -> Self {
         Self {
             issuers: Vec::new(),
-            leeway: Duration::ZERO,
             clock: Arc::new(SystemClock),
-            realm: DEFAULT_REALM.into(),
-            error_body: None,
-            cache: 0,
-            access_cookie: None,
-            guard: Guard::default(),
+            guarding: Guarding::new(),
             on_event: None,
-            policy: Policy {
-                cooldown: Duration::from_secs(10),
-                max_staleness: Duration::from_secs(3600),
-                min_ttl: Duration::from_secs(30),
-                max_ttl: Duration::from_secs(24 * 3600),
-                default_ttl: Duration::from_secs(300),
-            },
-            fetch_timeout: Duration::from_secs(5),
-            max_jwks_bytes: 64 * 1024,
-            allow_insecure_http: false,
+            fetching: KeyFetching::new(),
             dpop: Dpop::default(),
             dpop_store: None,
             _claims: PhantomData,
@@ -105,66 +90,10 @@ impl<C> ResourceServerBuilder<C> {
         self
     }
 
-    /// Clock skew tolerated on `exp`, `nbf` and `iat`. Default zero.
-    pub fn leeway(mut self, leeway: Duration) -> Self {
-        self.leeway = leeway;
-        self
-    }
-
     /// The clock tokens' times and key-set ages are read from; tests use a
     /// [`ManualClock`](crate::clock::ManualClock). Default: the system clock.
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
-        self
-    }
-
-    /// The realm of the `WWW-Authenticate` challenge. Default `api`.
-    pub fn realm(mut self, realm: impl Into<String>) -> Self {
-        self.realm = realm.into();
-        self
-    }
-
-    /// Renders every refusal's body with `render`; the status and the RFC 6750 headers are
-    /// kept. As [`RefreshAuthBuilder::error_body`](crate::RefreshAuthBuilder::error_body).
-    pub fn error_body<F>(mut self, render: F) -> Self
-    where
-        F: Fn(&AuthError) -> ErrorBody + Send + Sync + 'static,
-    {
-        self.error_body = Some(Arc::new(render));
-        self
-    }
-
-    /// Caches up to `capacity` verified tokens, as the issuing layer's
-    /// [`verified_token_cache`](crate::RefreshAuthBuilder::verified_token_cache). `0` (the
-    /// default) is off.
-    pub fn verified_token_cache(mut self, capacity: usize) -> Self {
-        self.cache = capacity;
-        self
-    }
-
-    /// Also reads the access token from the cookie `name` (never together with the
-    /// `Authorization` header).
-    pub fn access_cookie(mut self, name: impl Into<String>) -> Self {
-        self.access_cookie = Some(name.into());
-        self
-    }
-
-    /// Serves `path` without a token (with the refusal in the extensions instead of claims).
-    pub fn public_path(mut self, path: impl Into<String>) -> Self {
-        self.guard.public_paths.push(path.into());
-        self
-    }
-
-    /// Serves every path starting with `prefix` without a token.
-    pub fn public_prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.guard.public_prefixes.push(prefix.into());
-        self
-    }
-
-    /// Serves every path without a token: handlers decide, with the adapters' optional
-    /// extractors.
-    pub fn optional(mut self) -> Self {
-        self.guard.optional = true;
         self
     }
 
@@ -178,53 +107,122 @@ impl<C> ResourceServerBuilder<C> {
         self
     }
 
-    /// At most one fetch per issuer per `cooldown`, whatever asks for it (default 10 s).
+    /// How requests are guarded ([`Guarding`]: the realm, error bodies, the access-token
+    /// cookie, public paths, optional mode, leeway, the verified-token cache), the same group
+    /// as the issuing layer's, checked when built. Replaces every guard setting given before,
+    /// by this or by the shortcuts below.
+    pub fn guarding(mut self, guarding: Guarding) -> Self {
+        self.guarding = guarding;
+        self
+    }
+
+    /// Clock skew tolerated on `exp`, `nbf` and `iat`. Default zero. Sets
+    /// [`Guarding::leeway`].
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.guarding = self.guarding.leeway(leeway);
+        self
+    }
+
+    /// The realm of the `WWW-Authenticate` challenge. Default `api`. Sets
+    /// [`Guarding::realm`].
+    pub fn realm(mut self, realm: impl Into<String>) -> Self {
+        self.guarding = self.guarding.realm(realm);
+        self
+    }
+
+    /// Renders every refusal's body with `render`; the status and the RFC 6750 headers are
+    /// kept. As [`RefreshAuthBuilder::error_body`](crate::RefreshAuthBuilder::error_body);
+    /// sets [`Guarding::error_body`].
+    pub fn error_body<F>(mut self, render: F) -> Self
+    where
+        F: Fn(&AuthError) -> ErrorBody + Send + Sync + 'static,
+    {
+        self.guarding = self.guarding.error_body(render);
+        self
+    }
+
+    /// Caches up to `capacity` verified tokens, as the issuing layer's
+    /// [`verified_token_cache`](crate::RefreshAuthBuilder::verified_token_cache). `0` (the
+    /// default) is off. Sets [`Guarding::verified_token_cache`].
+    pub fn verified_token_cache(mut self, capacity: usize) -> Self {
+        self.guarding = self.guarding.verified_token_cache(capacity);
+        self
+    }
+
+    /// Also reads the access token from the cookie `name` (never together with the
+    /// `Authorization` header). Sets [`Guarding::access_token_cookie`].
+    pub fn access_cookie(mut self, name: impl Into<String>) -> Self {
+        self.guarding = self.guarding.access_token_cookie(name);
+        self
+    }
+
+    /// Serves `path` without a token (with the refusal in the extensions instead of claims).
+    /// Sets [`Guarding::public_path`].
+    pub fn public_path(mut self, path: impl Into<String>) -> Self {
+        self.guarding = self.guarding.public_path(path);
+        self
+    }
+
+    /// Serves every path starting with `prefix` without a token. Sets
+    /// [`Guarding::public_prefix`].
+    pub fn public_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.guarding = self.guarding.public_prefix(prefix);
+        self
+    }
+
+    /// Serves every path without a token: handlers decide, with the adapters' optional
+    /// extractors. Sets [`Guarding::optional`].
+    pub fn optional(mut self) -> Self {
+        self.guarding = self.guarding.optional();
+        self
+    }
+
+    /// How key sets are fetched ([`KeyFetching`]: the cooldown, staleness, TTL bounds,
+    /// timeout, size limit, `http`), checked when built. Replaces every fetching setting given
+    /// before, by this or by the shortcuts below.
+    pub fn key_fetching(mut self, fetching: KeyFetching) -> Self {
+        self.fetching = fetching;
+        self
+    }
+
+    /// At most one fetch per issuer per `cooldown` (default 10 s). Sets
+    /// [`KeyFetching::refetch_cooldown`].
     pub fn refetch_cooldown(mut self, cooldown: Duration) -> Self {
-        self.policy.cooldown = cooldown;
+        self.fetching = self.fetching.refetch_cooldown(cooldown);
         self
     }
 
     /// How long past its max-age the last good key set keeps verifying while its source
-    /// fails (default 1 h); past it, tokens of that issuer are answered `503`.
-    ///
-    /// # Warning
-    ///
-    /// While a stale set verifies, a key the issuer withdrew (a leaked key) still verifies
-    /// here. Keep it as short as the issuer's outages allow.
+    /// fails (default 1 h). Sets [`KeyFetching::max_staleness`], whose warning applies.
     pub fn max_staleness(mut self, max_staleness: Duration) -> Self {
-        self.policy.max_staleness = max_staleness;
+        self.fetching = self.fetching.max_staleness(max_staleness);
         self
     }
 
-    /// The bounds a source's `Cache-Control: max-age` is clamped into (default 30 s to
-    /// 24 h), and the max-age of a set served without one (default 5 min, clamped too).
+    /// The bounds a source's max-age is clamped into, and the max-age of a set served
+    /// without one. Sets [`KeyFetching::cache_ttl`].
     pub fn cache_ttl(mut self, min: Duration, max: Duration, default: Duration) -> Self {
-        self.policy.min_ttl = min;
-        self.policy.max_ttl = max;
-        self.policy.default_ttl = default;
+        self.fetching = self.fetching.cache_ttl(min, max, default);
         self
     }
 
-    /// The longest one fetch (connect to last byte) may take (default 5 s).
+    /// The longest one fetch may take (default 5 s). Sets [`KeyFetching::fetch_timeout`].
     pub fn fetch_timeout(mut self, timeout: Duration) -> Self {
-        self.fetch_timeout = timeout;
+        self.fetching = self.fetching.fetch_timeout(timeout);
         self
     }
 
-    /// The largest metadata document or key set accepted, in bytes (default 64 KiB).
+    /// The largest metadata document or key set accepted, in bytes (default 64 KiB). Sets
+    /// [`KeyFetching::max_jwks_bytes`].
     pub fn max_jwks_bytes(mut self, bytes: usize) -> Self {
-        self.max_jwks_bytes = bytes;
+        self.fetching = self.fetching.max_jwks_bytes(bytes);
         self
     }
 
-    /// Accepts plain-`http` key sources on hosts that are not loopback.
-    ///
-    /// # Warning
-    ///
-    /// Anyone on the network path can then replace the keys and forge every token. For
-    /// tests and private networks that are encrypted below HTTP only.
+    /// Accepts plain-`http` key sources on hosts that are not loopback. Sets
+    /// [`KeyFetching::allow_insecure_http`], whose warning applies.
     pub fn allow_insecure_http(mut self, allow: bool) -> Self {
-        self.allow_insecure_http = allow;
+        self.fetching = self.fetching.allow_insecure_http(allow);
         self
     }
 
@@ -256,38 +254,17 @@ impl<C> ResourceServerBuilder<C> {
     /// # Errors
     ///
     /// No issuer, two issuers with one `iss`, an HMAC algorithm or key, a static set with no
-    /// usable key, an unusable or plain-`http` non-loopback URL, a zero cooldown, TTL bounds
-    /// the wrong way round, a bad realm; a remote source outside a tokio runtime.
+    /// usable key, an unusable or plain-`http` non-loopback URL, a [`KeyFetching`] or
+    /// [`Guarding`] setting out of range (a zero cooldown, TTL bounds the wrong way round, a
+    /// bad realm, cookie name or public path); a remote source outside a tokio runtime.
     pub fn build(self) -> Result<ResourceServer<C>, ConfigError> {
         crate::crypto_backend::ensure()?;
         if self.issuers.is_empty() {
             return Err(ConfigError::NoIssuer);
         }
-        if self.policy.cooldown.is_zero() {
-            return Err(ConfigError::ZeroDuration("refetch_cooldown"));
-        }
-        if self.policy.min_ttl > self.policy.max_ttl || self.policy.max_ttl.is_zero() {
-            return Err(ConfigError::ZeroDuration("cache_ttl (max below min)"));
-        }
-        if self
-            .realm
-            .chars()
-            .any(|c| c == '"' || c == '\\' || c.is_control())
-        {
-            return Err(ConfigError::InvalidRealm(self.realm));
-        }
-        let mut catch_all = None;
-        for (i, issuer) in self.issuers.iter().enumerate() {
-            let clash = match &issuer.iss {
-                Some(iss) => self.issuers[..i]
-                    .iter()
-                    .any(|other| other.iss.as_deref() == Some(iss)),
-                None => catch_all.replace(i).is_some(),
-            };
-            if clash {
-                return Err(ConfigError::DuplicateIssuer(issuer.name()));
-            }
-        }
+        let fetching = self.fetching.check()?;
+        let guarding = self.guarding.check()?;
+        let catch_all = catch_all(&self.issuers)?;
         let events = Events::new(self.on_event);
         #[cfg(feature = "remote-jwks")]
         let http = std::sync::OnceLock::new();
@@ -321,20 +298,18 @@ impl<C> ResourceServerBuilder<C> {
                 name,
                 rules,
                 static_keys,
-                self.policy,
+                fetching.policy,
                 Arc::clone(&self.clock),
                 events.clone(),
             );
             #[cfg(feature = "remote-jwks")]
             {
                 use super::fetch::{Http, Remote, RemoteSource, check_url};
+                let insecure = fetching.allow_insecure_http;
                 let source = match issuer.source {
-                    Source::JwksUrl(url) => Some(RemoteSource::Jwks(check_url(
-                        &url,
-                        self.allow_insecure_http,
-                    )?)),
+                    Source::JwksUrl(url) => Some(RemoteSource::Jwks(check_url(&url, insecure)?)),
                     Source::Discover(url) => {
-                        let parsed = check_url(&url, self.allow_insecure_http)?;
+                        let parsed = check_url(&url, insecure)?;
                         Some(RemoteSource::issuer(url, parsed))
                     }
                     Source::Jwks(_) | Source::Keys(_) => None,
@@ -343,13 +318,12 @@ impl<C> ResourceServerBuilder<C> {
                     let http = match http.get() {
                         Some(http) => Arc::clone(http),
                         None => {
-                            let made =
-                                Arc::new(Http::new(self.fetch_timeout, self.max_jwks_bytes)?);
+                            let made = Arc::new(Http::new(fetching.timeout, fetching.max_bytes)?);
                             let _ = http.set(Arc::clone(&made));
                             made
                         }
                     };
-                    keys.remote = Some(Remote::new(source, http, self.allow_insecure_http));
+                    keys.remote = Some(Remote::new(source, http, insecure));
                 }
             }
             issuers.push(Arc::new(keys));
@@ -360,31 +334,49 @@ impl<C> ResourceServerBuilder<C> {
         }
         #[cfg(not(feature = "remote-jwks"))]
         let _ = (
-            self.fetch_timeout,
-            self.max_jwks_bytes,
-            self.allow_insecure_http,
+            fetching.timeout,
+            fetching.max_bytes,
+            fetching.allow_insecure_http,
         );
-        let (dpop, replay, renderer) = dpop_settings(
-            self.dpop,
-            self.dpop_store,
-            Renderer::new(self.realm, self.error_body),
-        )?;
+        let (dpop, replay, renderer) =
+            dpop_settings(self.dpop, self.dpop_store, guarding.renderer)?;
         Ok(ResourceServer {
             inner: Arc::new(Inner {
                 issuers,
                 catch_all,
-                leeway_ms: u64::try_from(self.leeway.as_millis()).unwrap_or(u64::MAX),
+                leeway_ms: u64::try_from(guarding.leeway.as_millis()).unwrap_or(u64::MAX),
                 clock: self.clock,
-                guard: self.guard,
+                guard: Guard {
+                    public: guarding.public,
+                    ..Guard::default()
+                },
                 renderer: Arc::new(renderer),
                 dpop,
                 replay,
-                cache: (self.cache > 0).then(|| TokenCache::new(self.cache)),
-                access_cookie: self.access_cookie,
+                cache: guarding.cache_capacity.map(TokenCache::new),
+                access_cookie: guarding.access_cookie,
             }),
             _claims: PhantomData,
         })
     }
+}
+
+/// The issuer configured without an `iss`, if any; refused when two answer to one `iss`, or
+/// more than one to any.
+fn catch_all(issuers: &[Issuer]) -> Result<Option<usize>, ConfigError> {
+    let mut catch_all = None;
+    for (i, issuer) in issuers.iter().enumerate() {
+        let clash = match &issuer.iss {
+            Some(iss) => issuers[..i]
+                .iter()
+                .any(|other| other.iss.as_deref() == Some(iss)),
+            None => catch_all.replace(i).is_some(),
+        };
+        if clash {
+            return Err(ConfigError::DuplicateIssuer(issuer.name()));
+        }
+    }
+    Ok(catch_all)
 }
 
 /// DPoP as a resource server does it: the proof rules, the replay memory, the challenge.

@@ -93,6 +93,7 @@ mod builder;
 #[cfg(feature = "remote-jwks")]
 mod fetch;
 mod issuer;
+mod key_fetching;
 mod keyset;
 mod layer;
 mod source;
@@ -110,6 +111,7 @@ use serde::de::DeserializeOwned;
 
 pub use self::builder::ResourceServerBuilder;
 use self::issuer::{IssuerKeys, Need, Refusal};
+pub use self::key_fetching::KeyFetching;
 pub use self::layer::{ResourceServerLayer, ResourceServerService};
 pub use self::source::{Issuer, KeySourceError};
 use crate::adapter::Verdict;
