@@ -221,7 +221,6 @@ pub mod fuzzing {
 }
 // Sessions: their lifecycle and policy, their types, where they live; how fresh their
 // authentication is.
-mod seal;
 pub mod session;
 mod sessions;
 pub mod step_up;

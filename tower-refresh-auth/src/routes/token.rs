@@ -21,12 +21,10 @@ where
     B: http_body::Body,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    // RFC 9449 §5: the proof is checked before the token is looked at; it is spent only once
-    // the token has verified (`Sessions::refresh`), so a request with a proof and nothing else
-    // takes no room in the replay memory (docs/protocol.md §10).
+    // RFC 9449 §5: the proof (with DPoP on) is checked before the token is looked at.
     let proof = shared
-        .dpop
-        .grant_proof(req.method(), req.uri(), req.headers())
+        .sessions
+        .refresh_proof(req.method(), req.uri(), req.headers())
         .await?;
     let proof = proof.as_ref();
     if let Transport::Cookie(cookie) = &shared.transport {

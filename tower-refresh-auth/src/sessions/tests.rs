@@ -4,7 +4,7 @@
 use std::time::{Duration, SystemTime};
 
 use crate::clock::{Clock, ManualClock};
-use crate::seal::Sealed;
+use crate::token::refresh_token::Sealed;
 use crate::session::{Session, SessionId};
 use crate::store::{DpopStore, MemoryStore, RefreshStore, Rotation, StoreError, SubjectIndex};
 use crate::{AuthError, NoClaims, RefreshAuth, SecurityEvent};
