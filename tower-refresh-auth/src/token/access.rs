@@ -1,4 +1,6 @@
-//! Signing and verifying access tokens (RFC 9068 JWTs).
+//! The access tokens of one layer ([`AccessTokens`]): their key sets, signing, and verifying
+//! through the cache (RFC 9068 JWTs). The rules a token is verified by, whoever holds the
+//! keys, are in [`verify`](super::verify).
 //!
 //! Everything that can be prepared is prepared when a key set is made: the header, the
 //! per-key `Validation`, the key list, the published JWKS. A key set is immutable; a rotation
@@ -13,7 +15,6 @@ use arc_swap::ArcSwap;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
-use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Header, Validation};
 use serde::Serialize;
@@ -22,19 +23,14 @@ use serde_json::{Map, Value};
 
 use super::cache::TokenCache;
 use super::claims::{AuthenticationClaims, Claims, REGISTERED};
-use super::fast::{self, FastPath};
+pub(crate) use super::verify::{
+    KeyStatus, MAX_TOKEN_LEN, TYP, Verifier, validation, validity_ms, verify_with,
+};
 use crate::clock::{to_millis, to_secs};
-use crate::error::{AuthError, ConfigError, invalid_token};
-use crate::keys::{Algorithm, SigningKey, VerifyingKey, public_jwk};
+use crate::error::{AuthError, ConfigError};
+use crate::keys::{SigningKey, VerifyingKey, public_jwk};
 use crate::session::{Session, SessionId};
 use crate::store::StoreError;
-
-/// The `typ` header of an access token (RFC 9068 §2.1).
-pub(crate) const TYP: &str = "at+jwt";
-
-/// Tokens longer than this are refused before any parsing work. Our own tokens are a few
-/// hundred bytes; 8 KiB leaves room for generous application claims.
-pub(crate) const MAX_TOKEN_LEN: usize = 8 * 1024;
 
 /// The access tokens of one built layer: its keys (swapped whole by a rotation), signing,
 /// verifying, and the opt-in cache of tokens verified before.
@@ -85,19 +81,6 @@ struct Rules {
     publish: bool,
 }
 
-/// Where a key stands in its rotation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum KeyStatus {
-    /// Signs new tokens (and verifies them).
-    Current,
-    /// Published ahead of signing, so verifiers' caches know it before it signs anything.
-    Next,
-    /// Signed until `at`; verifies until the overlap after `at` has passed.
-    Retired { at: SystemTime },
-    /// Given to the builder as a verifying key: verifies until removed by kid.
-    Kept,
-}
-
 /// One immutable key set. Swapped whole, never changed in place, so a request sees either
 /// the set before a rotation or the one after it.
 #[derive(Debug)]
@@ -108,37 +91,6 @@ pub(crate) struct KeySet {
     verifiers: Vec<Verifier>,
     /// `{"keys": [...]}`, rendered once, when the set is published.
     jwks: Option<Bytes>,
-}
-
-/// A key with the rules a token must meet under it: what [`verify_with`] chooses among.
-pub(crate) struct Verifier {
-    pub(crate) key: VerifyingKey,
-    pub(crate) status: KeyStatus,
-    pub(crate) validation: Validation,
-    /// For an HMAC key: what its own tokens are verified with ([`super::fast`]).
-    pub(crate) fast: Option<FastPath>,
-}
-
-impl Verifier {
-    /// `key` under `validation`, with its fast path precomputed when it has one.
-    pub(crate) fn new(key: VerifyingKey, status: KeyStatus, validation: Validation) -> Self {
-        let fast = FastPath::new(&key, &validation);
-        Self {
-            key,
-            status,
-            validation,
-            fast,
-        }
-    }
-}
-
-impl std::fmt::Debug for Verifier {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Verifier")
-            .field("kid", &self.key.kid)
-            .field("status", &self.status)
-            .finish_non_exhaustive()
-    }
 }
 
 /// RFC 9449 §6.1: `cnf: {"jkt": …}` of a bound token.
@@ -379,163 +331,6 @@ impl AccessTokens {
     }
 }
 
-/// Verifies `token` under one of `verifiers`: the one its `kid` names (or, without a `kid`,
-/// the one key of its algorithm), with that key's pinned algorithm and rules (issuer,
-/// audience), then `typ`, `crit`, and expiry against `now` with `leeway_ms`.
-///
-/// The one verification path of the crate: the issuing layer's key set and a resource
-/// server's key sets ([`crate::resource`]) both call it. A token of ours under an HMAC key
-/// takes the [fast path](super::fast), which gives the same verdict and claims; any other
-/// token, the general one.
-pub(crate) fn verify_with<C: DeserializeOwned>(
-    verifiers: &[Verifier],
-    token: &str,
-    now: SystemTime,
-    leeway_ms: u64,
-) -> Result<Claims<C>, AuthError> {
-    if token.len() > MAX_TOKEN_LEN {
-        return Err(invalid_token("the token is too long"));
-    }
-    if let Some(verdict) = fast::verify(verifiers, token, now, leeway_ms) {
-        return verdict;
-    }
-    verify_general(verifiers, token, now, leeway_ms)
-}
-
-/// [`verify_with`] without the fast path: `jsonwebtoken::decode` and the checks after it.
-pub(crate) fn verify_general<C: DeserializeOwned>(
-    verifiers: &[Verifier],
-    token: &str,
-    now: SystemTime,
-    leeway_ms: u64,
-) -> Result<Claims<C>, AuthError> {
-    if token.len() > MAX_TOKEN_LEN {
-        return Err(invalid_token("the token is too long"));
-    }
-    // With one key there is nothing to choose: its kid is checked after decoding, which
-    // saves parsing the header twice on the hot path.
-    let verifier = match verifiers {
-        [only] => only,
-        all => {
-            let header = jsonwebtoken::decode_header(token).map_err(map_jwt_error)?;
-            match header.kid.as_deref() {
-                Some(kid) => all
-                    .iter()
-                    .find(|v| v.key.kid == kid)
-                    .ok_or_else(|| invalid_token("the token's kid is unknown"))?,
-                // RFC 7515 §4.1.4: `kid` is optional. Without one, the token verifies
-                // only when exactly one key could have signed it.
-                None => {
-                    let mut candidates = all
-                        .iter()
-                        .filter(|v| v.validation.algorithms.contains(&header.alg));
-                    match (candidates.next(), candidates.next()) {
-                        (Some(only), None) => only,
-                        (Some(_), Some(_)) => {
-                            return Err(invalid_token("the token has no kid"));
-                        }
-                        (None, _) => {
-                            return Err(invalid_token("the token's algorithm is not accepted"));
-                        }
-                    }
-                }
-            }
-        }
-    };
-    let data =
-        jsonwebtoken::decode::<Claims<C>>(token, &verifier.key.decoding, &verifier.validation)
-            .map_err(map_jwt_error)?;
-    let header = &data.header;
-    if header
-        .kid
-        .as_deref()
-        .is_some_and(|kid| kid != verifier.key.kid)
-    {
-        return Err(invalid_token("the token's kid is unknown"));
-    }
-    // RFC 9068 §4: the typ must be at+jwt (or its full media type); this also keeps ID
-    // tokens and other JWTs signed with the same key out.
-    match header.typ.as_deref() {
-        Some(typ)
-            if typ.eq_ignore_ascii_case(TYP) || typ.eq_ignore_ascii_case("application/at+jwt") => {}
-        _ => return Err(invalid_token("the token is not an access token (typ)")),
-    }
-    // RFC 7515 §4.1.11: extensions we do not understand must be refused.
-    if header.crit.is_some() {
-        return Err(invalid_token("the token has critical header extensions"));
-    }
-    within_validity(data.claims, now, leeway_ms)
-}
-
-/// The claims of a verified token, unless it has expired or is not valid yet at `now`.
-pub(crate) fn within_validity<C>(
-    claims: Claims<C>,
-    now: SystemTime,
-    leeway_ms: u64,
-) -> Result<Claims<C>, AuthError> {
-    let now_ms = to_millis(now);
-    if now_ms >= deadline_ms(claims.exp, leeway_ms) {
-        return Err(invalid_token("the token has expired"));
-    }
-    if not_before(&claims).saturating_mul(1000) > now_ms.saturating_add(leeway_ms) {
-        return Err(invalid_token("the token is not valid yet"));
-    }
-    Ok(claims)
-}
-
-/// The first millisecond a token with this `exp` is refused (`exp` plus leeway).
-pub(crate) fn deadline_ms(exp: u64, leeway_ms: u64) -> u64 {
-    exp.saturating_mul(1000).saturating_add(leeway_ms)
-}
-
-/// The milliseconds a verified token is valid in, `[from, until)`, with the leeway: what
-/// [`verify_with`] checks against the clock, for the verified-token cache.
-pub(crate) fn validity_ms<C>(claims: &Claims<C>, leeway_ms: u64) -> (u64, u64) {
-    let from = not_before(claims)
-        .saturating_mul(1000)
-        .saturating_sub(leeway_ms);
-    (from, deadline_ms(claims.exp, leeway_ms))
-}
-
-fn not_before<C>(claims: &Claims<C>) -> u64 {
-    claims.nbf.unwrap_or(0).max(claims.iat)
-}
-
-/// The rules a token must meet under `key`: its algorithms (`algorithms`, every one made
-/// for the key's type), the issuer and one of the audiences when given, `exp` and `sub`
-/// present. Expiry is checked against the layer's clock, in [`verify_with`].
-pub(crate) fn validation(
-    algorithms: &[Algorithm],
-    issuer: Option<&str>,
-    audiences: &[String],
-) -> Validation {
-    let mut validation = Validation::new(
-        algorithms
-            .first()
-            .map_or(jsonwebtoken::Algorithm::ES256, |a| a.to_jwt()),
-    );
-    validation.algorithms = algorithms.iter().map(|a| a.to_jwt()).collect();
-    validation.validate_exp = false;
-    validation.validate_nbf = false;
-    validation.leeway = 0;
-    let mut required = vec!["exp", "sub"];
-    match issuer {
-        Some(iss) => {
-            validation.set_issuer(&[iss]);
-            required.push("iss");
-        }
-        None => validation.iss = None,
-    }
-    if audiences.is_empty() {
-        validation.validate_aud = false;
-    } else {
-        validation.set_audience(audiences);
-        required.push("aud");
-    }
-    validation.set_required_spec_claims(&required);
-    validation
-}
-
 impl Rules {
     fn key_set(
         &self,
@@ -598,21 +393,4 @@ fn render_jwks(verifiers: &[Verifier]) -> Result<Bytes, ConfigError> {
     // A JWK Set of plain strings always serializes.
     let body = serde_json::to_vec(&JwkSet { keys }).unwrap_or_else(|_| br#"{"keys":[]}"#.to_vec());
     Ok(Bytes::from(body))
-}
-
-/// The description for a token jsonwebtoken refused. Nothing of the token or the key is
-/// echoed.
-fn map_jwt_error(err: jsonwebtoken::errors::Error) -> AuthError {
-    invalid_token(match err.kind() {
-        ErrorKind::InvalidSignature => "the signature does not verify",
-        ErrorKind::InvalidAlgorithm
-        | ErrorKind::InvalidAlgorithmName
-        | ErrorKind::MissingAlgorithm => "the token's algorithm is not accepted",
-        ErrorKind::InvalidIssuer => "the token's issuer is not accepted",
-        ErrorKind::InvalidAudience => "the token's audience is not accepted",
-        ErrorKind::MissingRequiredClaim(_) => "the token lacks a required claim",
-        ErrorKind::ExpiredSignature => "the token has expired",
-        ErrorKind::ImmatureSignature => "the token is not valid yet",
-        _ => "the token is malformed",
-    })
 }

@@ -7,6 +7,7 @@ mod claims;
 pub(crate) mod fast;
 mod pair;
 pub mod refresh_token;
+mod verify;
 
 pub(crate) use self::claims::{AuthenticationClaims, no_session};
 pub use self::claims::{Claims, Confirmation, NoClaims};
