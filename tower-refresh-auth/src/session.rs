@@ -22,13 +22,13 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 
 mod authentication;
-mod listing;
+mod info;
 mod login;
 
 pub use self::authentication::Authentication;
 #[cfg(feature = "memory-store")]
-pub(crate) use self::listing::order_key;
-pub use self::listing::{
+pub(crate) use self::info::order_key;
+pub use self::info::{
     DEFAULT_MAX_SESSIONS_PER_SUBJECT, MAX_SESSIONS_PER_SUBJECT, PageCursor, ParsePageCursorError,
     SessionInfo, SessionInfoPage,
 };

@@ -1,6 +1,5 @@
-//! The access tokens of one layer ([`AccessTokens`]): their key sets, signing, and verifying
-//! through the cache (RFC 9068 JWTs). The rules a token is verified by, whoever holds the
-//! keys, are in [`verify`](super::verify).
+//! Signing and verifying access tokens (RFC 9068 JWTs); the key sets they are signed and
+//! verified under are made in [`keyset`](super::keyset).
 //!
 //! Everything that can be prepared is prepared when a key set is made: the header, the
 //! per-key `Validation`, the key list, the published JWKS. A key set is immutable; a rotation
@@ -15,22 +14,25 @@ use arc_swap::ArcSwap;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
-use jsonwebtoken::jwk::JwkSet;
-use jsonwebtoken::{Header, Validation};
+use jsonwebtoken::errors::ErrorKind;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use super::cache::TokenCache;
 use super::claims::{AuthenticationClaims, Claims, REGISTERED};
-pub(crate) use super::verify::{
-    KeyStatus, MAX_TOKEN_LEN, TYP, Verifier, validation, validity_ms, verify_with,
-};
+use super::fast;
+use super::keyset::Rules;
+pub(crate) use super::keyset::{KeySet, KeyStatus, TYP, Verifier, validation};
 use crate::clock::{to_millis, to_secs};
-use crate::error::{AuthError, ConfigError};
-use crate::keys::{SigningKey, VerifyingKey, public_jwk};
+use crate::error::{AuthError, ConfigError, invalid_token};
+use crate::keys::{SigningKey, VerifyingKey};
 use crate::session::{Session, SessionId};
 use crate::store::StoreError;
+
+/// Tokens longer than this are refused before any parsing work. Our own tokens are a few
+/// hundred bytes; 8 KiB leaves room for generous application claims.
+pub(crate) const MAX_TOKEN_LEN: usize = 8 * 1024;
 
 /// The access tokens of one built layer: its keys (swapped whole by a rotation), signing,
 /// verifying, and the opt-in cache of tokens verified before.
@@ -69,28 +71,6 @@ where
             |claims| validity_ms(claims, self.leeway_ms),
         )
     }
-}
-
-/// What every key set of one authority has in common.
-#[derive(Debug)]
-struct Rules {
-    issuer: Option<String>,
-    audience: Option<String>,
-    /// Whether key sets are published (the JWKS route is on): each then renders its JWKS,
-    /// and refuses HMAC keys.
-    publish: bool,
-}
-
-/// One immutable key set. Swapped whole, never changed in place, so a request sees either
-/// the set before a rotation or the one after it.
-#[derive(Debug)]
-pub(crate) struct KeySet {
-    header: Header,
-    signing: SigningKey,
-    /// The signing key's verifier first, then the others, newest first.
-    verifiers: Vec<Verifier>,
-    /// `{"keys": [...]}`, rendered once, when the set is published.
-    jwks: Option<Bytes>,
 }
 
 /// RFC 9449 §6.1: `cnf: {"jkt": …}` of a bound token.
@@ -331,66 +311,141 @@ impl AccessTokens {
     }
 }
 
-impl Rules {
-    fn key_set(
-        &self,
-        signing: SigningKey,
-        others: Vec<(VerifyingKey, KeyStatus)>,
-    ) -> Result<KeySet, ConfigError> {
-        let all = std::iter::once((signing.verifying.clone(), KeyStatus::Current)).chain(others);
-        let mut verifiers: Vec<Verifier> = Vec::new();
-        for (key, status) in all {
-            key.validate()?;
-            if verifiers.iter().any(|v| v.key.kid == key.kid) {
-                return Err(ConfigError::DuplicateKid(key.kid));
+/// Verifies `token` under one of `verifiers`: the one its `kid` names (or, without a `kid`,
+/// the one key of its algorithm), with that key's pinned algorithm and rules (issuer,
+/// audience), then `typ`, `crit`, and expiry against `now` with `leeway_ms`.
+///
+/// The one verification path of the crate: the issuing layer's key set and a resource
+/// server's key sets ([`crate::resource`]) both call it. A token of ours under an HMAC key
+/// takes the [fast path](super::fast), which gives the same verdict and claims; any other
+/// token, the general one.
+pub(crate) fn verify_with<C: DeserializeOwned>(
+    verifiers: &[Verifier],
+    token: &str,
+    now: SystemTime,
+    leeway_ms: u64,
+) -> Result<Claims<C>, AuthError> {
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(invalid_token("the token is too long"));
+    }
+    if let Some(verdict) = fast::verify(verifiers, token, now, leeway_ms) {
+        return verdict;
+    }
+    verify_general(verifiers, token, now, leeway_ms)
+}
+
+/// [`verify_with`] without the fast path: `jsonwebtoken::decode` and the checks after it.
+pub(crate) fn verify_general<C: DeserializeOwned>(
+    verifiers: &[Verifier],
+    token: &str,
+    now: SystemTime,
+    leeway_ms: u64,
+) -> Result<Claims<C>, AuthError> {
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(invalid_token("the token is too long"));
+    }
+    // With one key there is nothing to choose: its kid is checked after decoding, which
+    // saves parsing the header twice on the hot path.
+    let verifier = match verifiers {
+        [only] => only,
+        all => {
+            let header = jsonwebtoken::decode_header(token).map_err(map_jwt_error)?;
+            match header.kid.as_deref() {
+                Some(kid) => all
+                    .iter()
+                    .find(|v| v.key.kid == kid)
+                    .ok_or_else(|| invalid_token("the token's kid is unknown"))?,
+                // RFC 7515 §4.1.4: `kid` is optional. Without one, the token verifies
+                // only when exactly one key could have signed it.
+                None => {
+                    let mut candidates = all
+                        .iter()
+                        .filter(|v| v.validation.algorithms.contains(&header.alg));
+                    match (candidates.next(), candidates.next()) {
+                        (Some(only), None) => only,
+                        (Some(_), Some(_)) => {
+                            return Err(invalid_token("the token has no kid"));
+                        }
+                        (None, _) => {
+                            return Err(invalid_token("the token's algorithm is not accepted"));
+                        }
+                    }
+                }
             }
-            if self.publish && key.hmac_secret.is_some() {
-                return Err(ConfigError::SymmetricKeyPublished { kid: key.kid });
-            }
-            let validation = self.validation(&key);
-            verifiers.push(Verifier::new(key, status, validation));
         }
-        let jwks = self.publish.then(|| render_jwks(&verifiers)).transpose()?;
-        let mut header = Header::new(signing.verifying.alg.to_jwt());
-        header.typ = Some(TYP.to_owned());
-        header.kid = Some(signing.verifying.kid.clone());
-        Ok(KeySet {
-            header,
-            signing,
-            verifiers,
-            jwks,
-        })
+    };
+    let data =
+        jsonwebtoken::decode::<Claims<C>>(token, &verifier.key.decoding, &verifier.validation)
+            .map_err(map_jwt_error)?;
+    let header = &data.header;
+    if header
+        .kid
+        .as_deref()
+        .is_some_and(|kid| kid != verifier.key.kid)
+    {
+        return Err(invalid_token("the token's kid is unknown"));
     }
-
-    fn validation(&self, key: &VerifyingKey) -> Validation {
-        let audiences: Vec<String> = self.audience.iter().cloned().collect();
-        validation(&[key.alg], self.issuer.as_deref(), &audiences)
+    // RFC 9068 §4: the typ must be at+jwt (or its full media type); this also keeps ID
+    // tokens and other JWTs signed with the same key out.
+    match header.typ.as_deref() {
+        Some(typ)
+            if typ.eq_ignore_ascii_case(TYP) || typ.eq_ignore_ascii_case("application/at+jwt") => {}
+        _ => return Err(invalid_token("the token is not an access token (typ)")),
     }
+    // RFC 7515 §4.1.11: extensions we do not understand must be refused.
+    if header.crit.is_some() {
+        return Err(invalid_token("the token has critical header extensions"));
+    }
+    within_validity(data.claims, now, leeway_ms)
 }
 
-impl KeySet {
-    /// The key that signs new tokens.
-    pub(crate) fn signing(&self) -> &SigningKey {
-        &self.signing
+/// The claims of a verified token, unless it has expired or is not valid yet at `now`.
+pub(crate) fn within_validity<C>(
+    claims: Claims<C>,
+    now: SystemTime,
+    leeway_ms: u64,
+) -> Result<Claims<C>, AuthError> {
+    let now_ms = to_millis(now);
+    if now_ms >= deadline_ms(claims.exp, leeway_ms) {
+        return Err(invalid_token("the token has expired"));
     }
-
-    /// Every key but the signing one, newest first, with where it stands.
-    pub(crate) fn others(&self) -> impl Iterator<Item = (&VerifyingKey, KeyStatus)> {
-        self.verifiers.iter().skip(1).map(|v| (&v.key, v.status))
+    if not_before(&claims).saturating_mul(1000) > now_ms.saturating_add(leeway_ms) {
+        return Err(invalid_token("the token is not valid yet"));
     }
+    Ok(claims)
 }
 
-/// The JWK Set of every key in `verifiers` (RFC 7517 §5), in their order.
-fn render_jwks(verifiers: &[Verifier]) -> Result<Bytes, ConfigError> {
-    let keys = verifiers
-        .iter()
-        .map(|v| {
-            public_jwk(&v.key).ok_or_else(|| ConfigError::SymmetricKeyPublished {
-                kid: v.key.kid.clone(),
-            })
-        })
-        .collect::<Result<_, _>>()?;
-    // A JWK Set of plain strings always serializes.
-    let body = serde_json::to_vec(&JwkSet { keys }).unwrap_or_else(|_| br#"{"keys":[]}"#.to_vec());
-    Ok(Bytes::from(body))
+/// The first millisecond a token with this `exp` is refused (`exp` plus leeway).
+pub(crate) fn deadline_ms(exp: u64, leeway_ms: u64) -> u64 {
+    exp.saturating_mul(1000).saturating_add(leeway_ms)
+}
+
+/// The milliseconds a verified token is valid in, `[from, until)`, with the leeway: what
+/// [`verify_with`] checks against the clock, for the verified-token cache.
+pub(crate) fn validity_ms<C>(claims: &Claims<C>, leeway_ms: u64) -> (u64, u64) {
+    let from = not_before(claims)
+        .saturating_mul(1000)
+        .saturating_sub(leeway_ms);
+    (from, deadline_ms(claims.exp, leeway_ms))
+}
+
+fn not_before<C>(claims: &Claims<C>) -> u64 {
+    claims.nbf.unwrap_or(0).max(claims.iat)
+}
+
+/// The description for a token jsonwebtoken refused. Nothing of the token or the key is
+/// echoed.
+fn map_jwt_error(err: jsonwebtoken::errors::Error) -> AuthError {
+    invalid_token(match err.kind() {
+        ErrorKind::InvalidSignature => "the signature does not verify",
+        ErrorKind::InvalidAlgorithm
+        | ErrorKind::InvalidAlgorithmName
+        | ErrorKind::MissingAlgorithm => "the token's algorithm is not accepted",
+        ErrorKind::InvalidIssuer => "the token's issuer is not accepted",
+        ErrorKind::InvalidAudience => "the token's audience is not accepted",
+        ErrorKind::MissingRequiredClaim(_) => "the token lacks a required claim",
+        ErrorKind::ExpiredSignature => "the token has expired",
+        ErrorKind::ImmatureSignature => "the token is not valid yet",
+        _ => "the token is malformed",
+    })
 }

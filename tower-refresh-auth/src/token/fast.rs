@@ -36,7 +36,7 @@ use jsonwebtoken::{Header, Validation};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::verify::{TYP, Verifier, within_validity};
+use super::access::{TYP, Verifier, within_validity};
 use super::claims::Claims;
 use crate::error::{AuthError, invalid_token};
 use crate::keys::{Algorithm, VerifyingKey};

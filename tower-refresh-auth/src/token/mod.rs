@@ -5,9 +5,9 @@ pub(crate) mod access;
 pub(crate) mod cache;
 mod claims;
 pub(crate) mod fast;
+mod keyset;
 mod pair;
 pub mod refresh_token;
-mod verify;
 
 pub(crate) use self::claims::{AuthenticationClaims, no_session};
 pub use self::claims::{Claims, Confirmation, NoClaims};

@@ -11,7 +11,7 @@ use hmac::{Hmac, Mac as _};
 use serde_json::{Map, Value};
 use sha2::Sha256;
 
-use super::super::verify::{KeyStatus, Verifier, validation, verify_general, verify_with};
+use super::super::access::{KeyStatus, Verifier, validation, verify_general, verify_with};
 use super::super::claims::{Claims, NoClaims};
 use crate::keys::{Algorithm, VerifyingKey};
 
