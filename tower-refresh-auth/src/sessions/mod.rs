@@ -10,25 +10,28 @@
 //!
 //! # Reading a request
 //!
-//! Each step below calls the next and none calls back into one before it
-//! (`tests/layout.rs` checks the refresh's path, and that no two modules call each other).
+//! Each file below is called from one before it, and none calls back into one before it
+//! (`tests/layout.rs` holds the code to the refresh's line, and checks that no two modules
+//! call each other).
 //!
 //! a refresh reads: routes/mod.rs → routes/token.rs → sessions/refresh.rs → token/refresh_token.rs → token/access.rs
 //!
 //! That is the route's dispatch, the route (the request's token in, the pair's response
 //! out), the refresh with its rotation policy, the refresh token's MAC and the record's seal,
 //! and the new access token's signature. With DPoP on, a refresh also reads
-//! sessions/binding.rs → dpop/policy.rs; a reuse, sessions/revoking.rs. Beside the path, the
+//! sessions/binding.rs → dpop/policy.rs (and the route adds the server's nonce); a reuse,
+//! sessions/revoking.rs. Beside the path, the
 //! leaves every component uses: the route reads its body with `routes/request.rs` and its
 //! cookie with `transport.rs`, the store is a trait (`store/`), and `telemetry.rs` counts.
 //!
-//! a guarded request reads: service.rs → adapter.rs → verification.rs → dpop/policy.rs → token/access.rs
+//! a guarded request reads: service.rs → adapter.rs → verification.rs → dpop/policy.rs → credentials.rs → token/access.rs
 //!
-//! That is the tower service's `match`, the decision ([`Shared::decide`](crate::shared::Shared)),
-//! the one verification path (the token, then — only when asked — the store), the token's
-//! scheme and DPoP proof (with DPoP off, a `Bearer` token read by `credentials.rs`), and the
-//! signature and claims (through `token/cache.rs` when the verified-token cache is on, and
-//! `token/fast.rs` for an HMAC key).
+//! That is the tower service's `match`, the decision (`Shared::decide`), the one
+//! verification path (the token, then — only when asked — the store), the token's scheme and,
+//! with DPoP on, its proof (`dpop/proof.rs`), the header or cookie it is read from, and its
+//! signature and claims: under an HMAC key through `token/fast.rs`, and through
+//! `token/cache.rs` when the verified-token cache is on. No step calls back into one before
+//! it; the claims come back typed, with no closure.
 
 mod binding;
 mod lifecycle;
