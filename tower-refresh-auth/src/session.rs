@@ -20,7 +20,6 @@ use std::time::{Duration, SystemTime};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-
 mod authentication;
 mod info;
 mod login;

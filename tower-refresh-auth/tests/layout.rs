@@ -446,9 +446,16 @@ fn a_refresh_reads_at_most_five_files_one_way() {
     files(&src, &src, &mut all);
     let doc = std::fs::read_to_string(src.join("sessions/mod.rs")).expect("sessions/mod.rs");
     let path = documented(&doc, "a refresh reads:");
-    assert!(path.len() <= 5, "a refresh reads {} files: {path:?}", path.len());
+    assert!(
+        path.len() <= 5,
+        "a refresh reads {} files: {path:?}",
+        path.len()
+    );
     for branch in REFRESH_BRANCHES {
-        assert!(doc.contains(branch), "the docs do not name the branch {branch}");
+        assert!(
+            doc.contains(branch),
+            "the docs do not name the branch {branch}"
+        );
     }
     let file = |name: &str| {
         all.get(name)
@@ -470,7 +477,10 @@ fn a_refresh_reads_at_most_five_files_one_way() {
                 .iter()
                 .filter(|c| owner(&all, c) == Some(earlier.as_str()))
                 .collect();
-            assert!(back.is_empty(), "{later} calls back into {earlier}: {back:?}");
+            assert!(
+                back.is_empty(),
+                "{later} calls back into {earlier}: {back:?}"
+            );
         }
     }
     // Every component file the route reaches is on the path or one of the named branches.
@@ -502,6 +512,9 @@ fn a_refresh_reads_at_most_five_files_one_way() {
     );
     // The path is real: the route reaches every file on it.
     for step in &path[1..] {
-        assert!(reached.contains(step), "the route never reaches {step}: {reached:?}");
+        assert!(
+            reached.contains(step),
+            "the route never reaches {step}: {reached:?}"
+        );
     }
 }

@@ -44,7 +44,9 @@ pub(super) fn answer(shared: &Shared, method: &Method) -> Response<Bytes> {
     };
     let mut res = json(StatusCode::OK, &metadata);
     // Public and cacheable like the keys it points to (the JSON helper says no-store).
-    res.headers_mut()
-        .insert(header::CACHE_CONTROL, shared.http.jwks_cache_control.clone());
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        shared.http.jwks_cache_control.clone(),
+    );
     res
 }

@@ -313,12 +313,7 @@ enum Replay {
 /// which has no successor. So is a token *at* the session's counter: the swap that reported
 /// the conflict saw another counter, and a concurrent roll-forward has since brought the
 /// session to this token, which is now simply current.
-fn classify(
-    session: &Session,
-    presented: u64,
-    now: SystemTime,
-    grace: Duration,
-) -> Replay {
+fn classify(session: &Session, presented: u64, now: SystemTime, grace: Duration) -> Replay {
     // `checked_add`: a token at `u64::MAX` has no successor, and must not wrap into `0`.
     let is_last_spent = presented.checked_add(1) == Some(session.counter);
     let inside_window = !grace.is_zero()

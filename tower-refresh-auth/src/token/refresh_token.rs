@@ -326,10 +326,7 @@ fn seal_with(key: &HmacSha256, session: &Session) -> String {
 
 /// Which of `keys` (the current one first) `session.seal` verifies under, compared in constant
 /// time. An empty or malformed seal (a record from before seals existed) verifies under none.
-fn check_with<'a>(
-    keys: impl IntoIterator<Item = &'a HmacSha256>,
-    session: &Session,
-) -> Sealed {
+fn check_with<'a>(keys: impl IntoIterator<Item = &'a HmacSha256>, session: &Session) -> Sealed {
     let mut tag = [0u8; TAG_LEN];
     match URL_SAFE_NO_PAD.decode_slice(&session.seal, &mut tag) {
         Ok(TAG_LEN) => {}
