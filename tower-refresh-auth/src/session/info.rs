@@ -4,7 +4,6 @@
 
 use std::fmt;
 use std::str::FromStr;
-#[cfg(feature = "memory-store")]
 use std::time::SystemTime;
 
 use base64::Engine as _;
