@@ -158,7 +158,7 @@ impl Shared {
         C: DeserializeOwned + Clone + Send + Sync + 'static,
     {
         let path = uri.path();
-        if let Some(route) = self.guard.route(path) {
+        if let Some(route) = self.http.guard.route(path) {
             return Decision::Endpoint(route);
         }
         match counted(self.verify_request(method, uri, headers)) {
@@ -169,7 +169,7 @@ impl Shared {
                     Ask::Refuse => {
                         telemetry::verified(Verification::Revoked);
                         let refused = self.rejection(revocation::revoked());
-                        return Decision::Verdict(if self.guard.is_public(path) {
+                        return Decision::Verdict(if self.http.guard.is_public(path) {
                             Verdict::Anonymous(refused)
                         } else {
                             Verdict::Refused(refused)
@@ -184,11 +184,11 @@ impl Shared {
                     claims,
                     proof,
                     check_session,
-                    public: self.guard.is_public(path),
+                    public: self.http.guard.is_public(path),
                     shared: Arc::clone(self),
                 })
             }
-            Err(err) if self.guard.is_public(path) => {
+            Err(err) if self.http.guard.is_public(path) => {
                 Decision::Verdict(Verdict::Anonymous(self.rejection(err)))
             }
             Err(err) => Decision::Verdict(Verdict::Refused(self.rejection(err))),

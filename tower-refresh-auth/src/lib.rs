@@ -201,7 +201,9 @@ mod verification;
 // What the authority reports: security events to the application, metrics to a recorder.
 pub mod events;
 mod telemetry;
-// Configuration read per request: guarded paths, the refresh token's transport.
+// Configuration read per request: the HTTP face's settings, guarded paths, the refresh
+// token's transport.
+mod face;
 mod guard;
 pub mod guarding;
 pub mod introspection;
@@ -222,7 +224,6 @@ pub mod fuzzing {
 }
 // Sessions: their lifecycle and policy, their types, where they live; how fresh their
 // authentication is.
-mod seal;
 pub mod session;
 mod sessions;
 pub mod step_up;

@@ -1,6 +1,7 @@
 //! [`RefreshAuth`], the handle an application holds, and [`Shared`], what it shares behind
 //! one `Arc` with its layer, services and the adapters: the components it is composed of
-//! (access tokens, sessions, the DPoP policy) and the HTTP face's settings.
+//! (access tokens, sessions, the DPoP policy, introspection) and the HTTP face's settings
+//! ([`Http`], one group owned by the face).
 //!
 //! The builder fills it once; nothing in it changes afterwards but the key sets, which a
 //! [`KeyRing`](crate::keyring::KeyRing) swaps whole (see [`AccessTokens`] and
@@ -12,19 +13,15 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::HeaderValue;
-
 use crate::clock::Clock;
 use crate::dpop::DpopPolicy;
 use crate::error::AuthError;
-use crate::guard::Guard;
+use crate::face::Http;
 use crate::introspection::Introspector;
 use crate::rejection::AuthRejection;
-use crate::response::Renderer;
 use crate::sessions::Sessions;
 use crate::token::NoClaims;
 use crate::token::access::AccessTokens;
-use crate::transport::Transport;
 
 /// The configured refresh-token authority: build one with [`RefreshAuth::builder`], install
 /// its [`layer`](Self::layer), and call [`issue`](Self::issue) from the login handler.
@@ -84,8 +81,8 @@ impl<C> RefreshAuth<C> {
     }
 }
 
-/// The configuration and state of one authority: its components, and the settings of its
-/// HTTP face (the routes, the transport, the renderer).
+/// The configuration and state of one authority: the components it is composed of, and the
+/// settings of its HTTP face ([`Http`]), grouped.
 #[derive(Debug)]
 pub(crate) struct Shared {
     /// Access tokens: keys, signing, verifying, the verified-token cache.
@@ -97,20 +94,15 @@ pub(crate) struct Shared {
     pub(crate) clock: Arc<dyn Clock>,
     /// How long a retired access-token key keeps verifying (and stays published).
     pub(crate) key_overlap: Duration,
-    /// `public, max-age=N` for the JWKS route.
-    pub(crate) jwks_cache_control: HeaderValue,
-    pub(crate) guard: Guard,
-    pub(crate) body_limit: usize,
-    pub(crate) transport: Transport,
-    pub(crate) access_cookie: Option<String>,
-    pub(crate) renderer: Arc<Renderer>,
     /// Token introspection (`docs/protocol.md` §14); `None` when off.
     pub(crate) introspection: Option<Introspector>,
+    /// The HTTP face's settings: paths, transport, cookies, body limit, renderer.
+    pub(crate) http: Http,
 }
 
 impl Shared {
     /// `err` as a refusal this authority renders.
     pub(crate) fn rejection(&self, err: AuthError) -> AuthRejection {
-        AuthRejection::new(err, Arc::clone(&self.renderer))
+        AuthRejection::new(err, Arc::clone(&self.http.renderer))
     }
 }

@@ -35,7 +35,7 @@ impl Shared {
     {
         self.dpop.verify_presented(
             &*self.access,
-            self.access_cookie.as_deref(),
+            self.http.access_cookie.as_deref(),
             Target { method, uri },
             headers,
         )

@@ -12,6 +12,12 @@
 //! defines (`pub(crate)` and `pub(super)`) and the names it calls: a call to a name exactly
 //! one module defines is a use of that module, and two modules that use each other — by
 //! import or by call — fail the test.
+//!
+//! The files a refresh reads are written down in `src/sessions/mod.rs` ("a refresh reads:
+//! a → b → …"); the test holds the code to that line: at most five files, each called from
+//! one before it, none calling back into one before it, and nothing else among the
+//! components (routes, sessions, tokens, DPoP) reached from the route but the branches
+//! the docs name.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -355,4 +361,160 @@ fn the_cycle_finder_finds_a_cycle() {
     assert_eq!(find_cycle(&graph).map(|c| c.len()), Some(4));
     graph.insert("c".to_owned(), BTreeSet::new());
     assert_eq!(find_cycle(&graph), None);
+}
+
+/// What one source file defines and calls, by its path under `src`.
+#[derive(Default)]
+struct File {
+    /// Its crate-internal functions (`pub(crate)`, `pub(super)`).
+    defines: BTreeSet<String>,
+    /// Every function it defines.
+    all: BTreeSet<String>,
+    /// The names it calls.
+    calls: BTreeSet<String>,
+}
+
+fn files(dir: &Path, root: &Path, out: &mut BTreeMap<String, File>) {
+    for entry in std::fs::read_dir(dir).expect("src is readable") {
+        let path = entry.expect("a directory entry").path();
+        if path.is_dir() {
+            files(&path, root, out);
+            continue;
+        }
+        if path.extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        let relative = path.strip_prefix(root).expect("under src");
+        let name = relative.to_string_lossy().replace('\\', "/");
+        let code = code_only(&std::fs::read_to_string(&path).expect("a UTF-8 source file"));
+        out.insert(
+            name,
+            File {
+                defines: defined(&code),
+                all: defined_any(&code),
+                calls: called(&code),
+            },
+        );
+    }
+}
+
+/// The files `path` written down in `doc` after `label` ("a refresh reads: a → b → c").
+fn documented(doc: &str, label: &str) -> Vec<String> {
+    let line = doc
+        .lines()
+        .map(|l| l.trim_start_matches("//!").trim())
+        .find_map(|l| l.strip_prefix(label))
+        .unwrap_or_else(|| panic!("no line `{label} …` in the docs"));
+    line.split('→').map(|f| f.trim().to_owned()).collect()
+}
+
+/// The file that defines `name` for the rest of the crate, when exactly one file defines a
+/// function of that name at all (a method many types have is no evidence).
+fn owner<'a>(all: &'a BTreeMap<String, File>, name: &str) -> Option<&'a str> {
+    if AMBIGUOUS.contains(&name) {
+        return None;
+    }
+    let mut owners = all.iter().filter(|(_, f)| f.all.contains(name));
+    match (owners.next(), owners.next()) {
+        (Some((file, f)), None) if f.defines.contains(name) => Some(file),
+        _ => None,
+    }
+}
+
+/// The components a request's path is judged among: the routes, sessions, tokens and DPoP.
+/// The leaves every component uses (the store's trait, telemetry, errors, the clock, the
+/// request-body reader, the cookie transport) are not steps of a path.
+fn is_component(file: &str) -> bool {
+    ["routes/", "sessions/", "token/", "dpop/"]
+        .iter()
+        .any(|dir| file.starts_with(dir))
+        && file != "routes/request.rs"
+}
+
+/// The branches a refresh takes besides its path, as `src/sessions/mod.rs` names them: the
+/// DPoP binding (with DPoP on) and the revocation of a reuse.
+const REFRESH_BRANCHES: &[&str] = &[
+    "sessions/binding.rs",
+    "dpop/policy.rs",
+    "sessions/revoking.rs",
+];
+
+#[test]
+fn a_refresh_reads_at_most_five_files_one_way() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut all = BTreeMap::new();
+    files(&src, &src, &mut all);
+    let doc = std::fs::read_to_string(src.join("sessions/mod.rs")).expect("sessions/mod.rs");
+    let path = documented(&doc, "a refresh reads:");
+    assert!(
+        path.len() <= 5,
+        "a refresh reads {} files: {path:?}",
+        path.len()
+    );
+    for branch in REFRESH_BRANCHES {
+        assert!(
+            doc.contains(branch),
+            "the docs do not name the branch {branch}"
+        );
+    }
+    let file = |name: &str| {
+        all.get(name)
+            .unwrap_or_else(|| panic!("{name}, on the refresh's path, does not exist"))
+    };
+    for (i, later) in path.iter().enumerate().skip(1) {
+        // Each file is called from one before it…
+        let defines = &file(later).defines;
+        assert!(
+            path[..i]
+                .iter()
+                .any(|earlier| file(earlier).calls.iter().any(|c| defines.contains(c))),
+            "nothing before {later} on the refresh's path calls it: {path:?}"
+        );
+        // …and calls back into none of them.
+        for earlier in &path[..i] {
+            let back: Vec<&String> = file(later)
+                .calls
+                .iter()
+                .filter(|c| owner(&all, c) == Some(earlier.as_str()))
+                .collect();
+            assert!(
+                back.is_empty(),
+                "{later} calls back into {earlier}: {back:?}"
+            );
+        }
+    }
+    // Every component file the route reaches is on the path or one of the named branches.
+    // The last file is where the path ends: what else it does (verifying, the cache) is
+    // not the refresh's.
+    let route = &path[1];
+    let end = &path[path.len() - 1];
+    let mut reached = BTreeSet::from([route.clone()]);
+    let mut todo = vec![route.clone()];
+    while let Some(at) = todo.pop() {
+        if at == *end || REFRESH_BRANCHES.contains(&at.as_str()) {
+            continue;
+        }
+        for name in &file(&at).calls {
+            if let Some(next) = owner(&all, name).filter(|f| is_component(f) && *f != at)
+                && reached.insert(next.to_owned())
+            {
+                todo.push(next.to_owned());
+            }
+        }
+    }
+    let stray: Vec<&String> = reached
+        .iter()
+        .filter(|f| !path.contains(f) && !REFRESH_BRANCHES.contains(&f.as_str()))
+        .collect();
+    assert!(
+        stray.is_empty(),
+        "the refresh reaches {stray:?}, neither on its documented path {path:?} nor a branch"
+    );
+    // The path is real: the route reaches every file on it.
+    for step in &path[1..] {
+        assert!(
+            reached.contains(step),
+            "the route never reaches {step}: {reached:?}"
+        );
+    }
 }

@@ -468,13 +468,15 @@ impl<C> RefreshAuthBuilder<C> {
             dpop,
             clock: self.clock,
             key_overlap: lifetimes.key_overlap,
-            jwks_cache_control: routes.jwks_cache_control,
-            guard,
-            body_limit: self.body_limit,
-            transport,
-            access_cookie: guarding.access_cookie,
-            renderer: Arc::new(renderer),
             introspection: routes.introspection,
+            http: crate::face::Http {
+                guard,
+                transport,
+                access_cookie: guarding.access_cookie,
+                body_limit: self.body_limit,
+                jwks_cache_control: routes.jwks_cache_control,
+                renderer: Arc::new(renderer),
+            },
         }))
     }
 }

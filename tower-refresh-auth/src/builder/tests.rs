@@ -199,7 +199,7 @@ fn key_publishing_and_overlap_are_checked() {
         .build()
         .unwrap();
     // The default max-age is the overlap, capped at ten minutes.
-    assert_eq!(auth.shared.jwks_cache_control, "public, max-age=600");
+    assert_eq!(auth.shared.http.jwks_cache_control, "public, max-age=600");
     let auth = es256().jwks(Jwks::new()).build().unwrap();
-    assert_eq!(auth.shared.jwks_cache_control, "public, max-age=60");
+    assert_eq!(auth.shared.http.jwks_cache_control, "public, max-age=60");
 }

@@ -9,7 +9,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::Mac;
 
-use crate::seal::HmacSha256;
+use crate::token::refresh_token::HmacSha256;
 
 /// The label the nonce key is derived under.
 const LABEL: &[u8] = b"tower-refresh-auth dpop nonce v1";
@@ -35,10 +35,10 @@ impl Nonces {
     /// Nonces keyed from `secret` (the refresh-token secret, shared by every instance), each
     /// fresh for `period` (at least one second).
     pub(crate) fn new(secret: &[u8], period: Duration) -> Self {
-        let mut derive = crate::seal::mac_for(secret);
+        let mut derive = crate::token::refresh_token::mac_for(secret);
         derive.update(LABEL);
         Self {
-            key: crate::seal::mac_for(&derive.finalize().into_bytes()),
+            key: crate::token::refresh_token::mac_for(&derive.finalize().into_bytes()),
             period: period.as_secs().max(1),
         }
     }

@@ -84,17 +84,17 @@ impl<'a> Config<'a> {
     fn of(shared: &'a Shared) -> Self {
         let dpop = shared.dpop.settings();
         Self {
-            guard: &shared.guard,
-            refresh_cookie: match &shared.transport {
+            guard: &shared.http.guard,
+            refresh_cookie: match &shared.http.transport {
                 Transport::Body => None,
                 Transport::Cookie(cookie) => Some(cookie),
             },
-            access_cookie: shared.access_cookie.as_deref(),
+            access_cookie: shared.http.access_cookie.as_deref(),
             csrf_header: csrf_header(shared).as_str(),
             dpop: dpop.map(|d| d.mode),
             nonces: dpop.is_some_and(|d| d.rules.nonces.is_some()),
             dpop_algs: dpop.map_or_else(String::new, |d| d.rules.algs_param()),
-            body_limit: shared.body_limit,
+            body_limit: shared.http.body_limit,
         }
     }
 }

@@ -111,7 +111,7 @@ where
             "send the token form-encoded (application/x-www-form-urlencoded, RFC 7662 §2.1)",
         ));
     }
-    let (encoding, body) = request::read(shared.body_limit, req).await?;
+    let (encoding, body) = request::read(shared.http.body_limit, req).await?;
     debug_assert_eq!(encoding, Encoding::Form);
     let form = Form::parse(&body)?;
     let token = form.require("token", "token is missing")?;

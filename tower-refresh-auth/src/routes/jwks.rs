@@ -23,8 +23,10 @@ pub(super) fn answer(shared: &Shared, method: &Method) -> Response<Bytes> {
         Some(body) => {
             let mut res = Response::new(body);
             res.headers_mut().insert(header::CONTENT_TYPE, JSON);
-            res.headers_mut()
-                .insert(header::CACHE_CONTROL, shared.jwks_cache_control.clone());
+            res.headers_mut().insert(
+                header::CACHE_CONTROL,
+                shared.http.jwks_cache_control.clone(),
+            );
             res
         }
         // The builder turns publishing on with the route; a set without a JWKS is not

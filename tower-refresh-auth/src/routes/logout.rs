@@ -17,7 +17,7 @@ where
     B: http_body::Body,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    if let Transport::Cookie(cookie) = &shared.transport {
+    if let Transport::Cookie(cookie) = &shared.http.transport {
         if let Some(token) = cookie.refresh_token(req.headers())? {
             shared.sessions.logout(token).await?;
         }
@@ -25,7 +25,7 @@ where
         cookie.clear(res.headers_mut());
         return Ok(res);
     }
-    let (encoding, body) = request::read(shared.body_limit, req).await?;
+    let (encoding, body) = request::read(shared.http.body_limit, req).await?;
     match encoding {
         Encoding::Json => {
             shared.sessions.logout(&request::json_token(&body)?).await?;

@@ -29,7 +29,7 @@ pub(super) fn answer(shared: &Shared, method: &Method) -> Response<Bytes> {
             .insert(header::ALLOW, HeaderValue::from_static("GET"));
         return res;
     }
-    let (Some(issuer), Some(jwks)) = (shared.access.issuer(), &shared.guard.jwks_path) else {
+    let (Some(issuer), Some(jwks)) = (shared.access.issuer(), &shared.http.guard.jwks_path) else {
         // The route is on only with both; nothing to say otherwise.
         return empty(StatusCode::NOT_FOUND);
     };
@@ -37,14 +37,16 @@ pub(super) fn answer(shared: &Shared, method: &Method) -> Response<Bytes> {
     let metadata = Metadata {
         issuer,
         jwks_uri: format!("{base}{jwks}"),
-        token_endpoint: format!("{base}{}", shared.guard.refresh_path),
-        revocation_endpoint: format!("{base}{}", shared.guard.logout_path),
+        token_endpoint: format!("{base}{}", shared.http.guard.refresh_path),
+        revocation_endpoint: format!("{base}{}", shared.http.guard.logout_path),
         token_endpoint_auth_methods_supported: ["none"],
         dpop_signing_alg_values_supported: shared.dpop.settings().map(|d| d.rules.alg_names()),
     };
     let mut res = json(StatusCode::OK, &metadata);
     // Public and cacheable like the keys it points to (the JSON helper says no-store).
-    res.headers_mut()
-        .insert(header::CACHE_CONTROL, shared.jwks_cache_control.clone());
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        shared.http.jwks_cache_control.clone(),
+    );
     res
 }

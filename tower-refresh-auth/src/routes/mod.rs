@@ -40,9 +40,10 @@ where
         Endpoint::Introspection => introspect::answer(shared, req).await,
     };
     result.unwrap_or_else(|err| {
-        let mut res = shared.renderer.render(&err);
+        let mut res = shared.http.renderer.render(&err);
         // A cookie that can never refresh again is cleared, so the browser stops sending it.
-        if let (AuthError::InvalidGrant, Transport::Cookie(cookie)) = (&err, &shared.transport) {
+        if let (AuthError::InvalidGrant, Transport::Cookie(cookie)) = (&err, &shared.http.transport)
+        {
             cookie.clear(res.headers_mut());
         }
         res

@@ -42,6 +42,7 @@ enum Target<'a> {
 pub(super) async fn answer<B>(shared: &Shared, req: Request<B>) -> Response<Bytes> {
     let path = req.uri().path();
     let rest = shared
+        .http
         .guard
         .sessions_path
         .as_deref()
@@ -66,7 +67,7 @@ pub(super) async fn answer<B>(shared: &Shared, req: Request<B>) -> Response<Byte
     }
     match respond(shared, target, req.method(), req.uri(), req.headers()).await {
         Ok(res) => res,
-        Err(err) => shared.renderer.render(&err),
+        Err(err) => shared.http.renderer.render(&err),
     }
 }
 
@@ -131,7 +132,7 @@ async fn authenticate(
 /// An access token that may have come from a cookie ends sessions only with the CSRF header
 /// (`docs/protocol.md` §5): a cross-site form cannot send it.
 fn csrf(shared: &Shared, headers: &HeaderMap) -> Result<(), AuthError> {
-    if shared.access_cookie.is_none() || headers.contains_key(AUTHORIZATION) {
+    if shared.http.access_cookie.is_none() || headers.contains_key(AUTHORIZATION) {
         return Ok(());
     }
     let header = csrf_header(shared);
@@ -146,7 +147,7 @@ fn csrf(shared: &Shared, headers: &HeaderMap) -> Result<(), AuthError> {
 /// header, or `X-Requested-With` in body transport.
 pub(crate) fn csrf_header(shared: &Shared) -> &HeaderName {
     static DEFAULT: HeaderName = HeaderName::from_static("x-requested-with");
-    match &shared.transport {
+    match &shared.http.transport {
         Transport::Cookie(cookie) => &cookie.csrf_header,
         Transport::Body => &DEFAULT,
     }

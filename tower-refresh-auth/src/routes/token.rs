@@ -21,22 +21,20 @@ where
     B: http_body::Body,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    // RFC 9449 §5: the proof is checked before the token is looked at; it is spent only once
-    // the token has verified (`Sessions::refresh`), so a request with a proof and nothing else
-    // takes no room in the replay memory (docs/protocol.md §10).
+    // RFC 9449 §5: the proof (with DPoP on) is checked before the token is looked at.
     let proof = shared
-        .dpop
-        .grant_proof(req.method(), req.uri(), req.headers())
+        .sessions
+        .refresh_proof(req.method(), req.uri(), req.headers())
         .await?;
     let proof = proof.as_ref();
-    if let Transport::Cookie(cookie) = &shared.transport {
+    if let Transport::Cookie(cookie) = &shared.http.transport {
         let token = cookie
             .refresh_token(req.headers())?
             .ok_or_else(|| invalid_request("the refresh cookie is missing"))?;
         let pair = shared.sessions.refresh(token, proof).await?;
         return Ok(pair_response(shared, &pair, PairShape::CamelCase));
     }
-    let (encoding, body) = request::read(shared.body_limit, req).await?;
+    let (encoding, body) = request::read(shared.http.body_limit, req).await?;
     // The token is borrowed from the body (or the parsed form) for the rotation.
     match encoding {
         Encoding::Json => {
@@ -96,7 +94,7 @@ pub(crate) fn pair_response(
     pair: &TokenPair,
     shape: PairShape,
 ) -> Response<Bytes> {
-    let in_body = match &shared.transport {
+    let in_body = match &shared.http.transport {
         Transport::Body => Some(pair.refresh_token.as_str()),
         Transport::Cookie(_) => None,
     };
@@ -124,7 +122,7 @@ pub(crate) fn pair_response(
             capacity,
         ),
     };
-    if let Transport::Cookie(cookie) = &shared.transport {
+    if let Transport::Cookie(cookie) = &shared.http.transport {
         cookie.set(res.headers_mut(), &pair.refresh_token);
     }
     // RFC 9449 §8.2: with server nonces on, every pair comes with the current nonce, so a

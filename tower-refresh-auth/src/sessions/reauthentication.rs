@@ -42,7 +42,7 @@ impl Sessions {
                 let now = self.clock.now();
                 let current = timed(StoreOp::Load, self.store.load(id, now)).await?;
                 // A record that fails its seal counts as no session at all, as on a refresh.
-                let Some(current) = current.filter(|s| self.is_sealed(s)) else {
+                let Some(current) = current.filter(|s| self.keys.is_sealed(s)) else {
                     return Err(invalid_token("the session has been revoked"));
                 };
                 let next = self.reauthenticated(&current, how.clone(), now)?;

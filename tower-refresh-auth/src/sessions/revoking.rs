@@ -1,11 +1,14 @@
-//! Every revocation the sessions perform, recorded in the store's
+//! Every revocation the sessions perform: recorded in the store's
 //! [`RevocationFeed`](crate::store::RevocationFeed) first, so that the instances following
-//! the feed ([`SessionChecking::Feed`](crate::SessionChecking::Feed)) learn of it.
+//! the feed ([`SessionChecking::Feed`](crate::SessionChecking::Feed)) learn of it; and what
+//! follows one that happened ([`revoked`](Sessions::revoked)).
 
 use std::time::Duration;
 
 use super::Sessions;
 use crate::error::AuthError;
+use crate::events::{RevocationReason, SecurityEvent};
+use crate::session::SessionId;
 use crate::store::{Revocation, Revoked};
 use crate::telemetry::{self, StoreOp, timed};
 
@@ -27,5 +30,17 @@ impl Sessions {
         telemetry::revocation_published();
         self.check_sessions.revoked_here(&revocation, now);
         Ok(())
+    }
+
+    /// What follows the revocation of a session that existed: its cached tokens are dropped,
+    /// the revocation counted and reported.
+    pub(super) fn revoked(&self, id: &SessionId, subject: Option<&str>, reason: RevocationReason) {
+        self.access.forget_session(id);
+        telemetry::sessions_revoked(reason, 1);
+        self.events.emit(|| SecurityEvent::SessionRevoked {
+            session: *id,
+            subject: subject.map(str::to_owned),
+            reason,
+        });
     }
 }

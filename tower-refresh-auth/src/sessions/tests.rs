@@ -4,9 +4,9 @@
 use std::time::{Duration, SystemTime};
 
 use crate::clock::{Clock, ManualClock};
-use crate::seal::Sealed;
 use crate::session::{Session, SessionId};
 use crate::store::{DpopStore, MemoryStore, RefreshStore, Rotation, StoreError, SubjectIndex};
+use crate::token::refresh_token::Sealed;
 use crate::{AuthError, NoClaims, RefreshAuth, SecurityEvent};
 
 const SECRET: &[u8] = b"a rotation test secret of at least 32 bytes";

@@ -1,4 +1,5 @@
-//! Signing and verifying access tokens (RFC 9068 JWTs).
+//! Signing and verifying access tokens (RFC 9068 JWTs); the key sets they are signed and
+//! verified under are made in [`keyset`](super::keyset).
 //!
 //! Everything that can be prepared is prepared when a key set is made: the header, the
 //! per-key `Validation`, the key list, the published JWKS. A key set is immutable; a rotation
@@ -14,23 +15,20 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::jwk::JwkSet;
-use jsonwebtoken::{Header, Validation};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use super::cache::TokenCache;
 use super::claims::{AuthenticationClaims, Claims, REGISTERED};
-use super::fast::{self, FastPath};
+use super::fast;
+use super::keyset::Rules;
+pub(crate) use super::keyset::{KeySet, KeyStatus, TYP, Verifier, validation};
 use crate::clock::{to_millis, to_secs};
 use crate::error::{AuthError, ConfigError, invalid_token};
-use crate::keys::{Algorithm, SigningKey, VerifyingKey, public_jwk};
+use crate::keys::{SigningKey, VerifyingKey};
 use crate::session::{Session, SessionId};
 use crate::store::StoreError;
-
-/// The `typ` header of an access token (RFC 9068 §2.1).
-pub(crate) const TYP: &str = "at+jwt";
 
 /// Tokens longer than this are refused before any parsing work. Our own tokens are a few
 /// hundred bytes; 8 KiB leaves room for generous application claims.
@@ -72,72 +70,6 @@ where
             || self.verify(token, now),
             |claims| validity_ms(claims, self.leeway_ms),
         )
-    }
-}
-
-/// What every key set of one authority has in common.
-#[derive(Debug)]
-struct Rules {
-    issuer: Option<String>,
-    audience: Option<String>,
-    /// Whether key sets are published (the JWKS route is on): each then renders its JWKS,
-    /// and refuses HMAC keys.
-    publish: bool,
-}
-
-/// Where a key stands in its rotation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum KeyStatus {
-    /// Signs new tokens (and verifies them).
-    Current,
-    /// Published ahead of signing, so verifiers' caches know it before it signs anything.
-    Next,
-    /// Signed until `at`; verifies until the overlap after `at` has passed.
-    Retired { at: SystemTime },
-    /// Given to the builder as a verifying key: verifies until removed by kid.
-    Kept,
-}
-
-/// One immutable key set. Swapped whole, never changed in place, so a request sees either
-/// the set before a rotation or the one after it.
-#[derive(Debug)]
-pub(crate) struct KeySet {
-    header: Header,
-    signing: SigningKey,
-    /// The signing key's verifier first, then the others, newest first.
-    verifiers: Vec<Verifier>,
-    /// `{"keys": [...]}`, rendered once, when the set is published.
-    jwks: Option<Bytes>,
-}
-
-/// A key with the rules a token must meet under it: what [`verify_with`] chooses among.
-pub(crate) struct Verifier {
-    pub(crate) key: VerifyingKey,
-    pub(crate) status: KeyStatus,
-    pub(crate) validation: Validation,
-    /// For an HMAC key: what its own tokens are verified with ([`super::fast`]).
-    pub(crate) fast: Option<FastPath>,
-}
-
-impl Verifier {
-    /// `key` under `validation`, with its fast path precomputed when it has one.
-    pub(crate) fn new(key: VerifyingKey, status: KeyStatus, validation: Validation) -> Self {
-        let fast = FastPath::new(&key, &validation);
-        Self {
-            key,
-            status,
-            validation,
-            fast,
-        }
-    }
-}
-
-impl std::fmt::Debug for Verifier {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Verifier")
-            .field("kid", &self.key.kid)
-            .field("status", &self.status)
-            .finish_non_exhaustive()
     }
 }
 
@@ -499,105 +431,6 @@ pub(crate) fn validity_ms<C>(claims: &Claims<C>, leeway_ms: u64) -> (u64, u64) {
 
 fn not_before<C>(claims: &Claims<C>) -> u64 {
     claims.nbf.unwrap_or(0).max(claims.iat)
-}
-
-/// The rules a token must meet under `key`: its algorithms (`algorithms`, every one made
-/// for the key's type), the issuer and one of the audiences when given, `exp` and `sub`
-/// present. Expiry is checked against the layer's clock, in [`verify_with`].
-pub(crate) fn validation(
-    algorithms: &[Algorithm],
-    issuer: Option<&str>,
-    audiences: &[String],
-) -> Validation {
-    let mut validation = Validation::new(
-        algorithms
-            .first()
-            .map_or(jsonwebtoken::Algorithm::ES256, |a| a.to_jwt()),
-    );
-    validation.algorithms = algorithms.iter().map(|a| a.to_jwt()).collect();
-    validation.validate_exp = false;
-    validation.validate_nbf = false;
-    validation.leeway = 0;
-    let mut required = vec!["exp", "sub"];
-    match issuer {
-        Some(iss) => {
-            validation.set_issuer(&[iss]);
-            required.push("iss");
-        }
-        None => validation.iss = None,
-    }
-    if audiences.is_empty() {
-        validation.validate_aud = false;
-    } else {
-        validation.set_audience(audiences);
-        required.push("aud");
-    }
-    validation.set_required_spec_claims(&required);
-    validation
-}
-
-impl Rules {
-    fn key_set(
-        &self,
-        signing: SigningKey,
-        others: Vec<(VerifyingKey, KeyStatus)>,
-    ) -> Result<KeySet, ConfigError> {
-        let all = std::iter::once((signing.verifying.clone(), KeyStatus::Current)).chain(others);
-        let mut verifiers: Vec<Verifier> = Vec::new();
-        for (key, status) in all {
-            key.validate()?;
-            if verifiers.iter().any(|v| v.key.kid == key.kid) {
-                return Err(ConfigError::DuplicateKid(key.kid));
-            }
-            if self.publish && key.hmac_secret.is_some() {
-                return Err(ConfigError::SymmetricKeyPublished { kid: key.kid });
-            }
-            let validation = self.validation(&key);
-            verifiers.push(Verifier::new(key, status, validation));
-        }
-        let jwks = self.publish.then(|| render_jwks(&verifiers)).transpose()?;
-        let mut header = Header::new(signing.verifying.alg.to_jwt());
-        header.typ = Some(TYP.to_owned());
-        header.kid = Some(signing.verifying.kid.clone());
-        Ok(KeySet {
-            header,
-            signing,
-            verifiers,
-            jwks,
-        })
-    }
-
-    fn validation(&self, key: &VerifyingKey) -> Validation {
-        let audiences: Vec<String> = self.audience.iter().cloned().collect();
-        validation(&[key.alg], self.issuer.as_deref(), &audiences)
-    }
-}
-
-impl KeySet {
-    /// The key that signs new tokens.
-    pub(crate) fn signing(&self) -> &SigningKey {
-        &self.signing
-    }
-
-    /// Every key but the signing one, newest first, with where it stands.
-    pub(crate) fn others(&self) -> impl Iterator<Item = (&VerifyingKey, KeyStatus)> {
-        self.verifiers.iter().skip(1).map(|v| (&v.key, v.status))
-    }
-}
-
-/// The JWK Set of every key in `verifiers` (RFC 7517 §5), in their order.
-fn render_jwks(verifiers: &[Verifier]) -> Result<Bytes, ConfigError> {
-    let keys = verifiers
-        .iter()
-        .map(|v| {
-            public_jwk(&v.key).ok_or_else(|| ConfigError::SymmetricKeyPublished {
-                kid: v.key.kid.clone(),
-            })
-        })
-        .collect::<Result<_, _>>()?;
-    // A JWK Set of plain strings always serializes.
-    let body = serde_json::to_vec(&JwkSet { keys }).unwrap_or_else(|_| br#"{"keys":[]}"#.to_vec());
-    Ok(Bytes::from(body))
 }
 
 /// The description for a token jsonwebtoken refused. Nothing of the token or the key is

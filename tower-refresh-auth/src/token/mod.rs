@@ -5,6 +5,7 @@ pub(crate) mod access;
 pub(crate) mod cache;
 mod claims;
 pub(crate) mod fast;
+mod keyset;
 mod pair;
 pub mod refresh_token;
 

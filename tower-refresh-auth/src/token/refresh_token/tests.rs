@@ -1,142 +1,103 @@
-//! The session seal: a MAC that binds a session's identity to its record, so that whoever
-//! can write to the store cannot change whose session it is or what claims it carries
-//! (`docs/protocol.md` §2, "Integrity at rest").
-//!
-//! The seal is HMAC-SHA256, under a key derived from the refresh-token secret, over the
-//! fields that never change after the login:
-//!
-//! ```text
-//! version:1 (= 1) | session id:16
-//!   | len(subject):8 | subject | len(claims):8 | claims      lengths big-endian, in bytes
-//!   | created_at:8 (ms) | 0, or 1 | absolute_expires_at:8 (ms)
-//!   [ | 0x6a | len(jkt):8 | jkt ]                               only for a DPoP-bound session
-//! ```
-//!
-//! Every variable-length field is length-prefixed, so no two different sessions encode alike
-//! (subject `ab` with claims `c` is not subject `a` with claims `bc`). The counter, the
-//! sliding expiry and `rotated_at` are not bound: every rotation changes them, and a seal
-//! that had to be rewritten on every refresh would be one more write to race on.
-//!
-//! As with refresh tokens, the first key seals and every key verifies, so rotating the
-//! refresh secret (keeping the old one as a previous secret) keeps every session valid; a
-//! session whose seal verifies only under an older key is sealed again under the newest at its
-//! next refresh ([`RefreshStore::reseal`](crate::store::RefreshStore::reseal)), so active
-//! sessions have moved to the new secret by the time the old one is removed.
+//! The refresh token's format and MAC, and the session seal.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use super::*;
+use proptest::prelude::*;
 
-use crate::clock::to_millis;
-use crate::session::Session;
-
-pub(crate) type HmacSha256 = Hmac<Sha256>;
-
-/// The version of the encoding, the first byte the MAC covers.
-const VERSION: u8 = 1;
-
-/// The label each seal key is derived under from a refresh-token secret. It is longer than a
-/// refresh token's MAC input (25 bytes), so no refresh token ever carries a MAC of it.
-const DERIVE_LABEL: &[u8] = b"tower-refresh-auth session seal v1";
-
-/// The seal's length in bytes, before base64url.
-const TAG_LEN: usize = 32;
-
-/// The seal key derived from a refresh-token secret. The refresh-token keys
-/// ([`SessionKeys`](crate::token::refresh_token::SessionKeys)) hold one beside each MAC key, so a
-/// rotation of the secret rotates both at once.
-pub(crate) fn derive_key(secret: &[u8]) -> HmacSha256 {
-    let mut derive = mac_for(secret);
-    derive.update(DERIVE_LABEL);
-    mac_for(&derive.finalize().into_bytes())
+fn keys(seed: u8) -> SessionKeys {
+    SessionKeys::new([[seed; 32].as_slice()], false)
 }
 
-/// The seal of `session` under `key`, as base64url without padding.
-pub(crate) fn seal(key: &HmacSha256, session: &Session) -> String {
-    let mut mac = key.clone();
-    feed(&mut mac, session);
-    URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+#[test]
+fn mint_then_verify() {
+    let k = keys(1);
+    let sid = SessionId::random();
+    let t = k.mint(&sid, 41);
+    assert_eq!(t.len(), ENCODED_LEN);
+    assert!(!t.contains('.'));
+    assert_eq!(
+        k.verify(&t),
+        Some(RefreshToken {
+            session: sid,
+            counter: 41
+        })
+    );
 }
 
-/// Which of `keys` (the current one first) `session.seal` verifies under, compared in constant
-/// time. An empty or malformed seal (a record from before seals existed) verifies under none.
-pub(crate) fn check<'a>(
-    keys: impl IntoIterator<Item = &'a HmacSha256>,
-    session: &Session,
-) -> Sealed {
-    let mut tag = [0u8; TAG_LEN];
-    match URL_SAFE_NO_PAD.decode_slice(&session.seal, &mut tag) {
-        Ok(TAG_LEN) => {}
-        _ => return Sealed::Broken,
-    }
-    let position = keys.into_iter().position(|key| {
-        let mut mac = key.clone();
-        feed(&mut mac, session);
-        // `verify_slice` compares in constant time.
-        mac.verify_slice(&tag).is_ok()
-    });
-    match position {
-        Some(0) => Sealed::Current,
-        Some(_) => Sealed::Previous,
-        None => Sealed::Broken,
-    }
+#[test]
+fn successor_is_deterministic() {
+    let k = keys(1);
+    let sid = SessionId::random();
+    assert_eq!(k.mint(&sid, 2), k.mint(&sid, 2));
+    assert_ne!(k.mint(&sid, 2), k.mint(&sid, 3));
 }
 
-/// What [`check`] found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Sealed {
-    /// Under the newest key.
-    Current,
-    /// Under an older key, still configured: valid, to be sealed again.
-    Previous,
-    /// Under no configured key, or no seal at all.
-    Broken,
+#[test]
+fn another_deployment_key_is_refused() {
+    let t = keys(1).mint(&SessionId::random(), 0);
+    assert_eq!(keys(2).verify(&t), None);
 }
 
-/// Feeds the sealed fields of `session` to `mac`, in the encoding of the module docs.
-fn feed(mac: &mut HmacSha256, session: &Session) {
-    let prefixed = |mac: &mut HmacSha256, bytes: &[u8]| {
-        mac.update(&(bytes.len() as u64).to_be_bytes());
-        mac.update(bytes);
-    };
-    mac.update(&[VERSION]);
-    mac.update(session.id.as_bytes());
-    prefixed(mac, session.subject.as_bytes());
-    prefixed(mac, session.claims.as_bytes());
-    mac.update(&to_millis(session.created_at).to_be_bytes());
-    match session.absolute_expires_at {
-        None => mac.update(&[0]),
-        Some(at) => {
-            mac.update(&[1]);
-            mac.update(&to_millis(at).to_be_bytes());
+#[test]
+fn older_keys_still_verify() {
+    let old = keys(1);
+    let t = old.mint(&SessionId::random(), 3);
+    let rotated = SessionKeys::new([[2u8; 32].as_slice(), [1u8; 32].as_slice()], false);
+    assert!(rotated.verify(&t).is_some());
+    assert!(keys(2).verify(&t).is_none());
+}
+
+#[test]
+fn a_rotation_mints_under_the_new_key_and_verifies_under_both_until_pruned() {
+    let k = keys(1);
+    let sid = SessionId::random();
+    let before = k.mint(&sid, 1);
+    let t0 = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000);
+    k.rotate(&[2u8; 32], t0);
+    let after = k.mint(&sid, 1);
+    assert_ne!(before, after);
+    assert_eq!(keys(2).verify(&after).map(|t| t.counter), Some(1));
+    assert!(k.verify(&before).is_some() && k.verify(&after).is_some());
+    // Pruning before the retirement keeps the old key; after it, drops it.
+    assert_eq!(k.prune(t0 - std::time::Duration::from_secs(1)), 0);
+    assert_eq!(k.prune(t0), 1);
+    assert!(k.verify(&before).is_none());
+    assert!(k.verify(&after).is_some());
+    assert_eq!(k.len(), 1);
+}
+
+proptest! {
+    #[test]
+    fn any_single_byte_change_is_refused(pos in 0usize..ENCODED_LEN, byte in any::<u8>()) {
+        let k = keys(9);
+        let t = k.mint(&SessionId::random(), 7);
+        let mut bytes = t.clone().into_bytes();
+        prop_assume!(bytes[pos] != byte);
+        bytes[pos] = byte;
+        // Not necessarily UTF-8 any more: the parser only ever sees a `&str`.
+        if let Ok(s) = String::from_utf8(bytes) {
+            prop_assert_eq!(k.verify(&s), None);
         }
     }
-    // A DPoP binding (docs/protocol.md §10) extends the encoding; an unbound session encodes
-    // as before, so the seals of sessions from before DPoP still verify. The encoding above
-    // has a fixed end, so a bound session never encodes like an unbound one.
-    if let Some(jkt) = &session.jkt {
-        mac.update(&[JKT]);
-        prefixed(mac, jkt.as_bytes());
+
+    #[test]
+    fn truncated_or_extended_tokens_are_refused(cut in 0usize..ENCODED_LEN, extra in "[A-Za-z0-9_-]{1,8}") {
+        let k = keys(9);
+        let t = k.mint(&SessionId::random(), 7);
+        prop_assert_eq!(k.verify(&t[..cut]), None);
+        prop_assert_eq!(k.verify(&format!("{t}{extra}")), None);
+    }
+
+    #[test]
+    fn arbitrary_strings_never_verify(s in ".{0,100}") {
+        prop_assert_eq!(keys(9).verify(&s), None);
     }
 }
 
-/// The marker of a DPoP binding in the sealed encoding.
-const JKT: u8 = 0x6a;
-
-pub(crate) fn mac_for(secret: &[u8]) -> HmacSha256 {
-    // HMAC takes a key of any length; `new_from_slice` cannot fail for it.
-    match HmacSha256::new_from_slice(secret) {
-        Ok(mac) => mac,
-        Err(_) => unreachable!("HMAC accepts keys of every length"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
+/// The session seal.
+mod seal {
     use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-    use super::*;
+    use super::super::*;
     use crate::session::SessionId;
 
     /// Seal keys, newest first, as the refresh-token keys hold them.
@@ -144,13 +105,13 @@ mod tests {
 
     impl SessionSeal {
         fn derive<'a>(secrets: impl IntoIterator<Item = &'a [u8]>) -> Self {
-            Self(secrets.into_iter().map(derive_key).collect())
+            Self(secrets.into_iter().map(derive_seal_key).collect())
         }
         fn seal(&self, session: &Session) -> String {
-            super::seal(&self.0[0], session)
+            seal_with(&self.0[0], session)
         }
         fn verify(&self, session: &Session) -> bool {
-            check(&self.0, session) != Sealed::Broken
+            check_with(&self.0, session) != Sealed::Broken
         }
     }
 
