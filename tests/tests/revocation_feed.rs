@@ -418,8 +418,14 @@ mod redis_cluster {
             .strip_prefix("redis+cluster://")
             .expect("REDIS_CLUSTER_URL is redis+cluster://host:port,…");
         let seeds: Vec<String> = hosts.split(',').map(|h| format!("redis://{h}")).collect();
-        assert!(seeds.len() >= 3, "three seed nodes, one per instance: {url}");
-        let prefix = format!("tra-test:{test}:{}", tower_refresh_auth_test_support::run_id());
+        assert!(
+            seeds.len() >= 3,
+            "three seed nodes, one per instance: {url}"
+        );
+        let prefix = format!(
+            "tra-test:{test}:{}",
+            tower_refresh_auth_test_support::run_id()
+        );
         let mut stores = Vec::new();
         for i in 0..3 {
             let subscribers = (0..seeds.len())
@@ -467,7 +473,9 @@ mod redis_cluster {
     async fn redis_cluster_instances_subscribe_on_three_nodes() {
         let cluster = cluster("feed_cluster_nodes").await;
         let [a, b, c] = cluster.stores.clone().map(instance);
-        cluster.assert_subscribed_on_three_nodes(&[&a, &b, &c]).await;
+        cluster
+            .assert_subscribed_on_three_nodes(&[&a, &b, &c])
+            .await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

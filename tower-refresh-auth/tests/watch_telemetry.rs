@@ -144,7 +144,10 @@ fn watches_are_counted_when_they_start_and_when_they_end_by_why() {
             assert_watches(
                 metrics.since_last(),
                 &[
-                    ("refresh_auth_session_watches_ended_total{reason=revoked}", 1.0),
+                    (
+                        "refresh_auth_session_watches_ended_total{reason=revoked}",
+                        1.0,
+                    ),
                     (ACTIVE, 0.0),
                 ],
             );
@@ -169,8 +172,14 @@ fn watches_are_counted_when_they_start_and_when_they_end_by_why() {
                 metrics.since_last(),
                 &[
                     (STARTED, 2.0),
-                    ("refresh_auth_session_watches_ended_total{reason=expired}", 1.0),
-                    ("refresh_auth_session_watches_ended_total{reason=unconfirmed}", 1.0),
+                    (
+                        "refresh_auth_session_watches_ended_total{reason=expired}",
+                        1.0,
+                    ),
+                    (
+                        "refresh_auth_session_watches_ended_total{reason=unconfirmed}",
+                        1.0,
+                    ),
                     (ACTIVE, 0.0),
                 ],
             );
@@ -184,7 +193,10 @@ fn watches_are_counted_when_they_start_and_when_they_end_by_why() {
             assert_watches(
                 metrics.since_last(),
                 &[
-                    ("refresh_auth_session_watches_ended_total{reason=dropped}", 1.0),
+                    (
+                        "refresh_auth_session_watches_ended_total{reason=dropped}",
+                        1.0,
+                    ),
                     (ACTIVE, 1.0),
                 ],
             );
@@ -192,7 +204,10 @@ fn watches_are_counted_when_they_start_and_when_they_end_by_why() {
             assert_watches(
                 metrics.since_last(),
                 &[
-                    ("refresh_auth_session_watches_ended_total{reason=dropped}", 1.0),
+                    (
+                        "refresh_auth_session_watches_ended_total{reason=dropped}",
+                        1.0,
+                    ),
                     (ACTIVE, 0.0),
                 ],
             );
