@@ -11,9 +11,13 @@
 //!
 //! ```text
 //! REDIS_URL=redis://127.0.0.1:6379 DATABASE_URL=postgres://postgres@127.0.0.1/test \
-//!   cargo test --release -p tower-refresh-auth-tests --test revocation_feed -- \
+//!   REDIS_CLUSTER_URL=redis+cluster://127.0.0.1:7000,127.0.0.1:7001,127.0.0.1:7002 \
+//!   cargo test -p tower-refresh-auth-tests --test revocation_feed -- \
 //!   --include-ignored --nocapture --test-threads 1 lag_distribution
 //! ```
+//!
+//! On the Redis Cluster each of the three instances has its own cluster connection and
+//! subscribes on a node of its own.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant};
@@ -280,22 +284,32 @@ async fn no_revoked_session_through_a_gap<S: RefreshStore>(stores: [S; 3], kill:
     eprintln!("gap test: {gaps_seen} checks found an instance in a gap");
 }
 
-/// Lag from the revoking call's answer to refusal on another instance, over `n`
+/// Lag from the revoking call's answer to refusal on both other instances, over `n`
 /// revocations: printed as p50, p90, p99 and max.
-async fn lag_distribution(name: &str, stores: [impl RefreshStore; 2], n: usize) {
-    let [a, b] = stores.map(instance);
-    following(&[&a, &b]).await;
+async fn lag_distribution(name: &str, stores: [impl RefreshStore; 3], n: usize) {
+    let [a, b, c] = stores.map(instance);
+    following(&[&a, &b, &c]).await;
     let mut lags = Vec::with_capacity(n);
     for _ in 0..n {
         let pair = a.issue("lag", NoClaims {}).await.unwrap();
-        wait_until("the new session is accepted", async || {
-            accepted(&b, &pair).await
-        })
-        .await;
+        for auth in [&b, &c] {
+            wait_until("the new session is accepted", async || {
+                accepted(auth, &pair).await
+            })
+            .await;
+        }
         a.logout(&pair.refresh_token).await.unwrap();
         let answered = Instant::now();
         let deadline = answered + BOUND;
-        while accepted(&b, &pair).await {
+        let mut waiting = vec![&b, &c];
+        while !waiting.is_empty() {
+            let mut still = Vec::with_capacity(waiting.len());
+            for auth in waiting {
+                if accepted(auth, &pair).await {
+                    still.push(auth);
+                }
+            }
+            waiting = still;
             assert!(Instant::now() < deadline, "not refused within {BOUND:?}");
             tokio::task::yield_now().await;
         }
@@ -303,23 +317,23 @@ async fn lag_distribution(name: &str, stores: [impl RefreshStore; 2], n: usize) 
     }
     lags.sort_unstable();
     let at = |q: f64| lags[((lags.len() as f64 * q) as usize).min(lags.len() - 1)];
-    let status = b.revocation_feed_status().unwrap();
+    let [sb, sc] = [&b, &c].map(|auth| auth.revocation_feed_status().unwrap());
     eprintln!(
-        "{name}: {n} revocations, lag from the logout's answer to refusal on another instance: \
-         p50 {:?}, p90 {:?}, p99 {:?}, max {:?} (gaps {}, resyncs {})",
+        "{name}: {n} revocations, lag from the logout's answer to refusal on both other \
+         instances: p50 {:?}, p90 {:?}, p99 {:?}, max {:?} (gaps {}, resyncs {})",
         at(0.50),
         at(0.90),
         at(0.99),
         lags[lags.len() - 1],
-        status.gaps,
-        status.resyncs,
+        sb.gaps + sc.gaps,
+        sb.resyncs + sc.resyncs,
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_lag_distribution() {
     let store = MemoryStore::new();
-    lag_distribution("memory", [store.clone(), store], 1000).await;
+    lag_distribution("memory", [store.clone(), store.clone(), store], 1000).await;
 }
 
 #[cfg(feature = "redis")]
@@ -365,13 +379,6 @@ mod redis_store {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore = "needs REDIS_CLUSTER_URL (tests/redis-cluster.sh start; see tests/support/README.md)"]
-    async fn redis_cluster_revocations_reach_every_instance() {
-        let fx = fixtures::redis_cluster("feed_cluster").await;
-        revocations_reach_every_instance(three(&fx)).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     #[ignore = "needs REDIS_URL (see tests/support/README.md)"]
     async fn redis_no_revoked_session_through_a_gap() {
         let fx = fixtures::redis("feed_gap").await;
@@ -379,19 +386,117 @@ mod redis_store {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore = "needs REDIS_CLUSTER_URL (tests/redis-cluster.sh start; see tests/support/README.md)"]
-    async fn redis_cluster_lag_distribution() {
-        let fx = fixtures::redis_cluster("feed_cluster_lag").await;
-        let [a, b, _] = three(&fx);
-        lag_distribution("redis cluster", [a, b], 1000).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     #[ignore = "needs REDIS_URL (see tests/support/README.md)"]
     async fn redis_lag_distribution() {
         let fx = fixtures::redis("feed_lag").await;
-        let [a, b, _] = three(&fx);
-        lag_distribution("redis", [a, b], 1000).await;
+        lag_distribution("redis", three(&fx), 1000).await;
+    }
+}
+
+/// The same three instances on the Redis Cluster, each with its own cluster connection and
+/// its own subscription, made on a node of its own: instance `i` subscribes on seed `i` first,
+/// so a revocation published through the slot's primary reaches the others through the
+/// cluster's bus.
+#[cfg(feature = "redis")]
+mod redis_cluster {
+    use super::*;
+    use tower_refresh_auth::store::RedisStore;
+    use tower_refresh_auth_test_support::fixtures::DeleteKeysOnDrop;
+
+    /// Three stores on one fresh key prefix, each connected on its own, and the guard that
+    /// deletes their keys.
+    struct Cluster {
+        stores: [RedisStore; 3],
+        seeds: Vec<String>,
+        channel: String,
+        _keys: DeleteKeysOnDrop,
+    }
+
+    async fn cluster(test: &str) -> Cluster {
+        let url = tower_refresh_auth_test_support::service_url("REDIS_CLUSTER_URL");
+        let hosts = url
+            .strip_prefix("redis+cluster://")
+            .expect("REDIS_CLUSTER_URL is redis+cluster://host:port,…");
+        let seeds: Vec<String> = hosts.split(',').map(|h| format!("redis://{h}")).collect();
+        assert!(
+            seeds.len() >= 3,
+            "three seed nodes, one per instance: {url}"
+        );
+        let prefix = format!(
+            "tra-test:{test}:{}",
+            tower_refresh_auth_test_support::run_id()
+        );
+        let mut stores = Vec::new();
+        for i in 0..3 {
+            let subscribers = (0..seeds.len())
+                .map(|k| redis::Client::open(seeds[(i + k) % seeds.len()].as_str()).unwrap());
+            let store = RedisStore::connect(&url)
+                .await
+                .expect("connect to the Redis Cluster")
+                .with_key_prefix(prefix.clone())
+                .with_feed_subscribers(subscribers);
+            stores.push(store);
+        }
+        Cluster {
+            stores: stores.try_into().unwrap(),
+            seeds,
+            channel: format!("{prefix}:revocations"),
+            _keys: DeleteKeysOnDrop::new(&url, &prefix),
+        }
+    }
+
+    impl Cluster {
+        /// Asserts that the feed's channel has a subscriber on each of the first three seed
+        /// nodes (`PUBSUB NUMSUB` counts a node's own subscribers): the instances followed
+        /// the feed on three nodes.
+        async fn assert_subscribed_on_three_nodes(&self, instances: &[&RefreshAuth]) {
+            following(instances).await;
+            for seed in &self.seeds[..3] {
+                let mut conn = redis::Client::open(seed.as_str())
+                    .unwrap()
+                    .get_multiplexed_async_connection()
+                    .await
+                    .unwrap();
+                let (_, n): (String, u64) = redis::cmd("PUBSUB")
+                    .arg("NUMSUB")
+                    .arg(&self.channel)
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap();
+                assert!(n >= 1, "no subscriber of the feed on {seed}");
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs REDIS_CLUSTER_URL (tests/redis-cluster.sh start; see tests/support/README.md)"]
+    async fn redis_cluster_instances_subscribe_on_three_nodes() {
+        let cluster = cluster("feed_cluster_nodes").await;
+        let [a, b, c] = cluster.stores.clone().map(instance);
+        cluster
+            .assert_subscribed_on_three_nodes(&[&a, &b, &c])
+            .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs REDIS_CLUSTER_URL (tests/redis-cluster.sh start; see tests/support/README.md)"]
+    async fn redis_cluster_revocations_reach_every_instance() {
+        let cluster = cluster("feed_cluster").await;
+        revocations_reach_every_instance(cluster.stores.clone()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs REDIS_CLUSTER_URL (tests/redis-cluster.sh start; see tests/support/README.md)"]
+    async fn redis_cluster_everywhere_and_reuse_go_through_the_feed() {
+        let cluster = cluster("feed_cluster_everywhere").await;
+        everywhere_and_reuse_go_through_the_feed(cluster.stores.clone()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs REDIS_CLUSTER_URL (tests/redis-cluster.sh start; see tests/support/README.md)"]
+    async fn redis_cluster_lag_distribution() {
+        let cluster = cluster("feed_cluster_lag").await;
+        lag_distribution("redis cluster", cluster.stores.clone(), 1000).await;
     }
 }
 
@@ -455,8 +560,7 @@ mod postgres_store {
     #[ignore = "needs DATABASE_URL (see tests/support/README.md)"]
     async fn postgres_lag_distribution() {
         let fx = fixtures::postgres("feed_lag").await;
-        let [a, b, _] = three(&fx);
-        lag_distribution("postgres", [a, b], 1000).await;
+        lag_distribution("postgres", three(&fx), 1000).await;
     }
 }
 
@@ -470,6 +574,14 @@ mod sqlite_store {
         let fx = fixtures::sqlite("feed_reach").await;
         let second = fx.second.clone().unwrap();
         revocations_reach_every_instance([fx.store.clone(), second.clone(), second]).await;
+    }
+
+    /// The polled table: a revocation arrives within one poll (50 ms) and the catch-up.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite_lag_distribution() {
+        let fx = fixtures::sqlite("feed_lag").await;
+        let second = fx.second.clone().unwrap();
+        lag_distribution("sqlite", [fx.store.clone(), second.clone(), second], 200).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -23,11 +23,14 @@
 //! | `refresh_auth_unknown_kid_total` | `outcome`: `refetched` (a fetch was made for it), `refused` |
 //! | `refresh_auth_stale_key_set_total` | `outcome`: `served` (a token verified on a set past its max-age), `unavailable` (`503`) |
 //! | `refresh_auth_introspection_total` | `outcome`: `active`, `inactive`, `invalid_client`, `throttled`, `invalid_request`, `store_error` |
+//! | `refresh_auth_session_watches_started_total` | (connection guards, `watch::SessionWatch`, first polled) |
+//! | `refresh_auth_session_watches_ended_total` | `reason`: `expired`, `revoked`, `unconfirmed`, `dropped` |
+//! | `refresh_auth_session_watches_active` (gauge) | (guards started and not yet ended) |
 
 use std::future::Future;
 use std::time::Instant;
 
-use metrics::{counter, histogram};
+use metrics::{counter, gauge, histogram};
 
 use crate::error::AuthError;
 use crate::events::RevocationReason;
@@ -303,6 +306,41 @@ pub(crate) fn introspected(outcome: Introspection) {
     .increment(1);
 }
 
+/// The gauge of connection guards started and not yet ended.
+const WATCHES_ACTIVE: &str = "refresh_auth_session_watches_active";
+
+/// Counts a connection guard (a `SessionWatch`) that started watching: it was first polled.
+pub(crate) fn watch_started() {
+    counter!("refresh_auth_session_watches_started_total").increment(1);
+    gauge!(WATCHES_ACTIVE).increment(1.0);
+}
+
+/// Why a started connection guard stopped watching.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WatchEnd {
+    /// The connection's token expired.
+    Expired,
+    /// Its session or subject was revoked.
+    Revoked,
+    /// The store could not say whether the session is live (the guard failed closed).
+    Unconfirmed,
+    /// The guard was dropped before it resolved: the connection ended on its own.
+    Dropped,
+}
+
+/// Counts a started connection guard that stopped watching, by why.
+pub(crate) fn watch_ended(end: WatchEnd) {
+    const NAME: &str = "refresh_auth_session_watches_ended_total";
+    match end {
+        WatchEnd::Expired => counter!(NAME, "reason" => "expired"),
+        WatchEnd::Revoked => counter!(NAME, "reason" => "revoked"),
+        WatchEnd::Unconfirmed => counter!(NAME, "reason" => "unconfirmed"),
+        WatchEnd::Dropped => counter!(NAME, "reason" => "dropped"),
+    }
+    .increment(1);
+    gauge!(WATCHES_ACTIVE).decrement(1.0);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -329,6 +367,8 @@ mod tests {
             logged_out();
             session_started();
             introspected(Introspection::Active);
+            watch_started();
+            watch_ended(WatchEnd::Dropped);
         });
         assert_eq!(counted.count_total, 0, "{counted:?}");
     }

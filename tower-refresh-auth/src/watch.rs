@@ -15,6 +15,7 @@ use crate::error::AuthError;
 use crate::revocation::Ask;
 use crate::session::SessionId;
 use crate::shared::Shared;
+use crate::telemetry::{self, WatchEnd};
 use crate::token::Claims;
 
 /// How often a watch asks the store by default, when the layer checks sessions
@@ -75,6 +76,11 @@ impl fmt::Display for SessionEnd {
 /// The expiry is read from the layer's [clock](crate::clock) each time the watch wakes; in
 /// between it sleeps on tokio's timer until the `exp` that clock gave. Dropping the watch
 /// stops it. It holds the layer's shared state, not the connection.
+///
+/// Watches are counted from their first poll: `refresh_auth_session_watches_started_total`,
+/// `refresh_auth_session_watches_ended_total{reason}` (`expired`, `revoked`, `unconfirmed`,
+/// or `dropped` before it resolved) and the gauge `refresh_auth_session_watches_active`
+/// (`docs/protocol.md` §9).
 ///
 /// ```
 /// use tower_refresh_auth::watch::SessionEnd;
@@ -144,14 +150,30 @@ impl Future for SessionWatch {
                         std::mem::replace(&mut this.state, State::Done(SessionEnd::Expired));
                     if let State::Ready(watching) = ready {
                         this.state = State::Running(Box::pin(watching.run()));
+                        telemetry::watch_started();
                     }
                 }
                 State::Running(running) => {
                     let end = std::task::ready!(running.as_mut().poll(cx));
                     this.state = State::Done(end);
+                    telemetry::watch_ended(match end {
+                        SessionEnd::Expired => WatchEnd::Expired,
+                        SessionEnd::Revoked => WatchEnd::Revoked,
+                        SessionEnd::Unconfirmed => WatchEnd::Unconfirmed,
+                    });
                     tracing::debug!(reason = end.reason(), "session watch resolved");
                 }
             }
+        }
+    }
+}
+
+impl Drop for SessionWatch {
+    /// A watch dropped while it runs ends the count of its guard as `dropped` (the
+    /// connection ended on its own); one never polled was never counted.
+    fn drop(&mut self) {
+        if let State::Running(_) = self.state {
+            telemetry::watch_ended(WatchEnd::Dropped);
         }
     }
 }
