@@ -123,7 +123,8 @@ impl MemoryStore {
     /// A new, empty store with this one's settings, remembering at most `per_key` spent DPoP
     /// proofs of one key (default [`DEFAULT_PROOFS_PER_KEY`]). A key past it has its further
     /// proofs refused as replays until its older ones expire; no other key is affected: the
-    /// memory is partitioned by key ([`ReplayKey::partition`]).
+    /// memory is partitioned by key
+    /// ([`ReplayKey::partition`](crate::store::ReplayKey::partition)).
     ///
     /// ```
     /// use tower_refresh_auth::store::MemoryStore;
