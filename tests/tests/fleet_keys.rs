@@ -25,7 +25,7 @@ use tower_refresh_auth::fleet::{KeyEncryptionKey, KeyRingError, KeyRingSync, Key
 use tower_refresh_auth::store::{RefreshStore, StoredKeyRing};
 use tower_refresh_auth::{ConfigError, NoClaims, RefreshAuth, TokenPair};
 use tower_refresh_auth_test_support::Fixture;
-use tower_refresh_auth_tests::ring_switch::RingSwitch;
+use tower_refresh_auth_tests::ring_switch::{RingDown, RingSwitch};
 
 const ACCESS_TTL: Duration = Duration::from_secs(60);
 /// The JWKS max-age: by default the key overlap, here the access-token lifetime.
@@ -439,7 +439,7 @@ async fn store_down_across_a_step<S: RefreshStore + Clone>(fx: Fixture<S>) {
     for store in three(&fx) {
         let store = RingSwitch {
             inner: store,
-            down: Arc::clone(&down),
+            hooks: RingDown(Arc::clone(&down)),
         };
         fleet.push(instance(store, &clock, kek(1)).await.unwrap());
     }

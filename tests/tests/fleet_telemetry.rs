@@ -11,7 +11,7 @@ use tower_refresh_auth::clock::ManualClock;
 use tower_refresh_auth::fleet::{KeyEncryptionKey, KeyRotation, Synced};
 use tower_refresh_auth::store::{RefreshStore, StoredKeyRing};
 use tower_refresh_auth::{NoClaims, RefreshAuth};
-use tower_refresh_auth_tests::ring_switch::RingSwitch;
+use tower_refresh_auth_tests::ring_switch::{RingDown, RingSwitch};
 
 const LIFETIME: Duration = Duration::from_secs(300);
 const POLL: Duration = Duration::from_secs(10);
@@ -43,7 +43,7 @@ fn rotations_postponements_and_refusals_are_counted_and_reported() {
             let down = Arc::new(AtomicBool::new(false));
             let store = RingSwitch {
                 inner: tower_refresh_auth::store::MemoryStore::new(),
-                down: Arc::clone(&down),
+                hooks: RingDown(Arc::clone(&down)),
             };
             let mut fleet = Vec::new();
             for _ in 0..2 {

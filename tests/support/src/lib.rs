@@ -37,7 +37,7 @@ pub use tower_refresh_auth::store::conformance::{
 pub use challenge::{Challenge, parse_challenges};
 pub use reply::{Reply, bearer_get, json_post, logout_request, refresh_body, refresh_request};
 pub use stack::{Stack, subject_echo};
-pub use store::TestStore;
+pub use store::{Outage, TestStore};
 
 /// Whether this run is CI's (`CI=true`), where every test must run.
 pub fn in_ci() -> bool {

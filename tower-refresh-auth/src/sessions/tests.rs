@@ -4,8 +4,9 @@
 use std::time::{Duration, SystemTime};
 
 use crate::clock::{Clock, ManualClock};
-use crate::session::{Session, SessionId};
-use crate::store::{DpopStore, MemoryStore, RefreshStore, Rotation, StoreError, SubjectIndex};
+use crate::session::Session;
+use crate::store::intercept::{Call, Capability, Hooks, Intercepted};
+use crate::store::{MemoryStore, RefreshStore, StoreError};
 use crate::token::refresh_token::Sealed;
 use crate::{AuthError, NoClaims, RefreshAuth, SecurityEvent};
 
@@ -13,60 +14,36 @@ const SECRET: &[u8] = b"a rotation test secret of at least 32 bytes";
 
 /// A store that hands every record it loads or rotates back with its subject changed, as someone with write
 /// access to the database would leave it; what it keeps stays intact.
-#[derive(Debug, Clone, Default)]
-struct Rewriting(MemoryStore);
+type Rewriting = Intercepted<MemoryStore, RewriteSubject>;
 
-fn rewrite(mut session: Session) -> Session {
-    session.subject = "admin".into();
-    session
-}
+/// The hooks of [`Rewriting`].
+#[derive(Debug, Clone, Default)]
+struct RewriteSubject;
 
 #[async_trait::async_trait]
-impl RefreshStore for Rewriting {
-    async fn create(&self, session: &Session) -> Result<(), StoreError> {
-        self.0.create(session).await
+impl Hooks for RewriteSubject {
+    async fn session(&self, call: Call, mut session: Session) -> Session {
+        if matches!(call, Call::Load | Call::Rotate | Call::RotateUnbound) {
+            session.subject = "admin".into();
+        }
+        session
     }
-    async fn load(&self, id: &SessionId, now: SystemTime) -> Result<Option<Session>, StoreError> {
-        Ok(self.0.load(id, now).await?.map(rewrite))
-    }
-    async fn rotate(
-        &self,
-        id: &SessionId,
-        expected: u64,
-        next: u64,
-        now: SystemTime,
-        expires_at: SystemTime,
-    ) -> Result<Rotation, StoreError> {
-        Ok(
-            match self.0.rotate(id, expected, next, now, expires_at).await? {
-                Rotation::Rotated(s) => Rotation::Rotated(rewrite(s)),
-                Rotation::Conflict(s) => Rotation::Conflict(rewrite(s)),
-                Rotation::NotFound => Rotation::NotFound,
-            },
-        )
-    }
-    async fn revoke(&self, id: &SessionId) -> Result<bool, StoreError> {
-        self.0.revoke(id).await
-    }
-    async fn reseal(&self, id: &SessionId, seal: &str) -> Result<bool, StoreError> {
-        self.0.reseal(id, seal).await
-    }
-    fn subject_index(&self) -> Option<&dyn SubjectIndex> {
-        self.0.subject_index()
-    }
-    fn dpop(&self) -> Option<&dyn DpopStore> {
-        self.0.dpop()
+
+    fn offers(&self, capability: Capability) -> bool {
+        matches!(capability, Capability::SubjectIndex | Capability::Dpop)
     }
 }
 
-/// A store that, on the first `rotate` through it, lets another instance refresh the same
+/// A store that, on the first rotation through it, lets another instance refresh the same
 /// token first, with the clock a millisecond later: two tabs of one browser, the second
 /// request read the time first but reached the store last.
+type Overtaken = Intercepted<MemoryStore, Overtake>;
+
+/// The hooks of [`Overtaken`].
 #[derive(Debug, Clone)]
-struct Overtaken {
-    inner: MemoryStore,
+struct Overtake {
     clock: ManualClock,
-    /// The other instance and the token it refreshes first, taken by the first `rotate`.
+    /// The other instance and the token it refreshes first, taken by the first rotation.
     first: std::sync::Arc<std::sync::Mutex<Option<Overtaker>>>,
     overtaker_got: std::sync::Arc<std::sync::Mutex<Option<String>>>,
 }
@@ -74,40 +51,22 @@ struct Overtaken {
 type Overtaker = (RefreshAuth<NoClaims>, String);
 
 #[async_trait::async_trait]
-impl RefreshStore for Overtaken {
-    async fn create(&self, session: &Session) -> Result<(), StoreError> {
-        self.inner.create(session).await
-    }
-    async fn load(&self, id: &SessionId, now: SystemTime) -> Result<Option<Session>, StoreError> {
-        self.inner.load(id, now).await
-    }
-    async fn rotate(
-        &self,
-        id: &SessionId,
-        expected: u64,
-        next: u64,
-        now: SystemTime,
-        expires_at: SystemTime,
-    ) -> Result<Rotation, StoreError> {
+impl Hooks for Overtake {
+    async fn before(&self, call: Call) -> Result<(), StoreError> {
+        if !matches!(call, Call::Rotate | Call::RotateUnbound) {
+            return Ok(());
+        }
         let overtaker = self.first.lock().unwrap().take();
         if let Some((auth, token)) = overtaker {
             self.clock.advance(Duration::from_millis(1));
             let pair = auth.refresh(&token).await.unwrap();
             *self.overtaker_got.lock().unwrap() = Some(pair.refresh_token);
         }
-        self.inner.rotate(id, expected, next, now, expires_at).await
+        Ok(())
     }
-    async fn revoke(&self, id: &SessionId) -> Result<bool, StoreError> {
-        self.inner.revoke(id).await
-    }
-    async fn reseal(&self, id: &SessionId, seal: &str) -> Result<bool, StoreError> {
-        self.inner.reseal(id, seal).await
-    }
-    fn subject_index(&self) -> Option<&dyn SubjectIndex> {
-        self.inner.subject_index()
-    }
-    fn dpop(&self) -> Option<&dyn DpopStore> {
-        self.inner.dpop()
+
+    fn offers(&self, capability: Capability) -> bool {
+        matches!(capability, Capability::SubjectIndex | Capability::Dpop)
     }
 }
 
@@ -122,15 +81,17 @@ async fn a_tab_overtaken_by_another_on_the_same_instance_is_inside_the_window() 
         .build()
         .unwrap();
     let pair = first.issue("alice", NoClaims {}).await.unwrap();
-    let store = Overtaken {
-        inner: inner.clone(),
-        clock: clock.clone(),
-        first: std::sync::Arc::new(std::sync::Mutex::new(Some((
-            first.clone(),
-            pair.refresh_token.clone(),
-        )))),
-        overtaker_got: std::sync::Arc::default(),
-    };
+    let store = Overtaken::with_hooks(
+        inner.clone(),
+        Overtake {
+            clock: clock.clone(),
+            first: std::sync::Arc::new(std::sync::Mutex::new(Some((
+                first.clone(),
+                pair.refresh_token.clone(),
+            )))),
+            overtaker_got: std::sync::Arc::default(),
+        },
+    );
     let second = RefreshAuth::<NoClaims>::builder()
         .hs256(SECRET.to_vec())
         .store(store.clone())
@@ -203,7 +164,7 @@ async fn a_record_failing_its_seal_is_refused_logged_and_never_signed() {
         auth.refresh(&pair.refresh_token).await,
         Err(AuthError::InvalidGrant)
     ));
-    assert!(store.0.load(&id, clock.now()).await.unwrap().is_some());
+    assert!(store.inner.load(&id, clock.now()).await.unwrap().is_some());
 
     let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
     let errors: Vec<&str> = text

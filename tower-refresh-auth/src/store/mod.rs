@@ -39,6 +39,9 @@
 #[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
 pub mod conformance;
 pub mod feed;
+#[cfg(any(test, feature = "conformance"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
+pub mod intercept;
 mod key_ring;
 #[cfg(feature = "memory-store")]
 mod memory;

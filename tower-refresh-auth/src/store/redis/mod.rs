@@ -133,35 +133,39 @@
 //! successor. Sessions survive a Redis restart only as far as Redis persists them (AOF or
 //! RDB).
 
+// One file per capability: the record (`record.rs`), the per-subject index
+// (`subject_index.rs`), DPoP binding and replay memory (`dpop.rs`), re-authentication
+// (`reauth.rs`), the key ring (`key_ring.rs`), the revocation feed (`feed.rs`); and what they
+// share: the connection, the scripts, pipelines across slots, decoding, durability.
 mod connection;
 mod decode;
+mod dpop;
 mod durability;
 mod feed;
 mod key_ring;
 mod pipeline;
+mod reauth;
+mod record;
 mod scripts;
+mod subject_index;
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster_async::ClusterConnection;
-use redis::{Client, IntoConnectionInfo, RedisError, Value};
+use redis::{Client, IntoConnectionInfo};
 
 use self::connection::{Address, Conn, cluster_builder};
-use self::decode::{FIELDS, decode};
 use self::durability::Durability;
 use self::feed::Feed;
 use self::scripts::Scripts;
 
-use super::{
-    DpopStore, PageCursor, ReauthStore, RefreshStore, RevocationFeed, Rotation, SessionPage,
-    StoreError, SubjectIndex,
-};
-use crate::clock::to_millis;
-use crate::session::{Session, SessionId};
-use crate::store::{DEFAULT_PROOFS_PER_KEY, KeyRingStore, ReplayKey};
+use super::StoreError;
+#[cfg(doc)]
+use super::{DpopStore, KeyRingStore, RefreshStore, ReplayKey, RevocationFeed, SubjectIndex};
+use crate::store::DEFAULT_PROOFS_PER_KEY;
 
 /// How long an operation may take before it fails with [`StoreError::Timeout`], by default.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -386,98 +390,12 @@ impl RedisStore {
         self
     }
 
-    /// The compare-and-swap of `rotate`, and of `rotate_unbound` when `unbound_only`.
-    async fn swap(
-        &self,
-        id: &SessionId,
-        expected: u64,
-        next: u64,
-        now: SystemTime,
-        expires_at: SystemTime,
-        unbound_only: bool,
-    ) -> Result<Rotation, StoreError> {
-        let mut rotate = self.scripts.rotate.prepare_invoke();
-        // A counter only moves forward: a swap that would not is sent with an expected
-        // counter of "", which no stored counter equals, so it reports a conflict.
-        let expected = if next > expected {
-            expected.to_string()
-        } else {
-            String::new()
-        };
-        rotate
-            .key(self.session_key(id))
-            .arg(expected)
-            .arg(to_millis(now))
-            .arg(to_millis(expires_at))
-            .arg(next)
-            .arg(if unbound_only { "1" } else { "" });
-        let reply = self.invoke_write(&self.scripts.rotate, rotate).await?;
-        let mut reply: Vec<Vec<u8>> =
-            redis::from_redis_value(reply).map_err(|err| StoreError::Corrupt(err.to_string()))?;
-        if reply.is_empty() {
-            return Ok(Rotation::NotFound);
-        }
-        let status = reply.remove(0);
-        let session = decode(*id, reply.into_iter().map(Some).collect())?;
-        match status.as_slice() {
-            b"rotated" => Ok(Rotation::Rotated(session)),
-            b"conflict" => Ok(Rotation::Conflict(session)),
-            _ => Err(StoreError::Corrupt(format!(
-                "session {id}: unexpected rotate status"
-            ))),
-        }
-    }
-
     fn session_key(&self, id: &(impl fmt::Display + ?Sized)) -> String {
         session_key(&self.prefix, id)
     }
 
     fn subject_key(&self, subject: &str) -> String {
         subject_key(&self.prefix, subject)
-    }
-
-    /// Drops `stale` ids from the subject's `index`. Bounded: what is dropped now costs
-    /// nothing next time. Only ids a minute old go (see the module docs); housekeeping, so a
-    /// failure is logged, not the caller's.
-    async fn forget_stale(&self, index: &str, stale: &[&String]) {
-        if stale.is_empty() {
-            return;
-        }
-        let mut conn = self.conn.clone();
-        let mut forget = self.scripts.index_forget.prepare_invoke();
-        forget.key(index).arg(INDEX_MIN_AGE_MS).arg(stale);
-        if let Err(err) = self.run(forget.invoke_async::<u64>(&mut conn)).await {
-            tracing::warn!(error = %err, "redis store could not prune a subject's index");
-        }
-    }
-
-    /// Drops from `subject`'s index the ids, a minute old or more, whose session is gone.
-    async fn prune_subject(&self, subject: &str) -> Result<(), RedisError> {
-        let mut conn = self.conn.clone();
-        let index = self.subject_key(subject);
-        let mut old = self.scripts.index_old.prepare_invoke();
-        old.key(&index).arg(INDEX_MIN_AGE_MS);
-        let ids: Vec<String> = old.invoke_async(&mut conn).await?;
-        if ids.is_empty() {
-            return Ok(());
-        }
-        let mut exists = redis::pipe();
-        for id in &ids {
-            exists.cmd("EXISTS").arg(self.session_key(id));
-        }
-        let found: Vec<bool> =
-            redis::from_redis_value(Value::Array(self.query_all(&exists).await?))?;
-        let gone: Vec<&String> = ids
-            .iter()
-            .zip(found)
-            .filter_map(|(id, found)| (!found).then_some(id))
-            .collect();
-        if !gone.is_empty() {
-            let mut forget = self.scripts.index_forget.prepare_invoke();
-            forget.key(&index).arg(INDEX_MIN_AGE_MS).arg(&gone);
-            forget.invoke_async::<u64>(&mut conn).await?;
-        }
-        Ok(())
     }
 }
 
@@ -491,396 +409,10 @@ fn subject_key(prefix: &str, subject: &str) -> String {
     format!("{prefix}:u:{{{subject}}}")
 }
 
-#[async_trait::async_trait]
-impl RefreshStore for RedisStore {
-    async fn create(&self, session: &Session) -> Result<(), StoreError> {
-        let absolute = session
-            .absolute_expires_at
-            .map(|t| to_millis(t).to_string())
-            .unwrap_or_default();
-        let mut index = self.scripts.index_add.prepare_invoke();
-        index
-            .key(self.subject_key(&session.subject))
-            .arg(session.id.to_string())
-            .arg(&absolute);
-        let mut write = self.scripts.create.prepare_invoke();
-        write
-            .key(self.session_key(&session.id))
-            .arg(&session.subject)
-            .arg(&session.claims)
-            .arg(session.counter)
-            .arg(to_millis(session.created_at))
-            .arg(to_millis(session.rotated_at))
-            .arg(to_millis(session.expires_at))
-            .arg(&absolute)
-            .arg(&session.seal)
-            .arg(to_millis(session.deadline()))
-            .arg(session.metadata.user_agent().unwrap_or(""))
-            .arg(session.metadata.label().unwrap_or(""))
-            .arg(session.jkt.as_deref().unwrap_or(""));
-        // The index first: if the session write is lost, a stale id in the index is
-        // harmless; a session missing from its index would survive "log out everywhere".
-        let calls = [
-            (&self.scripts.index_add, index),
-            (&self.scripts.create, write),
-        ];
-        let durable = self.durability.is_some();
-        let replies = self.run(self.invoke_in_turn(&calls, 1, durable)).await?;
-        if let (Some(durability), Some(acked)) = (&self.durability, replies.get(2)) {
-            durability.check(acked)?;
-        }
-        let size = match replies.first() {
-            Some(reply) => redis::from_redis_value_ref::<u64>(reply)
-                .map_err(|err| StoreError::Corrupt(err.to_string()))?,
-            None => return Err(StoreError::Corrupt("no reply to create".into())),
-        };
-
-        if size >= PRUNE_FROM && size.is_power_of_two() {
-            // Housekeeping only: the session is stored, so a failure here is not the
-            // caller's failure.
-            if let Err(err) = self.run(self.prune_subject(&session.subject)).await {
-                tracing::warn!(error = %err, "redis store could not prune a subject's index");
-            }
-        }
-        Ok(())
-    }
-
-    async fn load(&self, id: &SessionId, now: SystemTime) -> Result<Option<Session>, StoreError> {
-        let mut conn = self.conn.clone();
-        let mut cmd = redis::cmd("HMGET");
-        cmd.arg(self.session_key(id)).arg(&FIELDS[..]);
-        let fields: Vec<Option<Vec<u8>>> = self.run(cmd.query_async(&mut conn)).await?;
-        // A missing key reads as all-nil fields.
-        if fields.iter().all(Option::is_none) {
-            return Ok(None);
-        }
-        let session = decode(*id, fields)?;
-        Ok(session.is_live(now).then_some(session))
-    }
-
-    async fn rotate(
-        &self,
-        id: &SessionId,
-        expected: u64,
-        next: u64,
-        now: SystemTime,
-        expires_at: SystemTime,
-    ) -> Result<Rotation, StoreError> {
-        self.swap(id, expected, next, now, expires_at, false).await
-    }
-
-    /// The same script with the binding in its condition: one round trip.
-    async fn rotate_unbound(
-        &self,
-        id: &SessionId,
-        expected: u64,
-        next: u64,
-        now: SystemTime,
-        expires_at: SystemTime,
-    ) -> Result<Rotation, StoreError> {
-        self.swap(id, expected, next, now, expires_at, true).await
-    }
-
-    async fn revoke(&self, id: &SessionId) -> Result<bool, StoreError> {
-        let mut cmd = redis::cmd("DEL");
-        cmd.arg(self.session_key(id));
-        let deleted = self.query_write(&cmd).await?;
-        let deleted: u64 =
-            redis::from_redis_value(deleted).map_err(|err| StoreError::Corrupt(err.to_string()))?;
-        Ok(deleted > 0)
-    }
-
-    async fn reseal(&self, id: &SessionId, seal: &str) -> Result<bool, StoreError> {
-        let mut conn = self.conn.clone();
-        let mut reseal = self.scripts.reseal.prepare_invoke();
-        reseal.key(self.session_key(id)).arg(seal);
-        let done: u64 = self.run(reseal.invoke_async(&mut conn)).await?;
-        Ok(done > 0)
-    }
-
-    fn subject_index(&self) -> Option<&dyn SubjectIndex> {
-        Some(self)
-    }
-
-    fn dpop(&self) -> Option<&dyn DpopStore> {
-        Some(self)
-    }
-
-    fn reauth(&self) -> Option<&dyn ReauthStore> {
-        Some(self)
-    }
-
-    fn key_ring(&self) -> Option<&dyn KeyRingStore> {
-        Some(self)
-    }
-
-    fn revocation_feed(&self) -> Option<&dyn RevocationFeed> {
-        (!self.feed.is_empty()).then_some(self)
-    }
-}
-
-/// One script on the session's key, written like a rotation (with the configured
-/// durability).
-#[async_trait::async_trait]
-impl ReauthStore for RedisStore {
-    async fn reauthenticate(
-        &self,
-        current: &Session,
-        next: &Session,
-        now: SystemTime,
-    ) -> Result<Option<Session>, StoreError> {
-        // A counter only moves forward: otherwise the expected counter is sent as "", which
-        // no stored counter equals, and nothing changes.
-        let expected = if next.counter > current.counter {
-            current.counter.to_string()
-        } else {
-            String::new()
-        };
-        let mut swap = self.scripts.reauthenticate.prepare_invoke();
-        swap.key(self.session_key(&current.id))
-            .arg(expected)
-            .arg(&current.seal)
-            .arg(next.counter)
-            .arg(to_millis(now))
-            .arg(to_millis(next.expires_at))
-            .arg(&next.claims)
-            .arg(&next.seal)
-            .arg(to_millis(next.rotated_at));
-        let reply = self
-            .invoke_write(&self.scripts.reauthenticate, swap)
-            .await?;
-        let reply: Vec<Vec<u8>> =
-            redis::from_redis_value(reply).map_err(|err| StoreError::Corrupt(err.to_string()))?;
-        if reply.is_empty() {
-            return Ok(None);
-        }
-        decode(current.id, reply.into_iter().map(Some).collect()).map(Some)
-    }
-}
-
-#[async_trait::async_trait]
-impl SubjectIndex for RedisStore {
-    async fn revoke_subject(&self, subject: &str) -> Result<u64, StoreError> {
-        let index = self.subject_key(subject);
-        let mut conn = self.conn.clone();
-        let mut members = redis::cmd("ZRANGE");
-        members.arg(&index).arg(0).arg(-1);
-        let ids: Vec<String> = self.run(members.query_async(&mut conn)).await?;
-        if ids.is_empty() {
-            return Ok(0);
-        }
-        // One script per session, each in its own slot, then drop the ids read from the
-        // index (those old enough that their session cannot still be on its way: see the
-        // module docs). A session created meanwhile keeps its place.
-        let mut calls: Vec<_> = ids
-            .iter()
-            .map(|id| {
-                let mut call = self.scripts.revoke_of_subject.prepare_invoke();
-                call.key(self.session_key(id)).arg(subject);
-                (&self.scripts.revoke_of_subject, call)
-            })
-            .collect();
-        let mut forget = self.scripts.index_forget.prepare_invoke();
-        forget.key(&index).arg(INDEX_MIN_AGE_MS).arg(&ids);
-        calls.push((&self.scripts.index_forget, forget));
-        // The index only once every session is gone: on a cluster, in a second step.
-        let replies = self
-            .run(self.invoke_in_turn(&calls, ids.len(), false))
-            .await?;
-        // Every reply but the last (the index's) is a count of deleted sessions.
-        let counts = replies.iter().take(ids.len()).map(|reply| {
-            redis::from_redis_value_ref::<u64>(reply)
-                .map_err(|err| StoreError::Corrupt(err.to_string()))
-        });
-        counts.sum()
-    }
-
-    async fn list(&self, subject: &str, now: SystemTime) -> Result<Vec<Session>, StoreError> {
-        let index = self.subject_key(subject);
-        let mut conn = self.conn.clone();
-        let mut members = redis::cmd("ZRANGE");
-        members.arg(&index).arg(0).arg(-1);
-        let ids: Vec<String> = self.run(members.query_async(&mut conn)).await?;
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut reads = redis::pipe();
-        for id in &ids {
-            reads
-                .cmd("HMGET")
-                .arg(self.session_key(id))
-                .arg(&FIELDS[..]);
-        }
-        let replies = self.run(self.query_all(&reads)).await?;
-        let replies: Vec<Vec<Option<Vec<u8>>>> = redis::from_redis_value(Value::Array(replies))
-            .map_err(|err| StoreError::Corrupt(err.to_string()))?;
-        let mut live = Vec::new();
-        let mut stale = Vec::new();
-        for (text, fields) in ids.iter().zip(replies) {
-            // An id that is not a session id was never written by this store: dropped too.
-            let Ok(id) = text.parse::<SessionId>() else {
-                stale.push(text);
-                continue;
-            };
-            // A missing key reads as all-nil fields.
-            if fields.iter().all(Option::is_none) {
-                stale.push(text);
-                continue;
-            }
-            let session = decode(id, fields)?;
-            if session.subject == subject && session.is_live(now) {
-                live.push(session);
-            } else {
-                stale.push(text);
-            }
-        }
-        self.forget_stale(&index, &stale).await;
-        Ok(live)
-    }
-
-    /// Three round trips (four when it finds stale ids): the subject's index; the four small
-    /// fields each session is sorted and judged live by (`sub`, `cat`, `exp`, `abs`), in one
-    /// pipeline; the whole of the page's sessions only, in another.
-    async fn list_page(
-        &self,
-        subject: &str,
-        now: SystemTime,
-        limit: usize,
-        after: Option<&PageCursor>,
-    ) -> Result<SessionPage, StoreError> {
-        const HEAD: [&str; 4] = ["sub", "cat", "exp", "abs"];
-        let limit = limit.max(1);
-        let index = self.subject_key(subject);
-        let mut conn = self.conn.clone();
-        let mut members = redis::cmd("ZRANGE");
-        members.arg(&index).arg(0).arg(-1);
-        let ids: Vec<String> = self.run(members.query_async(&mut conn)).await?;
-        if ids.is_empty() {
-            return Ok(SessionPage::default());
-        }
-        let mut heads = redis::pipe();
-        for id in &ids {
-            heads.cmd("HMGET").arg(self.session_key(id)).arg(&HEAD[..]);
-        }
-        let replies = self.run(self.query_all(&heads)).await?;
-        let replies: Vec<Vec<Option<String>>> = redis::from_redis_value(Value::Array(replies))
-            .map_err(|err| StoreError::Corrupt(err.to_string()))?;
-        let now_ms = to_millis(now);
-        let mut stale = Vec::new();
-        let mut candidates = Vec::new();
-        for (text, head) in ids.iter().zip(replies) {
-            let Ok(id) = text.parse::<SessionId>() else {
-                stale.push(text);
-                continue;
-            };
-            let [sub, cat, exp, abs]: [Option<String>; 4] = head.try_into().map_err(|_| {
-                StoreError::Corrupt(format!("session {id}: wrong number of fields"))
-            })?;
-            let ms = |field: Option<String>, name: &str| {
-                field.and_then(|v| v.parse::<u64>().ok()).ok_or_else(|| {
-                    StoreError::Corrupt(format!("session {id}: `{name}` is not an integer"))
-                })
-            };
-            // A missing key reads as all-nil fields.
-            let Some(sub) = sub else {
-                stale.push(text);
-                continue;
-            };
-            let created = ms(cat, "cat")?;
-            let live = now_ms < ms(exp, "exp")?
-                && match abs.filter(|a| !a.is_empty()) {
-                    None => true,
-                    abs => now_ms < ms(abs, "abs")?,
-                };
-            if sub != subject || !live {
-                stale.push(text);
-                continue;
-            }
-            let cursor = PageCursor::new(created, id);
-            if after.is_none_or(|after| cursor < *after) {
-                candidates.push(cursor);
-            }
-        }
-        self.forget_stale(&index, &stale).await;
-        candidates.sort_unstable_by(|a, b| b.cmp(a));
-        // The next page is known from the heads: a session of this page that ends before it
-        // is read makes the page shorter, never the listing.
-        let next = (candidates.len() > limit).then(|| candidates[limit - 1]);
-        candidates.truncate(limit);
-        if candidates.is_empty() {
-            return Ok(SessionPage::default());
-        }
-        let mut reads = redis::pipe();
-        for cursor in &candidates {
-            reads
-                .cmd("HMGET")
-                .arg(self.session_key(cursor.id()))
-                .arg(&FIELDS[..]);
-        }
-        let replies = self.run(self.query_all(&reads)).await?;
-        let replies: Vec<Vec<Option<Vec<u8>>>> = redis::from_redis_value(Value::Array(replies))
-            .map_err(|err| StoreError::Corrupt(err.to_string()))?;
-        let mut sessions = Vec::with_capacity(candidates.len());
-        for (cursor, fields) in candidates.iter().zip(replies) {
-            if fields.iter().all(Option::is_none) {
-                continue;
-            }
-            let session = decode(*cursor.id(), fields)?;
-            if session.subject == subject && session.is_live(now) {
-                sessions.push(session);
-            }
-        }
-        Ok(SessionPage { sessions, next })
-    }
-}
-
-#[async_trait::async_trait]
-impl DpopStore for RedisStore {
-    async fn bind(
-        &self,
-        id: &SessionId,
-        jkt: &str,
-        seal: &str,
-        now: SystemTime,
-    ) -> Result<Option<Session>, StoreError> {
-        let mut conn = self.conn.clone();
-        let mut bind = self.scripts.bind.prepare_invoke();
-        bind.key(self.session_key(id))
-            .arg(jkt)
-            .arg(seal)
-            .arg(to_millis(now));
-        let reply: Vec<Vec<u8>> = self.run(bind.invoke_async(&mut conn)).await?;
-        if reply.is_empty() {
-            return Ok(None);
-        }
-        decode(*id, reply.into_iter().map(Some).collect()).map(Some)
-    }
-
-    /// One script on the key's partition (`tra:pk:{<partition>}`, one slot): every proof of
-    /// one DPoP key lives in one sorted set, bounded by
-    /// [`with_proofs_per_key`](Self::with_proofs_per_key).
-    async fn remember_proof(
-        &self,
-        key: &ReplayKey,
-        expires_at: SystemTime,
-        now: SystemTime,
-    ) -> Result<bool, StoreError> {
-        let mut conn = self.conn.clone();
-        let mut remember = self.scripts.remember_proof.prepare_invoke();
-        remember
-            .key(format!("{}:pk:{{{}}}", self.prefix, key.partition_text()))
-            .arg(key.to_string())
-            .arg(to_millis(expires_at))
-            .arg(to_millis(now))
-            .arg(self.proofs_per_key);
-        let outcome: i64 = self.run(remember.invoke_async(&mut conn)).await?;
-        Ok(outcome == 1)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::session::SessionId;
 
     #[test]
     fn keys_are_hash_tagged_per_session_and_per_subject() {

@@ -1,10 +1,32 @@
-//! What the SQL stores share: table-name validation, the row model, error mapping and the
-//! purge task.
+//! What the SQL stores share: table-name validation, the row model, the statements that
+//! differ only in the placeholder sign, error mapping and the purge task; and, one macro per
+//! capability, every trait implementation that is the same on PostgreSQL and SQLite but for
+//! the statements it runs. What differs stays in each backend's own files: the schema and
+//! its migration, the compare-and-swap of a rotation (one statement on PostgreSQL, a
+//! transaction on SQLite), listing, binding, and how the revocation feed is numbered and
+//! pushed (`NOTIFY`/`LISTEN` on PostgreSQL, polling on SQLite).
+
+mod dpop;
+mod feed;
+mod key_ring;
+mod reauth;
+mod record;
+mod settings;
+mod subject_index;
 
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::StoreError;
+pub(crate) use self::dpop::dpop_store;
+pub(crate) use self::feed::{
+    FeedRow, feed_page, revocation_feed, revocations_table, sequence_number, since_statement,
+};
+pub(crate) use self::key_ring::key_ring_store;
+pub(crate) use self::reauth::reauth_store;
+pub(crate) use self::record::record_store;
+pub(crate) use self::settings::store_settings;
+pub(crate) use self::subject_index::subject_index;
+use super::{PageCursor, StoreError};
 use crate::clock::to_millis;
 use crate::session::{Session, SessionId, SessionMetadata};
 
@@ -204,6 +226,90 @@ pub(crate) fn counter_column(counter: u64) -> Result<i64, StoreError> {
         .map_err(|_| StoreError::Corrupt(format!("counter {counter} does not fit in a BIGINT")))
 }
 
+/// Whether a row is live at the time in placeholder `now`.
+pub(crate) fn live(now: &str) -> String {
+    format!("{now} < expires_at AND (absolute_expires_at IS NULL OR {now} < absolute_expires_at)")
+}
+
+/// The statements that are the same on PostgreSQL and SQLite but for the placeholder sign
+/// (`$` or `?`).
+#[derive(Debug, Clone)]
+pub(crate) struct Statements {
+    pub(crate) load: String,
+    pub(crate) revoke: String,
+    pub(crate) reseal: String,
+    pub(crate) reauthenticate: String,
+    pub(crate) revoke_subject: String,
+    pub(crate) remember_proof: String,
+    pub(crate) purge_proofs: String,
+    pub(crate) purge: String,
+}
+
+impl Statements {
+    /// The statements for `table`, which must have passed [`validate_table_name`], with
+    /// placeholders `{p}1`, `{p}2`, ….
+    pub(crate) fn new(table: &str, p: char) -> Self {
+        Self {
+            load: format!(
+                r#"SELECT {COLUMNS} FROM "{table}" WHERE id = {p}1 AND {}"#,
+                live(&format!("{p}2"))
+            ),
+            revoke: format!(r#"DELETE FROM "{table}" WHERE id = {p}1"#),
+            reseal: format!(r#"UPDATE "{table}" SET seal = {p}2 WHERE id = {p}1"#),
+            // One statement: the row is updated only while its counter and seal are the
+            // ones the layer read, so a concurrent rotation, bind or reseal wins instead.
+            reauthenticate: format!(
+                r#"UPDATE "{table}" SET counter = {p}4, rotated_at = {p}5, expires_at = {p}6,
+    claims = {p}7, seal = {p}8
+WHERE id = {p}1 AND counter = {p}2 AND seal = {p}3 AND {p}4 > {p}2 AND {}
+RETURNING {COLUMNS}"#,
+                live(&format!("{p}9"))
+            ),
+            revoke_subject: format!(r#"DELETE FROM "{table}" WHERE subject = {p}1"#),
+            // Inserted, or an expired entry replaced: a row comes back. Remembered: none.
+            remember_proof: format!(
+                r#"INSERT INTO "{table}_dpop_proofs" AS p (key, expires_at) VALUES ({p}1, {p}2)
+ON CONFLICT (key) DO UPDATE SET expires_at = EXCLUDED.expires_at WHERE p.expires_at <= {p}3
+RETURNING 1"#
+            ),
+            purge_proofs: format!(r#"DELETE FROM "{table}_dpop_proofs" WHERE expires_at <= {p}1"#),
+            purge: format!(
+                r#"DELETE FROM "{table}" WHERE expires_at <= {p}1 OR absolute_expires_at <= {p}1"#
+            ),
+        }
+    }
+}
+
+/// The counters of a compare-and-swap as the BIGINT column holds them. A counter past
+/// `i64::MAX` cannot be stored, and a counter only moves forward: such a swap matches
+/// nothing, as an expected counter of -1 never does.
+pub(crate) fn swap_counters(expected: u64, next: u64) -> (i64, i64) {
+    match (i64::try_from(expected), i64::try_from(next)) {
+        (Ok(expected), Ok(next)) if next > expected => (expected, next),
+        _ => (-1, 0),
+    }
+}
+
+/// The bounds of one page of a listing, as a backend binds them after the subject and `now`:
+/// at most `limit` rows (one more than the page, to tell that a next page exists), after the
+/// cursor's creation time and id when there is one.
+pub(crate) struct PageBounds {
+    pub(crate) limit: i64,
+    pub(crate) after_ms: Option<i64>,
+    pub(crate) after_id: Option<Vec<u8>>,
+}
+
+impl PageBounds {
+    /// The bounds of a page of `limit` sessions after `after`.
+    pub(crate) fn new(limit: usize, after: Option<&PageCursor>) -> Self {
+        Self {
+            limit: i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX),
+            after_ms: after.map(|c| i64::try_from(c.created_at_ms()).unwrap_or(i64::MAX)),
+            after_id: after.map(|c| c.id().as_bytes().to_vec()),
+        }
+    }
+}
+
 /// Runs `op` under `timeout` and maps its errors onto [`StoreError`].
 pub(crate) async fn run<T>(
     timeout: Duration,
@@ -221,96 +327,6 @@ pub(crate) async fn run<T>(
         Ok(Ok(value)) => Ok(value),
     }
 }
-
-/// [`KeyRingStore`](crate::store::KeyRingStore) on an SQL store, the same for PostgreSQL and
-/// SQLite but for the integer column type and the placeholder sign (`$` or `?`): the ring is
-/// the one row of `<table>_key_ring`, created by the store's `migrate`; a swap is one
-/// conditional statement on it, so of N concurrent swaps with the same expected version
-/// exactly one changes a row. Expands to the backend's `migrate(table)` and the trait's
-/// implementation.
-macro_rules! key_ring_store {
-    ($store:ty, int = $int:literal, p = $p:literal) => {
-        /// The migration of the key ring's table, appended to the store's own.
-        pub(super) fn migrate(table: &str) -> String {
-            format!(
-                r#"
-CREATE TABLE IF NOT EXISTS "{table}_key_ring" (
-    id      {int} PRIMARY KEY NOT NULL CHECK (id = 1),
-    version {int} NOT NULL,
-    data    TEXT   NOT NULL
-);"#,
-                int = $int,
-            )
-        }
-
-        fn version(v: u64) -> Result<i64, $crate::store::StoreError> {
-            i64::try_from(v).map_err(|_| {
-                $crate::store::StoreError::Corrupt("a key ring version past i64".into())
-            })
-        }
-
-        #[async_trait::async_trait]
-        impl $crate::store::KeyRingStore for $store {
-            async fn load_key_ring(
-                &self,
-            ) -> Result<Option<$crate::store::StoredKeyRing>, $crate::store::StoreError> {
-                use $crate::store::StoreError;
-                use sqlx::Row as _;
-                let sql = format!(
-                    r#"SELECT version, data FROM "{}_key_ring" WHERE id = 1"#,
-                    self.table
-                );
-                let query = sqlx::query(&sql).fetch_optional(&self.pool);
-                let Some(row) = $crate::store::sql::run(self.timeout, query).await? else {
-                    return Ok(None);
-                };
-                let version: i64 = row
-                    .try_get(0)
-                    .map_err(|err| StoreError::Corrupt(err.to_string()))?;
-                let data: String = row
-                    .try_get(1)
-                    .map_err(|err| StoreError::Corrupt(err.to_string()))?;
-                let version = u64::try_from(version)
-                    .map_err(|_| StoreError::Corrupt("a negative key ring version".into()))?;
-                Ok(Some($crate::store::StoredKeyRing { version, data }))
-            }
-
-            async fn swap_key_ring(
-                &self,
-                expected: Option<u64>,
-                next: &$crate::store::StoredKeyRing,
-            ) -> Result<bool, $crate::store::StoreError> {
-                let table = format!("{}_key_ring", self.table);
-                let done = match expected {
-                    None => {
-                        let sql = format!(
-                            r#"INSERT INTO "{table}" (id, version, data) VALUES (1, {p}1, {p}2)
-ON CONFLICT (id) DO NOTHING"#,
-                            p = $p,
-                        );
-                        let query = sqlx::query(&sql)
-                            .bind(version(next.version)?)
-                            .bind(&next.data);
-                        $crate::store::sql::run(self.timeout, query.execute(&self.pool)).await?
-                    }
-                    Some(expected) => {
-                        let sql = format!(
-                            r#"UPDATE "{table}" SET version = {p}2, data = {p}3 WHERE id = 1 AND version = {p}1"#,
-                            p = $p,
-                        );
-                        let query = sqlx::query(&sql)
-                            .bind(version(expected)?)
-                            .bind(version(next.version)?)
-                            .bind(&next.data);
-                        $crate::store::sql::run(self.timeout, query.execute(&self.pool)).await?
-                    }
-                };
-                Ok(done.rows_affected() == 1)
-            }
-        }
-    };
-}
-pub(crate) use key_ring_store;
 
 #[cfg(test)]
 mod tests {

@@ -7,8 +7,8 @@ use std::time::SystemTime;
 
 use tokio::sync::broadcast;
 
-use super::{FeedPage, FeedSubscription, Recorded, Revocation, RevocationFeed};
 use crate::store::StoreError;
+use crate::store::feed::{FeedPage, FeedSubscription, Recorded, Revocation, RevocationFeed};
 
 /// How many pushed revocations a subscriber may fall behind before it is told it missed some.
 const CHANNEL_CAPACITY: usize = 1024;

@@ -14,13 +14,6 @@
 //! | [`PostgresStore`](super::PostgresStore) | a table, beside a one-row counter | `NOTIFY` in the same statement, received with `LISTEN` |
 //! | [`SqliteStore`](super::SqliteStore) | a table | nothing: the subscription polls the table |
 
-#[cfg(feature = "memory-store")]
-pub(crate) mod memory;
-#[cfg(feature = "postgres")]
-pub(crate) mod postgres;
-#[cfg(feature = "sqlite")]
-pub(crate) mod sqlite;
-
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 #[cfg(any(feature = "redis", feature = "postgres", feature = "sqlite"))]
