@@ -306,7 +306,9 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
-        let mut p = parts(Some(auth.rejection(AuthError::InvalidToken("expired".into()))));
+        let mut p = parts(Some(
+            auth.rejection(AuthError::InvalidToken("expired".into())),
+        ));
         assert!(matches!(
             <SharedClaims as OptionalFromRequestParts<()>>::from_request_parts(&mut p, &()).await,
             Err(ClaimsRejection::Refused(_))

@@ -172,7 +172,14 @@ impl TokenCache {
         }
         let claims = Arc::new(verify()?);
         let valid = validity(&claims);
-        self.insert(key, Arc::clone(&claims), valid, claims.sid, &claims.sub, now_ms);
+        self.insert(
+            key,
+            Arc::clone(&claims),
+            valid,
+            claims.sid,
+            &claims.sub,
+            now_ms,
+        );
         Ok(claims)
     }
 
@@ -229,7 +236,14 @@ mod tests {
     fn entries_expire_at_their_deadline() {
         let cache = TokenCache::new(10);
         let k = cache.entry_key("token");
-        cache.insert(k, Arc::new(7u32), (0, 1_000), Some(SessionId::random()), "u", 0);
+        cache.insert(
+            k,
+            Arc::new(7u32),
+            (0, 1_000),
+            Some(SessionId::random()),
+            "u",
+            0,
+        );
         assert_eq!(cache.get::<u32>(k, 999).as_deref(), Some(&7));
         assert_eq!(cache.get::<u32>(k, 1_000), None);
         assert_eq!(cache.len(), 0);
@@ -285,18 +299,38 @@ mod tests {
             "u",
             10_000,
         );
-        assert_eq!(cache.get::<u64>(cache.entry_key("late"), 10_001).as_deref(), Some(&99));
+        assert_eq!(
+            cache.get::<u64>(cache.entry_key("late"), 10_001).as_deref(),
+            Some(&99)
+        );
     }
 
     #[test]
     fn revocation_drops_a_sessions_entries() {
         let cache = TokenCache::new(10);
         let (s1, s2) = (SessionId::random(), SessionId::random());
-        cache.insert(cache.entry_key("a"), Arc::new(1u8), (0, 10_000), Some(s1), "alice", 0);
-        cache.insert(cache.entry_key("b"), Arc::new(2u8), (0, 10_000), Some(s2), "bob", 0);
+        cache.insert(
+            cache.entry_key("a"),
+            Arc::new(1u8),
+            (0, 10_000),
+            Some(s1),
+            "alice",
+            0,
+        );
+        cache.insert(
+            cache.entry_key("b"),
+            Arc::new(2u8),
+            (0, 10_000),
+            Some(s2),
+            "bob",
+            0,
+        );
         cache.forget_session(&s1);
         assert_eq!(cache.get::<u8>(cache.entry_key("a"), 1), None);
-        assert_eq!(cache.get::<u8>(cache.entry_key("b"), 1).as_deref(), Some(&2));
+        assert_eq!(
+            cache.get::<u8>(cache.entry_key("b"), 1).as_deref(),
+            Some(&2)
+        );
         cache.forget_subject("bob");
         assert_eq!(cache.len(), 0);
     }

@@ -28,7 +28,12 @@ use plotters::prelude::*;
 /// The systems, in their report order: (name, binary, first argument, chart label).
 const SYSTEMS: &[(&str, &str, Option<&str>, &str)] = &[
     ("none", "server", Some("none"), "none"),
-    ("ours, cache off", "server", Some("ours-cache-off"), "ours off"),
+    (
+        "ours, cache off",
+        "server",
+        Some("ours-cache-off"),
+        "ours off",
+    ),
     ("ours, cache on", "server", Some("ours-cache-on"), "ours on"),
     (
         "ours, cache on, SharedClaims",

@@ -14,8 +14,7 @@ use axum07::routing::get;
 use axum07::{Json, Router};
 use jwt_authorizer::{Authorizer, IntoLayer, JwtAuthorizer, JwtClaims, Validation};
 use tower_refresh_auth_peers::{
-    AUDIENCE, Alg, ED25519_PUBLIC_PEM, ES256_PUBLIC_PEM, HS256_SECRET, PeerClaims, Welcome,
-    listen,
+    AUDIENCE, Alg, ED25519_PUBLIC_PEM, ES256_PUBLIC_PEM, HS256_SECRET, PeerClaims, Welcome, listen,
 };
 
 fn dashboard(subject: &str) -> Response {

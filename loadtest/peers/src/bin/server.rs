@@ -149,7 +149,9 @@ fn with_ours_shared(auth: RefreshAuth) -> Router {
 /// with `AuthClaims`, as behind the issuing layer.
 async fn resource(alg: Alg, cache: usize) -> Result<Router, Box<dyn std::error::Error>> {
     let key = match alg {
-        Alg::Hs256 => return Err("a resource server verifies public keys only: ES256 or EdDSA".into()),
+        Alg::Hs256 => {
+            return Err("a resource server verifies public keys only: ES256 or EdDSA".into());
+        }
         Alg::Es256 => ES256_PRIVATE_PEM,
         Alg::EdDsa => ED25519_PRIVATE_PEM,
     };
