@@ -17,6 +17,7 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -158,7 +159,7 @@ pub fn sign_hs256(header: &[u8], payload: &[u8]) -> String {
 
 /// The inner service: answers with the subject and session of the claims it was given.
 async fn echo(req: Request<Full<Bytes>>) -> Result<Response<Full<Bytes>>, Infallible> {
-    let body = match req.extensions().get::<Claims<NoClaims>>() {
+    let body = match req.extensions().get::<Arc<Claims<NoClaims>>>() {
         Some(c) => format!("sub={} sid={}", c.sub, c.session().map_or(String::new(), ToString::to_string)),
         None => "anonymous".to_owned(),
     };

@@ -7,7 +7,7 @@
 # Builds the harness in release mode in its own target dir, then runs the driver (see
 # src/bin/driver.rs), which prints the tables and writes docs/benchmarks/peers-*.{svg,json}.
 # Needs wrk (`apt-get install wrk`) and taskset (util-linux). Traffic goes to 127.0.0.1 only;
-# every run is bounded (about 4 min with the defaults).
+# every run is bounded (about 6 min with the defaults: 3 algorithms, up to 8 systems each).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)

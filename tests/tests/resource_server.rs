@@ -164,7 +164,7 @@ async fn call(server: &ResourceServer, token: Option<&str>) -> (StatusCode, Head
     let svc = ServiceBuilder::new()
         .layer(server.layer())
         .service(service_fn(|req: Request<String>| async move {
-            let claims = req.extensions().get::<Claims>().cloned().unwrap();
+            let claims = req.extensions().get::<Arc<Claims>>().cloned().unwrap();
             let body = json!({ "subject": claims.sub, "issuer": claims.iss }).to_string();
             Ok::<_, Infallible>(Response::new(body))
         }));

@@ -75,7 +75,7 @@ impl App {
         let svc = ServiceBuilder::new()
             .layer(auth.layer())
             .service(service_fn(|req: Request<String>| async move {
-                let claims = req.extensions().get::<Claims<Role>>().unwrap();
+                let claims = req.extensions().get::<Arc<Claims<Role>>>().unwrap();
                 let who = format!("{} {}", claims.sub, claims.custom.role);
                 Ok::<_, Infallible>(Response::new(who))
             }));

@@ -9,14 +9,18 @@
 //!
 //! Paths: `decode` (bare `jsonwebtoken::decode`), `verify` (`RefreshAuth::verify`, no
 //! cache), `verify_cached` (the same, a cache hit), `layer`, `layer_cached`, `refresh`,
-//! `refresh_layer` (`POST /token` through the layer, JSON in and out), `encode`. With no
-//! arguments (as `cargo bench` runs it) it runs each path once, as a smoke test.
+//! `refresh_layer` (`POST /token` through the layer, JSON in and out), `encode`, and
+//! `layer_cached_claims` / `layer_cached_shared`: a cache hit through the layer to a handler
+//! that takes the claims as `AuthClaims` does (a copy out of the extensions' `Arc`) or as
+//! `SharedClaims` does (the `Arc`). With no arguments (as `cargo bench` runs it) it runs each
+//! path once, as a smoke test.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::hint::black_box;
 use std::pin::pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use http::header::AUTHORIZATION;
@@ -47,6 +51,23 @@ async fn ok(_req: Request<String>) -> Result<Response<String>, Infallible> {
     Ok(Response::new(String::new()))
 }
 
+/// A handler taking the claims as the adapters' `AuthClaims` does: a copy.
+async fn copied(req: Request<String>) -> Result<Response<String>, Infallible> {
+    let claims = req
+        .extensions()
+        .get::<Arc<Claims<Role>>>()
+        .map(|c| Claims::clone(c));
+    black_box(claims.expect("verified claims"));
+    Ok(Response::new(String::new()))
+}
+
+/// A handler taking the claims as the adapters' `SharedClaims` does: the `Arc`.
+async fn shared(req: Request<String>) -> Result<Response<String>, Infallible> {
+    let claims = req.extensions().get::<Arc<Claims<Role>>>().cloned();
+    black_box(claims.expect("verified claims"));
+    Ok(Response::new(String::new()))
+}
+
 fn main() {
     let args: Vec<String> = std::env::args()
         .skip(1)
@@ -61,6 +82,8 @@ fn main() {
                 "verify_cached",
                 "layer",
                 "layer_cached",
+                "layer_cached_claims",
+                "layer_cached_shared",
                 "refresh",
                 "refresh_layer",
                 "encode",
@@ -114,6 +137,19 @@ fn main() {
                     let mut req = Request::new(String::new());
                     req.headers_mut().insert(AUTHORIZATION, bearer.clone());
                     black_box(run(svc.call(req)).unwrap());
+                }
+            }
+            "layer_cached_claims" | "layer_cached_shared" => {
+                let mut copy = cached.layer().layer(service_fn(copied));
+                let mut share = cached.layer().layer(service_fn(shared));
+                for _ in 0..n {
+                    let mut req = Request::new(String::new());
+                    req.headers_mut().insert(AUTHORIZATION, bearer.clone());
+                    if path == "layer_cached_claims" {
+                        black_box(run(copy.call(req)).unwrap());
+                    } else {
+                        black_box(run(share.call(req)).unwrap());
+                    }
                 }
             }
             "refresh" => {

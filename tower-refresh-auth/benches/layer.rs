@@ -8,6 +8,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::hint::black_box;
 use std::pin::pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tower_refresh_auth::dpop::Dpop;
@@ -42,6 +43,23 @@ fn run<F: Future>(f: F) -> F::Output {
 }
 
 async fn ok(_req: Request<String>) -> Result<Response<String>, Infallible> {
+    Ok(Response::new(String::new()))
+}
+
+/// A handler taking the claims as the adapters' `AuthClaims` does: a copy.
+async fn copied(req: Request<String>) -> Result<Response<String>, Infallible> {
+    let claims = req
+        .extensions()
+        .get::<Arc<Claims<Role>>>()
+        .map(|c| Claims::clone(c));
+    black_box(claims.expect("verified claims"));
+    Ok(Response::new(String::new()))
+}
+
+/// A handler taking the claims as the adapters' `SharedClaims` does: the `Arc`.
+async fn shared(req: Request<String>) -> Result<Response<String>, Infallible> {
+    let claims = req.extensions().get::<Arc<Claims<Role>>>().cloned();
+    black_box(claims.expect("verified claims"));
     Ok(Response::new(String::new()))
 }
 
@@ -171,6 +189,25 @@ fn bench_verify(c: &mut Criterion) {
             b.iter_batched(
                 || request(&bearer),
                 |req| run(with_cache.call(req)).unwrap(),
+                BatchSize::SmallInput,
+            )
+        });
+
+        // A cache hit to a handler that takes the claims as `AuthClaims` does (a copy out of
+        // the extensions' `Arc`), and as `SharedClaims` does (the `Arc`).
+        let mut copying = cached.layer().layer(service_fn(copied));
+        g.bench_function("layer_cached_claims", |b| {
+            b.iter_batched(
+                || request(&bearer),
+                |req| run(copying.call(req)).unwrap(),
+                BatchSize::SmallInput,
+            )
+        });
+        let mut sharing = cached.layer().layer(service_fn(shared));
+        g.bench_function("layer_cached_shared", |b| {
+            b.iter_batched(
+                || request(&bearer),
+                |req| run(sharing.call(req)).unwrap(),
                 BatchSize::SmallInput,
             )
         });

@@ -64,14 +64,11 @@ pub enum Decision<C> {
 }
 
 /// Whether a request goes on, and with what in its extensions.
-// The claims are the common case and move on into the extensions at once: boxing them would
-// cost an allocation per request on the hot path (STYLE.md §8) to shrink a value that never
-// lives in a collection.
-#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Verdict<C> {
-    /// A verified token: the request goes on with its [`Claims`] in the extensions.
-    Authenticated(Claims<C>),
+    /// A verified token: the request goes on with its [`Claims`] in the extensions, as an
+    /// `Arc<Claims<C>>`. Shared with the verified-token cache, so a cache hit copies nothing.
+    Authenticated(Arc<Claims<C>>),
     /// No usable token on a path that does not need one (a public path, or optional mode):
     /// the request goes on with the [`AuthRejection`] in the extensions instead of claims.
     Anonymous(AuthRejection),
@@ -80,8 +77,9 @@ pub enum Verdict<C> {
 }
 
 impl<C: Clone + Send + Sync + 'static> Verdict<C> {
-    /// Puts what the handler should see into `extensions` — the claims, or the rejection of
-    /// an anonymous pass — or, for a refusal, hands the rejection back to be answered with.
+    /// Puts what the handler should see into `extensions` — the claims (an
+    /// `Arc<Claims<C>>`), or the rejection of an anonymous pass — or, for a refusal, hands
+    /// the rejection back to be answered with.
     ///
     /// # Errors
     ///
@@ -107,7 +105,7 @@ impl<C: Clone + Send + Sync + 'static> Verdict<C> {
 /// by [`RefreshAuth::decide`](crate::RefreshAuth::decide); owns what it needs, so its future
 /// can outlive the request's borrow.
 pub struct StoreCheck<C> {
-    claims: Claims<C>,
+    claims: Arc<Claims<C>>,
     proof: Option<Verified>,
     /// Whether the token's session must be read from the store.
     check_session: bool,

@@ -6,6 +6,8 @@
 //!
 //! Nothing below imports this file: it is the top of the crate's one-way graph.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Response, Uri};
 use serde::Serialize;
@@ -473,6 +475,7 @@ where
         self.shared
             .access
             .verify_access(token, self.shared.clock.now())
+            .map(Arc::unwrap_or_clone)
     }
 
     /// Authenticates a request as the layer does on a guarded path: reads the access token
@@ -491,6 +494,8 @@ where
         uri: &Uri,
         headers: &HeaderMap,
     ) -> Result<Claims<C>, AuthError> {
-        (self.shared.authenticate(method, uri, headers, true)).await
+        (self.shared.authenticate(method, uri, headers, true))
+            .await
+            .map(Arc::unwrap_or_clone)
     }
 }

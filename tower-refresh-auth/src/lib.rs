@@ -22,6 +22,7 @@
 //!
 //! ```
 //! use std::convert::Infallible;
+//! use std::sync::Arc;
 //! use std::time::Duration;
 //!
 //! use http::{Request, Response, StatusCode};
@@ -45,7 +46,7 @@
 //! let app = ServiceBuilder::new()
 //!     .layer(auth.layer())
 //!     .service(service_fn(|req: Request<String>| async move {
-//!         let greeting = match req.extensions().get::<Claims<Role>>() {
+//!         let greeting = match req.extensions().get::<Arc<Claims<Role>>>() {
 //!             Some(claims) => format!("hello {}, {}", claims.sub, claims.custom.role),
 //!             None => "hello stranger".to_owned(),
 //!         };

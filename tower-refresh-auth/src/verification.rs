@@ -8,6 +8,8 @@
 //! needed, the store (the proof's `jti` spent, the session still live). Each verification is
 //! counted once (`refresh_auth_verifications_total`), by [`counted`] and [`counted_in_store`].
 
+use std::sync::Arc;
+
 use http::{HeaderMap, Method, Uri};
 use serde::de::DeserializeOwned;
 
@@ -29,7 +31,7 @@ impl Shared {
         method: &Method,
         uri: &Uri,
         headers: &HeaderMap,
-    ) -> Result<(Claims<C>, Option<Verified>), AuthError>
+    ) -> Result<(Arc<Claims<C>>, Option<Verified>), AuthError>
     where
         C: DeserializeOwned + Clone + Send + Sync + 'static,
     {
@@ -79,7 +81,7 @@ impl Shared {
         uri: &Uri,
         headers: &HeaderMap,
         check_sessions: bool,
-    ) -> Result<Claims<C>, AuthError>
+    ) -> Result<Arc<Claims<C>>, AuthError>
     where
         C: DeserializeOwned + Clone + Send + Sync + 'static,
     {

@@ -6,6 +6,7 @@
 //! `tests/tests/resource_server.rs`.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -98,7 +99,7 @@ fn the_layer_answers_as_the_issuing_layer_does() {
     let svc = tower::ServiceBuilder::new()
         .layer(server.layer())
         .service(tower::service_fn(|req: Request<String>| async move {
-            let who = req.extensions().get::<Claims>().map(|c| c.sub.clone());
+            let who = req.extensions().get::<Arc<Claims>>().map(|c| c.sub.clone());
             Ok::<_, std::convert::Infallible>(http::Response::new(who.unwrap_or_default()))
         }));
     let send = |req: Request<String>| rt.block_on(svc.clone().oneshot(req)).unwrap();
@@ -524,7 +525,7 @@ fn other_issuers_tokens_need_no_sid_and_may_have_several_audiences() {
     let api = tower::ServiceBuilder::new()
         .layer(server.layer())
         .service(tower::service_fn(|req: Request<String>| async move {
-            let claims = req.extensions().get::<Claims>().cloned().unwrap();
+            let claims = req.extensions().get::<Arc<Claims>>().cloned().unwrap();
             Ok::<_, std::convert::Infallible>(http::Response::new(format!(
                 "{} {:?}",
                 claims.sub, claims.sid

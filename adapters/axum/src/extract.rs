@@ -1,6 +1,7 @@
-//! [`AuthClaims`]: the claims the layer verified, as an extractor.
+//! [`AuthClaims`] and [`SharedClaims`]: the claims the layer verified, as extractors.
 
 use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
@@ -25,6 +26,10 @@ use tower_refresh_auth::{AuthError, AuthRejection, Claims, NoClaims};
 /// `WWW-Authenticate` challenge, …). Take `Option<AuthClaims<C>>` instead to serve anonymous
 /// requests: it is `None` when the request carries no token at all, and still refuses a token
 /// that is present but invalid, so a client learns that its token went bad.
+///
+/// The layer puts the claims into the extensions as an `Arc<Claims<C>>`, shared with the
+/// verified-token cache; this extractor clones them out of it (one copy of the claims per
+/// request). [`SharedClaims`] hands out the `Arc` itself and copies nothing.
 ///
 /// ```
 /// use tower_refresh_auth_axum::AuthClaims;
@@ -129,13 +134,7 @@ where
     type Rejection = ClaimsRejection;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        if let Some(claims) = parts.extensions.get::<Claims<C>>() {
-            return Ok(Self(claims.clone()));
-        }
-        match parts.extensions.get::<AuthRejection>() {
-            Some(rejection) => Err(ClaimsRejection::Refused(rejection.clone())),
-            None => Err(ClaimsRejection::LayerMissing),
-        }
+        shared(parts).map(|claims| Self(Claims::clone(&claims)))
     }
 }
 
@@ -148,18 +147,93 @@ where
 
     async fn from_request_parts(
         parts: &mut Parts,
-        state: &S,
+        _state: &S,
     ) -> Result<Option<Self>, Self::Rejection> {
-        match <Self as FromRequestParts<S>>::from_request_parts(parts, state).await {
-            Ok(claims) => Ok(Some(claims)),
-            // RFC 6750 §3.1: a request without credentials is anonymous, not wrong.
-            Err(ClaimsRejection::Refused(rejection))
-                if matches!(rejection.error(), AuthError::MissingCredentials) =>
-            {
-                Ok(None)
-            }
-            Err(rejection) => Err(rejection),
+        optional(shared(parts)).map(|claims| claims.map(|c| Self(Claims::clone(&c))))
+    }
+}
+
+/// The verified [`Claims`] of the request's access token, shared: the `Arc<Claims<C>>` the
+/// layer put into the request extensions, which the verified-token cache also holds. Taking
+/// it costs a reference count, where [`AuthClaims`] copies the claims.
+///
+/// Everything else is as with [`AuthClaims`]: the same rejections, and
+/// `Option<SharedClaims<C>>` for routes where a token is optional.
+///
+/// ```
+/// use tower_refresh_auth_axum::SharedClaims;
+///
+/// async fn greet(SharedClaims(claims): SharedClaims) -> String {
+///     format!("hello, {}", claims.sub)
+/// }
+/// ```
+#[derive(Debug, Clone)]
+pub struct SharedClaims<C = NoClaims>(pub Arc<Claims<C>>);
+
+impl<C> SharedClaims<C> {
+    /// The shared claims.
+    pub fn into_inner(self) -> Arc<Claims<C>> {
+        self.0
+    }
+}
+
+impl<C> Deref for SharedClaims<C> {
+    type Target = Claims<C>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl<S, C> FromRequestParts<S> for SharedClaims<C>
+where
+    S: Send + Sync,
+    C: Send + Sync + 'static,
+{
+    type Rejection = ClaimsRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        shared(parts).map(Self)
+    }
+}
+
+impl<S, C> OptionalFromRequestParts<S> for SharedClaims<C>
+where
+    S: Send + Sync,
+    C: Send + Sync + 'static,
+{
+    type Rejection = ClaimsRejection;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        optional(shared(parts)).map(|claims| claims.map(Self))
+    }
+}
+
+/// The claims the layer put into the extensions, or why there are none.
+fn shared<C: Send + Sync + 'static>(parts: &Parts) -> Result<Arc<Claims<C>>, ClaimsRejection> {
+    if let Some(claims) = parts.extensions.get::<Arc<Claims<C>>>() {
+        return Ok(Arc::clone(claims));
+    }
+    match parts.extensions.get::<AuthRejection>() {
+        Some(rejection) => Err(ClaimsRejection::Refused(rejection.clone())),
+        None => Err(ClaimsRejection::LayerMissing),
+    }
+}
+
+/// An extraction where a token is optional: none at all is `None`.
+fn optional<T>(extracted: Result<T, ClaimsRejection>) -> Result<Option<T>, ClaimsRejection> {
+    match extracted {
+        Ok(claims) => Ok(Some(claims)),
+        // RFC 6750 §3.1: a request without credentials is anonymous, not wrong.
+        Err(ClaimsRejection::Refused(rejection))
+            if matches!(rejection.error(), AuthError::MissingCredentials) =>
+        {
+            Ok(None)
         }
+        Err(rejection) => Err(rejection),
     }
 }
 
@@ -200,11 +274,45 @@ mod tests {
     #[tokio::test]
     async fn claims_in_the_extensions_are_extracted() {
         let (_, claims) = auth_and_claims().await;
-        let extracted = required(parts(Some(claims.clone()))).await.unwrap();
+        let extracted = required(parts(Some(Arc::new(claims.clone()))))
+            .await
+            .unwrap();
         assert_eq!(extracted.sub, "user1");
         assert_eq!(extracted.into_inner(), claims);
-        let extracted = optional(parts(Some(claims))).await.unwrap();
+        let extracted = optional(parts(Some(Arc::new(claims)))).await.unwrap();
         assert!(extracted.is_some());
+    }
+
+    #[tokio::test]
+    async fn shared_claims_are_the_extensions_own_arc() {
+        let (auth, claims) = auth_and_claims().await;
+        let arc = Arc::new(claims);
+        let mut p = parts(Some(Arc::clone(&arc)));
+        let SharedClaims(got) =
+            <SharedClaims as FromRequestParts<()>>::from_request_parts(&mut p, &())
+                .await
+                .unwrap();
+        assert!(Arc::ptr_eq(&got, &arc));
+        // Its rejections are AuthClaims's.
+        let mut p = parts(None::<()>);
+        assert!(matches!(
+            <SharedClaims as FromRequestParts<()>>::from_request_parts(&mut p, &()).await,
+            Err(ClaimsRejection::LayerMissing)
+        ));
+        let mut p = parts(Some(auth.rejection(AuthError::MissingCredentials)));
+        assert!(
+            <SharedClaims as OptionalFromRequestParts<()>>::from_request_parts(&mut p, &())
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let mut p = parts(Some(
+            auth.rejection(AuthError::InvalidToken("expired".into())),
+        ));
+        assert!(matches!(
+            <SharedClaims as OptionalFromRequestParts<()>>::from_request_parts(&mut p, &()).await,
+            Err(ClaimsRejection::Refused(_))
+        ));
     }
 
     #[tokio::test]

@@ -6,6 +6,7 @@
 //!
 //! - [`AuthClaims`] reads the [`Claims`](tower_refresh_auth::Claims) the layer verified, and
 //!   `Option<AuthClaims<C>>` is the form for routes where a token is optional;
+//!   [`SharedClaims`] reads them without copying (an `Arc`);
 //! - [`TokenResponse`] answers a login with the token pair (and the refresh cookie in cookie
 //!   mode); [`ErrorResponse`] turns the core's errors into their wire responses, so `?`
 //!   works, and [`ErrorResponse::invalid_credentials`] answers a refused login;
@@ -79,7 +80,7 @@ mod step_up;
 #[cfg_attr(docsrs, doc(cfg(feature = "ws")))]
 pub mod ws;
 
-pub use self::extract::{AuthClaims, ClaimsRejection};
+pub use self::extract::{AuthClaims, ClaimsRejection, SharedClaims};
 pub use self::metadata::{DpopLogin, LoginMetadata};
 pub use self::response::{ErrorResponse, TokenResponse};
 pub use self::router::RouterExt;

@@ -1,7 +1,8 @@
-//! [`AuthClaims`] and [`OptionalAuthClaims`]: the claims the middleware verified, as
-//! extractors.
+//! [`AuthClaims`], [`OptionalAuthClaims`] and [`SharedClaims`]: the claims the middleware
+//! verified, as extractors.
 
 use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
 
 use http::{StatusCode, header};
 use poem::error::ResponseError;
@@ -24,6 +25,10 @@ use crate::response::from_core;
 /// For routes where a token is optional take [`OptionalAuthClaims`], not
 /// `Option<AuthClaims>`: poem's `Option<T>` extractor turns *every* failure into `None`, so it
 /// would also swallow an invalid token and a missing middleware.
+///
+/// The middleware puts the claims into the extensions as an `Arc<Claims<C>>`, shared with
+/// the verified-token cache; this extractor clones them out of it (one copy of the claims
+/// per request). [`SharedClaims`] hands out the `Arc` itself and copies nothing.
 #[derive(Debug, Clone)]
 pub struct AuthClaims<C = NoClaims>(pub Claims<C>);
 
@@ -96,12 +101,61 @@ where
     }
 }
 
+/// The verified [`Claims`] of the request's access token, shared: the `Arc<Claims<C>>` the
+/// middleware put into the request extensions, which the verified-token cache also holds.
+/// Taking it costs a reference count, where [`AuthClaims`] copies the claims. Its rejections
+/// are [`AuthClaims`]'s.
+///
+/// ```
+/// use poem::handler;
+/// use tower_refresh_auth_poem::SharedClaims;
+///
+/// #[handler]
+/// fn greet(SharedClaims(claims): SharedClaims) -> String {
+///     format!("hello, {}", claims.sub)
+/// }
+/// ```
+#[derive(Debug, Clone)]
+pub struct SharedClaims<C = NoClaims>(pub Arc<Claims<C>>);
+
+impl<C> SharedClaims<C> {
+    /// The shared claims.
+    pub fn into_inner(self) -> Arc<Claims<C>> {
+        self.0
+    }
+}
+
+impl<C> Deref for SharedClaims<C> {
+    type Target = Claims<C>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl<'a, C> FromRequest<'a> for SharedClaims<C>
+where
+    C: Send + Sync + 'static,
+{
+    async fn from_request(req: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
+        shared(req).map(Self).map_err(poem::Error::from)
+    }
+}
+
+/// The claims, copied out of the extensions' `Arc`.
 pub(crate) fn claims<C>(req: &Request) -> Result<Claims<C>, ClaimsRejection>
 where
     C: Clone + Send + Sync + 'static,
 {
-    if let Some(claims) = req.extensions().get::<Claims<C>>() {
-        return Ok(claims.clone());
+    shared(req).map(|claims| Claims::clone(&claims))
+}
+
+fn shared<C>(req: &Request) -> Result<Arc<Claims<C>>, ClaimsRejection>
+where
+    C: Send + Sync + 'static,
+{
+    if let Some(claims) = req.extensions().get::<Arc<Claims<C>>>() {
+        return Ok(Arc::clone(claims));
     }
     match req.extensions().get::<AuthRejection>() {
         Some(rejection) => Err(ClaimsRejection::Refused(rejection.clone())),

@@ -8,6 +8,7 @@
 //!
 //! - [`AuthClaims`] reads the [`Claims`](tower_refresh_auth::Claims) the middleware
 //!   verified; [`OptionalAuthClaims`] is the form for routes where a token is optional;
+//!   [`SharedClaims`] reads them without copying (an `Arc`);
 //! - [`StepUpClaims`] reads them only when the login meets the endpoint's
 //!   [`StepUp`](tower_refresh_auth::step_up::StepUp) requirement — "authenticated within five
 //!   minutes", "with `acr` X" — and otherwise refuses with the RFC 9470 challenge
@@ -78,7 +79,7 @@ mod resource;
 mod response;
 mod step_up;
 
-pub use self::extract::{AuthClaims, ClaimsRejection, OptionalAuthClaims};
+pub use self::extract::{AuthClaims, ClaimsRejection, OptionalAuthClaims, SharedClaims};
 pub use self::metadata::{DpopLogin, LoginMetadata};
 pub use self::middleware::{RefreshAuthEndpoint, RefreshAuthMiddleware};
 pub use self::resource::{ResourceServerEndpoint, ResourceServerMiddleware};

@@ -19,6 +19,7 @@
 pub mod stream;
 
 use std::future::Future;
+use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use tonic::service::InterceptorLayer;
@@ -74,7 +75,7 @@ pub async fn serve(
 /// Runs after the layer, so every call that gets here carries verified claims.
 // ANCHOR: claims
 fn log_caller(req: Request<()>) -> Result<Request<()>, Status> {
-    match req.extensions().get::<Claims>() {
+    match req.extensions().get::<Arc<Claims>>() {
         Some(claims) => {
             tracing::info!(
                 subject = %claims.sub,

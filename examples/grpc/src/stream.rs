@@ -8,6 +8,7 @@
 //! `Status::unauthenticated("session ended")` (or `"token expired"`) when the watch resolves.
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tonic::codegen::tokio_stream::Stream;
@@ -49,7 +50,7 @@ impl Health for GuardedHealth {
         request: Request<HealthCheckRequest>,
     ) -> Result<Response<Self::WatchStream>, Status> {
         // The claims the layer verified when the call started.
-        let Some(claims) = request.extensions().get::<Claims>() else {
+        let Some(claims) = request.extensions().get::<Arc<Claims>>() else {
             return Err(Status::unauthenticated(
                 "no verified claims: is the layer installed?",
             ));

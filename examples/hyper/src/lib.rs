@@ -7,6 +7,7 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
@@ -49,7 +50,7 @@ async fn app(
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let res = match (req.method(), req.uri().path()) {
         (&Method::POST, "/login") => login(&auth, req).await,
-        (&Method::GET, "/api/hello") => match req.extensions().get::<Claims>() {
+        (&Method::GET, "/api/hello") => match req.extensions().get::<Arc<Claims>>() {
             Some(claims) => text(StatusCode::OK, format!("hello, {}", claims.sub)),
             // Guarded paths never get here without claims.
             None => text(

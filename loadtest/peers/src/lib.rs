@@ -18,6 +18,10 @@ pub const REFRESH_SECRET: &[u8] = b"peers harness refresh secret, 32 bytes or mo
 pub const ES256_PRIVATE_PEM: &str = include_str!("../keys/es256-private.TEST-ONLY.pem");
 /// Its public half (SubjectPublicKeyInfo PEM), for the peers.
 pub const ES256_PUBLIC_PEM: &str = include_str!("../keys/es256-public.pem");
+/// The Ed25519 private key (PKCS#8 PEM): a test key, committed for this harness only.
+pub const ED25519_PRIVATE_PEM: &str = include_str!("../keys/ed25519-private.TEST-ONLY.pem");
+/// Its public half (SubjectPublicKeyInfo PEM), for the peers.
+pub const ED25519_PUBLIC_PEM: &str = include_str!("../keys/ed25519-public.pem");
 
 /// The algorithms the harness runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +30,8 @@ pub enum Alg {
     Hs256,
     /// ECDSA P-256 with SHA-256.
     Es256,
+    /// Ed25519 (RFC 8037).
+    EdDsa,
 }
 
 impl Alg {
@@ -34,6 +40,7 @@ impl Alg {
         match name {
             "HS256" => Some(Self::Hs256),
             "ES256" => Some(Self::Es256),
+            "EdDSA" => Some(Self::EdDsa),
             _ => None,
         }
     }
@@ -43,6 +50,7 @@ impl Alg {
         match self {
             Self::Hs256 => "HS256",
             Self::Es256 => "ES256",
+            Self::EdDsa => "EdDSA",
         }
     }
 }

@@ -2,6 +2,7 @@
 
 use std::convert::Infallible;
 use std::fmt::{self, Debug};
+use std::sync::Arc;
 
 use http::{Request, Response};
 use http_body::Body;
@@ -104,7 +105,7 @@ where
 {
     let sub = req
         .extensions()
-        .get::<Claims<C>>()
+        .get::<Arc<Claims<C>>>()
         .map(|c| c.sub.clone())
         .unwrap_or_default();
     Ok(Response::new(sub))

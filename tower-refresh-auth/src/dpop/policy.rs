@@ -198,7 +198,7 @@ impl DpopPolicy {
         access_cookie: Option<&str>,
         target: Target<'_>,
         headers: &HeaderMap,
-    ) -> Result<(Claims<C>, Option<Verified>), AuthError> {
+    ) -> Result<(Arc<Claims<C>>, Option<Verified>), AuthError> {
         let presentation = Presentation {
             access_cookie,
             dpop: self.settings.as_ref(),
@@ -224,7 +224,7 @@ pub(crate) fn verify_presented<C>(
     tokens: &impl VerifyAccess<C>,
     target: Target<'_>,
     headers: &HeaderMap,
-) -> Result<(Claims<C>, Option<Verified>), AuthError> {
+) -> Result<(Arc<Claims<C>>, Option<Verified>), AuthError> {
     let cookie = how.access_cookie;
     let now = how.clock.now();
     let Some(dpop) = how.dpop else {

@@ -14,6 +14,8 @@
 //! (`Issuer::jwks_url`) or an issuer URL whose metadata names it (`Issuer::discover`).
 //!
 //! ```
+//! use std::sync::Arc;
+//!
 //! use http::{Request, Response, StatusCode};
 //! use tower::{ServiceBuilder, ServiceExt, service_fn};
 //! use tower_refresh_auth::resource::{Issuer, ResourceServer};
@@ -37,8 +39,8 @@
 //! let api = ServiceBuilder::new()
 //!     .layer(resource.layer())
 //!     .service(service_fn(|req: Request<String>| async move {
-//!         let claims = req.extensions().get::<Claims>().cloned();
-//!         Ok::<_, std::convert::Infallible>(Response::new(claims.map(|c| c.sub).unwrap_or_default()))
+//!         let claims = req.extensions().get::<Arc<Claims>>().cloned();
+//!         Ok::<_, std::convert::Infallible>(Response::new(claims.map(|c| c.sub.clone()).unwrap_or_default()))
 //!     }));
 //!
 //! let req = Request::get("/api/profile")
@@ -258,7 +260,7 @@ impl<C> ResourceServer<C> {
         token: &str,
         now: SystemTime,
         last: bool,
-    ) -> Result<Claims<C>, (Option<Arc<IssuerKeys>>, Refusal)>
+    ) -> Result<Arc<Claims<C>>, (Option<Arc<IssuerKeys>>, Refusal)>
     where
         C: DeserializeOwned + Clone + Send + Sync + 'static,
     {
@@ -286,7 +288,7 @@ impl<C> ResourceServer<C> {
                 .map_err(|refusal| (Some(Arc::clone(issuer)), refusal))
         };
         match &self.inner.cache {
-            None => run(),
+            None => run().map(Arc::new),
             Some(cache) => {
                 cache.verify_through(token, to_millis(now), run, |c| validity_ms(c, leeway_ms))
             }
@@ -301,7 +303,7 @@ impl<C> ResourceServer<C> {
         uri: &Uri,
         headers: &HeaderMap,
         last: bool,
-    ) -> Result<(Claims<C>, Option<Verified>), Pending>
+    ) -> Result<(Arc<Claims<C>>, Option<Verified>), Pending>
     where
         C: DeserializeOwned + Clone + Send + Sync + 'static,
     {
@@ -335,7 +337,7 @@ impl<C> ResourceServer<C> {
     }
 
     /// `result` as a verdict for a request to `path`, counted.
-    fn verdict(&self, result: Result<Claims<C>, AuthError>, path: &str) -> Verdict<C> {
+    fn verdict(&self, result: Result<Arc<Claims<C>>, AuthError>, path: &str) -> Verdict<C> {
         match result {
             Ok(claims) => {
                 telemetry::verified(Verification::Ok);
@@ -410,14 +412,14 @@ where
     pub async fn verify(&self, token: &str) -> Result<Claims<C>, AuthError> {
         let now = self.inner.clock.now();
         match self.verify_token(token, now, false) {
-            Ok(claims) => Ok(claims),
+            Ok(claims) => Ok(Arc::unwrap_or_clone(claims)),
             Err((_, Refusal::Error(err))) => Err(err),
             Err((issuer, Refusal::Needs(need))) => {
                 if let Some(issuer) = issuer {
                     issuer.fetch_for(need).await;
                 }
                 match self.verify_token(token, self.inner.clock.now(), true) {
-                    Ok(claims) => Ok(claims),
+                    Ok(claims) => Ok(Arc::unwrap_or_clone(claims)),
                     Err((_, Refusal::Error(err))) => Err(err),
                     Err((_, Refusal::Needs(_))) => Err(AuthError::KeysUnavailable {
                         retry_after_secs: 1,
@@ -441,7 +443,7 @@ impl<C> VerifyAccess<C> for Attempt<'_, C>
 where
     C: DeserializeOwned + Clone + Send + Sync + 'static,
 {
-    fn verify_access(&self, token: &str, now: SystemTime) -> Result<Claims<C>, AuthError> {
+    fn verify_access(&self, token: &str, now: SystemTime) -> Result<Arc<Claims<C>>, AuthError> {
         match self.server.verify_token(token, now, self.last) {
             Ok(claims) => Ok(claims),
             Err((Some(issuer), Refusal::Needs(need))) => {

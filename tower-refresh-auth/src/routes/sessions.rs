@@ -10,6 +10,7 @@
 //! `?limit=` (capped at [`MAX_PAGE`]), and the cursor of the next page as `next`, which
 //! `?cursor=` takes back.
 
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -124,7 +125,7 @@ async fn authenticate(
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
-) -> Result<Claims<NoClaims>, AuthError> {
+) -> Result<Arc<Claims<NoClaims>>, AuthError> {
     // The route checks the caller's session itself, whatever the session-checking setting.
     shared.authenticate(method, uri, headers, false).await
 }

@@ -48,10 +48,10 @@ pub(crate) struct AccessTokens {
 /// What verifies a request's access token: the issuing layer's
 /// [`AccessTokens`] (with its cache), or a resource
 /// server's issuers. The claims come back typed, so no caller hands in a closure to reach
-/// its claims type.
+/// its claims type, and shared, so a cache hit copies nothing.
 pub(crate) trait VerifyAccess<C> {
     /// The claims of `token`, verified at `now`.
-    fn verify_access(&self, token: &str, now: SystemTime) -> Result<Claims<C>, AuthError>;
+    fn verify_access(&self, token: &str, now: SystemTime) -> Result<Arc<Claims<C>>, AuthError>;
 }
 
 impl<C> VerifyAccess<C> for AccessTokens
@@ -60,9 +60,9 @@ where
 {
     /// Through the cache, when there is one: the one way the issuing layer verifies an
     /// access token.
-    fn verify_access(&self, token: &str, now: SystemTime) -> Result<Claims<C>, AuthError> {
+    fn verify_access(&self, token: &str, now: SystemTime) -> Result<Arc<Claims<C>>, AuthError> {
         let Some(cache) = &self.cache else {
-            return self.verify(token, now);
+            return self.verify(token, now).map(Arc::new);
         };
         cache.verify_through(
             token,

@@ -97,8 +97,9 @@ impl TokenCache {
         hasher.finish128().as_u128()
     }
 
-    /// The cached claims of a still-valid token.
-    pub(crate) fn get<T: Clone + 'static>(&self, key: u128, now_ms: u64) -> Option<T> {
+    /// The cached claims of a still-valid token: shared, so a hit costs a reference count,
+    /// not a copy of the claims.
+    pub(crate) fn get<T: Send + Sync + 'static>(&self, key: u128, now_ms: u64) -> Option<Arc<T>> {
         let entry = self.entries.get(&key)?;
         if now_ms < entry.valid_from_ms {
             return None;
@@ -108,13 +109,13 @@ impl TokenCache {
             self.entries.remove(&key);
             return None;
         }
-        entry.claims.downcast_ref::<T>().cloned()
+        Arc::clone(&entry.claims).downcast::<T>().ok()
     }
 
     pub(crate) fn insert<T: Send + Sync + 'static>(
         &self,
         key: u128,
-        claims: T,
+        claims: Arc<T>,
         (valid_from_ms, deadline_ms): (u64, u64),
         session: Option<SessionId>,
         subject: &str,
@@ -130,7 +131,7 @@ impl TokenCache {
         self.entries.insert(
             key,
             Entry {
-                claims: Arc::new(claims),
+                claims,
                 valid_from_ms,
                 deadline_ms,
             },
@@ -153,24 +154,32 @@ impl TokenCache {
     /// The claims of `token`: from the cache when it verified before and is still valid,
     /// else from `verify`, cached on success for the `[from, until)` milliseconds `validity`
     /// gives. The one place both the issuing layer and a resource server go through the
-    /// cache.
+    /// cache. The claims are shared between the entry and every request that finds them: a
+    /// hit copies nothing.
     pub(crate) fn verify_through<C, E>(
         &self,
         token: &str,
         now_ms: u64,
         verify: impl FnOnce() -> Result<Claims<C>, E>,
         validity: impl FnOnce(&Claims<C>) -> (u64, u64),
-    ) -> Result<Claims<C>, E>
+    ) -> Result<Arc<Claims<C>>, E>
     where
-        C: Clone + Send + Sync + 'static,
+        C: Send + Sync + 'static,
     {
         let key = self.entry_key(token);
         if let Some(claims) = self.get::<Claims<C>>(key, now_ms) {
             return Ok(claims);
         }
-        let claims = verify()?;
+        let claims = Arc::new(verify()?);
         let valid = validity(&claims);
-        self.insert(key, claims.clone(), valid, claims.sid, &claims.sub, now_ms);
+        self.insert(
+            key,
+            Arc::clone(&claims),
+            valid,
+            claims.sid,
+            &claims.sub,
+            now_ms,
+        );
         Ok(claims)
     }
 
@@ -227,8 +236,15 @@ mod tests {
     fn entries_expire_at_their_deadline() {
         let cache = TokenCache::new(10);
         let k = cache.entry_key("token");
-        cache.insert(k, 7u32, (0, 1_000), Some(SessionId::random()), "u", 0);
-        assert_eq!(cache.get::<u32>(k, 999), Some(7));
+        cache.insert(
+            k,
+            Arc::new(7u32),
+            (0, 1_000),
+            Some(SessionId::random()),
+            "u",
+            0,
+        );
+        assert_eq!(cache.get::<u32>(k, 999).as_deref(), Some(&7));
         assert_eq!(cache.get::<u32>(k, 1_000), None);
         assert_eq!(cache.len(), 0);
     }
@@ -239,16 +255,16 @@ mod tests {
         let k = cache.entry_key("token");
         cache.insert(
             k,
-            7u32,
+            Arc::new(7u32),
             (5_000, 10_000),
             Some(SessionId::random()),
             "u",
             6_000,
         );
-        assert_eq!(cache.get::<u32>(k, 6_000), Some(7));
+        assert_eq!(cache.get::<u32>(k, 6_000).as_deref(), Some(&7));
         assert_eq!(cache.get::<u32>(k, 4_999), None);
         // Still there for when the clock is right again.
-        assert_eq!(cache.get::<u32>(k, 5_000), Some(7));
+        assert_eq!(cache.get::<u32>(k, 5_000).as_deref(), Some(&7));
     }
 
     #[test]
@@ -266,7 +282,7 @@ mod tests {
         for i in 0..10u64 {
             cache.insert(
                 cache.entry_key(&i.to_string()),
-                i,
+                Arc::new(i),
                 (0, 10_000),
                 Some(SessionId::random()),
                 "u",
@@ -277,24 +293,44 @@ mod tests {
         // Once the first ones expire, a sweep makes room.
         cache.insert(
             cache.entry_key("late"),
-            99u64,
+            Arc::new(99u64),
             (0, 20_000),
             Some(SessionId::random()),
             "u",
             10_000,
         );
-        assert_eq!(cache.get::<u64>(cache.entry_key("late"), 10_001), Some(99));
+        assert_eq!(
+            cache.get::<u64>(cache.entry_key("late"), 10_001).as_deref(),
+            Some(&99)
+        );
     }
 
     #[test]
     fn revocation_drops_a_sessions_entries() {
         let cache = TokenCache::new(10);
         let (s1, s2) = (SessionId::random(), SessionId::random());
-        cache.insert(cache.entry_key("a"), 1u8, (0, 10_000), Some(s1), "alice", 0);
-        cache.insert(cache.entry_key("b"), 2u8, (0, 10_000), Some(s2), "bob", 0);
+        cache.insert(
+            cache.entry_key("a"),
+            Arc::new(1u8),
+            (0, 10_000),
+            Some(s1),
+            "alice",
+            0,
+        );
+        cache.insert(
+            cache.entry_key("b"),
+            Arc::new(2u8),
+            (0, 10_000),
+            Some(s2),
+            "bob",
+            0,
+        );
         cache.forget_session(&s1);
         assert_eq!(cache.get::<u8>(cache.entry_key("a"), 1), None);
-        assert_eq!(cache.get::<u8>(cache.entry_key("b"), 1), Some(2));
+        assert_eq!(
+            cache.get::<u8>(cache.entry_key("b"), 1).as_deref(),
+            Some(&2)
+        );
         cache.forget_subject("bob");
         assert_eq!(cache.len(), 0);
     }
@@ -306,7 +342,7 @@ mod tests {
         for i in 0..500u32 {
             cache.insert(
                 cache.entry_key(&format!("other{i}")),
-                i,
+                Arc::new(i),
                 (0, 10_000),
                 Some(SessionId::random()),
                 "o",
@@ -316,7 +352,7 @@ mod tests {
         for i in 0..3u32 {
             cache.insert(
                 cache.entry_key(&format!("mine{i}")),
-                i,
+                Arc::new(i),
                 (0, 10_000),
                 Some(target),
                 "me",
@@ -340,7 +376,7 @@ mod tests {
         for i in 0..4u32 {
             cache.insert(
                 cache.entry_key(&i.to_string()),
-                i,
+                Arc::new(i),
                 (0, 1_000),
                 Some(SessionId::random()),
                 "u",
@@ -350,7 +386,7 @@ mod tests {
         // Past their deadline the next insert sweeps them and their index entries.
         cache.insert(
             cache.entry_key("new"),
-            9u32,
+            Arc::new(9u32),
             (0, 5_000),
             Some(SessionId::random()),
             "v",

@@ -9,10 +9,13 @@ use crate::session::{Authentication, SessionId};
 /// The verified claims of an access token: the registered ones and the application's own
 /// (`custom`, flattened into the same JSON object).
 ///
-/// The layer puts a `Claims<C>` into the request extensions of every request whose token
-/// verified; handlers read it from there (or through an adapter's extractor).
+/// The layer puts an `Arc<Claims<C>>` into the request extensions of every request whose
+/// token verified (shared with the verified-token cache, so a cache hit copies nothing);
+/// handlers read it from there (or through an adapter's extractor).
 ///
 /// ```
+/// use std::sync::Arc;
+///
 /// use serde::{Deserialize, Serialize};
 /// use tower_refresh_auth::Claims;
 ///
@@ -20,7 +23,7 @@ use crate::session::{Authentication, SessionId};
 /// struct Role { role: String }
 ///
 /// fn handler(req: http::Request<()>) -> String {
-///     match req.extensions().get::<Claims<Role>>() {
+///     match req.extensions().get::<Arc<Claims<Role>>>() {
 ///         Some(claims) => format!("{} is {}", claims.sub, claims.custom.role),
 ///         None => "anonymous".into(),
 ///     }

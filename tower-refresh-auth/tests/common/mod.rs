@@ -10,6 +10,7 @@
 
 use std::convert::Infallible;
 use std::ops::Deref;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::{Request, Response};
@@ -88,7 +89,7 @@ impl Harness {
 /// The inner service: says who it saw, or what the layer left in its place.
 async fn echo(req: Request<String>) -> Result<Response<String>, Infallible> {
     let ext = req.extensions();
-    let body = match (ext.get::<Claims<Role>>(), ext.get::<AuthRejection>()) {
+    let body = match (ext.get::<Arc<Claims<Role>>>(), ext.get::<AuthRejection>()) {
         (Some(c), None) => {
             let sid = c.sid.map(|s| s.to_string()).unwrap_or_default();
             format!("claims sub={} role={} sid={sid}", c.sub, c.custom.role)

@@ -4,7 +4,7 @@
 //! loadtest/peers/run.sh            # builds, then runs this driver
 //! ```
 //!
-//! For each algorithm (HS256, ES256) it mints one access token with our layer, then, for
+//! For each algorithm (HS256, ES256, EdDSA) it mints one access token with our layer, then, for
 //! `ROUNDS` rounds (each in another order, so no system always runs first or last), starts
 //! each system's server alone on 127.0.0.1, warms it up for a second, loads
 //! `GET /api/dashboard` with wrk for `DURATION` and reads the server's peak resident set
@@ -25,16 +25,65 @@ use std::process::{Child, Command, Stdio};
 
 use plotters::prelude::*;
 
-/// The systems, in their report order: (name, binary, first argument).
-const SYSTEMS: &[(&str, &str, Option<&str>)] = &[
-    ("none", "server", Some("none")),
-    ("ours, cache off", "server", Some("ours-cache-off")),
-    ("ours, cache on", "server", Some("ours-cache-on")),
-    ("jwt-authorizer 0.15", "server-jwt-authorizer", None),
-    ("axum-jwt-auth 0.7", "server", Some("axum-jwt-auth")),
-    ("tower-http + jsonwebtoken", "server", Some("tower-http")),
+/// The systems, in their report order: (name, binary, first argument, chart label).
+const SYSTEMS: &[(&str, &str, Option<&str>, &str)] = &[
+    ("none", "server", Some("none"), "none"),
+    (
+        "ours, cache off",
+        "server",
+        Some("ours-cache-off"),
+        "ours off",
+    ),
+    ("ours, cache on", "server", Some("ours-cache-on"), "ours on"),
+    (
+        "ours, cache on, SharedClaims",
+        "server",
+        Some("ours-cache-on-shared"),
+        "ours on, Arc",
+    ),
+    (
+        "resource server, cache off",
+        "server",
+        Some("resource-cache-off"),
+        "resource off",
+    ),
+    (
+        "resource server, cache on",
+        "server",
+        Some("resource-cache-on"),
+        "resource on",
+    ),
+    (
+        "jwt-authorizer 0.15",
+        "server-jwt-authorizer",
+        None,
+        "jwt-authz",
+    ),
+    (
+        "axum-jwt-auth 0.7",
+        "server",
+        Some("axum-jwt-auth"),
+        "axum-jwt-auth",
+    ),
+    (
+        "tower-http + jsonwebtoken",
+        "server",
+        Some("tower-http"),
+        "tower-http",
+    ),
 ];
-const ALGS: &[&str] = &["HS256", "ES256"];
+const ALGS: &[&str] = &["HS256", "ES256", "EdDSA"];
+
+/// Whether system `i` runs with `alg`: a resource server verifies with published keys, which
+/// an HMAC secret is not; the `SharedClaims` variant runs where the cache hit is cheapest to
+/// tell apart (HS256), to keep the run short.
+fn applies(i: usize, alg: &str) -> bool {
+    match SYSTEMS[i].2 {
+        Some("resource-cache-off" | "resource-cache-on") => alg != "HS256",
+        Some("ours-cache-on-shared") => alg == "HS256",
+        _ => true,
+    }
+}
 const REFRESH_CONNECTIONS: usize = 8;
 
 type Error = Box<dyn std::error::Error>;
@@ -72,7 +121,7 @@ fn main() -> Result<(), Error> {
     let work = std::env::temp_dir().join(format!("peers-{}", std::process::id()));
     std::fs::create_dir_all(&work)?;
     eprintln!(
-        "{} rounds × {} algorithms × {} systems, {} each, {} connections, pinned: {}",
+        "{} rounds × {} algorithms × up to {} systems, {} each, {} connections, pinned: {}",
         s.rounds,
         ALGS.len(),
         SYSTEMS.len(),
@@ -83,14 +132,15 @@ fn main() -> Result<(), Error> {
     for &alg in ALGS {
         let token = mint(&s, alg)?;
         for round in 0..s.rounds {
-            let mut order: Vec<usize> = (0..SYSTEMS.len()).collect();
-            order.rotate_left(round % SYSTEMS.len());
+            let mut order: Vec<usize> = (0..SYSTEMS.len()).filter(|&i| applies(i, alg)).collect();
+            let n = order.len();
+            order.rotate_left(round % n);
             if round % 2 == 1 {
                 order.reverse();
             }
             let mut this_round = BTreeMap::new();
             for i in order {
-                let (name, bin, arg) = SYSTEMS[i];
+                let (name, bin, arg, _) = SYSTEMS[i];
                 let run = dashboard_run(&s, bin, arg, alg, &token)?;
                 eprintln!("  {alg} round {} {name}: {run:?}", round + 1);
                 this_round.insert(name, run.rps);
@@ -383,6 +433,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 struct Row {
     alg: &'static str,
     system: &'static str,
+    label: &'static str,
     rps: f64,
     ratio: f64,
     p50_ms: f64,
@@ -406,12 +457,16 @@ fn summarize(
                 .map(|r| r.cpu_us_per_request)
                 .collect(),
         );
-        for &(system, _, _) in SYSTEMS {
+        for (i, &(system, _, _, label)) in SYSTEMS.iter().enumerate() {
+            if !applies(i, alg) {
+                continue;
+            }
             let r = &runs[&(alg, system)];
             let m = |f: fn(&Run) -> f64| median(r.iter().map(f).collect());
             rows.push(Row {
                 alg,
                 system,
+                label,
                 rps: m(|r| r.rps),
                 ratio: median(ratios[&(alg, system)].clone()),
                 p50_ms: m(|r| r.p50_ms),
@@ -501,24 +556,17 @@ fn write_json(s: &Settings, rows: &[Row], refresh: &BTreeMap<&str, Vec<Run>>) ->
     Ok(())
 }
 
-const SHORT: &[&str] = &[
-    "none",
-    "ours off",
-    "ours on",
-    "jwt-authz",
-    "axum-jwt-auth",
-    "tower-http",
-];
-
 fn draw(s: &Settings, rows: &[Row]) -> Result<(), Error> {
     let path = s.out.join("peers-throughput.svg");
-    let root = SVGBackend::new(&path, (1200, 800)).into_drawing_area();
+    let root = SVGBackend::new(&path, (1800, 800)).into_drawing_area();
     root.fill(&WHITE)?;
-    let panels = root.split_evenly((2, 2));
+    let panels = root.split_evenly((2, ALGS.len()));
     for (col, &alg) in ALGS.iter().enumerate() {
         let data: Vec<&Row> = rows.iter().filter(|r| r.alg == alg).collect();
+        let names: Vec<&str> = data.iter().map(|r| r.label).collect();
         bars(
             &panels[col],
+            &names,
             &format!("{alg}: GET /api/dashboard, requests/s (÷ none above each bar)"),
             &data.iter().map(|r| r.rps).collect::<Vec<_>>(),
             &data
@@ -528,7 +576,8 @@ fn draw(s: &Settings, rows: &[Row]) -> Result<(), Error> {
             &BLUE,
         )?;
         bars(
-            &panels[2 + col],
+            &panels[ALGS.len() + col],
+            &names,
             &format!("{alg}: p99 latency, ms"),
             &data.iter().map(|r| r.p99_ms).collect::<Vec<_>>(),
             &data
@@ -540,14 +589,16 @@ fn draw(s: &Settings, rows: &[Row]) -> Result<(), Error> {
     }
     root.present()?;
     let path = s.out.join("peers-rss.svg");
-    let root = SVGBackend::new(&path, (1200, 400)).into_drawing_area();
+    let root = SVGBackend::new(&path, (1800, 400)).into_drawing_area();
     root.fill(&WHITE)?;
-    let panels = root.split_evenly((1, 2));
+    let panels = root.split_evenly((1, ALGS.len()));
     for (col, &alg) in ALGS.iter().enumerate() {
         let data: Vec<&Row> = rows.iter().filter(|r| r.alg == alg).collect();
+        let names: Vec<&str> = data.iter().map(|r| r.label).collect();
         let mib: Vec<f64> = data.iter().map(|r| r.hwm_kib as f64 / 1024.0).collect();
         bars(
             &panels[col],
+            &names,
             &format!("{alg}: peak RSS (VmHWM) under load, MiB"),
             &mib,
             &mib.iter().map(|m| format!("{m:.1}")).collect::<Vec<_>>(),
@@ -560,6 +611,7 @@ fn draw(s: &Settings, rows: &[Row]) -> Result<(), Error> {
 
 fn bars(
     area: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
+    names: &[&str],
     caption: &str,
     values: &[f64],
     labels: &[String],
@@ -578,7 +630,7 @@ fn bars(
         .light_line_style(WHITE)
         .x_label_formatter(&|v| match v {
             SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => {
-                SHORT.get(*i).copied().unwrap_or("").to_owned()
+                names.get(*i).copied().unwrap_or("").to_owned()
             }
             SegmentValue::Last => String::new(),
         })

@@ -1,7 +1,7 @@
 //! (d) jwt-authorizer 0.15 on the axum it supports (0.7), with the same handler body:
 //!
 //! ```text
-//! server-jwt-authorizer <HS256|ES256>
+//! server-jwt-authorizer <HS256|ES256|EdDSA>
 //! ```
 //!
 //! Its layer verifies the bearer token (jsonwebtoken 9) and its `JwtClaims` extractor hands
@@ -14,7 +14,7 @@ use axum07::routing::get;
 use axum07::{Json, Router};
 use jwt_authorizer::{Authorizer, IntoLayer, JwtAuthorizer, JwtClaims, Validation};
 use tower_refresh_auth_peers::{
-    AUDIENCE, Alg, ES256_PUBLIC_PEM, HS256_SECRET, PeerClaims, Welcome, listen,
+    AUDIENCE, Alg, ED25519_PUBLIC_PEM, ES256_PUBLIC_PEM, HS256_SECRET, PeerClaims, Welcome, listen,
 };
 
 fn dashboard(subject: &str) -> Response {
@@ -31,10 +31,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .nth(1)
         .as_deref()
         .and_then(Alg::parse)
-        .ok_or("usage: server-jwt-authorizer <HS256|ES256>")?;
+        .ok_or("usage: server-jwt-authorizer <HS256|ES256|EdDSA>")?;
     let builder = match alg {
         Alg::Hs256 => JwtAuthorizer::<PeerClaims>::from_secret(HS256_SECRET),
         Alg::Es256 => JwtAuthorizer::<PeerClaims>::from_ec_pem_text(ES256_PUBLIC_PEM),
+        Alg::EdDsa => JwtAuthorizer::<PeerClaims>::from_ed_pem_text(ED25519_PUBLIC_PEM),
     };
     let authorizer: Authorizer<PeerClaims> = builder
         .validation(Validation::new().aud(&[AUDIENCE]))

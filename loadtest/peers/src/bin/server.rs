@@ -1,9 +1,13 @@
 //! The axum 0.8 servers of the peers harness, one system per process:
 //!
 //! ```text
-//! server <system> <alg>     # system: none | ours-cache-off | ours-cache-on | axum-jwt-auth | tower-http
+//! server <system> <alg>     # system: none | ours-cache-off | ours-cache-on | ours-cache-on-shared
+//!                           #   | resource-cache-off | resource-cache-on | axum-jwt-auth | tower-http
 //! server mint <alg>         # prints one access token signed by our layer, for every system
 //! ```
+//!
+//! `resource-*` is our verify-only layer (`tower_refresh_auth::resource`), built from the JWK
+//! set our issuing layer publishes (asymmetric keys only: a JWK set carries no shared secret).
 //!
 //! Every system serves `GET /api/dashboard` with the same handler body ([`Welcome`]); only
 //! how the subject reaches it differs. `none` puts a fixed subject where a layer would put the
@@ -21,16 +25,18 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 use tower_http::auth::{AsyncAuthorizeRequest, AsyncRequireAuthorizationLayer};
-use tower_refresh_auth::keys::SigningKey;
+use tower_refresh_auth::adapter::Decision;
+use tower_refresh_auth::keys::{Jwks, SigningKey};
+use tower_refresh_auth::resource::{Issuer, ResourceServer};
 use tower_refresh_auth::{NoClaims, RefreshAuth};
-use tower_refresh_auth_axum::{AuthClaims, RouterExt};
+use tower_refresh_auth_axum::{AuthClaims, RouterExt, SharedClaims};
 use tower_refresh_auth_peers::{
-    AUDIENCE, Alg, ES256_PRIVATE_PEM, ES256_PUBLIC_PEM, HS256_SECRET, PeerClaims, REFRESH_SECRET,
-    Welcome, listen,
+    AUDIENCE, Alg, ED25519_PRIVATE_PEM, ED25519_PUBLIC_PEM, ES256_PRIVATE_PEM, ES256_PUBLIC_PEM,
+    HS256_SECRET, PeerClaims, REFRESH_SECRET, Welcome, listen,
 };
 
-const USAGE: &str =
-    "usage: server <none|ours-cache-off|ours-cache-on|axum-jwt-auth|tower-http|mint> <HS256|ES256>";
+const USAGE: &str = "usage: server <none|ours-cache-off|ours-cache-on|ours-cache-on-shared|\
+     resource-cache-off|resource-cache-on|axum-jwt-auth|tower-http|mint> <HS256|ES256|EdDSA>";
 
 /// The handler every system ends in: the example servers' `GET /api/dashboard`.
 fn dashboard(subject: &str) -> Response {
@@ -57,6 +63,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "none" => none(),
         "ours-cache-off" => with_ours(ours(alg, 0)?).await?,
         "ours-cache-on" => with_ours(ours(alg, 10_000)?).await?,
+        "ours-cache-on-shared" => with_ours_shared(ours(alg, 10_000)?),
+        "resource-cache-off" => resource(alg, 0).await?,
+        "resource-cache-on" => resource(alg, 10_000).await?,
         "axum-jwt-auth" => axum_jwt_auth(alg)?,
         "tower-http" => tower_http(alg)?,
         _ => return Err(USAGE.into()),
@@ -83,6 +92,11 @@ fn ours(alg: Alg, cache: usize) -> Result<RefreshAuth, Box<dyn std::error::Error
         Alg::Es256 => RefreshAuth::builder()
             .signing_key(SigningKey::from_private_key_pem(
                 ES256_PRIVATE_PEM.as_bytes(),
+            )?)
+            .refresh_secret(REFRESH_SECRET.to_vec()),
+        Alg::EdDsa => RefreshAuth::builder()
+            .signing_key(SigningKey::from_private_key_pem(
+                ED25519_PRIVATE_PEM.as_bytes(),
             )?)
             .refresh_secret(REFRESH_SECRET.to_vec()),
     };
@@ -119,6 +133,55 @@ async fn with_ours(auth: RefreshAuth) -> Result<Router, Box<dyn std::error::Erro
         .refresh_auth(&auth))
 }
 
+/// (c') our layer with the cache, the handler taking the claims with `SharedClaims`: the
+/// `Arc` the layer and the cache share, no copy.
+fn with_ours_shared(auth: RefreshAuth) -> Router {
+    Router::new()
+        .route(
+            "/api/dashboard",
+            get(|SharedClaims(claims): SharedClaims| async move { dashboard(&claims.sub) }),
+        )
+        .refresh_auth(&auth)
+}
+
+/// (g), (h): our verify-only layer, built from the JWK set the issuing layer publishes (read
+/// once through its JWKS route), checking the same audience; the handler reads the claims
+/// with `AuthClaims`, as behind the issuing layer.
+async fn resource(alg: Alg, cache: usize) -> Result<Router, Box<dyn std::error::Error>> {
+    let key = match alg {
+        Alg::Hs256 => {
+            return Err("a resource server verifies public keys only: ES256 or EdDSA".into());
+        }
+        Alg::Es256 => ES256_PRIVATE_PEM,
+        Alg::EdDsa => ED25519_PRIVATE_PEM,
+    };
+    let issuing = RefreshAuth::<NoClaims>::builder()
+        .signing_key(SigningKey::from_private_key_pem(key.as_bytes())?)
+        .refresh_secret(REFRESH_SECRET.to_vec())
+        .audience(AUDIENCE)
+        .jwks(Jwks::new())
+        .build()?;
+    let req = http::Request::get("/.well-known/jwks.json").body(String::new())?;
+    let Decision::Endpoint(route) = issuing.decide(req.method(), req.uri(), req.headers()) else {
+        return Err("the issuing layer does not serve its JWKS".into());
+    };
+    let jwks = issuing.answer(route, req).await.into_body();
+    let builder = ResourceServer::<NoClaims>::builder()
+        .issuer(Issuer::from_jwks(jwks.to_vec()).audience(AUDIENCE));
+    let builder = if cache > 0 {
+        builder.verified_token_cache(cache)
+    } else {
+        builder
+    };
+    let server = builder.build()?;
+    Ok(Router::new()
+        .route(
+            "/api/dashboard",
+            get(|AuthClaims(claims): AuthClaims| async move { dashboard(&claims.sub) }),
+        )
+        .layer(server.layer()))
+}
+
 /// (e) axum-jwt-auth 0.7: its `LocalDecoder` in the state, its `Claims` extractor in the
 /// handler. It enables jsonwebtoken 10's RustCrypto backend; with aws-lc's enabled too,
 /// jsonwebtoken needs one installed, and aws-lc's it is, so the signature costs what ours
@@ -136,6 +199,10 @@ fn axum_jwt_auth(alg: Alg) -> Result<Router, Box<dyn std::error::Error>> {
         Alg::Es256 => (
             DecodingKey::from_ec_pem(ES256_PUBLIC_PEM.as_bytes())?,
             Algorithm::ES256,
+        ),
+        Alg::EdDsa => (
+            DecodingKey::from_ed_pem(ED25519_PUBLIC_PEM.as_bytes())?,
+            Algorithm::EdDSA,
         ),
     };
     let mut validation = Validation::new(alg);
@@ -175,6 +242,10 @@ fn tower_http(alg: Alg) -> Result<Router, Box<dyn std::error::Error>> {
         Alg::Es256 => (
             DecodingKey::from_ec_pem(ES256_PUBLIC_PEM.as_bytes())?,
             Algorithm::ES256,
+        ),
+        Alg::EdDsa => (
+            DecodingKey::from_ed_pem(ED25519_PUBLIC_PEM.as_bytes())?,
+            Algorithm::EdDSA,
         ),
     };
     let mut validation = Validation::new(alg);
