@@ -3,8 +3,11 @@
 //! never accepted without a key in the set that verifies it.
 //!
 //! The remote key sources are tested over real TCP in the workspace's
-//! `tests/tests/resource_server.rs`.
+//! `tests/tests/resource_server.rs`; DPoP at a resource server (bound tokens, its own nonces)
+//! in `dpop.rs` beside this file.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+mod dpop;
 
 use std::time::Duration;
 
@@ -309,126 +312,6 @@ proptest! {
         prop_assert!(verify(&server, &bad).is_err());
         prop_assert!(verify(&server, &good).is_ok());
     }
-}
-
-/// DPoP-bound tokens at a resource server (RFC 9449 §7): the issuer binds the session at login,
-/// the resource server checks the proof for its own URL and spends it once.
-#[test]
-fn dpop_bound_tokens_need_a_fresh_proof_of_their_key() {
-    use tower_refresh_auth::dpop::{Dpop, DpopMode};
-    use tower_refresh_auth::session::SessionMetadata;
-    use tower_refresh_auth_test_support::dpop::DpopKey;
-
-    let rt = runtime();
-    let es = key("es256.pem");
-    let auth = RefreshAuth::<NoClaims>::builder()
-        .signing_key(es.clone())
-        .refresh_secret(b"a refresh-token secret of at least 32 bytes".to_vec())
-        .issuer(ISS)
-        .dpop(Dpop::optional().origin(ISS))
-        .build()
-        .unwrap();
-    let client = DpopKey::es256();
-    let login = Request::post(format!("{ISS}/login"))
-        .header("dpop", client.proof("POST", &format!("{ISS}/login"), None))
-        .body(())
-        .unwrap();
-    let proof = rt
-        .block_on(auth.verify_dpop(login.method(), login.uri(), login.headers()))
-        .unwrap();
-    let bound = rt
-        .block_on(auth.issue_with(
-            "user1",
-            NoClaims {},
-            SessionMetadata::new().with_dpop(proof),
-        ))
-        .unwrap()
-        .access_token;
-
-    const API: &str = "https://api.example.com";
-    let build = |mode| {
-        ResourceServer::<NoClaims>::builder()
-            .issuer(Issuer::from_keys([es.verifying_key()]).issuer(ISS))
-            .dpop(Dpop::new(mode).origin(API))
-            .build()
-            .unwrap()
-    };
-    let send = |server: &ResourceServer, scheme: &str, proof: Option<String>| {
-        let svc = tower::ServiceBuilder::new()
-            .layer(server.layer())
-            .service(tower::service_fn(|_req: Request<String>| async {
-                Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
-            }));
-        let mut req = Request::get(format!("{API}/orders"))
-            .header("authorization", format!("{scheme} {bound}"));
-        if let Some(proof) = proof {
-            req = req.header("dpop", proof);
-        }
-        rt.block_on(svc.oneshot(req.body(String::new()).unwrap()))
-            .unwrap()
-    };
-    let server = build(DpopMode::Optional);
-    let good = client.proof("GET", &format!("{API}/orders"), Some(&bound));
-    assert_eq!(
-        send(&server, "DPoP", Some(good.clone())).status(),
-        StatusCode::OK
-    );
-    // The same proof again: spent.
-    let res = send(&server, "DPoP", Some(good));
-    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
-    // Optional mode: a Bearer challenge, and the DPoP one naming the error.
-    let challenges: Vec<&str> = res
-        .headers()
-        .get_all("www-authenticate")
-        .iter()
-        .map(|v| v.to_str().unwrap())
-        .collect();
-    assert!(
-        challenges
-            .iter()
-            .any(|c| c.starts_with("DPoP algs=\"ES256 EdDSA\"") && c.contains("invalid_dpop_proof")),
-        "{challenges:?}"
-    );
-    // A proof for another URL, by another key, or none; the token as a bearer token.
-    for (scheme, proof) in [
-        (
-            "DPoP",
-            Some(client.proof("GET", "https://elsewhere.example/orders", Some(&bound))),
-        ),
-        (
-            "DPoP",
-            Some(DpopKey::es256().proof("GET", &format!("{API}/orders"), Some(&bound))),
-        ),
-        ("DPoP", None),
-        ("Bearer", None),
-    ] {
-        assert_eq!(
-            send(&server, scheme, proof).status(),
-            StatusCode::UNAUTHORIZED,
-            "{scheme}"
-        );
-    }
-    // With DPoP off a bound token is refused whatever comes with it.
-    let off = build(DpopMode::Off);
-    let fresh = client.proof("GET", &format!("{API}/orders"), Some(&bound));
-    assert_eq!(
-        send(&off, "Bearer", Some(fresh)).status(),
-        StatusCode::UNAUTHORIZED
-    );
-    // DPoP on without the service's URL: refused when built.
-    let err = ResourceServer::<NoClaims>::builder()
-        .issuer(Issuer::from_keys([key("es256.pem").verifying_key()]))
-        .dpop(DpopMode::Required)
-        .build()
-        .unwrap_err();
-    assert!(err.to_string().contains(".origin("), "{err}");
-    // Server nonces are the issuer's to make: refused on a resource server.
-    let err = ResourceServer::<NoClaims>::builder()
-        .issuer(Issuer::from_keys([key("es256.pem").verifying_key()]))
-        .dpop(Dpop::required().origin(API).nonces(Duration::from_secs(60)))
-        .build()
-        .unwrap_err();
-    assert!(err.to_string().contains("remove `.nonces(…)`"), "{err}");
 }
 
 /// A token as another issuer makes it (jsonwebtoken directly, not our signer): `typ: at+jwt`,
