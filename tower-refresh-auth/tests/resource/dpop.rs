@@ -246,6 +246,26 @@ fn a_resource_server_asks_for_its_own_nonces() {
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     assert!(res.body().contains("invalid_dpop_proof"), "{}", res.body());
 
+    // A gRPC call is asked in its metadata: `UNAUTHENTICATED`, the nonce beside it.
+    let grpc = format!("{API}/pkg.Svc/Call");
+    let mut claims = client.claims("POST", &grpc, Some(&bound));
+    claims["iat"] = json!(clock.now().duration_since(UNIX_EPOCH).unwrap().as_secs());
+    let svc = tower::ServiceBuilder::new()
+        .layer(server.layer())
+        .service(tower::service_fn(|_req: Request<String>| async {
+            Ok::<_, std::convert::Infallible>(Response::new(String::new()))
+        }));
+    let req = Request::post(&grpc)
+        .header("content-type", "application/grpc")
+        .header("authorization", &authorization)
+        .header("dpop", client.sign(&client.header(), &claims))
+        .body(String::new())
+        .unwrap();
+    let res = rt.block_on(svc.oneshot(req)).unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["grpc-status"], "16");
+    assert!(!res.headers()["dpop-nonce"].is_empty());
+
     // A secret too short to key them: refused when built, nonces on or off.
     for dpop in [
         Dpop::required().origin(API).nonces(Duration::from_secs(60)),

@@ -491,3 +491,77 @@ fn the_issuing_layer_still_requires_a_session() {
         "Bearer realm=\"api\", error=\"invalid_token\", error_description=\"the token is malformed\""
     );
 }
+
+/// Several issuers: a token is routed by its `iss`, read (with the rest of its claims, parsed
+/// once) before verification only to choose the key set. A token naming one issuer and signed
+/// by the other's key — even under the named issuer's own `kid` — is refused for its signature;
+/// one whose claims do not parse is refused as before they were parsed once.
+#[test]
+fn a_token_naming_one_issuer_and_signed_by_anothers_key_is_refused() {
+    const OTHER: &str = "https://other.example.com";
+    let ours = key("es256.pem");
+    let theirs = key("foreign-es256.pem");
+    let server = ResourceServer::<NoClaims>::builder()
+        .issuer(Issuer::from_keys([theirs.verifying_key()]).issuer(OTHER))
+        .issuer(Issuer::from_keys([ours.verifying_key()]).issuer(ISS))
+        .verified_token_cache(100)
+        .build()
+        .unwrap();
+    let now = now_secs();
+    let claims = |iss: &str| json!({"sub": "u", "jti": "j", "iat": now, "exp": now + 60, "iss": iss});
+    // A token signed by `signer`'s key, its header naming `kid`.
+    let signed = |signer: &str, kid: &str, claims: &Value| {
+        let pem = std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/keys")
+                .join(signer),
+        )
+        .unwrap();
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        header.typ = Some("at+jwt".into());
+        header.kid = Some(kid.to_owned());
+        jsonwebtoken::encode(
+            &header,
+            claims,
+            &jsonwebtoken::EncodingKey::from_ec_pem(&pem).unwrap(),
+        )
+        .unwrap()
+    };
+    let description = |token: &str| verify(&server, token).map(|c| c.iss).map_err(|e| e.description().into_owned());
+
+    // Each issuer's own tokens pass, routed to their keys.
+    assert_eq!(
+        description(&signed("es256.pem", ours.kid(), &claims(ISS))),
+        Ok(Some(ISS.to_owned()))
+    );
+    assert_eq!(
+        description(&signed("foreign-es256.pem", theirs.kid(), &claims(OTHER))),
+        Ok(Some(OTHER.to_owned()))
+    );
+    // The other issuer's key under our name and our kid: our key does not verify it.
+    let cross = signed("foreign-es256.pem", ours.kid(), &claims(ISS));
+    assert_eq!(
+        description(&cross),
+        Err("the signature does not verify".to_owned())
+    );
+    // Under its own kid and our name: our set does not hold that kid.
+    assert_eq!(
+        description(&signed("foreign-es256.pem", theirs.kid(), &claims(ISS))),
+        Err("the token's kid is unknown".to_owned())
+    );
+    // Twice, the second time past the cache: still refused (refusals are not cached).
+    assert!(verify(&server, &cross).is_err());
+    // Claims the server's type does not parse (no `jti`): routed by their `iss` all the same
+    // and refused.
+    let mut partial = claims(ISS);
+    partial.as_object_mut().unwrap().remove("jti");
+    assert_eq!(
+        description(&signed("es256.pem", ours.kid(), &partial)),
+        Err("the token is malformed".to_owned())
+    );
+    // An `iss` nobody is configured for.
+    assert_eq!(
+        description(&signed("es256.pem", ours.kid(), &claims("https://elsewhere.example"))),
+        Err("the token's issuer is not accepted".to_owned())
+    );
+}
