@@ -229,7 +229,12 @@ fn main() {
         .skip(1)
         .filter(|a| !a.starts_with("--"))
         .collect();
-    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         ["count", path, n] => count(path, n.parse().unwrap()),
         ["alternate", rounds] => alternate(rounds.parse().unwrap()),
         ["alternate"] => alternate(15),

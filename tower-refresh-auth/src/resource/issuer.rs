@@ -11,7 +11,6 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use arc_swap::ArcSwapOption;
 use super::keyset::Rules;
 use crate::clock::{Clock, to_millis};
 use crate::error::{AuthError, invalid_token};
@@ -19,6 +18,7 @@ use crate::events::Events;
 use crate::telemetry;
 use crate::token::Claims;
 use crate::token::access::Verifier;
+use arc_swap::ArcSwapOption;
 
 #[cfg(feature = "remote-jwks")]
 use super::fetch::Remote;

@@ -25,9 +25,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Header, Validation};
 use serde::de::DeserializeOwned;
 
-use super::access::{MAX_TOKEN_LEN, TYP, Verifier, verify_with, within_validity};
 #[cfg(doc)]
 use super::access::verify_general;
+use super::access::{MAX_TOKEN_LEN, TYP, Verifier, verify_with, within_validity};
 use super::claims::Claims;
 use crate::error::{AuthError, invalid_token};
 
@@ -119,7 +119,9 @@ impl<'t> Decoded<'t> {
         }
         let (message, signature) = token.rsplit_once('.').ok_or_else(malformed)?;
         let (header_b64, payload_b64) = message.rsplit_once('.').ok_or_else(malformed)?;
-        let header_json = URL_SAFE_NO_PAD.decode(header_b64).map_err(|_| malformed())?;
+        let header_json = URL_SAFE_NO_PAD
+            .decode(header_b64)
+            .map_err(|_| malformed())?;
         let header: Header = serde_json::from_slice(&header_json).map_err(|_| malformed())?;
         Ok(Self {
             token,
@@ -197,10 +199,9 @@ fn decide<C>(
         .kid
         .as_deref()
         .is_some_and(|kid| kid != verifier.key.kid)
-        || !header
-            .typ
-            .as_deref()
-            .is_some_and(|t| t.eq_ignore_ascii_case(TYP) || t.eq_ignore_ascii_case("application/at+jwt"))
+        || !header.typ.as_deref().is_some_and(|t| {
+            t.eq_ignore_ascii_case(TYP) || t.eq_ignore_ascii_case("application/at+jwt")
+        })
     {
         return None;
     }

@@ -178,11 +178,7 @@ fn a_resource_server_asks_for_its_own_nonces() {
         ResourceServer::<NoClaims>::builder()
             .issuer(Issuer::from_keys([es.verifying_key()]).issuer(ISS))
             .clock(clock.clone())
-            .dpop(
-                Dpop::required()
-                    .origin(API)
-                    .nonces(Duration::from_secs(10)),
-            )
+            .dpop(Dpop::required().origin(API).nonces(Duration::from_secs(10)))
             .dpop_nonce_secret(secret.to_vec())
             .build()
             .unwrap()

@@ -508,7 +508,8 @@ fn a_token_naming_one_issuer_and_signed_by_anothers_key_is_refused() {
         .build()
         .unwrap();
     let now = now_secs();
-    let claims = |iss: &str| json!({"sub": "u", "jti": "j", "iat": now, "exp": now + 60, "iss": iss});
+    let claims =
+        |iss: &str| json!({"sub": "u", "jti": "j", "iat": now, "exp": now + 60, "iss": iss});
     // A token signed by `signer`'s key, its header naming `kid`.
     let signed = |signer: &str, kid: &str, claims: &Value| {
         let pem = std::fs::read(
@@ -527,7 +528,11 @@ fn a_token_naming_one_issuer_and_signed_by_anothers_key_is_refused() {
         )
         .unwrap()
     };
-    let description = |token: &str| verify(&server, token).map(|c| c.iss).map_err(|e| e.description().into_owned());
+    let description = |token: &str| {
+        verify(&server, token)
+            .map(|c| c.iss)
+            .map_err(|e| e.description().into_owned())
+    };
 
     // Each issuer's own tokens pass, routed to their keys.
     assert_eq!(
@@ -561,7 +566,11 @@ fn a_token_naming_one_issuer_and_signed_by_anothers_key_is_refused() {
     );
     // An `iss` nobody is configured for.
     assert_eq!(
-        description(&signed("es256.pem", ours.kid(), &claims("https://elsewhere.example"))),
+        description(&signed(
+            "es256.pem",
+            ours.kid(),
+            &claims("https://elsewhere.example")
+        )),
         Err("the token's issuer is not accepted".to_owned())
     );
 }

@@ -88,7 +88,10 @@ fn headers(alg: &str, kid: &str) -> Vec<Value> {
             h.insert("alg".into(), json!("ES384"));
         }),
         with(&|h| {
-            h.insert("alg".into(), json!(if alg == "EdDSA" { "ES256" } else { "EdDSA" }));
+            h.insert(
+                "alg".into(),
+                json!(if alg == "EdDSA" { "ES256" } else { "EdDSA" }),
+            );
         }),
         with(&|h| {
             h.insert("alg".into(), json!("HS256"));
@@ -178,7 +181,10 @@ fn claims() -> Vec<Value> {
 
 /// Verifies `token` both ways as claims `C` and panics unless they agree; whether the
 /// decode-once path decided it, and whether it was accepted.
-fn agree<C: DeserializeOwned + std::fmt::Debug>(verifiers: &[Verifier], token: &str) -> (bool, bool) {
+fn agree<C: DeserializeOwned + std::fmt::Debug>(
+    verifiers: &[Verifier],
+    token: &str,
+) -> (bool, bool) {
     let now = UNIX_EPOCH + Duration::from_secs(NOW);
     let general = verify_with::<C>(verifiers, token, now, 0);
     let Ok(decoded) = Decoded::new(token) else {
@@ -205,7 +211,11 @@ fn agree<C: DeserializeOwned + std::fmt::Debug>(verifiers: &[Verifier], token: &
 
 #[test]
 fn the_decode_once_path_gives_the_general_paths_verdicts() {
-    let keys = [key("es256.pem"), key("ed25519.pem"), key("foreign-es256.pem")];
+    let keys = [
+        key("es256.pem"),
+        key("ed25519.pem"),
+        key("foreign-es256.pem"),
+    ];
     // Tokens this path decided: accepted, refused.
     let (mut accepted, mut refused) = (0, 0);
     for (issuer, audiences) in [(Some(ISS), vec![AUD.to_owned()]), (None, vec![])] {
@@ -266,7 +276,10 @@ fn a_payload_that_is_not_base64_or_not_claims_parses_to_nothing() {
     assert!(decoded.claims::<NoClaims>().is_none());
     for malformed in ["", "a", "a.b", "!!.b.c", "e30.b.c.d"] {
         assert!(Decoded::new(malformed).is_err(), "{malformed}");
-        assert!(jsonwebtoken::decode_header(malformed).is_err(), "{malformed}");
+        assert!(
+            jsonwebtoken::decode_header(malformed).is_err(),
+            "{malformed}"
+        );
     }
     let long = format!("{token}{}", "A".repeat(MAX_TOKEN_LEN));
     assert_eq!(
