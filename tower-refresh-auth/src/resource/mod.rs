@@ -247,7 +247,7 @@ impl<C> ResourceServer<C> {
         // Claims the handlers' type does not parse: the token is refused, but by the general
         // path under the key set its `iss` names, as before claims were parsed once.
         let routing: Routing<'_> = decoded
-            .payload()
+            .payload_bytes()
             .and_then(|payload| serde_json::from_slice(payload).ok())
             .ok_or_else(|| invalid_token("the token is malformed"))?;
         route(routing.iss.as_deref())
@@ -282,7 +282,7 @@ impl<C> ResourceServer<C> {
             }
             // The claims, parsed once: their `iss` only chooses the key set here; they are
             // handed on only once the token verified under it.
-            let parsed = decoded.claims::<C>();
+            let parsed = decoded.parse_claims::<C>();
             let issuer = self
                 .issuer_for(&decoded, parsed.as_ref())
                 .map_err(|e| (None, e.into()))?;

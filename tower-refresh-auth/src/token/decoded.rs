@@ -133,20 +133,20 @@ impl<'t> Decoded<'t> {
     }
 
     /// The payload's bytes, if they are base64url.
-    pub(crate) fn payload(&self) -> Option<&[u8]> {
+    pub(crate) fn payload_bytes(&self) -> Option<&[u8]> {
         self.payload.as_deref()
     }
 
     /// The payload parsed as the handlers' claims, once; `None` when it is not (the general
     /// path then gives the refusal). Nothing in them is trusted before [`verify_decoded`]:
     /// their `iss` may only choose the key set the token must verify under.
-    pub(crate) fn claims<C: DeserializeOwned>(&self) -> Option<Claims<C>> {
+    pub(crate) fn parse_claims<C: DeserializeOwned>(&self) -> Option<Claims<C>> {
         serde_json::from_slice(self.payload.as_deref()?).ok()
     }
 }
 
 /// Verifies the token `decoded` was made from under one of `verifiers`, with `claims` its
-/// payload as [`Decoded::claims`] parsed it: the verdict and claims [`verify_with`] gives,
+/// payload as [`Decoded::parse_claims`] parsed it: the verdict and claims [`verify_with`] gives,
 /// without decoding anything again where this path can decide.
 pub(crate) fn verify_decoded<C: DeserializeOwned>(
     verifiers: &[Verifier],

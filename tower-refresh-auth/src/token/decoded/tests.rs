@@ -191,7 +191,7 @@ fn agree<C: DeserializeOwned + std::fmt::Debug>(
         assert!(general.is_err(), "{token}");
         return (false, false);
     };
-    let Some(claims) = decoded.claims::<C>() else {
+    let Some(claims) = decoded.parse_claims::<C>() else {
         return (false, general.is_ok());
     };
     let decided = decide(verifiers, &decoded, claims, now, 0);
@@ -203,7 +203,7 @@ fn agree<C: DeserializeOwned + std::fmt::Debug>(
         );
     }
     let once = decoded
-        .claims::<C>()
+        .parse_claims::<C>()
         .map(|claims| verify_decoded(verifiers, &decoded, claims, now, 0));
     assert_eq!(format!("{once:?}"), format!("{:?}", Some(&general)));
     (decided.is_some(), general.is_ok())
@@ -219,7 +219,7 @@ fn the_decode_once_path_gives_the_general_paths_verdicts() {
     // Tokens this path decided: accepted, refused.
     let (mut accepted, mut refused) = (0, 0);
     for (issuer, audiences) in [(Some(ISS), vec![AUD.to_owned()]), (None, vec![])] {
-        let verifier = |k: &Key| {
+        let under = |k: &Key| {
             Verifier::new(
                 k.verifying.clone(),
                 KeyStatus::Kept,
@@ -227,9 +227,9 @@ fn the_decode_once_path_gives_the_general_paths_verdicts() {
             )
         };
         let sets: Vec<Vec<Verifier>> = vec![
-            vec![verifier(&keys[0])],
-            vec![verifier(&keys[1])],
-            keys.iter().map(verifier).collect(),
+            vec![under(&keys[0])],
+            vec![under(&keys[1])],
+            keys.iter().map(under).collect(),
         ];
         for signer in &keys {
             let alg = format!("{:?}", signer.alg);
@@ -268,12 +268,12 @@ fn a_payload_that_is_not_base64_or_not_claims_parses_to_nothing() {
         &json!({"sub": 1}),
     );
     let decoded = Decoded::new(&token).unwrap();
-    assert!(decoded.payload().is_some());
-    assert!(decoded.claims::<NoClaims>().is_none());
+    assert!(decoded.payload_bytes().is_some());
+    assert!(decoded.parse_claims::<NoClaims>().is_none());
     let mangled = token.replacen('.', ".*", 1);
     let decoded = Decoded::new(&mangled).unwrap();
-    assert!(decoded.payload().is_none());
-    assert!(decoded.claims::<NoClaims>().is_none());
+    assert!(decoded.payload_bytes().is_none());
+    assert!(decoded.parse_claims::<NoClaims>().is_none());
     for malformed in ["", "a", "a.b", "!!.b.c", "e30.b.c.d"] {
         assert!(Decoded::new(malformed).is_err(), "{malformed}");
         assert!(
