@@ -1,6 +1,6 @@
-//! Server nonces (RFC 9449 §8): `DPoP-Nonce` values every instance agrees on without shared
-//! state — an HMAC, under a key derived from the refresh-token secret, of the current time
-//! bucket. A nonce is good in its bucket and the next, so a client that just got one is not
+//! Server nonces (RFC 9449 §8, and §9 at a resource server): `DPoP-Nonce` values every
+//! instance agrees on without shared state — an HMAC, under a key derived from the
+//! refresh-token secret (a resource server's own nonce secret), of the current time bucket. A nonce is good in its bucket and the next, so a client that just got one is not
 //! refused at a bucket's edge.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -32,7 +32,8 @@ impl std::fmt::Debug for Nonces {
 }
 
 impl Nonces {
-    /// Nonces keyed from `secret` (the refresh-token secret, shared by every instance), each
+    /// Nonces keyed from `secret` (the refresh-token secret, or a resource server's nonce
+    /// secret, shared by every instance), each
     /// fresh for `period` (at least one second).
     pub(crate) fn new(secret: &[u8], period: Duration) -> Self {
         let mut derive = crate::token::refresh_token::mac_for(secret);

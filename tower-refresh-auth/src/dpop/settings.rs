@@ -154,13 +154,18 @@ impl Dpop {
     /// signed ahead of time. The nonces are an HMAC of the time under a key derived from the
     /// refresh-token secret, so every instance sharing that secret agrees on them without a
     /// store call. Off by default; `period` is between one second and five minutes.
+    ///
+    /// A [resource server](crate::resource) makes its own (RFC 9449 §9), under the secret
+    /// given to
+    /// [`ResourceServerBuilder::dpop_nonce_secret`](crate::resource::ResourceServerBuilder::dpop_nonce_secret).
     pub fn nonces(mut self, period: Duration) -> Self {
         self.nonce_period = Some(period);
         self
     }
 
     /// The settings as the layer runs them, `None` with DPoP off. `nonce_secret` keys the
-    /// server nonces; without one (a resource server) nonces are refused.
+    /// server nonces (the refresh-token secret, or a resource server's own); without one
+    /// nonces are refused.
     pub(crate) fn check(self, nonce_secret: Option<&[u8]>) -> Result<Option<Checked>, ConfigError> {
         if !self.mode.is_on() {
             return Ok(None);

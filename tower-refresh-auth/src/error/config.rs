@@ -200,10 +200,12 @@ pub enum ConfigError {
          credentials, such as `https://api.example.com`"
     )]
     InvalidDpopOrigin(String),
-    /// DPoP server nonces were asked of a resource server, which has no secret to make them.
+    /// DPoP server nonces were asked of a resource server without a secret (of at least 32
+    /// bytes) to make them with.
     #[error(
-        "DPoP server nonces are made by the issuing layer, under its refresh-token secret: a \
-         resource server cannot issue them; remove `.nonces(…)` from its `Dpop` settings"
+        "DPoP server nonces need a secret of at least 32 bytes to make them: give the resource \
+         server one of its own with `.dpop_nonce_secret(…)` (never the issuer's refresh-token \
+         secret), or remove `.nonces(…)` from its `Dpop` settings"
     )]
     DpopNoncesWithoutSecret,
     /// The DPoP proof window is zero or longer than the most allowed.

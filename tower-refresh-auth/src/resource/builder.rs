@@ -56,6 +56,8 @@ pub struct ResourceServerBuilder<C> {
     fetching: KeyFetching,
     dpop: Dpop,
     dpop_store: Option<Arc<dyn RefreshStore>>,
+    /// Keys this server's own DPoP nonces ([`Dpop::nonces`]); `None`: nonces refused.
+    dpop_nonce_secret: Option<Vec<u8>>,
     _claims: PhantomData<fn() -> C>,
 }
 
@@ -79,6 +81,7 @@ impl<C> ResourceServerBuilder<C> {
             fetching: KeyFetching::new(),
             dpop: Dpop::default(),
             dpop_store: None,
+            dpop_nonce_secret: None,
             _claims: PhantomData,
         }
     }
@@ -231,9 +234,13 @@ impl<C> ResourceServerBuilder<C> {
     /// bound tokens side by side) or required (bound tokens only). A bound token must come as
     /// `Authorization: DPoP` with a proof of its key for this request (`htm`, `htu` against the
     /// settings' [origin](Dpop::origin), `iat` within the [window](Dpop::window), `ath`),
-    /// whose `jti` is spent in the [replay memory](Self::dpop_replay_store). Server
-    /// [nonces](Dpop::nonces) are the issuer's: a resource server has no secret to make them
-    /// with, and refuses them when built.
+    /// whose `jti` is spent in the [replay memory](Self::dpop_replay_store).
+    ///
+    /// Server [nonces](Dpop::nonces) (RFC 9449 §9) are this server's own, not the issuer's:
+    /// with them on, a proof without a current nonce of this server is answered `401` with
+    /// `WWW-Authenticate: DPoP error="use_dpop_nonce"` and a fresh nonce in `DPoP-Nonce`. They
+    /// need a secret to make them with, [`dpop_nonce_secret`](Self::dpop_nonce_secret); without
+    /// one they are refused when built.
     pub fn dpop(mut self, dpop: impl Into<Dpop>) -> Self {
         self.dpop = dpop.into();
         self
@@ -245,6 +252,42 @@ impl<C> ResourceServerBuilder<C> {
     /// memory (the `memory-store` feature), which refuses replays to this instance only.
     pub fn dpop_replay_store(mut self, store: Arc<dyn RefreshStore>) -> Self {
         self.dpop_store = Some(store);
+        self
+    }
+
+    /// The secret this server's DPoP nonces ([`Dpop::nonces`]) are made under (at least 32
+    /// bytes): an HMAC of the time under a key derived from it, so every instance of this
+    /// service given the same secret agrees on them without a store. Needed for nonces only.
+    ///
+    /// Give it a secret of its own: never the issuer's refresh-token secret, which forges
+    /// refresh tokens wherever it is known. Nonces made by the issuer (or another service)
+    /// are then refused here, and this server's there.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_refresh_auth::dpop::Dpop;
+    /// use tower_refresh_auth::resource::{Issuer, ResourceServer};
+    /// use tower_refresh_auth::NoClaims;
+    ///
+    /// let jwks = r#"{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"k1","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#;
+    /// let server = ResourceServer::<NoClaims>::builder()
+    ///     .issuer(Issuer::from_jwks(jwks).issuer("https://login.example.com"))
+    ///     .dpop(Dpop::required().origin("https://api.example.com").nonces(Duration::from_secs(60)))
+    ///     .dpop_nonce_secret(b"this service's own nonce secret, 32+ bytes".to_vec())
+    ///     .build()?;
+    /// # let _ = server;
+    ///
+    /// // Nonces without a secret to make them: refused when built.
+    /// let err = ResourceServer::<NoClaims>::builder()
+    ///     .issuer(Issuer::from_jwks(jwks))
+    ///     .dpop(Dpop::required().origin("https://api.example.com").nonces(Duration::from_secs(60)))
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert!(err.to_string().contains(".dpop_nonce_secret("));
+    /// # Ok::<_, tower_refresh_auth::ConfigError>(())
+    /// ```
+    pub fn dpop_nonce_secret(mut self, secret: impl Into<Vec<u8>>) -> Self {
+        self.dpop_nonce_secret = Some(secret.into());
         self
     }
 
@@ -338,8 +381,13 @@ impl<C> ResourceServerBuilder<C> {
             fetching.max_bytes,
             fetching.allow_insecure_http,
         );
-        let (dpop, replay, renderer) =
-            dpop_settings(self.dpop, self.dpop_store, guarding.renderer)?;
+        let (dpop, replay, renderer) = dpop_settings(
+            self.dpop,
+            self.dpop_store,
+            self.dpop_nonce_secret.as_deref(),
+            &self.clock,
+            guarding.renderer,
+        )?;
         Ok(ResourceServer {
             inner: Arc::new(Inner {
                 issuers,
@@ -379,11 +427,18 @@ fn catch_all(issuers: &[Issuer]) -> Result<Option<usize>, ConfigError> {
     Ok(catch_all)
 }
 
-/// DPoP as a resource server does it: the proof rules, the replay memory, the challenge.
+/// The shortest secret this server's DPoP nonces are made under, as for a refresh-token
+/// secret.
+const MIN_NONCE_SECRET: usize = 32;
+
+/// DPoP as a resource server does it: the proof rules, its own nonces (under `nonce_secret`,
+/// read from `clock`), the replay memory, the challenge.
 #[allow(clippy::type_complexity)]
 fn dpop_settings(
     dpop: Dpop,
     store: Option<Arc<dyn RefreshStore>>,
+    nonce_secret: Option<&[u8]>,
+    clock: &Arc<dyn Clock>,
     renderer: Renderer,
 ) -> Result<
     (
@@ -393,7 +448,11 @@ fn dpop_settings(
     ),
     ConfigError,
 > {
-    let Some(checked) = dpop.check(None)? else {
+    // A short secret is no secret: refused whether nonces are on or not.
+    if nonce_secret.is_some_and(|s| s.len() < MIN_NONCE_SECRET) {
+        return Err(ConfigError::DpopNoncesWithoutSecret);
+    }
+    let Some(checked) = dpop.check(nonce_secret)? else {
         return Ok((None, None, renderer));
     };
     let store = match store {
@@ -413,7 +472,7 @@ fn dpop_settings(
     let renderer = renderer.with_dpop(DpopChallenge {
         algs: settings.rules.algs_param(),
         bearer_too: settings.mode == DpopMode::Optional,
-        nonces: None,
+        nonces: checked.nonces.map(|n| (n, Arc::clone(clock))),
     });
     Ok((Some(settings), Some(store), renderer))
 }

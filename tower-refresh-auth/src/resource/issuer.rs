@@ -11,16 +11,14 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use arc_swap::ArcSwapOption;
-use serde::de::DeserializeOwned;
-
 use super::keyset::Rules;
 use crate::clock::{Clock, to_millis};
 use crate::error::{AuthError, invalid_token};
 use crate::events::Events;
 use crate::telemetry;
 use crate::token::Claims;
-use crate::token::access::{Verifier, verify_with};
+use crate::token::access::Verifier;
+use arc_swap::ArcSwapOption;
 
 #[cfg(feature = "remote-jwks")]
 use super::fetch::Remote;
@@ -141,16 +139,15 @@ impl IssuerKeys {
         }
     }
 
-    /// Verifies `token` (whose header names `kid`) with the set in hand. With `last` set no
-    /// fetch is asked for any more: what needed one is refused (an unknown kid `401`, no
-    /// usable set `503`).
-    pub(crate) fn attempt<C: DeserializeOwned>(
+    /// Verifies a token (whose header names `kid`) with `verify` under the set in hand: the
+    /// key its `kid` names, or every key without one. With `last` set no fetch is asked for
+    /// any more: what needed one is refused (an unknown kid `401`, no usable set `503`).
+    pub(crate) fn attempt<C>(
         &self,
-        token: &str,
         kid: Option<&str>,
         now: SystemTime,
-        leeway_ms: u64,
         last: bool,
+        verify: impl FnOnce(&[Verifier]) -> Result<Claims<C>, AuthError>,
     ) -> Result<Claims<C>, Refusal> {
         let needs = |need: Need| {
             if last {
@@ -178,12 +175,7 @@ impl IssuerKeys {
         }
         match kid {
             Some(kid) => match snapshot.verifiers.iter().find(|v| v.key.kid == kid) {
-                Some(verifier) => Ok(verify_with(
-                    std::slice::from_ref(verifier),
-                    token,
-                    now,
-                    leeway_ms,
-                )?),
+                Some(verifier) => Ok(verify(std::slice::from_ref(verifier))?),
                 None if !last && self.is_remote() && !self.is_known_unknown(kid) => {
                     Err(Refusal::Needs(Need::UnknownKid))
                 }
@@ -191,7 +183,7 @@ impl IssuerKeys {
                     self.final_refusal(Need::UnknownKid, Some(kid)),
                 )),
             },
-            None => Ok(verify_with(&snapshot.verifiers, token, now, leeway_ms)?),
+            None => Ok(verify(&snapshot.verifiers)?),
         }
     }
 

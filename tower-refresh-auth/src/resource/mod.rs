@@ -105,8 +105,6 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::{HeaderMap, Method, Uri};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -125,8 +123,9 @@ use crate::rejection::AuthRejection;
 use crate::response::Renderer;
 use crate::store::RefreshStore;
 use crate::telemetry::{self, Verification};
-use crate::token::access::{MAX_TOKEN_LEN, VerifyAccess, validity_ms};
+use crate::token::access::{VerifyAccess, validity_ms, verify_with};
 use crate::token::cache::TokenCache;
+use crate::token::decoded::{Decoded, verify_decoded};
 use crate::token::{Claims, NoClaims};
 
 /// A verify-only layer's configuration and state: build one with
@@ -229,28 +228,33 @@ impl<C> ResourceServer<C> {
         Ok(())
     }
 
-    /// The issuer whose keys `token` must verify under: by its `iss` when there are several.
-    fn issuer_for(&self, token: &str) -> Result<&Arc<IssuerKeys>, AuthError> {
+    /// The issuer whose keys a token must verify under: the only one, or with several the
+    /// one its `iss` names (`parsed`: its claims, parsed once; else its payload is read for
+    /// the `iss` alone), or the catch-all.
+    fn issuer_for(
+        &self,
+        decoded: &Decoded<'_>,
+        parsed: Option<&Claims<C>>,
+    ) -> Result<&Arc<IssuerKeys>, AuthError> {
         let issuers = &self.inner.issuers;
         if let [only] = issuers.as_slice() {
             return Ok(only);
         }
-        let payload = token
-            .split('.')
-            .nth(1)
+        let route = |iss: Option<&str>| {
+            iss.and_then(|iss| issuers.iter().find(|i| i.rules.iss.as_deref() == Some(iss)))
+                .or_else(|| self.inner.catch_all.map(|i| &issuers[i]))
+                .ok_or_else(|| invalid_token("the token's issuer is not accepted"))
+        };
+        if let Some(claims) = parsed {
+            return route(claims.iss.as_deref());
+        }
+        // Claims the handlers' type does not parse: the token is refused, but by the general
+        // path under the key set its `iss` names, as before claims were parsed once.
+        let routing: Routing<'_> = decoded
+            .payload_bytes()
+            .and_then(|payload| serde_json::from_slice(payload).ok())
             .ok_or_else(|| invalid_token("the token is malformed"))?;
-        let payload = URL_SAFE_NO_PAD
-            .decode(payload)
-            .map_err(|_| invalid_token("the token is malformed"))?;
-        let routing: Routing<'_> = serde_json::from_slice(&payload)
-            .map_err(|_| invalid_token("the token is malformed"))?;
-        let named = routing
-            .iss
-            .as_deref()
-            .and_then(|iss| issuers.iter().find(|i| i.rules.iss.as_deref() == Some(iss)));
-        named
-            .or_else(|| self.inner.catch_all.map(|i| &issuers[i]))
-            .ok_or_else(|| invalid_token("the token's issuer is not accepted"))
+        route(routing.iss.as_deref())
     }
 
     /// Verifies `token` with the keys in hand; `last`: no fetch may follow, so what needs one
@@ -266,11 +270,9 @@ impl<C> ResourceServer<C> {
     {
         let leeway_ms = self.inner.leeway_ms;
         let run = || {
-            if token.len() > MAX_TOKEN_LEN {
-                return Err((None, invalid_token("the token is too long").into()));
-            }
-            let header = jsonwebtoken::decode_header(token)
-                .map_err(|_| (None, invalid_token("the token is malformed").into()))?;
+            // Split, and header and payload decoded, once.
+            let decoded = Decoded::new(token).map_err(|e| (None, e.into()))?;
+            let header = &decoded.header;
             // RFC 8725 §3.10: keys come from the issuer's set, never from the token.
             if header.jku.is_some()
                 || header.jwk.is_some()
@@ -282,9 +284,17 @@ impl<C> ResourceServer<C> {
                     invalid_token("the token names its own key (jku, jwk, x5u or x5c)").into(),
                 ));
             }
-            let issuer = self.issuer_for(token).map_err(|e| (None, e.into()))?;
+            // The claims, parsed once: their `iss` only chooses the key set here; they are
+            // handed on only once the token verified under it.
+            let parsed = decoded.parse_claims::<C>();
+            let issuer = self
+                .issuer_for(&decoded, parsed.as_ref())
+                .map_err(|e| (None, e.into()))?;
             issuer
-                .attempt(token, header.kid.as_deref(), now, leeway_ms, last)
+                .attempt(header.kid.as_deref(), now, last, |verifiers| match parsed {
+                    Some(claims) => verify_decoded(verifiers, &decoded, claims, now, leeway_ms),
+                    None => verify_with(verifiers, token, now, leeway_ms),
+                })
                 .map_err(|refusal| (Some(Arc::clone(issuer)), refusal))
         };
         match &self.inner.cache {

@@ -38,6 +38,7 @@ use serde::de::DeserializeOwned;
 
 use super::access::{TYP, Verifier, within_validity};
 use super::claims::Claims;
+use super::decoded::ClaimRules;
 use crate::error::{AuthError, invalid_token};
 use crate::keys::{Algorithm, VerifyingKey};
 
@@ -46,13 +47,8 @@ pub(crate) struct FastPath {
     /// `base64url(header JSON)` and the `.` after it: how every token of this key begins.
     prefix: Box<str>,
     mac: HmacKey,
-    /// `Some`: `iss` must be one of these (`Validation::iss`).
-    issuers: Option<Box<[String]>>,
-    /// `Some`: `aud` must be one of these (`Validation::validate_aud` and `aud`).
-    audiences: Option<Box<[String]>>,
-    require_iss: bool,
-    require_aud: bool,
-    require_nbf: bool,
+    /// What its `Validation` asks of the claims.
+    rules: ClaimRules,
 }
 
 impl FastPath {
@@ -65,10 +61,8 @@ impl FastPath {
         // layer's own, no `sub` is pinned, and every algorithm allowed is an HMAC one (else
         // `decode` refuses the key as of the wrong family).
         let alg = key.alg.to_jwt();
-        if validation.validate_exp
-            || validation.validate_nbf
-            || validation.sub.is_some()
-            || !validation.algorithms.contains(&alg)
+        let rules = ClaimRules::new(validation)?;
+        if !validation.algorithms.contains(&alg)
             || validation
                 .algorithms
                 .iter()
@@ -82,21 +76,10 @@ impl FastPath {
         let json = serde_json::to_vec(&header).ok()?;
         let mut prefix = URL_SAFE_NO_PAD.encode(json);
         prefix.push('.');
-        let required = |claim: &str| validation.required_spec_claims.contains(claim);
         Some(Self {
             prefix: prefix.into_boxed_str(),
             mac,
-            issuers: validation
-                .iss
-                .as_ref()
-                .map(|set| set.iter().cloned().collect()),
-            // `validate_aud` without an audience refuses every `aud`: an empty set.
-            audiences: validation
-                .validate_aud
-                .then(|| validation.aud.iter().flatten().cloned().collect()),
-            require_iss: required("iss"),
-            require_aud: required("aud"),
-            require_nbf: required("nbf"),
+            rules,
         })
     }
 
@@ -116,26 +99,6 @@ impl FastPath {
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(tag, &mut token);
         Ok(token)
-    }
-
-    /// Whether `decode`'s validation would accept these claims (already parsed as the
-    /// caller's type, so `exp` and `sub` are there).
-    fn accepts<C>(&self, claims: &Claims<C>) -> bool {
-        // Stricter than `decode` where that is simpler (an absent `iss` or `aud` that is
-        // checked but not required): such a token takes the general path.
-        let one_of = |value: Option<&String>, set: &Option<Box<[String]>>| match set {
-            Some(set) => value.is_some_and(|v| set.contains(v)),
-            None => true,
-        };
-        (!self.require_iss || claims.iss.is_some())
-            && (!self.require_aud || !claims.aud.is_empty())
-            && (!self.require_nbf || claims.nbf.is_some())
-            && one_of(claims.iss.as_ref(), &self.issuers)
-            // `aud` may be an array (RFC 7519 §4.1.3): one of its members must be accepted.
-            && match &self.audiences {
-                Some(set) => claims.aud.iter().any(|aud| set.contains(aud)),
-                None => true,
-            }
     }
 }
 
@@ -184,7 +147,7 @@ pub(crate) fn verify<C: DeserializeOwned>(
     }
     let payload = URL_SAFE_NO_PAD.decode(payload).ok()?;
     let claims: Claims<C> = serde_json::from_slice(&payload).ok()?;
-    if !fast.accepts(&claims) {
+    if !fast.rules.accepts(&claims) {
         return None;
     }
     Some(within_validity(claims, now, leeway_ms))

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Header, Validation};
 
+use super::decoded::ClaimRules;
 use super::fast::FastPath;
 use crate::error::ConfigError;
 use crate::keys::{Algorithm, SigningKey, VerifyingKey, public_jwk};
@@ -58,17 +59,22 @@ pub(crate) struct Verifier {
     pub(crate) validation: Validation,
     /// For an HMAC key: what its own tokens are verified with ([`super::fast`]).
     pub(crate) fast: Option<FastPath>,
+    /// What `validation` asks of the claims, checked on claims parsed once
+    /// ([`super::decoded`]); `None` when it asks what these rules do not mirror.
+    pub(crate) claim_rules: Option<ClaimRules>,
 }
 
 impl Verifier {
-    /// `key` under `validation`, with its fast path precomputed when it has one.
+    /// `key` under `validation`, with its fast paths precomputed when it has them.
     pub(crate) fn new(key: VerifyingKey, status: KeyStatus, validation: Validation) -> Self {
         let fast = FastPath::new(&key, &validation);
+        let claim_rules = ClaimRules::new(&validation);
         Self {
             key,
             status,
             validation,
             fast,
+            claim_rules,
         }
     }
 }

@@ -4,6 +4,7 @@
 pub(crate) mod access;
 pub(crate) mod cache;
 mod claims;
+pub(crate) mod decoded;
 pub(crate) mod fast;
 mod keyset;
 mod pair;

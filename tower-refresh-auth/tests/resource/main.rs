@@ -3,8 +3,11 @@
 //! never accepted without a key in the set that verifies it.
 //!
 //! The remote key sources are tested over real TCP in the workspace's
-//! `tests/tests/resource_server.rs`.
+//! `tests/tests/resource_server.rs`; DPoP at a resource server (bound tokens, its own nonces)
+//! in `dpop.rs` beside this file.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+mod dpop;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -312,126 +315,6 @@ proptest! {
     }
 }
 
-/// DPoP-bound tokens at a resource server (RFC 9449 §7): the issuer binds the session at login,
-/// the resource server checks the proof for its own URL and spends it once.
-#[test]
-fn dpop_bound_tokens_need_a_fresh_proof_of_their_key() {
-    use tower_refresh_auth::dpop::{Dpop, DpopMode};
-    use tower_refresh_auth::session::SessionMetadata;
-    use tower_refresh_auth_test_support::dpop::DpopKey;
-
-    let rt = runtime();
-    let es = key("es256.pem");
-    let auth = RefreshAuth::<NoClaims>::builder()
-        .signing_key(es.clone())
-        .refresh_secret(b"a refresh-token secret of at least 32 bytes".to_vec())
-        .issuer(ISS)
-        .dpop(Dpop::optional().origin(ISS))
-        .build()
-        .unwrap();
-    let client = DpopKey::es256();
-    let login = Request::post(format!("{ISS}/login"))
-        .header("dpop", client.proof("POST", &format!("{ISS}/login"), None))
-        .body(())
-        .unwrap();
-    let proof = rt
-        .block_on(auth.verify_dpop(login.method(), login.uri(), login.headers()))
-        .unwrap();
-    let bound = rt
-        .block_on(auth.issue_with(
-            "user1",
-            NoClaims {},
-            SessionMetadata::new().with_dpop(proof),
-        ))
-        .unwrap()
-        .access_token;
-
-    const API: &str = "https://api.example.com";
-    let build = |mode| {
-        ResourceServer::<NoClaims>::builder()
-            .issuer(Issuer::from_keys([es.verifying_key()]).issuer(ISS))
-            .dpop(Dpop::new(mode).origin(API))
-            .build()
-            .unwrap()
-    };
-    let send = |server: &ResourceServer, scheme: &str, proof: Option<String>| {
-        let svc = tower::ServiceBuilder::new()
-            .layer(server.layer())
-            .service(tower::service_fn(|_req: Request<String>| async {
-                Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
-            }));
-        let mut req = Request::get(format!("{API}/orders"))
-            .header("authorization", format!("{scheme} {bound}"));
-        if let Some(proof) = proof {
-            req = req.header("dpop", proof);
-        }
-        rt.block_on(svc.oneshot(req.body(String::new()).unwrap()))
-            .unwrap()
-    };
-    let server = build(DpopMode::Optional);
-    let good = client.proof("GET", &format!("{API}/orders"), Some(&bound));
-    assert_eq!(
-        send(&server, "DPoP", Some(good.clone())).status(),
-        StatusCode::OK
-    );
-    // The same proof again: spent.
-    let res = send(&server, "DPoP", Some(good));
-    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
-    // Optional mode: a Bearer challenge, and the DPoP one naming the error.
-    let challenges: Vec<&str> = res
-        .headers()
-        .get_all("www-authenticate")
-        .iter()
-        .map(|v| v.to_str().unwrap())
-        .collect();
-    assert!(
-        challenges
-            .iter()
-            .any(|c| c.starts_with("DPoP algs=\"ES256 EdDSA\"") && c.contains("invalid_dpop_proof")),
-        "{challenges:?}"
-    );
-    // A proof for another URL, by another key, or none; the token as a bearer token.
-    for (scheme, proof) in [
-        (
-            "DPoP",
-            Some(client.proof("GET", "https://elsewhere.example/orders", Some(&bound))),
-        ),
-        (
-            "DPoP",
-            Some(DpopKey::es256().proof("GET", &format!("{API}/orders"), Some(&bound))),
-        ),
-        ("DPoP", None),
-        ("Bearer", None),
-    ] {
-        assert_eq!(
-            send(&server, scheme, proof).status(),
-            StatusCode::UNAUTHORIZED,
-            "{scheme}"
-        );
-    }
-    // With DPoP off a bound token is refused whatever comes with it.
-    let off = build(DpopMode::Off);
-    let fresh = client.proof("GET", &format!("{API}/orders"), Some(&bound));
-    assert_eq!(
-        send(&off, "Bearer", Some(fresh)).status(),
-        StatusCode::UNAUTHORIZED
-    );
-    // DPoP on without the service's URL: refused when built.
-    let err = ResourceServer::<NoClaims>::builder()
-        .issuer(Issuer::from_keys([key("es256.pem").verifying_key()]))
-        .dpop(DpopMode::Required)
-        .build()
-        .unwrap_err();
-    assert!(err.to_string().contains(".origin("), "{err}");
-    // Server nonces are the issuer's to make: refused on a resource server.
-    let err = ResourceServer::<NoClaims>::builder()
-        .issuer(Issuer::from_keys([key("es256.pem").verifying_key()]))
-        .dpop(Dpop::required().origin(API).nonces(Duration::from_secs(60)))
-        .build()
-        .unwrap_err();
-    assert!(err.to_string().contains("remove `.nonces(…)`"), "{err}");
-}
-
 /// A token as another issuer makes it (jsonwebtoken directly, not our signer): `typ: at+jwt`,
 /// ES256 under `key`'s kid, and the claims given.
 fn foreign_token(key: &str, claims: &Value) -> String {
@@ -607,5 +490,88 @@ fn the_issuing_layer_still_requires_a_session() {
     assert_eq!(
         res.headers()["www-authenticate"],
         "Bearer realm=\"api\", error=\"invalid_token\", error_description=\"the token is malformed\""
+    );
+}
+
+/// Several issuers: a token is routed by its `iss`, read (with the rest of its claims, parsed
+/// once) before verification only to choose the key set. A token naming one issuer and signed
+/// by the other's key — even under the named issuer's own `kid` — is refused for its signature;
+/// one whose claims do not parse is refused as before they were parsed once.
+#[test]
+fn a_token_naming_one_issuer_and_signed_by_anothers_key_is_refused() {
+    const OTHER: &str = "https://other.example.com";
+    let ours = key("es256.pem");
+    let theirs = key("foreign-es256.pem");
+    let server = ResourceServer::<NoClaims>::builder()
+        .issuer(Issuer::from_keys([theirs.verifying_key()]).issuer(OTHER))
+        .issuer(Issuer::from_keys([ours.verifying_key()]).issuer(ISS))
+        .verified_token_cache(100)
+        .build()
+        .unwrap();
+    let now = now_secs();
+    let claims =
+        |iss: &str| json!({"sub": "u", "jti": "j", "iat": now, "exp": now + 60, "iss": iss});
+    // A token signed by `signer`'s key, its header naming `kid`.
+    let signed = |signer: &str, kid: &str, claims: &Value| {
+        let pem = std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/keys")
+                .join(signer),
+        )
+        .unwrap();
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        header.typ = Some("at+jwt".into());
+        header.kid = Some(kid.to_owned());
+        jsonwebtoken::encode(
+            &header,
+            claims,
+            &jsonwebtoken::EncodingKey::from_ec_pem(&pem).unwrap(),
+        )
+        .unwrap()
+    };
+    let description = |token: &str| {
+        verify(&server, token)
+            .map(|c| c.iss)
+            .map_err(|e| e.description().into_owned())
+    };
+
+    // Each issuer's own tokens pass, routed to their keys.
+    assert_eq!(
+        description(&signed("es256.pem", ours.kid(), &claims(ISS))),
+        Ok(Some(ISS.to_owned()))
+    );
+    assert_eq!(
+        description(&signed("foreign-es256.pem", theirs.kid(), &claims(OTHER))),
+        Ok(Some(OTHER.to_owned()))
+    );
+    // The other issuer's key under our name and our kid: our key does not verify it.
+    let cross = signed("foreign-es256.pem", ours.kid(), &claims(ISS));
+    assert_eq!(
+        description(&cross),
+        Err("the signature does not verify".to_owned())
+    );
+    // Under its own kid and our name: our set does not hold that kid.
+    assert_eq!(
+        description(&signed("foreign-es256.pem", theirs.kid(), &claims(ISS))),
+        Err("the token's kid is unknown".to_owned())
+    );
+    // Twice, the second time past the cache: still refused (refusals are not cached).
+    assert!(verify(&server, &cross).is_err());
+    // Claims the server's type does not parse (no `jti`): routed by their `iss` all the same
+    // and refused.
+    let mut partial = claims(ISS);
+    partial.as_object_mut().unwrap().remove("jti");
+    assert_eq!(
+        description(&signed("es256.pem", ours.kid(), &partial)),
+        Err("the token is malformed".to_owned())
+    );
+    // An `iss` nobody is configured for.
+    assert_eq!(
+        description(&signed(
+            "es256.pem",
+            ours.kid(),
+            &claims("https://elsewhere.example")
+        )),
+        Err("the token's issuer is not accepted".to_owned())
     );
 }
