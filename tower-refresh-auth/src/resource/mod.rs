@@ -193,6 +193,9 @@ struct Routing<'a> {
     iss: Option<std::borrow::Cow<'a, str>>,
 }
 
+/// A refusal, with the issuer whose key set refused the token (`None` when no set was asked).
+type Refused = (Option<Arc<IssuerKeys>>, Refusal);
+
 impl<C> ResourceServer<C> {
     /// A builder; see [`ResourceServerBuilder`].
     pub fn builder() -> ResourceServerBuilder<C> {
@@ -264,7 +267,7 @@ impl<C> ResourceServer<C> {
         token: &str,
         now: SystemTime,
         last: bool,
-    ) -> Result<Arc<Claims<C>>, (Option<Arc<IssuerKeys>>, Refusal)>
+    ) -> Result<Arc<Claims<C>>, Refused>
     where
         C: DeserializeOwned + Clone + Send + Sync + 'static,
     {
