@@ -127,6 +127,12 @@ fn defined_with(code: &str, visibilities: &[&str]) -> BTreeSet<String> {
     names
 }
 
+/// A unit-test file (`tests.rs`, included under `#[cfg(test)]`): test code may import and
+/// call anything, as the part of a file after `#[cfg(test)]` may.
+fn is_unit_test(path: &Path) -> bool {
+    path.file_name().is_some_and(|name| name == "tests.rs")
+}
+
 fn collect_sources(dir: &Path, root: &Path, sources: &mut Sources) {
     for entry in std::fs::read_dir(dir).expect("src is readable") {
         let path = entry.expect("a directory entry").path();
@@ -134,7 +140,10 @@ fn collect_sources(dir: &Path, root: &Path, sources: &mut Sources) {
             collect_sources(&path, root, sources);
             continue;
         }
-        if path.extension().is_none_or(|e| e != "rs") || path.ends_with("lib.rs") {
+        if path.extension().is_none_or(|e| e != "rs")
+            || path.ends_with("lib.rs")
+            || is_unit_test(&path)
+        {
             continue;
         }
         let relative = path.strip_prefix(root).expect("under src");
@@ -216,7 +225,10 @@ fn collect(dir: &Path, root: &Path, graph: &mut BTreeMap<String, BTreeSet<String
             collect(&path, root, graph);
             continue;
         }
-        if path.extension().is_none_or(|e| e != "rs") || path.ends_with("lib.rs") {
+        if path.extension().is_none_or(|e| e != "rs")
+            || path.ends_with("lib.rs")
+            || is_unit_test(&path)
+        {
             continue;
         }
         let relative = path.strip_prefix(root).expect("under src");
