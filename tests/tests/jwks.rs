@@ -9,6 +9,7 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use tower_refresh_auth::keys::Jwks;
 
 use axum::routing::{get, post};
@@ -79,7 +80,7 @@ async fn serve(key: &str) -> Server {
         .route(
             "/api/me",
             get(
-                |Extension(claims): Extension<AccessClaims<Role>>| async move {
+                |Extension(claims): Extension<Arc<AccessClaims<Role>>>| async move {
                     Json(json!({"sub": claims.sub, "role": claims.custom.role}))
                 },
             ),

@@ -147,8 +147,8 @@ pub fn app(auth: RefreshAuth, users: Users, settings: &Settings) -> Router {
 /// The load test's ceiling (`loadtest/run.sh`, through `no-auth-ceiling axum` in
 /// `loadtest/ceiling`): `GET /api/dashboard` with the same handler and the same response
 /// layers as [`app`], but without the authentication layer. The claims it would verify are
-/// those of one token issued by `auth` at start-up, put into every request as they are;
-/// every other path is `404`.
+/// those of one token issued by `auth` at start-up, put into every request as the layer puts
+/// them (an `Arc<Claims>`); every other path is `404`.
 ///
 /// # Errors
 ///
@@ -158,7 +158,7 @@ pub async fn ceiling_app(auth: &RefreshAuth) -> Result<Router, AuthError> {
     let claims = auth.verify(&pair.access_token)?;
     Ok(Router::new()
         .route("/api/dashboard", get(api_dashboard))
-        .layer(axum::Extension(claims))
+        .layer(axum::Extension(Arc::new(claims)))
         .layer(SetResponseHeaderLayer::overriding(
             CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(dashboard_shared::CONTENT_SECURITY_POLICY),

@@ -149,8 +149,8 @@ pub fn app(
 /// The load test's ceiling (`loadtest/run.sh`, through `no-auth-ceiling poem` in
 /// `loadtest/ceiling`): `GET /api/dashboard` with the same handler and the same middleware as
 /// [`app`], but without the authentication middleware. The claims it would verify are those
-/// of one token issued by `auth` at start-up, put into every request as they are; every
-/// other path is `404`.
+/// of one token issued by `auth` at start-up, put into every request as the middleware puts
+/// them (an `Arc<Claims>`); every other path is `404`.
 ///
 /// # Errors
 ///
@@ -162,7 +162,7 @@ pub async fn ceiling_app(
     let claims = auth.verify(&pair.access_token)?;
     Ok(Route::new()
         .at("/api/dashboard", get(api_dashboard))
-        .data(claims)
+        .data(Arc::new(claims))
         .catch_all_error(|err| async move { err.into_response() })
         .with(
             SetHeader::new()
