@@ -119,39 +119,126 @@ pub(crate) fn no_session() -> AuthError {
 }
 
 /// How `sid` and `aud` are read from (and written back to) a token's JSON.
+///
+/// Both read the value in place, with a visitor: no `serde_json::Value` or buffered copy is
+/// made on the way (`sid` and `aud` are parsed on every verification that misses the cache).
 mod wire {
-    use serde::{Deserialize, Deserializer, Serializer};
+    use std::fmt;
+
+    use serde::Deserializer;
+    use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
 
     use crate::session::SessionId;
 
     /// A `sid` in this crate's form; anything else — another issuer's session ids, which
-    /// may be any string (OpenID Connect Front-Channel Logout §1) — counts as absent.
+    /// may be any string (OpenID Connect Front-Channel Logout §1), or not a string at all —
+    /// counts as absent.
     pub(super) fn session<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SessionId>, D::Error> {
-        let sid = Option::<serde_json::Value>::deserialize(d)?;
-        Ok(sid.and_then(|v| v.as_str().and_then(|s| s.parse().ok())))
+        d.deserialize_any(Session)
+    }
+
+    /// Reads any JSON value: a string of this crate's form is a session, anything else none.
+    struct Session;
+
+    impl<'de> Visitor<'de> for Session {
+        type Value = Option<SessionId>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a session id, or any value (read as no session)")
+        }
+
+        fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
+            Ok(s.parse().ok())
+        }
+
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_none<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_any(self)
+        }
+
+        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(None)
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            Ok(None)
+        }
     }
 
     /// `aud` (RFC 7519 §4.1.3): "an array of case-sensitive strings" or, with one audience,
     /// a single string — written back the same way.
     pub(super) mod audience {
         use super::*;
-        use serde::Serialize;
-
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum OneOrMany {
-            One(String),
-            Many(Vec<String>),
-        }
+        use serde::{Serialize, Serializer};
 
         pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
             d: D,
         ) -> Result<Vec<String>, D::Error> {
-            Ok(match Option::<OneOrMany>::deserialize(d)? {
-                None => Vec::new(),
-                Some(OneOrMany::One(aud)) => vec![aud],
-                Some(OneOrMany::Many(auds)) => auds,
-            })
+            d.deserialize_any(Audiences)
+        }
+
+        /// A string, an array of strings, or `null` (no audience).
+        struct Audiences;
+
+        impl<'de> Visitor<'de> for Audiences {
+            type Value = Vec<String>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an audience: a string or an array of strings")
+            }
+
+            fn visit_str<E>(self, aud: &str) -> Result<Self::Value, E> {
+                Ok(vec![aud.to_owned()])
+            }
+
+            fn visit_string<E>(self, aud: String) -> Result<Self::Value, E> {
+                Ok(vec![aud])
+            }
+
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(Vec::new())
+            }
+
+            fn visit_none<E>(self) -> Result<Self::Value, E> {
+                Ok(Vec::new())
+            }
+
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+                d.deserialize_any(self)
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut auds = Vec::with_capacity(seq.size_hint().unwrap_or(1).min(16));
+                while let Some(aud) = seq.next_element::<String>()? {
+                    auds.push(aud);
+                }
+                Ok(auds)
+            }
         }
 
         pub(crate) fn serialize<S: Serializer>(auds: &[String], s: S) -> Result<S::Ok, S::Error> {
@@ -250,6 +337,122 @@ impl AuthenticationClaims {
         }
         if !self.amr.is_empty() {
             claims.insert("amr".to_owned(), Value::from(self.amr.clone()));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use serde::Deserialize;
+    use serde_json::{Value, json};
+
+    use super::{Claims, NoClaims};
+    use crate::session::SessionId;
+
+    /// A token's `sid` and `aud` as `Claims` reads them, or the refusal.
+    type Read = Result<(Option<SessionId>, Vec<String>), ()>;
+
+    /// How `sid` and `aud` were read before the visitors: through a `serde_json::Value` and
+    /// an untagged enum. The visitors must give the same claims, and fail where they failed.
+    fn reference(sid: Option<&Value>, aud: Option<&Value>) -> Read {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum OneOrMany {
+            One(String),
+            Many(Vec<String>),
+        }
+        let sid = sid.and_then(|v| v.as_str().and_then(|s| s.parse().ok()));
+        let aud = match aud {
+            None | Some(Value::Null) => Vec::new(),
+            Some(v) => match OneOrMany::deserialize(v).map_err(|_| ())? {
+                OneOrMany::One(a) => vec![a],
+                OneOrMany::Many(a) => a,
+            },
+        };
+        Ok((sid, aud))
+    }
+
+    fn parsed(sid: Option<&Value>, aud: Option<&Value>) -> Read {
+        let mut claims = json!({"sub": "u", "jti": "j", "iat": 1, "exp": 2});
+        if let Some(sid) = sid {
+            claims["sid"] = sid.clone();
+        }
+        if let Some(aud) = aud {
+            claims["aud"] = aud.clone();
+        }
+        // From the JSON text, as a token's payload is read (`serde_json::from_slice`).
+        let text = serde_json::to_vec(&claims).map_err(|_| ())?;
+        let claims: Claims<NoClaims> = serde_json::from_slice(&text).map_err(|_| ())?;
+        Ok((claims.sid, claims.aud))
+    }
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let sid = SessionId::random().to_string();
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            (-1e6f64..1e6).prop_map(Value::from),
+            "[a-zA-Z0-9_-]{0,24}".prop_map(Value::from),
+            Just(Value::from(sid)),
+        ];
+        leaf.prop_recursive(3, 16, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map("[a-z]{1,4}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn sid_and_aud_read_as_before(
+            sid in prop::option::of(json_value()),
+            aud in prop::option::of(json_value()),
+        ) {
+            prop_assert_eq!(parsed(sid.as_ref(), aud.as_ref()), reference(sid.as_ref(), aud.as_ref()));
+        }
+    }
+
+    #[test]
+    fn the_forms_of_sid_and_aud() {
+        let sid = SessionId::random();
+        let ours = json!(sid.to_string());
+        let cases: &[(Option<Value>, Option<Value>, Read)] = &[
+            (None, None, Ok((None, vec![]))),
+            (
+                Some(ours.clone()),
+                Some(json!("api")),
+                Ok((Some(sid), vec!["api".into()])),
+            ),
+            (
+                Some(json!("a-uuid-of-another-issuer")),
+                Some(json!(["a", "b"])),
+                Ok((None, vec!["a".into(), "b".into()])),
+            ),
+            (Some(json!(7)), Some(Value::Null), Ok((None, vec![]))),
+            (
+                Some(json!({"sid": ours})),
+                Some(json!([])),
+                Ok((None, vec![])),
+            ),
+            (Some(json!([ours])), Some(json!(7)), Err(())),
+            (Some(Value::Null), Some(json!(["a", 7])), Err(())),
+        ];
+        for (sid, aud, expected) in cases {
+            assert_eq!(
+                &parsed(sid.as_ref(), aud.as_ref()),
+                expected,
+                "sid {sid:?}, aud {aud:?}"
+            );
+            assert_eq!(
+                &reference(sid.as_ref(), aud.as_ref()),
+                expected,
+                "sid {sid:?}, aud {aud:?}"
+            );
         }
     }
 }

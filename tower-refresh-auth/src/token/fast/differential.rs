@@ -210,6 +210,19 @@ mod tests {
     }
 
     #[test]
+    fn claims_too_large_for_the_stack_buffer_take_the_fast_path_too() {
+        // The payload is decoded on the stack up to 1024 bytes, on the heap beyond.
+        for len in [900, 1024 - 180, 1024, 5000] {
+            let extra = format!(r#","note":"{}""#, "n".repeat(len));
+            for oracle in oracles() {
+                let token = oracle.genuine(0, claims_json(NOW + 60, &extra).as_bytes());
+                let outcome = oracle.check(&token, at(NOW));
+                assert!(outcome.fast && outcome.accepted, "{len}: {outcome:?}");
+            }
+        }
+    }
+
+    #[test]
     fn the_header_is_the_one_the_layer_signs_with() {
         let oracle = Oracle::new(&[(SECRET, "k1")], None, None, 0);
         let key = SigningKeyFixture::new();
