@@ -17,6 +17,7 @@ use serde_json::Value;
 
 use crate::adapter::{Decision, Endpoint};
 use crate::builder::RefreshAuthBuilder;
+use crate::credentials::Presented;
 use crate::dpop::{DpopMode, DpopProof};
 use crate::error::AuthError;
 use crate::events::RevocationReason;
@@ -474,7 +475,7 @@ where
     pub fn verify(&self, token: &str) -> Result<Claims<C>, AuthError> {
         self.shared
             .access
-            .verify_access(token, self.shared.clock.now())
+            .verify_access(Presented::Text(token), self.shared.clock.now())
             .map(Arc::unwrap_or_clone)
     }
 

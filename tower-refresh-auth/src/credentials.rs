@@ -12,11 +12,58 @@ use crate::error::{AuthError, malformed};
 ///   (RFC 6750 §3.1: no error code for a client unaware of bearer auth);
 /// - two `Authorization` headers, `Bearer` with no token, a token outside the `b64token`
 ///   grammar, a token sent two ways at once → [`AuthError::MalformedCredentials`].
+///
+/// Without an access-token cookie, the header's token comes back with its `b64token` grammar
+/// not yet checked ([`Presented::Unchecked`]): a verified-token cache hit does not need it,
+/// and [`Presented::text`] makes it, with the same refusal, before anything else reads the
+/// token. With a cookie every check is made here, in the order [`presented`] makes them.
 pub(crate) fn access_token<'a>(
     headers: &'a HeaderMap,
     cookie_name: Option<&str>,
-) -> Result<&'a str, AuthError> {
-    presented(headers, cookie_name, false).map(|(_, token)| token)
+) -> Result<Presented<'a>, AuthError> {
+    if cookie_name.is_some() {
+        return presented(headers, cookie_name, false).map(|(_, token)| Presented::Text(token));
+    }
+    match bearer(headers, false)? {
+        Some((_, token)) => Ok(Presented::Unchecked(token)),
+        None => Err(AuthError::MissingCredentials),
+    }
+}
+
+/// An access token as a request presents it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Presented<'a> {
+    /// Read as text: its grammar checked, or a token the application hands in
+    /// ([`RefreshAuth::verify`](crate::RefreshAuth::verify)).
+    Text(&'a str),
+    /// An `Authorization` header's token whose `b64token` grammar is still to be checked.
+    ///
+    /// Only a token that verified is ever cached, and a token that verifies is base64url
+    /// segments, so a cache hit on these bytes proves the grammar; anything else reads the
+    /// token with [`Presented::text`], which checks it first.
+    Unchecked(&'a [u8]),
+}
+
+impl<'a> Presented<'a> {
+    /// The token's bytes, for the verified-token cache's lookup.
+    pub(crate) fn as_bytes(self) -> &'a [u8] {
+        match self {
+            Self::Text(token) => token.as_bytes(),
+            Self::Unchecked(token) => token,
+        }
+    }
+
+    /// The token as text, its `b64token` grammar checked if it was not yet.
+    ///
+    /// # Errors
+    ///
+    /// [`AuthError::MalformedCredentials`] for a token outside the grammar.
+    pub(crate) fn text(self) -> Result<&'a str, AuthError> {
+        match self {
+            Self::Text(token) => Ok(token),
+            Self::Unchecked(token) => checked(token),
+        }
+    }
 }
 
 /// How an access token was presented.
@@ -49,6 +96,14 @@ pub(crate) fn presented<'a>(
 }
 
 fn authorization(headers: &HeaderMap, dpop: bool) -> Result<Option<(Scheme, &str)>, AuthError> {
+    match bearer(headers, dpop)? {
+        Some((scheme, token)) => checked(token).map(|token| Some((scheme, token))),
+        None => Ok(None),
+    }
+}
+
+/// The `Authorization` header's scheme and token, every check but the token's grammar made.
+fn bearer(headers: &HeaderMap, dpop: bool) -> Result<Option<(Scheme, &[u8])>, AuthError> {
     let mut values = headers.get_all(AUTHORIZATION).iter();
     let Some(value) = values.next() else {
         return Ok(None);
@@ -77,13 +132,16 @@ fn authorization(headers: &HeaderMap, dpop: bool) -> Result<Option<(Scheme, &str
     if token.is_empty() {
         return Err(malformed("the Authorization credentials have no token"));
     }
+    Ok(Some((scheme, token)))
+}
+
+/// An `Authorization` header's token as text, once its `b64token` grammar is checked.
+fn checked(token: &[u8]) -> Result<&str, AuthError> {
     if !is_b64token(token) {
         return Err(malformed("the bearer token is not a b64token"));
     }
     // A b64token is ASCII, so this cannot fail.
-    std::str::from_utf8(token)
-        .map(|token| Some((scheme, token)))
-        .map_err(|_| malformed("the bearer token is not a b64token"))
+    std::str::from_utf8(token).map_err(|_| malformed("the bearer token is not a b64token"))
 }
 
 fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, AuthError> {
@@ -175,6 +233,11 @@ mod tests {
             h.append(AUTHORIZATION, HeaderValue::from_bytes(v).unwrap());
         }
         h
+    }
+
+    /// The token as the layer reads it on a miss of the cache: grammar checked.
+    fn access_token<'a>(h: &'a HeaderMap, cookie: Option<&str>) -> Result<&'a str, AuthError> {
+        super::access_token(h, cookie).and_then(Presented::text)
     }
 
     fn kind(r: Result<&str, AuthError>) -> &'static str {

@@ -498,6 +498,37 @@ mod verified_token_cache {
             .assert_challenge(401, "invalid_token");
     }
 
+    /// The cache finds an entry by the token's tail and length, and a hit skips the
+    /// `b64token` check: a token that shares both with a cached one, but differs before
+    /// them, must still get the refusal it gets without the cache.
+    #[tokio::test]
+    async fn a_token_sharing_a_cached_tokens_tail_gets_its_own_verdict() {
+        for cache in [0, 100] {
+            let h = Harness::with(|b| b.verified_token_cache(cache));
+            let pair = h.login().await;
+            assert_eq!(h.get("/x", Some(&pair.access_token)).await.status, 200);
+            let with_first = |c: char| {
+                let mut token = pair.access_token.clone();
+                token.replace_range(..1, &c.to_string());
+                token
+            };
+            // Outside the grammar: malformed, as without the cache.
+            h.get("/x", Some(&with_first('!')))
+                .await
+                .assert_challenge(400, "invalid_request");
+            // Inside it: another header, so not ours.
+            h.get("/x", Some(&with_first('A')))
+                .await
+                .assert_challenge(401, "invalid_token");
+            // The cached token itself still passes.
+            assert_eq!(
+                h.get("/x", Some(&pair.access_token)).await.status,
+                200,
+                "cache {cache}"
+            );
+        }
+    }
+
     #[tokio::test]
     async fn with_session_checking_a_revoked_session_is_refused_despite_the_cache() {
         let h = Harness::with(|b| b.verified_token_cache(100).check_sessions(true));

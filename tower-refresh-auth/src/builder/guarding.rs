@@ -59,14 +59,16 @@ impl<C> RefreshAuthBuilder<C> {
     /// Caches up to `capacity` verified access tokens, so a token seen before skips its
     /// signature check. Off by default.
     ///
-    /// An entry is made only for a token that verified, is keyed by a 128-bit keyed hash of
-    /// the whole token, and never outlives the token's `exp`. Revoking a session through this
+    /// An entry is made only for a token that verified, holds the whole token (found by a
+    /// 128-bit keyed hash of its signature's tail, then compared in full), and never outlives
+    /// the token's `exp`. Revoking a session through this
     /// `RefreshAuth` drops its entries; with [session checking](Self::check_sessions) the store
     /// is still asked on every request, so a logout on another instance is seen too.
     ///
     /// # Warning
     ///
-    /// The trade-off: memory (a few hundred bytes per cached token) for CPU. It pays off with
+    /// The trade-off: memory (a few hundred bytes per cached token, its claims and its bytes)
+    /// for CPU. It pays off with
     /// asymmetric keys (an ES256 or RS256 verification costs 20–50 µs, a cache hit well under
     /// one) and less with HS256. A removed verifying key stops accepting new tokens at once,
     /// but tokens cached before its removal stay accepted until they expire — which is at

@@ -11,7 +11,7 @@ use http::{HeaderMap, Method, Uri};
 
 use crate::clock::Clock;
 use crate::clock::Throttled;
-use crate::credentials::{self, Scheme};
+use crate::credentials::{self, Presented, Scheme};
 use crate::dpop::{DpopMode, DpopSettings, Expected, ProofError, ProofRules, Verified};
 use crate::error::{AuthError, DpopCode, DpopError, invalid_token};
 use crate::session::DpopProof;
@@ -242,7 +242,7 @@ pub(crate) fn verify_presented<C>(
             "DPoP is required: send the token as `Authorization: DPoP` with a proof",
         )),
         (Scheme::Bearer, token) => {
-            let claims = tokens.verify_access(token, now)?;
+            let claims = tokens.verify_access(Presented::Text(token), now)?;
             if claims.cnf.is_some() {
                 // RFC 9449 §7.2: a bound token is no bearer token.
                 return Err(invalid_token(
@@ -252,7 +252,8 @@ pub(crate) fn verify_presented<C>(
             Ok((claims, None))
         }
         (Scheme::Dpop, token) => {
-            let claims = tokens.verify_access(token, now).map_err(|err| match err {
+            let verified = tokens.verify_access(Presented::Text(token), now);
+            let claims = verified.map_err(|err| match err {
                 AuthError::InvalidToken(why) => DpopError::resource(DpopCode::InvalidToken, why),
                 other => other,
             })?;

@@ -116,6 +116,7 @@ pub use self::layer::{ResourceServerLayer, ResourceServerService};
 pub use self::source::{Issuer, KeySourceError};
 use crate::adapter::Verdict;
 use crate::clock::{Clock, to_millis};
+use crate::credentials::Presented;
 use crate::dpop::{DpopSettings, Presentation, Target, Verified, spend_proof, verify_presented};
 use crate::error::{AuthError, invalid_token, malformed};
 use crate::guard::Guard;
@@ -264,7 +265,7 @@ impl<C> ResourceServer<C> {
     /// is refused.
     fn verify_token(
         &self,
-        token: &str,
+        token: Presented<'_>,
         now: SystemTime,
         last: bool,
     ) -> Result<Arc<Claims<C>>, Refused>
@@ -273,6 +274,7 @@ impl<C> ResourceServer<C> {
     {
         let leeway_ms = self.inner.leeway_ms;
         let run = || {
+            let token = token.text().map_err(|e| (None, e.into()))?;
             // Split, and header and payload decoded, once.
             let decoded = Decoded::new(token).map_err(|e| (None, e.into()))?;
             let header = &decoded.header;
@@ -302,9 +304,9 @@ impl<C> ResourceServer<C> {
         };
         match &self.inner.cache {
             None => run().map(Arc::new),
-            Some(cache) => {
-                cache.verify_through(token, to_millis(now), run, |c| validity_ms(c, leeway_ms))
-            }
+            Some(cache) => cache.verify_through(token.as_bytes(), to_millis(now), run, |c| {
+                validity_ms(c, leeway_ms)
+            }),
         }
     }
 
@@ -424,14 +426,14 @@ where
     /// [`AuthError::KeysUnavailable`] when its key could not be confirmed.
     pub async fn verify(&self, token: &str) -> Result<Claims<C>, AuthError> {
         let now = self.inner.clock.now();
-        match self.verify_token(token, now, false) {
+        match self.verify_token(Presented::Text(token), now, false) {
             Ok(claims) => Ok(Arc::unwrap_or_clone(claims)),
             Err((_, Refusal::Error(err))) => Err(err),
             Err((issuer, Refusal::Needs(need))) => {
                 if let Some(issuer) = issuer {
                     issuer.fetch_for(need).await;
                 }
-                match self.verify_token(token, self.inner.clock.now(), true) {
+                match self.verify_token(Presented::Text(token), self.inner.clock.now(), true) {
                     Ok(claims) => Ok(Arc::unwrap_or_clone(claims)),
                     Err((_, Refusal::Error(err))) => Err(err),
                     Err((_, Refusal::Needs(_))) => Err(AuthError::KeysUnavailable {
@@ -456,7 +458,11 @@ impl<C> VerifyAccess<C> for Attempt<'_, C>
 where
     C: DeserializeOwned + Clone + Send + Sync + 'static,
 {
-    fn verify_access(&self, token: &str, now: SystemTime) -> Result<Arc<Claims<C>>, AuthError> {
+    fn verify_access(
+        &self,
+        token: Presented<'_>,
+        now: SystemTime,
+    ) -> Result<Arc<Claims<C>>, AuthError> {
         match self.server.verify_token(token, now, self.last) {
             Ok(claims) => Ok(claims),
             Err((Some(issuer), Refusal::Needs(need))) => {

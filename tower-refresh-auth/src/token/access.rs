@@ -25,6 +25,7 @@ use super::fast;
 use super::keyset::Rules;
 pub(crate) use super::keyset::{KeySet, KeyStatus, TYP, Verifier, validation};
 use crate::clock::{to_millis, to_secs};
+use crate::credentials::Presented;
 use crate::error::{AuthError, ConfigError, invalid_token};
 use crate::keys::{SigningKey, VerifyingKey};
 use crate::session::{Session, SessionId};
@@ -51,7 +52,11 @@ pub(crate) struct AccessTokens {
 /// its claims type, and shared, so a cache hit copies nothing.
 pub(crate) trait VerifyAccess<C> {
     /// The claims of `token`, verified at `now`.
-    fn verify_access(&self, token: &str, now: SystemTime) -> Result<Arc<Claims<C>>, AuthError>;
+    fn verify_access(
+        &self,
+        token: Presented<'_>,
+        now: SystemTime,
+    ) -> Result<Arc<Claims<C>>, AuthError>;
 }
 
 impl<C> VerifyAccess<C> for AccessTokens
@@ -60,14 +65,18 @@ where
 {
     /// Through the cache, when there is one: the one way the issuing layer verifies an
     /// access token.
-    fn verify_access(&self, token: &str, now: SystemTime) -> Result<Arc<Claims<C>>, AuthError> {
+    fn verify_access(
+        &self,
+        token: Presented<'_>,
+        now: SystemTime,
+    ) -> Result<Arc<Claims<C>>, AuthError> {
         let Some(cache) = &self.cache else {
-            return self.verify(token, now).map(Arc::new);
+            return self.verify(token.text()?, now).map(Arc::new);
         };
         cache.verify_through(
-            token,
+            token.as_bytes(),
             to_millis(now),
-            || self.verify(token, now),
+            || self.verify(token.text()?, now),
             |claims| validity_ms(claims, self.leeway_ms),
         )
     }

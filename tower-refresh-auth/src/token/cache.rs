@@ -1,11 +1,15 @@
 //! The opt-in verified-token cache: skips signature verification for a token seen before.
 //!
 //! Modelled on Envoy's `jwt_authn` cache. An entry is made only for a token that verified,
-//! is keyed by a 128-bit keyed hash of the whole token (SipHash-1-3 with 128-bit output under
-//! a random key, so neither an attacker nor chance can make two tokens collide), and never
-//! outlives the token's `exp` (plus leeway). Revoking a session in this process drops its
-//! entries. The map is sharded ([`dashmap`]): lookups from many worker threads do not
-//! contend on one lock.
+//! holds the whole token, and never outlives the token's `exp` (plus leeway). A lookup finds
+//! an entry by a 128-bit keyed hash of the token's length and last 32 bytes (SipHash-1-3 under
+//! a random key: a token's tail is its signature, which no two tokens share, and no one can
+//! aim tokens at one bucket), then compares the whole token with the entry's: a token that
+//! copies a cached token's signature onto another payload finds the entry and misses.
+//! Hashing the tail instead of the whole token makes a hit cheaper (about 0.7k instructions
+//! fewer for a 270-byte token) at the cost of the token's bytes in each entry. Revoking a
+//! session in this process drops its entries. The map is sharded ([`dashmap`]): lookups from
+//! many worker threads do not contend on one lock.
 //!
 //! The bound is a capacity: when it is reached, expired entries are swept (at most once a
 //! second); if the cache is still full of live tokens, new tokens are verified normally and
@@ -21,6 +25,10 @@ use siphasher::sip128::{Hasher128 as _, SipHasher13};
 
 use crate::session::SessionId;
 use crate::token::Claims;
+
+/// How many of a token's last bytes its key hashes: inside the signature of any JWT (an
+/// HS256 signature is 43 characters), so no two valid tokens share them.
+const TAIL: usize = 32;
 
 pub(crate) struct TokenCache {
     entries: DashMap<u128, Entry, BuildHasherDefault<KeyIsHash>>,
@@ -69,6 +77,8 @@ impl Hasher for KeyIsHash {
 
 #[derive(Debug)]
 struct Entry {
+    /// The token, compared in full on every lookup: the key hashes only its tail.
+    token: Box<[u8]>,
     /// A `Claims<C>` of the `RefreshAuth<C>` that verified the token.
     claims: Arc<dyn Any + Send + Sync>,
     /// The first millisecond the token is valid (`nbf` or `iat`, less leeway): a clock that
@@ -90,17 +100,38 @@ impl TokenCache {
         }
     }
 
-    /// The cache key of a token.
-    pub(crate) fn entry_key(&self, token: &str) -> u128 {
+    /// The cache key of a token: a keyed hash of its length and its last [`TAIL`] bytes.
+    fn entry_key(&self, token: &[u8]) -> u128 {
         let mut hasher = SipHasher13::new_with_key(&self.key);
-        hasher.write(token.as_bytes());
+        hasher.write_usize(token.len());
+        hasher.write(&token[token.len().saturating_sub(TAIL)..]);
         hasher.finish128().as_u128()
     }
 
-    /// The cached claims of a still-valid token: shared, so a hit costs a reference count,
+    /// The cached claims of a still-valid `token`: shared, so a hit costs a reference count,
     /// not a copy of the claims.
-    pub(crate) fn get<T: Send + Sync + 'static>(&self, key: u128, now_ms: u64) -> Option<Arc<T>> {
+    #[cfg(test)]
+    pub(crate) fn get<T: Send + Sync + 'static>(
+        &self,
+        token: &[u8],
+        now_ms: u64,
+    ) -> Option<Arc<T>> {
+        self.get_keyed(self.entry_key(token), token, now_ms)
+    }
+
+    fn get_keyed<T: Send + Sync + 'static>(
+        &self,
+        key: u128,
+        token: &[u8],
+        now_ms: u64,
+    ) -> Option<Arc<T>> {
         let entry = self.entries.get(&key)?;
+        // Not constant-time, and need not be: the key says which entry, and this only tells a
+        // cached token from another token with the same tail, which the signature check then
+        // refuses.
+        if *entry.token != *token {
+            return None;
+        }
         if now_ms < entry.valid_from_ms {
             return None;
         }
@@ -112,9 +143,25 @@ impl TokenCache {
         Arc::clone(&entry.claims).downcast::<T>().ok()
     }
 
+    #[cfg(test)]
     pub(crate) fn insert<T: Send + Sync + 'static>(
         &self,
+        token: &[u8],
+        claims: Arc<T>,
+        valid: (u64, u64),
+        session: Option<SessionId>,
+        subject: &str,
+        now_ms: u64,
+    ) {
+        let key = self.entry_key(token);
+        self.insert_keyed(key, token, claims, valid, session, subject, now_ms);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn insert_keyed<T: Send + Sync + 'static>(
+        &self,
         key: u128,
+        token: &[u8],
         claims: Arc<T>,
         (valid_from_ms, deadline_ms): (u64, u64),
         session: Option<SessionId>,
@@ -131,6 +178,7 @@ impl TokenCache {
         self.entries.insert(
             key,
             Entry {
+                token: token.into(),
                 claims,
                 valid_from_ms,
                 deadline_ms,
@@ -156,9 +204,12 @@ impl TokenCache {
     /// gives. The one place both the issuing layer and a resource server go through the
     /// cache. The claims are shared between the entry and every request that finds them: a
     /// hit copies nothing.
+    ///
+    /// `token` is the token's bytes as presented: a hit needs no grammar check (only a token
+    /// that verified, and so is base64url, is ever cached), so `verify` makes it.
     pub(crate) fn verify_through<C, E>(
         &self,
-        token: &str,
+        token: &[u8],
         now_ms: u64,
         verify: impl FnOnce() -> Result<Claims<C>, E>,
         validity: impl FnOnce(&Claims<C>) -> (u64, u64),
@@ -167,13 +218,14 @@ impl TokenCache {
         C: Send + Sync + 'static,
     {
         let key = self.entry_key(token);
-        if let Some(claims) = self.get::<Claims<C>>(key, now_ms) {
+        if let Some(claims) = self.get_keyed::<Claims<C>>(key, token, now_ms) {
             return Ok(claims);
         }
         let claims = Arc::new(verify()?);
         let valid = validity(&claims);
-        self.insert(
+        self.insert_keyed(
             key,
+            token,
             Arc::clone(&claims),
             valid,
             claims.sid,
@@ -235,7 +287,7 @@ mod tests {
     #[test]
     fn entries_expire_at_their_deadline() {
         let cache = TokenCache::new(10);
-        let k = cache.entry_key("token");
+        let k: &[u8] = b"token";
         cache.insert(
             k,
             Arc::new(7u32),
@@ -252,7 +304,7 @@ mod tests {
     #[test]
     fn a_clock_before_the_tokens_start_misses() {
         let cache = TokenCache::new(10);
-        let k = cache.entry_key("token");
+        let k: &[u8] = b"token";
         cache.insert(
             k,
             Arc::new(7u32),
@@ -271,9 +323,31 @@ mod tests {
     fn keys_differ_per_token_and_per_cache() {
         let a = TokenCache::new(1);
         let b = TokenCache::new(1);
-        assert_ne!(a.entry_key("x"), a.entry_key("y"));
-        assert_eq!(a.entry_key("x"), a.entry_key("x"));
-        assert_ne!(a.entry_key("x"), b.entry_key("x"));
+        assert_ne!(a.entry_key(b"x"), a.entry_key(b"y"));
+        assert_eq!(a.entry_key(b"x"), a.entry_key(b"x"));
+        assert_ne!(a.entry_key(b"x"), b.entry_key(b"x"));
+    }
+
+    #[test]
+    fn a_token_with_a_cached_tokens_tail_misses() {
+        let cache = TokenCache::new(10);
+        let tail = "s".repeat(TAIL);
+        let (cached, forged) = (
+            format!("header.claims.{tail}"),
+            format!("header.CLAIMS.{tail}"),
+        );
+        assert_eq!(
+            cache.entry_key(cached.as_bytes()),
+            cache.entry_key(forged.as_bytes())
+        );
+        cache.insert(cached.as_bytes(), Arc::new(1u8), (0, 10_000), None, "u", 0);
+        assert_eq!(cache.get::<u8>(forged.as_bytes(), 1), None);
+        assert_eq!(cache.get::<u8>(cached.as_bytes(), 1).as_deref(), Some(&1));
+        // Any difference counts: a token one byte longer or shorter has another key.
+        assert_ne!(
+            cache.entry_key(cached.as_bytes()),
+            cache.entry_key(format!("x{cached}").as_bytes())
+        );
     }
 
     #[test]
@@ -281,7 +355,7 @@ mod tests {
         let cache = TokenCache::new(3);
         for i in 0..10u64 {
             cache.insert(
-                cache.entry_key(&i.to_string()),
+                i.to_string().as_bytes(),
                 Arc::new(i),
                 (0, 10_000),
                 Some(SessionId::random()),
@@ -292,45 +366,25 @@ mod tests {
         assert_eq!(cache.len(), 3);
         // Once the first ones expire, a sweep makes room.
         cache.insert(
-            cache.entry_key("late"),
+            b"late",
             Arc::new(99u64),
             (0, 20_000),
             Some(SessionId::random()),
             "u",
             10_000,
         );
-        assert_eq!(
-            cache.get::<u64>(cache.entry_key("late"), 10_001).as_deref(),
-            Some(&99)
-        );
+        assert_eq!(cache.get::<u64>(b"late", 10_001).as_deref(), Some(&99));
     }
 
     #[test]
     fn revocation_drops_a_sessions_entries() {
         let cache = TokenCache::new(10);
         let (s1, s2) = (SessionId::random(), SessionId::random());
-        cache.insert(
-            cache.entry_key("a"),
-            Arc::new(1u8),
-            (0, 10_000),
-            Some(s1),
-            "alice",
-            0,
-        );
-        cache.insert(
-            cache.entry_key("b"),
-            Arc::new(2u8),
-            (0, 10_000),
-            Some(s2),
-            "bob",
-            0,
-        );
+        cache.insert(b"a", Arc::new(1u8), (0, 10_000), Some(s1), "alice", 0);
+        cache.insert(b"b", Arc::new(2u8), (0, 10_000), Some(s2), "bob", 0);
         cache.forget_session(&s1);
-        assert_eq!(cache.get::<u8>(cache.entry_key("a"), 1), None);
-        assert_eq!(
-            cache.get::<u8>(cache.entry_key("b"), 1).as_deref(),
-            Some(&2)
-        );
+        assert_eq!(cache.get::<u8>(b"a", 1), None);
+        assert_eq!(cache.get::<u8>(b"b", 1).as_deref(), Some(&2));
         cache.forget_subject("bob");
         assert_eq!(cache.len(), 0);
     }
@@ -341,7 +395,7 @@ mod tests {
         let target = SessionId::random();
         for i in 0..500u32 {
             cache.insert(
-                cache.entry_key(&format!("other{i}")),
+                format!("other{i}").as_bytes(),
                 Arc::new(i),
                 (0, 10_000),
                 Some(SessionId::random()),
@@ -351,7 +405,7 @@ mod tests {
         }
         for i in 0..3u32 {
             cache.insert(
-                cache.entry_key(&format!("mine{i}")),
+                format!("mine{i}").as_bytes(),
                 Arc::new(i),
                 (0, 10_000),
                 Some(target),
@@ -375,7 +429,7 @@ mod tests {
         let cache = TokenCache::new(4);
         for i in 0..4u32 {
             cache.insert(
-                cache.entry_key(&i.to_string()),
+                i.to_string().as_bytes(),
                 Arc::new(i),
                 (0, 1_000),
                 Some(SessionId::random()),
@@ -385,7 +439,7 @@ mod tests {
         }
         // Past their deadline the next insert sweeps them and their index entries.
         cache.insert(
-            cache.entry_key("new"),
+            b"new",
             Arc::new(9u32),
             (0, 5_000),
             Some(SessionId::random()),
