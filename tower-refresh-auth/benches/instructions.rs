@@ -16,57 +16,17 @@
 //! path once, as a smoke test.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
-use std::convert::Infallible;
-use std::future::Future;
 use std::hint::black_box;
-use std::pin::pin;
-use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
 
 use http::header::AUTHORIZATION;
-use http::{HeaderValue, Request, Response};
+use http::{HeaderValue, Request};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use serde::{Deserialize, Serialize};
 use tower::{Layer, Service, service_fn};
 use tower_refresh_auth::{Claims, RefreshAuth};
 
-const SECRET: &[u8] = b"benchmark secret of at least thirty-two bytes";
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Role {
-    role: String,
-}
-
-fn run<F: Future>(f: F) -> F::Output {
-    let mut f = pin!(f);
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(out) = f.as_mut().poll(&mut cx) {
-            return out;
-        }
-    }
-}
-
-async fn ok(_req: Request<String>) -> Result<Response<String>, Infallible> {
-    Ok(Response::new(String::new()))
-}
-
-/// A handler taking the claims as the adapters' `AuthClaims` does: a copy.
-async fn copied(req: Request<String>) -> Result<Response<String>, Infallible> {
-    let claims = req
-        .extensions()
-        .get::<Arc<Claims<Role>>>()
-        .map(|c| Claims::clone(c));
-    black_box(claims.expect("verified claims"));
-    Ok(Response::new(String::new()))
-}
-
-/// A handler taking the claims as the adapters' `SharedClaims` does: the `Arc`.
-async fn shared(req: Request<String>) -> Result<Response<String>, Infallible> {
-    let claims = req.extensions().get::<Arc<Claims<Role>>>().cloned();
-    black_box(claims.expect("verified claims"));
-    Ok(Response::new(String::new()))
-}
+#[path = "support/mod.rs"]
+mod support;
+use support::{Role, SECRET, copied, ok, run, shared};
 
 fn main() {
     let args: Vec<String> = std::env::args()

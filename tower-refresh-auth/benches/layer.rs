@@ -4,12 +4,7 @@
 //! `python3 tower-refresh-auth/benches/report.py` for the ratios (see BENCHMARKS.md).
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
-use std::convert::Infallible;
-use std::future::Future;
 use std::hint::black_box;
-use std::pin::pin;
-use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tower_refresh_auth::dpop::Dpop;
 
@@ -17,51 +12,16 @@ use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use http::header::AUTHORIZATION;
 use http::{HeaderValue, Request, Response, StatusCode};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tower::{Layer, Service, service_fn};
 use tower_http::auth::AsyncRequireAuthorizationLayer;
 use tower_refresh_auth::clock::ManualClock;
 use tower_refresh_auth::keys::SigningKey;
 use tower_refresh_auth::{Claims, RefreshAuth};
 
-const SECRET: &[u8] = b"benchmark secret of at least thirty-two bytes";
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Role {
-    role: String,
-}
-
-/// Polls a future that is ready without waiting (everything here is in memory).
-fn run<F: Future>(f: F) -> F::Output {
-    let mut f = pin!(f);
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(out) = f.as_mut().poll(&mut cx) {
-            return out;
-        }
-    }
-}
-
-async fn ok(_req: Request<String>) -> Result<Response<String>, Infallible> {
-    Ok(Response::new(String::new()))
-}
-
-/// A handler taking the claims as the adapters' `AuthClaims` does: a copy.
-async fn copied(req: Request<String>) -> Result<Response<String>, Infallible> {
-    let claims = req
-        .extensions()
-        .get::<Arc<Claims<Role>>>()
-        .map(|c| Claims::clone(c));
-    black_box(claims.expect("verified claims"));
-    Ok(Response::new(String::new()))
-}
-
-/// A handler taking the claims as the adapters' `SharedClaims` does: the `Arc`.
-async fn shared(req: Request<String>) -> Result<Response<String>, Infallible> {
-    let claims = req.extensions().get::<Arc<Claims<Role>>>().cloned();
-    black_box(claims.expect("verified claims"));
-    Ok(Response::new(String::new()))
-}
+#[path = "support/mod.rs"]
+mod support;
+use support::{Role, SECRET, copied, ok, run, shared};
 
 fn start() -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(1_800_000_000)
